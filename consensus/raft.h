@@ -1,0 +1,257 @@
+#pragma once
+// The Raft core: a pure state machine with no I/O, threads, clocks or
+// randomness beyond a seeded generator. The driver feeds it time (tick),
+// messages (step) and requests (propose, read_index, ...), then drains a
+// Ready batch and processes it strictly in this order (as etcd-io/raft's
+// RawNode): persist hard state, snapshot and entries (fsync) -> send
+// messages -> apply committed entries -> advance(). Only
+// Ready::early_messages may be sent before the fsync (thesis §10.2.1).
+//
+// Thread: not thread-safe; one driver thread or strand owns it.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "consensus/message.h"
+#include "consensus/progress.h"
+#include "consensus/raft_config.h"
+#include "consensus/raft_log.h"
+
+namespace tenure::consensus {
+
+enum class Role { kFollower, kPreCandidate, kCandidate, kLeader };
+const char* to_string(Role r);
+
+/// Why a request was refused. All are expected failures, not bugs.
+enum class RaftError {
+  kNotLeader,           ///< message names the known leader (NotLeader{hint}), may be empty
+  kTransferInProgress,  ///< leadership is being handed over; retry at the new leader
+  kConfChangePending,   ///< one membership change at a time (§4.1)
+  kInvalidConfChange,
+  kTooManyUncommitted,  ///< backpressure: max_uncommitted_bytes reached
+  kUnknownMember,       ///< the named node is not a voter of the group
+};
+
+template <typename T>
+using RaftResult = Result<T, RaftError>;
+
+/// What a member recovered from stable storage on start.
+struct InitialState {
+  HardState hard_state;
+  Snapshot snapshot;           ///< empty (index 0) if none
+  std::vector<Entry> entries;  ///< every persisted entry after the snapshot
+};
+
+/// The bootstrap state of a brand-new group: one AddVoter entry per initial
+/// member at term 1, already committed, identical on every initial member so
+/// that log matching holds from the start (as etcd-io/raft's Bootstrap).
+InitialState bootstrap_state(const std::vector<NodeId>& voters);
+
+/// A linearizable read may be served once the state machine has applied
+/// `index` (thesis §6.4).
+struct ReadState {
+  uint64_t request_id = 0;
+  LogIndex index;
+};
+
+/// Where a proposal landed; it succeeded iff the entry applied at `index` has `term`.
+struct ProposalTicket {
+  Term term;
+  LogIndex index;
+};
+
+struct Ready {
+  /// Persist if set (term and vote must be durable before `messages` go out).
+  std::optional<HardState> hard_state;
+  /// Persist if set: replaces the log and the state machine.
+  std::optional<Snapshot> snapshot;
+  /// Persist: first drop any stored entries at or after entries.front().index.
+  std::vector<Entry> entries;
+  /// May be sent before persisting (a leader's own appends, §10.2.1).
+  std::vector<Message> early_messages;
+  /// Must be sent only after everything above is durable.
+  std::vector<Message> messages;
+  /// Apply in order after persisting; all are committed.
+  std::vector<Entry> committed_entries;
+  /// Reads that may be served once applied_index >= index.
+  std::vector<ReadState> read_states;
+  /// Read requests of this node that can no longer be answered (leader lost).
+  std::vector<uint64_t> dropped_reads;
+
+  bool must_sync() const { return hard_state.has_value() || snapshot.has_value() || !entries.empty(); }
+};
+
+struct FollowerStatus {
+  NodeId id;
+  LogIndex match;
+  LogIndex next;
+  ProgressState state;
+  bool learner;
+  bool recent_active;
+};
+
+struct Status {
+  NodeId id;
+  Role role;
+  Term term;
+  NodeId vote;
+  NodeId leader;
+  LogIndex commit;
+  LogIndex applied;
+  LogIndex last_index;
+  LogIndex first_index;
+  ConfState conf;
+  NodeId transferee;
+  std::vector<FollowerStatus> followers;  ///< leader only, sorted by id
+};
+
+class Raft {
+ public:
+  Raft(RaftConfig config, InitialState state);
+
+  /// Advances logical time by one tick.
+  void tick();
+  /// Handles a message from a peer. Messages for another node are ignored.
+  void step(Message m);
+  /// Starts an election now (pre-vote first when enabled), as on a timeout.
+  void campaign();
+
+  /// Appends a command to the log (leader only).
+  RaftResult<ProposalTicket> propose(std::string data);
+  /// Appends many commands at once; all or none (one backpressure check).
+  RaftResult<ProposalTicket> propose_batch(std::vector<std::string> data);
+  /// Proposes a single-server membership change (§4.1, §4.2.1); one at a time.
+  RaftResult<ProposalTicket> propose_conf_change(const ConfChange& cc);
+  /// Asks for a linearizable read index (§6.4); the answer comes as a
+  /// ReadState with the same id in a later Ready (or in dropped_reads).
+  /// Works on followers by asking the leader.
+  RaftResult<Ok> read_index(uint64_t request_id);
+  /// Hands leadership to `to` (§3.10).
+  RaftResult<Ok> transfer_leadership(const NodeId& to);
+  /// The driver could not deliver a snapshot (or did): lets the leader retry.
+  void report_snapshot(const NodeId& to, bool delivered);
+
+  /// Records a snapshot of the state machine at the applied index and
+  /// compacts the log, keeping `keep_entries` entries before it so that
+  /// slightly lagging followers still get entries. Returns the snapshot
+  /// (the driver persists it) and the index up to which stored entries may go.
+  std::pair<Snapshot, LogIndex> compact(std::string data, uint64_t keep_entries);
+
+  bool has_ready() const;
+  Ready ready();
+  /// Acknowledges that the last Ready was fully processed.
+  void advance();
+
+  Status status() const;
+  Role role() const { return role_; }
+  Term term() const { return term_; }
+  NodeId leader() const { return leader_; }
+  const NodeId& id() const { return config_.id; }
+  const ConfState& conf() const { return conf_; }
+  const RaftLog& log() const { return log_; }
+  const RaftConfig& config() const { return config_; }
+  /// Whether the leader has committed an entry of its own term (§6.4 step 1).
+  bool committed_in_current_term() const;
+
+ private:
+  // raft.cc: roles, ticks, the term rules common to every message.
+  void become_follower(Term term, NodeId leader);
+  void become_pre_candidate();
+  void become_candidate();
+  void become_leader();
+  void reset(Term term);
+  void tick_election();
+  void tick_heartbeat();
+  bool promotable() const;
+  bool past_election_timeout() const { return election_elapsed_ >= randomized_election_timeout_; }
+  void reset_randomized_election_timeout();
+  void send(Message m);
+  bool step_term(const Message& m);
+
+  // raft_election.cc
+  void start_election(bool pre_vote, bool transfer);
+  void handle_vote_request(const Message& m);
+  void handle_vote_response(const Message& m);
+  size_t quorum() const { return conf_.voters.size() / 2 + 1; }
+
+  // raft_replication.cc
+  RaftResult<ProposalTicket> append_as_leader(std::vector<Entry> entries);
+  bool send_append(const NodeId& to, bool send_if_empty);
+  void send_snapshot(const NodeId& to, Progress& pr);
+  void broadcast_append();
+  void send_heartbeat(const NodeId& to, uint64_t context);
+  void broadcast_heartbeat(uint64_t context);
+  void handle_append(Message& m);
+  void handle_append_response(const Message& m);
+  void handle_heartbeat(const Message& m);
+  void handle_heartbeat_response(const Message& m);
+  void handle_snapshot(const Message& m);
+  bool maybe_commit();
+  void on_committed(LogIndex old_commit);
+
+  // raft_read_index.cc
+  struct PendingRead {
+    uint64_t request_id;
+    NodeId from;  ///< empty for this node's own reads
+    uint64_t round = 0;  ///< 0: waits for the next round
+    LogIndex index;      ///< commit index when its round started
+  };
+  void enqueue_read(uint64_t request_id, const NodeId& from);
+  void maybe_start_read_round();
+  void release_confirmed_reads();
+  void answer_read(const PendingRead& r, LogIndex index);
+  void drop_pending_reads();
+  void handle_read_index_response(const Message& m);
+
+  // raft_membership.cc
+  void apply_conf_entry(const Entry& e);
+  void sync_progress_with_conf();
+  void handle_timeout_now(const Message& m);
+  void abort_transfer() { transferee_.reset(); }
+
+  RaftConfig config_;
+  RaftLog log_;
+  Role role_ = Role::kFollower;
+  Term term_;
+  NodeId vote_;
+  NodeId leader_;
+  ConfState conf_;
+  std::map<NodeId, Progress> progress_;  ///< leader only; ordered for determinism
+  std::map<NodeId, bool> votes_;         ///< candidate only
+  std::optional<NodeId> transferee_;
+  LogIndex pending_conf_index_;
+  size_t uncommitted_bytes_ = 0;
+
+  int election_elapsed_ = 0;
+  int heartbeat_elapsed_ = 0;
+  int randomized_election_timeout_ = 0;
+  uint64_t rng_state_;
+
+  // ReadIndex batching (§6.4): requests join the next heartbeat round; a
+  // round is confirmed once a quorum answered it or any later round.
+  std::deque<PendingRead> pending_reads_;
+  uint64_t read_round_started_ = 0;
+  uint64_t read_round_confirmed_ = 0;
+  std::map<NodeId, uint64_t> read_round_acked_;
+
+  // Output accumulated for the next Ready.
+  std::vector<Message> msgs_;
+  std::vector<Message> early_msgs_;
+  std::vector<ReadState> read_states_;
+  std::vector<uint64_t> dropped_reads_;
+  std::optional<Snapshot> pending_snapshot_;
+  HardState persisted_hard_state_;
+  // What the last Ready handed out, acknowledged by advance().
+  HardState ready_hard_state_;
+  LogIndex ready_stable_to_;
+  LogIndex ready_applied_to_;
+  std::vector<Entry> ready_conf_entries_;
+  bool ready_outstanding_ = false;
+};
+
+}  // namespace tenure::consensus

@@ -1,0 +1,65 @@
+#pragma once
+// Static configuration of one Raft member. Time is measured in ticks: the
+// driver calls Raft::tick() at a fixed interval (the controller uses
+// heartbeat_interval_ms per heartbeat tick); the core never reads a clock.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "consensus/types.h"
+
+namespace tenure::consensus {
+
+/// Deliberately planted protocol bugs. They exist only so the simulator can
+/// prove that its checkers catch real violations; production code never
+/// sets them (the controller's config has no way to reach them).
+struct TestingKnobs {
+  /// Commit an entry from an earlier term once a majority stores it,
+  /// ignoring thesis §3.6.2 (Figure 8).
+  bool commit_old_term_by_counting = false;
+  /// Grant votes without the "candidate's log is at least as up to date" check (§3.6.1).
+  bool vote_without_log_check = false;
+  /// Acknowledge AppendEntries before the entries are persisted (§3.8).
+  bool ack_append_before_persist = false;
+  /// Answer ReadIndex without confirming leadership with a quorum (§6.4).
+  bool read_index_without_quorum = false;
+  /// Leave the vote out of the hard state to persist (§3.8: votedFor is durable).
+  bool forget_vote_on_persist = false;
+
+  bool any() const {
+    return commit_old_term_by_counting || vote_without_log_check || ack_append_before_persist ||
+           read_index_without_quorum || forget_vote_on_persist;
+  }
+};
+
+/// Names of the planted bugs, as `tenure-sim --bug NAME` accepts them.
+std::vector<std::string> planted_bug_names();
+/// Switches on the named bug; returns false for an unknown name.
+bool enable_planted_bug(TestingKnobs& knobs, const std::string& name);
+
+struct RaftConfig {
+  NodeId id;
+  /// Ticks without hearing from a leader before campaigning; the actual
+  /// timeout is drawn uniformly from [election_ticks, 2*election_ticks) (§3.4).
+  int election_ticks = 10;
+  /// Ticks between a leader's heartbeats; must be < election_ticks.
+  int heartbeat_ticks = 1;
+  /// Pre-vote (§9.6): a partitioned node rejoining cannot disrupt a leader.
+  bool pre_vote = true;
+  /// Check-quorum (§6.2): a leader that hears from no majority within an
+  /// election timeout steps down; followers in contact with a leader ignore votes.
+  bool check_quorum = true;
+  /// Upper bound on the entries' payload bytes in one AppendEntries message.
+  size_t max_bytes_per_msg = 1 << 20;
+  /// Upper bound on AppendEntries messages in flight to one follower (pipelining window).
+  size_t max_inflight_msgs = 256;
+  /// Proposals are refused once this many payload bytes await commitment.
+  size_t max_uncommitted_bytes = 64 << 20;
+  /// Seeds the randomized election timeout; the core has no other randomness.
+  uint64_t random_seed = 0;
+  TestingKnobs knobs;
+};
+
+}  // namespace tenure::consensus

@@ -1,0 +1,147 @@
+#include "consensus/raft_log.h"
+
+#include <algorithm>
+
+#include "consensus/assert.h"
+
+namespace tenure::consensus {
+
+RaftLog::RaftLog(Snapshot snapshot, std::vector<Entry> entries, LogIndex commit)
+    : snapshot_(std::move(snapshot)),
+      offset_(snapshot_.index),
+      offset_term_(snapshot_.term),
+      entries_(std::move(entries)) {
+  for (size_t k = 0; k < entries_.size(); ++k) {
+    TENURE_CHECK(entries_[k].index == offset_.plus(k + 1), "restored log has a gap at " << k);
+  }
+  stable_ = last_index();
+  committed_ = std::max(snapshot_.index, std::min(commit, last_index()));
+  applied_ = snapshot_.index;
+}
+
+std::optional<Term> RaftLog::term(LogIndex i) const {
+  if (i == offset_) return offset_term_;
+  if (i < offset_ || i > last_index()) return std::nullopt;
+  return at(i).term;
+}
+
+const Entry& RaftLog::entry(LogIndex i) const {
+  TENURE_CHECK(i > offset_ && i <= last_index(), "entry " << i << " outside (" << offset_ << ", " << last_index() << "]");
+  return at(i);
+}
+
+bool RaftLog::is_up_to_date(LogIndex index, Term t) const {
+  Term lt = last_term();
+  return t > lt || (t == lt && index >= last_index());
+}
+
+void RaftLog::append(std::vector<Entry> entries) {
+  for (auto& e : entries) {
+    TENURE_CHECK(e.index == last_index().next(), "append out of order at " << e.index);
+    entries_.push_back(std::move(e));
+  }
+}
+
+void RaftLog::truncate_after(LogIndex i) {
+  TENURE_CHECK(i >= committed_, "truncating committed entries: at " << i << " committed " << committed_);
+  entries_.resize(i.value() - offset_.value());
+  if (stable_ > i) stable_ = i;
+}
+
+std::optional<LogIndex> RaftLog::maybe_append(LogIndex prev, Term prev_term,
+                                              std::vector<Entry> entries) {
+  if (!matches(prev, prev_term)) return std::nullopt;
+  LogIndex last_new = prev.plus(entries.size());
+  // Skip entries we already have; truncate from the first conflicting one.
+  size_t k = 0;
+  for (; k < entries.size(); ++k) {
+    const Entry& e = entries[k];
+    if (e.index <= offset_) continue;  // covered by our snapshot
+    auto t = term(e.index);
+    if (!t) break;  // past our end
+    if (*t != e.term) {
+      truncate_after(e.index.prev());
+      break;
+    }
+  }
+  for (; k < entries.size(); ++k) {
+    if (entries[k].index <= offset_) continue;
+    entries_.push_back(std::move(entries[k]));
+  }
+  return last_new;
+}
+
+LogIndex RaftLog::find_conflict_by_term(LogIndex index, Term t) const {
+  index = std::min(index, last_index());
+  while (index > offset_) {
+    auto tt = term(index);
+    if (!tt || *tt <= t) break;
+    index = index.prev();
+  }
+  return index;
+}
+
+std::vector<Entry> RaftLog::entries_from(LogIndex from, size_t max_bytes) const {
+  std::vector<Entry> out;
+  if (from > last_index()) return out;
+  TENURE_CHECK(from > offset_, "entries_from compacted index " << from);
+  size_t bytes = 0;
+  for (LogIndex i = from; i <= last_index(); i = i.next()) {
+    const Entry& e = at(i);
+    if (!out.empty() && bytes + e.data.size() > max_bytes) break;
+    bytes += e.data.size();
+    out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<Entry> RaftLog::slice(LogIndex lo, LogIndex hi) const {
+  std::vector<Entry> out;
+  if (lo > hi) return out;
+  TENURE_CHECK(lo > offset_ && hi <= last_index(), "slice out of range " << lo << ".." << hi);
+  out.reserve(hi.value() - lo.value() + 1);
+  for (LogIndex i = lo; i <= hi; i = i.next()) out.push_back(at(i));
+  return out;
+}
+
+std::vector<Entry> RaftLog::unstable_entries() const {
+  return slice(std::max(stable_, offset_).next(), last_index());
+}
+
+std::vector<Entry> RaftLog::next_committed_entries() const {
+  return slice(std::max(applied_, offset_).next(), committed_);
+}
+
+void RaftLog::commit_to(LogIndex i) {
+  if (i <= committed_) return;
+  TENURE_CHECK(i <= last_index(), "commit " << i << " past last index " << last_index());
+  committed_ = i;
+}
+
+void RaftLog::applied_to(LogIndex i) {
+  TENURE_CHECK(i <= committed_ && i >= applied_, "applied " << i << " outside [" << applied_ << ", " << committed_ << "]");
+  applied_ = i;
+}
+
+void RaftLog::stable_to(LogIndex i) { stable_ = std::min(std::max(stable_, i), last_index()); }
+
+void RaftLog::restore(Snapshot snap) {
+  snapshot_ = std::move(snap);
+  offset_ = snapshot_.index;
+  offset_term_ = snapshot_.term;
+  entries_.clear();
+  committed_ = applied_ = stable_ = offset_;
+}
+
+void RaftLog::compact(Snapshot snap, LogIndex compact_to) {
+  TENURE_CHECK(snap.index <= applied_, "snapshot at " << snap.index << " beyond applied " << applied_);
+  TENURE_CHECK(compact_to <= snap.index, "compacting past the snapshot");
+  if (snap.index > snapshot_.index) snapshot_ = std::move(snap);
+  if (compact_to <= offset_) return;
+  Term t = *term(compact_to);
+  entries_.erase(entries_.begin(), entries_.begin() + static_cast<long>(compact_to.value() - offset_.value()));
+  offset_ = compact_to;
+  offset_term_ = t;
+}
+
+}  // namespace tenure::consensus

@@ -1,0 +1,82 @@
+// The Ready/advance handshake with the driver: what to persist, send and
+// apply, and what the driver acknowledged (etcd-io/raft rawnode.go).
+#include "consensus/assert.h"
+#include "consensus/raft.h"
+
+namespace tenure::consensus {
+
+bool Raft::has_ready() const {
+  HardState hs{term_, vote_, log_.committed()};
+  return hs != persisted_hard_state_ || pending_snapshot_ || log_.has_unstable() || !msgs_.empty() ||
+         !early_msgs_.empty() || log_.has_next_committed() || !read_states_.empty() || !dropped_reads_.empty();
+}
+
+Ready Raft::ready() {
+  TENURE_CHECK(!ready_outstanding_, "ready() before advance() of the previous Ready, node " << config_.id);
+  Ready rd;
+  HardState hs{term_, vote_, log_.committed()};
+  if (hs != persisted_hard_state_) {
+    rd.hard_state = hs;
+    if (config_.knobs.forget_vote_on_persist) rd.hard_state->vote = NodeId();  // planted bug
+  }
+  rd.snapshot = std::move(pending_snapshot_);
+  pending_snapshot_.reset();
+  rd.entries = log_.unstable_entries();
+  // Committed entries may include ones persisted by this very Ready: the
+  // driver applies only after persisting.
+  rd.committed_entries = log_.next_committed_entries();
+  rd.early_messages = std::move(early_msgs_);
+  rd.messages = std::move(msgs_);
+  rd.read_states = std::move(read_states_);
+  rd.dropped_reads = std::move(dropped_reads_);
+  early_msgs_.clear();
+  msgs_.clear();
+  read_states_.clear();
+  dropped_reads_.clear();
+
+  ready_outstanding_ = true;
+  ready_hard_state_ = hs;
+  ready_stable_to_ = log_.last_index();
+  ready_applied_to_ = rd.committed_entries.empty() ? log_.applied() : rd.committed_entries.back().index;
+  ready_conf_entries_.clear();
+  for (const auto& e : rd.committed_entries) {
+    if (e.type == EntryType::kConfChange) ready_conf_entries_.push_back(e);
+  }
+  return rd;
+}
+
+void Raft::advance() {
+  TENURE_CHECK(ready_outstanding_, "advance() without ready(), node " << config_.id);
+  ready_outstanding_ = false;
+  persisted_hard_state_ = ready_hard_state_;
+  log_.stable_to(ready_stable_to_);
+  for (const auto& e : ready_conf_entries_) {
+    if (e.index <= log_.applied()) continue;  // superseded by a snapshot
+    log_.applied_to(e.index);
+    apply_conf_entry(e);
+  }
+  ready_conf_entries_.clear();
+  if (ready_applied_to_ > log_.applied()) log_.applied_to(ready_applied_to_);
+  if (role_ == Role::kLeader) {
+    // Our own log is now durable up to stable(): count ourselves (§10.2.1).
+    auto it = progress_.find(config_.id);
+    if (it != progress_.end() && it->second.maybe_update(log_.stable())) {
+      if (maybe_commit()) broadcast_append();
+    }
+  }
+}
+
+std::pair<Snapshot, LogIndex> Raft::compact(std::string data, uint64_t keep_entries) {
+  TENURE_CHECK(!ready_outstanding_, "compact() between ready() and advance()");
+  Snapshot snap;
+  snap.index = log_.applied();
+  snap.term = log_.term(snap.index).value_or(Term(0));
+  snap.conf = conf_;
+  snap.data = std::make_shared<const std::string>(std::move(data));
+  LogIndex compact_to(snap.index.value() > keep_entries ? snap.index.value() - keep_entries : 0);
+  if (compact_to < log_.first_index().prev()) compact_to = log_.first_index().prev();
+  log_.compact(snap, compact_to);
+  return {log_.snapshot(), compact_to};
+}
+
+}  // namespace tenure::consensus

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package Tenure needs to build, test and run locally.
+# Idempotent: packages already present are skipped, and apt-get runs only when
+# something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost-dev libboost-system-dev
+  libsqlite3-dev sqlite3
+  nlohmann-json3-dev
+  prometheus-cpp-dev
+  libyaml-cpp-dev
+  libssl-dev
+  libgtest-dev libgmock-dev googletest
+  libbenchmark-dev
+  curl python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
