@@ -1,0 +1,156 @@
+#include "controlplane/commands.h"
+
+#include "controlplane/codec.h"
+
+namespace tenure::controlplane {
+
+namespace {
+
+void put_placements(Writer& w, const std::vector<Placement>& ps) {
+  w.varint(ps.size());
+  for (const auto& p : ps) {
+    w.str(p.shard.str());
+    w.str(p.worker.str());
+    w.varint(p.expected_epoch.value());
+  }
+}
+
+std::vector<Placement> get_placements(Reader& r) {
+  std::vector<Placement> ps;
+  uint64_t n = r.varint();
+  for (uint64_t i = 0; i < n && !r.failed(); ++i) {
+    Placement p;
+    p.shard = ShardId(r.str());
+    p.worker = WorkerId(r.str());
+    p.expected_epoch = Epoch(r.varint());
+    ps.push_back(std::move(p));
+  }
+  return ps;
+}
+
+struct Encoder {
+  Writer& w;
+  void operator()(const CreateShards& c) {
+    w.varint(c.ids.size());
+    for (const auto& id : c.ids) w.str(id.str());
+  }
+  void operator()(const DeleteShard& c) { w.str(c.id.str()); }
+  void operator()(const RegisterWorker& c) {
+    w.str(c.id.str());
+    w.str(c.address);
+    w.str(c.zone);
+    w.f64(c.capacity);
+  }
+  void operator()(const SetDraining& c) {
+    w.str(c.id.str());
+    w.u8(c.draining ? 1 : 0);
+  }
+  void operator()(const RemoveWorker& c) { w.str(c.id.str()); }
+  void operator()(const AssignShards& c) {
+    put_placements(w, c.placements);
+    w.u8(static_cast<uint8_t>(c.reason));
+  }
+  void operator()(const DeclareDead& c) {
+    w.str(c.id.str());
+    put_placements(w, c.placements);
+    w.u8(static_cast<uint8_t>(c.reason));
+  }
+  void operator()(const BeginMoves& c) {
+    put_placements(w, c.placements);
+    w.u8(static_cast<uint8_t>(c.reason));
+  }
+  void operator()(const CompleteMoves& c) {
+    w.str(c.from.str());
+    w.varint(c.shards.size());
+    for (size_t i = 0; i < c.shards.size(); ++i) {
+      w.str(c.shards[i].str());
+      w.varint(i < c.epochs.size() ? c.epochs[i].value() : 0);
+    }
+    w.u8(c.expired ? 1 : 0);
+  }
+};
+
+std::optional<CommandBody> decode_body(uint8_t kind, Reader& r) {
+  switch (kind) {
+    case 0: {
+      CreateShards c;
+      uint64_t n = r.varint();
+      for (uint64_t i = 0; i < n && !r.failed(); ++i) c.ids.emplace_back(r.str());
+      return c;
+    }
+    case 1: return DeleteShard{ShardId(r.str())};
+    case 2: {
+      RegisterWorker c;
+      c.id = WorkerId(r.str());
+      c.address = r.str();
+      c.zone = r.str();
+      c.capacity = r.f64();
+      return c;
+    }
+    case 3: {
+      SetDraining c;
+      c.id = WorkerId(r.str());
+      c.draining = r.u8() != 0;
+      return c;
+    }
+    case 4: return RemoveWorker{WorkerId(r.str())};
+    case 5: {
+      AssignShards c;
+      c.placements = get_placements(r);
+      c.reason = static_cast<ChangeReason>(r.u8());
+      return c;
+    }
+    case 6: {
+      DeclareDead c;
+      c.id = WorkerId(r.str());
+      c.placements = get_placements(r);
+      c.reason = static_cast<ChangeReason>(r.u8());
+      return c;
+    }
+    case 7: {
+      BeginMoves c;
+      c.placements = get_placements(r);
+      c.reason = static_cast<ChangeReason>(r.u8());
+      return c;
+    }
+    case 8: {
+      CompleteMoves c;
+      c.from = WorkerId(r.str());
+      uint64_t n = r.varint();
+      for (uint64_t i = 0; i < n && !r.failed(); ++i) {
+        c.shards.emplace_back(r.str());
+        c.epochs.emplace_back(r.varint());
+      }
+      c.expired = r.u8() != 0;
+      return c;
+    }
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::string encode_command(const Command& c) {
+  Writer w;
+  w.u8(kCommandVersion);
+  w.u8(static_cast<uint8_t>(c.body.index()));
+  w.str(c.request_id);
+  w.varint(c.at_ms);
+  std::visit(Encoder{w}, c.body);
+  return w.take();
+}
+
+std::optional<Command> decode_command(const std::string& data) {
+  Reader r(data);
+  if (r.u8() != kCommandVersion) return std::nullopt;
+  uint8_t kind = r.u8();
+  Command c;
+  c.request_id = r.str();
+  c.at_ms = r.varint();
+  auto body = decode_body(kind, r);
+  if (!body || r.failed() || !r.done()) return std::nullopt;
+  c.body = std::move(*body);
+  return c;
+}
+
+}  // namespace tenure::controlplane

@@ -1,0 +1,99 @@
+#pragma once
+// The commands of the replicated state machine: every decision the control
+// plane makes goes through the Raft log as one of these (DESIGN.md: only
+// decisions are replicated; heartbeats stay in the leader's memory).
+// The leader validates and stamps a command when it proposes it; apply
+// re-validates against the state at its log position, so a command that
+// raced with another is refused deterministically on every member.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "controlplane/types.h"
+
+namespace tenure::controlplane {
+
+/// Encoding version of a command entry; bumped on any incompatible change.
+inline constexpr uint8_t kCommandVersion = 1;
+
+struct CreateShards {
+  std::vector<ShardId> ids;
+};
+
+struct DeleteShard {
+  ShardId id;
+};
+
+struct RegisterWorker {
+  WorkerId id;
+  std::string address;
+  std::string zone;
+  double capacity = 1;
+};
+
+struct SetDraining {
+  WorkerId id;
+  bool draining = true;
+};
+
+struct RemoveWorker {
+  WorkerId id;
+};
+
+/// A shard to (re)grant: to `worker` (or nobody when empty), valid only
+/// while the shard is still at `expected_epoch`.
+struct Placement {
+  ShardId shard;
+  WorkerId worker;
+  Epoch expected_epoch;
+};
+
+/// Grants unassigned shards.
+struct AssignShards {
+  std::vector<Placement> placements;
+  ChangeReason reason = ChangeReason::kCreated;
+};
+
+/// Declares a worker dead (its lease ran out, or it left) and moves each of
+/// its shards at once to the worker the leader chose, epoch + 1.
+struct DeclareDead {
+  WorkerId id;
+  std::vector<Placement> placements;
+  ChangeReason reason = ChangeReason::kDeadWorker;
+};
+
+/// Starts graceful handoffs: each shard is revoked at its owner, which
+/// keeps it (without accepting writes) until it releases or its lease runs out.
+struct BeginMoves {
+  std::vector<Placement> placements;  ///< worker = the target
+  ChangeReason reason = ChangeReason::kRebalance;
+};
+
+/// Completes handoffs: the old owner released (or `expired`: the leader waited
+/// its lease out). Each shard goes to its target with epoch + 1.
+struct CompleteMoves {
+  WorkerId from;
+  std::vector<ShardId> shards;
+  std::vector<Epoch> epochs;  ///< the epoch each shard had when revoked
+  bool expired = false;
+};
+
+using CommandBody = std::variant<CreateShards, DeleteShard, RegisterWorker, SetDraining, RemoveWorker,
+                                 AssignShards, DeclareDead, BeginMoves, CompleteMoves>;
+
+struct Command {
+  /// Dedup key: a retried proposal with the same id applies once. May be empty.
+  std::string request_id;
+  /// The proposing leader's wall clock; apply never reads a clock.
+  uint64_t at_ms = 0;
+  CommandBody body;
+};
+
+std::string encode_command(const Command& c);
+/// nullopt when `data` is not a command this version understands.
+std::optional<Command> decode_command(const std::string& data);
+
+}  // namespace tenure::controlplane

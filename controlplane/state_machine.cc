@@ -1,0 +1,308 @@
+#include "controlplane/state_machine.h"
+
+#include <algorithm>
+
+#include "consensus/assert.h"
+
+namespace tenure::controlplane {
+
+namespace {
+const std::set<ShardId> kNoShards;
+
+template <class... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
+
+ApplyResult fail(ApplyCode code, std::string message) {
+  ApplyResult r;
+  r.code = code;
+  r.message = std::move(message);
+  return r;
+}
+}  // namespace
+
+const char* to_string(EventType t) {
+  switch (t) {
+    case EventType::kGrant: return "grant";
+    case EventType::kRevoke: return "revoke";
+    case EventType::kShardDeleted: return "shard_deleted";
+    case EventType::kWorker: return "worker";
+  }
+  return "?";
+}
+
+const Shard* StateMachine::shard(const ShardId& id) const {
+  auto it = shards_.find(id);
+  return it == shards_.end() ? nullptr : &it->second;
+}
+
+const Worker* StateMachine::worker(const WorkerId& id) const {
+  auto it = workers_.find(id);
+  return it == workers_.end() ? nullptr : &it->second;
+}
+
+const std::set<ShardId>& StateMachine::shards_of(const WorkerId& id) const {
+  auto it = owned_.find(id);
+  return it == owned_.end() ? kNoShards : it->second;
+}
+
+size_t StateMachine::count(WorkerState s) const {
+  return static_cast<size_t>(std::count_if(workers_.begin(), workers_.end(),
+                                           [s](const auto& kv) { return kv.second.state == s; }));
+}
+
+ApplyResult StateMachine::apply(const Command& cmd) {
+  if (!cmd.request_id.empty()) {
+    auto it = request_results_.find(cmd.request_id);
+    if (it != request_results_.end()) return it->second;
+  }
+  ApplyResult r = apply_body(cmd);
+  r.revision = revision_;
+  if (!cmd.request_id.empty()) remember_request(cmd.request_id, r);
+  return r;
+}
+
+void StateMachine::remember_request(const std::string& id, const ApplyResult& r) {
+  request_results_.emplace(id, r);
+  request_order_.push_back(id);
+  while (request_order_.size() > limits_.request_ids_kept) {
+    request_results_.erase(request_order_.front());
+    request_order_.pop_front();
+  }
+}
+
+ApplyResult StateMachine::apply_body(const Command& cmd) {
+  uint64_t at = cmd.at_ms;
+  return std::visit(
+      Overloaded{
+          [&](const CreateShards& c) { return create_shards(c, at); },
+          [&](const DeleteShard& c) { return delete_shard(c, at); },
+          [&](const RegisterWorker& c) { return register_worker(c, at); },
+          [&](const SetDraining& c) { return set_draining(c, at); },
+          [&](const RemoveWorker& c) { return remove_worker(c); },
+          [&](const AssignShards& c) { return assign(c, at); },
+          [&](const DeclareDead& c) { return declare_dead(c, at); },
+          [&](const BeginMoves& c) { return begin_moves(c, at); },
+          [&](const CompleteMoves& c) { return complete_moves(c, at); },
+      },
+      cmd.body);
+}
+
+Revision StateMachine::emit(EventType type, const ShardId& shard, const WorkerId& worker, Epoch epoch,
+                            std::string worker_state) {
+  revision_ = revision_.next();
+  events_.push_back(Event{revision_, type, shard, worker, epoch, std::move(worker_state)});
+  while (events_.size() > limits_.events_kept) {
+    events_compacted_ = events_.front().revision;
+    events_.pop_front();
+  }
+  return revision_;
+}
+
+void StateMachine::set_shard_state(Shard& s, ShardState state) {
+  --shard_counts_[static_cast<size_t>(s.state)];
+  ++shard_counts_[static_cast<size_t>(state)];
+  s.state = state;
+}
+
+void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to, ChangeReason reason,
+                                uint64_t at_ms) {
+  WorkerId from = s.worker;
+  if (!from.empty()) {
+    owned_[from].erase(id);
+    if (owned_[from].empty()) owned_.erase(from);
+    // The old owner hears it lost the shard; during a handoff it already did.
+    if (s.state == ShardState::kActive) emit(EventType::kRevoke, id, from, s.epoch);
+  }
+  s.epoch = s.epoch.next();
+  s.worker = to;
+  s.target = WorkerId();
+  set_shard_state(s, to.empty() ? ShardState::kUnassigned : ShardState::kActive);
+  Revision rev;
+  if (to.empty()) {
+    revision_ = revision_.next();
+    rev = revision_;
+  } else {
+    rev = emit(EventType::kGrant, id, to, s.epoch);
+    owned_[to].insert(id);
+  }
+  s.history.push_back(HistoryRecord{rev, s.epoch, from, to, reason, at_ms});
+  if (s.history.size() > limits_.history_per_shard) s.history.erase(s.history.begin());
+}
+
+void StateMachine::set_worker_state(const WorkerId& id, Worker& w, WorkerState state, uint64_t at_ms) {
+  w.state = state;
+  w.since_ms = at_ms;
+  emit(EventType::kWorker, ShardId(), id, Epoch(0), to_string(state));
+}
+
+bool StateMachine::accepts_shards(const WorkerId& id) const {
+  const Worker* w = worker(id);
+  return w && w->state == WorkerState::kAlive;
+}
+
+ApplyResult StateMachine::create_shards(const CreateShards& c, uint64_t) {
+  for (const auto& id : c.ids) {
+    if (!valid_shard_id(id.str())) return fail(ApplyCode::kInvalid, "invalid shard id \"" + id.str() + "\"");
+  }
+  ApplyResult r;
+  for (const auto& id : c.ids) {
+    if (shards_.count(id)) {
+      if (std::find(r.existing.begin(), r.existing.end(), id) == r.existing.end()) r.existing.push_back(id);
+      continue;
+    }
+    Shard s;
+    auto tomb = deleted_epochs_.find(id);
+    if (tomb != deleted_epochs_.end()) {
+      s.epoch = tomb->second;
+      deleted_epochs_.erase(tomb);
+    }
+    shards_.emplace(id, std::move(s));
+    ++shard_counts_[static_cast<size_t>(ShardState::kUnassigned)];
+    revision_ = revision_.next();
+    r.created.push_back(id);
+  }
+  return r;
+}
+
+ApplyResult StateMachine::delete_shard(const DeleteShard& c, uint64_t at_ms) {
+  auto it = shards_.find(c.id);
+  if (it == shards_.end()) return fail(ApplyCode::kNotFound, "shard \"" + c.id.str() + "\" not found");
+  Shard& s = it->second;
+  // The grant is revoked first: the owner hears a revoke, and the epoch
+  // moves on so that no write fenced with the old epoch is accepted again.
+  if (s.state != ShardState::kUnassigned) change_owner(c.id, s, WorkerId(), ChangeReason::kDeleted, at_ms);
+  deleted_epochs_[c.id] = s.epoch;
+  emit(EventType::kShardDeleted, c.id, WorkerId(), s.epoch);
+  --shard_counts_[static_cast<size_t>(s.state)];
+  shards_.erase(it);
+  ApplyResult r;
+  r.changed = 1;
+  return r;
+}
+
+ApplyResult StateMachine::register_worker(const RegisterWorker& c, uint64_t at_ms) {
+  if (!valid_worker_id(c.id.str())) return fail(ApplyCode::kInvalid, "invalid worker id \"" + c.id.str() + "\"");
+  if (!(c.capacity > 0)) return fail(ApplyCode::kInvalid, "capacity must be > 0");
+  auto [it, inserted] = workers_.try_emplace(c.id);
+  Worker& w = it->second;
+  bool changed = inserted || w.address != c.address || w.zone != c.zone || w.capacity != c.capacity;
+  w.address = c.address;
+  w.zone = c.zone;
+  w.capacity = c.capacity;
+  if (inserted || w.state == WorkerState::kDead) {
+    set_worker_state(c.id, w, WorkerState::kAlive, at_ms);
+  } else if (changed) {
+    emit(EventType::kWorker, ShardId(), c.id, Epoch(0), to_string(w.state));
+  }
+  return ApplyResult{};
+}
+
+ApplyResult StateMachine::set_draining(const SetDraining& c, uint64_t at_ms) {
+  auto it = workers_.find(c.id);
+  if (it == workers_.end()) return fail(ApplyCode::kNotFound, "worker \"" + c.id.str() + "\" not found");
+  Worker& w = it->second;
+  if (w.state == WorkerState::kDead) return fail(ApplyCode::kConflict, "worker \"" + c.id.str() + "\" is dead");
+  WorkerState want = c.draining ? WorkerState::kDraining : WorkerState::kAlive;
+  if (w.state != want) set_worker_state(c.id, w, want, at_ms);
+  return ApplyResult{};
+}
+
+ApplyResult StateMachine::remove_worker(const RemoveWorker& c) {
+  auto it = workers_.find(c.id);
+  if (it == workers_.end()) return fail(ApplyCode::kNotFound, "worker \"" + c.id.str() + "\" not found");
+  bool drained = it->second.state == WorkerState::kDraining && shards_of(c.id).empty();
+  if (it->second.state != WorkerState::kDead && !drained) {
+    return fail(ApplyCode::kConflict, "worker \"" + c.id.str() + "\" is neither dead nor drained");
+  }
+  // Handoffs still aimed at it lose their target; their completion leaves the shard unassigned.
+  for (auto& [id, s] : shards_) {
+    if (s.state == ShardState::kHandoff && s.target == c.id) s.target = WorkerId();
+  }
+  workers_.erase(it);
+  emit(EventType::kWorker, ShardId(), c.id, Epoch(0), "removed");
+  return ApplyResult{};
+}
+
+ApplyResult StateMachine::assign(const AssignShards& c, uint64_t at_ms) {
+  ApplyResult r;
+  for (const auto& p : c.placements) {
+    auto it = shards_.find(p.shard);
+    if (it == shards_.end()) continue;
+    Shard& s = it->second;
+    // Stale placements (the shard moved on since the leader planned) are skipped.
+    if (s.state != ShardState::kUnassigned || s.epoch != p.expected_epoch || !accepts_shards(p.worker)) continue;
+    change_owner(p.shard, s, p.worker, c.reason, at_ms);
+    ++r.changed;
+  }
+  return r;
+}
+
+ApplyResult StateMachine::declare_dead(const DeclareDead& c, uint64_t at_ms) {
+  auto it = workers_.find(c.id);
+  if (it == workers_.end()) return fail(ApplyCode::kNotFound, "worker \"" + c.id.str() + "\" not found");
+  if (it->second.state == WorkerState::kDead) return ApplyResult{};
+  set_worker_state(c.id, it->second, WorkerState::kDead, at_ms);
+  std::map<ShardId, WorkerId> chosen;
+  for (const auto& p : c.placements) chosen[p.shard] = p.worker;
+  ApplyResult r;
+  std::vector<ShardId> owned(shards_of(c.id).begin(), shards_of(c.id).end());
+  for (const auto& id : owned) {
+    Shard& s = shards_.at(id);
+    auto ch = chosen.find(id);
+    // A shard already being handed off goes on to its target if the leader named nobody better.
+    WorkerId to;
+    if (ch != chosen.end() && accepts_shards(ch->second)) {
+      to = ch->second;
+    } else if (s.state == ShardState::kHandoff && accepts_shards(s.target)) {
+      to = s.target;
+    }
+    change_owner(id, s, to, c.reason, at_ms);
+    ++r.changed;
+  }
+  // Handoffs aimed at the dead worker lose their target.
+  for (auto& [id, s] : shards_) {
+    if (s.state == ShardState::kHandoff && s.target == c.id) s.target = WorkerId();
+  }
+  return r;
+}
+
+ApplyResult StateMachine::begin_moves(const BeginMoves& c, uint64_t at_ms) {
+  ApplyResult r;
+  for (const auto& p : c.placements) {
+    auto it = shards_.find(p.shard);
+    if (it == shards_.end()) continue;
+    Shard& s = it->second;
+    if (s.state != ShardState::kActive || s.epoch != p.expected_epoch || s.worker == p.worker ||
+        !accepts_shards(p.worker)) {
+      continue;
+    }
+    set_shard_state(s, ShardState::kHandoff);
+    s.target = p.worker;
+    s.handoff_since_ms = at_ms;
+    s.handoff_reason = c.reason;
+    emit(EventType::kRevoke, p.shard, s.worker, s.epoch);
+    ++r.changed;
+  }
+  return r;
+}
+
+ApplyResult StateMachine::complete_moves(const CompleteMoves& c, uint64_t at_ms) {
+  ApplyResult r;
+  for (size_t i = 0; i < c.shards.size(); ++i) {
+    auto it = shards_.find(c.shards[i]);
+    if (it == shards_.end()) continue;
+    Shard& s = it->second;
+    Epoch e = i < c.epochs.size() ? c.epochs[i] : Epoch(0);
+    if (s.state != ShardState::kHandoff || s.worker != c.from || s.epoch != e) continue;
+    WorkerId to = accepts_shards(s.target) ? s.target : WorkerId();
+    change_owner(c.shards[i], s, to, s.handoff_reason, at_ms);
+    ++r.changed;
+  }
+  return r;
+}
+
+}  // namespace tenure::controlplane

@@ -1,0 +1,143 @@
+#pragma once
+// The replicated state of the control plane: shards, workers, grants,
+// per-shard epochs, the revision counter, each shard's history and the
+// recent event log that watches stream. Applied identically on every member
+// from the committed log; apply never reads a clock (commands carry the
+// leader's time) and nothing here depends on hash-map iteration order.
+//
+// Thread: owned by the controller's Raft driver; readers on other threads
+// must go through the driver.
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "controlplane/commands.h"
+#include "controlplane/types.h"
+
+namespace tenure::controlplane {
+
+struct HistoryRecord {
+  Revision revision;
+  Epoch epoch;
+  WorkerId from;  ///< empty: nobody
+  WorkerId to;    ///< empty: nobody
+  ChangeReason reason;
+  uint64_t at_ms = 0;
+};
+
+struct Shard {
+  WorkerId worker;  ///< the owner (the old owner during a handoff); empty when unassigned
+  Epoch epoch;
+  ShardState state = ShardState::kUnassigned;
+  WorkerId target;  ///< handoff only: who gets it next (empty if it died meanwhile)
+  uint64_t handoff_since_ms = 0;
+  ChangeReason handoff_reason = ChangeReason::kRebalance;
+  std::vector<HistoryRecord> history;  ///< oldest first, bounded
+};
+
+struct Worker {
+  std::string address;
+  std::string zone;
+  double capacity = 1;
+  WorkerState state = WorkerState::kAlive;
+  uint64_t since_ms = 0;  ///< when it entered its current state
+};
+
+enum class EventType : uint8_t { kGrant = 0, kRevoke = 1, kShardDeleted = 2, kWorker = 3 };
+const char* to_string(EventType t);
+
+/// One line of a watch stream.
+struct Event {
+  Revision revision;
+  EventType type;
+  ShardId shard;    ///< empty for worker events
+  WorkerId worker;
+  Epoch epoch;
+  std::string worker_state;  ///< worker events: alive, draining, dead, removed
+};
+
+enum class ApplyCode : uint8_t { kOk, kNotFound, kConflict, kInvalid };
+
+struct ApplyResult {
+  ApplyCode code = ApplyCode::kOk;
+  std::string message;
+  Revision revision;  ///< the revision after applying
+  std::vector<ShardId> created;
+  std::vector<ShardId> existing;
+  size_t changed = 0;  ///< shards whose owner or state changed
+};
+
+struct Limits {
+  size_t history_per_shard = 32;
+  size_t events_kept = 200000;
+  size_t request_ids_kept = 20000;
+};
+
+class StateMachine {
+ public:
+  explicit StateMachine(Limits limits = Limits()) : limits_(limits) {}
+
+  /// Applies one committed command. A retried request id returns the first
+  /// outcome and changes nothing.
+  ApplyResult apply(const Command& cmd);
+
+  Revision revision() const { return revision_; }
+  const std::map<ShardId, Shard>& shards() const { return shards_; }
+  const std::map<WorkerId, Worker>& workers() const { return workers_; }
+  const Shard* shard(const ShardId& id) const;
+  const Worker* worker(const WorkerId& id) const;
+  /// The shards a worker owns (active or being handed off from it).
+  const std::set<ShardId>& shards_of(const WorkerId& id) const;
+  size_t count(ShardState s) const { return shard_counts_[static_cast<size_t>(s)]; }
+  size_t count(WorkerState s) const;
+
+  /// Events with revision > `after`, at most `max`, only those concerning
+  /// `worker` when it is non-empty. Requires after >= compacted_revision().
+  std::vector<Event> events_after(Revision after, const WorkerId& worker, size_t max) const;
+  /// Watches from a revision below this one get 410: its events are gone.
+  Revision compacted_revision() const { return events_compacted_; }
+
+  std::string snapshot() const;
+  /// Replaces the whole state; false (and unchanged) when `data` is malformed.
+  bool restore(const std::string& data);
+
+ private:
+  ApplyResult apply_body(const Command& cmd);
+  ApplyResult create_shards(const CreateShards& c, uint64_t at_ms);
+  ApplyResult delete_shard(const DeleteShard& c, uint64_t at_ms);
+  ApplyResult register_worker(const RegisterWorker& c, uint64_t at_ms);
+  ApplyResult set_draining(const SetDraining& c, uint64_t at_ms);
+  ApplyResult remove_worker(const RemoveWorker& c);
+  ApplyResult assign(const AssignShards& c, uint64_t at_ms);
+  ApplyResult declare_dead(const DeclareDead& c, uint64_t at_ms);
+  ApplyResult begin_moves(const BeginMoves& c, uint64_t at_ms);
+  ApplyResult complete_moves(const CompleteMoves& c, uint64_t at_ms);
+
+  /// Moves a shard to `to` (or nobody) with epoch + 1: the only place an owner changes.
+  void change_owner(const ShardId& id, Shard& s, const WorkerId& to, ChangeReason reason, uint64_t at_ms);
+  void set_shard_state(Shard& s, ShardState state);
+  void set_worker_state(const WorkerId& id, Worker& w, WorkerState state, uint64_t at_ms);
+  bool accepts_shards(const WorkerId& id) const;
+  Revision emit(EventType type, const ShardId& shard, const WorkerId& worker, Epoch epoch,
+                std::string worker_state = {});
+  void remember_request(const std::string& id, const ApplyResult& r);
+
+  Limits limits_;
+  Revision revision_;
+  std::map<ShardId, Shard> shards_;
+  std::map<ShardId, Epoch> deleted_epochs_;  ///< epochs are never reused, even after delete + create
+  std::map<WorkerId, Worker> workers_;
+  std::map<WorkerId, std::set<ShardId>> owned_;
+  std::array<size_t, 3> shard_counts_{};
+  std::deque<Event> events_;
+  Revision events_compacted_;
+  std::map<std::string, ApplyResult> request_results_;
+  std::deque<std::string> request_order_;
+};
+
+}  // namespace tenure::controlplane

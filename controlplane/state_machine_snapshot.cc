@@ -1,0 +1,166 @@
+// Snapshots of the state machine (the data of a Raft snapshot, thesis §5.1)
+// and the event log that watches read.
+#include <algorithm>
+
+#include "controlplane/codec.h"
+#include "controlplane/state_machine.h"
+
+namespace tenure::controlplane {
+
+namespace {
+constexpr uint8_t kSnapshotVersion = 1;
+
+void put_result(Writer& w, const ApplyResult& r) {
+  w.u8(static_cast<uint8_t>(r.code));
+  w.str(r.message);
+  w.varint(r.revision.value());
+  w.varint(r.created.size());
+  for (const auto& id : r.created) w.str(id.str());
+  w.varint(r.existing.size());
+  for (const auto& id : r.existing) w.str(id.str());
+  w.varint(r.changed);
+}
+
+ApplyResult get_result(Reader& r) {
+  ApplyResult a;
+  a.code = static_cast<ApplyCode>(r.u8());
+  a.message = r.str();
+  a.revision = Revision(r.varint());
+  for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) a.created.emplace_back(r.str());
+  for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) a.existing.emplace_back(r.str());
+  a.changed = r.varint();
+  return a;
+}
+}  // namespace
+
+std::vector<Event> StateMachine::events_after(Revision after, const WorkerId& worker, size_t max) const {
+  std::vector<Event> out;
+  auto it = std::upper_bound(events_.begin(), events_.end(), after,
+                             [](Revision r, const Event& e) { return r < e.revision; });
+  for (; it != events_.end() && out.size() < max; ++it) {
+    if (!worker.empty() && it->worker != worker) continue;
+    out.push_back(*it);
+  }
+  return out;
+}
+
+std::string StateMachine::snapshot() const {
+  Writer w;
+  w.u8(kSnapshotVersion);
+  w.varint(revision_.value());
+  w.varint(shards_.size());
+  for (const auto& [id, s] : shards_) {
+    w.str(id.str());
+    w.str(s.worker.str());
+    w.varint(s.epoch.value());
+    w.u8(static_cast<uint8_t>(s.state));
+    w.str(s.target.str());
+    w.varint(s.handoff_since_ms);
+    w.u8(static_cast<uint8_t>(s.handoff_reason));
+    w.varint(s.history.size());
+    for (const auto& h : s.history) {
+      w.varint(h.revision.value());
+      w.varint(h.epoch.value());
+      w.str(h.from.str());
+      w.str(h.to.str());
+      w.u8(static_cast<uint8_t>(h.reason));
+      w.varint(h.at_ms);
+    }
+  }
+  w.varint(deleted_epochs_.size());
+  for (const auto& [id, e] : deleted_epochs_) {
+    w.str(id.str());
+    w.varint(e.value());
+  }
+  w.varint(workers_.size());
+  for (const auto& [id, wk] : workers_) {
+    w.str(id.str());
+    w.str(wk.address);
+    w.str(wk.zone);
+    w.f64(wk.capacity);
+    w.u8(static_cast<uint8_t>(wk.state));
+    w.varint(wk.since_ms);
+  }
+  w.varint(events_compacted_.value());
+  w.varint(events_.size());
+  for (const auto& e : events_) {
+    w.varint(e.revision.value());
+    w.u8(static_cast<uint8_t>(e.type));
+    w.str(e.shard.str());
+    w.str(e.worker.str());
+    w.varint(e.epoch.value());
+    w.str(e.worker_state);
+  }
+  w.varint(request_order_.size());
+  for (const auto& id : request_order_) {
+    w.str(id);
+    put_result(w, request_results_.at(id));
+  }
+  return w.take();
+}
+
+bool StateMachine::restore(const std::string& data) {
+  Reader r(data);
+  if (r.u8() != kSnapshotVersion) return false;
+  StateMachine next(limits_);
+  next.revision_ = Revision(r.varint());
+  for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
+    ShardId id(r.str());
+    Shard s;
+    s.worker = WorkerId(r.str());
+    s.epoch = Epoch(r.varint());
+    s.state = static_cast<ShardState>(r.u8());
+    s.target = WorkerId(r.str());
+    s.handoff_since_ms = r.varint();
+    s.handoff_reason = static_cast<ChangeReason>(r.u8());
+    for (uint64_t k = r.varint(); k > 0 && !r.failed(); --k) {
+      HistoryRecord h;
+      h.revision = Revision(r.varint());
+      h.epoch = Epoch(r.varint());
+      h.from = WorkerId(r.str());
+      h.to = WorkerId(r.str());
+      h.reason = static_cast<ChangeReason>(r.u8());
+      h.at_ms = r.varint();
+      s.history.push_back(std::move(h));
+    }
+    if (static_cast<size_t>(s.state) > 2) return false;
+    ++next.shard_counts_[static_cast<size_t>(s.state)];
+    if (!s.worker.empty()) next.owned_[s.worker].insert(id);
+    next.shards_.emplace(std::move(id), std::move(s));
+  }
+  for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
+    ShardId id(r.str());
+    next.deleted_epochs_[id] = Epoch(r.varint());
+  }
+  for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
+    WorkerId id(r.str());
+    Worker wk;
+    wk.address = r.str();
+    wk.zone = r.str();
+    wk.capacity = r.f64();
+    wk.state = static_cast<WorkerState>(r.u8());
+    wk.since_ms = r.varint();
+    next.workers_.emplace(std::move(id), std::move(wk));
+  }
+  next.events_compacted_ = Revision(r.varint());
+  for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
+    Event e;
+    e.revision = Revision(r.varint());
+    e.type = static_cast<EventType>(r.u8());
+    e.shard = ShardId(r.str());
+    e.worker = WorkerId(r.str());
+    e.epoch = Epoch(r.varint());
+    e.worker_state = r.str();
+    next.events_.push_back(std::move(e));
+  }
+  for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
+    std::string id = r.str();
+    next.request_results_[id] = get_result(r);
+    next.request_order_.push_back(std::move(id));
+  }
+  if (r.failed() || !r.done()) return false;
+  *this = std::move(next);
+  return true;
+}
+
+}  // namespace tenure::controlplane

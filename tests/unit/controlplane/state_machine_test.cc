@@ -1,0 +1,168 @@
+#include "controlplane/state_machine.h"
+
+#include <gtest/gtest.h>
+
+namespace tenure::controlplane {
+namespace {
+
+Command cmd(CommandBody body, std::string request_id = "", uint64_t at_ms = 1000) {
+  return Command{std::move(request_id), at_ms, std::move(body)};
+}
+
+class StateMachineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sm.apply(cmd(RegisterWorker{WorkerId("w1"), "127.0.0.1:1", "z1", 1}));
+    sm.apply(cmd(RegisterWorker{WorkerId("w2"), "127.0.0.1:2", "z2", 1}));
+    sm.apply(cmd(CreateShards{{ShardId("s1"), ShardId("s2")}}));
+  }
+  void assign(const std::string& shard, const std::string& worker) {
+    Epoch e = sm.shard(ShardId(shard))->epoch;
+    sm.apply(cmd(AssignShards{{Placement{ShardId(shard), WorkerId(worker), e}}, ChangeReason::kCreated}));
+  }
+  StateMachine sm;
+};
+
+TEST_F(StateMachineTest, FirstOwnerGetsEpochOne) {
+  assign("s1", "w1");
+  const Shard* s = sm.shard(ShardId("s1"));
+  EXPECT_EQ(s->epoch, Epoch(1));
+  EXPECT_EQ(s->worker, WorkerId("w1"));
+  EXPECT_EQ(s->state, ShardState::kActive);
+  ASSERT_EQ(s->history.size(), 1u);
+  EXPECT_EQ(s->history[0].reason, ChangeReason::kCreated);
+  EXPECT_EQ(sm.shards_of(WorkerId("w1")).size(), 1u);
+}
+
+TEST_F(StateMachineTest, StaleAssignmentIsSkipped) {
+  assign("s1", "w1");
+  Revision before = sm.revision();
+  auto r = sm.apply(cmd(AssignShards{{Placement{ShardId("s1"), WorkerId("w2"), Epoch(0)}}, ChangeReason::kCreated}));
+  EXPECT_EQ(r.changed, 0u);
+  EXPECT_EQ(sm.revision(), before);
+  EXPECT_EQ(sm.shard(ShardId("s1"))->worker, WorkerId("w1"));
+}
+
+TEST_F(StateMachineTest, CreateReportsExistingAndRejectsBadIdsWhole) {
+  auto r = sm.apply(cmd(CreateShards{{ShardId("s1"), ShardId("s3")}}));
+  EXPECT_EQ(r.created, std::vector<ShardId>{ShardId("s3")});
+  EXPECT_EQ(r.existing, std::vector<ShardId>{ShardId("s1")});
+  Revision before = sm.revision();
+  auto bad = sm.apply(cmd(CreateShards{{ShardId("ok"), ShardId("bad id")}}));
+  EXPECT_EQ(bad.code, ApplyCode::kInvalid);
+  EXPECT_EQ(sm.shard(ShardId("ok")), nullptr);
+  EXPECT_EQ(sm.revision(), before);
+}
+
+TEST_F(StateMachineTest, HandoffRevokesThenGrantsWithOneEpochStep) {
+  assign("s1", "w1");
+  auto r = sm.apply(cmd(BeginMoves{{Placement{ShardId("s1"), WorkerId("w2"), Epoch(1)}}, ChangeReason::kManual}));
+  EXPECT_EQ(r.changed, 1u);
+  const Shard* s = sm.shard(ShardId("s1"));
+  EXPECT_EQ(s->state, ShardState::kHandoff);
+  EXPECT_EQ(s->worker, WorkerId("w1"));
+  EXPECT_EQ(s->epoch, Epoch(1));
+  auto ev = sm.events_after(Revision(0), WorkerId("w1"), 100);
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back().type, EventType::kRevoke);
+  // A release for a different epoch is ignored.
+  sm.apply(cmd(CompleteMoves{WorkerId("w1"), {ShardId("s1")}, {Epoch(0)}, false}));
+  EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kHandoff);
+  sm.apply(cmd(CompleteMoves{WorkerId("w1"), {ShardId("s1")}, {Epoch(1)}, false}));
+  s = sm.shard(ShardId("s1"));
+  EXPECT_EQ(s->state, ShardState::kActive);
+  EXPECT_EQ(s->worker, WorkerId("w2"));
+  EXPECT_EQ(s->epoch, Epoch(2));
+  EXPECT_EQ(s->history.back().reason, ChangeReason::kManual);
+  EXPECT_EQ(s->history.back().from, WorkerId("w1"));
+  EXPECT_TRUE(sm.shards_of(WorkerId("w1")).empty());
+}
+
+TEST_F(StateMachineTest, DeadWorkerShardsMoveWithEpochPlusOne) {
+  assign("s1", "w1");
+  assign("s2", "w1");
+  sm.apply(cmd(DeclareDead{WorkerId("w1"), {Placement{ShardId("s1"), WorkerId("w2"), Epoch(1)}}, ChangeReason::kDeadWorker}));
+  EXPECT_EQ(sm.worker(WorkerId("w1"))->state, WorkerState::kDead);
+  EXPECT_EQ(sm.shard(ShardId("s1"))->worker, WorkerId("w2"));
+  EXPECT_EQ(sm.shard(ShardId("s1"))->epoch, Epoch(2));
+  // No placement given for s2: it becomes unassigned, still a change of owner.
+  EXPECT_EQ(sm.shard(ShardId("s2"))->state, ShardState::kUnassigned);
+  EXPECT_EQ(sm.shard(ShardId("s2"))->epoch, Epoch(2));
+  EXPECT_EQ(sm.count(ShardState::kUnassigned), 1u);
+  EXPECT_EQ(sm.count(ShardState::kActive), 1u);
+}
+
+TEST_F(StateMachineTest, EpochsSurviveDeleteAndRecreate) {
+  assign("s1", "w1");
+  sm.apply(cmd(DeleteShard{ShardId("s1")}));
+  EXPECT_EQ(sm.shard(ShardId("s1")), nullptr);
+  sm.apply(cmd(CreateShards{{ShardId("s1")}}));
+  assign("s1", "w2");
+  EXPECT_EQ(sm.shard(ShardId("s1"))->epoch, Epoch(3));
+}
+
+TEST_F(StateMachineTest, RetriedRequestAppliesOnce) {
+  auto first = sm.apply(cmd(CreateShards{{ShardId("x")}}, "req-1"));
+  Revision after = sm.revision();
+  sm.apply(cmd(DeleteShard{ShardId("x")}));
+  auto again = sm.apply(cmd(CreateShards{{ShardId("x")}}, "req-1"));
+  EXPECT_EQ(again.created, first.created);
+  EXPECT_EQ(again.revision, after);
+  EXPECT_EQ(sm.shard(ShardId("x")), nullptr);
+}
+
+TEST_F(StateMachineTest, DrainedWorkerCannotTakeShardsAndRemovalRules) {
+  sm.apply(cmd(SetDraining{WorkerId("w2"), true}));
+  assign("s1", "w2");
+  EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kUnassigned);
+  EXPECT_EQ(sm.apply(cmd(RemoveWorker{WorkerId("w1")})).code, ApplyCode::kConflict);
+  EXPECT_EQ(sm.apply(cmd(RemoveWorker{WorkerId("w2")})).code, ApplyCode::kOk);
+  EXPECT_EQ(sm.worker(WorkerId("w2")), nullptr);
+}
+
+TEST_F(StateMachineTest, SnapshotRoundTripIsExact) {
+  assign("s1", "w1");
+  sm.apply(cmd(BeginMoves{{Placement{ShardId("s1"), WorkerId("w2"), Epoch(1)}}, ChangeReason::kDrain}, "r9"));
+  std::string snap = sm.snapshot();
+  StateMachine copy;
+  ASSERT_TRUE(copy.restore(snap));
+  EXPECT_EQ(copy.snapshot(), snap);
+  EXPECT_EQ(copy.revision(), sm.revision());
+  EXPECT_EQ(copy.shard(ShardId("s1"))->target, WorkerId("w2"));
+  EXPECT_EQ(copy.shards_of(WorkerId("w1")).size(), 1u);
+  EXPECT_EQ(copy.count(ShardState::kHandoff), 1u);
+  EXPECT_FALSE(copy.restore(snap.substr(0, snap.size() / 2)));
+  EXPECT_EQ(copy.snapshot(), snap);
+}
+
+TEST_F(StateMachineTest, EventLogIsBoundedAndReportsCompaction) {
+  StateMachine small(Limits{4, 3, 10});
+  small.apply(cmd(RegisterWorker{WorkerId("w"), "a", "", 1}));
+  small.apply(cmd(CreateShards{{ShardId("a"), ShardId("b"), ShardId("c")}}));
+  for (const char* id : {"a", "b", "c"}) {
+    small.apply(cmd(AssignShards{{Placement{ShardId(id), WorkerId("w"), Epoch(0)}}, ChangeReason::kCreated}));
+  }
+  EXPECT_GT(small.compacted_revision(), Revision(0));
+  auto ev = small.events_after(small.compacted_revision(), WorkerId(), 100);
+  EXPECT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev.back().revision, small.revision());
+}
+
+TEST(CommandCodec, RoundTripAndGarbage) {
+  Command c{"id-1", 42, BeginMoves{{Placement{ShardId("s"), WorkerId("w"), Epoch(7)}}, ChangeReason::kDrain}};
+  auto d = decode_command(encode_command(c));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->request_id, "id-1");
+  EXPECT_EQ(d->at_ms, 42u);
+  auto& b = std::get<BeginMoves>(d->body);
+  EXPECT_EQ(b.placements[0].expected_epoch, Epoch(7));
+  EXPECT_EQ(b.reason, ChangeReason::kDrain);
+  EXPECT_FALSE(decode_command("").has_value());
+  EXPECT_FALSE(decode_command(encode_command(c) + "x").has_value());
+  std::string wrong = encode_command(c);
+  wrong[0] = 9;
+  EXPECT_FALSE(decode_command(wrong).has_value());
+}
+
+}  // namespace
+}  // namespace tenure::controlplane
