@@ -1,0 +1,129 @@
+#include "config/controller_config.h"
+
+#include <set>
+
+#include "config/yaml_reader.h"
+
+namespace tenure::config {
+
+namespace {
+
+using detail::index_path;
+using detail::join_path;
+using detail::YamlReader;
+
+void read_peers(YamlReader& r, const YAML::Node& node, ControllerConfig& cfg) {
+  if (!node.IsDefined() || !r.check_list(node, "peers") || node.IsNull()) return;
+  std::set<std::string> ids;
+  for (size_t i = 0; i < node.size() && !r.failed(); ++i) {
+    const YAML::Node peer = node[i];
+    const std::string path = index_path("peers", i);
+    if (!r.check_map(peer, path, {"id", "address"})) return;
+    if (peer.IsNull()) {
+      r.fail_missing(join_path(path, "id"));
+      return;
+    }
+    PeerConfig p;
+    HostPort address;
+    r.read_id(peer["id"], join_path(path, "id"), p.id, /*required=*/true);
+    r.read_host_port(peer["address"], join_path(path, "address"), address, /*required=*/true);
+    if (r.failed()) return;
+    if (!ids.insert(p.id).second) {
+      r.fail(ConfigErrorCode::kInvalidValue, join_path(path, "id"), "duplicate peer id \"" + p.id + "\"");
+      return;
+    }
+    p.address = address.str();
+    cfg.peers.push_back(std::move(p));
+  }
+}
+
+void read_raft(YamlReader& r, const YAML::Node& node, ControllerConfig::Raft& raft) {
+  if (!node.IsDefined() ||
+      !r.check_map(node, "raft", {"heartbeat_interval_ms", "election_timeout_ms", "snapshot_threshold_entries"})) {
+    return;
+  }
+  if (node.IsNull()) return;
+  r.read_u32(node["heartbeat_interval_ms"], "raft.heartbeat_interval_ms", raft.heartbeat_interval_ms, 1);
+  r.read_u32(node["election_timeout_ms"], "raft.election_timeout_ms", raft.election_timeout_ms, 1);
+  r.read_u64(node["snapshot_threshold_entries"], "raft.snapshot_threshold_entries", raft.snapshot_threshold_entries,
+             1);
+}
+
+void read_auth(YamlReader& r, const YAML::Node& node, ControllerConfig::Auth& auth) {
+  if (!node.IsDefined() || !r.check_map(node, "auth", {"admin_token", "agent_token", "peer_token"}) ||
+      node.IsNull()) {
+    return;
+  }
+  r.read_nonempty(node["admin_token"], "auth.admin_token", auth.admin_token);
+  r.read_nonempty(node["agent_token"], "auth.agent_token", auth.agent_token);
+  r.read_nonempty(node["peer_token"], "auth.peer_token", auth.peer_token);
+}
+
+void read_placement(YamlReader& r, const YAML::Node& node, ControllerConfig::Placement& placement) {
+  if (!node.IsDefined() || !r.check_map(node, "placement", {"max_concurrent_moves", "join_delay_ms"}) ||
+      node.IsNull()) {
+    return;
+  }
+  r.read_u32(node["max_concurrent_moves"], "placement.max_concurrent_moves", placement.max_concurrent_moves, 1);
+  r.read_u32(node["join_delay_ms"], "placement.join_delay_ms", placement.join_delay_ms);
+}
+
+// Rules across keys, checked once every key read well.
+void check_cross_keys(YamlReader& r, const ControllerConfig& cfg) {
+  if (cfg.raft.heartbeat_interval_ms >= cfg.raft.election_timeout_ms) {
+    r.fail(ConfigErrorCode::kInvalidValue, "raft.heartbeat_interval_ms",
+           "must be less than raft.election_timeout_ms (" + std::to_string(cfg.raft.heartbeat_interval_ms) +
+               " >= " + std::to_string(cfg.raft.election_timeout_ms) + ")");
+    return;
+  }
+  if (cfg.peers.empty()) return;
+  for (const auto& p : cfg.peers) {
+    if (p.id == cfg.node_id) return;
+  }
+  r.fail(ConfigErrorCode::kInvalidValue, "peers", "must include this node (node_id \"" + cfg.node_id + "\")");
+}
+
+}  // namespace
+
+ConfigResult<ControllerConfig> parse_controller_config(const std::string& yaml_text, const std::string& source) {
+  YamlReader r(source);
+  ControllerConfig cfg;
+  cfg.source = source;
+  try {
+    const YAML::Node root = r.parse(yaml_text);
+    if (!r.check_map(root, "", {"node_id", "data_dir", "listen", "peers", "raft", "worker_lease_ms", "auth",
+                                "tls", "placement"})) {
+      return r.error();
+    }
+    r.read_id(root["node_id"], "node_id", cfg.node_id, /*required=*/true);
+    r.read_nonempty(root["data_dir"], "data_dir", cfg.data_dir, /*required=*/true);
+    r.read_host_port(root["listen"], "listen", cfg.listen, /*required=*/true);
+    read_peers(r, root["peers"], cfg);
+    read_raft(r, root["raft"], cfg.raft);
+    r.read_u32(root["worker_lease_ms"], "worker_lease_ms", cfg.worker_lease_ms, 1);
+    read_auth(r, root["auth"], cfg.auth);
+    detail::read_tls(r, root["tls"], "tls", cfg.tls, /*ca_needs_cert=*/true);
+    read_placement(r, root["placement"], cfg.placement);
+    if (!r.failed()) check_cross_keys(r, cfg);
+  } catch (const std::exception& e) {
+    // yaml-cpp may throw on a malformed tree we did not foresee; it stops here.
+    r.fail(ConfigErrorCode::kInvalidYaml, "", std::string("invalid YAML: ") + e.what());
+  }
+  if (r.failed()) return r.error();
+  return cfg;
+}
+
+ConfigResult<ControllerConfig> load_controller_config(const std::string& path) {
+  YamlReader r(path);
+  auto text = detail::read_config_file(path, r);
+  if (!text) return r.error();
+  return parse_controller_config(*text, path);
+}
+
+ConfigError peers_required_error(const ControllerConfig& cfg) {
+  return ConfigError{ConfigErrorCode::kMissingKey,
+                     "config " + cfg.source + ": missing required key \"peers\" (required on first start: data_dir " +
+                         cfg.data_dir + " holds no state)"};
+}
+
+}  // namespace tenure::config

@@ -1,0 +1,67 @@
+#pragma once
+// The controller's YAML config (CONTRACT.md, "Controller config"), read
+// strictly: an unknown key anywhere, a wrong type, a missing required key,
+// an unreadable file or invalid YAML is an error whose message is one line
+// naming the key path, e.g.
+//   config /etc/tenure/c1.yaml: raft.election_timeout_ms: expected an unsigned integer, got "fast"
+// No exception leaves this module.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config_error.h"
+#include "config/host_port.h"
+#include "config/tls_config.h"
+
+namespace tenure::config {
+
+/// One initial voting member: its id and the address this node dials it at.
+struct PeerConfig {
+  std::string id;
+  std::string address;  ///< validated "host:port"
+};
+
+struct ControllerConfig {
+  std::string node_id;   ///< [A-Za-z0-9._-]{1,64}
+  std::string data_dir;  ///< non-empty; created by the storage if missing
+  HostPort listen;
+  /// The initial voters (this node among them). Empty when the config gives
+  /// none: allowed only if data_dir already holds state, which the caller
+  /// checks (see peers_required_error()).
+  std::vector<PeerConfig> peers;
+  struct Raft {
+    uint32_t heartbeat_interval_ms = 100;  ///< > 0 and < election_timeout_ms
+    uint32_t election_timeout_ms = 1000;
+    uint64_t snapshot_threshold_entries = 10000;  ///< > 0
+  } raft;
+  uint32_t worker_lease_ms = 3000;  ///< > 0
+  struct Auth {
+    std::string admin_token, agent_token, peer_token;  ///< empty: not required
+  } auth;
+  using Tls = TlsConfig;
+  Tls tls;
+  /// True when cert_file and key_file are set (they come together).
+  bool tls_enabled() const { return !tls.cert_file.empty(); }
+  struct Placement {
+    uint32_t max_concurrent_moves = 64;  ///< > 0
+    uint32_t join_delay_ms = 0;          ///< wait this long before giving a new worker shards
+  } placement;
+
+  /// Where the config came from ("<inline>" for parsed text), for messages.
+  std::string source;
+};
+
+/// Reads and validates the config file at `path`.
+ConfigResult<ControllerConfig> load_controller_config(const std::string& path);
+/// Validates YAML text; `source` names it in error messages.
+ConfigResult<ControllerConfig> parse_controller_config(const std::string& yaml_text,
+                                                       const std::string& source = "<inline>");
+
+/// The error to report when `cfg.peers` is empty and cfg.data_dir holds no
+/// state (a first start cannot invent its group), e.g.
+///   config c1.yaml: missing required key "peers" (required on first start: data_dir /x holds no state)
+ConfigError peers_required_error(const ControllerConfig& cfg);
+
+}  // namespace tenure::config
