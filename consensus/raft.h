@@ -249,6 +249,7 @@ class Raft {
   // What the last Ready handed out, acknowledged by advance().
   HardState ready_hard_state_;
   LogIndex ready_stable_to_;
+  Term ready_stable_term_;  ///< term of the entry at ready_stable_to_ when handed out
   LogIndex ready_applied_to_;
   std::vector<Entry> ready_conf_entries_;
   bool ready_outstanding_ = false;

@@ -37,6 +37,7 @@ Ready Raft::ready() {
   ready_outstanding_ = true;
   ready_hard_state_ = hs;
   ready_stable_to_ = log_.last_index();
+  ready_stable_term_ = log_.last_term();
   ready_applied_to_ = rd.committed_entries.empty() ? log_.applied() : rd.committed_entries.back().index;
   ready_conf_entries_.clear();
   for (const auto& e : rd.committed_entries) {
@@ -49,7 +50,12 @@ void Raft::advance() {
   TENURE_CHECK(ready_outstanding_, "advance() without ready(), node " << config_.id);
   ready_outstanding_ = false;
   persisted_hard_state_ = ready_hard_state_;
-  log_.stable_to(ready_stable_to_);
+  // A message stepped in between ready() and advance() may have replaced the
+  // entries this Ready persisted (a new leader truncating our tail). Their
+  // replacements were never handed out, so they are not stable; by log
+  // matching, an unchanged (index, term) at the end means nothing was
+  // replaced (etcd-io/raft's stableTo checks the term the same way).
+  if (log_.matches(ready_stable_to_, ready_stable_term_)) log_.stable_to(ready_stable_to_);
   for (const auto& e : ready_conf_entries_) {
     if (e.index <= log_.applied()) continue;  // superseded by a snapshot
     log_.applied_to(e.index);
