@@ -78,6 +78,13 @@ std::string describe_entries(const std::vector<Entry>& es) {
   return out + "]";
 }
 
+std::string describe_range(LogIndex first, LogIndex last) {
+  if (first > last) return "empty";
+  std::ostringstream os;
+  os << "[" << first << "," << last << "]";
+  return os.str();
+}
+
 std::string describe_hard_state(const HardState& hs) {
   std::ostringstream os;
   os << "term=" << hs.term << " vote=" << hs.vote << " commit=" << hs.commit;

@@ -24,6 +24,8 @@ std::string describe_conf(const ConfState& conf);
 std::string describe_entry(const Entry& e);
 /// `[2/6 EntryNormal "x", 2/7 EntryNormal "y"]`.
 std::string describe_entries(const std::vector<Entry>& es);
+/// `[first,last]`, or `empty` when first > last (everything is in the snapshot).
+std::string describe_range(LogIndex first, LogIndex last);
 /// `term=2 vote=1 commit=5` (vote `-` when none).
 std::string describe_hard_state(const HardState& hs);
 /// `index=12 term=2 voters=(1,2,3) data="x,y"`.

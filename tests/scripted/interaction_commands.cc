@@ -174,7 +174,7 @@ void InteractionEnv::cmd_restart(const Command& c) {
   const Raft& r = *n.raft;
   std::ostringstream os;
   os << id << " restarted: term=" << r.term() << " vote=" << r.status().vote << " commit=" << r.log().committed()
-     << " log=[" << r.log().first_index() << "," << r.log().last_index() << "]";
+     << " log=" << describe_range(r.log().first_index(), r.log().last_index());
   print(os.str());
 }
 
@@ -212,7 +212,12 @@ void InteractionEnv::cmd_tick_election(const Command& c) {
     observe(id);
     if (leader) continue;
     // An election changes role or term, or (pre-candidate again) sends votes.
-    if (r.role() != role || r.term() != term || (!had_ready && r.has_ready())) return;
+    if (r.role() != role || r.term() != term) return;
+    if (!had_ready && r.has_ready()) {
+      print_event(std::to_string(id) + " campaigns again as " + to_string(r.role()) + " at term " +
+                  std::to_string(r.term().value()));
+      return;
+    }
   }
 }
 
@@ -250,7 +255,12 @@ void InteractionEnv::cmd_deliver_msgs(const Command& c) {
   if (deliver(d) == 0) print("no messages");
 }
 
-void InteractionEnv::cmd_stabilize(const Command& c) { stabilize(c.positional_ids()); }
+// stabilize [IDS..] [quiet=true]: quietly, only role, term and membership changes are shown.
+void InteractionEnv::cmd_stabilize(const Command& c) {
+  quiet_ = c.get_bool("quiet", false);
+  stabilize(c.positional_ids());
+  quiet_ = false;
+}
 
 void InteractionEnv::cmd_campaign(const Command& c) {
   int id = c.single_id();
@@ -317,8 +327,8 @@ void InteractionEnv::cmd_compact(const Command& c) {
   auto [snap, compact_to] = r.compact(std::move(data), c.get_uint("keep", 0));
   n.storage.compact(snap, compact_to);
   std::ostringstream os;
-  os << id << " snapshot " << describe_snapshot(snap) << "; log now [" << r.log().first_index() << ","
-     << r.log().last_index() << "]";
+  os << id << " snapshot " << describe_snapshot(snap) << "; log now "
+     << describe_range(r.log().first_index(), r.log().last_index());
   print(os.str());
 }
 

@@ -48,13 +48,20 @@ std::vector<std::string> InteractionEnv::run(const Command& cmd) {
   if (it == handlers_.end()) throw ScriptError("unknown command: " + cmd.name());
   out_.clear();
   indent_ = 0;
+  quiet_ = false;
   (this->*(it->second))(cmd);
   cmd.check_no_unused_keys();
   if (out_.empty()) out_.push_back("ok");
   return std::move(out_);
 }
 
-void InteractionEnv::print(const std::string& line) { out_.push_back(std::string(indent_, ' ') + line); }
+void InteractionEnv::print(const std::string& line) {
+  if (!quiet_) out_.push_back(std::string(indent_, ' ') + line);
+}
+
+void InteractionEnv::print_event(const std::string& line) {
+  out_.push_back(std::string(quiet_ ? 0 : indent_, ' ') + line);
+}
 
 InteractionEnv::Node& InteractionEnv::node(int id) {
   auto it = nodes_.find(id);
@@ -100,9 +107,9 @@ void InteractionEnv::observe(int id) {
   if (!before.valid || before.role != r.role() || before.term != r.term() || before.leader != r.leader()) {
     std::string line = who + " became " + to_string(r.role());
     if (r.role() == Role::kFollower && !r.leader().empty()) line += " of " + r.leader().str();
-    print(line + " at term " + std::to_string(r.term().value()));
+    print_event(line + " at term " + std::to_string(r.term().value()));
   }
-  if (before.valid && before.conf != r.conf()) print(who + " applied conf: " + describe_conf(r.conf()));
+  if (before.valid && before.conf != r.conf()) print_event(who + " applied conf: " + describe_conf(r.conf()));
 }
 
 void InteractionEnv::restore_state(Node& n, const Snapshot& s) {

@@ -59,6 +59,8 @@ class InteractionEnv {
 
   // Output.
   void print(const std::string& line);
+  /// Prints a state change (role, term, leader, membership): shown even quietly.
+  void print_event(const std::string& line);
   class Indent;
 
   // Nodes and ids.
@@ -115,6 +117,7 @@ class InteractionEnv {
   std::set<std::pair<int, int>> cut_;  ///< directed links that drop everything
   std::vector<std::string> out_;
   int indent_ = 0;
+  bool quiet_ = false;  ///< only events are printed (stabilize quiet=true)
 };
 
 }  // namespace tenure::testing::scripted

@@ -36,8 +36,8 @@ void InteractionEnv::cmd_status(const Command& c) {
   Status s = n.raft->status();
   std::ostringstream os;
   os << id << " " << to_string(s.role) << " term=" << s.term << " vote=" << s.vote << " leader=" << s.leader
-     << " commit=" << s.commit << " applied=" << s.applied << " log=[" << s.first_index << "," << s.last_index
-     << "] " << describe_conf(s.conf);
+     << " commit=" << s.commit << " applied=" << s.applied << " log=" << describe_range(s.first_index, s.last_index)
+     << " " << describe_conf(s.conf);
   if (!s.transferee.empty()) os << " transferee=" << s.transferee;
   print(os.str());
   for (const auto& f : s.followers) {
