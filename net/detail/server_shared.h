@@ -1,0 +1,72 @@
+#pragma once
+// Internal to net/: state shared by the listener and its connections. Asio
+// only, never Beast, so http_server.cc and responder.cc stay light.
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "net/detail/user_gate.h"
+#include "net/http_server.h"
+
+namespace tenure::net::detail {
+
+using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
+
+/// What every connection of one listener shares. Outlives the HttpServer
+/// while connections are still draining.
+struct ServerShared {
+  ServerOptions options;
+  Handler handler;
+  std::shared_ptr<boost::asio::ssl::context> tls;  ///< null: plain HTTP
+  std::atomic<bool> stopped{false};
+  std::atomic<size_t> open{0};
+  std::atomic<uint64_t> accepted{0};
+
+  std::mutex conns_mu;
+  std::map<uint64_t, std::weak_ptr<ConnectionBase>> conns;  ///< by id, for stop()
+  uint64_t next_id = 0;
+
+  /// Calls into the program (handler, on_close) pass here; see UserGate.
+  UserGate gate;
+  template <typename F>
+  bool call_user(F&& f) {
+    return gate.call(std::forward<F>(f));
+  }
+};
+
+/// The strand-bound part of a connection that Responders talk to. The
+/// transport (plain or TLS) is a template in server_connection.cc.
+class ConnectionBase : public std::enable_shared_from_this<ConnectionBase> {
+ public:
+  explicit ConnectionBase(Strand strand) : strand_(std::move(strand)) {}
+  virtual ~ConnectionBase() = default;
+
+  /// A responder has new output: write it soon. Any thread.
+  void kick();
+  /// Closes the connection now. Any thread.
+  void abort();
+
+ protected:
+  virtual void try_write() = 0;
+  virtual void close_now() = 0;
+
+  Strand strand_;
+  std::atomic<bool> kick_posted_{false};
+  bool write_wanted_ = false;  ///< strand only: kick() from our own strand
+};
+
+/// Takes over an accepted socket (bound to `strand`) and serves it.
+void start_connection(std::shared_ptr<ServerShared> shared, Strand strand,
+                      boost::asio::ip::tcp::socket socket);
+
+}  // namespace tenure::net::detail

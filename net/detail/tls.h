@@ -1,0 +1,25 @@
+#pragma once
+// Internal to net/: OpenSSL contexts for the server and the client.
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include "common/result.h"
+
+namespace tenure::net::detail {
+
+enum class TlsErrc { bad_files };
+
+/// A TLS 1.2+ server context from PEM files; with `ca_file`, clients must
+/// present a certificate signed by it.
+Result<std::shared_ptr<boost::asio::ssl::context>, TlsErrc> make_server_tls(
+    const std::string& cert_file, const std::string& key_file, const std::string& ca_file);
+
+/// A TLS 1.2+ client context that verifies the server against `ca_file`
+/// (the system store when empty) and presents cert/key when given.
+Result<std::shared_ptr<boost::asio::ssl::context>, TlsErrc> make_client_tls(
+    const std::string& ca_file, const std::string& cert_file, const std::string& key_file);
+
+}  // namespace tenure::net::detail

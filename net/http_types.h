@@ -1,0 +1,77 @@
+#pragma once
+// Plain value types shared by the HTTP server and client. No Boost here: this
+// header is included by every handler in the program (DESIGN.md, house
+// style 12), so it stays cheap to compile.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+
+namespace tenure::net {
+
+/// Header fields by lower-case name. A name received twice is joined with
+/// ", " (RFC 9110 §5.3), so lookups see every value.
+using HeaderMap = std::map<std::string, std::string>;
+
+/// One parsed request, as handed to a Handler. Owns all its data.
+struct HttpRequest {
+  std::string method;  ///< "GET", "POST", ... as sent (upper case by convention)
+  std::string target;  ///< the raw request-target, e.g. "/v1/shards?worker=w1"
+  std::string path;    ///< target before '?', percent-decoded ('+' kept)
+  std::map<std::string, std::string> query;  ///< decoded; the last of repeated keys wins
+  HeaderMap headers;   ///< lower-case names
+  std::string body;    ///< at most ServerOptions::max_body_bytes
+  std::string remote;  ///< peer "ip:port"
+  bool tls = false;    ///< arrived over TLS
+
+  /// The header's value, or `fallback` when absent. `name` must be lower case.
+  std::string header(std::string_view name, std::string_view fallback = {}) const;
+  /// The query parameter's value, if present.
+  std::optional<std::string> query_param(std::string_view name) const;
+};
+
+/// A complete response. The server adds Content-Length and Connection.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";  ///< omitted when empty
+  std::string body;
+  /// Extra header fields, in order (e.g. {"Retry-After", "1"}). Fields whose
+  /// name or value contain CR or LF are dropped (header injection).
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// A response with the contract's error body {"error": code, "message": text}.
+HttpResponse json_error(int status, std::string_view code, std::string_view message);
+
+/// The standard reason phrase of `status` ("Not Found"), "Unknown" otherwise.
+std::string_view reason_phrase(int status);
+
+/// Decodes %XX escapes; with `plus_as_space`, '+' becomes ' ' (query strings).
+/// Malformed escapes are kept as they are.
+std::string percent_decode(std::string_view in, bool plus_as_space);
+
+/// Parses "a=1&b=x%20y" into decoded pairs; the last of repeated keys wins.
+std::map<std::string, std::string> parse_query(std::string_view query);
+
+/// Encodes everything but RFC 3986 unreserved characters, for query values.
+std::string percent_encode(std::string_view in);
+
+enum class AddressErrc { invalid };
+
+/// A "host:port" split in two; IPv6 hosts are written "[::1]:7001".
+struct HostPort {
+  std::string host;  ///< without brackets
+  uint16_t port = 0;
+};
+
+/// Parses "host:port", "[v6]:port"; the port must be 1..65535 (or 0 when
+/// `allow_zero_port`, meaning "any free port" for listeners).
+Result<HostPort, AddressErrc> parse_host_port(std::string_view text, bool allow_zero_port = false);
+
+}  // namespace tenure::net

@@ -1,0 +1,75 @@
+#include "net/detail/tls.h"
+
+#include <boost/system/system_error.hpp>
+
+namespace tenure::net::detail {
+
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+std::shared_ptr<ssl::context> base_context(ssl::context::method method) {
+  auto ctx = std::make_shared<ssl::context>(method);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                   ssl::context::single_dh_use);
+  return ctx;
+}
+
+Error<TlsErrc> fail(const std::string& what, const boost::system::system_error& e) {
+  return Error<TlsErrc>{TlsErrc::bad_files, what + ": " + e.code().message()};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<ssl::context>, TlsErrc> make_server_tls(const std::string& cert_file,
+                                                              const std::string& key_file,
+                                                              const std::string& ca_file) {
+  auto ctx = base_context(ssl::context::tls_server);
+  try {
+    ctx->use_certificate_chain_file(cert_file);
+  } catch (const boost::system::system_error& e) {
+    return fail("cannot load TLS certificate " + cert_file, e);
+  }
+  try {
+    ctx->use_private_key_file(key_file, ssl::context::pem);
+  } catch (const boost::system::system_error& e) {
+    return fail("cannot load TLS key " + key_file, e);
+  }
+  if (!ca_file.empty()) {
+    try {
+      ctx->load_verify_file(ca_file);
+    } catch (const boost::system::system_error& e) {
+      return fail("cannot load TLS CA " + ca_file, e);
+    }
+    ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  }
+  return ctx;
+}
+
+Result<std::shared_ptr<ssl::context>, TlsErrc> make_client_tls(const std::string& ca_file,
+                                                              const std::string& cert_file,
+                                                              const std::string& key_file) {
+  auto ctx = base_context(ssl::context::tls_client);
+  try {
+    if (ca_file.empty()) {
+      ctx->set_default_verify_paths();
+    } else {
+      ctx->load_verify_file(ca_file);
+    }
+  } catch (const boost::system::system_error& e) {
+    return fail("cannot load TLS CA " + ca_file, e);
+  }
+  ctx->set_verify_mode(ssl::verify_peer);
+  if (!cert_file.empty() || !key_file.empty()) {
+    try {
+      ctx->use_certificate_chain_file(cert_file);
+      ctx->use_private_key_file(key_file, ssl::context::pem);
+    } catch (const boost::system::system_error& e) {
+      return fail("cannot load TLS client certificate " + cert_file + " / " + key_file, e);
+    }
+  }
+  return ctx;
+}
+
+}  // namespace tenure::net::detail
