@@ -1,0 +1,409 @@
+#include "storage/raft_storage.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "consensus/assert.h"
+
+namespace tenure::storage {
+
+using consensus::ConfState;
+using consensus::Entry;
+using consensus::EntryType;
+using consensus::HardState;
+using consensus::InitialState;
+using consensus::LogIndex;
+using consensus::NodeId;
+using consensus::Ready;
+using consensus::Snapshot;
+using consensus::Term;
+
+namespace {
+
+// Version 1 of the on-disk schema. Integers are SQLite's signed 64 bits
+// holding our unsigned counters bit for bit (no value reaches 2^63).
+// Entry types and member roles are stored as explicit small integers, mapped
+// by switch, so renumbering an enum cannot silently change the format.
+constexpr const char* kCreateMeta =
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID";
+constexpr const char* kCreateTables =
+    "CREATE TABLE IF NOT EXISTS hard_state (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL,"
+    " vote TEXT NOT NULL, commit_index INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL,"
+    " data BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL,"
+    " term INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS snapshot_conf (node_id TEXT PRIMARY KEY NOT NULL, learner INTEGER NOT NULL)"
+    " WITHOUT ROWID;";
+
+constexpr const char* kGetMeta = "SELECT value FROM meta WHERE key = ?1";
+constexpr const char* kSetMeta = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)";
+constexpr const char* kGetHardState = "SELECT term, vote, commit_index FROM hard_state WHERE id = 1";
+constexpr const char* kSetHardState =
+    "INSERT OR REPLACE INTO hard_state (id, term, vote, commit_index) VALUES (1, ?1, ?2, ?3)";
+constexpr const char* kGetSnapshot = "SELECT idx, term, data FROM snapshot WHERE id = 1";
+constexpr const char* kGetSnapshotIndex = "SELECT idx FROM snapshot WHERE id = 1";
+constexpr const char* kSetSnapshot = "INSERT OR REPLACE INTO snapshot (id, idx, term, data) VALUES (1, ?1, ?2, ?3)";
+constexpr const char* kGetConf = "SELECT node_id, learner FROM snapshot_conf ORDER BY node_id";
+constexpr const char* kClearConf = "DELETE FROM snapshot_conf";
+constexpr const char* kAddConf = "INSERT INTO snapshot_conf (node_id, learner) VALUES (?1, ?2)";
+constexpr const char* kMaxIndex = "SELECT MAX(idx) FROM entries";
+constexpr const char* kGetEntries = "SELECT idx, term, type, data FROM entries WHERE idx > ?1 ORDER BY idx";
+constexpr const char* kAddEntry = "INSERT INTO entries (idx, term, type, data) VALUES (?1, ?2, ?3, ?4)";
+constexpr const char* kDeleteFrom = "DELETE FROM entries WHERE idx >= ?1";
+constexpr const char* kDeleteUpTo = "DELETE FROM entries WHERE idx <= ?1";
+constexpr const char* kDeleteAll = "DELETE FROM entries";
+
+int64_t i64(uint64_t v) { return static_cast<int64_t>(v); }
+uint64_t u64(int64_t v) { return static_cast<uint64_t>(v); }
+
+int64_t encode_type(EntryType t) {
+  switch (t) {
+    case EntryType::kNormal: return 0;
+    case EntryType::kConfChange: return 1;
+  }
+  return -1;
+}
+
+std::optional<EntryType> decode_type(int64_t v) {
+  if (v == 0) return EntryType::kNormal;
+  if (v == 1) return EntryType::kConfChange;
+  return std::nullopt;
+}
+
+std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+// Makes the creation of files in `dir` durable (fsync of the directory).
+void sync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    storage_fatal("op=open data_dir=" + dir + " error=" + quoted(std::string("fsync of directory: ") +
+                                                                 std::strerror(errno)));
+  }
+  ::close(fd);
+}
+
+int lock_data_dir(const std::string& dir) {
+  std::string lock_path = dir + "/LOCK";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    storage_fatal("op=open data_dir=" + dir + " error=" + quoted("cannot create " + lock_path + ": " +
+                                                                 std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    storage_fatal("op=open data_dir=" + dir + " error=" +
+                  quoted(err == EWOULDBLOCK ? "data_dir is in use by another process (" + lock_path + " is locked)"
+                                            : "cannot lock " + lock_path + ": " + std::strerror(err)));
+  }
+  return fd;
+}
+
+}  // namespace
+
+void storage_fatal(const std::string& what) {
+  std::fprintf(stderr, "FATAL storage %s\n", what.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+// Every SQLite failure in this file is fatal: it names the operation, the
+// file and SQLite's message with the extended code.
+#define TENURE_MUST(expr, op)                                                                                  \
+  do {                                                                                                         \
+    const auto& tenure_must_r_ = (expr);                                                                            \
+    if (!tenure_must_r_.ok()) {                                                                                \
+      storage_fatal(std::string("op=") + (op) + " path=" + db_->path() + " error=" +                           \
+                    quoted(tenure_must_r_.error().message));                                                   \
+    }                                                                                                          \
+  } while (0)
+
+std::unique_ptr<RaftStorage> RaftStorage::open(const std::string& data_dir, const RaftStorageOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec || !std::filesystem::is_directory(data_dir, ec)) {
+    storage_fatal("op=open data_dir=" + data_dir + " error=" +
+                  quoted("cannot create data_dir: " + (ec ? ec.message() : std::string("not a directory"))));
+  }
+  int lock_fd = lock_data_dir(data_dir);
+  std::string path = data_dir + "/raft.db";
+  auto db = Database::open(path, options.vfs);
+  if (!db.ok()) storage_fatal("op=open path=" + path + " error=" + quoted(db.error().message));
+  std::unique_ptr<RaftStorage> s(new RaftStorage(std::move(db.value()), lock_fd));
+  s->init_schema();
+  s->read_cached_state();
+  sync_dir(data_dir);
+  return s;
+}
+
+RaftStorage::~RaftStorage() {
+  db_.reset();
+  ::close(lock_fd_);  // releases the flock
+}
+
+StatementRef RaftStorage::stmt(const char* sql, const char* op) {
+  auto st = db_->cached(sql);
+  TENURE_MUST(st, op);
+  return std::move(st.value());
+}
+
+void RaftStorage::init_schema() {
+  auto mode = db_->query_text("PRAGMA journal_mode=WAL");
+  TENURE_MUST(mode, "open");
+  if (mode.value() != "wal") {
+    storage_fatal("op=open path=" + path() + " error=" + quoted("WAL mode refused: " + mode.value()));
+  }
+  TENURE_MUST(db_->exec("PRAGMA synchronous=FULL"), "open");
+  auto sync = db_->query_text("PRAGMA synchronous");
+  TENURE_MUST(sync, "open");
+  if (sync.value() != "2") storage_fatal("op=open path=" + path() + " error=" + quoted("synchronous=FULL refused"));
+
+  auto tx = Transaction::begin(*db_);
+  TENURE_MUST(tx, "open");
+  TENURE_MUST(db_->exec(kCreateMeta), "open");
+  std::optional<std::string> version = get_meta(kSchemaVersionKey);
+  if (version && *version != std::to_string(kSchemaVersion)) {
+    storage_fatal("op=open path=" + path() + " error=" +
+                  quoted("schema_version " + *version + " is not supported (this build reads " +
+                         std::to_string(kSchemaVersion) + ")"));
+  }
+  TENURE_MUST(db_->exec(kCreateTables), "open");
+  if (!version) {
+    StatementRef st = stmt(kSetMeta, "open");
+    TENURE_MUST(st->bind_text(1, kSchemaVersionKey), "open");
+    TENURE_MUST(st->bind_blob(2, std::to_string(kSchemaVersion)), "open");
+    TENURE_MUST(st->run(), "open");
+  }
+  TENURE_MUST(tx.value().commit(), "open");
+}
+
+void RaftStorage::read_cached_state() {
+  bool has_hard_state = false;
+  {
+    StatementRef st = stmt(kGetHardState, "open");
+    auto row = st->step();
+    TENURE_MUST(row, "open");
+    if (row.value()) {
+      has_hard_state = true;
+      hard_state_ = HardState{Term(u64(st->column_int64(0))), NodeId(st->column_text(1)),
+                              LogIndex(u64(st->column_int64(2)))};
+    }
+  }
+  bool has_snapshot = false;
+  {
+    StatementRef st = stmt(kGetSnapshotIndex, "open");
+    auto row = st->step();
+    TENURE_MUST(row, "open");
+    if (row.value()) {
+      has_snapshot = true;
+      snapshot_index_ = LogIndex(u64(st->column_int64(0)));
+    }
+  }
+  StatementRef st = stmt(kMaxIndex, "open");
+  auto row = st->step();
+  TENURE_MUST(row, "open");
+  bool has_entries = row.value() && !st->column_is_null(0);
+  LogIndex max_entry = has_entries ? LogIndex(u64(st->column_int64(0))) : LogIndex(0);
+  last_index_ = std::max(snapshot_index_, max_entry);
+  empty_ = !has_hard_state && !has_snapshot && !has_entries;
+}
+
+ConfState RaftStorage::read_conf(const char* op) {
+  ConfState conf;
+  StatementRef st = stmt(kGetConf, op);
+  for (;;) {
+    auto row = st->step();
+    TENURE_MUST(row, op);
+    if (!row.value()) break;
+    NodeId id(st->column_text(0));
+    if (st->column_int64(1) != 0) {
+      conf.learners.insert(std::move(id));
+    } else {
+      conf.voters.insert(std::move(id));
+    }
+  }
+  return conf;
+}
+
+std::optional<Snapshot> RaftStorage::snapshot() {
+  Snapshot snap;
+  {
+    StatementRef st = stmt(kGetSnapshot, "load");
+    auto row = st->step();
+    TENURE_MUST(row, "load");
+    if (!row.value()) return std::nullopt;
+    snap.index = LogIndex(u64(st->column_int64(0)));
+    snap.term = Term(u64(st->column_int64(1)));
+    snap.data = std::make_shared<const std::string>(st->column_blob(2));
+  }
+  snap.conf = read_conf("load");
+  return snap;
+}
+
+std::vector<Entry> RaftStorage::read_entries_after(LogIndex index, const char* op) {
+  std::vector<Entry> out;
+  StatementRef st = stmt(kGetEntries, op);
+  TENURE_MUST(st->bind_int64(1, i64(index.value())), op);
+  for (;;) {
+    auto row = st->step();
+    TENURE_MUST(row, op);
+    if (!row.value()) break;
+    Entry e;
+    e.index = LogIndex(u64(st->column_int64(0)));
+    e.term = Term(u64(st->column_int64(1)));
+    auto type = decode_type(st->column_int64(2));
+    if (!type) {
+      storage_fatal(std::string("op=") + op + " path=" + path() + " error=" +
+                    quoted("corrupt log: entry " + std::to_string(e.index.value()) + " has unknown type " +
+                           std::to_string(st->column_int64(2))));
+    }
+    e.type = *type;
+    e.data = st->column_blob(3);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+InitialState RaftStorage::load() {
+  InitialState s;
+  s.hard_state = hard_state_;
+  if (auto snap = snapshot()) s.snapshot = std::move(*snap);
+  s.entries = read_entries_after(s.snapshot.index, "load");
+  // The log after the snapshot must be contiguous, or Raft would restart
+  // from a log it never had (log matching, thesis §3.5).
+  for (size_t k = 0; k < s.entries.size(); ++k) {
+    if (s.entries[k].index != s.snapshot.index.plus(k + 1)) {
+      storage_fatal("op=load path=" + path() + " error=" +
+                    quoted("corrupt log: expected entry " + std::to_string(s.snapshot.index.plus(k + 1).value()) +
+                           ", found " + std::to_string(s.entries[k].index.value())));
+    }
+  }
+  return s;
+}
+
+void RaftStorage::write_hard_state(const HardState& hs, const char* op) {
+  StatementRef st = stmt(kSetHardState, op);
+  TENURE_MUST(st->bind_int64(1, i64(hs.term.value())), op);
+  TENURE_MUST(st->bind_text(2, hs.vote.str()), op);
+  TENURE_MUST(st->bind_int64(3, i64(hs.commit.value())), op);
+  TENURE_MUST(st->run(), op);
+}
+
+void RaftStorage::write_snapshot(const Snapshot& snap, const char* op) {
+  {
+    StatementRef st = stmt(kSetSnapshot, op);
+    TENURE_MUST(st->bind_int64(1, i64(snap.index.value())), op);
+    TENURE_MUST(st->bind_int64(2, i64(snap.term.value())), op);
+    TENURE_MUST(st->bind_blob(3, snap.data ? std::string_view(*snap.data) : std::string_view()), op);
+    TENURE_MUST(st->run(), op);
+  }
+  TENURE_MUST(stmt(kClearConf, op)->run(), op);
+  auto add = [&](const NodeId& id, int64_t learner) {
+    StatementRef st = stmt(kAddConf, op);
+    TENURE_MUST(st->bind_text(1, id.str()), op);
+    TENURE_MUST(st->bind_int64(2, learner), op);
+    TENURE_MUST(st->run(), op);
+  };
+  for (const auto& id : snap.conf.voters) add(id, 0);
+  for (const auto& id : snap.conf.learners) add(id, 1);
+}
+
+void RaftStorage::write_entries(const std::vector<Entry>& entries, const char* op) {
+  for (const Entry& e : entries) {
+    StatementRef st = stmt(kAddEntry, op);
+    TENURE_MUST(st->bind_int64(1, i64(e.index.value())), op);
+    TENURE_MUST(st->bind_int64(2, i64(e.term.value())), op);
+    TENURE_MUST(st->bind_int64(3, encode_type(e.type)), op);
+    TENURE_MUST(st->bind_blob(4, e.data), op);
+    TENURE_MUST(st->run(), op);
+  }
+}
+
+void RaftStorage::delete_entries(const char* sql, LogIndex index, const char* op) {
+  StatementRef st = stmt(sql, op);
+  if (sql != kDeleteAll) TENURE_MUST(st->bind_int64(1, i64(index.value())), op);
+  TENURE_MUST(st->run(), op);
+}
+
+void RaftStorage::bootstrap(const InitialState& state) {
+  TENURE_CHECK(empty_, "bootstrap of a non-empty storage at " << path());
+  Ready rd;
+  rd.hard_state = state.hard_state;
+  if (!state.snapshot.empty()) rd.snapshot = state.snapshot;
+  rd.entries = state.entries;
+  persist(rd);
+}
+
+void RaftStorage::persist(const Ready& rd) {
+  if (!rd.must_sync()) return;
+  LogIndex snapshot_index = snapshot_index_;
+  LogIndex last_index = last_index_;
+  auto tx = Transaction::begin(*db_);
+  TENURE_MUST(tx, "persist");
+  if (rd.hard_state) write_hard_state(*rd.hard_state, "persist");
+  if (rd.snapshot) {
+    // The snapshot replaces the whole log (thesis §5.2: a follower that
+    // installs a snapshot discards its entries).
+    write_snapshot(*rd.snapshot, "persist");
+    delete_entries(kDeleteAll, LogIndex(0), "persist");
+    snapshot_index = last_index = rd.snapshot->index;
+  }
+  if (!rd.entries.empty()) {
+    LogIndex first = rd.entries.front().index;
+    TENURE_CHECK(first > snapshot_index && first <= last_index.next(),
+                 "persist: entries from " << first << " leave a gap after " << last_index << " (snapshot "
+                                          << snapshot_index << ") in " << path());
+    for (size_t k = 1; k < rd.entries.size(); ++k) {
+      TENURE_CHECK(rd.entries[k].index == first.plus(k), "persist: entries not contiguous at " << rd.entries[k].index);
+    }
+    // Conflict truncation (§3.5): whatever followed the first new entry is gone.
+    delete_entries(kDeleteFrom, first, "persist");
+    write_entries(rd.entries, "persist");
+    last_index = rd.entries.back().index;
+  }
+  TENURE_MUST(tx.value().commit(), "persist");
+  if (rd.hard_state) hard_state_ = *rd.hard_state;
+  snapshot_index_ = snapshot_index;
+  last_index_ = last_index;
+  empty_ = false;
+}
+
+void RaftStorage::save_snapshot(const Snapshot& snap, LogIndex compact_to) {
+  TENURE_CHECK(compact_to <= snap.index, "save_snapshot: compact_to " << compact_to << " past snapshot " << snap.index);
+  bool newer = snap.index > snapshot_index_;
+  auto tx = Transaction::begin(*db_);
+  TENURE_MUST(tx, "save_snapshot");
+  if (newer) write_snapshot(snap, "save_snapshot");
+  delete_entries(kDeleteUpTo, compact_to, "save_snapshot");
+  TENURE_MUST(tx.value().commit(), "save_snapshot");
+  if (newer) snapshot_index_ = snap.index;
+  last_index_ = std::max(last_index_, snapshot_index_);
+  empty_ = false;
+}
+
+std::optional<std::string> RaftStorage::get_meta(const std::string& key) {
+  StatementRef st = stmt(kGetMeta, "get_meta");
+  TENURE_MUST(st->bind_text(1, key), "get_meta");
+  auto row = st->step();
+  TENURE_MUST(row, "get_meta");
+  if (!row.value()) return std::nullopt;
+  return st->column_blob(0);
+}
+
+void RaftStorage::set_meta(const std::string& key, const std::string& value) {
+  TENURE_CHECK(key != kSchemaVersionKey, "set_meta of the reserved key " << key);
+  // One statement in autocommit mode: its own transaction, fsynced on commit.
+  StatementRef st = stmt(kSetMeta, "set_meta");
+  TENURE_MUST(st->bind_text(1, key), "set_meta");
+  TENURE_MUST(st->bind_blob(2, value), "set_meta");
+  TENURE_MUST(st->run(), "set_meta");
+}
+
+}  // namespace tenure::storage

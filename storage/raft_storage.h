@@ -1,0 +1,112 @@
+#pragma once
+// Durable Raft state of one controller member in SQLite (data_dir/raft.db):
+// hard state, log entries, the latest snapshot and a small key/value "meta"
+// table. WAL mode with synchronous=FULL: every transaction's COMMIT is one
+// fsync of the WAL, and each Ready is one transaction (group commit, DESIGN.md
+// "Batching is the performance design").
+//
+// Failure policy (DESIGN.md, house style 5): a failed write, commit or
+// fsync is fatal. The process logs one line `FATAL storage ...` to stderr
+// and exits with status 1; no call returns as if it had persisted. A file
+// that cannot be opened, is of an unknown schema version, is corrupt, or
+// whose data_dir is locked by another process is fatal the same way.
+//
+// Thread: one owner (the Raft driver's strand). Not thread-safe.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "consensus/raft.h"
+#include "storage/sqlite.h"
+
+namespace tenure::storage {
+
+/// Knobs for tests; production uses the defaults.
+struct RaftStorageOptions {
+  /// SQLite VFS to open the file with; empty: the default. Tests use a VFS
+  /// that injects write and fsync failures.
+  std::string vfs;
+};
+
+class RaftStorage {
+ public:
+  /// The on-disk schema this build reads and writes (meta "schema_version").
+  static constexpr int kSchemaVersion = 1;
+  /// Meta keys reserved for the storage itself.
+  static constexpr const char* kSchemaVersionKey = "schema_version";
+
+  /// Opens data_dir/raft.db, creating data_dir (with parents) and the file
+  /// if missing, and takes an exclusive lock (data_dir/LOCK) so two
+  /// processes never share one data_dir. Fatal on any failure. Never null.
+  static std::unique_ptr<RaftStorage> open(const std::string& data_dir, const RaftStorageOptions& options = {});
+  ~RaftStorage();
+  RaftStorage(const RaftStorage&) = delete;
+  RaftStorage& operator=(const RaftStorage&) = delete;
+
+  /// True when no Raft state (hard state, entry or snapshot) was ever
+  /// persisted: a first start. The meta table does not count.
+  bool empty() const { return empty_; }
+
+  /// What the member restarts from: the hard state, the snapshot (empty if
+  /// none) and every stored entry after the snapshot, contiguous. Fatal if
+  /// the stored log is inconsistent.
+  consensus::InitialState load();
+
+  /// Writes a brand-new group's state (consensus::bootstrap_state) in one
+  /// transaction. Requires empty().
+  void bootstrap(const consensus::InitialState& state);
+
+  /// Persists the durable parts of a Ready in ONE transaction with one
+  /// fsync, in the contract's order: hard state; snapshot (replaces the
+  /// whole log); entries (stored entries at or after the first new index are
+  /// dropped first, §3.5 conflict truncation). Returns only once durable;
+  /// does nothing when !rd.must_sync().
+  void persist(const consensus::Ready& rd);
+
+  /// Stores a snapshot this member took itself (Raft::compact) if newer than
+  /// the stored one, and deletes entries with index <= compact_to; one
+  /// transaction.
+  void save_snapshot(const consensus::Snapshot& snapshot, consensus::LogIndex compact_to);
+
+  /// The stored snapshot, read from disk (data included); nullopt if none.
+  std::optional<consensus::Snapshot> snapshot();
+
+  /// The value stored under `key` in the meta table, or nullopt.
+  std::optional<std::string> get_meta(const std::string& key);
+  /// Durably stores `value` under `key` (one transaction, fsynced). `key`
+  /// must not be a reserved key (kSchemaVersionKey).
+  void set_meta(const std::string& key, const std::string& value);
+
+  /// The last persisted hard state (default when none).
+  const consensus::HardState& hard_state() const { return hard_state_; }
+  /// Index of the last stored entry, or of the snapshot when it is later; 0 if none.
+  consensus::LogIndex last_index() const { return last_index_; }
+  /// Path of the database file.
+  const std::string& path() const { return db_->path(); }
+
+ private:
+  RaftStorage(std::unique_ptr<Database> db, int lock_fd) : db_(std::move(db)), lock_fd_(lock_fd) {}
+  void init_schema();
+  void read_cached_state();
+  StatementRef stmt(const char* sql, const char* op);
+  void write_hard_state(const consensus::HardState& hs, const char* op);
+  void write_snapshot(const consensus::Snapshot& snap, const char* op);
+  void write_entries(const std::vector<consensus::Entry>& entries, const char* op);
+  void delete_entries(const char* sql, consensus::LogIndex index, const char* op);
+  consensus::ConfState read_conf(const char* op);
+  std::vector<consensus::Entry> read_entries_after(consensus::LogIndex index, const char* op);
+
+  std::unique_ptr<Database> db_;
+  int lock_fd_;
+  bool empty_ = true;
+  consensus::HardState hard_state_;
+  consensus::LogIndex snapshot_index_;
+  consensus::LogIndex last_index_;
+};
+
+/// Logs `FATAL storage <what>` to stderr and exits with status 1 at once
+/// (no destructors run, nothing half-written is acknowledged).
+[[noreturn]] void storage_fatal(const std::string& what);
+
+}  // namespace tenure::storage
