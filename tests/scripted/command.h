@@ -23,21 +23,29 @@ class ScriptError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A parsed command line. Accessors record which `key=` arguments were
+/// read, so that check_no_unused_keys() can reject the others.
 class Command {
  public:
   /// Parses one line; throws ScriptError on unbalanced quotes or parentheses.
   static Command parse(const std::string& line);
 
+  /// The first word: the command name.
   const std::string& name() const { return name_; }
+  /// Words that are not `key=value`, in order, unquoted.
   const std::vector<std::string>& positional() const { return positional_; }
   /// The positional arguments parsed as node ids (all must be integers).
   std::vector<int> positional_ids() const;
   /// The one positional node id the command requires.
   int single_id() const;
 
+  /// Whether `key=` was given.
   bool has(const std::string& key) const;
+  /// The single value of `key=`, or `fallback`; throws if it is a list.
   std::string get(const std::string& key, const std::string& fallback) const;
+  /// `key=N` as an unsigned integer, or `fallback`.
   uint64_t get_uint(const std::string& key, uint64_t fallback) const;
+  /// `key=true|false`, or `fallback`.
   bool get_bool(const std::string& key, bool fallback) const;
   /// `key=(a,b)` or `key=a` as a list of words; empty when absent.
   std::vector<std::string> get_list(const std::string& key) const;

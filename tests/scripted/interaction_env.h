@@ -23,8 +23,10 @@
 
 namespace tenure::testing::scripted {
 
+/// One scenario's world. Not thread-safe; one per script file.
 class InteractionEnv {
  public:
+  /// An empty world: no nodes, no messages, no partition.
   InteractionEnv();
 
   /// Runs one command and returns what it printed, line by line (`ok` when
