@@ -202,6 +202,7 @@ class Raft {
     LogIndex index;      ///< commit index when its round started
   };
   void enqueue_read(uint64_t request_id, const NodeId& from);
+  bool read_round_due() const;
   void maybe_start_read_round();
   void release_confirmed_reads();
   void answer_read(const PendingRead& r, LogIndex index);

@@ -1,6 +1,10 @@
-// Linearizable reads by ReadIndex (thesis §6.4), batched: every request that
-// arrives while a heartbeat round is in flight joins the next round, so a
-// burst of reads costs one round of heartbeats, not one each.
+// Linearizable reads by ReadIndex (thesis §6.4), batched: a new request does
+// not start a round of heartbeats by itself; the round starts when the driver
+// pulls the next Ready, so every request that arrived since the previous
+// Ready (or while a round was in flight) shares one round, and a burst of
+// reads costs one round of heartbeats, not one each. A round also starts as
+// soon as one becomes possible for reads already waiting (the first commit of
+// the term, or the confirmation of the previous round).
 #include <algorithm>
 
 #include "consensus/assert.h"
@@ -29,17 +33,22 @@ void Raft::enqueue_read(uint64_t request_id, const NodeId& from) {
     answer_read(PendingRead{request_id, from, 0, log_.committed()}, log_.committed());
     return;
   }
+  // The round starts at the next ready() (see maybe_start_read_round), so
+  // the requests that arrive before it share it.
   pending_reads_.push_back(PendingRead{request_id, from, 0, LogIndex(0)});
-  maybe_start_read_round();
+}
+
+bool Raft::read_round_due() const {
+  if (role_ != Role::kLeader || pending_reads_.empty()) return false;
+  // §6.4 step 1: until an entry of this term commits, the leader's commit
+  // index may lag what earlier leaders committed.
+  if (!committed_in_current_term()) return false;
+  if (read_round_started_ > read_round_confirmed_) return false;  // one round in flight
+  return pending_reads_.back().round == 0;                        // somebody waits for a new round
 }
 
 void Raft::maybe_start_read_round() {
-  if (role_ != Role::kLeader || pending_reads_.empty()) return;
-  // §6.4 step 1: until an entry of this term commits, the leader's commit
-  // index may lag what earlier leaders committed.
-  if (!committed_in_current_term()) return;
-  if (read_round_started_ > read_round_confirmed_) return;  // one round in flight
-  if (pending_reads_.back().round != 0) return;               // nobody waits for a new round
+  if (!read_round_due()) return;
   ++read_round_started_;
   for (auto it = pending_reads_.rbegin(); it != pending_reads_.rend() && it->round == 0; ++it) {
     it->round = read_round_started_;

@@ -8,11 +8,14 @@ namespace tenure::consensus {
 bool Raft::has_ready() const {
   HardState hs{term_, vote_, log_.committed()};
   return hs != persisted_hard_state_ || pending_snapshot_ || log_.has_unstable() || !msgs_.empty() ||
-         !early_msgs_.empty() || log_.has_next_committed() || !read_states_.empty() || !dropped_reads_.empty();
+         !early_msgs_.empty() || log_.has_next_committed() || !read_states_.empty() || !dropped_reads_.empty() ||
+         read_round_due();
 }
 
 Ready Raft::ready() {
   TENURE_CHECK(!ready_outstanding_, "ready() before advance() of the previous Ready, node " << config_.id);
+  // Every read requested since the last Ready joins one heartbeat round (§6.4).
+  maybe_start_read_round();
   Ready rd;
   HardState hs{term_, vote_, log_.committed()};
   if (hs != persisted_hard_state_) {
