@@ -122,6 +122,21 @@ class PooledConn final : public ClientConn, public std::enable_shared_from_this<
     parser_->body_limit(core_->options.max_response_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(core_->options.max_header_bytes));
     if (op_->head) parser_->skip(true);
+    // Header first, then the body: Beast 1.74's eager parse (async_read)
+    // drops a body_limit error when body bytes follow the header in the
+    // same buffer, and would then read a body of any size.
+    transport_.with_stream([&](auto& stream) {
+      http::async_read_header(stream, buffer_, *parser_,
+                              [self = shared_from_this()](const boost::system::error_code& ec,
+                                                          size_t) {
+                                if (ec) return self->fail(ec);
+                                self->receive_body();
+                              });
+    });
+  }
+
+  void receive_body() {
+    if (parser_->is_done()) return succeed();
     transport_.with_stream([&](auto& stream) {
       http::async_read(stream, buffer_, *parser_,
                        [self = shared_from_this()](const boost::system::error_code& ec, size_t) {

@@ -4,6 +4,7 @@
 // within idle_timeout_ms of the previous one.
 
 #include <array>
+#include <limits>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -80,7 +81,10 @@ class ClientStream final : public StreamHandle, public std::enable_shared_from_t
 
   void read_header() {
     parser_.emplace();
-    parser_->body_limit(boost::none);  // a watch never ends by size; each piece is bounded
+    // A watch never ends by size; each piece is bounded by body_. Not
+    // boost::none: Beast 1.74 compares a Content-Length against none as if
+    // it were 0.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     parser_->header_limit(static_cast<std::uint32_t>(core_->options.max_header_bytes));
     if (req_.method == "HEAD") parser_->skip(true);
     transport_.with_stream([&](auto& stream) {

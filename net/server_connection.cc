@@ -172,6 +172,9 @@ class ServerConnection final : public ConnectionBase {
   }
 
   void new_parser() {
+    // Not eager: put() stops after the header, so a body_limit error found
+    // there is returned (Beast 1.74's eager mode can lose it) and the 413
+    // goes out before any of the body is read.
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(opts_.max_header_bytes));
     parser_->body_limit(opts_.max_body_bytes);

@@ -1,0 +1,220 @@
+// The client against real servers on 127.0.0.1: errors as values,
+// deadlines, the keep-alive pool (reuse, bounds, stale connections).
+
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "net/sync_http_client.h"
+#include "tests/unit/net/net_test_util.h"
+
+namespace tenure::net {
+namespace {
+
+using namespace testing;
+
+class ClientFixture : public ::testing::Test {
+ protected:
+  void start(ServerOptions options = {}) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    server_ = std::make_unique<HttpServer>(io_.ioc(), options,
+                                           [this](HttpRequest req, std::shared_ptr<Responder> res) {
+                                             calls_.fetch_add(1);
+                                             handler_(std::move(req), std::move(res));
+                                           });
+    auto started = server_->start();
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    addr_ = "127.0.0.1:" + std::to_string(server_->port());
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+  }
+
+  IoThreads io_{2};
+  std::unique_ptr<HttpServer> server_;
+  std::string addr_;
+  std::atomic<int> calls_{0};
+  Handler handler_ = [](HttpRequest req, std::shared_ptr<Responder> res) {
+    res->reply(HttpResponse{200, "text/plain", req.method + " " + req.target, {}});
+  };
+};
+
+TEST_F(ClientFixture, TimeoutOnAServerThatNeverAnswers) {
+  std::mutex mu;
+  std::vector<std::shared_ptr<Responder>> never;
+  handler_ = [&](HttpRequest, std::shared_ptr<Responder> res) {
+    std::lock_guard lock(mu);
+    never.push_back(std::move(res));
+  };
+  start();
+  SyncHttpClient client;
+  ClientRequest req{"GET", "/hang"};
+  req.timeout_ms = 200;
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = client.call(addr_, req);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ClientErrc::timeout) << r.error().message;
+  EXPECT_GE(took, 190ms);
+  EXPECT_LT(took, 3000ms);
+}
+
+TEST_F(ClientFixture, ConnectionRefusedIsAValue) {
+  SyncHttpClient client;
+  auto r = client.call("127.0.0.1:" + std::to_string(unused_port()), ClientRequest{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ClientErrc::connect_failed) << r.error().message;
+  EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
+}
+
+TEST_F(ClientFixture, BadAddressIsAValue) {
+  SyncHttpClient client;
+  for (const char* bad : {"nohost", "127.0.0.1:", "127.0.0.1:99999", ":80", "::1:80"}) {
+    auto r = client.call(bad, ClientRequest{});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.code(), ClientErrc::bad_address) << bad;
+  }
+}
+
+TEST_F(ClientFixture, AsyncRequestsShareABoundedPool) {
+  // 40 requests at once with room for 3 connections: the rest wait in the
+  // queue and reuse the three.
+  std::mutex mu;
+  std::vector<std::thread> repliers;
+  handler_ = [&](HttpRequest req, std::shared_ptr<Responder> res) {
+    std::lock_guard lock(mu);
+    repliers.emplace_back([req, res] { res->reply(HttpResponse{200, "text/plain", req.target, {}}); });
+  };
+  start();
+  ClientOptions o;
+  o.max_connections_per_host = 3;
+  HttpClient client(io_.ioc(), o);
+  std::atomic<int> ok{0}, done{0};
+  for (int i = 0; i < 40; ++i) {
+    std::string target = "/r" + std::to_string(i);
+    client.request(addr_, ClientRequest{"GET", target}, [&, target](ClientResult r) {
+      if (r.ok() && r.value().status == 200 && r.value().body == target) ok.fetch_add(1);
+      done.fetch_add(1);
+    });
+  }
+  ASSERT_TRUE(wait_until([&] { return done.load() == 40; }));
+  EXPECT_EQ(ok.load(), 40);
+  EXPECT_LE(client.connections_opened(), 3u);
+  EXPECT_LE(server_->accepted_count(), 3u);
+  std::lock_guard lock(mu);
+  for (auto& t : repliers) t.join();
+}
+
+TEST_F(ClientFixture, QueueOverflowFailsOverloaded) {
+  std::mutex mu;
+  std::vector<std::shared_ptr<Responder>> held;
+  handler_ = [&](HttpRequest, std::shared_ptr<Responder> res) {
+    std::lock_guard lock(mu);
+    held.push_back(std::move(res));
+  };
+  start();
+  ClientOptions o;
+  o.max_connections_per_host = 1;
+  o.max_queued_per_host = 2;
+  HttpClient client(io_.ioc(), o);
+  std::atomic<int> overloaded{0}, done{0};
+  for (int i = 0; i < 5; ++i) {
+    ClientRequest req{"GET", "/q"};
+    req.timeout_ms = 2000;
+    client.request(addr_, req, [&](ClientResult r) {
+      if (!r.ok() && r.code() == ClientErrc::overloaded) overloaded.fetch_add(1);
+      done.fetch_add(1);
+    });
+  }
+  // One in flight, two queued, two refused at once.
+  ASSERT_TRUE(wait_until([&] { return overloaded.load() == 2; }));
+  {
+    std::lock_guard lock(mu);
+    for (auto& r : held) r->reply(HttpResponse{});
+  }
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard lock(mu);
+    for (auto& r : held) r->reply(HttpResponse{});
+    return done.load() == 5;
+  }));
+}
+
+TEST_F(ClientFixture, StaleKeepAliveConnectionIsReplaced) {
+  ServerOptions so;
+  so.idle_timeout_ms = 100;  // the server drops the pooled connection
+  start(so);
+  SyncHttpClient client;
+  ASSERT_TRUE(client.call(addr_, ClientRequest{"GET", "/1"}).ok());
+  ASSERT_TRUE(wait_until([&] { return server_->connection_count() == 0; }));
+  for (const char* method : {"GET", "POST"}) {
+    auto r = client.call(addr_, ClientRequest{method, "/2"});
+    ASSERT_TRUE(r.ok()) << method << ": " << r.error().message;
+    EXPECT_EQ(r.value().body, std::string(method) + " /2");
+    ASSERT_TRUE(wait_until([&] { return server_->connection_count() == 0; }));
+  }
+  EXPECT_EQ(client.connections_opened(), 3u);
+}
+
+TEST_F(ClientFixture, ResponseOverTheLimitIsTooLarge) {
+  handler_ = [](HttpRequest, std::shared_ptr<Responder> res) {
+    res->reply(HttpResponse{200, "text/plain", std::string(100000, 'z'), {}});
+  };
+  start();
+  ClientOptions o;
+  o.max_response_bytes = 1000;
+  SyncHttpClient client(o);
+  auto r = client.call(addr_, ClientRequest{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ClientErrc::too_large);
+}
+
+TEST_F(ClientFixture, ErrorStatusesAreResponses) {
+  handler_ = [](HttpRequest, std::shared_ptr<Responder> res) {
+    auto e = json_error(503, "no_leader", "no leader known");
+    e.headers.push_back({"Retry-After", "1"});
+    res->reply(e);
+  };
+  start();
+  SyncHttpClient client;
+  auto r = client.call(addr_, ClientRequest{"POST", "/v1/shards", "{}"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().status, 503);
+  EXPECT_EQ(r.value().header("retry-after"), "1");
+  EXPECT_EQ(r.value().body, R"({"error":"no_leader","message":"no leader known"})");
+}
+
+TEST_F(ClientFixture, ShutdownDropsCallbacksAndRefusesNewWork) {
+  Slot<std::shared_ptr<Responder>> held;
+  handler_ = [&](HttpRequest, std::shared_ptr<Responder> res) { held.set(res); };
+  start();
+  HttpClient client(io_.ioc());
+  std::atomic<int> callbacks{0};
+  client.request(addr_, ClientRequest{}, [&](ClientResult) { callbacks.fetch_add(1); });
+  ASSERT_TRUE(held.wait());
+  client.shutdown();
+  (*held.wait())->reply(HttpResponse{});
+  client.request(addr_, ClientRequest{}, [&](ClientResult) { callbacks.fetch_add(1); });
+  // The server sees the connection go; no callback ever runs.
+  ASSERT_TRUE(wait_until([&] { return server_->connection_count() == 0; }));
+  EXPECT_EQ(callbacks.load(), 0);
+}
+
+TEST_F(ClientFixture, HeadRequestHasNoBody) {
+  start();
+  SyncHttpClient client;
+  auto r = client.call(addr_, ClientRequest{"HEAD", "/h"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().status, 200);
+  EXPECT_TRUE(r.value().body.empty());
+  auto g = client.call(addr_, ClientRequest{"GET", "/g"});  // the connection stays in sync
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g.value().body, "GET /g");
+  EXPECT_EQ(client.connections_opened(), 1u);
+}
+
+}  // namespace
+}  // namespace tenure::net
