@@ -1,0 +1,86 @@
+#pragma once
+// The controller's REST API (CONTRACT.md "Controller HTTP API"): routing,
+// authentication, forwarding to the leader, JSON errors and HTTP metrics.
+// Handlers run on HTTP threads; anything touching replicated state goes
+// through the RaftNode (its strand).
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "api/router.h"
+#include "controller/raft_node.h"
+#include "net/http_client.h"
+
+namespace tenure::api {
+
+class WatchHub;
+
+/// The HTTP answer to a refused command (404, 409 or 400).
+net::HttpResponse apply_error(const controlplane::ApplyResult& r);
+
+struct ApiOptions {
+  std::string admin_token;  ///< empty: mutating calls need no token
+  std::string agent_token;
+  std::string peer_token;
+  uint32_t forward_timeout_ms = 5000;
+};
+
+class ControllerApi {
+ public:
+  ControllerApi(controller::RaftNode& node, net::HttpClient& client, ApiOptions options,
+                std::shared_ptr<prometheus::Registry> registry);
+  ~ControllerApi();
+
+  /// The net::Handler of the controller's listener.
+  void handle(net::HttpRequest req, std::shared_ptr<net::Responder> res);
+  /// Registers extra routes (the peer transport's, the agents' calls).
+  Router& router() { return router_; }
+  WatchHub& watches() { return *watches_; }
+
+  /// Sends `response` and records the request's metrics.
+  void reply(const CallPtr& call, net::HttpResponse response);
+  /// Records the metrics of a request answered by a stream (watch).
+  void reply_stream_started(const CallPtr& call);
+  /// 503 no_leader with Retry-After.
+  void reply_no_leader(const CallPtr& call, const std::string& why);
+  /// Maps a driver error to its HTTP answer.
+  void reply_node_error(const CallPtr& call, const controller::NodeError& err);
+  /// A request id for a proposal: the client's Idempotency-Key or a new one.
+  std::string request_id(const CallPtr& call);
+  controller::RaftNode& node() { return node_; }
+  /// Runs `fn` on the state at the request's consistency: linearizable by
+  /// default (ReadIndex, also at followers), or this member's own state with
+  /// ?consistency=stale.
+  void with_state(const CallPtr& call, std::function<void(const controlplane::StateMachine&)> fn);
+
+ private:
+  void add_routes();
+  void add_shard_routes();
+  void add_worker_routes();
+  void add_cluster_routes();
+  void move_shard(const CallPtr& call);
+  void add_peer_routes();
+  bool authorized(const Route& route, const net::HttpRequest& req) const;
+  void forward_to_leader(const CallPtr& call);
+  void serve_metrics(const CallPtr& call);
+
+  controller::RaftNode& node_;
+  net::HttpClient& client_;
+  ApiOptions options_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& latency_;
+  Router router_;
+  std::unique_ptr<WatchHub> watches_;
+  std::atomic<uint64_t> request_seq_{0};
+  std::string request_prefix_;
+};
+
+}  // namespace tenure::api

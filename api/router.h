@@ -1,0 +1,58 @@
+#pragma once
+// Route matching for the REST API: "/v1/shards/{id}/move" style patterns,
+// with 404 for unknown paths and 405 for a known path with another method.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/http_server.h"
+
+namespace tenure::api {
+
+/// Who may call a route when tokens are configured (CONTRACT.md "Security").
+enum class Access { kOpen, kAdmin, kAgent, kPeer };
+
+/// One request being answered: the request, its captured path parameters
+/// and the responder, plus what the metrics need.
+struct Call {
+  net::HttpRequest req;
+  std::shared_ptr<net::Responder> res;
+  std::map<std::string, std::string> params;
+  std::string route;  ///< the matched pattern: the metrics label
+  uint64_t start_ns = 0;
+  const std::string& param(const std::string& name) const { return params.at(name); }
+};
+using CallPtr = std::shared_ptr<Call>;
+
+using RouteHandler = std::function<void(const CallPtr&)>;
+
+struct Route {
+  std::string method;
+  std::string pattern;
+  Access access = Access::kOpen;
+  bool needs_leader = false;  ///< followers forward it to the leader
+  RouteHandler handler;
+};
+
+class Router {
+ public:
+  void add(Route route);
+  /// The route for `method` and `path`, filling `params`; nullptr if none.
+  /// Sets `path_known` when some route has this path with another method.
+  const Route* match(const std::string& method, const std::string& path,
+                     std::map<std::string, std::string>& params, bool& path_known) const;
+
+ private:
+  struct Compiled {
+    Route route;
+    std::vector<std::string> segments;
+  };
+  std::vector<Compiled> routes_;
+};
+
+std::vector<std::string> split_path(const std::string& path);
+
+}  // namespace tenure::api

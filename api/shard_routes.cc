@@ -1,0 +1,151 @@
+// /v1/shards: create, list, get, delete, move, history.
+#include "api/controller_api.h"
+#include "api/json_body.h"
+#include "api/views.h"
+
+namespace tenure::api {
+
+using controlplane::ApplyCode;
+using controlplane::ApplyResult;
+using controlplane::ShardId;
+using controlplane::StateMachine;
+using controlplane::WorkerId;
+
+namespace {
+constexpr int64_t kMaxCreateCount = 100000;
+
+/// Parses POST /v1/shards: {"ids": [...]} or {"count": N, "prefix": P}.
+std::optional<net::HttpResponse> parse_create(const std::string& body, std::vector<ShardId>& ids) {
+  auto parsed = parse_object(body, {"ids", "count", "prefix"});
+  if (parsed.error) return parsed.error;
+  const auto& j = parsed.value;
+  bool has_ids = j.contains("ids"), has_count = j.contains("count");
+  if (has_ids == has_count) return net::json_error(400, "bad_request", "give exactly one of \"ids\" or \"count\"");
+  if (has_ids) {
+    if (!j["ids"].is_array()) return bad_field("ids", "must be an array of strings");
+    if (j.contains("prefix")) return bad_field("prefix", "only allowed with \"count\"");
+    for (const auto& v : j["ids"]) {
+      if (!v.is_string()) return bad_field("ids", "must be an array of strings");
+      const auto& s = v.get_ref<const std::string&>();
+      if (!controlplane::valid_shard_id(s)) return bad_field("ids", "invalid shard id \"" + s + "\"");
+      ids.emplace_back(s);
+    }
+    if (ids.empty()) return bad_field("ids", "must not be empty");
+    return std::nullopt;
+  }
+  if (!j["count"].is_number_integer()) return bad_field("count", "must be an integer");
+  int64_t count = j["count"].get<int64_t>();
+  if (count < 1 || count > kMaxCreateCount) {
+    return bad_field("count", "must be between 1 and " + std::to_string(kMaxCreateCount));
+  }
+  std::string prefix = "s-";
+  if (j.contains("prefix")) {
+    if (!j["prefix"].is_string()) return bad_field("prefix", "must be a string");
+    prefix = j["prefix"].get<std::string>();
+  }
+  if (!controlplane::valid_shard_id(prefix + std::to_string(count - 1))) {
+    return bad_field("prefix", "makes invalid shard ids");
+  }
+  for (int64_t i = 0; i < count; ++i) ids.emplace_back(prefix + std::to_string(i));
+  return std::nullopt;
+}
+
+std::optional<net::HttpResponse> check_shard_id(const CallPtr& call) {
+  if (controlplane::valid_shard_id(call->param("id"))) return std::nullopt;
+  return net::json_error(400, "bad_request", "invalid shard id \"" + call->param("id") + "\"");
+}
+
+}  // namespace
+
+void ControllerApi::with_state(const CallPtr& call, std::function<void(const StateMachine&)> fn) {
+  auto consistency = call->req.query_param("consistency");
+  if (consistency && *consistency != "stale" && *consistency != "linearizable") {
+    return reply(call, bad_field("consistency", "must be \"stale\" or \"linearizable\""));
+  }
+  if (consistency && *consistency == "stale") return node_.read_stale(std::move(fn));
+  node_.read([this, call, fn = std::move(fn)](const controller::NodeError* err, const StateMachine* sm) {
+    if (err) return reply_node_error(call, *err);
+    fn(*sm);
+  });
+}
+
+net::HttpResponse apply_error(const ApplyResult& r) {
+  switch (r.code) {
+    case ApplyCode::kNotFound: return net::json_error(404, "not_found", r.message);
+    case ApplyCode::kConflict: return net::json_error(409, "conflict", r.message);
+    case ApplyCode::kInvalid: return net::json_error(400, "bad_request", r.message);
+    case ApplyCode::kOk: break;
+  }
+  return net::json_error(500, "internal", "unexpected apply result");
+}
+
+void ControllerApi::add_shard_routes() {
+  router_.add({"POST", "/v1/shards", Access::kAdmin, true, [this](const CallPtr& call) {
+                 std::vector<ShardId> ids;
+                 if (auto err = parse_create(call->req.body, ids)) return reply(call, std::move(*err));
+                 controlplane::Command cmd{request_id(call), 0, controlplane::CreateShards{std::move(ids)}};
+                 node_.propose(std::move(cmd), [this, call](const controller::NodeError* err, const ApplyResult* r) {
+                   if (err) return reply_node_error(call, *err);
+                   if (r->code != ApplyCode::kOk) return reply(call, apply_error(*r));
+                   nlohmann::json created = nlohmann::json::array(), existing = nlohmann::json::array();
+                   for (const auto& id : r->created) created.push_back(id.str());
+                   for (const auto& id : r->existing) existing.push_back(id.str());
+                   reply(call, json_response(201, {{"created", created}, {"existing", existing},
+                                                   {"revision", r->revision.value()}}));
+                 });
+               }});
+
+  router_.add({"GET", "/v1/shards", Access::kOpen, false, [this](const CallPtr& call) {
+                 auto worker = call->req.query_param("worker");
+                 if (worker && !controlplane::valid_worker_id(*worker)) {
+                   return reply(call, bad_field("worker", "invalid worker id"));
+                 }
+                 with_state(call, [this, call, worker](const StateMachine& sm) {
+                   nlohmann::json shards = nlohmann::json::array();
+                   if (worker) {
+                     for (const auto& id : sm.shards_of(WorkerId(*worker))) shards.push_back(shard_json(id, *sm.shard(id)));
+                   } else {
+                     for (const auto& [id, s] : sm.shards()) shards.push_back(shard_json(id, s));
+                   }
+                   reply(call, json_response(200, {{"revision", sm.revision().value()}, {"shards", std::move(shards)}}));
+                 });
+               }});
+
+  router_.add({"GET", "/v1/shards/{id}", Access::kOpen, false, [this](const CallPtr& call) {
+                 if (auto err = check_shard_id(call)) return reply(call, std::move(*err));
+                 with_state(call, [this, call](const StateMachine& sm) {
+                   ShardId id(call->param("id"));
+                   const auto* s = sm.shard(id);
+                   if (!s) return reply(call, net::json_error(404, "not_found", "shard \"" + id.str() + "\" not found"));
+                   auto j = shard_json(id, *s);
+                   j["revision"] = sm.revision().value();
+                   reply(call, json_response(200, j));
+                 });
+               }});
+
+  router_.add({"DELETE", "/v1/shards/{id}", Access::kAdmin, true, [this](const CallPtr& call) {
+                 if (auto err = check_shard_id(call)) return reply(call, std::move(*err));
+                 controlplane::Command cmd{request_id(call), 0, controlplane::DeleteShard{ShardId(call->param("id"))}};
+                 node_.propose(std::move(cmd), [this, call](const controller::NodeError* err, const ApplyResult* r) {
+                   if (err) return reply_node_error(call, *err);
+                   if (r->code != ApplyCode::kOk) return reply(call, apply_error(*r));
+                   reply(call, json_response(200, {{"id", call->param("id")}, {"deleted", true},
+                                                   {"revision", r->revision.value()}}));
+                 });
+               }});
+
+  router_.add({"GET", "/v1/shards/{id}/history", Access::kOpen, false, [this](const CallPtr& call) {
+                 if (auto err = check_shard_id(call)) return reply(call, std::move(*err));
+                 with_state(call, [this, call](const StateMachine& sm) {
+                   const auto* s = sm.shard(ShardId(call->param("id")));
+                   if (!s) return reply(call, net::json_error(404, "not_found", "shard \"" + call->param("id") + "\" not found"));
+                   nlohmann::json h = nlohmann::json::array();
+                   for (const auto& rec : s->history) h.push_back(history_json(rec));
+                   reply(call, json_response(200, {{"id", call->param("id")}, {"history", std::move(h)}}));
+                 });
+               }});
+
+  router_.add({"POST", "/v1/shards/{id}/move", Access::kAdmin, true, [this](const CallPtr& call) { move_shard(call); }});
+}
+
+}  // namespace tenure::api

@@ -1,0 +1,132 @@
+#include "controller/controller_app.h"
+
+#include <filesystem>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <prometheus/registry.h>
+
+#include "api/controller_api.h"
+#include "api/watch_hub.h"
+#include "common/log.h"
+#include "controller/metrics.h"
+#include "controller/peer_transport.h"
+#include "controller/raft_node.h"
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "storage/raft_storage.h"
+
+namespace tenure::controller {
+
+struct ControllerApp::Parts {
+  boost::asio::io_context io;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<storage::RaftStorage> storage;
+  std::unique_ptr<net::HttpClient> client;
+  std::unique_ptr<PeerTransport> transport;
+  std::unique_ptr<RaftMetrics> metrics;
+  std::unique_ptr<RaftNode> node;
+  std::unique_ptr<api::ControllerApi> api;
+  std::unique_ptr<net::HttpServer> server;
+};
+
+ControllerApp::ControllerApp(config::ControllerConfig config) : config_(std::move(config)) {}
+ControllerApp::~ControllerApp() = default;
+
+namespace {
+NodeOptions node_options(const config::ControllerConfig& c) {
+  NodeOptions o;
+  o.id = consensus::NodeId(c.node_id);
+  o.tick_ms = c.raft.heartbeat_interval_ms;
+  o.election_ticks = static_cast<int>(std::max<uint32_t>(2, c.raft.election_timeout_ms / c.raft.heartbeat_interval_ms));
+  o.snapshot_threshold_entries = c.raft.snapshot_threshold_entries;
+  o.snapshot_keep_entries = std::min<uint64_t>(1000, c.raft.snapshot_threshold_entries / 2);
+  bool member_of_peers = false;
+  for (const auto& p : c.peers) {
+    o.configured_addresses[consensus::NodeId(p.id)] = p.address;
+    member_of_peers = member_of_peers || p.id == c.node_id;
+  }
+  // A node listed among the initial peers bootstraps the group with them;
+  // one that is not joins an existing group and waits to be added.
+  if (member_of_peers) {
+    for (const auto& p : c.peers) o.bootstrap_voters.emplace_back(p.id);
+  }
+  return o;
+}
+
+net::ClientOptions client_options(const config::ControllerConfig& c) {
+  net::ClientOptions o;
+  o.tls = c.tls_enabled();
+  o.tls_ca_file = c.tls.ca_file;
+  o.tls_cert_file = c.tls.cert_file;
+  o.tls_key_file = c.tls.key_file;
+  return o;
+}
+}  // namespace
+
+int ControllerApp::run() {
+  parts_ = std::make_unique<Parts>();
+  Parts& p = *parts_;
+  std::filesystem::create_directories(config_.data_dir);
+  p.storage = storage::RaftStorage::open(config_.data_dir);
+  if (p.storage->empty() && config_.peers.empty()) {
+    std::fprintf(stderr, "%s\n", config::peers_required_error(config_).message.c_str());
+    return 2;
+  }
+  p.client = std::make_unique<net::HttpClient>(p.io, client_options(config_));
+  TransportOptions topts;
+  topts.self = consensus::NodeId(config_.node_id);
+  topts.peer_token = config_.auth.peer_token;
+  p.transport = std::make_unique<PeerTransport>(*p.client, topts);
+  p.metrics = std::make_unique<RaftMetrics>(*p.registry);
+  p.node = std::make_unique<RaftNode>(p.io, node_options(config_), *p.storage, *p.transport, *p.metrics);
+  p.transport->set_node(p.node.get());
+
+  api::ApiOptions aopts{config_.auth.admin_token, config_.auth.agent_token, config_.auth.peer_token, 5000};
+  p.api = std::make_unique<api::ControllerApi>(*p.node, *p.client, aopts, p.registry);
+  p.node->set_apply_hook([&p] { p.api->watches().on_applied(); });
+  p.node->set_every_tick_hook([&p] { p.api->watches().on_tick(); });
+
+  net::ServerOptions sopts;
+  sopts.host = config_.listen.host;
+  sopts.port = config_.listen.port;
+  sopts.tls_cert_file = config_.tls.cert_file;
+  sopts.tls_key_file = config_.tls.key_file;
+  sopts.tls_ca_file = config_.tls.ca_file;
+  p.server = std::make_unique<net::HttpServer>(
+      p.io, sopts, [&p](net::HttpRequest req, std::shared_ptr<net::Responder> res) {
+        p.api->handle(std::move(req), std::move(res));
+      });
+  auto started = p.server->start();
+  if (!started.ok()) {
+    std::fprintf(stderr, "tenure-controller: cannot listen on %s: %s\n", config_.listen.str().c_str(),
+                 started.error().message.c_str());
+    return 1;
+  }
+  p.node->start();
+  log_info("controller", "event=started node=" + config_.node_id + " listen=" + config_.listen.str() +
+                             " data_dir=" + config_.data_dir);
+
+  boost::asio::signal_set signals(p.io, SIGTERM, SIGINT);
+  signals.async_wait([&p](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log_info("controller", "event=stopping signal=" + std::to_string(sig));
+    p.server->stop();
+    p.node->stop();
+    p.client->shutdown();
+    p.io.stop();
+  });
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&p] { p.io.run(); });
+  for (auto& t : threads) t.join();
+  // Every Ready was persisted synchronously before it was acknowledged: the
+  // storage is consistent; closing it checkpoints the WAL.
+  p.api.reset();
+  p.node.reset();
+  p.storage.reset();
+  log_info("controller", "event=stopped node=" + config_.node_id);
+  return 0;
+}
+
+}  // namespace tenure::controller

@@ -1,0 +1,75 @@
+#include "controller/metrics.h"
+
+namespace tenure::controller {
+
+namespace {
+prometheus::Histogram::BucketBoundaries latency_buckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+}
+}  // namespace
+
+RaftMetrics::RaftMetrics(prometheus::Registry& r)
+    : term(prometheus::BuildGauge().Name("tenure_raft_term").Help("Current Raft term").Register(r).Add({})),
+      commit_index(prometheus::BuildGauge()
+                       .Name("tenure_raft_commit_index")
+                       .Help("Highest log index known committed")
+                       .Register(r)
+                       .Add({})),
+      applied_index(prometheus::BuildGauge()
+                        .Name("tenure_raft_applied_index")
+                        .Help("Highest log index applied to the state machine")
+                        .Register(r)
+                        .Add({})),
+      is_leader(prometheus::BuildGauge()
+                    .Name("tenure_raft_is_leader")
+                    .Help("1 if this member is the leader")
+                    .Register(r)
+                    .Add({})),
+      revision(prometheus::BuildGauge()
+                   .Name("tenure_revision")
+                   .Help("Cluster-wide revision of the applied state")
+                   .Register(r)
+                   .Add({})),
+      leader_changes(prometheus::BuildCounter()
+                         .Name("tenure_raft_leader_changes_total")
+                         .Help("Times this member saw the leader change")
+                         .Register(r)
+                         .Add({})),
+      proposals(prometheus::BuildCounter()
+                    .Name("tenure_raft_proposals_total")
+                    .Help("Proposals by result (applied, not_leader, dropped, timeout, busy)")
+                    .Register(r)),
+      append_seconds(prometheus::BuildHistogram()
+                         .Name("tenure_raft_log_append_seconds")
+                         .Help("Time to persist one Ready (one SQLite transaction and fsync)")
+                         .Register(r)
+                         .Add({}, latency_buckets())),
+      commit_seconds(prometheus::BuildHistogram()
+                         .Name("tenure_raft_commit_seconds")
+                         .Help("Time from proposal to apply at the leader")
+                         .Register(r)
+                         .Add({}, latency_buckets())),
+      append_batch_entries(prometheus::BuildHistogram()
+                               .Name("tenure_raft_log_append_batch_entries")
+                               .Help("Entries persisted per Ready (group commit size)")
+                               .Register(r)
+                               .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512})),
+      snapshots_taken(prometheus::BuildCounter()
+                          .Name("tenure_raft_snapshots_taken_total")
+                          .Help("State-machine snapshots taken locally")
+                          .Register(r)
+                          .Add({})),
+      snapshots_installed(prometheus::BuildCounter()
+                              .Name("tenure_raft_snapshots_installed_total")
+                              .Help("Snapshots received from a leader and installed")
+                              .Register(r)
+                              .Add({})),
+      members(prometheus::BuildGauge()
+                  .Name("tenure_raft_members")
+                  .Help("Members of the controller group (voters and learners)")
+                  .Register(r)
+                  .Add({})),
+      shards(prometheus::BuildGauge().Name("tenure_shards").Help("Shards by state").Register(r)),
+      workers(prometheus::BuildGauge().Name("tenure_workers").Help("Workers by state").Register(r)) {}
+
+}  // namespace tenure::controller

@@ -1,0 +1,36 @@
+#pragma once
+// The controller's Raft metrics (CONTRACT.md "Metrics"), registered on one
+// prometheus-cpp registry that /metrics serialises. Names carry the tenure_
+// prefix and base units (DESIGN.md, house style 11).
+
+#include <memory>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace tenure::controller {
+
+struct RaftMetrics {
+  explicit RaftMetrics(prometheus::Registry& registry);
+
+  prometheus::Gauge& term;
+  prometheus::Gauge& commit_index;
+  prometheus::Gauge& applied_index;
+  prometheus::Gauge& is_leader;
+  prometheus::Gauge& revision;
+  prometheus::Counter& leader_changes;
+  prometheus::Family<prometheus::Counter>& proposals;  ///< label result
+  prometheus::Histogram& append_seconds;               ///< one Ready's transaction + fsync
+  prometheus::Histogram& commit_seconds;               ///< propose -> applied, at the leader
+  prometheus::Histogram& append_batch_entries;         ///< entries per persisted Ready
+  prometheus::Counter& snapshots_taken;
+  prometheus::Counter& snapshots_installed;
+  prometheus::Gauge& members;
+  prometheus::Family<prometheus::Gauge>& shards;   ///< label state
+  prometheus::Family<prometheus::Gauge>& workers;  ///< label state
+};
+
+}  // namespace tenure::controller

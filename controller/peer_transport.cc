@@ -1,0 +1,157 @@
+#include "controller/peer_transport.h"
+
+#include "common/log.h"
+#include "controller/raft_node.h"
+#include "controller/raft_wire.h"
+
+namespace tenure::controller {
+
+using consensus::Message;
+using consensus::MessageType;
+using consensus::NodeId;
+using Clock = std::chrono::steady_clock;
+
+PeerTransport::PeerTransport(net::HttpClient& client, TransportOptions options)
+    : client_(client), options_(std::move(options)) {}
+
+net::HeaderMap PeerTransport::headers() const {
+  net::HeaderMap h;
+  h["content-type"] = "application/octet-stream";
+  h["tenure-from"] = options_.self.str();
+  if (!options_.peer_token.empty()) h["authorization"] = "Bearer " + options_.peer_token;
+  return h;
+}
+
+void PeerTransport::set_peer_address(const NodeId& id, const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  peers_[id].address = address;
+}
+
+bool PeerTransport::peer_healthy(const NodeId& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return false;
+  return !it->second.last_failed && Clock::now() - it->second.last_ok < std::chrono::seconds(5);
+}
+
+void PeerTransport::send(std::vector<Message> msgs) {
+  std::vector<std::pair<NodeId, Message>> snapshots;
+  std::vector<NodeId> touched;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& m : msgs) {
+      if (m.type == MessageType::kSnapshot) {
+        snapshots.emplace_back(m.to, std::move(m));
+        continue;
+      }
+      Peer& p = peers_[m.to];
+      if (p.queue.size() >= options_.max_queued_messages) {
+        // Bounded (house style 6): Raft retransmits what is lost.
+        ++p.dropped;
+        continue;
+      }
+      touched.push_back(m.to);
+      p.queue.push_back(std::move(m));
+    }
+    for (const auto& id : touched) pump(id);
+  }
+  for (auto& [id, m] : snapshots) send_snapshot(id, std::move(m));
+}
+
+void PeerTransport::pump(const NodeId& id) {
+  Peer& p = peers_[id];
+  if (p.in_flight || p.queue.empty() || p.address.empty()) {
+    if (p.address.empty()) p.queue.clear();  // nowhere to send: a member we cannot dial
+    return;
+  }
+  if (Clock::now() < p.retry_at) {
+    // Backing off after a failure: keep only the newest messages.
+    while (p.queue.size() > 64) p.queue.pop_front();
+    return;
+  }
+  std::vector<Message> batch;
+  size_t bytes = 0;
+  while (!p.queue.empty() && (batch.empty() || bytes < options_.max_batch_bytes)) {
+    for (const auto& e : p.queue.front().entries) bytes += e.data.size() + 24;
+    bytes += 64;
+    batch.push_back(std::move(p.queue.front()));
+    p.queue.pop_front();
+  }
+  p.in_flight = true;
+  net::ClientRequest req;
+  req.method = "POST";
+  req.target = "/raft/messages";
+  req.body = encode_messages(batch);
+  req.headers = headers();
+  req.timeout_ms = options_.request_timeout_ms;
+  client_.request(p.address, std::move(req), [this, id](net::ClientResult r) {
+    on_done(id, r.ok() && r.value().status == 204);
+  });
+}
+
+void PeerTransport::on_done(const NodeId& id, bool ok) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Peer& p = peers_[id];
+  p.in_flight = false;
+  if (ok) {
+    p.last_ok = Clock::now();
+    p.last_failed = false;
+    p.backoff_ms = 0;
+    p.retry_at = {};
+  } else {
+    p.last_failed = true;
+    p.backoff_ms = p.backoff_ms == 0 ? 50 : std::min(p.backoff_ms * 2, options_.max_backoff_ms);
+    p.retry_at = Clock::now() + std::chrono::milliseconds(p.backoff_ms);
+  }
+  pump(id);
+}
+
+void PeerTransport::send_snapshot(const NodeId& id, Message m) {
+  std::string address, transfer;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Peer& p = peers_[id];
+    if (p.snapshot_in_flight || p.address.empty()) return;  // the leader retries after a timeout
+    p.snapshot_in_flight = true;
+    address = p.address;
+    transfer = options_.self.str() + "-" + std::to_string(++transfer_seq_);
+  }
+  log_info("transport", "event=snapshot_send to=" + id.str() + " index=" +
+                            std::to_string(m.snapshot->index.value()) + " bytes=" +
+                            std::to_string(m.snapshot->data ? m.snapshot->data->size() : 0));
+  send_chunk(id, address, std::make_shared<Message>(std::move(m)), transfer, 0);
+}
+
+void PeerTransport::send_chunk(const NodeId& id, std::string address, std::shared_ptr<Message> m,
+                               std::string transfer, size_t offset) {
+  const std::string& data = *m->snapshot->data;
+  bool last = offset >= data.size();
+  net::ClientRequest req;
+  req.method = "POST";
+  req.headers = headers();
+  req.timeout_ms = options_.request_timeout_ms * 5;
+  size_t n = 0;
+  if (last) {
+    req.target = "/raft/snapshot/done?transfer=" + transfer + "&total=" + std::to_string(data.size());
+    req.body = encode_snapshot_meta(*m);
+  } else {
+    n = std::min(options_.snapshot_chunk_bytes, data.size() - offset);
+    req.target = "/raft/snapshot/chunk?transfer=" + transfer + "&offset=" + std::to_string(offset);
+    req.body = data.substr(offset, n);
+  }
+  client_.request(address, std::move(req), [this, id, address, m, transfer, offset, n, last](net::ClientResult r) {
+    bool ok = r.ok() && r.value().status == 204;
+    if (ok && !last) return send_chunk(id, address, m, transfer, offset + n);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      peers_[id].snapshot_in_flight = false;
+    }
+    if (!ok) {
+      log_warn("transport", "event=snapshot_failed to=" + id.str() + " offset=" + std::to_string(offset) +
+                                " status=" + (r.ok() ? std::to_string(r.value().status) : std::string(net::to_string(r.code()))));
+    }
+    if (node_) node_->report_snapshot(id, ok);
+  });
+}
+
+}  // namespace tenure::controller

@@ -1,0 +1,268 @@
+// The driver loop: ticks, Ready processing and apply (DESIGN.md "One pure core").
+#include "controller/raft_node.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include <boost/asio/post.hpp>
+
+#include "consensus/assert.h"
+#include "common/log.h"
+#include "storage/raft_storage.h"
+
+namespace tenure::controller {
+
+namespace asio = boost::asio;
+using consensus::Entry;
+using consensus::EntryType;
+using consensus::Ready;
+
+uint64_t wall_clock_ms() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+namespace {
+uint64_t steady_ms() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+uint64_t steady_ns() {
+  return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+}  // namespace
+
+RaftNode::RaftNode(asio::io_context& io, NodeOptions options, storage::RaftStorage& storage, PeerSender& peers,
+                   RaftMetrics& metrics)
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      ticker_(strand_),
+      options_(std::move(options)),
+      storage_(storage),
+      peers_(peers),
+      metrics_(metrics) {}
+
+RaftNode::~RaftNode() = default;
+
+void RaftNode::start() {
+  consensus::InitialState init;
+  if (storage_.empty()) {
+    if (!options_.bootstrap_voters.empty()) {
+      init = consensus::bootstrap_state(options_.bootstrap_voters);
+      // The bootstrap entries are persisted by the first Ready like any other.
+    }
+    log_info("raft", "event=first_start node=" + options_.id.str() + " bootstrap_voters=" +
+                         std::to_string(options_.bootstrap_voters.size()));
+  } else {
+    init = storage_.load();
+    if (!init.snapshot.empty()) {
+      TENURE_CHECK(state_.restore(*init.snapshot.data),
+                   "node " << options_.id << " cannot restore its snapshot at index " << init.snapshot.index);
+    }
+    log_info("raft", "event=recovered node=" + options_.id.str() + " term=" +
+                         std::to_string(init.hard_state.term.value()) + " snapshot_index=" +
+                         std::to_string(init.snapshot.index.value()) + " entries=" +
+                         std::to_string(init.entries.size()));
+  }
+  consensus::RaftConfig cfg;
+  cfg.id = options_.id;
+  cfg.election_ticks = options_.election_ticks;
+  cfg.heartbeat_ticks = 1;
+  cfg.random_seed = steady_ns();
+  // The bootstrap log is durable before the core may act on it.
+  if (storage_.empty() && !init.entries.empty()) storage_.bootstrap(init);
+  raft_ = std::make_unique<consensus::Raft>(cfg, std::move(init));
+  for (const auto& [id, addr] : options_.configured_addresses) peers_.set_peer_address(id, addr);
+  asio::post(strand_, [this] {
+    process();
+    schedule_tick();
+  });
+}
+
+void RaftNode::stop() {
+  asio::post(strand_, [this] {
+    stopped_ = true;
+    ticker_.cancel();
+    fail_all(NodeErrc::kStopped, "controller is shutting down");
+  });
+}
+
+void RaftNode::schedule_tick() {
+  ticker_.expires_after(std::chrono::milliseconds(options_.tick_ms));
+  ticker_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    on_tick();
+    schedule_tick();
+  });
+}
+
+void RaftNode::on_tick() {
+  raft_->tick();
+  expire_requests();
+  if (raft_->role() == consensus::Role::kLeader) {
+    maybe_promote_learners();
+    if (tick_hook_) tick_hook_();
+  }
+  if (every_tick_hook_) every_tick_hook_();
+  process();
+}
+
+void RaftNode::schedule_process() {
+  if (process_scheduled_) return;
+  process_scheduled_ = true;
+  // Posting (not running now) lets every request already queued on the
+  // strand join this batch: one Ready, one fsync (group commit).
+  asio::post(strand_, [this] {
+    process_scheduled_ = false;
+    process();
+  });
+}
+
+void RaftNode::post(std::function<void()> fn) { asio::post(strand_, std::move(fn)); }
+
+void RaftNode::process() {
+  if (stopped_) return;
+  flush_proposals();
+  while (raft_->has_ready()) {
+    Ready rd = raft_->ready();
+    handle_ready(rd);
+    raft_->advance();
+    maybe_snapshot();
+    flush_proposals();
+  }
+  update_summary();
+}
+
+void RaftNode::handle_ready(Ready& rd) {
+  // §10.2.1: the leader's appends go out while its own fsync runs.
+  if (!rd.early_messages.empty()) peers_.send(std::move(rd.early_messages));
+  if (rd.must_sync()) {
+    uint64_t t0 = steady_ns();
+    storage_.persist(rd);  // fatal inside on failure: nothing unpersisted is ever acknowledged
+    metrics_.append_seconds.Observe(static_cast<double>(steady_ns() - t0) / 1e9);
+    if (!rd.entries.empty()) metrics_.append_batch_entries.Observe(static_cast<double>(rd.entries.size()));
+  }
+  if (rd.snapshot) {
+    TENURE_CHECK(state_.restore(*rd.snapshot->data),
+                 "node " << options_.id << " received an unreadable snapshot at index " << rd.snapshot->index);
+    metrics_.snapshots_installed.Increment();
+    log_info("raft", "event=snapshot_installed node=" + options_.id.str() + " index=" +
+                         std::to_string(rd.snapshot->index.value()));
+  }
+  if (!rd.messages.empty()) peers_.send(std::move(rd.messages));
+  apply_entries(rd.committed_entries);
+  for (const auto& rs : rd.read_states) {
+    auto it = reads_.find(rs.request_id);
+    if (it != reads_.end()) it->second.index = rs.index;
+  }
+  for (uint64_t id : rd.dropped_reads) {
+    auto it = reads_.find(id);
+    if (it == reads_.end()) continue;
+    NodeError err{NodeErrc::kNotLeader, "leadership changed during the read; retry", raft_->leader()};
+    it->second.done(&err, nullptr);
+    reads_.erase(it);
+  }
+  release_reads();
+}
+
+void RaftNode::apply_entries(std::vector<Entry>& entries) {
+  if (entries.empty()) return;
+  for (auto& e : entries) {
+    if (e.type == EntryType::kConfChange) {
+      apply_conf_change(e);
+      continue;
+    }
+    if (e.data.empty()) {  // a leader's no-op
+      complete(e.index, e.term, nullptr);
+      continue;
+    }
+    auto cmd = controlplane::decode_command(e.data);
+    TENURE_CHECK(cmd.has_value(), "node " << options_.id << " cannot decode committed entry " << e.index
+                                          << " term " << e.term << " (newer command version?)");
+    controlplane::ApplyResult r = state_.apply(*cmd);
+    complete(e.index, e.term, &r);
+  }
+  if (apply_hook_) apply_hook_();
+}
+
+void RaftNode::complete(LogIndex index, Term term, const controlplane::ApplyResult* result) {
+  auto it = pending_.find(index);
+  if (it == pending_.end()) return;
+  PendingProposal p = std::move(it->second);
+  pending_.erase(it);
+  if (p.term != term) {
+    // Another leader's entry took this index: ours was lost with its term.
+    metrics_.proposals.Add({{"result", "dropped"}}).Increment();
+    NodeError err{NodeErrc::kDropped, "proposal lost in a leader change; retry", raft_->leader()};
+    p.done(&err, nullptr);
+    return;
+  }
+  metrics_.proposals.Add({{"result", "applied"}}).Increment();
+  metrics_.commit_seconds.Observe(static_cast<double>(steady_ns() - p.proposed_ns) / 1e9);
+  controlplane::ApplyResult empty;
+  p.done(nullptr, result ? result : &empty);
+}
+
+void RaftNode::release_reads() {
+  LogIndex applied = raft_->log().applied();
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second.index != LogIndex(0) && it->second.index <= applied) {
+      it->second.done(nullptr, &state_);
+      it = reads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void RaftNode::maybe_snapshot() {
+  const auto& log = raft_->log();
+  if (log.applied().value() < log.snapshot().index.value() + options_.snapshot_threshold_entries) return;
+  auto [snap, compact_to] = raft_->compact(state_.snapshot(), options_.snapshot_keep_entries);
+  storage_.save_snapshot(snap, compact_to);
+  metrics_.snapshots_taken.Increment();
+  log_info("raft", "event=snapshot_taken node=" + options_.id.str() + " index=" + std::to_string(snap.index.value()) +
+                       " bytes=" + std::to_string(snap.data->size()));
+}
+
+void RaftNode::expire_requests() {
+  uint64_t now = steady_ms();
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.deadline_ms <= now) {
+      metrics_.proposals.Add({{"result", "timeout"}}).Increment();
+      NodeError err{NodeErrc::kTimeout, "proposal not committed in time", raft_->leader()};
+      auto done = std::move(it->second.done);
+      it = pending_.erase(it);
+      done(&err, nullptr);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second.deadline_ms <= now) {
+      NodeError err{NodeErrc::kTimeout, "read index not confirmed in time", raft_->leader()};
+      auto done = std::move(it->second.done);
+      it = reads_.erase(it);
+      done(&err, nullptr);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void RaftNode::fail_all(NodeErrc code, const std::string& message) {
+  NodeError err{code, message, raft_ ? raft_->leader() : NodeId()};
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [i, p] : pending) p.done(&err, nullptr);
+  auto queued = std::move(queued_);
+  queued_.clear();
+  for (auto& q : queued) q.done(&err, nullptr);
+  auto reads = std::move(reads_);
+  reads_.clear();
+  for (auto& [id, r] : reads) r.done(&err, nullptr);
+}
+
+}  // namespace tenure::controller

@@ -1,0 +1,189 @@
+#pragma once
+// The Raft driver of one controller: it owns the core, the durable storage
+// and the replicated state machine, and runs them on one Asio strand in the
+// order the core requires: persist (one transaction, one fsync per Ready:
+// group commit) -> send -> apply -> advance. Everything else reaches it by
+// posting to that strand, so the state machine needs no locks.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "consensus/raft.h"
+#include "controller/metrics.h"
+#include "controller/peer_sender.h"
+#include "controlplane/commands.h"
+#include "controlplane/state_machine.h"
+
+namespace tenure::storage {
+class RaftStorage;
+}
+
+namespace tenure::controller {
+
+using consensus::LogIndex;
+using consensus::NodeId;
+using consensus::Term;
+
+struct NodeOptions {
+  NodeId id;
+  uint32_t tick_ms = 100;        ///< one Raft tick = one heartbeat interval
+  int election_ticks = 10;       ///< election timeout in ticks
+  uint64_t snapshot_threshold_entries = 10000;
+  uint64_t snapshot_keep_entries = 1000;  ///< entries kept behind a snapshot for slow followers
+  uint32_t request_timeout_ms = 5000;
+  /// Members' addresses from this node's config (they win over learned ones).
+  std::map<NodeId, std::string> configured_addresses;
+  /// First start: the initial voters; empty to join an existing group.
+  std::vector<NodeId> bootstrap_voters;
+};
+
+enum class NodeErrc { kNotLeader, kTimeout, kDropped, kBusy, kStopped, kInvalid };
+
+struct NodeError {
+  NodeErrc code;
+  std::string message;
+  NodeId leader;  ///< the known leader for kNotLeader, may be empty
+};
+
+struct MemberInfo {
+  NodeId id;
+  std::string address;
+  std::string role;  ///< leader, follower, learner
+  bool healthy = false;
+};
+
+/// A consistent copy of the node's view, cheap to take from any thread.
+struct NodeSummary {
+  NodeId id;
+  NodeId leader;
+  Term term;
+  LogIndex commit;
+  LogIndex applied;
+  controlplane::Revision revision;
+  bool is_leader = false;
+  std::vector<MemberInfo> members;
+  std::string leader_address;
+};
+
+using ProposeDone = std::function<void(const NodeError*, const controlplane::ApplyResult*)>;
+/// Runs on the strand with the state machine at an index at least the read index.
+using ReadDone = std::function<void(const NodeError*, const controlplane::StateMachine*)>;
+using StateFn = std::function<void(const controlplane::StateMachine&)>;
+using SimpleDone = std::function<void(const NodeError*)>;
+
+class RaftNode {
+ public:
+  RaftNode(boost::asio::io_context& io, NodeOptions options, storage::RaftStorage& storage,
+           PeerSender& peers, RaftMetrics& metrics);
+  ~RaftNode();
+
+  /// Loads persisted state (or bootstraps) and starts ticking.
+  void start();
+  /// Stops ticking and fails every pending request with kStopped.
+  void stop();
+
+  // Thread-safe; completions run on the node's strand.
+  /// Proposes a command (leader only; followers' API forwards writes).
+  void propose(controlplane::Command cmd, ProposeDone done);
+  /// A linearizable read (ReadIndex, thesis §6.4), at a leader or a follower.
+  void read(ReadDone done);
+  /// A read of this node's own, possibly stale, state.
+  void read_stale(StateFn fn);
+  /// Runs `fn` on the strand with the core (for leader-only soft state).
+  void post(std::function<void()> fn);
+  void add_member(const NodeId& id, const std::string& address, SimpleDone done);
+  void remove_member(const NodeId& id, SimpleDone done);
+  void transfer_leadership(const NodeId& to, SimpleDone done);
+  /// Peer traffic from the transport.
+  void step(std::vector<consensus::Message> msgs);
+  /// The transport's verdict on a snapshot it was asked to send.
+  void report_snapshot(const NodeId& to, bool delivered);
+
+  NodeSummary summary() const;
+  const std::string& id() const { return options_.id.str(); }
+
+  /// Strand-only access for code already on the strand (e.g. leader tasks).
+  consensus::Raft& raft() { return *raft_; }
+  controlplane::StateMachine& state() { return state_; }
+  /// Called on the strand after each tick on the leader (issue 4's lease tasks hook here).
+  void set_tick_hook(std::function<void()> hook) { tick_hook_ = std::move(hook); }
+  /// Called on the strand after every tick, on every member.
+  void set_every_tick_hook(std::function<void()> hook) { every_tick_hook_ = std::move(hook); }
+  /// Called on the strand after entries were applied.
+  void set_apply_hook(std::function<void()> hook) { apply_hook_ = std::move(hook); }
+
+ private:
+  struct PendingProposal {
+    Term term;
+    ProposeDone done;
+    uint64_t deadline_ms;
+    uint64_t proposed_ns;
+  };
+  struct QueuedProposal {
+    std::string data;
+    ProposeDone done;
+    bool conf_change = false;
+  };
+  struct PendingRead {
+    ReadDone done;
+    uint64_t deadline_ms;
+    LogIndex index;  ///< set once the read index is known
+  };
+
+  void on_tick();
+  void schedule_tick();
+  void schedule_process();
+  void process();
+  void flush_proposals();
+  void handle_ready(consensus::Ready& rd);
+  void apply_entries(std::vector<consensus::Entry>& entries);
+  void apply_conf_change(const consensus::Entry& e);
+  void complete(LogIndex index, Term term, const controlplane::ApplyResult* result);
+  void release_reads();
+  void maybe_snapshot();
+  void maybe_promote_learners();
+  void expire_requests();
+  void fail_all(NodeErrc code, const std::string& message);
+  void update_summary();
+  NodeError not_leader() const;
+  std::string address_of(const NodeId& id) const;
+
+  boost::asio::io_context& io_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::steady_timer ticker_;
+  NodeOptions options_;
+  storage::RaftStorage& storage_;
+  PeerSender& peers_;
+  RaftMetrics& metrics_;
+  std::unique_ptr<consensus::Raft> raft_;
+  controlplane::StateMachine state_;
+  bool stopped_ = false;
+  bool process_scheduled_ = false;
+
+  std::vector<QueuedProposal> queued_;
+  std::map<LogIndex, PendingProposal> pending_;
+  std::map<uint64_t, PendingRead> reads_;  ///< by request id
+  uint64_t next_read_id_ = 1;
+  std::map<NodeId, std::string> learned_addresses_;
+  NodeId last_leader_;
+  std::function<void()> tick_hook_;
+  std::function<void()> every_tick_hook_;
+  std::function<void()> apply_hook_;
+
+  mutable std::mutex summary_mu_;
+  NodeSummary summary_;
+};
+
+/// Milliseconds of the wall clock (the leader stamps commands with it).
+uint64_t wall_clock_ms();
+
+}  // namespace tenure::controller

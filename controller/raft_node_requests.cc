@@ -1,0 +1,280 @@
+// Requests into the driver: proposals, reads, membership, peer traffic.
+#include <chrono>
+
+#include <boost/asio/post.hpp>
+
+#include "consensus/assert.h"
+#include "common/log.h"
+#include "controller/raft_node.h"
+
+namespace tenure::controller {
+
+namespace asio = boost::asio;
+using consensus::ConfChange;
+using consensus::ConfChangeType;
+using consensus::RaftError;
+
+namespace {
+uint64_t steady_ms() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+uint64_t steady_ns() { return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()); }
+
+NodeErrc map_error(RaftError e) {
+  switch (e) {
+    case RaftError::kNotLeader:
+    case RaftError::kTransferInProgress: return NodeErrc::kNotLeader;
+    case RaftError::kTooManyUncommitted:
+    case RaftError::kConfChangePending: return NodeErrc::kBusy;
+    case RaftError::kInvalidConfChange:
+    case RaftError::kUnknownMember: return NodeErrc::kInvalid;
+  }
+  return NodeErrc::kInvalid;
+}
+}  // namespace
+
+NodeError RaftNode::not_leader() const {
+  return NodeError{NodeErrc::kNotLeader, "this member is not the leader", raft_->leader()};
+}
+
+void RaftNode::propose(controlplane::Command cmd, ProposeDone done) {
+  asio::post(strand_, [this, cmd = std::move(cmd), done = std::move(done)]() mutable {
+    if (stopped_) {
+      NodeError err{NodeErrc::kStopped, "controller is shutting down", NodeId()};
+      return done(&err, nullptr);
+    }
+    if (raft_->role() != consensus::Role::kLeader) {
+      metrics_.proposals.Add({{"result", "not_leader"}}).Increment();
+      NodeError err = not_leader();
+      return done(&err, nullptr);
+    }
+    // The leader stamps its time; apply never reads a clock.
+    cmd.at_ms = wall_clock_ms();
+    queued_.push_back(QueuedProposal{controlplane::encode_command(cmd), std::move(done), false});
+    schedule_process();
+  });
+}
+
+void RaftNode::flush_proposals() {
+  if (queued_.empty()) return;
+  auto queued = std::move(queued_);
+  queued_.clear();
+  // Normal commands go in one batch: one append, one message per follower.
+  std::vector<std::string> batch;
+  std::vector<ProposeDone> dones;
+  auto submit = [&] {
+    if (batch.empty()) return;
+    size_t n = batch.size();
+    auto r = raft_->propose_batch(std::move(batch));
+    batch.clear();
+    if (!r.ok()) {
+      metrics_.proposals.Add({{"result", r.code() == RaftError::kTooManyUncommitted ? "busy" : "not_leader"}})
+          .Increment(static_cast<double>(n));
+      NodeError err{map_error(r.code()), r.error().message, raft_->leader()};
+      for (auto& d : dones) d(&err, nullptr);
+    } else {
+      uint64_t deadline = steady_ms() + options_.request_timeout_ms;
+      LogIndex first(r.value().index.value() - n + 1);
+      for (size_t k = 0; k < n; ++k) {
+        pending_[first.plus(k)] = PendingProposal{r.value().term, std::move(dones[k]), deadline, steady_ns()};
+      }
+    }
+    dones.clear();
+  };
+  for (auto& q : queued) {
+    if (!q.conf_change) {
+      batch.push_back(std::move(q.data));
+      dones.push_back(std::move(q.done));
+      continue;
+    }
+    submit();
+    auto cc = consensus::decode_conf_change(q.data);
+    auto r = raft_->propose_conf_change(*cc);
+    if (!r.ok()) {
+      NodeError err{map_error(r.code()), r.error().message, raft_->leader()};
+      q.done(&err, nullptr);
+      continue;
+    }
+    pending_[r.value().index] = PendingProposal{r.value().term, std::move(q.done),
+                                                steady_ms() + options_.request_timeout_ms, steady_ns()};
+  }
+  submit();
+}
+
+void RaftNode::read(ReadDone done) {
+  asio::post(strand_, [this, done = std::move(done)]() mutable {
+    if (stopped_) {
+      NodeError err{NodeErrc::kStopped, "controller is shutting down", NodeId()};
+      return done(&err, nullptr);
+    }
+    uint64_t id = next_read_id_++;
+    auto r = raft_->read_index(id);
+    if (!r.ok()) {
+      NodeError err = not_leader();
+      return done(&err, nullptr);
+    }
+    reads_.emplace(id, PendingRead{std::move(done), steady_ms() + options_.request_timeout_ms, LogIndex(0)});
+    schedule_process();
+  });
+}
+
+void RaftNode::read_stale(StateFn fn) {
+  asio::post(strand_, [this, fn = std::move(fn)] { fn(state_); });
+}
+
+void RaftNode::step(std::vector<consensus::Message> msgs) {
+  asio::post(strand_, [this, msgs = std::move(msgs)]() mutable {
+    if (stopped_) return;
+    for (auto& m : msgs) {
+      if (m.to != options_.id) continue;
+      raft_->step(std::move(m));
+    }
+    schedule_process();
+  });
+}
+
+void RaftNode::report_snapshot(const NodeId& to, bool delivered) {
+  asio::post(strand_, [this, to, delivered] {
+    if (stopped_) return;
+    raft_->report_snapshot(to, delivered);
+    schedule_process();
+  });
+}
+
+namespace {
+ProposeDone as_propose_done(SimpleDone done) {
+  return [done = std::move(done)](const NodeError* err, const controlplane::ApplyResult*) { done(err); };
+}
+}  // namespace
+
+void RaftNode::add_member(const NodeId& id, const std::string& address, SimpleDone done) {
+  asio::post(strand_, [this, id, address, done = std::move(done)]() mutable {
+    if (raft_->role() != consensus::Role::kLeader) {
+      NodeError err = not_leader();
+      return done(&err);
+    }
+    if (raft_->conf().contains(id)) {
+      NodeError err{NodeErrc::kInvalid, "member " + id.str() + " already exists", NodeId()};
+      return done(&err);
+    }
+    // §4.2.1: it joins as a learner and is promoted once caught up (maybe_promote_learners).
+    ConfChange cc{ConfChangeType::kAddLearner, id, address};
+    queued_.push_back(QueuedProposal{consensus::encode_conf_change(cc), as_propose_done(std::move(done)), true});
+    schedule_process();
+  });
+}
+
+void RaftNode::remove_member(const NodeId& id, SimpleDone done) {
+  asio::post(strand_, [this, id, done = std::move(done)]() mutable {
+    if (raft_->role() != consensus::Role::kLeader) {
+      NodeError err = not_leader();
+      return done(&err);
+    }
+    if (!raft_->conf().contains(id)) {
+      NodeError err{NodeErrc::kInvalid, "member " + id.str() + " not found", NodeId()};
+      return done(&err);
+    }
+    ConfChange cc{ConfChangeType::kRemoveNode, id, ""};
+    queued_.push_back(QueuedProposal{consensus::encode_conf_change(cc), as_propose_done(std::move(done)), true});
+    schedule_process();
+  });
+}
+
+void RaftNode::transfer_leadership(const NodeId& to, SimpleDone done) {
+  asio::post(strand_, [this, to, done = std::move(done)]() mutable {
+    auto r = raft_->transfer_leadership(to);
+    if (!r.ok()) {
+      NodeError err{map_error(r.code()), r.error().message, raft_->leader()};
+      return done(&err);
+    }
+    schedule_process();
+    done(nullptr);
+  });
+}
+
+void RaftNode::apply_conf_change(const consensus::Entry& e) {
+  auto cc = consensus::decode_conf_change(e.data);
+  TENURE_CHECK(cc.has_value(), "node " << options_.id << " cannot decode membership change at " << e.index);
+  if (!cc->context.empty() && cc->type != ConfChangeType::kRemoveNode) {
+    learned_addresses_[cc->node] = cc->context;
+    if (!options_.configured_addresses.count(cc->node)) peers_.set_peer_address(cc->node, cc->context);
+  }
+  log_info("raft", "event=membership_applied node=" + options_.id.str() + " index=" +
+                       std::to_string(e.index.value()) + " change=" +
+                       (cc->type == ConfChangeType::kAddLearner  ? "add_learner"
+                        : cc->type == ConfChangeType::kAddVoter ? "add_voter"
+                                                                : "remove") +
+                       " member=" + cc->node.str());
+  complete(e.index, e.term, nullptr);
+}
+
+void RaftNode::maybe_promote_learners() {
+  const auto& conf = raft_->conf();
+  if (conf.learners.empty()) return;
+  auto status = raft_->status();
+  for (const auto& f : status.followers) {
+    if (!f.learner || f.state != consensus::ProgressState::kReplicate) continue;
+    // Caught up: within a heartbeat's worth of entries of the leader's log.
+    if (f.match.value() + 100 < status.last_index.value()) continue;
+    ConfChange cc{ConfChangeType::kAddVoter, f.id, ""};
+    auto r = raft_->propose_conf_change(cc);
+    if (r.ok()) log_info("raft", "event=promote_learner node=" + options_.id.str() + " member=" + f.id.str());
+    return;  // one change at a time
+  }
+}
+
+std::string RaftNode::address_of(const NodeId& id) const {
+  auto it = options_.configured_addresses.find(id);
+  if (it != options_.configured_addresses.end()) return it->second;
+  auto l = learned_addresses_.find(id);
+  return l == learned_addresses_.end() ? std::string() : l->second;
+}
+
+void RaftNode::update_summary() {
+  NodeSummary s;
+  s.id = options_.id;
+  s.leader = raft_->leader();
+  s.term = raft_->term();
+  s.commit = raft_->log().committed();
+  s.applied = raft_->log().applied();
+  s.revision = state_.revision();
+  s.is_leader = raft_->role() == consensus::Role::kLeader;
+  s.leader_address = address_of(s.leader);
+  const auto& conf = raft_->conf();
+  auto add = [&](const NodeId& id, bool learner) {
+    std::string role = learner ? "learner" : (id == s.leader ? "leader" : "follower");
+    bool healthy = id == options_.id || peers_.peer_healthy(id);
+    s.members.push_back(MemberInfo{id, address_of(id), role, healthy});
+  };
+  for (const auto& id : conf.voters) add(id, false);
+  for (const auto& id : conf.learners) add(id, true);
+  if (s.leader != last_leader_) {
+    if (!s.leader.empty()) {
+      metrics_.leader_changes.Increment();
+      log_info("raft", "event=leader_changed node=" + options_.id.str() + " leader=" + s.leader.str() +
+                           " term=" + std::to_string(s.term.value()));
+    }
+    last_leader_ = s.leader;
+  }
+  metrics_.term.Set(static_cast<double>(s.term.value()));
+  metrics_.commit_index.Set(static_cast<double>(s.commit.value()));
+  metrics_.applied_index.Set(static_cast<double>(s.applied.value()));
+  metrics_.is_leader.Set(s.is_leader ? 1 : 0);
+  metrics_.revision.Set(static_cast<double>(s.revision.value()));
+  metrics_.members.Set(static_cast<double>(s.members.size()));
+  for (auto st : {controlplane::ShardState::kUnassigned, controlplane::ShardState::kActive,
+                  controlplane::ShardState::kHandoff}) {
+    metrics_.shards.Add({{"state", to_string(st)}}).Set(static_cast<double>(state_.count(st)));
+  }
+  std::lock_guard<std::mutex> lock(summary_mu_);
+  summary_ = std::move(s);
+}
+
+NodeSummary RaftNode::summary() const {
+  std::lock_guard<std::mutex> lock(summary_mu_);
+  return summary_;
+}
+
+}  // namespace tenure::controller
