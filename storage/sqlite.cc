@@ -151,21 +151,33 @@ SqliteResult<StatementRef> Database::cached(const std::string& sql) {
   return StatementRef(it->second.get());
 }
 
+namespace {
+
+// BEGIN/COMMIT/ROLLBACK through cached statements: no SQL parsing per
+// transaction on the persist() hot path.
+SqliteStatus run_cached(Database& db, const char* sql) {
+  auto st = db.cached(sql);
+  if (!st.ok()) return st.error();
+  return st.value()->run();
+}
+
+}  // namespace
+
 SqliteResult<Transaction> Transaction::begin(Database& db) {
-  auto r = db.exec("BEGIN IMMEDIATE");
+  auto r = run_cached(db, "BEGIN IMMEDIATE");
   if (!r.ok()) return r.error();
   return Transaction(&db);
 }
 
 Transaction::~Transaction() {
-  if (db_ != nullptr) (void)db_->exec("ROLLBACK");
+  if (db_ != nullptr) (void)run_cached(*db_, "ROLLBACK");
 }
 
 SqliteStatus Transaction::commit() {
   Database* db = std::exchange(db_, nullptr);
-  auto r = db->exec("COMMIT");
+  auto r = run_cached(*db, "COMMIT");
   // A failed COMMIT may leave the transaction open (e.g. SQLITE_BUSY); end it.
-  if (!r.ok()) (void)db->exec("ROLLBACK");
+  if (!r.ok()) (void)run_cached(*db, "ROLLBACK");
   return r;
 }
 
