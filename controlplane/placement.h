@@ -1,0 +1,56 @@
+#pragma once
+// Placement: who should own what. Pure and deterministic, run by the leader
+// on its applied state; its output becomes commands proposed through Raft.
+//
+// Goals, in order: every shard has a live owner when one exists; each
+// eligible worker holds its capacity-weighted fair share, rounded so every
+// worker is within one shard of it (largest-remainder quotas); zones are
+// filled in proportion to their capacity; and nothing moves that balance
+// does not require (minimal movement).
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "controlplane/state_machine.h"
+
+namespace tenure::controlplane {
+
+struct PlacementOptions {
+  /// Handoffs allowed in flight at once (drain and rebalance; not failures).
+  uint32_t max_concurrent_moves = 64;
+  /// A worker that joined or came back less than this ago gets no shards yet.
+  uint64_t join_delay_ms = 0;
+  /// The leader's wall clock, compared with Worker::since_ms for join_delay.
+  uint64_t now_ms = 0;
+};
+
+struct PlannedMove {
+  ShardId shard;
+  WorkerId from;  ///< empty: the shard is unassigned
+  WorkerId to;
+  Epoch epoch;    ///< the shard's epoch when planned
+  ChangeReason reason;
+};
+
+struct Plan {
+  std::vector<PlannedMove> assignments;  ///< unassigned shards to grant now
+  std::vector<PlannedMove> moves;        ///< graceful handoffs to begin (drain, rebalance)
+  std::map<WorkerId, uint64_t> quota;    ///< the target count of each eligible worker
+};
+
+/// Plans assignments and handoffs for the current state.
+Plan plan_placement(const StateMachine& sm, const PlacementOptions& options);
+
+/// Chooses new owners for the shards of `dead` as if it were gone; shards
+/// without a possible owner are left out (they become unassigned).
+std::vector<Placement> plan_failover(const StateMachine& sm, const WorkerId& dead, const PlacementOptions& options);
+
+/// Largest-remainder quotas: `total` split by capacity, each within one of
+/// its exact share. Rounding leftovers prefer the least filled zone (`zone_of`
+/// may be empty: one zone), then the smaller id.
+std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capacity, uint64_t total,
+                                         const std::map<WorkerId, std::string>& zone_of = {});
+
+}  // namespace tenure::controlplane
