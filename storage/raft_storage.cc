@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -78,7 +79,15 @@ std::optional<EntryType> decode_type(int64_t v) {
   return std::nullopt;
 }
 
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+// A log value in double quotes, escaped so the FATAL line stays one line.
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += (c == '\n' || c == '\r') ? ' ' : c;
+  }
+  return out + "\"";
+}
 
 // Makes the creation of files in `dir` durable (fsync of the directory).
 void sync_dir(const std::string& dir) {
@@ -118,7 +127,7 @@ void storage_fatal(const std::string& what) {
 // file and SQLite's message with the extended code.
 #define TENURE_MUST(expr, op)                                                                                  \
   do {                                                                                                         \
-    const auto& tenure_must_r_ = (expr);                                                                            \
+    const auto& tenure_must_r_ = (expr);                                                                       \
     if (!tenure_must_r_.ok()) {                                                                                \
       storage_fatal(std::string("op=") + (op) + " path=" + db_->path() + " error=" +                           \
                     quoted(tenure_must_r_.error().message));                                                   \
