@@ -128,7 +128,8 @@ TEST(AgentConfigTest, WrongTypes) {
 }
 
 TEST(AgentConfigTest, InvalidValues) {
-  expect_error(with("capacity: 0\n"), ConfigErrorCode::kInvalidValue, "config a.yaml: capacity: must be a number > 0, got 0");
+  expect_error(with("capacity: 0\n"), ConfigErrorCode::kInvalidValue,
+               "config a.yaml: capacity: must be a number > 0, got 0");
   expect_error(with("capacity: -2\n"), ConfigErrorCode::kInvalidValue,
                "config a.yaml: capacity: must be a number > 0, got -2");
   expect_error(with("heartbeat_interval_ms: 0\n"), ConfigErrorCode::kInvalidValue,

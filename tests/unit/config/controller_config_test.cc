@@ -278,7 +278,8 @@ TEST(ControllerConfigTest, TlsFilesComeTogetherAndMustBeReadable) {
                "config c.yaml: tls: cert_file and key_file go together: missing required key \"tls.cert_file\"");
   expect_error(with("tls: {cert_file: " + cert + ", key_file: " + dir.path() + "/missing.pem}\n"),
                ConfigErrorCode::kInvalidValue,
-               "config c.yaml: tls.key_file: cannot read \"" + dir.path() + "/missing.pem\": No such file or directory");
+               "config c.yaml: tls.key_file: cannot read \"" + dir.path() +
+                   "/missing.pem\": No such file or directory");
   expect_error(with("tls: {cert_file: " + dir.path() + ", key_file: " + key + "}\n"), ConfigErrorCode::kInvalidValue,
                "config c.yaml: tls.cert_file: cannot read \"" + dir.path() + "\": is a directory");
   expect_error(with("tls: {ca_file: " + cert + "}\n"), ConfigErrorCode::kMissingKey,

@@ -74,7 +74,8 @@ TEST_F(RaftStorageDeathTest, FailedFsyncIsFatal) {
         std::fprintf(stderr, "persist returned\n");
         std::exit(0);
       },
-      ::testing::ExitedWithCode(1), "^FATAL storage op=persist path=.*/raft.db error=\"disk I/O error \\(code=1034\\)\"\n$");
+      ::testing::ExitedWithCode(1),
+      "^FATAL storage op=persist path=.*/raft.db error=\"disk I/O error \\(code=1034\\)\"\n$");
 }
 
 TEST_F(RaftStorageDeathTest, FailedWriteIsFatal) {
@@ -87,7 +88,8 @@ TEST_F(RaftStorageDeathTest, FailedWriteIsFatal) {
         s->persist(some_entries());
         std::exit(0);
       },
-      ::testing::ExitedWithCode(1), "^FATAL storage op=persist path=.*/raft.db error=\"disk I/O error \\(code=778\\)\"\n$");
+      ::testing::ExitedWithCode(1),
+      "^FATAL storage op=persist path=.*/raft.db error=\"disk I/O error \\(code=778\\)\"\n$");
 }
 
 TEST_F(RaftStorageDeathTest, FailedFsyncOfSnapshotAndMetaIsFatal) {

@@ -17,7 +17,9 @@ Entry entry(uint64_t index, uint64_t term, std::string data = "", EntryType type
 
 std::vector<Entry> entries(uint64_t from, uint64_t to, uint64_t term) {
   std::vector<Entry> out;
-  for (uint64_t i = from; i <= to; ++i) out.push_back(entry(i, term, "e" + std::to_string(i) + "t" + std::to_string(term)));
+  for (uint64_t i = from; i <= to; ++i) {
+    out.push_back(entry(i, term, "e" + std::to_string(i) + "t" + std::to_string(term)));
+  }
   return out;
 }
 
