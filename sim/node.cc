@@ -1,0 +1,194 @@
+#include "sim/node.h"
+
+namespace tenure::sim {
+
+using consensus::EntryType;
+using consensus::RaftError;
+
+Node::Node(NodeId id, Settings s, StateMachineFactory sm, NodeHooks& hooks)
+    : id_(std::move(id)), settings_(std::move(s)), make_sm_(std::move(sm)), hooks_(hooks) {
+  settings_.raft.id = id_;
+}
+
+void Node::start(uint64_t random_seed) {
+  if (decommissioned_) return;
+  RaftConfig cfg = settings_.raft;
+  cfg.random_seed = random_seed;
+  InitialState recovered = store_.initial_state();
+  raft_ = std::make_unique<Raft>(cfg, recovered);
+  sm_ = make_sm_();
+  applied_ = recovered.snapshot.index;
+  if (!recovered.snapshot.empty() && recovered.snapshot.data) sm_->restore(*recovered.snapshot.data);
+  // Read ids of different lives never collide: answers meant for an earlier
+  // life are ignored.
+  next_read_id_ = incarnation_ << 32;
+  hooks_.on_started(*this, recovered);
+  drain();
+}
+
+void Node::crash() {
+  if (!up()) return;
+  raft_.reset();
+  sm_.reset();
+  writes_.clear();
+  reads_.clear();
+  waiting_reads_.clear();
+  torn_ = CrashPoint::kNone;
+  ++incarnation_;
+  hooks_.on_crashed(*this);
+}
+
+void Node::decommission() {
+  decommissioned_ = true;
+  crash();
+}
+
+void Node::tick() {
+  raft_->tick();
+  drain();
+}
+
+void Node::step(Message m) {
+  raft_->step(std::move(m));
+  drain();
+}
+
+void Node::report_snapshot(const NodeId& to, bool delivered) {
+  raft_->report_snapshot(to, delivered);
+  drain();
+}
+
+void Node::handle(const ClientRequest& r) {
+  if (r.write) {
+    auto res = raft_->propose(KvRegister::encode_put(r.key, r.value));
+    if (res.ok()) {
+      writes_.emplace(res.value().index, std::make_pair(r, res.value().term));
+    } else if (res.code() == RaftError::kNotLeader) {
+      reply(r, ReplyKind::kNotLeader, NodeId(res.error().message));
+    } else {
+      reply(r, ReplyKind::kRetry);
+    }
+  } else {
+    uint64_t rid = ++next_read_id_;
+    auto res = raft_->read_index(rid);
+    if (res.ok()) {
+      reads_.emplace(rid, r);
+    } else {
+      reply(r, ReplyKind::kNotLeader, raft_->leader());
+    }
+  }
+  drain();
+}
+
+void Node::drain() {
+  while (up() && raft_->has_ready()) {
+    if (!process_ready()) return;
+  }
+}
+
+bool Node::process_ready() {
+  Ready rd = raft_->ready();
+  // A leader's own appends may leave before its fsync (§10.2.1).
+  for (auto& m : rd.early_messages) hooks_.on_send(*this, std::move(m), true);
+  bool sync = rd.must_sync();
+  if (sync && torn_ == CrashPoint::kBeforePersist) {
+    crash();
+    return false;
+  }
+  HardState before = store_.hard_state();
+  auto error = store_.persist(rd);
+  hooks_.on_persisted(*this, rd, before, error);
+  if (sync && torn_ == CrashPoint::kAfterPersist) {
+    crash();
+    return false;
+  }
+  for (auto& m : rd.messages) hooks_.on_send(*this, std::move(m), false);
+  if (rd.snapshot) restore(*rd.snapshot);
+  for (const auto& e : rd.committed_entries) apply(e);
+  for (const auto& rs : rd.read_states) {
+    auto it = reads_.find(rs.request_id);
+    if (it == reads_.end()) continue;  // a duplicate answer, or one for an earlier life
+    waiting_reads_.emplace(rs.index, PendingRead{std::move(it->second), rs.index});
+    reads_.erase(it);
+  }
+  for (uint64_t id : rd.dropped_reads) {
+    auto it = reads_.find(id);
+    if (it == reads_.end()) continue;
+    reply(it->second, ReplyKind::kRetry);
+    reads_.erase(it);
+  }
+  raft_->advance();
+  serve_reads();
+  maybe_compact();
+  return true;
+}
+
+void Node::restore(const Snapshot& s) {
+  sm_ = make_sm_();
+  if (s.data) sm_->restore(*s.data);
+  applied_ = s.index;
+  // Proposals the snapshot jumped over have an unknown fate here.
+  while (!writes_.empty() && writes_.begin()->first <= s.index) {
+    reply(writes_.begin()->second.first, ReplyKind::kRetry);
+    writes_.erase(writes_.begin());
+  }
+  hooks_.on_restored(*this, s);
+}
+
+void Node::apply(const Entry& e) {
+  if (e.type == EntryType::kNormal && !e.data.empty()) sm_->apply(e.index, e.data);
+  applied_ = e.index;
+  hooks_.on_applied(*this, e);
+  auto range = writes_.equal_range(e.index);
+  for (auto it = range.first; it != range.second; ++it) {
+    const auto& [req, term] = it->second;
+    // The proposal succeeded iff the entry applied at its index has its term.
+    if (term == e.term) {
+      ClientReply r;
+      r.client = req.client;
+      r.attempt = req.attempt;
+      r.kind = ReplyKind::kOk;
+      r.server = id_;
+      r.index = e.index;
+      r.term = e.term;
+      hooks_.on_reply(*this, std::move(r));
+    } else {
+      reply(req, ReplyKind::kRetry);
+    }
+  }
+  writes_.erase(range.first, range.second);
+}
+
+void Node::serve_reads() {
+  while (!waiting_reads_.empty() && waiting_reads_.begin()->first <= applied_) {
+    PendingRead p = std::move(waiting_reads_.begin()->second);
+    waiting_reads_.erase(waiting_reads_.begin());
+    ClientReply r;
+    r.client = p.request.client;
+    r.attempt = p.request.attempt;
+    r.kind = ReplyKind::kOk;
+    r.server = id_;
+    r.read_index = p.read_index;
+    r.served_index = applied_;
+    r.value = sm_->query(p.request.key);
+    hooks_.on_reply(*this, std::move(r));
+  }
+}
+
+void Node::maybe_compact() {
+  if (applied_.value() < store_.snapshot().index.value() + static_cast<uint64_t>(settings_.compact_every)) return;
+  auto [snap, compact_to] = raft_->compact(sm_->snapshot(), static_cast<uint64_t>(settings_.keep_entries));
+  store_.compact(snap, compact_to);
+}
+
+void Node::reply(const ClientRequest& req, ReplyKind kind, NodeId hint) {
+  ClientReply r;
+  r.client = req.client;
+  r.attempt = req.attempt;
+  r.kind = kind;
+  r.server = id_;
+  r.hint = std::move(hint);
+  hooks_.on_reply(*this, std::move(r));
+}
+
+}  // namespace tenure::sim

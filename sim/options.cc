@@ -1,0 +1,120 @@
+#include "sim/options.h"
+
+#include <cstdio>
+#include <sstream>
+#include <vector>
+
+#include "sim/rng.h"
+
+namespace tenure::sim {
+
+namespace {
+
+std::string fixed(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
+
+// Draws a mean gap in ticks, or 0 ("never") with probability `never`.
+int64_t gap(Rng& rng, double never, int64_t lo, int64_t hi) { return rng.chance(never) ? 0 : rng.range(lo, hi); }
+
+}  // namespace
+
+RunOptions draw_options(uint64_t seed, const Overrides& o) {
+  // The draw order below is part of the replay format: appending new draws
+  // at the end keeps old seeds meaningful, reordering does not.
+  Rng rng(seed ^ 0x6F7074696F6E73ULL);  // "options"
+  RunOptions r;
+  r.seed = seed;
+  r.nodes = rng.chance(0.5) ? 3 : 5;
+  r.election_ticks = static_cast<int>(rng.range(8, 16));
+  r.heartbeat_ticks = static_cast<int>(rng.range(1, 3));
+  r.max_inflight = rng.pick(std::vector<size_t>{1, 2, 4, 16, 256});
+  r.max_bytes_per_msg = rng.pick(std::vector<size_t>{16, 64, 512, 1 << 20});
+
+  r.drop = rng.chance(0.2) ? 0 : rng.unit() * 0.15;
+  r.dup = rng.chance(0.3) ? 0 : rng.unit() * 0.05;
+  r.slow = rng.chance(0.3) ? 0 : rng.unit() * 0.05;
+  r.delay_min_us = rng.range(100, 2000);
+  r.delay_max_us = r.delay_min_us + rng.range(0, 3 * kTickUs);
+  r.slow_max_us = r.delay_max_us + rng.range(1, 20) * kTickUs;
+
+  r.partition_gap_ticks = gap(rng, 0.25, 30, 500);
+  r.partition_len_ticks = rng.range(5, 200);
+  r.partition_leader = rng.unit();
+
+  r.crash_gap_ticks = gap(rng, 0.2, 20, 600);
+  r.down_ticks = rng.range(1, 150);
+  r.crash_leader = rng.unit();
+  r.torn = rng.unit() * 0.7;
+  r.skew = rng.chance(0.3) ? 0 : rng.unit() * 0.3;
+
+  r.compact_every = static_cast<int>(rng.range(5, 200));
+  r.keep_entries = static_cast<int>(rng.range(0, 20));
+
+  r.churn_gap_ticks = gap(rng, 0.3, 50, 500);
+  r.transfer_gap_ticks = gap(rng, 0.4, 50, 600);
+
+  r.clients = static_cast<int>(rng.range(1, 5));
+  r.read_ratio = 0.2 + rng.unit() * 0.6;
+  r.follower_reads = rng.unit();
+  r.client_timeout_ticks = rng.range(20, 80);
+  r.think_ticks = rng.range(0, 10);
+  r.keys = static_cast<int>(rng.range(1, 5));
+
+  r.value_bytes = static_cast<int>(rng.range(4, 48));
+  // A third of the runs are storms: the leader is crashed or cut off every
+  // few dozen ticks and comes back quickly, with entries only partly
+  // replicated (what Figure 8 of the Raft paper is made of).
+  if (rng.chance(0.35)) {
+    r.storm = true;
+    r.crash_gap_ticks = rng.range(15, 80);
+    r.down_ticks = rng.range(1, 30);
+    r.crash_leader = 0.6 + rng.unit() * 0.4;
+    r.torn = 0.3 + rng.unit() * 0.5;
+    r.partition_gap_ticks = rng.range(15, 80);
+    r.partition_len_ticks = rng.range(3, 40);
+    r.partition_leader = 0.6 + rng.unit() * 0.4;
+    r.react_leader = 0.2 + rng.unit() * 0.6;
+    r.react_commit = rng.unit() * 0.05;
+    // One entry per message, one message in flight: a follower's match
+    // moves one entry at a time, through every term in the leader's log.
+    r.max_inflight = rng.chance(0.5) ? 1 : r.max_inflight;
+    r.max_bytes_per_msg = rng.chance(0.5) ? 16 : r.max_bytes_per_msg;
+  }
+
+  r.crash_loses_inflight = rng.unit();
+
+  if (o.nodes) r.nodes = *o.nodes;
+  if (o.ticks) r.ticks = *o.ticks;
+  r.bug = o.bug;
+  return r;
+}
+
+std::string RunOptions::describe() const {
+  std::ostringstream os;
+  os << "seed=" << seed << " nodes=" << nodes << " ticks=" << ticks << " bug=" << (bug.empty() ? "none" : bug)
+     << " election=" << election_ticks << " heartbeat=" << heartbeat_ticks << " inflight=" << max_inflight
+     << " msg_bytes=" << max_bytes_per_msg << " drop=" << fixed(drop) << " dup=" << fixed(dup)
+     << " slow=" << fixed(slow) << " delay_us=" << delay_min_us << "-" << delay_max_us
+     << " slow_max_us=" << slow_max_us << " partition_gap=" << partition_gap_ticks
+     << " partition_len=" << partition_len_ticks << " partition_leader=" << fixed(partition_leader)
+     << " crash_gap=" << crash_gap_ticks << " down=" << down_ticks << " crash_leader=" << fixed(crash_leader)
+     << " torn=" << fixed(torn) << " skew=" << fixed(skew) << " compact_every=" << compact_every
+     << " keep=" << keep_entries << " churn_gap=" << churn_gap_ticks << " transfer_gap=" << transfer_gap_ticks
+     << " clients=" << clients << " reads=" << fixed(read_ratio) << " follower_reads=" << fixed(follower_reads)
+     << " client_timeout=" << client_timeout_ticks << " think=" << think_ticks << " keys=" << keys
+     << " value_bytes=" << value_bytes << " storm=" << (storm ? 1 : 0) << " react_leader=" << fixed(react_leader)
+     << " react_commit=" << fixed(react_commit) << " crash_loses_inflight=" << fixed(crash_loses_inflight);
+  return os.str();
+}
+
+std::string RunOptions::replay() const {
+  std::ostringstream os;
+  os << "tenure-sim --seed " << seed << " --nodes " << nodes << " --ticks " << ticks;
+  if (!bug.empty()) os << " --bug " << bug;
+  return os.str();
+}
+
+}  // namespace tenure::sim

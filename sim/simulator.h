@@ -1,0 +1,144 @@
+#pragma once
+// The deterministic simulator: N real Raft members with durable stores and
+// state machines, a seeded network, clients, crashes, partitions, clock skew
+// and membership churn, all on one virtual clock in one thread. A safety
+// phase with faults is followed by a liveness phase (heal, restart, stop
+// churn: a leader must then commit a new write and every member catch up
+// within a bound). The checkers run after every step; the run stops at the
+// first violation.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sim/checkers.h"
+#include "sim/clients.h"
+#include "sim/event_queue.h"
+#include "sim/history.h"
+#include "sim/network.h"
+#include "sim/node.h"
+#include "sim/options.h"
+#include "sim/rng.h"
+
+namespace tenure::sim {
+
+struct SimStats {
+  uint64_t events = 0;
+  uint64_t messages = 0;
+  uint64_t dropped = 0;
+  uint64_t crashes = 0;
+  uint64_t torn_crashes = 0;
+  uint64_t partitions = 0;
+  uint64_t leaders = 0;  ///< distinct (term, leader) pairs seen
+  uint64_t snapshots_installed = 0;
+  uint64_t conf_changes = 0;
+  uint64_t old_term_commits = 0;  ///< a leader's commit landing on an older term's entry
+  uint64_t committed = 0;  ///< length of the committed history
+  uint64_t writes_acked = 0;
+  uint64_t reads_ok = 0;
+  int64_t liveness_ticks = -1;  ///< heal to committed probe write, nominal ticks
+  int64_t end_ticks = 0;
+};
+
+struct SimResult {
+  std::optional<Violation> violation;
+  SimStats stats;
+};
+
+class Simulator final : private NodeHooks, private ClientEnv {
+ public:
+  /// `trace`, when set, receives a line per event (--verbose).
+  Simulator(RunOptions o, std::ostream* trace);
+  ~Simulator() override;
+  SimResult run();
+
+ private:
+  enum class Phase { kSafety, kLiveness, kDone };
+
+  // simulator.cc: setup, nodes, network, observation.
+  Node& add_node(const NodeId& id, const InitialState& initial);
+  void schedule_tick(Node& n, int64_t delay_us);
+  void deliver(Message m, uint64_t sender_incarnation);
+  void report_snapshot(const NodeId& from, uint64_t incarnation, const NodeId& to, bool delivered);
+  void observe(Node& n);
+  void note_committed(LogIndex i);
+  void check_electors();
+  Node* leader();
+  Node* node(const NodeId& id);
+  std::vector<NodeId> up_nodes() const;
+  std::string status_line(const Node& n) const;
+  void report(Check c) override;
+  void trace(const std::string& line) override;
+  bool tracing() const override { return trace_ != nullptr; }
+
+  // NodeHooks
+  void on_send(Node& from, Message m, bool early) override;
+  void on_persisted(Node& n, const Ready& rd, const HardState& before,
+                    const std::optional<std::string>& contract_error) override;
+  void on_applied(Node& n, const Entry& e) override;
+  void on_restored(Node& n, const Snapshot& s) override;
+  void on_started(Node& n, const InitialState& recovered) override;
+  void on_reply(Node& n, ClientReply r) override;
+  void on_crashed(Node& n) override;
+
+  // ClientEnv
+  int64_t now() const override { return q_.now(); }
+  void after(int64_t delay_us, std::function<void()> f) override { q_.at(q_.now() + delay_us, std::move(f)); }
+  void submit(const NodeId& to, const ClientRequest& r) override;
+  std::vector<NodeId> members() const override;
+
+  // simulator_faults.cc: crashes, partitions, membership, the liveness phase.
+  int64_t draw_gap_us(int64_t mean_ticks);
+  void crash_fault();
+  void restart(const NodeId& id);
+  void partition_fault();
+  void churn_fault();
+  void transfer_fault();
+  void react_to_leader(const NodeId& id, bool crash_allowed);
+  void isolate_for_a_while(const NodeId& id);
+  void propose_conf_change(Node& leader, consensus::ConfChangeType type, const NodeId& target);
+  void start_liveness();
+  void probe();
+  void liveness_deadline();
+  bool caught_up(std::string* lagging);
+  void finish();
+
+  RunOptions o_;
+  std::ostream* trace_;
+  Rng rng_;
+  EventQueue q_;
+  Network net_;
+  Phase phase_ = Phase::kSafety;
+  std::map<NodeId, std::unique_ptr<Node>> nodes_;
+  std::set<NodeId> members_;  ///< nodes clients may address (added, not decommissioned)
+  int next_node_id_ = 0;
+
+  // Checkers and what they need.
+  History history_;
+  LeaderPerTerm leader_per_term_;
+  LogMatching log_matching_;
+  AppliedPrefix applied_prefix_;
+  DurableTermVote durable_;
+  AckPersisted ack_persisted_;
+  AckedWrites acked_writes_;
+  LinearizableReads reads_;
+  Clients clients_;
+  std::map<NodeId, LogIndex> observed_commit_;
+  std::map<NodeId, Term> leaders_;  ///< members currently leading, and their term
+  std::optional<Violation> violation_;
+
+  // The liveness phase.
+  int64_t liveness_start_us_ = 0;
+  int64_t probe_sent_us_ = 0;
+  uint64_t probe_attempt_ = 0;
+  uint64_t probe_count_ = 0;
+  std::optional<LogIndex> probe_index_;
+  SimStats stats_;
+};
+
+}  // namespace tenure::sim
