@@ -31,9 +31,11 @@ std::string random_hex(size_t n) {
 }
 }  // namespace
 
-ControllerApi::ControllerApi(controller::RaftNode& node, net::HttpClient& client, ApiOptions options,
+ControllerApi::ControllerApi(controller::RaftNode& node, controller::Supervisor& supervisor,
+                             net::HttpClient& client, ApiOptions options,
                              std::shared_ptr<prometheus::Registry> registry)
     : node_(node),
+      supervisor_(supervisor),
       client_(client),
       options_(std::move(options)),
       registry_(std::move(registry)),
@@ -71,6 +73,8 @@ void ControllerApi::add_routes() {
   add_worker_routes();
   add_cluster_routes();
   add_peer_routes();
+  add_agent_routes();
+  add_rebalance_routes();
   watches_->add_routes(*this);
 }
 

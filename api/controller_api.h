@@ -16,6 +16,7 @@
 
 #include "api/router.h"
 #include "controller/raft_node.h"
+#include "controller/supervisor.h"
 #include "net/http_client.h"
 
 namespace tenure::api {
@@ -34,8 +35,8 @@ struct ApiOptions {
 
 class ControllerApi {
  public:
-  ControllerApi(controller::RaftNode& node, net::HttpClient& client, ApiOptions options,
-                std::shared_ptr<prometheus::Registry> registry);
+  ControllerApi(controller::RaftNode& node, controller::Supervisor& supervisor, net::HttpClient& client,
+                ApiOptions options, std::shared_ptr<prometheus::Registry> registry);
   ~ControllerApi();
 
   /// The net::Handler of the controller's listener.
@@ -67,11 +68,14 @@ class ControllerApi {
   void add_cluster_routes();
   void move_shard(const CallPtr& call);
   void add_peer_routes();
+  void add_agent_routes();
+  void add_rebalance_routes();
   bool authorized(const Route& route, const net::HttpRequest& req) const;
   void forward_to_leader(const CallPtr& call);
   void serve_metrics(const CallPtr& call);
 
   controller::RaftNode& node_;
+  controller::Supervisor& supervisor_;
   net::HttpClient& client_;
   ApiOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;

@@ -12,6 +12,7 @@
 #include "controller/metrics.h"
 #include "controller/peer_transport.h"
 #include "controller/raft_node.h"
+#include "controller/supervisor.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "storage/raft_storage.h"
@@ -26,6 +27,7 @@ struct ControllerApp::Parts {
   std::unique_ptr<PeerTransport> transport;
   std::unique_ptr<RaftMetrics> metrics;
   std::unique_ptr<RaftNode> node;
+  std::unique_ptr<Supervisor> supervisor;
   std::unique_ptr<api::ControllerApi> api;
   std::unique_ptr<net::HttpServer> server;
 };
@@ -82,9 +84,19 @@ int ControllerApp::run() {
   p.node = std::make_unique<RaftNode>(p.io, node_options(config_), *p.storage, *p.transport, *p.metrics);
   p.transport->set_node(p.node.get());
 
+  SupervisorOptions sup;
+  sup.worker_lease_ms = config_.worker_lease_ms;
+  sup.max_concurrent_moves = config_.placement.max_concurrent_moves;
+  sup.join_delay_ms = config_.placement.join_delay_ms;
+  p.supervisor = std::make_unique<Supervisor>(*p.node, sup, *p.registry);
+  p.node->set_tick_hook([&p] { p.supervisor->on_tick(); });
+
   api::ApiOptions aopts{config_.auth.admin_token, config_.auth.agent_token, config_.auth.peer_token, 5000};
-  p.api = std::make_unique<api::ControllerApi>(*p.node, *p.client, aopts, p.registry);
-  p.node->set_apply_hook([&p] { p.api->watches().on_applied(); });
+  p.api = std::make_unique<api::ControllerApi>(*p.node, *p.supervisor, *p.client, aopts, p.registry);
+  p.node->set_apply_hook([&p] {
+    p.supervisor->on_applied();
+    p.api->watches().on_applied();
+  });
   p.node->set_every_tick_hook([&p] { p.api->watches().on_tick(); });
 
   net::ServerOptions sopts;

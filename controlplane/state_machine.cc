@@ -102,7 +102,12 @@ Revision StateMachine::emit(EventType type, const ShardId& shard, const WorkerId
   return revision_;
 }
 
-void StateMachine::set_shard_state(Shard& s, ShardState state) {
+void StateMachine::set_shard_state(const ShardId& id, Shard& s, ShardState state) {
+  if (state == ShardState::kHandoff) {
+    handoffs_.insert(id);
+  } else if (s.state == ShardState::kHandoff) {
+    handoffs_.erase(id);
+  }
   --shard_counts_[static_cast<size_t>(s.state)];
   ++shard_counts_[static_cast<size_t>(state)];
   s.state = state;
@@ -120,7 +125,7 @@ void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to,
   s.epoch = s.epoch.next();
   s.worker = to;
   s.target = WorkerId();
-  set_shard_state(s, to.empty() ? ShardState::kUnassigned : ShardState::kActive);
+  set_shard_state(id, s, to.empty() ? ShardState::kUnassigned : ShardState::kActive);
   Revision rev;
   if (to.empty()) {
     revision_ = revision_.next();
@@ -280,7 +285,7 @@ ApplyResult StateMachine::begin_moves(const BeginMoves& c, uint64_t at_ms) {
         !accepts_shards(p.worker)) {
       continue;
     }
-    set_shard_state(s, ShardState::kHandoff);
+    set_shard_state(p.shard, s, ShardState::kHandoff);
     s.target = p.worker;
     s.handoff_since_ms = at_ms;
     s.handoff_reason = c.reason;

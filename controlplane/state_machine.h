@@ -94,6 +94,8 @@ class StateMachine {
   /// The shards a worker owns (active or being handed off from it).
   const std::set<ShardId>& shards_of(const WorkerId& id) const;
   size_t count(ShardState s) const { return shard_counts_[static_cast<size_t>(s)]; }
+  /// Shards being handed off now (an index: cheap to scan every tick).
+  const std::set<ShardId>& handoffs() const { return handoffs_; }
   size_t count(WorkerState s) const;
 
   /// Events with revision > `after`, at most `max`, only those concerning
@@ -120,7 +122,7 @@ class StateMachine {
 
   /// Moves a shard to `to` (or nobody) with epoch + 1: the only place an owner changes.
   void change_owner(const ShardId& id, Shard& s, const WorkerId& to, ChangeReason reason, uint64_t at_ms);
-  void set_shard_state(Shard& s, ShardState state);
+  void set_shard_state(const ShardId& id, Shard& s, ShardState state);
   void set_worker_state(const WorkerId& id, Worker& w, WorkerState state, uint64_t at_ms);
   bool accepts_shards(const WorkerId& id) const;
   Revision emit(EventType type, const ShardId& shard, const WorkerId& worker, Epoch epoch,
@@ -134,6 +136,7 @@ class StateMachine {
   std::map<WorkerId, Worker> workers_;
   std::map<WorkerId, std::set<ShardId>> owned_;
   std::array<size_t, 3> shard_counts_{};
+  std::set<ShardId> handoffs_;
   std::deque<Event> events_;
   Revision events_compacted_;
   std::map<std::string, ApplyResult> request_results_;

@@ -1,0 +1,186 @@
+// The agents' calls (CONTRACT.md leaves them to us, under /v1/workers/{id}/):
+// register, heartbeat, release (a handoff's first phase is done) and leave
+// (graceful shutdown). All go to the leader, which keeps leases in memory.
+#include "api/controller_api.h"
+#include "api/json_body.h"
+
+namespace tenure::api {
+
+using controlplane::ApplyCode;
+using controlplane::ApplyResult;
+using controlplane::ShardId;
+using controlplane::WorkerId;
+using controller::HeartbeatAnswer;
+
+namespace {
+std::optional<net::HttpResponse> check_worker(const CallPtr& call) {
+  if (controlplane::valid_worker_id(call->param("id"))) return std::nullopt;
+  return net::json_error(400, "bad_request", "invalid worker id \"" + call->param("id") + "\"");
+}
+
+std::optional<net::HttpResponse> parse_register(const std::string& body, controlplane::RegisterWorker& r) {
+  auto parsed = parse_object(body, {"address", "zone", "capacity"});
+  if (parsed.error) return parsed.error;
+  const auto& j = parsed.value;
+  if (!j.contains("address") || !j["address"].is_string() || j["address"].get<std::string>().empty()) {
+    return bad_field("address", "required, host:port the agent serves on");
+  }
+  r.address = j["address"].get<std::string>();
+  if (j.contains("zone")) {
+    if (!j["zone"].is_string() || j["zone"].get<std::string>().size() > 64) return bad_field("zone", "must be a string (<= 64)");
+    r.zone = j["zone"].get<std::string>();
+  }
+  if (j.contains("capacity")) {
+    if (!j["capacity"].is_number() || !(j["capacity"].get<double>() > 0) || j["capacity"].get<double>() > 1e6) {
+      return bad_field("capacity", "must be a number > 0");
+    }
+    r.capacity = j["capacity"].get<double>();
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+void ControllerApi::add_agent_routes() {
+  auto lease_answer = [this](const CallPtr& call, const HeartbeatAnswer& a) {
+    if (a.status == HeartbeatAnswer::Status::kUnknown) {
+      return reply(call, net::json_error(404, "not_found", "worker \"" + call->param("id") + "\" is not registered"));
+    }
+    if (a.status == HeartbeatAnswer::Status::kDead) {
+      return reply(call, net::json_error(409, "worker_dead",
+                                         "worker \"" + call->param("id") + "\" was declared dead; drop every grant and register again"));
+    }
+    nlohmann::json revoked = nlohmann::json::array();
+    for (const auto& [shard, epoch] : a.revoked) revoked.push_back({{"shard", shard.str()}, {"epoch", epoch.value()}});
+    reply(call, json_response(200, {{"worker", call->param("id")},
+                                    {"lease_ms", supervisor_.options().worker_lease_ms},
+                                    {"revision", a.revision.value()},
+                                    {"revoked", std::move(revoked)}}));
+  };
+
+  router_.add({"POST", "/v1/workers/{id}/register", Access::kAgent, true, [this, lease_answer](const CallPtr& call) {
+                 if (auto err = check_worker(call)) return reply(call, std::move(*err));
+                 controlplane::RegisterWorker r;
+                 r.id = WorkerId(call->param("id"));
+                 if (auto err = parse_register(call->req.body, r)) return reply(call, std::move(*err));
+                 node_.post([this, call, r, lease_answer] {
+                   const auto* w = node_.state().worker(r.id);
+                   bool same = w && w->state != controlplane::WorkerState::kDead && w->address == r.address &&
+                               w->zone == r.zone && w->capacity == r.capacity;
+                   // A reconnecting agent with nothing new costs no log entry.
+                   if (same) return lease_answer(call, supervisor_.heartbeat(r.id));
+                   node_.propose(controlplane::Command{request_id(call), 0, r},
+                                 [this, call, lease_answer](const controller::NodeError* err, const ApplyResult* res) {
+                                   if (err) return reply_node_error(call, *err);
+                                   if (res->code != ApplyCode::kOk) return reply(call, apply_error(*res));
+                                   lease_answer(call, supervisor_.heartbeat(WorkerId(call->param("id"))));
+                                 });
+                 });
+               }});
+
+  router_.add({"POST", "/v1/workers/{id}/heartbeat", Access::kAgent, true, [this, lease_answer](const CallPtr& call) {
+                 if (auto err = check_worker(call)) return reply(call, std::move(*err));
+                 auto parsed = parse_object(call->req.body, {"revision"}, /*empty_ok=*/true);
+                 if (parsed.error) return reply(call, std::move(*parsed.error));
+                 node_.post([this, call, lease_answer] {
+                   if (node_.raft().role() != consensus::Role::kLeader) {
+                     return reply_no_leader(call, "leadership moved; retry");
+                   }
+                   lease_answer(call, supervisor_.heartbeat(WorkerId(call->param("id"))));
+                 });
+               }});
+
+  router_.add({"POST", "/v1/workers/{id}/release", Access::kAgent, true, [this](const CallPtr& call) {
+                 if (auto err = check_worker(call)) return reply(call, std::move(*err));
+                 auto parsed = parse_object(call->req.body, {"shards"});
+                 if (parsed.error) return reply(call, std::move(*parsed.error));
+                 const auto& j = parsed.value;
+                 if (!j.contains("shards") || !j["shards"].is_array()) return reply(call, bad_field("shards", "required array"));
+                 controlplane::CompleteMoves c;
+                 c.from = WorkerId(call->param("id"));
+                 for (const auto& item : j["shards"]) {
+                   if (!item.is_object() || !item.contains("shard") || !item["shard"].is_string() ||
+                       !item.contains("epoch") || !item["epoch"].is_number_unsigned() ||
+                       !controlplane::valid_shard_id(item["shard"].get<std::string>())) {
+                     return reply(call, bad_field("shards", "items must be {\"shard\": id, \"epoch\": n}"));
+                   }
+                   c.shards.emplace_back(item["shard"].get<std::string>());
+                   c.epochs.emplace_back(item["epoch"].get<uint64_t>());
+                 }
+                 node_.propose(controlplane::Command{request_id(call), 0, std::move(c)},
+                               [this, call](const controller::NodeError* err, const ApplyResult* r) {
+                                 if (err) return reply_node_error(call, *err);
+                                 reply(call, json_response(200, {{"released", r->changed}, {"revision", r->revision.value()}}));
+                               });
+               }});
+
+  router_.add({"POST", "/v1/workers/{id}/leave", Access::kAgent, true, [this](const CallPtr& call) {
+                 if (auto err = check_worker(call)) return reply(call, std::move(*err));
+                 // The agent has stopped accepting writes: its shards may move at once.
+                 node_.post([this, call] {
+                   WorkerId id(call->param("id"));
+                   if (!node_.state().worker(id)) {
+                     return reply(call, net::json_error(404, "not_found", "worker \"" + id.str() + "\" not found"));
+                   }
+                   controlplane::PlacementOptions opt;
+                   opt.max_concurrent_moves = supervisor_.options().max_concurrent_moves;
+                   opt.join_delay_ms = supervisor_.options().join_delay_ms;
+                   opt.now_ms = controller::wall_clock_ms();
+                   auto placements = controlplane::plan_failover(node_.state(), id, opt);
+                   controlplane::Command cmd{request_id(call), 0,
+                                             controlplane::DeclareDead{id, std::move(placements),
+                                                                       controlplane::ChangeReason::kReleased}};
+                   node_.propose(std::move(cmd), [this, call](const controller::NodeError* err, const ApplyResult* r) {
+                     if (err) return reply_node_error(call, *err);
+                     if (r->code != ApplyCode::kOk) return reply(call, apply_error(*r));
+                     reply(call, json_response(200, {{"left", true}, {"moved", r->changed}, {"revision", r->revision.value()}}));
+                   });
+                 });
+               }});
+}
+
+void ControllerApi::add_rebalance_routes() {
+  auto plan_json = [](const controlplane::Plan& p) {
+    nlohmann::json moves = nlohmann::json::array();
+    auto add = [&](const controlplane::PlannedMove& m) {
+      moves.push_back({{"shard", m.shard.str()},
+                       {"from", m.from.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.from.str())},
+                       {"to", m.to.str()},
+                       {"epoch", m.epoch.value()},
+                       {"reason", to_string(m.reason)}});
+    };
+    for (const auto& m : p.assignments) add(m);
+    for (const auto& m : p.moves) add(m);
+    return moves;
+  };
+  router_.add({"POST", "/v1/rebalance", Access::kAdmin, true, [this, plan_json](const CallPtr& call) {
+                 auto dry = call->req.query_param("dry_run");
+                 if (dry && *dry != "true" && *dry != "false") return reply(call, bad_field("dry_run", "must be true or false"));
+                 bool dry_run = dry && *dry == "true";
+                 node_.post([this, call, dry_run, plan_json] {
+                   controlplane::Plan p = supervisor_.plan();
+                   nlohmann::json moves = plan_json(p);
+                   if (dry_run) return reply(call, json_response(200, {{"dry_run", true}, {"moves", moves}}));
+                   supervisor_.execute(p, [this, call, moves](const controller::NodeError* err, size_t changed) {
+                     if (err) return reply_node_error(call, *err);
+                     reply(call, json_response(202, {{"dry_run", false}, {"moves", moves}, {"started", changed}}));
+                   });
+                 });
+               }});
+  router_.add({"GET", "/v1/rebalance", Access::kOpen, false, [this](const CallPtr& call) {
+                 with_state(call, [this, call](const controlplane::StateMachine& sm) {
+                   nlohmann::json moves = nlohmann::json::array();
+                   for (const auto& id : sm.handoffs()) {
+                     const auto* s = sm.shard(id);
+                     moves.push_back({{"shard", id.str()},
+                                      {"from", s->worker.str()},
+                                      {"to", s->target.empty() ? nlohmann::json(nullptr) : nlohmann::json(s->target.str())},
+                                      {"epoch", s->epoch.value()},
+                                      {"reason", to_string(s->handoff_reason)},
+                                      {"since_ms", s->handoff_since_ms}});
+                   }
+                   reply(call, json_response(200, {{"revision", sm.revision().value()}, {"moves", std::move(moves)}}));
+                 });
+               }});
+}
+
+}  // namespace tenure::api
