@@ -24,7 +24,8 @@ nlohmann::json event_json(const controlplane::Event& e) {
                    {"type", controlplane::to_string(e.type)},
                    {"shard", id_or_null(e.shard.str())},
                    {"worker", id_or_null(e.worker.str())},
-                   {"epoch", e.epoch.value()}};
+                   {"epoch", e.epoch.value()},
+                   {"at_ms", e.at_ms}};
   if (e.type == controlplane::EventType::kWorker) j["state"] = e.worker_state;
   return j;
 }

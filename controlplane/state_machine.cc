@@ -76,6 +76,7 @@ void StateMachine::remember_request(const std::string& id, const ApplyResult& r)
 
 ApplyResult StateMachine::apply_body(const Command& cmd) {
   uint64_t at = cmd.at_ms;
+  now_ms_ = at;
   return std::visit(
       Overloaded{
           [&](const CreateShards& c) { return create_shards(c, at); },
@@ -94,7 +95,7 @@ ApplyResult StateMachine::apply_body(const Command& cmd) {
 Revision StateMachine::emit(EventType type, const ShardId& shard, const WorkerId& worker, Epoch epoch,
                             std::string worker_state) {
   revision_ = revision_.next();
-  events_.push_back(Event{revision_, type, shard, worker, epoch, std::move(worker_state)});
+  events_.push_back(Event{revision_, type, shard, worker, epoch, std::move(worker_state), now_ms_});
   while (events_.size() > limits_.events_kept) {
     events_compacted_ = events_.front().revision;
     events_.pop_front();

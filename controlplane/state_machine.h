@@ -59,6 +59,7 @@ struct Event {
   WorkerId worker;
   Epoch epoch;
   std::string worker_state;  ///< worker events: alive, draining, dead, removed
+  uint64_t at_ms = 0;        ///< the proposing leader's clock (grant delay metrics)
 };
 
 enum class ApplyCode : uint8_t { kOk, kNotFound, kConflict, kInvalid };
@@ -127,6 +128,7 @@ class StateMachine {
   bool accepts_shards(const WorkerId& id) const;
   Revision emit(EventType type, const ShardId& shard, const WorkerId& worker, Epoch epoch,
                 std::string worker_state = {});
+  uint64_t now_ms_ = 0;  ///< at_ms of the command being applied
   void remember_request(const std::string& id, const ApplyResult& r);
 
   Limits limits_;

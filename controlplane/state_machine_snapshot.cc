@@ -90,6 +90,7 @@ std::string StateMachine::snapshot() const {
     w.str(e.worker.str());
     w.varint(e.epoch.value());
     w.str(e.worker_state);
+    w.varint(e.at_ms);
   }
   w.varint(request_order_.size());
   for (const auto& id : request_order_) {
@@ -152,6 +153,7 @@ bool StateMachine::restore(const std::string& data) {
     e.worker = WorkerId(r.str());
     e.epoch = Epoch(r.varint());
     e.worker_state = r.str();
+    e.at_ms = r.varint();
     next.events_.push_back(std::move(e));
   }
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
