@@ -14,13 +14,14 @@
 #include <boost/beast/http/read.hpp>
 
 #include "net/detail/client_shared.h"
+#include "net/detail/deadline.h"
 
 namespace tenure::net::detail {
 namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-constexpr Clock::time_point kNever = Clock::time_point::max();
+constexpr Clock::time_point kNever = Deadline::kNever;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -41,7 +42,9 @@ class ClientStream final : public StreamHandle, public std::enable_shared_from_t
         on_data_(std::move(on_data)),
         on_end_(std::move(on_end)),
         transport_(core_->ioc, ep.tls ? core_->tls : nullptr),
-        timer_(transport_.strand()),
+        deadline_(transport_.strand(), [this] {
+          end(ClientError{ClientErrc::timeout, "stream from " + host_field(ep_.hp) + " timed out"});
+        }),
         buffer_(core_->options.max_header_bytes + sizeof(body_)) {}
 
   void start(uint64_t id) {
@@ -157,23 +160,11 @@ class ClientStream final : public StreamHandle, public std::enable_shared_from_t
                      : Clock::now() + std::chrono::milliseconds(req_.idle_timeout_ms));
   }
 
-  void set_deadline(Clock::time_point t) {
-    deadline_ = t;
-    if (t == kNever) {
-      timer_.cancel();
-      return;
-    }
-    timer_.expires_at(t);  // cancels the previous wait
-    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (ec || self->ended_ || Clock::now() < self->deadline_) return;
-      self->end(ClientError{ClientErrc::timeout, "stream from " + host_field(self->ep_.hp) +
-                                                     " timed out"});
-    });
-  }
+  void set_deadline(Clock::time_point t) { deadline_.set(t, shared_from_this()); }
 
   void end(std::optional<ClientError> err) {
     if (ended_.exchange(true)) return;
-    timer_.cancel();
+    deadline_.cancel();
     transport_.close();
     auto on_end = std::move(on_end_);
     on_headers_ = nullptr;
@@ -191,8 +182,7 @@ class ClientStream final : public StreamHandle, public std::enable_shared_from_t
   StreamDataFn on_data_;
   StreamEndFn on_end_;
   Transport transport_;
-  asio::steady_timer timer_;
-  Clock::time_point deadline_ = kNever;
+  Deadline deadline_;  ///< headers, then silence between pieces
   std::array<char, 16 << 10> body_{};
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::buffer_body>> parser_;

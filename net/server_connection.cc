@@ -24,6 +24,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "net/detail/deadline.h"
 #include "net/detail/server_shared.h"
 
 namespace tenure::net::detail {
@@ -37,7 +38,7 @@ using Clock = std::chrono::steady_clock;
 using Parser = http::request_parser<http::string_body>;
 using TlsStream = asio::ssl::stream<tcp::socket>;
 
-constexpr Clock::time_point kNever = Clock::time_point::max();
+constexpr Clock::time_point kNever = Deadline::kNever;
 constexpr size_t kMaxCoalesceBytes = 256 << 10;  // one socket write gathers at most this
 constexpr size_t kReadChunkBytes = 16 << 10;
 constexpr uint32_t kLingerMs = 2000;  // drain after an error reply, so it is not lost to an RST
@@ -55,6 +56,11 @@ HttpRequest to_request(http::request<http::string_body>&& msg, const std::string
   req.method = std::string(msg.method_string());
   req.target = std::string(msg.target());
   std::string_view target = req.target;
+  // absolute-form ("http://host/path", RFC 9112 §3.2.2): route on the path.
+  if (target.starts_with("http://") || target.starts_with("https://")) {
+    size_t slash = target.find('/', target.find("//") + 2);
+    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  }
   size_t q = target.find('?');
   req.path = percent_decode(target.substr(0, q), false);
   if (q != std::string_view::npos) req.query = parse_query(target.substr(q + 1));
@@ -92,8 +98,8 @@ class ServerConnection final : public ConnectionBase {
         id_(id),
         stream_(std::move(stream)),
         buffer_(opts_.max_header_bytes + kReadChunkBytes),
-        read_timer_(strand),
-        write_timer_(strand) {
+        read_deadline_(strand, [this] { close_now(); }),
+        write_deadline_(strand, [this] { close_now(); }) {
     boost::system::error_code ec;
     auto ep = socket().remote_endpoint(ec);
     if (!ec) {
@@ -303,33 +309,8 @@ class ServerConnection final : public ConnectionBase {
     set_read_deadline(kNever);
   }
 
-  void set_read_deadline(Clock::time_point t) {
-    if (t == read_deadline_) return;
-    read_deadline_ = t;
-    if (t == kNever) {
-      read_timer_.cancel();
-      return;
-    }
-    read_timer_.expires_at(t);
-    read_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
-      // A stale expiry (the deadline moved since) is ignored by the check.
-      if (ec || self->closed_ || Clock::now() < self->read_deadline_) return;
-      self->close_now();
-    });
-  }
-
-  void set_write_deadline(Clock::time_point t) {
-    write_deadline_ = t;
-    if (t == kNever) {
-      write_timer_.cancel();
-      return;
-    }
-    write_timer_.expires_at(t);
-    write_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
-      if (ec || self->closed_ || Clock::now() < self->write_deadline_) return;
-      self->close_now();
-    });
-  }
+  void set_read_deadline(Clock::time_point t) { read_deadline_.set(t, shared_from_this()); }
+  void set_write_deadline(Clock::time_point t) { write_deadline_.set(t, shared_from_this()); }
 
   // ---- writing ----
 
@@ -431,8 +412,8 @@ class ServerConnection final : public ConnectionBase {
     if (closed_) return;
     closed_ = true;
     boost::system::error_code ec;
-    read_timer_.cancel();
-    write_timer_.cancel();
+    read_deadline_.cancel();
+    write_deadline_.cancel();
     socket().shutdown(tcp::socket::shutdown_both, ec);
     socket().close(ec);
     std::vector<std::shared_ptr<Responder>> over;
@@ -452,10 +433,8 @@ class ServerConnection final : public ConnectionBase {
   std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<Parser> parser_;
-  asio::steady_timer read_timer_;
-  asio::steady_timer write_timer_;
-  Clock::time_point read_deadline_ = kNever;
-  Clock::time_point write_deadline_ = kNever;
+  Deadline read_deadline_;   ///< idle, request, TLS handshake or linger deadline
+  Deadline write_deadline_;  ///< the socket write in flight
   Clock::time_point request_started_{};
   Clock::time_point idle_since_{};
 

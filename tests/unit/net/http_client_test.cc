@@ -61,6 +61,7 @@ TEST_F(ClientFixture, TimeoutOnAServerThatNeverAnswers) {
   EXPECT_EQ(r.code(), ClientErrc::timeout) << r.error().message;
   EXPECT_GE(took, 190ms);
   EXPECT_LT(took, 3000ms);
+  server_->stop();  // before the locals the handler uses go away
 }
 
 TEST_F(ClientFixture, ConnectionRefusedIsAValue) {
@@ -105,6 +106,7 @@ TEST_F(ClientFixture, AsyncRequestsShareABoundedPool) {
   EXPECT_EQ(ok.load(), 40);
   EXPECT_LE(client.connections_opened(), 3u);
   EXPECT_LE(server_->accepted_count(), 3u);
+  server_->stop();  // before the locals the handler uses go away
   std::lock_guard lock(mu);
   for (auto& t : repliers) t.join();
 }
@@ -141,6 +143,7 @@ TEST_F(ClientFixture, QueueOverflowFailsOverloaded) {
     for (auto& r : held) r->reply(HttpResponse{});
     return done.load() == 5;
   }));
+  server_->stop();  // before the locals the handler uses go away
 }
 
 TEST_F(ClientFixture, StaleKeepAliveConnectionIsReplaced) {
@@ -201,6 +204,7 @@ TEST_F(ClientFixture, ShutdownDropsCallbacksAndRefusesNewWork) {
   // The server sees the connection go; no callback ever runs.
   ASSERT_TRUE(wait_until([&] { return server_->connection_count() == 0; }));
   EXPECT_EQ(callbacks.load(), 0);
+  server_->stop();  // before the locals the handler uses go away
 }
 
 TEST_F(ClientFixture, HeadRequestHasNoBody) {
