@@ -210,21 +210,23 @@ Check DurableTermVote::on_restart(const NodeId& node, const HardState& recovered
   return violation("durable-term-vote", node, recovered.term, recovered.commit, os.str());
 }
 
-Check AckPersisted::on_send(const NodeId& node, const Message& m, const DurableStore& durable, const RaftLog& log) {
+Check AckPersisted::on_send(const NodeId& node, const Message& m, const DurableStore& durable,
+                           std::optional<Term> acked_term) {
   std::ostringstream os;
   const HardState& hs = durable.hard_state();
   if (m.type == MessageType::kAppendResponse && !m.reject && m.index > LogIndex(0)) {
-    auto t = log.term(m.index);
-    bool ok = t ? durable.covers(m.index, *t) : m.index <= durable.snapshot().index;
+    bool ok = acked_term ? durable.covers(m.index, *acked_term) : m.index <= durable.snapshot().index;
     if (ok) return std::nullopt;
     os << "acknowledged index " << m.index << " to " << m.to << " but the durable log ends at "
        << durable.last_index() << " (snapshot " << durable.snapshot().index << ")";
   } else if (m.type == MessageType::kVoteResponse && !m.reject) {
-    if (hs.term == m.term && hs.vote == m.to) return std::nullopt;
+    // A durable later term also keeps the promise: no second vote in m.term
+    // is possible any more (the grant was cut while an fsync was in flight).
+    if ((hs.term == m.term && hs.vote == m.to) || hs.term > m.term) return std::nullopt;
     os << "granted its vote to " << m.to << " in term " << m.term << " while the durable state is term " << hs.term
        << " vote " << hs.vote;
   } else if (m.type == MessageType::kVote) {
-    if (hs.term == m.term && hs.vote == node) return std::nullopt;
+    if ((hs.term == m.term && hs.vote == node) || hs.term > m.term) return std::nullopt;
     os << "asked " << m.to << " for a vote in term " << m.term << " while its own durable vote is " << hs.vote
        << " in term " << hs.term;
   } else {

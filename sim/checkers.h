@@ -132,7 +132,10 @@ class DurableTermVote {
 /// granted (or requested for oneself) only once that vote is durable.
 class AckPersisted {
  public:
-  Check on_send(const NodeId& node, const Message& m, const DurableStore& durable, const RaftLog& log);
+  /// `acked_term` is the term the sender's log held at m.index when the
+  /// message's Ready was cut (nullopt when compacted there): what an
+  /// AppendResponse acknowledges, even if the log moved on during the fsync.
+  Check on_send(const NodeId& node, const Message& m, const DurableStore& durable, std::optional<Term> acked_term);
 };
 
 /// Every acknowledged proposal is in the final history.

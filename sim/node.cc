@@ -33,6 +33,7 @@ void Node::crash() {
   writes_.clear();
   reads_.clear();
   waiting_reads_.clear();
+  pending_.reset();
   torn_ = CrashPoint::kNone;
   ++incarnation_;
   hooks_.on_crashed(*this);
@@ -81,28 +82,62 @@ void Node::handle(const ClientRequest& r) {
 }
 
 void Node::drain() {
-  while (up() && raft_->has_ready()) {
-    if (!process_ready()) return;
+  while (up() && !pending_ && raft_->has_ready()) {
+    if (!begin_ready()) return;
   }
 }
 
-bool Node::process_ready() {
+bool Node::begin_ready() {
   Ready rd = raft_->ready();
+  // Log matching needs the term before the first new entry as the log was
+  // when the Ready was cut (in async mode the log moves on meanwhile).
+  Term prev_term;
+  if (!rd.entries.empty()) prev_term = raft_->log().term(rd.entries.front().index.prev()).value_or(Term(0));
+  std::vector<std::optional<Term>> acked;
+  for (const auto& m : rd.messages) acked.push_back(acked_term(m));
   // A leader's own appends may leave before its fsync (§10.2.1).
-  for (auto& m : rd.early_messages) hooks_.on_send(*this, std::move(m), true);
+  for (auto& m : rd.early_messages) {
+    auto t = acked_term(m);
+    hooks_.on_send(*this, std::move(m), true, t);
+  }
+  rd.early_messages.clear();
   bool sync = rd.must_sync();
   if (sync && torn_ == CrashPoint::kBeforePersist) {
     crash();
     return false;
   }
+  if (sync && settings_.async_fsync) {
+    pending_ = std::move(rd);
+    pending_prev_term_ = prev_term;
+    pending_acked_ = std::move(acked);
+    hooks_.on_fsync_started(*this);
+    return false;
+  }
+  return finish_ready(std::move(rd), prev_term, std::move(acked));
+}
+
+std::optional<Term> Node::acked_term(const Message& m) const {
+  if (m.type != consensus::MessageType::kAppendResponse) return std::nullopt;
+  return raft_->log().term(m.index);
+}
+
+void Node::finish_fsync() {
+  if (!up() || !pending_) return;
+  Ready rd = std::move(*pending_);
+  pending_.reset();
+  if (finish_ready(std::move(rd), pending_prev_term_, std::move(pending_acked_))) drain();
+}
+
+bool Node::finish_ready(Ready rd, Term prev_term, std::vector<std::optional<Term>> acked) {
+  bool sync = rd.must_sync();
   HardState before = store_.hard_state();
   auto error = store_.persist(rd);
-  hooks_.on_persisted(*this, rd, before, error);
+  hooks_.on_persisted(*this, rd, before, prev_term, error);
   if (sync && torn_ == CrashPoint::kAfterPersist) {
     crash();
     return false;
   }
-  for (auto& m : rd.messages) hooks_.on_send(*this, std::move(m), false);
+  for (size_t k = 0; k < rd.messages.size(); ++k) hooks_.on_send(*this, std::move(rd.messages[k]), false, acked[k]);
   if (rd.snapshot) restore(*rd.snapshot);
   for (const auto& e : rd.committed_entries) apply(e);
   for (const auto& rs : rd.read_states) {

@@ -62,11 +62,16 @@ class NodeHooks {
  public:
   virtual ~NodeHooks() = default;
   /// A message leaves; `early` when it left before its Ready was persisted.
-  virtual void on_send(Node& from, Message m, bool early) = 0;
+  /// `acked_term`: for an AppendResponse, the term of the acknowledged entry
+  /// in this member's log when the Ready was cut.
+  virtual void on_send(Node& from, Message m, bool early, std::optional<Term> acked_term) = 0;
   /// A Ready's durable parts were written; `before` is the previous hard
   /// state, `contract_error` set when the Ready could not be stored as given.
-  virtual void on_persisted(Node& n, const Ready& rd, const HardState& before,
+  virtual void on_persisted(Node& n, const Ready& rd, const HardState& before, Term prev_term,
                             const std::optional<std::string>& contract_error) = 0;
+  /// (Async fsync mode) a Ready's fsync began; the simulator calls
+  /// Node::finish_fsync() when it completes, unless the member crashed.
+  virtual void on_fsync_started(Node& n) = 0;
   virtual void on_applied(Node& n, const Entry& e) = 0;
   virtual void on_restored(Node& n, const Snapshot& s) = 0;
   /// The member (re)started from `recovered`.
@@ -84,6 +89,11 @@ class Node {
     int64_t tick_us = 0;      ///< this member's tick interval (clock skew)
     int compact_every = 100;  ///< applied entries between snapshots
     int keep_entries = 5;     ///< entries kept before a snapshot
+    /// The fsync of a Ready takes time, and the member keeps ticking,
+    /// stepping messages and taking requests meanwhile (allowed by the Raft
+    /// core, as by etcd-io/raft's RawNode); otherwise a Ready is processed
+    /// at once, as the controller's driver does.
+    bool async_fsync = false;
   };
   Node(NodeId id, Settings s, StateMachineFactory sm, NodeHooks& hooks);
 
@@ -108,6 +118,9 @@ class Node {
   void decommission();
   /// The next Ready that must be persisted crashes the member at `p`.
   void arm_torn_crash(CrashPoint p) { torn_ = p; }
+  /// (Async fsync mode) the fsync of the outstanding Ready completed.
+  void finish_fsync();
+  bool fsync_in_flight() const { return pending_.has_value(); }
 
   // Inputs; each processes the resulting Ready batches at once.
   void tick();
@@ -128,7 +141,9 @@ class Node {
     LogIndex read_index;
   };
   void drain();
-  bool process_ready();
+  bool begin_ready();
+  bool finish_ready(Ready rd, Term prev_term, std::vector<std::optional<Term>> acked);
+  std::optional<Term> acked_term(const Message& m) const;
   void restore(const Snapshot& s);
   void apply(const Entry& e);
   void serve_reads();
@@ -146,6 +161,9 @@ class Node {
   uint64_t incarnation_ = 0;
   bool decommissioned_ = false;
   CrashPoint torn_ = CrashPoint::kNone;
+  std::optional<Ready> pending_;  ///< async fsync mode: the Ready being persisted
+  Term pending_prev_term_;        ///< the log's term before pending_->entries at ready()
+  std::vector<std::optional<Term>> pending_acked_;  ///< acked_term of each of pending_->messages
 
   uint64_t next_read_id_ = 0;
   std::multimap<LogIndex, std::pair<ClientRequest, Term>> writes_;  ///< by proposal index

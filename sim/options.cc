@@ -85,6 +85,11 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   }
 
   r.crash_loses_inflight = rng.unit();
+  r.async_fsync = rng.chance(0.5);
+  if (r.async_fsync) {
+    r.fsync_min_us = rng.range(50, 2000);
+    r.fsync_max_us = r.fsync_min_us + rng.range(0, 2 * kTickUs);
+  }
 
   if (o.nodes) r.nodes = *o.nodes;
   if (o.ticks) r.ticks = *o.ticks;
@@ -106,7 +111,8 @@ std::string RunOptions::describe() const {
      << " clients=" << clients << " reads=" << fixed(read_ratio) << " follower_reads=" << fixed(follower_reads)
      << " client_timeout=" << client_timeout_ticks << " think=" << think_ticks << " keys=" << keys
      << " value_bytes=" << value_bytes << " storm=" << (storm ? 1 : 0) << " react_leader=" << fixed(react_leader)
-     << " react_commit=" << fixed(react_commit) << " crash_loses_inflight=" << fixed(crash_loses_inflight);
+     << " react_commit=" << fixed(react_commit) << " crash_loses_inflight=" << fixed(crash_loses_inflight)
+     << " async_fsync=" << (async_fsync ? 1 : 0) << " fsync_us=" << fsync_min_us << "-" << fsync_max_us;
   return os.str();
 }
 

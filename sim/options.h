@@ -88,6 +88,11 @@ struct RunOptions {
   /// Probability that a message still in flight when its sender crashes is
   /// lost with it (a machine crash takes its unsent buffers along).
   double crash_loses_inflight = 0;
+  /// Whether an fsync takes time (in [fsync_min_us, fsync_max_us]) while the
+  /// member keeps stepping messages, rather than completing at once.
+  bool async_fsync = false;
+  int64_t fsync_min_us = 0;
+  int64_t fsync_max_us = 0;
 
   /// The `seed=... key=value ...` line printed before the run.
   std::string describe() const;

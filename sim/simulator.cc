@@ -57,6 +57,7 @@ Node& Simulator::add_node(const NodeId& id, const InitialState& initial) {
   s.tick_us = static_cast<int64_t>(static_cast<double>(kTickUs) * rate);
   s.compact_every = o_.compact_every;
   s.keep_entries = o_.keep_entries;
+  s.async_fsync = o_.async_fsync;
   NodeHooks& hooks = *this;
   auto n = std::make_unique<Node>(id, s, [] { return std::make_unique<KvRegister>(); }, hooks);
   n->store().set_initial(initial);
@@ -127,9 +128,9 @@ std::string Simulator::status_line(const Node& n) const {
 
 // ---- Network ----
 
-void Simulator::on_send(Node& from, Message m, bool early) {
+void Simulator::on_send(Node& from, Message m, bool early, std::optional<Term> acked_term) {
   ++stats_.messages;
-  report(ack_persisted_.on_send(from.id(), m, from.store(), from.raft().log()));
+  report(ack_persisted_.on_send(from.id(), m, from.store(), acked_term));
   report(durable_.on_send(from.id(), m, from.store().hard_state()));
   if (!node(m.to)) return;
   auto delays = net_.route(m.from, m.to);
@@ -191,14 +192,22 @@ void Simulator::submit(const NodeId& to, const ClientRequest& r) {
 
 // ---- Hooks from the members ----
 
-void Simulator::on_persisted(Node& n, const Ready& rd, const HardState& before,
+void Simulator::on_persisted(Node& n, const Ready& rd, const HardState& before, Term prev_term,
                              const std::optional<std::string>& contract_error) {
   if (contract_error) report(Violation{"ready-contract", n.id(), n.raft().term(), LogIndex(0), *contract_error});
   if (rd.hard_state) report(durable_.on_persist(n.id(), before, *rd.hard_state));
-  if (!rd.entries.empty()) {
-    Term prev = n.raft().log().term(rd.entries.front().index.prev()).value_or(Term(0));
-    report(log_matching_.observe(n.id(), prev, rd.entries));
-  }
+  if (!rd.entries.empty()) report(log_matching_.observe(n.id(), prev_term, rd.entries));
+}
+
+void Simulator::on_fsync_started(Node& n) {
+  NodeId id = n.id();
+  uint64_t life = n.incarnation();
+  after(rng_.range(o_.fsync_min_us, o_.fsync_max_us), [this, id, life] {
+    Node* x = node(id);
+    if (!x->up() || x->incarnation() != life) return;  // the crash lost this fsync
+    x->finish_fsync();
+    observe(*x);
+  });
 }
 
 void Simulator::on_applied(Node& n, const Entry& e) {

@@ -77,9 +77,10 @@ class Simulator final : private NodeHooks, private ClientEnv {
   bool tracing() const override { return trace_ != nullptr; }
 
   // NodeHooks
-  void on_send(Node& from, Message m, bool early) override;
-  void on_persisted(Node& n, const Ready& rd, const HardState& before,
+  void on_send(Node& from, Message m, bool early, std::optional<Term> acked_term) override;
+  void on_persisted(Node& n, const Ready& rd, const HardState& before, Term prev_term,
                     const std::optional<std::string>& contract_error) override;
+  void on_fsync_started(Node& n) override;
   void on_applied(Node& n, const Entry& e) override;
   void on_restored(Node& n, const Snapshot& s) override;
   void on_started(Node& n, const InitialState& recovered) override;
