@@ -1,0 +1,234 @@
+#include "cli/commands.h"
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <map>
+
+#include <boost/asio/io_context.hpp>
+
+#include "cli/client.h"
+#include "cli/output.h"
+#include "net/http_client.h"
+#include "net/line_splitter.h"
+
+namespace tenure::cli {
+
+namespace {
+
+using nlohmann::json;
+
+struct Request {
+  std::string method = "GET";
+  std::string target;
+  std::string body;
+  std::vector<std::string> columns;  ///< table columns of the list in `list_key`
+  std::string list_key;
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+/// Pulls "--flag value" pairs and bare "--flag" switches out of args.
+std::map<std::string, std::string> take_flags(std::vector<std::string>& args, const std::vector<std::string>& switches) {
+  std::map<std::string, std::string> flags;
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a.rfind("--", 0) != 0) {
+      rest.push_back(a);
+    } else if (std::find(switches.begin(), switches.end(), a) != switches.end()) {
+      flags[a] = "true";
+    } else if (i + 1 < args.size()) {
+      flags[a] = args[++i];
+    } else {
+      flags[a] = "";
+    }
+  }
+  args = rest;
+  return flags;
+}
+
+bool build(std::vector<std::string> args, Request& r, std::string& error) {
+  auto flags = take_flags(args, {"--stale", "--dry-run"});
+  auto need = [&](size_t n, const char* usage) {
+    if (args.size() == n) return true;
+    error = std::string("usage: tenurectl ") + usage;
+    return false;
+  };
+  const std::string group = args[0];
+  const std::string verb = args.size() > 1 ? args[1] : "list";
+  if (group == "cluster") {
+    r.target = "/v1/cluster";
+    r.columns = {"id", "address", "role", "healthy"};
+    r.list_key = "members";
+    return need(1, "cluster");
+  }
+  if (group == "members") {
+    r.columns = {"id", "address", "role", "healthy"};
+    r.list_key = "members";
+    if (verb == "list") return r.target = "/v1/members", need(args.size() == 1 ? 1 : 2, "members list");
+    if (verb == "add") {
+      r.method = "POST", r.target = "/v1/members";
+      if (!need(4, "members add ID ADDRESS")) return false;
+      r.body = json{{"id", args[2]}, {"address", args[3]}}.dump();
+      return true;
+    }
+    if (verb == "remove") return r.method = "DELETE", need(3, "members remove ID") && (r.target = "/v1/members/" + args[2], true);
+    if (verb == "transfer") {
+      r.method = "POST", r.target = "/v1/members/transfer-leadership";
+      if (!need(3, "members transfer ID")) return false;
+      r.body = json{{"to", args[2]}}.dump();
+      return true;
+    }
+  }
+  if (group == "shards") {
+    r.columns = {"id", "worker", "epoch", "state"};
+    r.list_key = "shards";
+    if (verb == "list") {
+      r.target = "/v1/shards";
+      std::string q;
+      if (flags.count("--worker")) q += "worker=" + flags["--worker"];
+      if (flags.count("--stale")) q += std::string(q.empty() ? "" : "&") + "consistency=stale";
+      if (!q.empty()) r.target += "?" + q;
+      return true;
+    }
+    if (verb == "get") return need(3, "shards get ID") && (r.target = "/v1/shards/" + args[2], true);
+    if (verb == "history") {
+      r.columns = {"revision", "epoch", "from", "to", "reason", "at_ms"};
+      r.list_key = "history";
+      return need(3, "shards history ID") && (r.target = "/v1/shards/" + args[2] + "/history", true);
+    }
+    if (verb == "delete") return r.method = "DELETE", need(3, "shards delete ID") && (r.target = "/v1/shards/" + args[2], true);
+    if (verb == "move") {
+      if (!need(3, "shards move ID --to WORKER") || !flags.count("--to")) return error = "usage: tenurectl shards move ID --to WORKER", false;
+      r.method = "POST", r.target = "/v1/shards/" + args[2] + "/move", r.body = json{{"to", flags["--to"]}}.dump();
+      return true;
+    }
+    if (verb == "create") {
+      r.method = "POST", r.target = "/v1/shards";
+      if (flags.count("--count")) {
+        json b{{"count", std::atoll(flags["--count"].c_str())}};
+        if (flags.count("--prefix")) b["prefix"] = flags["--prefix"];
+        r.body = b.dump();
+        return true;
+      }
+      if (args.size() < 3) return error = "usage: tenurectl shards create ID... | --count N [--prefix P]", false;
+      r.body = json{{"ids", std::vector<std::string>(args.begin() + 2, args.end())}}.dump();
+      return true;
+    }
+  }
+  if (group == "workers") {
+    r.columns = {"id", "address", "zone", "capacity", "state", "shards"};
+    r.list_key = "workers";
+    if (verb == "list") return r.target = "/v1/workers", true;
+    if (verb == "drain" || verb == "undrain") {
+      r.method = "POST";
+      return need(3, "workers drain|undrain ID") && (r.target = "/v1/workers/" + args[2] + "/" + verb, true);
+    }
+    if (verb == "remove") return r.method = "DELETE", need(3, "workers remove ID") && (r.target = "/v1/workers/" + args[2], true);
+  }
+  if (group == "rebalance") {
+    r.columns = {"shard", "from", "to", "epoch", "reason"};
+    r.list_key = "moves";
+    if (args.size() > 1 && args[1] == "status") return r.target = "/v1/rebalance", true;
+    r.method = "POST";
+    r.target = flags.count("--dry-run") ? "/v1/rebalance?dry_run=true" : "/v1/rebalance";
+    return need(1, "rebalance [--dry-run] | rebalance status");
+  }
+  error = "unknown command \"" + group + (args.size() > 1 ? " " + args[1] : "") + "\"";
+  return false;
+}
+
+std::atomic<bool> g_stop{false};
+
+int watch(const Options& opt, std::vector<std::string> args, std::string& error) {
+  auto flags = take_flags(args, {});
+  std::string target = "/v1/watch";
+  std::string q;
+  if (flags.count("--worker")) q += "worker=" + flags["--worker"];
+  if (flags.count("--since")) q += std::string(q.empty() ? "" : "&") + "since=" + flags["--since"];
+  if (!q.empty()) target += "?" + q;
+  boost::asio::io_context io;
+  net::ClientOptions copt;
+  copt.tls_ca_file = opt.ca_file;
+  copt.tls_cert_file = opt.cert_file;
+  copt.tls_key_file = opt.key_file;
+  copt.tls = !opt.ca_file.empty();
+  net::HttpClient client(io, copt);
+  net::ClientRequest req;
+  req.target = target;
+  req.idle_timeout_ms = 0;
+  if (!opt.token.empty()) req.headers["authorization"] = "Bearer " + opt.token;
+  int rc = 0;
+  net::LineSplitter lines;
+  auto endpoint = split(opt.endpoints, ',').front();
+  auto handle = client.stream(
+      endpoint, req,
+      [&](int status, const net::HeaderMap&) {
+        if (status != 200) rc = 1;
+      },
+      [&](std::string_view chunk) {
+        lines.feed(chunk, [](std::string_view line) {
+          std::fwrite(line.data(), 1, line.size(), stdout);
+          std::fputc('\n', stdout);
+          std::fflush(stdout);
+        });
+      },
+      [&](std::optional<net::ClientError> err) {
+        if (err && err->code != net::ClientErrc::cancelled) {
+          error = endpoint + ": " + err->message;
+          rc = 1;
+        }
+        io.stop();
+      });
+  std::signal(SIGINT, [](int) { g_stop = true; });
+  while (!io.stopped() && !g_stop) io.run_for(std::chrono::milliseconds(200));
+  handle->cancel();
+  return rc;
+}
+
+}  // namespace
+
+int run(const Options& opt, const std::vector<std::string>& args, std::string& error) {
+  if (args[0] == "watch") return watch(opt, args, error);
+  Request r;
+  if (!build(args, r, error)) return 2;
+  net::ClientOptions copt;
+  copt.tls = !opt.ca_file.empty();
+  copt.tls_ca_file = opt.ca_file;
+  copt.tls_cert_file = opt.cert_file;
+  copt.tls_key_file = opt.key_file;
+  CtlClient client(split(opt.endpoints, ','), opt.token, copt);
+  auto a = client.call(r.method, r.target, r.body, error);
+  if (!a) return 1;
+  if (a->status >= 400) {
+    error = a->body.is_object() && a->body.contains("message")
+                ? std::to_string(a->status) + " " + a->body.value("error", "") + ": " + a->body["message"].get<std::string>()
+                : std::to_string(a->status) + " " + a->raw;
+    if (opt.output == "json") std::printf("%s\n", a->raw.c_str());
+    return 1;
+  }
+  if (opt.output == "json" || a->body.is_null()) {
+    std::printf("%s\n", a->body.is_null() ? a->raw.c_str() : a->body.dump(2).c_str());
+    return 0;
+  }
+  std::string out = key_values(a->body);
+  if (!r.list_key.empty() && a->body.contains(r.list_key) && a->body[r.list_key].is_array()) {
+    if (!out.empty()) out += "\n";
+    out += table(a->body[r.list_key], r.columns);
+  }
+  std::fputs(out.c_str(), stdout);
+  return 0;
+}
+
+}  // namespace tenure::cli
