@@ -161,6 +161,8 @@ void InteractionEnv::cmd_crash(const Command& c) {
   up(id);
   n.raft.reset();
   std::ostringstream os;
+  if (n.in_flight) os << id << " loses its Ready in flight; ";
+  n.in_flight.reset();
   os << id << " crashed; persisted HardState " << describe_hard_state(n.storage.hard_state())
      << " last index " << n.storage.last_index();
   print(os.str());
@@ -229,6 +231,19 @@ void InteractionEnv::cmd_tick_heartbeat(const Command& c) {
     observe(id);
   }
 }
+
+// begin-ready ID: takes the Ready and sends its early messages; the fsync of
+// the rest is in flight until finish-ready ID (or lost by crash ID).
+void InteractionEnv::cmd_begin_ready(const Command& c) {
+  int id = c.single_id();
+  if (!up(id).has_ready()) {
+    print(std::to_string(id) + " has no Ready");
+    return;
+  }
+  begin_ready(id);
+}
+
+void InteractionEnv::cmd_finish_ready(const Command& c) { finish_ready(c.single_id()); }
 
 void InteractionEnv::cmd_process_ready(const Command& c) {
   for (int id : c.positional_ids()) {
@@ -322,6 +337,7 @@ void InteractionEnv::cmd_compact(const Command& c) {
   int id = c.single_id();
   Node& n = node(id);
   Raft& r = up(id);
+  if (n.in_flight) throw ScriptError("compact between begin-ready and finish-ready");
   std::string data;
   for (const auto& s : n.state) data += (data.empty() ? "" : ",") + s;
   auto [snap, compact_to] = r.compact(std::move(data), c.get_uint("keep", 0));

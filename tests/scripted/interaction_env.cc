@@ -27,6 +27,8 @@ InteractionEnv::InteractionEnv() {
       {"tick-election", &InteractionEnv::cmd_tick_election},
       {"tick-heartbeat", &InteractionEnv::cmd_tick_heartbeat},
       {"process-ready", &InteractionEnv::cmd_process_ready},
+      {"begin-ready", &InteractionEnv::cmd_begin_ready},
+      {"finish-ready", &InteractionEnv::cmd_finish_ready},
       {"deliver-msgs", &InteractionEnv::cmd_deliver_msgs},
       {"stabilize", &InteractionEnv::cmd_stabilize},
       {"campaign", &InteractionEnv::cmd_campaign},
@@ -131,11 +133,30 @@ void InteractionEnv::restore_state(Node& n, const Snapshot& s) {
 // One Ready, processed in the order raft.h requires: early messages may go
 // out first; then persist, send, apply, advance.
 void InteractionEnv::process_ready(int id) {
+  begin_ready(id);
+  finish_ready(id);
+}
+
+// Takes the Ready and sends its early messages; the rest waits as if the
+// fsync were in flight (the node may step messages meanwhile, as with
+// etcd-io/raft's RawNode).
+void InteractionEnv::begin_ready(int id) {
   Node& n = node(id);
   Raft& r = up(id);
+  if (n.in_flight) throw ScriptError("node " + std::to_string(id) + " has a Ready in flight; finish-ready first");
   Ready rd = r.ready();
   for (const auto& line : describe_ready(rd)) print(line);
   for (auto& m : rd.early_messages) net_.push_back(m);
+  rd.early_messages.clear();
+  n.in_flight = std::move(rd);
+}
+
+void InteractionEnv::finish_ready(int id) {
+  Node& n = node(id);
+  Raft& r = up(id);
+  if (!n.in_flight) throw ScriptError("node " + std::to_string(id) + " has no Ready in flight");
+  Ready rd = std::move(*n.in_flight);
+  n.in_flight.reset();
   n.storage.persist(rd);
   for (auto& m : rd.messages) net_.push_back(m);
   if (rd.snapshot) restore_state(n, *rd.snapshot);
@@ -191,7 +212,8 @@ void InteractionEnv::stabilize(const std::vector<int>& selected) {
     bool moved = false;
     for (int id : ids) {
       Node& n = node(id);
-      if (!n.raft || !n.raft->has_ready()) continue;
+      // A node whose Ready is in flight gets no new one until finish-ready.
+      if (!n.raft || n.in_flight || !n.raft->has_ready()) continue;
       print("> " + std::to_string(id) + " handling Ready");
       Indent in(*this);
       process_ready(id);

@@ -48,6 +48,9 @@ class InteractionEnv {
     MemoryStorage storage;
     std::vector<std::string> state;  ///< the state machine: applied non-empty commands
     Observed seen;
+    /// A Ready taken by begin-ready whose persistence ("fsync") is still in
+    /// flight: its early messages are out, the rest waits for finish-ready.
+    std::optional<Ready> in_flight;
   };
   /// Which queued messages a delivery takes: to any of `to` (all when
   /// both `to` and `drop` are empty), optionally only from `from` / of `type`.
@@ -77,6 +80,8 @@ class InteractionEnv {
   void observe(int id);
   void mark_seen(int id);
   void process_ready(int id);
+  void begin_ready(int id);
+  void finish_ready(int id);
   bool matches(const Delivery& d, const Message& m) const;
   size_t deliver(const Delivery& d);
   bool link_cut(const Message& m) const;
@@ -96,6 +101,8 @@ class InteractionEnv {
   void cmd_tick_election(const Command& c);
   void cmd_tick_heartbeat(const Command& c);
   void cmd_process_ready(const Command& c);
+  void cmd_begin_ready(const Command& c);
+  void cmd_finish_ready(const Command& c);
   void cmd_deliver_msgs(const Command& c);
   void cmd_stabilize(const Command& c);
   // Requests to one node.
