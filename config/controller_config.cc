@@ -76,11 +76,9 @@ void check_cross_keys(YamlReader& r, const ControllerConfig& cfg) {
                " >= " + std::to_string(cfg.raft.election_timeout_ms) + ")");
     return;
   }
-  if (cfg.peers.empty()) return;
-  for (const auto& p : cfg.peers) {
-    if (p.id == cfg.node_id) return;
-  }
-  r.fail(ConfigErrorCode::kInvalidValue, "peers", "must include this node (node_id \"" + cfg.node_id + "\")");
+  // peers without this node is allowed: such a node joins an existing group
+  // and waits for its leader to add it (POST /v1/members; see
+  // ControllerApp's node_options). Refusing it made adding a member impossible.
 }
 
 }  // namespace

@@ -27,9 +27,11 @@ struct ControllerConfig {
   std::string node_id;   ///< [A-Za-z0-9._-]{1,64}
   std::string data_dir;  ///< non-empty; created by the storage if missing
   HostPort listen;
-  /// The initial voters (this node among them). Empty when the config gives
-  /// none: allowed only if data_dir already holds state, which the caller
-  /// checks (see peers_required_error()).
+  /// The initial voters, this node among them on a group's first start. A
+  /// list without this node makes it join an existing group (it waits to be
+  /// added through POST /v1/members; the list gives the members' addresses).
+  /// Empty when the config gives none: allowed only if data_dir already holds
+  /// state, which the caller checks (see peers_required_error()).
   std::vector<PeerConfig> peers;
   struct Raft {
     uint32_t heartbeat_interval_ms = 100;  ///< > 0 and < election_timeout_ms

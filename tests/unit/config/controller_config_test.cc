@@ -115,12 +115,14 @@ TEST(ControllerConfigTest, EmptyOptionalBlocksKeepDefaults) {
   EXPECT_EQ(r.value().raft.election_timeout_ms, 1000u);
 }
 
-TEST(ControllerConfigTest, PeersMustIncludeThisNode) {
+TEST(ControllerConfigTest, PeersWithoutThisNodeMeanJoiningAGroup) {
   auto ok = parse_controller_config(kPeers);
   ASSERT_TRUE(ok.ok()) << ok.error().message;
   EXPECT_EQ(ok.value().peers.size(), 2u);
-  expect_error(with("peers: [{id: c2, address: 'h:1'}, {id: c3, address: 'h:2'}]\n"),
-               ConfigErrorCode::kInvalidValue, "config c.yaml: peers: must include this node (node_id \"c1\")");
+  // A member being added lists the existing ones, not itself (it must not bootstrap).
+  auto joiner = parse_controller_config(with("peers: [{id: c2, address: 'h:1'}, {id: c3, address: 'h:2'}]\n"));
+  ASSERT_TRUE(joiner.ok()) << joiner.error().message;
+  EXPECT_EQ(joiner.value().peers.size(), 2u);
 }
 
 TEST(ControllerConfigTest, PeersRequiredErrorNamesTheKey) {
