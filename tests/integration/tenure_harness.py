@@ -1,0 +1,956 @@
+"""Harness for Tenure's multi-process integration tests (DESIGN.md, "Real
+processes, real sockets").
+
+It starts real `tenure-controller` processes on 127.0.0.1 with generated YAML
+configs in a fresh temporary directory, and puts a small TCP proxy on every
+directed peer link so a test can cut a link in one direction and heal it
+(this kernel has no tc netem). Member i's config names, for every peer j, the
+address of the proxy i->j, which forwards to j's real listen address; a
+member that is added later is reached by every other member through one
+inbound proxy (its address is the one given to POST /v1/members).
+
+Nothing here sleeps to wait for a state: `wait_until` polls a predicate
+against a deadline. Every process is killed at the end of a test (also when
+it fails), and the tail of each member's log is printed when a test fails.
+
+Stdlib only (Python 3.9+).
+"""
+
+import http.client
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+# ---------------------------------------------------------------------------
+# Configuration of the run
+
+BIN_DIR = os.environ.get("TENURE_BIN_DIR", "")
+# Deadlines are generous: CI machines are slow and shared. TENURE_INTEG_SLOW
+# multiplies every deadline (e.g. 3 under sanitizers).
+SLOW = float(os.environ.get("TENURE_INTEG_SLOW", "1"))
+
+
+def parse_bin_dir_from_argv():
+    """Takes `--bin DIR` out of sys.argv (the rest goes to unittest)."""
+    global BIN_DIR
+    argv = sys.argv
+    for i, a in enumerate(list(argv)):
+        if a == "--bin" and i + 1 < len(argv):
+            BIN_DIR = argv[i + 1]
+            del argv[i:i + 2]
+            break
+        if a.startswith("--bin="):
+            BIN_DIR = a[len("--bin="):]
+            del argv[i]
+            break
+    if not BIN_DIR:
+        here = os.path.dirname(os.path.abspath(__file__))
+        BIN_DIR = os.path.join(here, "..", "..", "build", "bin")
+
+
+def controller_binary():
+    path = os.path.join(BIN_DIR, "tenure-controller")
+    if not os.access(path, os.X_OK):
+        raise unittest.SkipTest("no tenure-controller at %s (pass --bin DIR)" % path)
+    return path
+
+
+def main():
+    """Entry point of every test file: `python3 test_x.py --bin build/bin [-v] [Test.name]`."""
+    parse_bin_dir_from_argv()
+    unittest.main(verbosity=2)
+
+
+# ---------------------------------------------------------------------------
+# Polling
+
+
+class WaitTimeout(AssertionError):
+    pass
+
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Polls `predicate` until it returns a truthy value (returned) or
+    `timeout` seconds (times SLOW) pass; then fails naming `what` and the last
+    value or exception seen. OSError and http errors count as "not yet"."""
+    deadline = time.monotonic() + timeout * SLOW
+    last = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+            last = value
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            last = e
+        if time.monotonic() >= deadline:
+            raise WaitTimeout("timed out after %.1fs waiting for %s (last: %r)" % (timeout * SLOW, what, last))
+        time.sleep(interval)  # a polling interval, not a wait for a state
+
+
+# ---------------------------------------------------------------------------
+# HTTP with keep-alive
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # lower-case names
+        self.body = body
+
+    @property
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        text = self.body[:300].decode("utf-8", "replace")
+        return "<%d %s>" % (self.status, text)
+
+
+_local = threading.local()
+
+
+def _conn(address, timeout):
+    pool = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = {}
+    c = pool.get(address)
+    if c is None:
+        host, port = address.rsplit(":", 1)
+        c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        pool[address] = c
+    else:
+        c.timeout = timeout
+        if c.sock is not None:
+            c.sock.settimeout(timeout)
+    return c
+
+
+def _drop_conn(address):
+    pool = getattr(_local, "pool", {})
+    c = pool.pop(address, None)
+    if c is not None:
+        c.close()
+
+
+def close_connections():
+    """Closes this thread's keep-alive connections."""
+    for a in list(getattr(_local, "pool", {})):
+        _drop_conn(a)
+
+
+def http_request(address, method, path, body=None, headers=None, timeout=10.0):
+    """One HTTP/1.1 request on this thread's keep-alive connection to
+    `address` ("host:port"). `body` may be bytes, str or a JSON-able value.
+    A request that fails on a reused connection before any answer (the
+    server closed it while idle) is sent again once on a fresh one; callers
+    that must not resend a write give it an Idempotency-Key (the API applies
+    a retried request id once). Raises OSError when the member is
+    unreachable."""
+    hdrs = {"Connection": "keep-alive"}
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if body is not None:
+        hdrs["Content-Type"] = "application/json"
+    hdrs.update(headers or {})
+    for attempt in (0, 1):
+        c = _conn(address, timeout * SLOW)
+        reused = c.sock is not None
+        try:
+            c.request(method, path, body=body, headers=hdrs)
+            r = c.getresponse()
+            data = r.read()
+        except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine) as e:
+            _drop_conn(address)
+            if reused and attempt == 0 and isinstance(e, (ConnectionResetError, BrokenPipeError,
+                                                          http.client.RemoteDisconnected,
+                                                          http.client.BadStatusLine)):
+                continue
+            raise
+        except (OSError, http.client.HTTPException):
+            _drop_conn(address)
+            raise
+        hs = {k.lower(): v for k, v in r.getheaders()}
+        if r.will_close:
+            _drop_conn(address)
+        return Response(r.status, hs, data)
+    raise AssertionError("unreachable")
+
+
+def raw_exchange(address, request_bytes, timeout=10.0, body_after=None):
+    """Sends raw bytes on a fresh connection and returns (status, headers,
+    body) of the first response (read until the server closes or the body
+    ends). `body_after` is sent after the request bytes, ignoring errors (a
+    server may answer and close before reading it)."""
+    host, port = address.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout * SLOW)
+    try:
+        s.sendall(request_bytes)
+        if body_after:
+            try:
+                s.sendall(body_after)
+            except OSError:
+                pass
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            if sep:
+                hs = _parse_headers(head)
+                n = int(hs.get("content-length", "-1"))
+                if n >= 0 and len(rest) >= n:
+                    break
+        head, _, rest = data.partition(b"\r\n\r\n")
+        if not head:
+            raise ConnectionError("no response")
+        status = int(head.split(b" ", 2)[1])
+        hs = _parse_headers(head)
+        n = int(hs.get("content-length", len(rest)))
+        return Response(status, hs, rest[:n])
+    finally:
+        s.close()
+
+
+def _parse_headers(head):
+    hs = {}
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.decode("latin-1").partition(":")
+        hs[k.strip().lower()] = v.strip()
+    return hs
+
+
+class WatchStream:
+    """GET /v1/watch as a line iterator on its own connection."""
+
+    def __init__(self, address, path, timeout=10.0):
+        host, port = address.rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=timeout * SLOW)
+        self.conn.request("GET", path)
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+        self.headers = {k.lower(): v for k, v in self.response.getheaders()}
+        self._events = []
+
+    def error_body(self):
+        return json.loads(self.response.read().decode("utf-8"))
+
+    def next_line(self):
+        """The next non-progress JSON line; raises on timeout or end of stream."""
+        while True:
+            line = self.response.readline()
+            if not line:
+                raise ConnectionError("watch stream ended")
+            obj = json.loads(line.decode("utf-8"))
+            if obj.get("type") == "progress":
+                continue
+            return obj
+
+    def close(self):
+        self.conn.close()
+
+
+# ---------------------------------------------------------------------------
+# Ports
+
+
+_port_lock = threading.Lock()
+_ports_handed_out = set()
+
+
+def free_port():
+    """A port the kernel just handed out for 127.0.0.1 (and not handed out by
+    this process before). A member that then fails to bind it is restarted on
+    another port (see Member.start)."""
+    with _port_lock:
+        while True:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            s.close()
+            if port not in _ports_handed_out:
+                _ports_handed_out.add(port)
+                return port
+
+
+# ---------------------------------------------------------------------------
+# The TCP proxy of one directed link
+
+
+class LinkProxy:
+    """Forwards TCP connections from 127.0.0.1:<port> to a member's listen
+    address. Modes: "pass" forwards; "refuse" closes every connection at
+    once (the sender sees fast failures); "blackhole" accepts and holds
+    connections but forwards nothing (the sender sees timeouts). Leaving a
+    cut mode closes the connections that lived through it, so no stream
+    resumes mid-request."""
+
+    def __init__(self, name, target):
+        self.name = name
+        self._target = target  # a callable giving "host:port" of the destination now
+        self._mode = "pass"
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._conns = set()
+        self._closed = False
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self.port = self._listener.getsockname()[1]
+        self.address = "127.0.0.1:%d" % self.port
+        self.forwarded_bytes = 0
+        threading.Thread(target=self._accept_loop, name="proxy-" + name, daemon=True).start()
+
+    @property
+    def mode(self):
+        return self._mode
+
+    def set_mode(self, mode):
+        assert mode in ("pass", "refuse", "blackhole"), mode
+        with self._lock:
+            if mode == self._mode:
+                return
+            self._mode = mode
+            doomed = list(self._conns)
+            self._conns.clear()
+            self._cond.notify_all()
+        for pair in doomed:
+            _close_pair(pair)
+
+    def close(self):
+        with self._lock:
+            self._closed = True
+            doomed = list(self._conns)
+            self._conns.clear()
+            self._cond.notify_all()
+        try:
+            self._listener.close()
+        except OSError:
+            pass
+        for pair in doomed:
+            _close_pair(pair)
+
+    def _accept_loop(self):
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                closed, mode = self._closed, self._mode
+            if closed or mode == "refuse":
+                _close_sock(client)
+                continue
+            if mode == "blackhole":
+                with self._lock:
+                    self._conns.add((client, None))
+                continue
+            try:
+                host, port = self._target().rsplit(":", 1)
+                upstream = socket.create_connection((host, int(port)), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                _close_sock(client)
+                continue
+            pair = (client, upstream)
+            with self._lock:
+                if self._closed or self._mode != "pass":
+                    _close_pair(pair)
+                    continue
+                self._conns.add(pair)
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(pair, src, dst), daemon=True).start()
+
+    def _pump(self, pair, src, dst):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            with self._lock:
+                # A cut stops forwarding at once; the pair is closed by set_mode.
+                if self._mode != "pass" or pair not in self._conns:
+                    break
+                self.forwarded_bytes += len(data)
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        with self._lock:
+            self._conns.discard(pair)
+        _close_pair(pair)
+
+
+def _close_sock(s):
+    if s is None:
+        return
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        s.close()
+    except OSError:
+        pass
+
+
+def _close_pair(pair):
+    for s in pair:
+        _close_sock(s)
+
+
+# ---------------------------------------------------------------------------
+# Members
+
+
+def yaml_str(s):
+    return json.dumps(str(s))  # a JSON string is a valid YAML scalar
+
+
+class Member:
+    """One tenure-controller process with its own directory, config and log."""
+
+    def __init__(self, cluster, node_id):
+        self.cluster = cluster
+        self.id = node_id
+        self.dir = os.path.join(cluster.dir, node_id)
+        self.data_dir = os.path.join(self.dir, "data")
+        self.config_path = os.path.join(self.dir, "config.yaml")
+        self.log_path = os.path.join(self.dir, "controller.log")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+        self.peers = []  # [(id, address)] written into its config
+        self.extra_yaml = ""
+        self.starts = 0
+        self.paused = False
+        # False for a member started to join but not yet added (it knows no
+        # leader): leader discovery leaves it out.
+        self.in_group = True
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def __repr__(self):
+        return "<member %s %s pid=%s>" % (self.id, self.address, self.proc.pid if self.proc else None)
+
+    # -- config and process -------------------------------------------------
+
+    def write_config(self):
+        c = self.cluster
+        lines = [
+            "node_id: %s" % yaml_str(self.id),
+            "data_dir: %s" % yaml_str(self.data_dir),
+            "listen: %s" % yaml_str(self.address),
+        ]
+        if self.peers:
+            lines.append("peers:")
+            for pid, addr in self.peers:
+                lines.append("  - {id: %s, address: %s}" % (yaml_str(pid), yaml_str(addr)))
+        raft = dict(heartbeat_interval_ms=c.heartbeat_ms, election_timeout_ms=c.election_ms)
+        if c.snapshot_threshold is not None:
+            raft["snapshot_threshold_entries"] = c.snapshot_threshold
+        lines.append("raft: {%s}" % ", ".join("%s: %d" % kv for kv in raft.items()))
+        if c.worker_lease_ms is not None:
+            lines.append("worker_lease_ms: %d" % c.worker_lease_ms)
+        if c.auth:
+            lines.append("auth: {%s}" % ", ".join("%s: %s" % (k, yaml_str(v)) for k, v in sorted(c.auth.items())))
+        text = "\n".join(lines) + "\n" + self.extra_yaml
+        with open(self.config_path, "w") as f:
+            f.write(text)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, wait_healthy=True):
+        """Starts the process (same data_dir as before). When the port it was
+        given turns out to be taken, it moves to another one: peers reach it
+        through proxies, which follow it."""
+        assert not self.alive(), "%s already running" % self.id
+        for attempt in range(4):
+            self.write_config()
+            self.starts += 1
+            log = open(self.log_path, "ab")
+            log.write(("==== start %d of %s on %s ====\n" % (self.starts, self.id, self.address)).encode())
+            log.flush()
+            self.proc = subprocess.Popen([controller_binary(), "--config", self.config_path],
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            log.close()
+            self.paused = False
+            if not wait_healthy:
+                return self
+            if self._wait_serving():
+                return self
+            if "cannot listen" not in self.log_tail(5):
+                raise AssertionError("%s exited with %s at start:\n%s" % (self.id, self.proc.returncode,
+                                                                          self.log_tail(20)))
+            self.port = free_port()
+        raise AssertionError("%s could not bind a port" % self.id)
+
+    def _wait_serving(self):
+        """True once /healthz answers; False if the process exited first."""
+        deadline = time.monotonic() + 30 * SLOW
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if self.get("/healthz", timeout=2).status == 200:
+                    return True
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.02)  # polling interval
+        raise WaitTimeout("%s did not serve /healthz within 30s" % self.id)
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def kill(self):
+        """SIGKILL, and reap it."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.paused = False
+        close_connections()
+
+    def terminate(self, timeout=20):
+        """SIGTERM and wait for a clean exit; returns the exit code."""
+        if self.paused:
+            self.resume()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout * SLOW)
+        finally:
+            close_connections()
+
+    def pause(self):
+        self.signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        self.signal(signal.SIGCONT)
+        self.paused = False
+
+    def restart(self, wait_healthy=True):
+        self.kill()
+        return self.start(wait_healthy)
+
+    def wipe(self):
+        """Deletes the member's data_dir (the process must be down)."""
+        assert not self.alive(), "wipe %s while it runs" % self.id
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    # -- API ----------------------------------------------------------------
+
+    def request(self, method, path, body=None, headers=None, timeout=10.0):
+        return http_request(self.address, method, path, body=body, headers=headers, timeout=timeout)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def cluster_view(self):
+        r = self.get("/v1/cluster", timeout=5)
+        assert r.status == 200, r
+        return r.json
+
+    def metrics(self):
+        """{name{labels}: value} of the Prometheus text exposition."""
+        r = self.get("/metrics", timeout=5)
+        assert r.status == 200, r
+        out = {}
+        for line in r.body.decode().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+        return out
+
+    def metric(self, name, default=None):
+        return self.metrics().get(name, default)
+
+
+# ---------------------------------------------------------------------------
+# The group
+
+
+class Cluster:
+    """A controller group under test. Members named c1..cN; every peer link
+    goes through a LinkProxy (self.link(a, b) is a's link to b)."""
+
+    def __init__(self, base_dir, n=3, heartbeat_ms=50, election_ms=500, snapshot_threshold=None,
+                 worker_lease_ms=None, auth=None, name="cluster"):
+        self.dir = os.path.join(base_dir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.heartbeat_ms = heartbeat_ms
+        self.election_ms = election_ms
+        self.snapshot_threshold = snapshot_threshold
+        self.worker_lease_ms = worker_lease_ms
+        self.auth = dict(auth or {})
+        self.members = {}
+        self.links = {}     # (src, dst) -> LinkProxy
+        self.inbound = {}   # dst -> LinkProxy, for members added later
+        ids = ["c%d" % i for i in range(1, n + 1)]
+        for i in ids:
+            self.members[i] = Member(self, i)
+        for a in ids:
+            for b in ids:
+                if a != b:
+                    self._make_link(a, b)
+        for a in ids:
+            m = self.members[a]
+            m.peers = [(b, m.address if b == a else self.links[(a, b)].address) for b in ids]
+
+    def _make_link(self, a, b):
+        dst = self.members[b]
+        self.links[(a, b)] = LinkProxy("%s->%s" % (a, b), lambda: dst.address)
+
+    def member(self, node_id):
+        return self.members[node_id]
+
+    def all(self):
+        return [self.members[k] for k in sorted(self.members)]
+
+    def running(self):
+        return [m for m in self.all() if m.alive() and not m.paused]
+
+    def in_group(self):
+        """Running members that belong to the group (not a joiner not yet added)."""
+        return [m for m in self.running() if m.in_group]
+
+    def start(self, wait_leader=True):
+        for m in self.all():
+            m.start(wait_healthy=False)
+        for m in self.all():
+            if not m._wait_serving():
+                raise AssertionError("%s exited at start:\n%s" % (m.id, m.log_tail(20)))
+        if wait_leader:
+            return self.wait_leader()
+        return None
+
+    def admin_headers(self):
+        tok = self.auth.get("admin_token")
+        return {"Authorization": "Bearer " + tok} if tok else {}
+
+    # -- leadership -----------------------------------------------------------
+
+    def views(self, members=None):
+        out = {}
+        for m in members or self.running():
+            try:
+                out[m.id] = m.cluster_view()
+            except (OSError, http.client.HTTPException, AssertionError):
+                pass
+        return out
+
+    def stable_leader(self, members=None):
+        """The leader when every given member (default: all running) answers,
+        reports the same leader in the same term, and that leader reports
+        itself leader; else None."""
+        members = members or self.in_group()
+        views = self.views(members)
+        if len(views) != len(members):
+            return None
+        leaders = {v["leader_id"] for v in views.values()}
+        terms = {v["term"] for v in views.values()}
+        if len(leaders) != 1 or len(terms) != 1:
+            return None
+        lid = leaders.pop()
+        if lid is None or lid not in self.members or lid not in views:
+            return None
+        return self.members[lid]
+
+    def wait_leader(self, members=None, timeout=20, exclude=None):
+        """Waits until the given members agree on one leader (not `exclude`)."""
+        def check():
+            l = self.stable_leader(members)
+            if l is not None and (exclude is None or l.id != exclude):
+                return l
+            return None
+        return wait_until(check, timeout, "one leader agreed on by %s" %
+                          [m.id for m in (members or self.in_group())])
+
+    def wait_leader_is(self, node_id, timeout=20):
+        """Waits until the group agrees that `node_id` leads."""
+        def check():
+            l = self.stable_leader()
+            return l if l is not None and l.id == node_id else None
+        return wait_until(check, timeout, "%s leading, agreed on by all" % node_id)
+
+    def leader(self):
+        return self.wait_leader()
+
+    def followers(self, leader=None):
+        leader = leader or self.leader()
+        return [m for m in self.in_group() if m.id != leader.id]
+
+    # -- partitions -------------------------------------------------------------
+
+    def link(self, a, b):
+        return self.links[(a, b)]
+
+    def cut(self, a, b, mode="refuse"):
+        """Stops traffic from a to b (one direction)."""
+        self.links[(a, b)].set_mode(mode)
+
+    def heal(self, a, b):
+        self.links[(a, b)].set_mode("pass")
+
+    def isolate(self, node_id, mode="refuse"):
+        """Cuts every link into and out of a member."""
+        for (a, b), p in self.links.items():
+            if node_id in (a, b):
+                p.set_mode(mode)
+        if node_id in self.inbound:
+            self.inbound[node_id].set_mode(mode)
+
+    def heal_all(self):
+        for p in list(self.links.values()) + list(self.inbound.values()):
+            p.set_mode("pass")
+
+    # -- membership -------------------------------------------------------------
+
+    def new_member(self, node_id):
+        """Prepares (does not start) a member that will join the running group:
+        its config lists the existing members (through new proxies) but not
+        itself, so it waits to be added. Every existing member reaches it
+        through one inbound proxy, whose address is `joiner_address(id)`."""
+        assert node_id not in self.members
+        m = Member(self, node_id)
+        m.in_group = False
+        self.members[node_id] = m
+        self.inbound[node_id] = LinkProxy("*->%s" % node_id, lambda: m.address)
+        existing = [k for k in sorted(self.members) if k != node_id]
+        for b in existing:
+            self._make_link(node_id, b)
+        m.peers = [(b, self.links[(node_id, b)].address) for b in existing]
+        return m
+
+    def prepare_rejoin(self, node_id):
+        """Rewrites a (stopped, wiped) member's peers to the other members
+        only, so that on start it waits to be added instead of bootstrapping."""
+        m = self.members[node_id]
+        m.in_group = False
+        if node_id not in self.inbound:
+            self.inbound[node_id] = LinkProxy("*->%s" % node_id, lambda: m.address)
+        m.peers = [(b, self.links[(node_id, b)].address) for b in sorted(self.members) if b != node_id]
+
+    def joiner_address(self, node_id):
+        return self.inbound[node_id].address
+
+    def add_member(self, node_id, via=None):
+        """POST /v1/members for a joiner (at `via`, default the leader); marks
+        it in the group on 201. Returns the response."""
+        via = via or self.leader()
+        r = via.post("/v1/members", {"id": node_id, "address": self.joiner_address(node_id)},
+                     headers=self.admin_headers())
+        if r.status == 201:
+            self.members[node_id].in_group = True
+        return r
+
+    # -- teardown ---------------------------------------------------------------
+
+    def shutdown(self):
+        for m in self.all():
+            try:
+                if m.proc is not None and m.proc.poll() is None:
+                    m.proc.send_signal(signal.SIGCONT)
+                    m.proc.kill()
+                    m.proc.wait(timeout=30)
+            except Exception:  # keep killing the others
+                pass
+        for p in list(self.links.values()) + list(self.inbound.values()):
+            p.close()
+        close_connections()
+
+    def dump_logs(self, stream=sys.stderr, n=60):
+        for m in self.all():
+            stream.write("\n----- last %d lines of %s (%s) -----\n%s\n" % (n, m.id, m.log_path, m.log_tail(n)))
+
+
+# ---------------------------------------------------------------------------
+# Writes and reads an operator would do
+
+
+def new_key():
+    return uuid.uuid4().hex
+
+
+def create_shards(member, ids, timeout=20, headers=None, per_request_timeout=10):
+    """POST /v1/shards at `member` until it is acknowledged (201) or the
+    deadline passes. 503 (no leader yet, timeout) and connection errors are
+    retried with the same Idempotency-Key, so the shards are created once.
+    Returns the 201 body."""
+    key = new_key()
+    h = {"Idempotency-Key": key}
+    h.update(headers or {})
+    last = [None]
+
+    def attempt():
+        try:
+            r = member.post("/v1/shards", {"ids": list(ids)}, headers=h, timeout=per_request_timeout)
+        except (OSError, http.client.HTTPException) as e:
+            last[0] = e
+            return None
+        last[0] = r
+        if r.status == 201:
+            return r.json
+        if r.status == 503:
+            return None
+        raise AssertionError("POST /v1/shards at %s: unexpected %r" % (member.id, r))
+    return wait_until(attempt, timeout, "POST /v1/shards %s acknowledged by %s" % (list(ids)[:3], member.id))
+
+
+def list_shards(member, consistency=None, timeout=20):
+    """GET /v1/shards (linearizable unless consistency="stale"), retried on
+    503 until the deadline; returns (revision, {id: shard})."""
+    path = "/v1/shards" + ("?consistency=" + consistency if consistency else "")
+
+    def attempt():
+        r = member.get(path, timeout=10)
+        if r.status == 200:
+            return r.json
+        if r.status == 503:
+            return None
+        raise AssertionError("GET %s at %s: unexpected %r" % (path, member.id, r))
+    body = wait_until(attempt, timeout, "GET %s answered by %s" % (path, member.id))
+    return body["revision"], {s["id"]: s for s in body["shards"]}
+
+
+class Writer(threading.Thread):
+    """Writes shards continuously (one id per request) to the members in
+    turn, and records which were acknowledged (201). Unacknowledged writes
+    are not retried with the same id: they may or may not exist later."""
+
+    def __init__(self, cluster, prefix, headers=None):
+        super().__init__(daemon=True, name="writer-" + prefix)
+        self.cluster = cluster
+        self.prefix = prefix
+        self.headers = headers or {}
+        self.acked = []
+        self.failed = 0
+        self.errors = []
+        self._stop_event = threading.Event()
+
+    def run(self):
+        i = 0
+        try:
+            while not self._stop_event.is_set():
+                targets = self.cluster.running()
+                if not targets:
+                    continue
+                m = targets[i % len(targets)]
+                sid = "%s%d" % (self.prefix, i)
+                i += 1
+                try:
+                    r = m.post("/v1/shards", {"ids": [sid]}, headers=self.headers, timeout=10)
+                except (OSError, http.client.HTTPException):
+                    self.failed += 1
+                    continue
+                if r.status == 201:
+                    self.acked.append(sid)
+                elif r.status == 503:
+                    self.failed += 1
+                else:
+                    self.errors.append("%s: %r" % (m.id, r))
+        finally:
+            close_connections()
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(timeout=60)
+
+
+# ---------------------------------------------------------------------------
+# Test case base
+
+
+def known_bug(test, description):
+    """Marks a reproduced, reported bug: the test is skipped with the
+    description (visible in -v output and the ctest log), or fails when
+    TENURE_INTEG_KNOWN_BUGS=fail (to check a fix). Once the bug is fixed the
+    test passes and the call is never reached."""
+    if os.environ.get("TENURE_INTEG_KNOWN_BUGS") == "fail":
+        test.fail("known bug: " + description)
+    raise unittest.SkipTest("KNOWN BUG reproduced: " + description)
+
+
+class ClusterTestCase(unittest.TestCase):
+    """Gives each test a fresh temp dir; kills every process it started at the
+    end (also on failure) and prints the members' log tails on failure."""
+
+    keep_dirs = os.environ.get("TENURE_INTEG_KEEP") == "1"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="tenure-integ-%s-" % self._testMethodName)
+        self.clusters = []
+        self.addCleanup(self._shutdown_all)
+
+    def make_cluster(self, **kw):
+        kw.setdefault("name", "cluster%d" % len(self.clusters))
+        c = Cluster(self.tmp, **kw)
+        self.clusters.append(c)
+        return c
+
+    def _shutdown_all(self):
+        for c in self.clusters:
+            c.shutdown()
+
+    def run(self, result=None):
+        result = result if result is not None else self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        super().run(result)
+        failed = len(result.failures) + len(result.errors) > before
+        if failed:
+            for c in getattr(self, "clusters", []):
+                c.dump_logs()
+            sys.stderr.write("\n(test files kept in %s)\n" % getattr(self, "tmp", "?"))
+        elif hasattr(self, "tmp") and not self.keep_dirs:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return result
+
+    # Assertions an operator would make.
+
+    def assertStatus(self, response, status, code=None):
+        self.assertEqual(response.status, status, "expected %d, got %r" % (status, response))
+        if code is not None:
+            body = response.json
+            self.assertEqual(body.get("error"), code, "error body %r" % body)
+            self.assertIsInstance(body.get("message"), str)
+        return response
