@@ -1,0 +1,127 @@
+#include "dataplane_agent/fence_state.h"
+
+#include <algorithm>
+
+namespace tenure::agent {
+
+namespace {
+/// The FenceState whose lock this thread holds shared (re-entrant checks
+/// must not take it again: with a writer waiting that would deadlock).
+thread_local const FenceState* t_holding = nullptr;
+
+int64_t ns_of(SteadyTime t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+}  // namespace
+
+FenceResult FenceState::check_impl(std::string_view shard, Epoch epoch) const {
+  FenceResult r;
+  int64_t deadline = lease_deadline_ns_.load(std::memory_order_acquire);
+  if (deadline == 0 || stopped_.load(std::memory_order_relaxed) || ns_of(clock_.now()) >= deadline) {
+    const ShardRecord* rec = table_.find(shard);
+    r = {FenceCode::kLeaseExpired, rec ? rec->max_epoch : Epoch()};
+  } else {
+    r = table_.check(shard, epoch);
+  }
+  counts_[static_cast<size_t>(r.code)].fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
+FenceResult FenceState::check(std::string_view shard, Epoch epoch) const {
+  if (t_holding == this) return check_impl(shard, epoch);
+  std::shared_lock lock(lock_);
+  return check_impl(shard, epoch);
+}
+
+FenceResult FenceState::check_locked(std::string_view shard, Epoch epoch) const { return check_impl(shard, epoch); }
+
+FenceResult FenceState::with_fence(std::string_view shard, Epoch epoch, const std::function<void()>& fn) const {
+  if (t_holding == this) {
+    FenceResult r = check_impl(shard, epoch);
+    if (r.ok()) fn();
+    return r;
+  }
+  std::shared_lock lock(lock_);
+  FenceResult r = check_impl(shard, epoch);
+  if (!r.ok()) return r;
+  t_holding = this;
+  struct Reset {
+    ~Reset() { t_holding = nullptr; }
+  } reset;
+  fn();
+  return r;
+}
+
+void FenceState::load(std::map<std::string, ShardRecord> records, Revision revision) {
+  std::unique_lock lock(lock_);
+  table_.load(std::move(records), revision);
+}
+
+void FenceState::install(const GrantChanges& changes) {
+  {
+    std::unique_lock lock(lock_);
+    table_.install(changes);
+  }
+  if (trace_) trace_("install");
+}
+
+void FenceState::extend_lease(SteadyTime deadline) {
+  if (stopped()) return;
+  int64_t ns = std::max<int64_t>(ns_of(deadline), 1);
+  int64_t cur = lease_deadline_ns_.load(std::memory_order_acquire);
+  while (cur < ns && !lease_deadline_ns_.compare_exchange_weak(cur, ns, std::memory_order_acq_rel)) {
+  }
+  if (trace_) trace_("extend_lease");
+}
+
+void FenceState::invalidate_lease() {
+  lease_deadline_ns_.store(0, std::memory_order_release);
+  // Writes admitted before the store finish before we go on.
+  std::unique_lock lock(lock_);
+}
+
+void FenceState::stop() {
+  stopped_.store(true, std::memory_order_release);
+  invalidate_lease();
+}
+
+bool FenceState::lease_valid() const {
+  int64_t deadline = lease_deadline_ns_.load(std::memory_order_acquire);
+  return deadline != 0 && ns_of(clock_.now()) < deadline;
+}
+
+std::chrono::nanoseconds FenceState::lease_remaining() const {
+  int64_t deadline = lease_deadline_ns_.load(std::memory_order_acquire);
+  int64_t now = ns_of(clock_.now());
+  return std::chrono::nanoseconds(deadline != 0 && now < deadline ? deadline - now : 0);
+}
+
+std::vector<ShardEpoch> FenceState::held() const {
+  std::shared_lock lock(lock_);
+  return table_.held();
+}
+
+size_t FenceState::held_count() const {
+  std::shared_lock lock(lock_);
+  return table_.held_count();
+}
+
+Revision FenceState::revision() const {
+  std::shared_lock lock(lock_);
+  return table_.revision();
+}
+
+std::optional<ShardRecord> FenceState::record(std::string_view shard) const {
+  std::shared_lock lock(lock_);
+  const ShardRecord* rec = table_.find(shard);
+  if (!rec) return std::nullopt;
+  return *rec;
+}
+
+std::array<uint64_t, kFenceCodeCount> FenceState::counts() const {
+  std::array<uint64_t, kFenceCodeCount> out{};
+  for (size_t i = 0; i < out.size(); ++i) out[i] = counts_[i].load(std::memory_order_relaxed);
+  return out;
+}
+
+}  // namespace tenure::agent

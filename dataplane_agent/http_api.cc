@@ -1,0 +1,181 @@
+#include "dataplane_agent/http_api.h"
+
+#include <nlohmann/json.hpp>
+
+namespace tenure::agent {
+
+using nlohmann::json;
+
+namespace {
+
+net::HttpResponse json_response(int status, const json& body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+net::HttpResponse bad_field(const std::string& field, const std::string& problem) {
+  return json_response(400, {{"error", "bad_request"}, {"message", field + ": " + problem}, {"field", field}});
+}
+
+/// A strict decimal epoch ("0".."18446744073709551615", no sign, no spaces).
+std::optional<Epoch> parse_epoch_text(const std::string& s) {
+  if (s.empty() || s.size() > 20) return std::nullopt;
+  uint64_t v = 0;
+  for (char ch : s) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    uint64_t d = static_cast<uint64_t>(ch - '0');
+    if (v > (UINT64_MAX - d) / 10) return std::nullopt;
+    v = v * 10 + d;
+  }
+  return Epoch(v);
+}
+
+/// Parses {"shard": S, "epoch": E}; the error names the field.
+std::optional<net::HttpResponse> parse_fence_body(const std::string& body, std::string& shard, Epoch& epoch) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return json_response(400, {{"error", "bad_request"}, {"message", "malformed JSON"}});
+  if (!j.is_object()) return json_response(400, {{"error", "bad_request"}, {"message", "the body must be a JSON object"}});
+  for (const auto& [key, value] : j.items()) {
+    if (key != "shard" && key != "epoch") return bad_field(key, "unknown field");
+  }
+  if (!j.contains("shard")) return bad_field("shard", "required");
+  if (!j["shard"].is_string()) return bad_field("shard", "must be a string");
+  shard = j["shard"].get<std::string>();
+  if (!controlplane::valid_shard_id(shard)) return bad_field("shard", "must match [A-Za-z0-9._-]{1,128}");
+  if (!j.contains("epoch")) return bad_field("epoch", "required");
+  if (!j["epoch"].is_number_unsigned()) return bad_field("epoch", "must be an unsigned integer");
+  epoch = Epoch(j["epoch"].get<uint64_t>());
+  return std::nullopt;
+}
+
+net::HttpResponse method_not_allowed(const char* allow) {
+  auto r = net::json_error(405, "method_not_allowed", std::string("allowed: ") + allow);
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+}  // namespace
+
+net::HttpResponse fence_error(const FenceResult& r) {
+  switch (r.code) {
+    case FenceCode::kLeaseExpired: {
+      auto resp = net::json_error(503, "lease_expired", "this agent's lease is not valid; it accepts no writes until renewed");
+      resp.headers.emplace_back("Retry-After", "1");
+      return resp;
+    }
+    case FenceCode::kStaleEpoch:
+      return json_response(409, {{"error", "stale_epoch"},
+                                 {"message", "the epoch is older than the newest one seen for the shard"},
+                                 {"current_epoch", r.current_epoch.value()}});
+    case FenceCode::kNotOwner:
+      return net::json_error(421, "not_owner", "this worker does not hold the shard at that epoch");
+    case FenceCode::kOk: break;
+  }
+  return json_response(200, {{"ok", true}});
+}
+
+HttpApi::HttpApi(WorkerId worker, FenceState& fence, DataStore& data, AgentMetrics& metrics,
+                 std::function<bool()> ready)
+    : worker_(std::move(worker)), fence_(fence), data_(data), metrics_(metrics), ready_(std::move(ready)) {}
+
+void HttpApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder> res) {
+  const std::string& p = req.path;
+  const std::string& m = req.method;
+  if (p == "/v1/fence") return res->reply(m == "POST" ? fence(req) : method_not_allowed("POST"));
+  if (p.rfind("/v1/data/", 0) == 0) {
+    std::string rest = p.substr(9);
+    size_t slash = rest.find('/');
+    if (slash == std::string::npos || slash + 1 >= rest.size()) {
+      return res->reply(net::json_error(404, "not_found", "use /v1/data/{shard}/{key}"));
+    }
+    std::string shard = rest.substr(0, slash), key = rest.substr(slash + 1);
+    if (!controlplane::valid_shard_id(shard)) return res->reply(bad_field("shard", "must match [A-Za-z0-9._-]{1,128}"));
+    if (key.size() > kMaxKeyBytes) return res->reply(bad_field("key", "longer than 1024 bytes"));
+    if (m == "PUT") return put_data(req, shard, std::move(key), std::move(res));
+    if (m == "GET" || m == "HEAD") return res->reply(get_data(shard, key));
+    return res->reply(method_not_allowed("GET, PUT"));
+  }
+  bool get = m == "GET" || m == "HEAD";
+  if (p == "/healthz") return res->reply(get ? json_response(200, {{"status", "ok"}}) : method_not_allowed("GET"));
+  if (p == "/readyz") {
+    if (!get) return res->reply(method_not_allowed("GET"));
+    if (ready_() && fence_.lease_valid()) return res->reply(json_response(200, {{"status", "ready"}}));
+    return res->reply(net::json_error(503, "not_ready", "not registered, not re-listed, or the lease is not valid"));
+  }
+  if (p == "/metrics") {
+    if (!get) return res->reply(method_not_allowed("GET"));
+    net::HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_.serialize();
+    return res->reply(std::move(r));
+  }
+  if (p == "/v1/grants") return res->reply(get ? grants() : method_not_allowed("GET"));
+  res->reply(net::json_error(404, "not_found", "no route for " + p));
+}
+
+net::HttpResponse HttpApi::grants() const {
+  json list = json::array();
+  for (const auto& g : fence_.held()) list.push_back({{"shard", g.shard.str()}, {"epoch", g.epoch.value()}});
+  return json_response(200, {{"worker", worker_.str()},
+                             {"lease_valid", fence_.lease_valid()},
+                             {"revision", fence_.revision().value()},
+                             {"grants", std::move(list)}});
+}
+
+net::HttpResponse HttpApi::fence(const net::HttpRequest& req) const {
+  std::string shard;
+  Epoch epoch;
+  if (auto err = parse_fence_body(req.body, shard, epoch)) return std::move(*err);
+  FenceResult r = fence_.check(shard, epoch);
+  return fence_error(r);
+}
+
+void HttpApi::put_data(const net::HttpRequest& req, const std::string& shard, std::string key,
+                       std::shared_ptr<net::Responder> res) {
+  auto header = req.headers.find("tenure-epoch");
+  if (header == req.headers.end()) return res->reply(bad_field("Tenure-Epoch", "header required"));
+  auto epoch = parse_epoch_text(header->second);
+  if (!epoch) return res->reply(bad_field("Tenure-Epoch", "must be an unsigned decimal integer"));
+  std::string shard_copy = shard, key_copy = key;
+  data_.put(ShardId(shard), std::move(key), *epoch, req.body,
+            [this, res, shard_copy, key_copy, e = *epoch](PutOutcome o) {
+              switch (o.kind) {
+                case PutOutcome::Kind::kOk:
+                  metrics_.put("ok");
+                  return res->reply(json_response(
+                      200, {{"ok", true}, {"shard", shard_copy}, {"key", key_copy}, {"epoch", e.value()}}));
+                case PutOutcome::Kind::kFenced:
+                  metrics_.put(std::string(to_string(o.fence.code)));
+                  return res->reply(fence_error(o.fence));
+                case PutOutcome::Kind::kValueStale:
+                  metrics_.put("stale_value");
+                  return res->reply(json_response(409, {{"error", "stale_epoch"},
+                                                        {"message", "a value with a newer epoch is stored"},
+                                                        {"current_epoch", o.stored_epoch.value()}}));
+                case PutOutcome::Kind::kOverloaded: {
+                  metrics_.put("overloaded");
+                  auto r = net::json_error(503, "overloaded", o.message);
+                  r.headers.emplace_back("Retry-After", "1");
+                  return res->reply(std::move(r));
+                }
+                case PutOutcome::Kind::kStorage:
+                  metrics_.put("storage_error");
+                  return res->reply(net::json_error(500, "internal", o.message));
+              }
+            });
+}
+
+net::HttpResponse HttpApi::get_data(const std::string& shard, const std::string& key) {
+  auto v = data_.get(ShardId(shard), key);
+  if (!v.ok()) return net::json_error(500, "internal", v.error().message);
+  if (!v.value()) return net::json_error(404, "not_found", "no value for that shard and key");
+  net::HttpResponse r;
+  r.content_type = "application/octet-stream";
+  r.body = std::move(v.value()->value);
+  r.headers.emplace_back("Tenure-Epoch", std::to_string(v.value()->epoch.value()));
+  return r;
+}
+
+}  // namespace tenure::agent

@@ -1,0 +1,52 @@
+// tenure-agent --config FILE: the agent beside one data-plane worker.
+// Only wiring: the Agent library does the work.
+#include <cstdio>
+#include <string>
+
+#include "config/agent_config.h"
+#include "dataplane_agent/agent.h"
+
+namespace {
+const char* kUsage =
+    "usage: tenure-agent --config FILE\n"
+    "\n"
+    "Runs the Tenure agent beside one data-plane worker: registers with the\n"
+    "controllers, keeps its lease, follows its grants and serves the fence API.\n"
+    "  --config FILE   the agent's YAML config (see docs/fencing.md)\n"
+    "  --help          this text\n";
+
+int usage_error(const std::string& reason) {
+  std::fprintf(stderr, "tenure-agent: %s\n", reason.c_str());
+  return 2;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (a == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      config_path = a.substr(9);
+    } else if (a == "--config") {
+      return usage_error("--config needs a FILE");
+    } else {
+      return usage_error("unknown flag \"" + a + "\" (see --help)");
+    }
+  }
+  if (config_path.empty()) return usage_error("missing --config FILE (see --help)");
+  auto cfg = tenure::config::load_agent_config(config_path);
+  if (!cfg.ok()) return usage_error(cfg.error().message);
+  tenure::agent::Agent agent(std::move(cfg.value()));
+  auto started = agent.start();
+  if (!started.ok()) {
+    std::fprintf(stderr, "tenure-agent: %s\n", started.error().message.c_str());
+    return 1;
+  }
+  return agent.run_until_signal();
+}

@@ -1,0 +1,60 @@
+#pragma once
+// The agent's Prometheus metrics (CONTRACT.md, "Metrics"; names carry the
+// tenure_ prefix and base units). Hot-path counts (fence checks) are kept in
+// FenceState's relaxed atomics and copied into the registry at scrape time,
+// so a fence check never touches a Prometheus object.
+//
+// Thread: every method is thread-safe.
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "dataplane_agent/fence_state.h"
+
+namespace tenure::agent {
+
+class AgentMetrics {
+ public:
+  explicit AgentMetrics(const FenceState& fence);
+
+  /// Heartbeat (and register) outcomes: ok, error, not_registered,
+  /// worker_dead, bad_answer.
+  void heartbeat(const std::string& result);
+  void watch_reconnect() { watch_reconnects_.Increment(); }
+  /// Seconds from a grant's proposal (leader's wall clock) to its arrival.
+  void grant_delay(double seconds) { grant_delay_.Observe(seconds < 0 ? 0 : seconds); }
+  void release(const std::string& result);
+  void put(const std::string& result);
+  void grants_changed(size_t held) { grants_.Set(static_cast<double>(held)); }
+
+  /// The text exposition, with the scrape-time values refreshed.
+  std::string serialize();
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  void refresh();
+
+  const FenceState& fence_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Gauge& grants_;
+  prometheus::Gauge& lease_valid_;
+  prometheus::Gauge& lease_remaining_;
+  prometheus::Gauge& revision_;
+  prometheus::Family<prometheus::Counter>& fence_checks_;
+  prometheus::Family<prometheus::Counter>& heartbeats_;
+  prometheus::Family<prometheus::Counter>& releases_;
+  prometheus::Family<prometheus::Counter>& puts_;
+  prometheus::Counter& watch_reconnects_;
+  prometheus::Histogram& grant_delay_;
+  std::mutex mu_;  ///< scrape-time refresh
+  std::array<uint64_t, kFenceCodeCount> synced_{};
+};
+
+}  // namespace tenure::agent
