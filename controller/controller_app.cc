@@ -39,8 +39,13 @@ namespace {
 NodeOptions node_options(const config::ControllerConfig& c) {
   NodeOptions o;
   o.id = consensus::NodeId(c.node_id);
-  o.tick_ms = c.raft.heartbeat_interval_ms;
-  o.election_ticks = static_cast<int>(std::max<uint32_t>(2, c.raft.election_timeout_ms / c.raft.heartbeat_interval_ms));
+  // A 10 ms tick (coarser only if the heartbeat is shorter than that).
+  o.tick_ms = std::clamp<uint32_t>(c.raft.heartbeat_interval_ms / 10, 1, 10);
+  o.heartbeat_ticks = static_cast<int>(std::max<uint32_t>(1, c.raft.heartbeat_interval_ms / o.tick_ms));
+  o.election_ticks = static_cast<int>(std::max<uint32_t>(o.heartbeat_ticks + 1, c.raft.election_timeout_ms / o.tick_ms));
+  // Fail over within about 1.1 election timeouts: a window of a tenth of it
+  // still spreads members over many ticks (pre-vote absorbs the rare tie).
+  o.election_jitter_ticks = std::max(2, o.election_ticks / 10);
   o.snapshot_threshold_entries = c.raft.snapshot_threshold_entries;
   o.snapshot_keep_entries = std::min<uint64_t>(1000, c.raft.snapshot_threshold_entries / 2);
   bool member_of_peers = false;
@@ -72,7 +77,7 @@ int ControllerApp::run() {
   std::filesystem::create_directories(config_.data_dir);
   p.storage = storage::RaftStorage::open(config_.data_dir);
   if (p.storage->empty() && config_.peers.empty()) {
-    std::fprintf(stderr, "%s\n", config::peers_required_error(config_).message.c_str());
+    std::fprintf(stderr, "tenure-controller: %s\n", config::peers_required_error(config_).message.c_str());
     return 2;
   }
   p.client = std::make_unique<net::HttpClient>(p.io, client_options(config_));
