@@ -58,7 +58,8 @@ void Raft::reset_randomized_election_timeout() {
   rng_state_ ^= rng_state_ << 25;
   rng_state_ ^= rng_state_ >> 27;
   uint64_t r = rng_state_ * 0x2545F4914F6CDD1DULL;
-  randomized_election_timeout_ = config_.election_ticks + static_cast<int>(r % static_cast<uint64_t>(config_.election_ticks));
+  int jitter = config_.election_jitter_ticks > 0 ? config_.election_jitter_ticks : config_.election_ticks;
+  randomized_election_timeout_ = config_.election_ticks + static_cast<int>(r % static_cast<uint64_t>(jitter));
 }
 
 void Raft::reset(Term term) {

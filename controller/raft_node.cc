@@ -69,7 +69,8 @@ void RaftNode::start() {
   consensus::RaftConfig cfg;
   cfg.id = options_.id;
   cfg.election_ticks = options_.election_ticks;
-  cfg.heartbeat_ticks = 1;
+  cfg.heartbeat_ticks = options_.heartbeat_ticks;
+  cfg.election_jitter_ticks = options_.election_jitter_ticks;
   cfg.random_seed = steady_ns();
   // The bootstrap log is durable before the core may act on it.
   if (storage_.empty() && !init.entries.empty()) storage_.bootstrap(init);
@@ -77,6 +78,7 @@ void RaftNode::start() {
   for (const auto& [id, addr] : options_.configured_addresses) peers_.set_peer_address(id, addr);
   asio::post(strand_, [this] {
     process();
+    ticker_.expires_at(std::chrono::steady_clock::now());
     schedule_tick();
   });
 }
@@ -90,7 +92,11 @@ void RaftNode::stop() {
 }
 
 void RaftNode::schedule_tick() {
-  ticker_.expires_after(std::chrono::milliseconds(options_.tick_ms));
+  // A fixed cadence, not "tick_ms after the last tick ended": time in the
+  // core must not stretch under load.
+  auto now = std::chrono::steady_clock::now();
+  auto next = ticker_.expiry() + std::chrono::milliseconds(options_.tick_ms);
+  ticker_.expires_at(next < now ? now : next);
   ticker_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopped_) return;
     on_tick();
@@ -229,25 +235,24 @@ void RaftNode::maybe_snapshot() {
 
 void RaftNode::expire_requests() {
   uint64_t now = steady_ms();
+  // Deadlines grow with the index and the read id: stop at the first live one.
   for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->second.deadline_ms <= now) {
+    if (it->second.deadline_ms > now) break;
+    {
       metrics_.proposals.Add({{"result", "timeout"}}).Increment();
       NodeError err{NodeErrc::kTimeout, "proposal not committed in time", raft_->leader()};
       auto done = std::move(it->second.done);
       it = pending_.erase(it);
       done(&err, nullptr);
-    } else {
-      ++it;
     }
   }
   for (auto it = reads_.begin(); it != reads_.end();) {
-    if (it->second.deadline_ms <= now) {
+    if (it->second.deadline_ms > now) break;
+    {
       NodeError err{NodeErrc::kTimeout, "read index not confirmed in time", raft_->leader()};
       auto done = std::move(it->second.done);
       it = reads_.erase(it);
       done(&err, nullptr);
-    } else {
-      ++it;
     }
   }
 }

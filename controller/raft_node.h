@@ -35,8 +35,12 @@ using consensus::Term;
 
 struct NodeOptions {
   NodeId id;
-  uint32_t tick_ms = 100;        ///< one Raft tick = one heartbeat interval
-  int election_ticks = 10;       ///< election timeout in ticks
+  /// The Raft clock's resolution. Finer than the heartbeat so that members'
+  /// randomized election timeouts land on distinct instants.
+  uint32_t tick_ms = 10;
+  int heartbeat_ticks = 10;       ///< heartbeat interval in ticks
+  int election_ticks = 100;       ///< election timeout in ticks
+  int election_jitter_ticks = 10; ///< randomization above it, in ticks
   uint64_t snapshot_threshold_entries = 10000;
   uint64_t snapshot_keep_entries = 1000;  ///< entries kept behind a snapshot for slow followers
   uint32_t request_timeout_ms = 5000;

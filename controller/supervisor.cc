@@ -58,6 +58,8 @@ void Supervisor::on_tick() {
   // §6.4: until this term's first entry commits, the applied state may miss
   // what earlier leaders decided; decide nothing on it.
   if (!raft.committed_in_current_term() || raft.log().applied() < raft.log().committed()) return;
+  if (now - last_check_ms_ < options_.check_interval_ms) return;
+  last_check_ms_ = now;
   check_leases(now);
   expire_handoffs(now);
   maybe_place(now);
@@ -174,7 +176,9 @@ void Supervisor::maybe_place(uint64_t now) {
   if (placing_) return;
   const StateMachine& sm = node_.state();
   bool changed = sm.revision() != last_place_revision_;
-  if (!changed && now - last_place_ms_ < options_.placement_interval_ms) return;
+  uint64_t since = now - last_place_ms_;
+  if (since < options_.placement_min_interval_ms) return;
+  if (!changed && since < options_.placement_interval_ms) return;
   last_place_ms_ = now;
   last_place_revision_ = sm.revision();
   controlplane::Plan p = plan();

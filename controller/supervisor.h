@@ -34,8 +34,12 @@ struct SupervisorOptions {
   uint32_t worker_lease_ms = 3000;
   uint32_t max_concurrent_moves = 64;
   uint32_t join_delay_ms = 0;
-  /// A placement pass runs at least this often, and soon after any change.
+  /// Leases and handoffs are checked this often (the driver ticks faster).
+  uint32_t check_interval_ms = 50;
+  /// A placement pass runs at least this often ...
   uint32_t placement_interval_ms = 2000;
+  /// ... and after a change, but not more often than this (a pass is O(shards)).
+  uint32_t placement_min_interval_ms = 200;
   /// Placements per proposed command (keeps entries well under the body limit).
   size_t max_placements_per_command = 4000;
 };
@@ -79,6 +83,7 @@ class Supervisor {
   std::set<controlplane::WorkerId> declaring_dead_;
   std::set<controlplane::ShardId> expiring_;
   bool placing_ = false;
+  uint64_t last_check_ms_ = 0;
   uint64_t last_place_ms_ = 0;
   controlplane::Revision last_place_revision_;
   prometheus::Family<prometheus::Counter>& handoffs_;
