@@ -154,9 +154,11 @@ void Simulator::churn_fault() {
   if (!l) return;
   const consensus::ConfState conf = l->raft().conf();
   auto status = l->raft().status();
-  // Promote a learner once it has caught up with the leader's commit index.
+  // Promote a learner once it has caught up with the leader's commit index
+  // (now and then earlier: an operator may, and safety must not depend on it).
+  bool eager = rng_.chance(0.2);
   for (const auto& f : status.followers) {
-    if (f.learner && f.match >= status.commit) {
+    if (f.learner && (eager || f.match >= status.commit)) {
       propose_conf_change(*l, ConfChangeType::kAddVoter, f.id);
       return;
     }

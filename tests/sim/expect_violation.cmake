@@ -1,8 +1,9 @@
 # Runs tenure-sim and passes only if it reports a violation: a non-zero exit
 # and a final "seeds=K violations=V" line with V > 0. Used to prove that the
 # checkers catch each planted bug.
-#   cmake -DSIM=path/to/tenure-sim -DARGS="--bug;NAME;--seeds;1-500" -P expect_violation.cmake
-execute_process(COMMAND ${SIM} ${ARGS} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+#   cmake -DSIM=path/to/tenure-sim "-DARGS=--bug NAME --seeds 1-500" -P expect_violation.cmake
+separate_arguments(args UNIX_COMMAND "${ARGS}")
+execute_process(COMMAND ${SIM} ${args} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 string(REGEX MATCH "seeds=([0-9]+) violations=([0-9]+)" summary "${out}")
 if(NOT summary)
   message(FATAL_ERROR "no summary line (exit ${rc})\n${err}")
