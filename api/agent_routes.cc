@@ -52,7 +52,7 @@ void ControllerApi::add_agent_routes() {
     nlohmann::json revoked = nlohmann::json::array();
     for (const auto& [shard, epoch] : a.revoked) revoked.push_back({{"shard", shard.str()}, {"epoch", epoch.value()}});
     reply(call, json_response(200, {{"worker", call->param("id")},
-                                    {"lease_ms", supervisor_.options().worker_lease_ms},
+                                    {"lease_ms", supervisor_.options().lease_ms},
                                     {"revision", a.revision.value()},
                                     {"revoked", std::move(revoked)}}));
   };

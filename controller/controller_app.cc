@@ -89,8 +89,8 @@ int ControllerApp::run() {
   p.node = std::make_unique<RaftNode>(p.io, node_options(config_), *p.storage, *p.transport, *p.metrics);
   p.transport->set_node(p.node.get());
 
-  SupervisorOptions sup;
-  sup.worker_lease_ms = config_.worker_lease_ms;
+  controlplane::FleetPolicyOptions sup;
+  sup.lease_ms = config_.worker_lease_ms;
   sup.max_concurrent_moves = config_.placement.max_concurrent_moves;
   sup.join_delay_ms = config_.placement.join_delay_ms;
   p.supervisor = std::make_unique<Supervisor>(*p.node, sup, *p.registry);

@@ -1,0 +1,165 @@
+#include "controlplane/fleet_policy.h"
+
+namespace tenure::controlplane {
+
+PlacementOptions FleetPolicy::placement_options(uint64_t wall_ms) const {
+  PlacementOptions o;
+  o.max_concurrent_moves = options_.max_concurrent_moves;
+  o.join_delay_ms = options_.join_delay_ms;
+  o.now_ms = wall_ms;
+  return o;
+}
+
+void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
+  leading_ = true;
+  last_heard_ms_.clear();
+  handoff_seen_ms_.clear();
+  declaring_dead_.clear();
+  expiring_.clear();
+  placing_ = 0;
+  placed_once_ = false;
+  last_check_ms_ = now_ms;
+  // A new leader knows nobody's last heartbeat: everyone gets a full lease.
+  for (const auto& [id, w] : sm.workers()) {
+    if (w.state != WorkerState::kDead) last_heard_ms_[id] = now_ms;
+  }
+  for (const auto& id : sm.handoffs()) handoff_seen_ms_[id] = now_ms;
+}
+
+HeartbeatAnswer FleetPolicy::heartbeat(const StateMachine& sm, const WorkerId& worker, uint64_t now_ms) {
+  HeartbeatAnswer a;
+  a.revision = sm.revision();
+  const auto* w = sm.worker(worker);
+  if (!w) {
+    a.status = HeartbeatAnswer::Status::kUnknown;
+    return a;
+  }
+  if (w->state == WorkerState::kDead) {
+    a.status = HeartbeatAnswer::Status::kDead;
+    return a;
+  }
+  last_heard_ms_[worker] = now_ms;
+  for (const auto& id : sm.shards_of(worker)) {
+    const auto* s = sm.shard(id);
+    if (s->state == ShardState::kHandoff) a.revoked.emplace_back(id, s->epoch);
+  }
+  return a;
+}
+
+std::vector<Decision> FleetPolicy::tick(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms) {
+  std::vector<Decision> out;
+  if (!leading_ || now_ms - last_check_ms_ < options_.check_interval_ms) return out;
+  last_check_ms_ = now_ms;
+  check_leases(sm, now_ms, wall_ms, out);
+  expire_handoffs(sm, now_ms, out);
+  maybe_place(sm, now_ms, wall_ms, out);
+  return out;
+}
+
+void FleetPolicy::check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out) {
+  for (const auto& [id, w] : sm.workers()) {
+    if (w.state == WorkerState::kDead || declaring_dead_.count(id)) continue;
+    auto [it, fresh] = last_heard_ms_.try_emplace(id, now_ms);  // registered since we started leading
+    if (fresh || now_ms - it->second <= options_.lease_ms) continue;
+    declaring_dead_.insert(id);
+    Decision d{Decision::Kind::kDeclareDead, next_id_++, {}, id, sm.shards_of(id).size()};
+    d.command.body = DeclareDead{id, plan_failover(sm, id, placement_options(wall_ms)), ChangeReason::kDeadWorker};
+    out.push_back(std::move(d));
+  }
+}
+
+void FleetPolicy::expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::vector<Decision>& out) {
+  std::map<WorkerId, CompleteMoves> overdue;
+  for (const auto& id : sm.handoffs()) {
+    auto [it, fresh] = handoff_seen_ms_.try_emplace(id, now_ms);
+    if (fresh || expiring_.count(id) || now_ms - it->second <= options_.lease_ms) continue;
+    const auto* s = sm.shard(id);
+    auto& c = overdue[s->worker];
+    c.from = s->worker;
+    c.expired = true;
+    c.shards.push_back(id);
+    c.epochs.push_back(s->epoch);
+  }
+  for (auto& [from, c] : overdue) {
+    for (const auto& id : c.shards) expiring_.insert(id);
+    Decision d{Decision::Kind::kExpireHandoffs, next_id_++, {}, from, c.shards.size()};
+    d.command.body = std::move(c);
+    out.push_back(std::move(d));
+  }
+}
+
+void FleetPolicy::maybe_place(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out) {
+  if (placing_ > 0) return;
+  uint64_t since = now_ms - last_place_ms_;
+  bool changed = !placed_once_ || sm.revision() != last_place_revision_;
+  if (placed_once_ && since < options_.placement_min_interval_ms) return;
+  if (!changed && since < options_.placement_interval_ms) return;
+  placed_once_ = true;
+  last_place_ms_ = now_ms;
+  last_place_revision_ = sm.revision();
+  for (auto& cmd : plan_commands(plan(sm, wall_ms))) {
+    Decision d{Decision::Kind::kPlace, next_id_++, std::move(cmd), WorkerId(), 0};
+    ++placing_;
+    out.push_back(std::move(d));
+  }
+}
+
+void FleetPolicy::finished(const Decision& d) {
+  switch (d.kind) {
+    case Decision::Kind::kDeclareDead: declaring_dead_.erase(d.worker); break;
+    case Decision::Kind::kExpireHandoffs:
+      for (const auto& id : std::get<CompleteMoves>(d.command.body).shards) expiring_.erase(id);
+      break;
+    case Decision::Kind::kPlace:
+      if (placing_ > 0) --placing_;
+      break;
+  }
+}
+
+std::vector<FinishedHandoff> FleetPolicy::on_applied(const StateMachine& sm, uint64_t now_ms) {
+  std::vector<FinishedHandoff> done;
+  if (!leading_) return done;
+  for (auto it = handoff_seen_ms_.begin(); it != handoff_seen_ms_.end();) {
+    if (sm.handoffs().count(it->first)) {
+      ++it;
+      continue;
+    }
+    const auto* s = sm.shard(it->first);
+    std::string reason = s && !s->history.empty() ? to_string(s->history.back().reason) : "deleted";
+    done.push_back({it->first, reason, now_ms - it->second});
+    it = handoff_seen_ms_.erase(it);
+  }
+  for (const auto& id : sm.handoffs()) handoff_seen_ms_.try_emplace(id, now_ms);
+  return done;
+}
+
+Plan FleetPolicy::plan(const StateMachine& sm, uint64_t wall_ms) const {
+  return plan_placement(sm, placement_options(wall_ms));
+}
+
+std::vector<Command> FleetPolicy::plan_commands(const Plan& plan) const {
+  std::vector<Command> cmds;
+  // One command per reason (so history records why), chunked to keep entries small.
+  auto chunked = [&](const std::vector<PlannedMove>& moves, bool handoff) {
+    std::map<ChangeReason, std::vector<Placement>> by_reason;
+    for (const auto& m : moves) by_reason[m.reason].push_back({m.shard, m.to, m.epoch});
+    for (auto& [reason, all] : by_reason) {
+      for (size_t i = 0; i < all.size(); i += options_.max_placements_per_command) {
+        auto end = all.begin() + static_cast<long>(std::min(all.size(), i + options_.max_placements_per_command));
+        std::vector<Placement> ps(all.begin() + static_cast<long>(i), end);
+        Command c;
+        if (handoff) {
+          c.body = BeginMoves{std::move(ps), reason};
+        } else {
+          c.body = AssignShards{std::move(ps), reason};
+        }
+        cmds.push_back(std::move(c));
+      }
+    }
+  };
+  chunked(plan.assignments, false);
+  chunked(plan.moves, true);
+  return cmds;
+}
+
+}  // namespace tenure::controlplane

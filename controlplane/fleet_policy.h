@@ -1,0 +1,103 @@
+#pragma once
+// The leader's decisions over the fleet, as pure logic (no clock, no I/O):
+// worker leases, failover, handoffs the old owner never confirmed, and the
+// placement loop. The controller drives it with real time (controller/
+// supervisor.cc); the simulator drives the same code with virtual time.
+//
+// Leases are soft state (DESIGN.md): only the decisions become commands.
+//   - A worker is declared dead once this leader has heard nothing from it
+//     for lease_ms, counted from the later of its last heartbeat's arrival
+//     and this leader's start (a new leader gives everyone a full lease).
+//   - A handoff the old owner does not confirm completes once lease_ms has
+//     passed since this leader saw it begin: by then the old owner has
+//     either seen the revoke in a heartbeat answer or let its lease lapse.
+// docs/fencing.md has the full timing argument.
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "controlplane/placement.h"
+#include "controlplane/state_machine.h"
+
+namespace tenure::controlplane {
+
+struct FleetPolicyOptions {
+  uint64_t lease_ms = 3000;
+  uint32_t max_concurrent_moves = 64;
+  uint64_t join_delay_ms = 0;
+  uint64_t check_interval_ms = 50;
+  uint64_t placement_interval_ms = 2000;      ///< a pass at least this often
+  uint64_t placement_min_interval_ms = 200;   ///< and after changes, at most this often
+  size_t max_placements_per_command = 4000;
+};
+
+struct HeartbeatAnswer {
+  enum class Status { kOk, kUnknown, kDead } status = Status::kOk;
+  Revision revision;
+  /// Shards this worker must stop serving (being handed off from it).
+  std::vector<std::pair<ShardId, Epoch>> revoked;
+};
+
+/// A command the leader should propose, and what it is about.
+struct Decision {
+  enum class Kind { kDeclareDead, kExpireHandoffs, kPlace } kind;
+  uint64_t id = 0;  ///< hand back to finished()
+  Command command;
+  WorkerId worker;           ///< kDeclareDead
+  size_t shards = 0;         ///< shards concerned
+};
+
+/// A handoff this leader saw finish (for metrics).
+struct FinishedHandoff {
+  ShardId shard;
+  std::string reason;
+  uint64_t duration_ms;
+};
+
+class FleetPolicy {
+ public:
+  explicit FleetPolicy(FleetPolicyOptions options) : options_(options) {}
+
+  /// This member just became leader (or changed term) at `now_ms`.
+  void start_leading(const StateMachine& sm, uint64_t now_ms);
+  void stop_leading() { leading_ = false; }
+  bool leading() const { return leading_; }
+
+  /// A heartbeat or registration arrived at `now_ms`.
+  HeartbeatAnswer heartbeat(const StateMachine& sm, const WorkerId& worker, uint64_t now_ms);
+  /// The decisions due now. `wall_ms` is the leader's wall clock (join delay).
+  std::vector<Decision> tick(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms);
+  /// The proposal for a decision was applied or failed: it may be decided again.
+  void finished(const Decision& d);
+  /// After entries were applied: the handoffs that completed meanwhile.
+  std::vector<FinishedHandoff> on_applied(const StateMachine& sm, uint64_t now_ms);
+
+  /// The placement this leader would carry out now, and its commands.
+  Plan plan(const StateMachine& sm, uint64_t wall_ms) const;
+  std::vector<Command> plan_commands(const Plan& plan) const;
+  const FleetPolicyOptions& options() const { return options_; }
+
+ private:
+  void check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out);
+  void expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::vector<Decision>& out);
+  void maybe_place(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out);
+  PlacementOptions placement_options(uint64_t wall_ms) const;
+
+  FleetPolicyOptions options_;
+  bool leading_ = false;
+  uint64_t next_id_ = 1;
+  std::map<WorkerId, uint64_t> last_heard_ms_;
+  std::map<ShardId, uint64_t> handoff_seen_ms_;
+  std::set<WorkerId> declaring_dead_;
+  std::set<ShardId> expiring_;
+  size_t placing_ = 0;  ///< placement commands in flight
+  uint64_t last_check_ms_ = 0;
+  uint64_t last_place_ms_ = 0;
+  Revision last_place_revision_;
+  bool placed_once_ = false;
+};
+
+}  // namespace tenure::controlplane

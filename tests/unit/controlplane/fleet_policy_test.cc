@@ -1,0 +1,106 @@
+#include "controlplane/fleet_policy.h"
+
+#include <gtest/gtest.h>
+
+namespace tenure::controlplane {
+namespace {
+
+class FleetPolicyTest : public ::testing::Test {
+ protected:
+  FleetPolicyTest() : policy(options()) {}
+  static FleetPolicyOptions options() {
+    FleetPolicyOptions o;
+    o.lease_ms = 3000;
+    o.check_interval_ms = 10;
+    o.placement_min_interval_ms = 0;
+    return o;
+  }
+  void apply(Command c) { sm.apply(c); }
+  /// Applies every decision due at `now` (as if each committed at once).
+  std::vector<Decision> step(uint64_t now) {
+    auto ds = policy.tick(sm, now, now);
+    for (auto& d : ds) {
+      sm.apply(d.command);
+      policy.finished(d);
+    }
+    policy.on_applied(sm, now);
+    return ds;
+  }
+  size_t count(const std::vector<Decision>& ds, Decision::Kind k) {
+    return static_cast<size_t>(std::count_if(ds.begin(), ds.end(), [k](const Decision& d) { return d.kind == k; }));
+  }
+  StateMachine sm;
+  FleetPolicy policy;
+};
+
+TEST_F(FleetPolicyTest, SilentWorkerIsDeclaredDeadOnlyAfterItsLease) {
+  apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
+  apply(Command{"", 0, RegisterWorker{WorkerId("w2"), "b", "", 1}});
+  apply(Command{"", 0, CreateShards{{ShardId("s1"), ShardId("s2")}}});
+  policy.start_leading(sm, 1000);
+  step(1010);  // placement
+  EXPECT_EQ(sm.count(ShardState::kActive), 2u);
+  // w2 keeps heartbeating, w1 is silent.
+  for (uint64_t t = 1500; t <= 4000; t += 500) {
+    policy.heartbeat(sm, WorkerId("w2"), t);
+    EXPECT_EQ(count(step(t), Decision::Kind::kDeclareDead), 0u) << t;
+  }
+  policy.heartbeat(sm, WorkerId("w2"), 4010);
+  auto ds = step(4010);  // 3010 ms after the leader started: past w1's full lease
+  ASSERT_EQ(count(ds, Decision::Kind::kDeclareDead), 1u);
+  EXPECT_EQ(sm.worker(WorkerId("w1"))->state, WorkerState::kDead);
+  EXPECT_EQ(sm.shards_of(WorkerId("w2")).size(), 2u);
+}
+
+TEST_F(FleetPolicyTest, NewLeaderGivesEveryoneAFullLease) {
+  apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
+  policy.start_leading(sm, 100000);  // nobody heard from w1 for ages before
+  EXPECT_EQ(count(step(102000), Decision::Kind::kDeclareDead), 0u);
+  EXPECT_EQ(count(step(103001), Decision::Kind::kDeclareDead), 1u);
+}
+
+TEST_F(FleetPolicyTest, DeadWorkerIsToldSo) {
+  apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
+  policy.start_leading(sm, 0);
+  step(3001);
+  EXPECT_EQ(policy.heartbeat(sm, WorkerId("w1"), 3002).status, HeartbeatAnswer::Status::kDead);
+  EXPECT_EQ(policy.heartbeat(sm, WorkerId("nobody"), 3002).status, HeartbeatAnswer::Status::kUnknown);
+}
+
+TEST_F(FleetPolicyTest, UnconfirmedHandoffCompletesAfterTheLease) {
+  apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
+  apply(Command{"", 0, CreateShards{{ShardId("s1")}}});
+  apply(Command{"", 0, AssignShards{{Placement{ShardId("s1"), WorkerId("w1"), Epoch(0)}}, ChangeReason::kCreated}});
+  apply(Command{"", 0, RegisterWorker{WorkerId("w2"), "b", "", 1}});
+  policy.start_leading(sm, 0);
+  apply(Command{"", 0, BeginMoves{{Placement{ShardId("s1"), WorkerId("w2"), Epoch(1)}}, ChangeReason::kManual}});
+  policy.on_applied(sm, 500);
+  // The old owner heartbeats and hears of the revoke, but never releases.
+  auto a = policy.heartbeat(sm, WorkerId("w1"), 600);
+  ASSERT_EQ(a.revoked.size(), 1u);
+  EXPECT_EQ(a.revoked[0].first, ShardId("s1"));
+  for (uint64_t t = 600; t <= 3600; t += 100) {
+    // Seen at 500: until 500 + lease the old owner may still be serving.
+    if (t == 3500) EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kHandoff);
+    policy.heartbeat(sm, WorkerId("w1"), t);
+    policy.heartbeat(sm, WorkerId("w2"), t);
+    step(t);
+  }
+  EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kActive);
+  EXPECT_EQ(sm.shard(ShardId("s1"))->worker, WorkerId("w2"));
+  EXPECT_EQ(sm.shard(ShardId("s1"))->epoch, Epoch(2));
+}
+
+TEST_F(FleetPolicyTest, InFlightDecisionsAreNotRepeated) {
+  apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
+  policy.start_leading(sm, 0);
+  auto first = policy.tick(sm, 3001, 3001);
+  ASSERT_EQ(count(first, Decision::Kind::kDeclareDead), 1u);
+  // Not yet applied: the next tick must not decide it again.
+  EXPECT_EQ(count(policy.tick(sm, 3100, 3100), Decision::Kind::kDeclareDead), 0u);
+  policy.finished(first[0]);  // failed (e.g. leadership lost): decide again
+  EXPECT_EQ(count(policy.tick(sm, 3200, 3200), Decision::Kind::kDeclareDead), 1u);
+}
+
+}  // namespace
+}  // namespace tenure::controlplane
