@@ -33,7 +33,9 @@ struct Agent::Impl {
         clock(o.clock ? o.clock : &system_clock),
         fence(*clock),
         metrics(fence),
-        guard(asio::make_work_guard(io)) {}
+        guard(asio::make_work_guard(io)) {
+    if (o.trace) fence.set_trace(o.trace);
+  }
 
   Result<Ok, AgentErrc> open_storage();
   Result<Ok, AgentErrc> start_network();

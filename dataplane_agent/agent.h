@@ -39,6 +39,9 @@ struct AgentOptions {
   /// Serve the agent HTTP API on config.listen (an embedding program may
   /// not need it; the fence is then only the C++ call).
   bool serve_http = true;
+  /// Tests only: called on the control strand after every grant-table
+  /// install ("install") and lease extension ("extend_lease").
+  std::function<void(std::string_view event)> trace;
 };
 
 enum class AgentErrc {

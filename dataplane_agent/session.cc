@@ -117,11 +117,16 @@ void Session::Impl::handle_lease_reply(const PoolReply& r, bool is_register) {
   const auto& resp = r.result.value();
   if (r.status() == 404 && !is_register) {
     metrics.heartbeat("not_registered");
-    return lost_registration("not_registered");
+    // Not (yet) known to the member that answered, e.g. a new leader that
+    // has not applied our registration: stop serving, but forget nothing;
+    // the re-list after registering says what is still ours.
+    return lost_registration("not_registered", /*drop_grants=*/false);
   }
   if (r.status() == 409 && error_code_of(resp.body) == "worker_dead") {
     metrics.heartbeat("worker_dead");
-    return lost_registration("worker_dead");
+    // Declared dead: every shard of ours was granted elsewhere at a newer
+    // epoch. Those grants are over for good.
+    return lost_registration("worker_dead", /*drop_grants=*/true);
   }
   if (r.status() != 200) {
     metrics.heartbeat("error");
@@ -173,7 +178,7 @@ void Session::Impl::apply_lease_answer(const PoolReply& r, const LeaseAnswer& a,
   check_watch_lag(a.revision);
 }
 
-void Session::Impl::lost_registration(const std::string& reason) {
+void Session::Impl::lost_registration(const std::string& reason, bool drop_grants) {
   ++session_gen;
   registered = false;
   synced = false;
@@ -182,9 +187,9 @@ void Session::Impl::lost_registration(const std::string& reason) {
   fence.invalidate_lease();
   stop_watch();
   relist_timer.cancel();
-  // The controllers moved (or will move) every shard of ours: nothing to release.
+  // The controllers moved every shard of ours: nothing to release.
   GrantChanges c(fence.table_for_planning());
-  c.drop_all();
+  if (drop_grants) c.drop_all();
   log_warn("agent", "event=registration_lost reason=" + reason + " dropped=" + std::to_string(c.dropped()) +
                         " action=register_again");
   if (!commit(c)) return;

@@ -52,7 +52,9 @@ struct Session::Impl {
   void send_heartbeat();
   void handle_lease_reply(const PoolReply& r, bool is_register);
   void apply_lease_answer(const PoolReply& r, const struct LeaseAnswer& a, bool is_register);
-  void lost_registration(const std::string& reason);
+  /// Stops serving (lease invalid) and registers again; `drop_grants`
+  /// also forgets every grant for good (the worker was declared dead).
+  void lost_registration(const std::string& reason, bool drop_grants);
   void start_relist();
   void on_relist(const PoolReply& r);
   void schedule_relist();

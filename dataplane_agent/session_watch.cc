@@ -101,7 +101,7 @@ void Session::Impl::process_lines(const std::vector<std::string>& lines) {
   int64_t now_ms = clock.wall_ms();
   for (int64_t at : grant_at_ms) metrics.grant_delay(static_cast<double>(now_ms - at) / 1000.0);
   send_release(c.to_release());
-  if (self_dead) return lost_registration("declared_dead_in_watch");
+  if (self_dead) return lost_registration("declared_dead_in_watch", /*drop_grants=*/true);
   if (relist) start_relist();
 }
 
