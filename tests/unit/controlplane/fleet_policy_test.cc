@@ -81,7 +81,9 @@ TEST_F(FleetPolicyTest, UnconfirmedHandoffCompletesAfterTheLease) {
   EXPECT_EQ(a.revoked[0].first, ShardId("s1"));
   for (uint64_t t = 600; t <= 3600; t += 100) {
     // Seen at 500: until 500 + lease the old owner may still be serving.
-    if (t == 3500) EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kHandoff);
+    if (t == 3500) {
+      EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kHandoff);
+    }
     policy.heartbeat(sm, WorkerId("w1"), t);
     policy.heartbeat(sm, WorkerId("w2"), t);
     step(t);
