@@ -14,7 +14,7 @@ packages=(
   libssl-dev
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
-  curl python3
+  curl python3 prometheus
 )
 
 missing=()
