@@ -252,9 +252,14 @@ class WatchStream:
     def error_body(self):
         return json.loads(self.response.read().decode("utf-8"))
 
-    def next_line(self):
-        """The next non-progress JSON line; raises on timeout or end of stream."""
+    def next_line(self, timeout=20.0):
+        """The next non-progress JSON line; raises on end of stream, or when
+        none came within `timeout` seconds (progress lines keep the socket
+        busy, so the socket timeout alone would not end the wait)."""
+        deadline = time.monotonic() + timeout * SLOW
         while True:
+            if time.monotonic() > deadline:
+                raise WaitTimeout("no watch event within %.0fs" % (timeout * SLOW))
             line = self.response.readline()
             if not line:
                 raise ConnectionError("watch stream ended")
@@ -447,6 +452,7 @@ class Member:
         # False for a member started to join but not yet added (it knows no
         # leader): leader discovery leaves it out.
         self.in_group = True
+        self.auth_override = None  # this member's own auth block (default: the cluster's)
 
     @property
     def address(self):
@@ -474,8 +480,10 @@ class Member:
         lines.append("raft: {%s}" % ", ".join("%s: %d" % kv for kv in raft.items()))
         if c.worker_lease_ms is not None:
             lines.append("worker_lease_ms: %d" % c.worker_lease_ms)
-        if c.auth:
-            lines.append("auth: {%s}" % ", ".join("%s: %s" % (k, yaml_str(v)) for k, v in sorted(c.auth.items())))
+        auth = dict(c.auth)
+        auth.update(self.auth_override or {})
+        if auth:
+            lines.append("auth: {%s}" % ", ".join("%s: %s" % (k, yaml_str(v)) for k, v in sorted(auth.items())))
         text = "\n".join(lines) + "\n" + self.extra_yaml
         with open(self.config_path, "w") as f:
             f.write(text)

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""GET /v1/watch: an ndjson stream of the changes after a revision, served by
+any member from its applied state; resumable from a later revision; 410 for
+a revision older than the history kept."""
+
+import unittest
+
+import tenure_harness as th
+
+
+class WatchTest(th.ClusterTestCase):
+
+    def setUp(self):
+        super().setUp()
+        # Long leases: the fake worker below never heartbeats again and must
+        # not be declared dead during the test.
+        self.c = self.make_cluster(n=3, worker_lease_ms=120000)
+        self.leader = self.c.start()
+        self.follower = self.c.followers(self.leader)[0]
+        # A worker for the placement loop to grant shards to (the test plays its agent).
+        r = self.follower.post("/v1/workers/w1/register", {"address": "127.0.0.1:9", "zone": "z1"})
+        self.assertStatus(r, 200)
+
+    def open_watch(self, member, since, extra=""):
+        w = th.WatchStream(member.address, "/v1/watch?since=%d%s" % (since, extra))
+        self.addCleanup(w.close)
+        return w
+
+    def read_grants(self, w, n):
+        out = []
+        while len(out) < n:
+            e = w.next_line()
+            self.assertNotIn("error", e, "error line in the stream: %r" % e)
+            if e["type"] == "grant":
+                out.append(e)
+        return out
+
+    def test_stream_resume_and_filter(self):
+        rev0 = th.list_shards(self.follower)[0]
+        w = self.open_watch(self.follower, rev0)
+        self.assertEqual(w.status, 200)
+        self.assertTrue(w.headers.get("content-type", "").startswith("application/x-ndjson"), w.headers)
+
+        th.create_shards(self.leader, ["a", "b", "c"])
+        grants = self.read_grants(w, 3)
+        self.assertEqual(sorted(e["shard"] for e in grants), ["a", "b", "c"])
+        for e in grants:
+            self.assertEqual((e["worker"], e["epoch"]), ("w1", 1), e)
+            self.assertGreater(e["revision"], rev0)
+        revs = [e["revision"] for e in grants]
+        self.assertEqual(revs, sorted(revs))
+        self.assertEqual(len(set(revs)), 3)
+
+        # A delete: w1's grant (epoch 1) is revoked, then the shard is gone at epoch 2
+        # (a change of owner to nobody raises the epoch by one).
+        self.assertStatus(self.leader.delete("/v1/shards/a"), 200)
+        revoke = w.next_line()
+        self.assertEqual((revoke["type"], revoke["shard"], revoke["worker"], revoke["epoch"]),
+                         ("revoke", "a", "w1", 1), revoke)
+        deleted = w.next_line()
+        self.assertEqual((deleted["type"], deleted["shard"], deleted["epoch"]), ("shard_deleted", "a", 2), deleted)
+        self.assertGreater(deleted["revision"], revoke["revision"])
+        self.assertGreater(deleted["revision"], revs[-1])
+
+        # Resume from the first grant's revision, at another member: exactly the later events, in order.
+        other = [m for m in self.c.all() if m.id != self.follower.id][0]
+        w2 = self.open_watch(other, grants[0]["revision"])
+        self.assertEqual(w2.status, 200)
+        seen = []
+        while not seen or seen[-1]["revision"] < deleted["revision"]:
+            seen.append(w2.next_line())
+        self.assertEqual([e["revision"] for e in seen[:2]], revs[1:])
+        self.assertTrue(all(e["revision"] > grants[0]["revision"] for e in seen))
+        self.assertEqual(seen[-1]["type"], "shard_deleted")
+
+        # Filtered by worker: from the start, w1's stream holds exactly w1's
+        # grants and the revoke, and nothing of another worker.
+        w3 = self.open_watch(self.leader, rev0, "&worker=w1")
+        got = []
+        while not (got and got[-1]["type"] == "revoke"):
+            got.append(w3.next_line())
+        self.assertEqual([(e["type"], e["shard"]) for e in got],
+                         [("grant", e["shard"]) for e in grants] + [("revoke", "a")])
+        self.assertEqual({e["worker"] for e in got}, {"w1"})
+        # A stream filtered on a worker that registers later shows its
+        # registration, and none of w1's changes before it.
+        w4 = self.open_watch(self.follower, rev0, "&worker=w2")
+        self.assertStatus(self.leader.post("/v1/workers/w2/register", {"address": "127.0.0.1:10"}), 200)
+        e = w4.next_line()
+        self.assertEqual((e["type"], e["worker"], e.get("state")), ("worker", "w2", "alive"), e)
+        self.assertGreater(e["revision"], deleted["revision"])
+
+    def test_watch_from_now_without_since(self):
+        w = th.WatchStream(self.follower.address, "/v1/watch")
+        self.addCleanup(w.close)
+        self.assertEqual(w.status, 200)
+        th.create_shards(self.leader, ["late"])
+        e = self.read_grants(w, 1)[0]
+        self.assertEqual(e["shard"], "late")
+
+    def test_compacted_revision_410(self):
+        # The state machine keeps the last 200000 events (controlplane::Limits::events_kept)
+        # and no config key changes it, so a compacted revision cannot be produced in a fast
+        # test. Check what can be: since=0 on a fresh group is not compacted.
+        w = self.open_watch(self.follower, 0)
+        self.assertEqual(w.status, 200)
+        raise unittest.SkipTest("410 compacted not testable: events_kept (200000) is not configurable")
+
+
+if __name__ == "__main__":
+    th.main()
