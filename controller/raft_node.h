@@ -179,6 +179,7 @@ class RaftNode {
   uint64_t next_read_id_ = 1;
   std::map<NodeId, std::string> learned_addresses_;
   NodeId last_leader_;
+  controlplane::Revision metrics_revision_{~uint64_t(0)};
   std::function<void()> tick_hook_;
   std::function<void()> every_tick_hook_;
   std::function<void()> apply_hook_;

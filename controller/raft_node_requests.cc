@@ -264,9 +264,17 @@ void RaftNode::update_summary() {
   metrics_.is_leader.Set(s.is_leader ? 1 : 0);
   metrics_.revision.Set(static_cast<double>(s.revision.value()));
   metrics_.members.Set(static_cast<double>(s.members.size()));
-  for (auto st : {controlplane::ShardState::kUnassigned, controlplane::ShardState::kActive,
-                  controlplane::ShardState::kHandoff}) {
-    metrics_.shards.Add({{"state", to_string(st)}}).Set(static_cast<double>(state_.count(st)));
+  if (s.revision != metrics_revision_) {
+    // Worker counts cost a pass over the workers: only when something changed.
+    metrics_revision_ = s.revision;
+    for (auto st : {controlplane::ShardState::kUnassigned, controlplane::ShardState::kActive,
+                    controlplane::ShardState::kHandoff}) {
+      metrics_.shards.Add({{"state", to_string(st)}}).Set(static_cast<double>(state_.count(st)));
+    }
+    for (auto st : {controlplane::WorkerState::kAlive, controlplane::WorkerState::kDraining,
+                    controlplane::WorkerState::kDead}) {
+      metrics_.workers.Add({{"state", to_string(st)}}).Set(static_cast<double>(state_.count(st)));
+    }
   }
   std::lock_guard<std::mutex> lock(summary_mu_);
   summary_ = std::move(s);
