@@ -10,6 +10,8 @@
 // HttpClient (N requests in flight through the pool), so the figure is the
 // client and the server together, as a forwarding controller would use them.
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -51,6 +53,7 @@ struct Stats {
   std::vector<double> latencies_us;
   uint64_t done = 0;
   bool measuring = false;
+  double cpu_seconds = 0;  ///< process CPU (user + system, both sides) while measuring
   void record(Clock::time_point sent) {
     if (!measuring) return;
     ++done;
@@ -125,16 +128,30 @@ void report(const char* what, int conns, const Stats& s, double seconds) {
   std::vector<double> l = s.latencies_us;
   std::sort(l.begin(), l.end());
   auto pct = [&](double p) { return l.empty() ? 0.0 : l[static_cast<size_t>(p * (l.size() - 1))]; };
-  std::printf("%-5s conns=%-3d requests=%-8llu rps=%-9.0f p50_us=%-7.1f p99_us=%-7.1f\n", what,
-              conns, static_cast<unsigned long long>(s.done), s.done / seconds, pct(0.50), pct(0.99));
+  std::printf("%-5s conns=%-3d requests=%-8llu rps=%-9.0f p50_us=%-7.1f p99_us=%-8.1f "
+              "cpu_us_per_req=%.2f\n",
+              what, conns, static_cast<unsigned long long>(s.done), s.done / seconds, pct(0.50),
+              pct(0.99), s.done ? s.cpu_seconds * 1e6 / static_cast<double>(s.done) : 0.0);
   std::fflush(stdout);
 }
 
+/// CPU time of the whole process (client and server threads), in seconds.
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
 /// Runs the load for warm-up + `seconds` on the calling thread's io_context.
+/// CPU per request is the figure that survives a busy machine: throughput
+/// there depends on what else runs, CPU spent per request much less.
 void measure(asio::io_context& ioc, Stats& stats, double seconds) {
   ioc.run_for(std::chrono::milliseconds(300));  // warm-up
   stats.measuring = true;
+  double cpu0 = cpu_seconds();
   ioc.run_for(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
+  stats.cpu_seconds = cpu_seconds() - cpu0;
   stats.measuring = false;
 }
 
