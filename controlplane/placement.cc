@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <queue>
+#include <unordered_map>
 
 namespace tenure::controlplane {
 
@@ -64,7 +65,7 @@ class LoadModel {
       worker_capacity_[id] = w.capacity;
     }
     quota_ = fair_quotas(capacity, sm.shards().size(), zone_of_);
-    for (const auto& [id, q] : quota_) load_[id] = 0;
+    for (const auto& [id, q] : quota_) load_[id.str()] = Slot{q, 0};
     for (const auto& [id, s] : sm.shards()) {
       const WorkerId& holder = s.state == ShardState::kHandoff ? s.target : s.worker;
       if (s.worker == excluded && s.state == ShardState::kActive) continue;
@@ -73,10 +74,11 @@ class LoadModel {
     for (const auto& [id, q] : quota_) push(id);
   }
 
-  bool eligible(const WorkerId& w) const { return quota_.count(w) > 0; }
+  bool eligible(const WorkerId& w) const { return load_.count(w.str()) > 0; }
   const std::map<WorkerId, uint64_t>& quota() const { return quota_; }
   int64_t surplus(const WorkerId& w) const {
-    return static_cast<int64_t>(load_.at(w)) - static_cast<int64_t>(quota_.at(w));
+    const Slot& slot = load_.at(w.str());
+    return static_cast<int64_t>(slot.load) - static_cast<int64_t>(slot.quota);
   }
 
   /// The worker that lacks most (zone fill breaks ties), or empty if none lacks any.
@@ -94,7 +96,7 @@ class LoadModel {
   }
   void release(const WorkerId& w) {
     if (!eligible(w)) return;
-    --load_[w];
+    --load_[w.str()].load;
     --zone_load_[zone_of_[w]];
     push(w);
   }
@@ -112,9 +114,9 @@ class LoadModel {
   };
   int64_t deficit(const WorkerId& w) const { return -surplus(w); }
   void add_load(const WorkerId& w) {
-    auto it = load_.find(w);
+    auto it = load_.find(w.str());
     if (it == load_.end()) return;
-    ++it->second;
+    ++it->second.load;
     ++zone_load_[zone_of_[w]];
   }
   void push(const WorkerId& w) {
@@ -123,7 +125,12 @@ class LoadModel {
   }
 
   std::map<WorkerId, uint64_t> quota_;
-  std::map<WorkerId, uint64_t> load_;
+  struct Slot {
+    uint64_t quota = 0;
+    uint64_t load = 0;
+  };
+  // Looked up once per shard: hashed (never iterated, so order cannot leak).
+  std::unordered_map<std::string, Slot> load_;
   std::map<WorkerId, std::string> zone_of_;
   std::map<WorkerId, double> worker_capacity_;
   std::map<std::string, double> zone_capacity_;
@@ -145,24 +152,26 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
   if (plan.quota.empty()) return plan;
   size_t in_flight = sm.count(ShardState::kHandoff);
   size_t budget = opt.max_concurrent_moves > in_flight ? opt.max_concurrent_moves - in_flight : 0;
-  std::map<WorkerId, std::vector<ShardId>> movable;  // active shards per owner, in id order
+  // Active shards of owners that must give some up, in id order. Surpluses
+  // do not change while unassigned shards are placed (those go to deficits).
+  std::map<WorkerId, std::vector<const ShardId*>> movable;
   for (const auto& [id, s] : sm.shards()) {
     if (s.state == ShardState::kUnassigned) {
       WorkerId to = model.take();
       if (to.empty()) continue;
       plan.assignments.push_back({id, WorkerId(), to, s.epoch, reason_for_unassigned(s)});
-    } else if (s.state == ShardState::kActive) {
-      movable[s.worker].push_back(id);
+    } else if (s.state == ShardState::kActive && (!model.eligible(s.worker) || model.surplus(s.worker) > 0)) {
+      movable[s.worker].push_back(&id);
     }
   }
   // Shards of workers that may not keep them (draining) move first.
   for (const auto& [owner, ids] : movable) {
     if (model.eligible(owner)) continue;
-    for (const auto& id : ids) {
+    for (const ShardId* id : ids) {
       if (budget == 0) return plan;
       WorkerId to = model.take();
       if (to.empty()) return plan;
-      plan.moves.push_back({id, owner, to, sm.shard(id)->epoch, ChangeReason::kDrain});
+      plan.moves.push_back({*id, owner, to, sm.shard(*id)->epoch, ChangeReason::kDrain});
       --budget;
     }
   }
@@ -174,7 +183,7 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
       WorkerId to = model.take();
       if (to.empty()) return plan;
       model.release(owner);
-      plan.moves.push_back({*it, owner, to, sm.shard(*it)->epoch, ChangeReason::kRebalance});
+      plan.moves.push_back({**it, owner, to, sm.shard(**it)->epoch, ChangeReason::kRebalance});
       --budget;
     }
   }

@@ -1,0 +1,90 @@
+// Placement and state-machine scale (issue 4's figures): one placement pass
+// over 1,000,000 shards and 1,000 workers, and the memory the replicated
+// state takes with 1,000,000 assigned shards.
+//
+//   placement_bench [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "controlplane/placement.h"
+#include "controlplane/state_machine.h"
+
+namespace tenure::controlplane {
+namespace {
+
+long rss_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+/// A state with `shards` shards and `workers` workers, every shard assigned.
+void build(StateMachine& sm, size_t shards, size_t workers) {
+  for (size_t w = 0; w < workers; ++w) {
+    sm.apply(Command{"", 1000, RegisterWorker{WorkerId("w-" + std::to_string(w)), "10.0.0.1:8000",
+                                              "z" + std::to_string(w % 3), 1}});
+  }
+  for (size_t i = 0; i < shards; i += 100000) {
+    CreateShards c;
+    for (size_t k = i; k < std::min(shards, i + 100000); ++k) c.ids.emplace_back("shard-" + std::to_string(k));
+    sm.apply(Command{"", 1000, std::move(c)});
+  }
+  Plan p = plan_placement(sm, {});
+  AssignShards a;
+  a.reason = ChangeReason::kCreated;
+  for (const auto& m : p.assignments) a.placements.push_back({m.shard, m.to, m.epoch});
+  sm.apply(Command{"", 1000, std::move(a)});
+}
+
+void BM_PlacementPass(benchmark::State& state) {
+  size_t shards = static_cast<size_t>(state.range(0)), workers = static_cast<size_t>(state.range(1));
+  StateMachine sm(Limits{32, 1000, 1000});
+  build(sm, shards, workers);
+  // A new worker joined: the pass must find the surplus to move to it.
+  sm.apply(Command{"", 1000, RegisterWorker{WorkerId("newcomer"), "10.0.0.2:8000", "z0", 1}});
+  size_t moves = 0;
+  for (auto _ : state) {
+    Plan p = plan_placement(sm, PlacementOptions{64, 0, 0});
+    moves = p.moves.size();
+    benchmark::DoNotOptimize(p);
+  }
+  state.counters["moves_planned"] = static_cast<double>(moves);
+}
+BENCHMARK(BM_PlacementPass)->Args({1000000, 1000})->Args({100000, 100})->Unit(benchmark::kMillisecond)->Iterations(3);
+
+void BM_StateMemory(benchmark::State& state) {
+  size_t shards = static_cast<size_t>(state.range(0));
+  for (auto _ : state) {
+    long before = rss_kb();
+    auto sm = std::make_unique<StateMachine>();
+    build(*sm, shards, 1000);
+    long after = rss_kb();
+    state.counters["state_rss_MiB"] = static_cast<double>(after - before) / 1024.0;
+    std::string snap = sm->snapshot();
+    state.counters["snapshot_MiB"] = static_cast<double>(snap.size()) / (1024.0 * 1024.0);
+    benchmark::DoNotOptimize(snap);
+  }
+}
+BENCHMARK(BM_StateMemory)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+void BM_SnapshotRestore(benchmark::State& state) {
+  StateMachine sm;
+  build(sm, static_cast<size_t>(state.range(0)), 1000);
+  std::string snap = sm.snapshot();
+  for (auto _ : state) {
+    StateMachine copy;
+    benchmark::DoNotOptimize(copy.restore(snap));
+  }
+}
+BENCHMARK(BM_SnapshotRestore)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(2);
+
+}  // namespace
+}  // namespace tenure::controlplane
+
+BENCHMARK_MAIN();
