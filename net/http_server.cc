@@ -100,7 +100,12 @@ void HttpServer::Impl::accept_next() {
 }
 
 void HttpServer::Impl::on_accept(const boost::system::error_code& ec, detail::Strand conn_strand) {
-  if (ec == asio::error::operation_aborted || !acceptor.is_open() || shared->stopped) return;
+  if (ec == asio::error::operation_aborted || !acceptor.is_open() || shared->stopped) {
+    boost::system::error_code ignored;
+    if (next_socket) next_socket->close(ignored);  // accepted just as stop() began
+    next_socket.reset();
+    return;
+  }
   if (ec) {
     // Out of descriptors or a transient kernel error: back off instead of
     // spinning on a listener that fails at once.
