@@ -206,7 +206,8 @@ void Agent::shutdown(std::chrono::milliseconds leave_timeout) {
     }
     p.phase = Impl::Phase::kStopped;
   }
-  log_info("agent", "event=stopping worker=" + p.config.worker_id);
+  bool was_running = !p.threads.empty();
+  if (was_running) log_info("agent", "event=stopping worker=" + p.config.worker_id);
   // 1. Refuse every write from now on, and wait for those in flight.
   p.fence.stop();
   if (p.data) p.data->stop();
@@ -230,7 +231,7 @@ void Agent::shutdown(std::chrono::milliseconds leave_timeout) {
   p.data.reset();
   p.grants.reset();
   p.dir_lock.reset();
-  log_info("agent", "event=stopped worker=" + p.config.worker_id);
+  if (was_running) log_info("agent", "event=stopped worker=" + p.config.worker_id);
 }
 
 int Agent::run_until_signal() {
