@@ -38,6 +38,27 @@ class FailoverTest(th.ClusterTestCase):
         # It rejoined as a member that agrees on the leader (wait_leader asks all three).
         self.assertIn(c.wait_leader().id, ("c1", "c2", "c3"))
 
+    def test_leader_sigkill_under_write_load_loses_nothing(self):
+        c = self.make_cluster(n=3)
+        old = c.start()
+        writer = th.Writer(c, "w-")
+        writer.start()
+        try:
+            th.wait_until(lambda: len(writer.acked) >= 30, 20, "writes acknowledged before the kill")
+            old.kill()
+            c.wait_leader([m for m in c.all() if m.id != old.id], exclude=old.id)
+            n = len(writer.acked)
+            th.wait_until(lambda: len(writer.acked) >= n + 30, 30, "writes acknowledged after the failover")
+            old.start()
+            n = len(writer.acked)
+            th.wait_until(lambda: len(writer.acked) >= n + 30, 30, "writes acknowledged after the restart")
+        finally:
+            writer.stop()
+        self.assertEqual(writer.errors, [])
+        for m in c.all():
+            missing = sorted(set(writer.acked) - set(th.list_shards(m)[1]))
+            self.assertEqual(missing, [], "acknowledged writes missing at %s" % m.id)
+
     def test_all_sigkilled_nothing_acknowledged_lost(self):
         c = self.make_cluster(n=3)
         c.start()

@@ -67,6 +67,31 @@ class MembershipTest(th.ClusterTestCase):
         th.wait_until(lambda: c4.cluster_view()["applied_index"] >= lv["commit_index"], 20,
                       "c4 applied up to the leader's commit index")
 
+    def test_remove_the_leader_under_write_load(self):
+        c = self.make_cluster(n=3)
+        old = c.start()
+        writer = th.Writer(c, "rl-")
+        writer.start()
+        try:
+            th.wait_until(lambda: len(writer.acked) >= 20, 20, "writes acknowledged before the removal")
+            r = old.delete("/v1/members/" + old.id)
+            self.assertStatus(r, 200)
+            old.in_group = False
+            rest = [m for m in c.all() if m.id != old.id]
+            new = c.wait_leader(rest, exclude=old.id)
+            th.wait_until(lambda: sorted(self.roles(new)) == sorted(m.id for m in rest), 20,
+                          "%s gone from /v1/members" % old.id)
+            old.kill()
+            n = len(writer.acked)
+            th.wait_until(lambda: len(writer.acked) >= n + 20, 30, "writes go on after the leader's removal")
+        finally:
+            writer.stop()
+        self.assertEqual(writer.errors, [])
+        self.assertEqual(sorted(self.roles(c.leader()).values()), ["follower", "leader"])
+        for m in rest:
+            missing = sorted(set(writer.acked) - set(th.list_shards(m)[1]))
+            self.assertEqual(missing, [], "acknowledged writes missing at %s" % m.id)
+
     def test_bad_membership_requests(self):
         c = self.make_cluster(n=3)
         leader = c.start()
