@@ -30,7 +30,8 @@ class AuthTest(th.ClusterTestCase):
         """What an operator would compare: revision, shards, members, leader."""
         rev, shards = th.list_shards(member)
         members = sorted((m["id"], m["role"]) for m in member.get("/v1/members").json["members"])
-        return rev, sorted(shards), members, member.cluster_view()["leader_id"]
+        owners = sorted((k, v["worker"], v["epoch"], v["state"]) for k, v in shards.items())
+        return rev, owners, members, member.cluster_view()["leader_id"]
 
     def test_admin_token_required_for_mutations(self):
         c = self.make_cluster(n=3, auth={"admin_token": ADMIN, "agent_token": AGENT, "peer_token": PEER},
@@ -42,6 +43,9 @@ class AuthTest(th.ClusterTestCase):
                         headers={"Authorization": "Bearer " + AGENT})
         self.assertStatus(r, 200)
         follower = c.followers(leader)[0]
+        # Let the placement loop grant both shards to w1 first: nothing may change after.
+        th.wait_until(lambda: all(v["worker"] == "w1" and v["state"] == "active"
+                                  for v in th.list_shards(leader)[1].values()), 20, "s1, s2 granted to w1")
         before = self.state(leader)
 
         bad_headers = [
@@ -70,8 +74,7 @@ class AuthTest(th.ClusterTestCase):
         r = follower.post("/v1/shards", {"ids": ["with-token"]}, headers=good)
         self.assertStatus(r, 201)
         self.assertStatus(leader.request("DELETE", "/v1/shards/s2", headers=good), 200)
-        _, shards = th.list_shards(follower)
-        self.assertEqual(sorted(shards), ["s1", "with-token"])
+        self.assertEqual(sorted(th.list_shards(follower)[1]), ["s1", "with-token"])
         # Agent calls take the agent token (or the admin's), nothing else.
         self.assertStatus(follower.post("/v1/workers/w1/heartbeat", {}, headers={}), 401, "unauthorized")
         self.assertStatus(follower.post("/v1/workers/w1/heartbeat", {},
