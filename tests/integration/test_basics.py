@@ -70,6 +70,24 @@ class BasicsTest(th.ClusterTestCase):
             th.wait_until(lambda: set(th.list_shards(m, "stale")[1]) == {"a", "b", "c", "d"}, 10,
                           "stale read at %s showing the writes" % m.id)
 
+    def test_retried_request_applies_once(self):
+        """A client that retries with the same Idempotency-Key (at any member)
+        gets the first answer again, and nothing is applied twice."""
+        c = self.make_cluster(n=3)
+        leader = c.start()
+        a, b = c.followers(leader)
+        key = {"Idempotency-Key": "retry-1"}
+        first = self.assertStatus(a.post("/v1/shards", {"ids": ["once"]}, headers=key), 201).json
+        self.assertEqual(first["created"], ["once"])
+        self.assertStatus(leader.delete("/v1/shards/once"), 200)
+        rev = th.list_shards(leader)[0]
+        for m in (b, leader, a):
+            again = self.assertStatus(m.post("/v1/shards", {"ids": ["once"]}, headers=key), 201).json
+            self.assertEqual(again, first, "retry at %s" % m.id)
+        # The retry did not create the shard again, nor change anything.
+        self.assertStatus(b.get("/v1/shards/once"), 404, "not_found")
+        self.assertEqual(th.list_shards(leader)[0], rev)
+
     def test_linearizable_read_at_follower_sees_acknowledged_write(self):
         c = self.make_cluster(n=3)
         leader = c.start()

@@ -47,6 +47,9 @@ class PartitionTest(th.ClusterTestCase):
         c.isolate(victim.id, "refuse")
 
         self.assert_cannot_commit(victim, "from-isolated")
+        # An operator sees it: it no longer knows a leader and is not ready.
+        th.wait_until(lambda: victim.get("/readyz").status == 503, 10, "%s /readyz 503 while cut off" % victim.id)
+        self.assertIsNone(victim.cluster_view()["leader_id"])
         # The majority has a leader and goes on, through both of its members.
         majority_leader = c.wait_leader(others)
         during = ["during-%d" % i for i in range(10)]
@@ -56,6 +59,7 @@ class PartitionTest(th.ClusterTestCase):
 
         c.heal_all()
         self.assert_caught_up(c, victim, ["before"] + during, ["from-isolated"])
+        th.wait_until(lambda: victim.get("/readyz").status == 200, 10, "%s ready again" % victim.id)
         th.create_shards(victim, ["after-heal"])
 
     def test_isolated_leader_cannot_commit_majority_elects_new_leader(self):
