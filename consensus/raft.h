@@ -83,7 +83,14 @@ struct Ready {
   /// Read requests of this node that can no longer be answered (leader lost).
   std::vector<uint64_t> dropped_reads;
 
-  bool must_sync() const { return hard_state.has_value() || snapshot.has_value() || !entries.empty(); }
+  /// Whether hard_state changes the term or the vote (not only the commit index).
+  bool hard_state_changes_vote = false;
+
+  /// Whether this Ready needs an fsync before its messages go out. A
+  /// hard state that only moves the commit index does not: the commit index
+  /// is a hint that a restarted member relearns from the leader (as in
+  /// etcd-io/raft's MustSync), so it may be written lazily or not at all.
+  bool must_sync() const { return hard_state_changes_vote || snapshot.has_value() || !entries.empty(); }
 };
 
 struct FollowerStatus {

@@ -20,6 +20,7 @@ Ready Raft::ready() {
   HardState hs{term_, vote_, log_.committed()};
   if (hs != persisted_hard_state_) {
     rd.hard_state = hs;
+    rd.hard_state_changes_vote = hs.term != persisted_hard_state_.term || hs.vote != persisted_hard_state_.vote;
     if (config_.knobs.forget_vote_on_persist) rd.hard_state->vote = NodeId();  // planted bug
   }
   rd.snapshot = std::move(pending_snapshot_);

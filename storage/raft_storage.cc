@@ -351,7 +351,9 @@ void RaftStorage::bootstrap(const InitialState& state) {
 }
 
 void RaftStorage::persist(const Ready& rd) {
-  if (!rd.must_sync()) return;
+  // Whatever is given is written (with one fsync); the driver decides what
+  // needs to be given: it may skip a Ready that only moves the commit index.
+  if (!rd.hard_state && !rd.snapshot && rd.entries.empty()) return;
   LogIndex snapshot_index = snapshot_index_;
   LogIndex last_index = last_index_;
   auto tx = Transaction::begin(*db_);

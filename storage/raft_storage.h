@@ -61,7 +61,7 @@ class RaftStorage {
   /// fsync, in the contract's order: hard state; snapshot (replaces the
   /// whole log); entries (stored entries at or after the first new index are
   /// dropped first, §3.5 conflict truncation). Returns only once durable;
-  /// does nothing when !rd.must_sync().
+  /// does nothing when the Ready holds nothing durable.
   void persist(const consensus::Ready& rd);
 
   /// Stores a snapshot this member took itself (Raft::compact) if newer than
