@@ -4,7 +4,7 @@
 
 #include <sys/socket.h>
 
-#include <boost/asio/post.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -13,6 +13,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "net/detail/client_shared.h"
+#include "net/detail/deadline.h"
 
 namespace tenure::net::detail {
 namespace {
@@ -57,19 +58,16 @@ class PooledConn final : public ClientConn, public std::enable_shared_from_this<
         pool_(std::move(pool)),
         ep_(ep),
         transport_(core_->ioc, ep.tls ? core_->tls : nullptr),
+        deadline_(transport_.strand(), [this] { on_deadline(); }),
         buffer_(core_->options.max_header_bytes + (64 << 10)) {
     key_ = ep.key;
   }
 
   void run(std::shared_ptr<ClientOp> op) override {
-    asio::post(transport_.strand(), [self = shared_from_this(), op = std::move(op)]() mutable {
+    // dispatch: a callback that sends its next request from this strand
+    // starts it at once instead of paying for a post.
+    asio::dispatch(transport_.strand(), [self = shared_from_this(), op = std::move(op)]() mutable {
       self->start(std::move(op));
-    });
-  }
-
-  void abort_op(const std::shared_ptr<ClientOp>& op) override {
-    asio::post(transport_.strand(), [self = shared_from_this(), op] {
-      if (self->op_ == op) self->shut();
     });
   }
 
@@ -93,13 +91,12 @@ class PooledConn final : public ClientConn, public std::enable_shared_from_this<
       return;
     }
     op_ = std::move(op);
-    {
-      std::lock_guard lock(op_->mu);
-      op_->conn = shared_from_this();
-    }
+    timed_out_ = false;
+    deadline_.set(op_->deadline, shared_from_this());
     if (connected_) return send();
     core_->opened.fetch_add(1);
     transport_.connect(ep_.hp, [self = shared_from_this()](std::optional<ClientError> err) {
+      if (self->timed_out_) err = self->timeout_error();
       if (err) return self->report(ExchangeOutcome{ClientResult(std::move(*err)), false, false});
       self->connected_ = true;
       self->send();
@@ -136,6 +133,16 @@ class PooledConn final : public ClientConn, public std::enable_shared_from_this<
   }
 
   void receive_body() {
+    // The body often came with the header: parse what is buffered first,
+    // which spares an asynchronous read (and its completion post).
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      boost::system::error_code ec;
+      size_t n = parser_->put(buffer_.data(), ec);
+      buffer_.consume(n);
+      if (ec == http::error::need_more) break;
+      if (ec) return fail(ec);
+      if (n == 0) break;
+    }
     if (parser_->is_done()) return succeed();
     transport_.with_stream([&](auto& stream) {
       http::async_read(stream, buffer_, *parser_,
@@ -171,8 +178,9 @@ class PooledConn final : public ClientConn, public std::enable_shared_from_this<
     // A keep-alive connection the server closed while it sat idle fails
     // before any response byte; the request never ran, so an idempotent
     // one may be sent again on a fresh connection.
-    out.retryable = reused_ && !got_some && op_->idempotent && connection_dropped(ec);
-    out.result = ClientResult(read_error(ec, ep_));
+    out.retryable =
+        !timed_out_ && reused_ && !got_some && op_->idempotent && connection_dropped(ec);
+    out.result = timed_out_ ? ClientResult(timeout_error()) : ClientResult(read_error(ec, ep_));
     shut();
     report(std::move(out));
   }
@@ -182,7 +190,22 @@ class PooledConn final : public ClientConn, public std::enable_shared_from_this<
                            false, false});
   }
 
+  /// The request's deadline passed: the exchange is abandoned and the
+  /// connection, in an unknown state, closed; the pending operation then
+  /// fails and reports `timeout`.
+  void on_deadline() {
+    if (!op_) return;
+    timed_out_ = true;
+    shut();
+  }
+
+  ClientError timeout_error() const {
+    return ClientError{ClientErrc::timeout,
+                       "no response from " + host_field(ep_.hp) + " within the request timeout"};
+  }
+
   void report(ExchangeOutcome outcome) {
+    deadline_.set(Deadline::kNever, nullptr);  // lazy: no timer operation
     if (!outcome.reusable) shut();
     auto op = std::move(op_);
     op_.reset();
@@ -192,6 +215,7 @@ class PooledConn final : public ClientConn, public std::enable_shared_from_this<
   void shut() {
     if (closed_) return;
     closed_ = true;
+    deadline_.cancel();
     transport_.close();
   }
 
@@ -199,11 +223,13 @@ class PooledConn final : public ClientConn, public std::enable_shared_from_this<
   std::weak_ptr<PoolSink> pool_;
   Endpoint ep_;
   Transport transport_;
+  Deadline deadline_;  ///< the current request's
   beast::flat_buffer buffer_;
   std::optional<Parser> parser_;
   std::shared_ptr<ClientOp> op_;
   bool connected_ = false;
   bool reused_ = false;  ///< served a request before: a failure may be a stale connection
+  bool timed_out_ = false;
   bool closed_ = false;
 };
 

@@ -5,9 +5,16 @@
 // request completes exactly once (response, error, or its deadline, which
 // wins races through ClientOp::finished), while the connection goes back to
 // the pool only after a clean exchange.
+//
+// Cost per request matters (the controller forwards through this pool and
+// the benchmarks drive clusters with it), so a request has no timer or strand
+// of its own: the connection that serves it enforces its deadline, and one
+// sweeper timer covers requests waiting in a queue, which only happens when
+// a host is at its connection limit.
 
 #include "net/http_client.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <vector>
@@ -50,11 +57,14 @@ struct HttpClient::Impl final : PoolSink, std::enable_shared_from_this<HttpClien
     std::deque<std::shared_ptr<ClientOp>> waiting;
   };
 
-  explicit Impl(std::shared_ptr<ClientCore> c) : core(std::move(c)) {}
+  explicit Impl(std::shared_ptr<ClientCore> c) : core(std::move(c)), sweep_timer(core->ioc) {}
 
   void submit(std::shared_ptr<ClientOp> op);
-  void complete(const std::shared_ptr<ClientOp>& op, ClientResult result);
-  void on_timeout(const std::shared_ptr<ClientOp>& op);
+  /// Completes `op` once. `now` runs the callback in this thread (an io
+  /// thread, outside any lock); otherwise it is posted.
+  void complete(const std::shared_ptr<ClientOp>& op, ClientResult result, bool now);
+  void arm_sweep_locked(Clock::time_point deadline);
+  void sweep();
   void exchange_done(const std::shared_ptr<ClientConn>& conn, const std::shared_ptr<ClientOp>& op,
                      ExchangeOutcome outcome) override;
   void skipped(const std::shared_ptr<ClientConn>& conn, bool usable) override;
@@ -68,6 +78,8 @@ struct HttpClient::Impl final : PoolSink, std::enable_shared_from_this<HttpClien
   std::map<std::string, Host> hosts;
   std::map<ClientConn*, std::weak_ptr<ClientConn>> live;
   bool shut = false;
+  asio::steady_timer sweep_timer;                   ///< guarded by mu
+  Clock::time_point sweep_at = Clock::time_point::max();  ///< when it fires
 };
 
 std::shared_ptr<ClientConn> HttpClient::Impl::open_conn(Host& host, const Endpoint& ep) {
@@ -81,7 +93,7 @@ void HttpClient::Impl::submit(std::shared_ptr<ClientOp> op) {
   std::unique_lock lock(mu);
   if (shut) {
     lock.unlock();
-    return complete(op, ClientError{ClientErrc::shut_down, "client shut down"});  // dropped by the gate
+    return complete(op, ClientError{ClientErrc::shut_down, "client shut down"}, false);
   }
   const ClientOptions& o = core->options;
   Host& h = hosts[op->ep.key];
@@ -108,68 +120,91 @@ void HttpClient::Impl::submit(std::shared_ptr<ClientOp> op) {
   }
   if (h.waiting.size() >= o.max_queued_per_host) {
     lock.unlock();
-    complete(op, ClientError{ClientErrc::overloaded,
-                             "too many requests queued for " + host_field(op->ep.hp)});
+    complete(op,
+             ClientError{ClientErrc::overloaded,
+                         "too many requests queued for " + host_field(op->ep.hp)},
+             false);
     return;
   }
+  arm_sweep_locked(op->deadline);
   h.waiting.push_back(std::move(op));
 }
 
-void HttpClient::Impl::complete(const std::shared_ptr<ClientOp>& op, ClientResult result) {
+void HttpClient::Impl::complete(const std::shared_ptr<ClientOp>& op, ClientResult result,
+                                bool now) {
   if (op->finished.exchange(true)) return;
-  // Always posted: a callback never runs inside request(), and it runs on
-  // the op's strand, where its deadline timer is cancelled.
-  asio::post(op->strand, [core = core, op, result = std::move(result)]() mutable {
-    op->timer.cancel();
-    auto done = std::move(op->done);
-    op->done = nullptr;
-    if (done) core->gate.call([&] { done(std::move(result)); });
+  auto done = std::move(op->done);
+  op->done = nullptr;
+  if (!done) return;
+  if (now) {
+    core->gate.call([&] { done(std::move(result)); });
+    return;
+  }
+  // Never inside request(): the caller may hold locks the callback takes.
+  asio::post(core->ioc, [core = core, done = std::move(done), result = std::move(result)]() mutable {
+    core->gate.call([&] { done(std::move(result)); });
   });
 }
 
-void HttpClient::Impl::on_timeout(const std::shared_ptr<ClientOp>& op) {
-  if (op->finished.load()) return;
+void HttpClient::Impl::arm_sweep_locked(Clock::time_point deadline) {
+  if (deadline >= sweep_at) return;
+  sweep_at = deadline;
+  sweep_timer.expires_at(deadline);  // cancels an earlier wait, which then returns
+  sweep_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->sweep();
+  });
+}
+
+void HttpClient::Impl::sweep() {
+  std::vector<std::shared_ptr<ClientOp>> expired;
   {
     std::lock_guard lock(mu);
-    auto it = hosts.find(op->ep.key);
-    if (it != hosts.end()) {
-      auto& w = it->second.waiting;
-      for (auto i = w.begin(); i != w.end(); ++i) {
-        if (*i == op) {
-          w.erase(i);
-          break;
+    sweep_at = Clock::time_point::max();
+    if (shut) return;
+    auto now = Clock::now();
+    auto next = Clock::time_point::max();
+    for (auto& [key, h] : hosts) {
+      std::deque<std::shared_ptr<ClientOp>> keep;
+      for (auto& op : h.waiting) {
+        if (op->finished.load()) continue;
+        if (op->deadline <= now) {
+          expired.push_back(std::move(op));
+        } else {
+          next = std::min(next, op->deadline);
+          keep.push_back(std::move(op));
         }
       }
+      h.waiting.swap(keep);
     }
+    if (next != Clock::time_point::max()) arm_sweep_locked(next);
   }
-  complete(op, ClientError{ClientErrc::timeout, "no response from " + host_field(op->ep.hp) +
-                                                    " within the request timeout"});
-  std::shared_ptr<ClientConn> conn;
-  {
-    std::lock_guard lock(op->mu);
-    conn = op->conn.lock();
+  for (auto& op : expired) {
+    complete(op,
+             ClientError{ClientErrc::timeout, "no connection to " + host_field(op->ep.hp) +
+                                                  " became free within the request timeout"},
+             true);
   }
-  if (conn) conn->abort_op(op);  // the connection is in an unknown state now
 }
 
 void HttpClient::Impl::exchange_done(const std::shared_ptr<ClientConn>& conn,
                                      const std::shared_ptr<ClientOp>& op, ExchangeOutcome outcome) {
-  bool retry = false;
-  if (outcome.result && !op->finished.load()) {
-    if (outcome.retryable && op->attempts == 0 && Clock::now() < op->deadline) {
-      op->attempts++;
-      op->fresh_only = true;
-      retry = true;
-    } else {
-      complete(op, std::move(*outcome.result));
-    }
-  }
+  bool retry = outcome.result && !op->finished.load() && outcome.retryable &&
+               op->attempts == 0 && Clock::now() < op->deadline;
+  // The connection first: a callback that sends its next request at once
+  // should find this connection idle, not open another.
   if (outcome.reusable) {
     release(conn);
   } else {
     gone(conn);
   }
-  if (retry) submit(op);
+  if (retry) {
+    op->attempts++;
+    op->fresh_only = true;
+    submit(op);
+  } else if (outcome.result) {
+    complete(op, std::move(*outcome.result), true);
+  }
 }
 
 void HttpClient::Impl::skipped(const std::shared_ptr<ClientConn>& conn, bool usable) {
@@ -237,9 +272,11 @@ void HttpClient::Impl::shutdown() {
     for (auto& [ptr, weak] : live) {
       if (auto c = weak.lock()) conns.push_back(std::move(c));
     }
+    sweep_timer.cancel();
+    sweep_at = Clock::time_point::max();
   }
   core->gate.close();
-  for (auto& op : ops) complete(op, ClientError{ClientErrc::shut_down, "client shut down"});
+  for (auto& op : ops) complete(op, ClientError{ClientErrc::shut_down, "client shut down"}, false);
   for (auto& c : conns) c->close();
   std::vector<std::shared_ptr<StreamHandle>> streams;
   {
@@ -271,23 +308,17 @@ std::optional<ClientError> HttpClient::config_error() const { return impl_->core
 void HttpClient::request(const std::string& host_port, ClientRequest req,
                          std::function<void(ClientResult)> done) {
   const auto& core = impl_->core;
-  auto op = std::make_shared<ClientOp>(core->ioc);
+  auto op = std::make_shared<ClientOp>();
   op->done = std::move(done);
   auto ep = parse_endpoint(host_port, core->options.tls);
-  if (!ep) return impl_->complete(op, ep.error());
-  if (ep.value().tls && !core->tls) return impl_->complete(op, *core->tls_error);
-  op->ep = ep.value();
+  if (!ep) return impl_->complete(op, ep.error(), false);
+  if (ep.value().tls && !core->tls) return impl_->complete(op, *core->tls_error, false);
+  op->ep = std::move(ep.value());
   op->wire = serialize_request(op->ep, req, core->options);
   op->head = req.method == "HEAD";
   op->idempotent = req.method == "GET" || req.method == "HEAD" || req.method == "PUT" ||
                    req.method == "DELETE" || req.method == "OPTIONS";
   op->deadline = Clock::now() + std::chrono::milliseconds(req.timeout_ms);
-  // Armed before anyone else sees the op, so no other thread touches the timer yet.
-  op->timer.expires_at(op->deadline);
-  op->timer.async_wait([weak = std::weak_ptr<Impl>(impl_), op](const boost::system::error_code& ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) self->on_timeout(op);
-  });
   impl_->submit(std::move(op));
 }
 

@@ -72,10 +72,11 @@ class Transport {
 
 class ClientConn;
 
-/// One request in the pool, from request() to its callback.
+/// One request in the pool, from request() to its callback. Its deadline is
+/// enforced by the pool's queue sweeper while it waits for a connection and
+/// by the connection's own (lazy) deadline once it runs: no timer or strand
+/// per request.
 struct ClientOp {
-  ClientOp(asio::io_context& ioc) : strand(asio::make_strand(ioc)), timer(strand) {}
-
   Endpoint ep;
   std::string wire;  ///< the serialized request
   bool head = false;
@@ -84,12 +85,7 @@ struct ClientOp {
   int attempts = 0;
   Clock::time_point deadline;
   std::function<void(ClientResult)> done;  ///< touched only by the completer
-  Strand strand;                           ///< the deadline timer and the callback
-  asio::steady_timer timer;
-  std::atomic<bool> finished{false};
-
-  std::mutex mu;
-  std::weak_ptr<ClientConn> conn;  ///< the connection serving it, for a timeout
+  std::atomic<bool> finished{false};       ///< the first completer wins
 };
 
 /// How an exchange on a pooled connection ended.
@@ -114,10 +110,10 @@ class PoolSink {
 class ClientConn {
  public:
   virtual ~ClientConn() = default;
-  /// Serves `op` (connecting first if needed). Any thread.
+  /// Serves `op` (connecting first if needed) and fails it `timeout` at
+  /// its deadline. Any thread; runs at once when called on the connection's
+  /// own strand (a callback sending the next request).
   virtual void run(std::shared_ptr<ClientOp> op) = 0;
-  /// Closes the connection if it is still serving `op`. Any thread.
-  virtual void abort_op(const std::shared_ptr<ClientOp>& op) = 0;
   /// Closes the connection. Any thread.
   virtual void close() = 0;
   /// While idle in the pool (no operation pending): too old, or the server

@@ -146,6 +146,55 @@ TEST_F(ClientFixture, QueueOverflowFailsOverloaded) {
   server_->stop();  // before the locals the handler uses go away
 }
 
+TEST_F(ClientFixture, QueuedRequestTimesOutWhileWaitingForAConnection) {
+  std::mutex mu;
+  std::vector<std::shared_ptr<Responder>> never;
+  handler_ = [&](HttpRequest, std::shared_ptr<Responder> res) {
+    std::lock_guard lock(mu);
+    never.push_back(std::move(res));
+  };
+  start();
+  ClientOptions o;
+  o.max_connections_per_host = 1;
+  HttpClient client(io_.ioc(), o);
+  Slot<ClientResult> first, second;
+  ClientRequest slow{"GET", "/first"};
+  slow.timeout_ms = 5000;
+  client.request(addr_, slow, [&](ClientResult r) { first.set(std::move(r)); });
+  ClientRequest queued{"GET", "/second"};
+  queued.timeout_ms = 200;
+  auto t0 = std::chrono::steady_clock::now();
+  client.request(addr_, queued, [&](ClientResult r) { second.set(std::move(r)); });
+  auto r = second.wait();
+  ASSERT_TRUE(r);
+  ASSERT_FALSE(r->ok());
+  EXPECT_EQ(r->code(), ClientErrc::timeout) << r->error().message;
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 190ms);
+  EXPECT_FALSE(first.wait(0ms).has_value());  // the first is still in flight
+  EXPECT_EQ(calls_.load(), 1);
+  server_->stop();  // before the locals the handler uses go away
+}
+
+TEST_F(ClientFixture, CallbackChainReusesTheSameConnection) {
+  start();
+  HttpClient client(io_.ioc());
+  std::atomic<int> left{50};
+  Slot<bool> finished;
+  std::function<void()> next = [&] {
+    client.request(addr_, ClientRequest{"GET", "/c"}, [&](ClientResult r) {
+      if (!r.ok() || --left == 0) return finished.set(r.ok());
+      next();  // from the connection's strand: it runs on the same connection
+    });
+  };
+  next();
+  auto ok = finished.wait();
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(*ok);
+  EXPECT_EQ(left.load(), 0);
+  EXPECT_EQ(client.connections_opened(), 1u);
+  EXPECT_EQ(server_->accepted_count(), 1u);
+}
+
 TEST_F(ClientFixture, StaleKeepAliveConnectionIsReplaced) {
   ServerOptions so;
   so.idle_timeout_ms = 100;  // the server drops the pooled connection
