@@ -26,21 +26,13 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_cluster.h"
 #include "net/http_client.h"
 #include "net/sync_http_client.h"
 
 namespace {
 
-namespace net = tenure::net;
-using Clock = std::chrono::steady_clock;
-namespace fs = std::filesystem;
-
-struct Member {
-  std::string id;
-  std::string address;
-  std::string config;
-  pid_t pid = -1;
-};
+using namespace tenure::bench;
 
 struct Args {
   std::string bin = "build/bin";
@@ -63,73 +55,6 @@ std::vector<int> parse_list(const std::string& s) {
   return out;
 }
 
-class Cluster {
- public:
-  Cluster(const Args& a) : args_(a) {
-    fs::remove_all(a.dir);
-    fs::create_directories(a.dir);
-    for (int i = 1; i <= 3; ++i) {
-      Member m;
-      m.id = "c" + std::to_string(i);
-      m.address = "127.0.0.1:" + std::to_string(17000 + i);
-      m.config = a.dir + "/" + m.id + ".yaml";
-      members_.push_back(m);
-    }
-    for (auto& m : members_) {
-      std::ofstream f(m.config);
-      f << "node_id: " << m.id << "\ndata_dir: " << args_.dir << "/" << m.id << "\nlisten: " << m.address
-        << "\npeers:\n";
-      for (auto& p : members_) f << "  - {id: " << p.id << ", address: " << p.address << "}\n";
-    }
-    for (auto& m : members_) start(m);
-  }
-  ~Cluster() {
-    for (auto& m : members_) kill_member(m, SIGKILL);
-  }
-  void start(Member& m) {
-    std::string log = args_.dir + "/" + m.id + ".log";
-    m.pid = fork();
-    if (m.pid == 0) {
-      FILE* f = std::freopen(log.c_str(), "a", stderr);
-      (void)f;
-      execl((args_.bin + "/tenure-controller").c_str(), "tenure-controller", "--config", m.config.c_str(), nullptr);
-      _exit(127);
-    }
-  }
-  void kill_member(Member& m, int sig) {
-    if (m.pid <= 0) return;
-    ::kill(m.pid, sig);
-    waitpid(m.pid, nullptr, 0);
-    m.pid = -1;
-  }
-  /// The leader's address, polling every member until one names it.
-  std::string leader(int timeout_ms = 20000) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (Clock::now() < deadline) {
-      for (auto& m : members_) {
-        if (m.pid <= 0) continue;
-        net::ClientRequest r;
-        r.target = "/v1/cluster";
-        r.timeout_ms = 500;
-        auto res = sync_.call(m.address, r);
-        if (!res.ok() || res.value().status != 200) continue;
-        auto j = nlohmann::json::parse(res.value().body, nullptr, false);
-        if (j.is_discarded() || !j["leader_id"].is_string()) continue;
-        for (auto& p : members_) {
-          if (p.id == j["leader_id"].get<std::string>() && p.pid > 0) return p.address;
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return "";
-  }
-  std::vector<Member>& members() { return members_; }
-
- private:
-  const Args& args_;
-  std::vector<Member> members_;
-  net::SyncHttpClient sync_;
-};
 
 double percentile(std::vector<double>& v, double p) {
   if (v.empty()) return 0;
@@ -267,7 +192,7 @@ int main(int argc, char** argv) {
     }
   }
   signal(SIGPIPE, SIG_IGN);
-  Cluster c(a);
+  Cluster c(Cluster::Args{a.bin, a.dir, "", 17000});
   if (c.leader().empty()) {
     std::fprintf(stderr, "cluster_bench: no leader; see %s/*.log\n", a.dir.c_str());
     return 1;

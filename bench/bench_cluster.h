@@ -1,0 +1,116 @@
+#pragma once
+// Real processes for the benchmarks: a controller group (and agents) on
+// 127.0.0.1, started with fork/exec, stopped with signals.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "net/sync_http_client.h"
+
+namespace tenure::bench {
+
+namespace net = tenure::net;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+/// Starts `program --config config` with stderr to `log`; returns its pid.
+inline pid_t spawn(const std::string& program, const std::string& config, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "a", stderr);
+    (void)f;
+    execl(program.c_str(), program.c_str(), "--config", config.c_str(), nullptr);
+    _exit(127);
+  }
+  return pid;
+}
+
+/// Sends `sig` and reaps the process.
+inline void stop(pid_t& pid, int sig) {
+  if (pid <= 0) return;
+  ::kill(pid, sig);
+  waitpid(pid, nullptr, 0);
+  pid = -1;
+}
+
+struct Member {
+  std::string id;
+  std::string address;
+  std::string config;
+  pid_t pid = -1;
+};
+
+/// A 3-member controller group of real processes on 127.0.0.1, fsync on.
+class Cluster {
+ public:
+  struct Args {
+    std::string bin;
+    std::string dir;
+    std::string extra_config;  ///< appended to every member's YAML
+    int base_port = 17000;
+  };
+  explicit Cluster(Args a) : args_(std::move(a)) {
+    fs::remove_all(args_.dir);
+    fs::create_directories(args_.dir);
+    for (int i = 1; i <= 3; ++i) {
+      Member m;
+      m.id = "c" + std::to_string(i);
+      m.address = "127.0.0.1:" + std::to_string(args_.base_port + i);
+      m.config = args_.dir + "/" + m.id + ".yaml";
+      members_.push_back(m);
+    }
+    for (auto& m : members_) {
+      std::ofstream f(m.config);
+      f << "node_id: " << m.id << "\ndata_dir: " << args_.dir << "/" << m.id << "\nlisten: " << m.address
+        << "\npeers:\n";
+      for (auto& p : members_) f << "  - {id: " << p.id << ", address: " << p.address << "}\n";
+      f << args_.extra_config;
+    }
+    for (auto& m : members_) start(m);
+  }
+  ~Cluster() {
+    for (auto& m : members_) kill_member(m, SIGKILL);
+  }
+  void start(Member& m) { m.pid = spawn(args_.bin + "/tenure-controller", m.config, args_.dir + "/" + m.id + ".log"); }
+  void kill_member(Member& m, int sig) { stop(m.pid, sig); }
+  /// The leader's address, polling every member until one names it.
+  std::string leader(int timeout_ms = 20000) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (Clock::now() < deadline) {
+      for (auto& m : members_) {
+        if (m.pid <= 0) continue;
+        net::ClientRequest r;
+        r.target = "/v1/cluster";
+        r.timeout_ms = 500;
+        auto res = sync_.call(m.address, r);
+        if (!res.ok() || res.value().status != 200) continue;
+        auto j = nlohmann::json::parse(res.value().body, nullptr, false);
+        if (j.is_discarded() || !j["leader_id"].is_string()) continue;
+        for (auto& p : members_) {
+          if (p.id == j["leader_id"].get<std::string>() && p.pid > 0) return p.address;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return "";
+  }
+  std::vector<Member>& members() { return members_; }
+
+ private:
+  Args args_;
+  std::vector<Member> members_;
+  net::SyncHttpClient sync_;
+};
+
+
+}  // namespace tenure::bench
