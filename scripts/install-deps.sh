@@ -11,7 +11,7 @@ packages=(
   nlohmann-json3-dev
   prometheus-cpp-dev
   libyaml-cpp-dev
-  libssl-dev
+  libssl-dev openssl
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   curl python3 prometheus
