@@ -106,5 +106,25 @@ TEST(RaftLog, EntriesFromRespectsByteBudgetButSendsAtLeastOne) {
   EXPECT_EQ(log.entries_from(LogIndex(4), 100).size(), 0u);
 }
 
+TEST(RaftLog, EntriesFromTakesExactFitsAndWorksAfterCompaction) {
+  RaftLog log(Snapshot{}, entries({{1, 1}, {2, 1}, {3, 1}, {4, 2}, {5, 2}}), LogIndex(5));
+  // Payloads are 2 bytes each: a budget of exactly 6 takes three entries.
+  auto three = log.entries_from(LogIndex(2), 6);
+  ASSERT_EQ(three.size(), 3u);
+  EXPECT_EQ(three.front().index, LogIndex(2));
+  EXPECT_EQ(three.back().index, LogIndex(4));
+  EXPECT_EQ(log.entries_from(LogIndex(2), 1 << 20).size(), 4u);
+  log.applied_to(LogIndex(5));
+  Snapshot snap;
+  snap.index = LogIndex(3);
+  snap.term = Term(1);
+  log.compact(snap, LogIndex(3));
+  auto rest = log.entries_from(LogIndex(4), 1 << 20);
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[0], make_entry(4, 2));
+  EXPECT_EQ(rest[1], make_entry(5, 2));
+  EXPECT_EQ(log.entries_from(LogIndex(5), 0).size(), 1u);
+}
+
 }  // namespace
 }  // namespace tenure::consensus
