@@ -77,8 +77,12 @@ ShardRecord GrantChanges::current(const ShardId& shard) const {
 }
 
 bool GrantChanges::grant(const ShardId& shard, Epoch epoch) {
-  auto next = after_grant(current(shard), epoch);
-  if (!next) return false;
+  ShardRecord cur = current(shard);
+  auto next = after_grant(cur, epoch);
+  if (!next) {
+    if (!(cur.held && cur.max_epoch == epoch)) ++refused_;  // stale, not a repeat
+    return false;
+  }
   records_[shard.str()] = *next;
   ++granted_;
   return true;

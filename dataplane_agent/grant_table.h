@@ -110,6 +110,8 @@ class GrantChanges {
   /// Shards newly granted by this batch, for logs and metrics.
   size_t granted() const { return granted_; }
   size_t dropped() const { return dropped_; }
+  /// Grants refused as stale (older than seen, or already dropped).
+  size_t refused() const { return refused_; }
   bool empty() const { return records_.empty() && !revision_; }
 
  private:
@@ -119,6 +121,7 @@ class GrantChanges {
   std::vector<ShardEpoch> release_;
   size_t granted_ = 0;
   size_t dropped_ = 0;
+  size_t refused_ = 0;
 };
 
 }  // namespace tenure::agent

@@ -273,6 +273,12 @@ void Session::Impl::send_release(std::vector<ShardEpoch> shards, int attempt) {
 
 bool Session::Impl::commit(const GrantChanges& c) {
   if (failed) return false;
+  if (c.refused() > 0) {
+    // Normal for a re-list racing a revoke; persistent ones mean the
+    // controllers' epochs went back (a wiped cluster with kept agents).
+    log_warn("agent", "event=stale_grants_refused count=" + std::to_string(c.refused()) +
+                          " hint=\"an epoch never goes down; if the controllers were reset, reset the agents data_dir\"");
+  }
   if (c.empty()) return true;
   // A batch that only moves the revision need not cost an fsync: a restart
   // always re-lists before serving, so the stored revision is a hint.

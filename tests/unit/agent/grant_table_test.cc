@@ -90,6 +90,11 @@ TEST_F(GrantTableTest, LateGrantAfterItsRevokeIsIgnored) {
 
 TEST_F(GrantTableTest, OlderGrantAfterNewerIsIgnored) {
   apply({grant(9, "a", 5)});
+  GrantChanges c(table);
+  EXPECT_FALSE(c.grant(ShardId("a"), Epoch(5)));
+  EXPECT_EQ(c.refused(), 0u);  // a repeat is not a refusal
+  EXPECT_FALSE(c.grant(ShardId("a"), Epoch(2)));
+  EXPECT_EQ(c.refused(), 1u);
   apply({grant(3, "a", 2)});
   EXPECT_EQ(check("a", 5), FenceCode::kOk);
   EXPECT_EQ(check("a", 2), FenceCode::kStaleEpoch);
