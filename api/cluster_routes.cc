@@ -9,7 +9,11 @@ namespace {
 nlohmann::json members_json(const controller::NodeSummary& s) {
   nlohmann::json members = nlohmann::json::array();
   for (const auto& m : s.members) {
-    members.push_back({{"id", m.id.str()}, {"address", m.address}, {"role", m.role}, {"healthy", m.healthy}});
+    members.push_back({{"id", m.id.str()},
+                       {"address", m.address},
+                       {"role", m.role},
+                       {"healthy", m.healthy},
+                       {"started", m.started}});
   }
   return members;
 }

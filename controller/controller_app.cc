@@ -9,6 +9,7 @@
 #include "api/controller_api.h"
 #include "api/watch_hub.h"
 #include "common/log.h"
+#include "controller/bootstrap_guard.h"
 #include "controller/metrics.h"
 #include "controller/peer_transport.h"
 #include "controller/raft_node.h"
@@ -79,6 +80,14 @@ int ControllerApp::run() {
   if (p.storage->empty() && config_.peers.empty()) {
     std::fprintf(stderr, "tenure-controller: %s\n", config::peers_required_error(config_).message.c_str());
     return 2;
+  }
+  bool bootstrapping = false;
+  for (const auto& peer : config_.peers) bootstrapping = bootstrapping || peer.id == config_.node_id;
+  if (p.storage->empty() && bootstrapping) {
+    if (auto refusal = bootstrap_refusal(config_)) {
+      std::fprintf(stderr, "tenure-controller: %s\n", refusal->c_str());
+      return 1;
+    }
   }
   p.client = std::make_unique<net::HttpClient>(p.io, client_options(config_));
   TransportOptions topts;

@@ -107,8 +107,10 @@ void RaftNode::schedule_tick() {
 void RaftNode::on_tick() {
   raft_->tick();
   expire_requests();
+  ++ticks_;
   if (raft_->role() == consensus::Role::kLeader) {
     maybe_promote_learners();
+    maybe_mark_started();
     if (tick_hook_) tick_hook_();
   }
   if (every_tick_hook_) every_tick_hook_();

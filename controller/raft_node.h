@@ -63,6 +63,7 @@ struct MemberInfo {
   std::string address;
   std::string role;  ///< leader, follower, learner
   bool healthy = false;
+  bool started = false;  ///< known to have taken part in the group (see MarkMembersStarted)
 };
 
 /// A consistent copy of the node's view, cheap to take from any thread.
@@ -155,6 +156,7 @@ class RaftNode {
   void release_reads();
   void maybe_snapshot();
   void maybe_promote_learners();
+  void maybe_mark_started();
   void expire_requests();
   void fail_all(NodeErrc code, const std::string& message);
   void update_summary();
@@ -179,6 +181,8 @@ class RaftNode {
   uint64_t next_read_id_ = 1;
   std::map<NodeId, std::string> learned_addresses_;
   NodeId last_leader_;
+  uint64_t ticks_ = 0;
+  bool marking_started_ = false;
   controlplane::Revision metrics_revision_{~uint64_t(0)};
   std::function<void()> tick_hook_;
   std::function<void()> every_tick_hook_;

@@ -225,6 +225,24 @@ void RaftNode::maybe_promote_learners() {
   }
 }
 
+void RaftNode::maybe_mark_started() {
+  // About once a second, and only once this term's first entry committed.
+  if (marking_started_ || ticks_ % 100 != 0 || !raft_->committed_in_current_term()) return;
+  std::vector<std::string> ids;
+  for (const auto& f : raft_->status().followers) {
+    // It acknowledged entries: it holds a log (and maybe a vote) it must never forget.
+    bool took_part = f.id == options_.id || f.match > LogIndex(0);
+    if (took_part && !state_.started_members().count(f.id.str())) ids.push_back(f.id.str());
+  }
+  if (ids.empty()) return;
+  marking_started_ = true;
+  controlplane::Command cmd{"", wall_clock_ms(), controlplane::MarkMembersStarted{std::move(ids)}};
+  queued_.push_back(QueuedProposal{controlplane::encode_command(cmd),
+                                   [this](const NodeError*, const controlplane::ApplyResult*) { marking_started_ = false; },
+                                   false});
+  schedule_process();
+}
+
 std::string RaftNode::address_of(const NodeId& id) const {
   auto it = options_.configured_addresses.find(id);
   if (it != options_.configured_addresses.end()) return it->second;
@@ -246,7 +264,7 @@ void RaftNode::update_summary() {
   auto add = [&](const NodeId& id, bool learner) {
     std::string role = learner ? "learner" : (id == s.leader ? "leader" : "follower");
     bool healthy = id == options_.id || peers_.peer_healthy(id);
-    s.members.push_back(MemberInfo{id, address_of(id), role, healthy});
+    s.members.push_back(MemberInfo{id, address_of(id), role, healthy, state_.started_members().count(id.str()) > 0});
   };
   for (const auto& id : conf.voters) add(id, false);
   for (const auto& id : conf.learners) add(id, true);

@@ -68,6 +68,10 @@ struct Encoder {
     }
     w.u8(c.expired ? 1 : 0);
   }
+  void operator()(const MarkMembersStarted& c) {
+    w.varint(c.ids.size());
+    for (const auto& id : c.ids) w.str(id);
+  }
 };
 
 std::optional<CommandBody> decode_body(uint8_t kind, Reader& r) {
@@ -122,6 +126,12 @@ std::optional<CommandBody> decode_body(uint8_t kind, Reader& r) {
         c.epochs.emplace_back(r.varint());
       }
       c.expired = r.u8() != 0;
+      return c;
+    }
+    case 9: {
+      MarkMembersStarted c;
+      uint64_t n = r.varint();
+      for (uint64_t i = 0; i < n && !r.failed(); ++i) c.ids.push_back(r.str());
       return c;
     }
     default: return std::nullopt;

@@ -81,8 +81,16 @@ struct CompleteMoves {
   bool expired = false;
 };
 
+/// Records that controller-group members took part in the group (the leader
+/// heard them acknowledge entries). A member that later starts with an empty
+/// data_dir checks this before bootstrapping: it must not bootstrap a group
+/// it already voted in (it would have forgotten its vote and its log).
+struct MarkMembersStarted {
+  std::vector<std::string> ids;
+};
+
 using CommandBody = std::variant<CreateShards, DeleteShard, RegisterWorker, SetDraining, RemoveWorker,
-                                 AssignShards, DeclareDead, BeginMoves, CompleteMoves>;
+                                 AssignShards, DeclareDead, BeginMoves, CompleteMoves, MarkMembersStarted>;
 
 struct Command {
   /// Dedup key: a retried proposal with the same id applies once. May be empty.

@@ -88,6 +88,7 @@ ApplyResult StateMachine::apply_body(const Command& cmd) {
           [&](const DeclareDead& c) { return declare_dead(c, at); },
           [&](const BeginMoves& c) { return begin_moves(c, at); },
           [&](const CompleteMoves& c) { return complete_moves(c, at); },
+          [&](const MarkMembersStarted& c) { return mark_members_started(c); },
       },
       cmd.body);
 }
@@ -309,6 +310,12 @@ ApplyResult StateMachine::complete_moves(const CompleteMoves& c, uint64_t at_ms)
     ++r.changed;
   }
   return r;
+}
+
+ApplyResult StateMachine::mark_members_started(const MarkMembersStarted& c) {
+  // Not a change of the fleet: no revision, no event.
+  for (const auto& id : c.ids) started_members_.insert(id);
+  return ApplyResult{};
 }
 
 }  // namespace tenure::controlplane

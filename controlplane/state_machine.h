@@ -95,6 +95,8 @@ class StateMachine {
   /// The shards a worker owns (active or being handed off from it).
   const std::set<ShardId>& shards_of(const WorkerId& id) const;
   size_t count(ShardState s) const { return shard_counts_[static_cast<size_t>(s)]; }
+  /// Controller-group members known to have taken part in the group.
+  const std::set<std::string>& started_members() const { return started_members_; }
   /// Shards being handed off now (an index: cheap to scan every tick).
   const std::set<ShardId>& handoffs() const { return handoffs_; }
   size_t count(WorkerState s) const;
@@ -120,6 +122,7 @@ class StateMachine {
   ApplyResult declare_dead(const DeclareDead& c, uint64_t at_ms);
   ApplyResult begin_moves(const BeginMoves& c, uint64_t at_ms);
   ApplyResult complete_moves(const CompleteMoves& c, uint64_t at_ms);
+  ApplyResult mark_members_started(const MarkMembersStarted& c);
 
   /// Moves a shard to `to` (or nobody) with epoch + 1: the only place an owner changes.
   void change_owner(const ShardId& id, Shard& s, const WorkerId& to, ChangeReason reason, uint64_t at_ms);
@@ -139,6 +142,7 @@ class StateMachine {
   std::map<WorkerId, std::set<ShardId>> owned_;
   std::array<size_t, 3> shard_counts_{};
   std::set<ShardId> handoffs_;
+  std::set<std::string> started_members_;
   std::deque<Event> events_;
   Revision events_compacted_;
   std::map<std::string, ApplyResult> request_results_;

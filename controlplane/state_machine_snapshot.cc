@@ -97,6 +97,8 @@ std::string StateMachine::snapshot() const {
     w.str(id);
     put_result(w, request_results_.at(id));
   }
+  w.varint(started_members_.size());
+  for (const auto& id : started_members_) w.str(id);
   return w.take();
 }
 
@@ -161,6 +163,7 @@ bool StateMachine::restore(const std::string& data) {
     next.request_results_[id] = get_result(r);
     next.request_order_.push_back(std::move(id));
   }
+  for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) next.started_members_.insert(r.str());
   if (r.failed() || !r.done()) return false;
   *this = std::move(next);
   return true;

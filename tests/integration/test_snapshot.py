@@ -6,10 +6,11 @@ config that does not list itself (so it does not bootstrap a group of its
 own) and added back; the leader, whose log is compacted (small
 raft.snapshot_threshold_entries), sends it a snapshot.
 
-The unsafe path is pinned as a known bug: a member restarted with an empty
-data_dir and its own id among its config's peers bootstraps again, as if the
-group were new. It forgot its vote and the entries it acknowledged, so it
-can help elect a leader that lacks an acknowledged write.
+The unsafe path is refused: a member restarted with an empty data_dir and
+its own id among its config's peers asks its peers whether it already took
+part in the group, and if so refuses to bootstrap (it forgot its vote and the
+entries it acknowledged, so it could help elect a leader that lacks an
+acknowledged write).
 """
 
 import tenure_harness as th
@@ -59,34 +60,36 @@ class SnapshotTest(th.ClusterTestCase):
                       .get(victim.id) == "follower", 20, "%s promoted to voter" % victim.id)
         th.create_shards(victim, ["after-rejoin"])
 
-    def test_known_bug_wiped_member_rebootstraps_and_loses_acknowledged_write(self):
-        """Known bug (reported): an empty data_dir with its id among peers
-        bootstraps anew. Leader L, followers A and B. L->A is cut; W is
-        acknowledged (committed by L and B). B loses its disk and restarts
-        with its usual config; L->B is cut before L re-replicates to it; L
-        crashes. A (without W) and the rebootstrapped B (empty log, no vote)
-        elect A: the acknowledged W is gone. Expected: W survives (B must not
-        bootstrap; it should wait to be added, or refuse to start). Skipped
-        with "KNOWN BUG reproduced" while the bug is there; run with
-        TENURE_INTEG_KNOWN_BUGS=fail to make it fail instead."""
+    def test_wiped_member_refuses_to_bootstrap_again(self):
+        """An empty data_dir with its id among peers would bootstrap anew,
+        having forgotten its vote and the entries it acknowledged: with
+        leader L, followers A and B, L->A cut and W acknowledged by L and B,
+        a wiped B that bootstrapped could elect A (without W) once L dies.
+        The member asks its peers first: they know it took part (the leader
+        records every member it heard acknowledge entries), so it refuses to
+        start, and W survives."""
         c = self.make_cluster(n=3)
         leader = c.start()
         th.create_shards(leader, ["base"])
         a, b = c.followers(leader)
-        th.wait_until(lambda: a.cluster_view()["applied_index"] >= leader.cluster_view()["commit_index"], 10,
-                      "%s caught up" % a.id)
+
+        def started(view_of, member_id):
+            return {m["id"]: m.get("started") for m in view_of.get("/v1/members").json["members"]}.get(member_id)
+        # The precondition of the guard: the group has recorded that b took part.
+        th.wait_until(lambda: started(a, b.id) and started(leader, b.id), 20, "%s recorded as started" % b.id)
         c.cut(leader.id, a.id, "refuse")
         th.create_shards(leader, ["W"])  # acknowledged: committed by the leader and b
         b.kill()
         b.wipe()
         c.cut(leader.id, b.id, "refuse")
-        b.start()
-        leader.kill()
-        new = c.wait_leader([a, b], timeout=20)
-        _, shards = th.list_shards(new)
-        if "W" not in shards:
-            th.known_bug(self, "acknowledged write W lost: %s re-bootstrapped from an empty data_dir and "
-                         "voted %s (which lacks W) leader; shards now %s" % (b.id, new.id, sorted(shards)))
+        b.start(wait_healthy=False)
+        th.wait_until(lambda: not b.alive(), 30, "%s refusing to start" % b.id)
+        self.assertNotEqual(b.proc.returncode, 0)
+        self.assertIn("must not bootstrap again", b.log_tail(5))
+        # The acknowledged write is still there for the group to serve.
+        c.heal_all()
+        _, shards = th.list_shards(c.wait_leader([leader, a], timeout=20))
+        self.assertIn("W", shards)
 
 
 if __name__ == "__main__":
