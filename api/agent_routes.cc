@@ -57,36 +57,44 @@ void ControllerApi::add_agent_routes() {
                                     {"revoked", std::move(revoked)}}));
   };
 
-  router_.add({"POST", "/v1/workers/{id}/register", Access::kAgent, true, [this, lease_answer](const CallPtr& call) {
+  // A lease may only be granted by the leader of the moment: a deposed
+  // leader that has not noticed yet must not extend anyone's lease, or a
+  // worker could keep writing after the new leader gave its shards away.
+  // So leadership is confirmed with a quorum (ReadIndex, thesis §6.4) after
+  // the heartbeat arrived, and only then is the lease granted.
+  auto confirmed_lease = [this, lease_answer](const CallPtr& call) {
+    node_.read([this, call, lease_answer](const controller::NodeError* err, const controlplane::StateMachine*) {
+      if (err) return reply_node_error(call, *err);
+      if (node_.raft().role() != consensus::Role::kLeader) return reply_no_leader(call, "leadership moved; retry");
+      lease_answer(call, supervisor_.heartbeat(WorkerId(call->param("id"))));
+    });
+  };
+
+  router_.add({"POST", "/v1/workers/{id}/register", Access::kAgent, true, [this, lease_answer, confirmed_lease](const CallPtr& call) {
                  if (auto err = check_worker(call)) return reply(call, std::move(*err));
                  controlplane::RegisterWorker r;
                  r.id = WorkerId(call->param("id"));
                  if (auto err = parse_register(call->req.body, r)) return reply(call, std::move(*err));
-                 node_.post([this, call, r, lease_answer] {
+                 node_.post([this, call, r, lease_answer, confirmed_lease] {
                    const auto* w = node_.state().worker(r.id);
                    bool same = w && w->state != controlplane::WorkerState::kDead && w->address == r.address &&
                                w->zone == r.zone && w->capacity == r.capacity;
                    // A reconnecting agent with nothing new costs no log entry.
-                   if (same) return lease_answer(call, supervisor_.heartbeat(r.id));
+                   if (same) return confirmed_lease(call);
                    node_.propose(controlplane::Command{request_id(call), 0, r},
-                                 [this, call, lease_answer](const controller::NodeError* err, const ApplyResult* res) {
+                                 [this, call, confirmed_lease](const controller::NodeError* err, const ApplyResult* res) {
                                    if (err) return reply_node_error(call, *err);
                                    if (res->code != ApplyCode::kOk) return reply(call, apply_error(*res));
-                                   lease_answer(call, supervisor_.heartbeat(WorkerId(call->param("id"))));
+                                   confirmed_lease(call);
                                  });
                  });
                }});
 
-  router_.add({"POST", "/v1/workers/{id}/heartbeat", Access::kAgent, true, [this, lease_answer](const CallPtr& call) {
+  router_.add({"POST", "/v1/workers/{id}/heartbeat", Access::kAgent, true, [this, confirmed_lease](const CallPtr& call) {
                  if (auto err = check_worker(call)) return reply(call, std::move(*err));
                  auto parsed = parse_object(call->req.body, {"revision"}, /*empty_ok=*/true);
                  if (parsed.error) return reply(call, std::move(*parsed.error));
-                 node_.post([this, call, lease_answer] {
-                   if (node_.raft().role() != consensus::Role::kLeader) {
-                     return reply_no_leader(call, "leadership moved; retry");
-                   }
-                   lease_answer(call, supervisor_.heartbeat(WorkerId(call->param("id"))));
-                 });
+                 confirmed_lease(call);
                }});
 
   router_.add({"POST", "/v1/workers/{id}/release", Access::kAgent, true, [this](const CallPtr& call) {
