@@ -97,6 +97,15 @@ Check check_leader_completeness(const NodeId& leader, Term term, const RaftLog& 
   return std::nullopt;
 }
 
+consensus::ConfState conf_for_votes(const RaftLog& log, consensus::ConfState applied) {
+  for (LogIndex i = std::max(log.applied(), log.first_index().prev()).next(); i <= log.committed(); i = i.next()) {
+    const Entry& e = log.entry(i);
+    if (e.type != EntryType::kConfChange) continue;
+    if (auto cc = consensus::decode_conf_change(e.data)) applied = consensus::apply_conf_change(applied, *cc);
+  }
+  return applied;
+}
+
 Check check_commit_safety(const std::vector<ElectorView>& members, LogIndex committed, Term committed_term) {
   auto up_to_date = [](Term t, LogIndex i, Term than_t, LogIndex than_i) {
     return t > than_t || (t == than_t && i >= than_i);

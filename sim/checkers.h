@@ -72,11 +72,20 @@ class LogMatching {
 Check check_leader_completeness(const NodeId& leader, Term term, const RaftLog& log, const History& history,
                                 LogIndex from, LogIndex to);
 
+/// The configuration a member would count election votes in: `applied` (its
+/// current one) with every committed but not yet applied change in `log`
+/// applied too. A member whose Ready handing those changes out is still being
+/// persisted may start a campaign, but its vote requests leave only with a
+/// later Ready, after advance() applied them, and while campaigning it learns
+/// no new commit (any message from a leader ends the campaign). So votes are
+/// never counted in the stale configuration (tests/sim/stale_config_campaign_test.cc).
+consensus::ConfState conf_for_votes(const RaftLog& log, consensus::ConfState applied);
+
 /// What the commit-safety checker needs to know of one member.
 struct ElectorView {
   NodeId id;
-  bool can_campaign = false;     ///< up and a voter in its own configuration
-  std::set<NodeId> voters;       ///< the voters of its configuration
+  bool can_campaign = false;     ///< up, and a voter of conf_for_votes()
+  std::set<NodeId> voters;       ///< the voters of conf_for_votes()
   Term last_term;                ///< its log's last entry (what it campaigns with)
   LogIndex last_index;
   Term durable_last_term;        ///< its durable log's last entry (what it votes with after any crash)

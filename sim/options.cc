@@ -88,8 +88,12 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   r.async_fsync = rng.chance(0.5);
   if (r.async_fsync) {
     r.fsync_min_us = rng.range(50, 2000);
-    r.fsync_max_us = r.fsync_min_us + rng.range(0, 2 * kTickUs);
+    // Now and then a slow disk: an fsync stalls for many ticks while the
+    // member goes on stepping messages and ticking.
+    r.fsync_max_us = r.fsync_min_us + rng.range(0, (rng.chance(0.3) ? 4 : 2) * kTickUs);
   }
+
+  r.keep_removed = rng.chance(0.3);
 
   if (o.nodes) r.nodes = *o.nodes;
   if (o.ticks) r.ticks = *o.ticks;
@@ -112,7 +116,8 @@ std::string RunOptions::describe() const {
      << " client_timeout=" << client_timeout_ticks << " think=" << think_ticks << " keys=" << keys
      << " value_bytes=" << value_bytes << " storm=" << (storm ? 1 : 0) << " react_leader=" << fixed(react_leader)
      << " react_commit=" << fixed(react_commit) << " crash_loses_inflight=" << fixed(crash_loses_inflight)
-     << " async_fsync=" << (async_fsync ? 1 : 0) << " fsync_us=" << fsync_min_us << "-" << fsync_max_us;
+     << " async_fsync=" << (async_fsync ? 1 : 0) << " fsync_us=" << fsync_min_us << "-" << fsync_max_us
+     << " keep_removed=" << (keep_removed ? 1 : 0);
   return os.str();
 }
 

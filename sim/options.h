@@ -93,6 +93,9 @@ struct RunOptions {
   bool async_fsync = false;
   int64_t fsync_min_us = 0;
   int64_t fsync_max_us = 0;
+  /// Removed members keep running (never shut down) instead of being
+  /// decommissioned once their removal committed.
+  bool keep_removed = false;
 
   /// The `seed=... key=value ...` line printed before the run.
   std::string describe() const;

@@ -216,10 +216,15 @@ void Simulator::on_applied(Node& n, const Entry& e) {
   if (fresh) note_committed(e.index);
   if (e.type != consensus::EntryType::kConfChange) return;
   auto cc = consensus::decode_conf_change(e.data);
-  if (!cc || cc->type != ConfChangeType::kRemoveNode || !fresh) return;
-  // Removed for good: the member is shut down once the removal committed.
+  if (!cc || cc->type != ConfChangeType::kRemoveNode || removed_.count(cc->node)) return;
+  // Removed for good: clients forget it, and unless this run keeps removed
+  // members running (an operator who never shuts them down), it is shut
+  // down once the removal has committed.
   NodeId gone = cc->node;
+  removed_.insert(gone);
   members_.erase(gone);
+  trace("removed " + gone.str());
+  if (o_.keep_removed) return;
   after(rng_.range(0, 20 * kTickUs), [this, gone] {
     Node* x = node(gone);
     if (!x || x->decommissioned()) return;
@@ -311,6 +316,19 @@ void Simulator::observe(Node& n) {
   report(check_leader_completeness(n.id(), r.term(), log, history_, LogIndex(1), history_.last()));
   check_electors();
   if (rng_.chance(o_.react_leader)) react_to_leader(n.id(), /*crash_allowed=*/true);
+  // A membership change the moment a leader takes office, while its log may
+  // still hold an uncommitted change of an earlier term (the single-server
+  // change hazard of the thesis errata).
+  if (o_.churn_gap_ticks > 0 && phase_ == Phase::kSafety && rng_.chance(0.2)) {
+    NodeId id = n.id();
+    Term term = r.term();
+    after(0, [this, id, term] {
+      Node* l = node(id);
+      if (phase_ == Phase::kSafety && l->up() && l->raft().role() == Role::kLeader && l->raft().term() == term) {
+        churn_step(*l);
+      }
+    });
+  }
 }
 
 void Simulator::note_committed(LogIndex i) {
@@ -335,7 +353,7 @@ void Simulator::check_electors() {
     v.durable_last_term = st.term(v.durable_last_index).value_or(Term(0));
     if (n->up()) {
       const consensus::RaftLog& log = n->raft().log();
-      v.voters = n->raft().conf().voters;
+      v.voters = conf_for_votes(log, n->raft().conf()).voters;
       v.can_campaign = v.voters.count(id) > 0;
       v.last_term = log.last_term();
       v.last_index = log.last_index();

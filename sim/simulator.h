@@ -99,6 +99,7 @@ class Simulator final : private NodeHooks, private ClientEnv {
   void restart(const NodeId& id);
   void partition_fault();
   void churn_fault();
+  void churn_step(Node& leader);
   void transfer_fault();
   void react_to_leader(const NodeId& id, bool crash_allowed);
   void isolate_for_a_while(const NodeId& id);
@@ -107,6 +108,7 @@ class Simulator final : private NodeHooks, private ClientEnv {
   void probe();
   void liveness_deadline();
   bool caught_up(std::string* lagging);
+  void check_catch_up_progress();
   void finish();
 
   RunOptions o_;
@@ -117,6 +119,7 @@ class Simulator final : private NodeHooks, private ClientEnv {
   Phase phase_ = Phase::kSafety;
   std::map<NodeId, std::unique_ptr<Node>> nodes_;
   std::set<NodeId> members_;  ///< nodes clients may address (added, not decommissioned)
+  std::set<NodeId> removed_;  ///< nodes whose removal some member applied
   int next_node_id_ = 0;
 
   // Checkers and what they need.
@@ -139,6 +142,7 @@ class Simulator final : private NodeHooks, private ClientEnv {
   uint64_t probe_attempt_ = 0;
   uint64_t probe_count_ = 0;
   std::optional<LogIndex> probe_index_;
+  std::map<NodeId, std::pair<LogIndex, int64_t>> catch_up_;  ///< applied index, and since when
   SimStats stats_;
 };
 

@@ -14,8 +14,12 @@ namespace {
 /// The most members (voters and learners) the group grows to.
 constexpr size_t kMaxMembers = 7;
 /// The liveness bound, in election timeouts: after healing, a leader must
-/// commit a new write within it, and every member must then catch up within it.
+/// commit a new write within it.
 constexpr int64_t kLivenessElections = 30;
+/// Then every member must catch up to that write, and one still behind must
+/// apply something new at least this often (catching up one entry per round
+/// trip is slow, not stuck).
+constexpr int64_t kStallElections = 10;
 }  // namespace
 
 int64_t Simulator::draw_gap_us(int64_t mean_ticks) {
@@ -152,14 +156,21 @@ void Simulator::churn_fault() {
   q_.at(draw_gap_us(o_.churn_gap_ticks), [this] { churn_fault(); });
   Node* l = leader();
   if (!l) return;
-  const consensus::ConfState conf = l->raft().conf();
-  auto status = l->raft().status();
+  churn_step(*l);
+  // Now and then a second change right behind the first: the core must
+  // refuse it until the first is applied (one change at a time, §4.1).
+  if (l->up() && rng_.chance(0.3)) churn_step(*l);
+}
+
+void Simulator::churn_step(Node& l) {
+  const consensus::ConfState conf = l.raft().conf();
+  auto status = l.raft().status();
   // Promote a learner once it has caught up with the leader's commit index
   // (now and then earlier: an operator may, and safety must not depend on it).
   bool eager = rng_.chance(0.2);
   for (const auto& f : status.followers) {
     if (f.learner && (eager || f.match >= status.commit)) {
-      propose_conf_change(*l, ConfChangeType::kAddVoter, f.id);
+      propose_conf_change(l, ConfChangeType::kAddVoter, f.id);
       return;
     }
   }
@@ -173,11 +184,11 @@ void Simulator::churn_fault() {
     schedule_tick(n, rng_.range(1, n.tick_us()));
     members_.insert(id);
     trace("add node " + id.str());
-    propose_conf_change(*l, ConfChangeType::kAddLearner, id);
+    propose_conf_change(l, ConfChangeType::kAddLearner, id);
   } else if (can_remove) {
     std::vector<NodeId> candidates(conf.learners.begin(), conf.learners.end());
     if (conf.voters.size() > 3) candidates.insert(candidates.end(), conf.voters.begin(), conf.voters.end());
-    propose_conf_change(*l, ConfChangeType::kRemoveNode, rng_.pick(candidates));
+    propose_conf_change(l, ConfChangeType::kRemoveNode, rng_.pick(candidates));
   }
 }
 
@@ -219,7 +230,11 @@ void Simulator::probe() {
   if (phase_ != Phase::kLiveness) return;
   q_.at(q_.now() + kTickUs, [this] { probe(); });
   if (probe_index_) {
-    if (caught_up(nullptr)) finish();
+    if (caught_up(nullptr)) {
+      finish();
+    } else {
+      check_catch_up_progress();
+    }
     return;
   }
   // One attempt at a time; an attempt that got no answer within two
@@ -258,21 +273,30 @@ bool Simulator::caught_up(std::string* lagging) {
   return ok;
 }
 
-void Simulator::liveness_deadline() {
-  if (phase_ != Phase::kLiveness) return;
-  std::ostringstream os;
-  if (!probe_index_) {
-    os << "no leader committed a new write within " << kLivenessElections << " election timeouts of healing;";
-  } else {
+void Simulator::check_catch_up_progress() {
+  int64_t stall_us = kStallElections * o_.election_ticks * kTickUs;
+  for (const auto& [id, n] : nodes_) {
+    auto [it, inserted] = catch_up_.try_emplace(id, n->applied(), q_.now());
+    if (n->applied() != it->second.first) it->second = {n->applied(), q_.now()};
+    if (inserted || q_.now() - it->second.second < stall_us) continue;
     std::string lagging;
-    caught_up(&lagging);
-    os << "members did not catch up to index " << *probe_index_ << " within " << kLivenessElections
-       << " election timeouts:" << lagging << ";";
+    if (caught_up(&lagging) || lagging.find(" " + id.str() + ":") == std::string::npos) continue;
+    std::ostringstream os;
+    os << id << " made no progress toward index " << *probe_index_ << " for " << kStallElections
+       << " election timeouts after healing; lagging:" << lagging << "; all:";
+    for (const auto& [other, m] : nodes_) os << " " << status_line(*m);
+    report(Violation{"liveness", id, n->up() ? n->raft().term() : Term(0), n->applied(), os.str()});
+    return;
   }
+}
+
+void Simulator::liveness_deadline() {
+  if (phase_ != Phase::kLiveness || probe_index_) return;
+  std::ostringstream os;
+  os << "no leader committed a new write within " << kLivenessElections << " election timeouts of healing;";
   for (const auto& [id, n] : nodes_) os << " " << status_line(*n);
   Node* l = leader();
-  report(Violation{"liveness", l ? l->id() : NodeId(), l ? l->raft().term() : Term(0), probe_index_.value_or(LogIndex(0)),
-                   os.str()});
+  report(Violation{"liveness", l ? l->id() : NodeId(), l ? l->raft().term() : Term(0), LogIndex(0), os.str()});
 }
 
 void Simulator::finish() {

@@ -1,0 +1,101 @@
+#include "sim/fleet_options.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "sim/rng.h"
+
+namespace tenure::sim {
+
+namespace {
+
+std::string fixed(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
+
+// A mean gap in ms, or 0 ("never") with probability `never`.
+uint64_t gap(Rng& rng, double never, int64_t lo, int64_t hi) {
+  return rng.chance(never) ? 0 : static_cast<uint64_t>(rng.range(lo, hi));
+}
+
+uint64_t urange(Rng& rng, uint64_t lo, uint64_t hi) {
+  return static_cast<uint64_t>(rng.range(static_cast<int64_t>(lo), static_cast<int64_t>(hi)));
+}
+
+const std::vector<std::string> kBugs = {"fleet-lease-no-margin", "fleet-extend-before-revoke", "fleet-no-full-lease"};
+
+}  // namespace
+
+uint64_t FleetOptions::scaled_ms(uint64_t real_ms) const { return std::max<uint64_t>(1, real_ms * lease_ms / 3000); }
+
+FleetOptions draw_fleet_options(uint64_t seed) {
+  // As in draw_options: appending draws keeps old seeds meaningful.
+  Rng rng(seed ^ 0x666C656574ULL);  // "fleet"
+  FleetOptions f;
+  f.agents = static_cast<int>(rng.range(3, 8));
+  f.zones = static_cast<int>(rng.range(1, 3));
+  f.initial_shards = static_cast<int>(rng.range(4, 40));
+
+  f.lease_ms = urange(rng, 300, 2000);
+  f.check_interval_ms = rng.pick(std::vector<uint64_t>{10, 20, 50});
+  f.placement_interval_ms = urange(rng, 200, 2000);
+  f.placement_min_interval_ms = urange(rng, 20, 200);
+  f.max_concurrent_moves = rng.pick(std::vector<uint32_t>{1, 2, 4, 64});
+  f.join_delay_ms = rng.chance(0.5) ? 0 : urange(rng, 0, 2 * f.lease_ms);
+  f.max_placements_per_command = rng.pick(std::vector<size_t>{1, 3, 4000});
+  f.request_timeout_ms = f.scaled_ms(5000);
+  f.events_kept = rng.chance(0.5) ? 200000 : urange(rng, 20, 500);
+
+  // The heartbeat interval stays well inside the lease's validity
+  // (0.95 * lease - max(100 ms, interval)), as an operator would set it.
+  uint64_t hb_max = std::min<uint64_t>(500, f.lease_ms * 4 / 10);
+  f.heartbeat_ms = urange(rng, std::max<uint64_t>(10, f.lease_ms / 30), hb_max);
+  f.watch_poll_ms = urange(rng, 1, 50);
+  f.agent_rate_spread = rng.unit() * 0.1;
+  f.rate_at_bound = rng.unit();
+  f.fsync_min_us = rng.range(20, 500);
+  f.fsync_max_us = f.fsync_min_us + rng.range(0, 3000);
+  if (rng.chance(0.3)) {
+    f.fsync_stall = 0.001 + rng.unit() * 0.02;
+    f.stall_max_ms = urange(rng, f.lease_ms / 4, 2 * f.lease_ms);
+  }
+
+  f.pause_gap_ms = gap(rng, 0.25, 500, 8000);
+  f.pause_max_ms = urange(rng, f.lease_ms / 2, 3 * f.lease_ms);
+  f.crash_gap_ms = gap(rng, 0.25, 1000, 10000);
+  f.down_max_ms = urange(rng, 100, 3 * f.lease_ms);
+  f.leave_gap_ms = gap(rng, 0.5, 2000, 15000);
+  f.cut_gap_ms = gap(rng, 0.3, 500, 6000);
+  f.cut_max_ms = urange(rng, 50, 3 * f.lease_ms);
+
+  f.create_gap_ms = gap(rng, 0.3, 300, 4000);
+  f.delete_gap_ms = gap(rng, 0.6, 2000, 10000);
+  f.drain_gap_ms = gap(rng, 0.3, 500, 5000);
+  f.move_gap_ms = gap(rng, 0.3, 200, 3000);
+  return f;
+}
+
+std::string FleetOptions::describe() const {
+  std::ostringstream os;
+  os << " fleet=1 agents=" << agents << " zones=" << zones << " shards=" << initial_shards << " lease_ms=" << lease_ms
+     << " check_ms=" << check_interval_ms << " place_ms=" << placement_min_interval_ms << "-" << placement_interval_ms
+     << " max_moves=" << max_concurrent_moves << " join_delay_ms=" << join_delay_ms
+     << " per_command=" << max_placements_per_command << " request_timeout_ms=" << request_timeout_ms
+     << " events_kept=" << events_kept << " heartbeat_ms=" << heartbeat_ms << " watch_poll_ms=" << watch_poll_ms
+     << " rate_spread=" << fixed(agent_rate_spread) << " rate_at_bound=" << fixed(rate_at_bound)
+     << " agent_fsync_us=" << fsync_min_us << "-" << fsync_max_us << " stall=" << fixed(fsync_stall)
+     << " stall_max_ms=" << stall_max_ms << " pause_gap_ms=" << pause_gap_ms << " pause_max_ms=" << pause_max_ms
+     << " agent_crash_gap_ms=" << crash_gap_ms << " agent_down_ms=" << down_max_ms << " leave_gap_ms=" << leave_gap_ms
+     << " cut_gap_ms=" << cut_gap_ms << " cut_max_ms=" << cut_max_ms << " create_gap_ms=" << create_gap_ms
+     << " delete_gap_ms=" << delete_gap_ms << " drain_gap_ms=" << drain_gap_ms << " move_gap_ms=" << move_gap_ms;
+  return os.str();
+}
+
+const std::vector<std::string>& fleet_bug_names() { return kBugs; }
+
+bool is_fleet_bug(const std::string& name) { return std::find(kBugs.begin(), kBugs.end(), name) != kBugs.end(); }
+
+}  // namespace tenure::sim

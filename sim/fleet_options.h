@@ -1,0 +1,93 @@
+#pragma once
+// What a fleet-mode run (`tenure-sim --fleet`) draws from its seed on top of
+// the Raft options: the agents, the controllers' policy settings, the
+// operator's activity and the agents' faults. Drawn from a stream of its
+// own, so `--fleet` leaves every Raft option of a seed as it was.
+//
+// Agent timers are the real agent's constants scaled by lease_ms / 3000 (the
+// real default lease), so a 600 ms lease behaves like a 3 s one, five times
+// faster. The lease arithmetic itself is never scaled: it is the agent's own
+// (dataplane_agent/lease.h), margin and drift bound included.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tenure::sim {
+
+struct FleetOptions {
+  int agents = 4;
+  int zones = 1;
+  int initial_shards = 8;
+
+  // The controllers' FleetPolicyOptions and state machine limits.
+  uint64_t lease_ms = 1000;
+  uint64_t check_interval_ms = 50;
+  uint64_t placement_interval_ms = 2000;
+  uint64_t placement_min_interval_ms = 200;
+  uint32_t max_concurrent_moves = 64;
+  uint64_t join_delay_ms = 0;
+  size_t max_placements_per_command = 4000;
+  /// A proposal not applied within this fails (RaftNode's request timeout).
+  uint64_t request_timeout_ms = 1600;
+  /// controlplane::Limits::events_kept: small values make watches fall behind (410).
+  size_t events_kept = 200000;
+
+  // Agents.
+  uint64_t heartbeat_ms = 100;
+  /// How often a watch is polled (a stream's push latency).
+  uint64_t watch_poll_ms = 10;
+  /// Agent clocks run at rates in [lo, hi] of real time, where lo is exactly
+  /// (1 - kMaxClockDrift) times the fastest possible controller clock:
+  /// the drift bound the lease relies on, and no more.
+  double agent_rate_spread = 0.05;
+  /// Probability that an agent's clock runs exactly at the bound.
+  double rate_at_bound = 0.3;
+  /// Durable writes of grants (the agent's SQLite fsync) take this long.
+  int64_t fsync_min_us = 50;
+  int64_t fsync_max_us = 2000;
+  /// Probability that a durable write stalls for up to stall_max_ms.
+  double fsync_stall = 0;
+  uint64_t stall_max_ms = 0;
+
+  // Agent faults (0: never): mean gaps and durations in ms.
+  uint64_t pause_gap_ms = 0;   ///< SIGSTOP ... SIGCONT
+  uint64_t pause_max_ms = 0;
+  uint64_t crash_gap_ms = 0;   ///< SIGKILL, restart later
+  uint64_t down_max_ms = 0;
+  uint64_t leave_gap_ms = 0;   ///< SIGTERM: graceful leave, restart later
+  uint64_t cut_gap_ms = 0;     ///< an agent cut off from some or all controllers
+  uint64_t cut_max_ms = 0;
+
+  // The operator (0: never).
+  uint64_t create_gap_ms = 0;
+  uint64_t delete_gap_ms = 0;
+  uint64_t drain_gap_ms = 0;
+  uint64_t move_gap_ms = 0;
+
+  /// A planted fleet bug (fleet_bug_names()), empty for none.
+  std::string bug;
+
+  /// Scales one of the real agent's constants (tuned for a 3 s lease).
+  uint64_t scaled_ms(uint64_t real_ms) const;
+  /// " agents=... lease_ms=..." for the options line.
+  std::string describe() const;
+};
+
+/// Draws a fleet run's options from its seed.
+FleetOptions draw_fleet_options(uint64_t seed);
+
+/// The planted bugs of the fleet mode, switched on by `--fleet --bug NAME`.
+/// All live in the simulator (its agent model or its controller driver);
+/// production code has no knob for them.
+///   fleet-lease-no-margin:       the agent's lease is send time + lease,
+///                                without the drift factor or the margin.
+///   fleet-extend-before-revoke:  on a heartbeat answer, the agent extends
+///                                its lease before its revoked shards are dropped.
+///   fleet-no-full-lease:         a new leader counts every worker's lease
+///                                from a lease before its election (no full
+///                                lease after an election).
+const std::vector<std::string>& fleet_bug_names();
+bool is_fleet_bug(const std::string& name);
+
+}  // namespace tenure::sim
