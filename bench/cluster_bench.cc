@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -107,14 +108,39 @@ net::ClientRequest create_request(const std::string& prefix, uint64_t seq) {
   return r;
 }
 
+/// CPU seconds (user + system) the controllers have used so far.
+double controllers_cpu(Cluster& c) {
+  double total = 0;
+  long ticks = sysconf(_SC_CLK_TCK);
+  for (auto& m : c.members()) {
+    if (m.pid <= 0) continue;
+    std::ifstream f("/proc/" + std::to_string(m.pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    // Fields after the ")" of the command name: utime and stime are the 12th and 13th.
+    std::istringstream in(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 1; i <= 13 && in >> field; ++i) {
+      if (i == 12) utime = std::stod(field);
+      if (i == 13) stime = std::stod(field);
+    }
+    total += (utime + stime) / static_cast<double>(ticks);
+  }
+  return total;
+}
+
 void bench_writes(Cluster& c, const Args& a) {
   std::string leader = c.leader();
   for (int conns : a.connections) {
     std::string prefix = "w" + std::to_string(conns) + "-";
+    double cpu0 = controllers_cpu(c);
     auto r = run_load(leader, conns, a.seconds, [&](uint64_t s) { return create_request(prefix, s); }, 201);
-    std::printf("writes  connections=%-3d  %8.0f req/s  p50=%.2f ms  p99=%.2f ms  ok=%llu failed=%llu\n", conns,
-                static_cast<double>(r.ok) / r.seconds, percentile(r.latency_ms, 0.5), percentile(r.latency_ms, 0.99),
-                static_cast<unsigned long long>(r.ok), static_cast<unsigned long long>(r.failed));
+    double cpu = controllers_cpu(c) - cpu0;
+    std::printf("writes  connections=%-3d  %8.0f req/s  p50=%.2f ms  p99=%.2f ms  ok=%llu failed=%llu  "
+                "controllers' CPU per write=%.0f us\n",
+                conns, static_cast<double>(r.ok) / r.seconds, percentile(r.latency_ms, 0.5),
+                percentile(r.latency_ms, 0.99), static_cast<unsigned long long>(r.ok),
+                static_cast<unsigned long long>(r.failed), r.ok ? 1e6 * cpu / static_cast<double>(r.ok) : 0);
     std::fflush(stdout);
   }
 }
