@@ -91,6 +91,38 @@ class SnapshotTest(th.ClusterTestCase):
         _, shards = th.list_shards(c.wait_leader([leader, a], timeout=20))
         self.assertIn("W", shards)
 
+    def test_known_bug_wiped_member_cut_off_at_start_bootstraps_and_loses_write(self):
+        """The guard above asks the peers, and peers that do not answer do not
+        block. So a wiped member that cannot reach any peer while it starts
+        (a partition, its peers restarting) bootstraps anyway. Same scenario:
+        L->A cut, W acknowledged by L and B; B wiped and restarted while all
+        its links are cut; then L dies and A<->B heal. Expected: W survives
+        (B refuses to start, or waits until a peer answers). Skipped with
+        "KNOWN BUG reproduced" while it is lost; TENURE_INTEG_KNOWN_BUGS=fail
+        makes it fail."""
+        c = self.make_cluster(n=3)
+        leader = c.start()
+        th.create_shards(leader, ["base"])
+        a, b = c.followers(leader)
+
+        def started(view_of, member_id):
+            return {m["id"]: m.get("started") for m in view_of.get("/v1/members").json["members"]}.get(member_id)
+        th.wait_until(lambda: started(a, b.id) and started(leader, b.id), 20, "%s recorded as started" % b.id)
+        c.cut(leader.id, a.id, "refuse")
+        th.create_shards(leader, ["W"])  # acknowledged: committed by the leader and b
+        b.kill()
+        b.wipe()
+        c.isolate(b.id, "refuse")
+        b.start()  # nobody answers its question: it bootstraps and serves
+        leader.kill()
+        for x, y in ((a.id, b.id), (b.id, a.id)):
+            c.heal(x, y)
+        new = c.wait_leader([a, b], timeout=30)
+        _, shards = th.list_shards(new)
+        if "W" not in shards:
+            th.known_bug(self, "acknowledged write W lost: %s, wiped and cut off while starting, bootstrapped "
+                         "again and helped elect %s (which lacks W); shards now %s" % (b.id, new.id, sorted(shards)))
+
 
 if __name__ == "__main__":
     th.main()
