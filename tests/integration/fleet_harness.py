@@ -588,7 +588,7 @@ class ControllerMonitor:
     epoch, state)}). Two reads that did not overlap in time must not go back:
     neither the revision nor any shard's epoch."""
 
-    def __init__(self, cluster, interval=0.05, request_timeout=2.0):
+    def __init__(self, cluster, interval=0.05, request_timeout=1.0):
         self.cluster = cluster
         self.interval = interval
         self.request_timeout = request_timeout
