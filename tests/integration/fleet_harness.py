@@ -511,6 +511,14 @@ class GrantPoller:
             t.join(timeout=10)
         return self
 
+    def catch_up(self, timeout=10):
+        """Waits until every agent has been polled once more after now (so the
+        timeline covers the present state), then returns self."""
+        t = time.monotonic()
+        wait_until(lambda: all(self.samples[a] and self.samples[a][-1].t_send > t for a in self.agent_ids),
+                   timeout, "a fresh poll of every agent", interval=0.01)
+        return self
+
     def poll_count(self):
         return sum(len(s) for s in self.samples.values())
 

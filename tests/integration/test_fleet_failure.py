@@ -65,7 +65,7 @@ class FleetFailureTest(fh.FleetTestCase):
         self.assertGreaterEqual(elapsed, LEASE_MS / 2000, "shards moved long before the lease ran out")
 
         after, grants = f.wait_agreement(timeout=10)
-        poller.stop()
+        poller.catch_up().stop()
         for sid, e in sorted(lost.items()):
             s = after[sid]
             self.assertEqual((s["worker"], s["epoch"], s["state"]), (new_owner[sid], e + 1, "active"), sid)
@@ -144,7 +144,7 @@ class FleetFailureTest(fh.FleetTestCase):
             last = [h for h in f.history(sid) if h["epoch"] == e + 1][0]
             self.assertEqual((last["from"], last["to"], last["reason"]), (victim.id, new_owner[sid], "dead_worker"))
         f.wait_agreement(timeout=20)
-        poller.stop()
+        poller.catch_up().stop()
         self.assertNoViolations(poller.violations(), "grant timeline")
 
     def test_stale_epoch_write_to_new_owner_409(self):

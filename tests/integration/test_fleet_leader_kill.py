@@ -45,7 +45,7 @@ class FleetLeaderKillTest(fh.FleetTestCase):
         # The controllers' reads must span the kill, or they would prove little.
         th.wait_until(lambda: sum(1 for x in monitor.samples if x[0] > t_kill) >= 5, 20,
                       "the controller monitor reading after the leader kill")
-        poller.stop()
+        poller.catch_up().stop()
         monitor.stop()
         self.assertTrue(any(x[1] < t_kill for x in monitor.samples), "no controller read before the kill")
         self.assertEqual(sorted(shards), sorted(ids))
