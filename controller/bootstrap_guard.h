@@ -13,9 +13,16 @@
 
 namespace tenure::controller {
 
-/// Returns the one-line reason to refuse bootstrapping, or nullopt when no
-/// reachable peer knows this member as one that already took part. Peers
-/// that do not answer (a brand-new group starting) do not block.
-std::optional<std::string> bootstrap_refusal(const config::ControllerConfig& config);
+struct BootstrapVerdict {
+  enum class Kind {
+    kProceed,   ///< peers answered and none knows this member: a new group
+    kRefuse,    ///< a peer knows it already took part: never bootstrap
+    kNoAnswer,  ///< no peer answered yet: ask again (members of a new group serve while they ask)
+  } kind;
+  std::string reason;  ///< one line, for kRefuse
+};
+
+/// Asks the other initial members once. A group of one proceeds at once.
+BootstrapVerdict check_bootstrap(const config::ControllerConfig& config);
 
 }  // namespace tenure::controller

@@ -1,6 +1,8 @@
 #include "controller/controller_app.h"
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -72,6 +74,27 @@ net::ClientOptions client_options(const config::ControllerConfig& c) {
 }
 }  // namespace
 
+bool ControllerApp::may_start(const std::atomic<bool>& stopping) {
+  bool bootstrapping = false;
+  for (const auto& peer : config_.peers) bootstrapping = bootstrapping || peer.id == config_.node_id;
+  if (!parts_->storage->empty() || !bootstrapping) return true;
+  // A first start bootstraps only once a peer has vouched that this member
+  // never took part: a member that lost its data must not vote again.
+  for (int attempt = 0; !stopping; ++attempt) {
+    auto verdict = check_bootstrap(config_);
+    if (verdict.kind == BootstrapVerdict::Kind::kProceed) return true;
+    if (verdict.kind == BootstrapVerdict::Kind::kRefuse) {
+      std::fprintf(stderr, "tenure-controller: %s\n", verdict.reason.c_str());
+      return false;
+    }
+    if (attempt % 10 == 0) {
+      log_warn("controller", "event=waiting_for_peers reason=first_start_needs_a_peer_answer node=" + config_.node_id);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // retry pace, not a wait for a state
+  }
+  return false;
+}
+
 int ControllerApp::run() {
   parts_ = std::make_unique<Parts>();
   Parts& p = *parts_;
@@ -80,14 +103,6 @@ int ControllerApp::run() {
   if (p.storage->empty() && config_.peers.empty()) {
     std::fprintf(stderr, "tenure-controller: %s\n", config::peers_required_error(config_).message.c_str());
     return 2;
-  }
-  bool bootstrapping = false;
-  for (const auto& peer : config_.peers) bootstrapping = bootstrapping || peer.id == config_.node_id;
-  if (p.storage->empty() && bootstrapping) {
-    if (auto refusal = bootstrap_refusal(config_)) {
-      std::fprintf(stderr, "tenure-controller: %s\n", refusal->c_str());
-      return 1;
-    }
   }
   p.client = std::make_unique<net::HttpClient>(p.io, client_options(config_));
   TransportOptions topts;
@@ -129,23 +144,35 @@ int ControllerApp::run() {
                  started.error().message.c_str());
     return 1;
   }
-  p.node->start();
-  log_info("controller", "event=started node=" + config_.node_id + " listen=" + config_.listen.str() +
-                             " data_dir=" + config_.data_dir);
-
+  std::atomic<bool> stopping{false};
   boost::asio::signal_set signals(p.io, SIGTERM, SIGINT);
-  signals.async_wait([&p](const boost::system::error_code& ec, int sig) {
+  signals.async_wait([&p, &stopping](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log_info("controller", "event=stopping signal=" + std::to_string(sig));
+    stopping = true;
     p.server->stop();
     p.node->stop();
     p.client->shutdown();
     p.io.stop();
   });
-
+  // The listener serves (answering "not serving yet") while a first start
+  // asks its peers, so the members of a new group can answer each other.
   std::vector<std::thread> threads;
   for (int i = 0; i < 2; ++i) threads.emplace_back([&p] { p.io.run(); });
+  int rc = 0;
+  if (!may_start(stopping)) {
+    rc = stopping ? 0 : 1;
+    signals.cancel();
+    p.server->stop();
+    p.client->shutdown();
+    p.io.stop();
+  } else {
+    p.node->start();
+    log_info("controller", "event=started node=" + config_.node_id + " listen=" + config_.listen.str() +
+                               " data_dir=" + config_.data_dir);
+  }
   for (auto& t : threads) t.join();
+  if (rc != 0) return rc;
   // Every Ready was persisted synchronously before it was acknowledged: the
   // storage is consistent; closing it checkpoints the WAL.
   p.api.reset();

@@ -2,6 +2,7 @@
 // Wires one controller process: storage, Raft driver, peer transport, REST
 // API and HTTP listener on one io_context run by a small thread pool.
 
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -20,6 +21,8 @@ class ControllerApp {
   struct Parts;
 
  private:
+  /// On a first start, waits until a peer answers; false to refuse or when stopped.
+  bool may_start(const std::atomic<bool>& stopping);
   config::ControllerConfig config_;
   std::unique_ptr<Parts> parts_;
 };

@@ -47,6 +47,12 @@ RaftNode::RaftNode(asio::io_context& io, NodeOptions options, storage::RaftStora
 RaftNode::~RaftNode() = default;
 
 void RaftNode::start() {
+  // Everything on the strand: requests that arrived before (answered "not
+  // serving") and the state restored here never race.
+  asio::post(strand_, [this] { start_on_strand(); });
+}
+
+void RaftNode::start_on_strand() {
   consensus::InitialState init;
   if (storage_.empty()) {
     if (!options_.bootstrap_voters.empty()) {
@@ -76,11 +82,10 @@ void RaftNode::start() {
   if (storage_.empty() && !init.entries.empty()) storage_.bootstrap(init);
   raft_ = std::make_unique<consensus::Raft>(cfg, std::move(init));
   for (const auto& [id, addr] : options_.configured_addresses) peers_.set_peer_address(id, addr);
-  asio::post(strand_, [this] {
-    process();
-    ticker_.expires_at(std::chrono::steady_clock::now());
-    schedule_tick();
-  });
+  stopped_ = false;
+  process();
+  ticker_.expires_at(std::chrono::steady_clock::now());
+  schedule_tick();
 }
 
 void RaftNode::stop() {
@@ -88,6 +93,7 @@ void RaftNode::stop() {
     stopped_ = true;
     ticker_.cancel();
     fail_all(NodeErrc::kStopped, "controller is shutting down");
+    if (!raft_) return;
   });
 }
 

@@ -144,6 +144,7 @@ class RaftNode {
     LogIndex index;  ///< set once the read index is known
   };
 
+  void start_on_strand();
   void on_tick();
   void schedule_tick();
   void schedule_process();
@@ -172,7 +173,7 @@ class RaftNode {
   RaftMetrics& metrics_;
   std::unique_ptr<consensus::Raft> raft_;
   controlplane::StateMachine state_;
-  bool stopped_ = false;
+  bool stopped_ = true;  ///< until start(), and again after stop()
   bool process_scheduled_ = false;
 
   std::vector<QueuedProposal> queued_;

@@ -36,13 +36,18 @@ NodeErrc map_error(RaftError e) {
 }  // namespace
 
 NodeError RaftNode::not_leader() const {
-  return NodeError{NodeErrc::kNotLeader, "this member is not the leader", raft_->leader()};
+  return NodeError{NodeErrc::kNotLeader, "this member is not the leader", raft_ ? raft_->leader() : NodeId()};
 }
+
+namespace {
+// Before start() (or after stop()) the core does not run: nothing is served.
+NodeError not_serving() { return NodeError{NodeErrc::kStopped, "this member is not serving yet (or any more)", NodeId()}; }
+}  // namespace
 
 void RaftNode::propose(controlplane::Command cmd, ProposeDone done) {
   asio::post(strand_, [this, cmd = std::move(cmd), done = std::move(done)]() mutable {
     if (stopped_) {
-      NodeError err{NodeErrc::kStopped, "controller is shutting down", NodeId()};
+      NodeError err = not_serving();
       return done(&err, nullptr);
     }
     if (raft_->role() != consensus::Role::kLeader) {
@@ -106,7 +111,7 @@ void RaftNode::flush_proposals() {
 void RaftNode::read(ReadDone done) {
   asio::post(strand_, [this, done = std::move(done)]() mutable {
     if (stopped_) {
-      NodeError err{NodeErrc::kStopped, "controller is shutting down", NodeId()};
+      NodeError err = not_serving();
       return done(&err, nullptr);
     }
     uint64_t id = next_read_id_++;
@@ -151,6 +156,10 @@ ProposeDone as_propose_done(SimpleDone done) {
 
 void RaftNode::add_member(const NodeId& id, const std::string& address, SimpleDone done) {
   asio::post(strand_, [this, id, address, done = std::move(done)]() mutable {
+    if (stopped_) {
+      NodeError err = not_serving();
+      return done(&err);
+    }
     if (raft_->role() != consensus::Role::kLeader) {
       NodeError err = not_leader();
       return done(&err);
@@ -168,6 +177,10 @@ void RaftNode::add_member(const NodeId& id, const std::string& address, SimpleDo
 
 void RaftNode::remove_member(const NodeId& id, SimpleDone done) {
   asio::post(strand_, [this, id, done = std::move(done)]() mutable {
+    if (stopped_) {
+      NodeError err = not_serving();
+      return done(&err);
+    }
     if (raft_->role() != consensus::Role::kLeader) {
       NodeError err = not_leader();
       return done(&err);
@@ -184,6 +197,10 @@ void RaftNode::remove_member(const NodeId& id, SimpleDone done) {
 
 void RaftNode::transfer_leadership(const NodeId& to, SimpleDone done) {
   asio::post(strand_, [this, to, done = std::move(done)]() mutable {
+    if (stopped_) {
+      NodeError err = not_serving();
+      return done(&err);
+    }
     auto r = raft_->transfer_leadership(to);
     if (!r.ok()) {
       NodeError err{map_error(r.code()), r.error().message, raft_->leader()};

@@ -91,15 +91,13 @@ class SnapshotTest(th.ClusterTestCase):
         _, shards = th.list_shards(c.wait_leader([leader, a], timeout=20))
         self.assertIn("W", shards)
 
-    def test_known_bug_wiped_member_cut_off_at_start_bootstraps_and_loses_write(self):
-        """The guard above asks the peers, and peers that do not answer do not
-        block. So a wiped member that cannot reach any peer while it starts
-        (a partition, its peers restarting) bootstraps anyway. Same scenario:
-        L->A cut, W acknowledged by L and B; B wiped and restarted while all
-        its links are cut; then L dies and A<->B heal. Expected: W survives
-        (B refuses to start, or waits until a peer answers). Skipped with
-        "KNOWN BUG reproduced" while it is lost; TENURE_INTEG_KNOWN_BUGS=fail
-        makes it fail."""
+    def test_wiped_member_cut_off_at_start_waits_for_a_peer_then_refuses(self):
+        """The guard must also hold when no peer answers at first (a
+        partition, its peers restarting): a first start bootstraps only once
+        a peer has answered. Same scenario: L->A cut, W acknowledged by L and
+        B; B wiped and restarted while all its links are cut, so it waits
+        (serving, not bootstrapping); L dies; A<->B heal: A tells B it took
+        part, B refuses to start, and W survives."""
         c = self.make_cluster(n=3)
         leader = c.start()
         th.create_shards(leader, ["base"])
@@ -113,15 +111,20 @@ class SnapshotTest(th.ClusterTestCase):
         b.kill()
         b.wipe()
         c.isolate(b.id, "refuse")
-        b.start()  # nobody answers its question: it bootstraps and serves
+        b.start()  # it serves, but asks its peers before bootstrapping
+        th.wait_until(lambda: "waiting_for_peers" in b.log_tail(5), 10, "%s waiting for a peer" % b.id)
+        self.assertEqual(b.get("/readyz").status, 503)
         leader.kill()
         for x, y in ((a.id, b.id), (b.id, a.id)):
             c.heal(x, y)
-        new = c.wait_leader([a, b], timeout=30)
-        _, shards = th.list_shards(new)
-        if "W" not in shards:
-            th.known_bug(self, "acknowledged write W lost: %s, wiped and cut off while starting, bootstrapped "
-                         "again and helped elect %s (which lacks W); shards now %s" % (b.id, new.id, sorted(shards)))
+        th.wait_until(lambda: not b.alive(), 30, "%s refusing to start once %s answers" % (b.id, a.id))
+        self.assertNotEqual(b.proc.returncode, 0)
+        self.assertIn("must not bootstrap again", b.log_tail(5))
+        # W survives: with the old leader back, the group serves it.
+        c.heal_all()
+        leader.start()
+        _, shards = th.list_shards(c.wait_leader([leader, a], timeout=30))
+        self.assertIn("W", shards)
 
 
 if __name__ == "__main__":
