@@ -147,6 +147,9 @@ ChangeReason reason_for_unassigned(const Shard& s) {
 
 Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
   Plan plan;
+  // Nobody can take shards: skip the pass over every shard (it runs often
+  // while shards are being created and no worker has registered yet).
+  if (sm.count(WorkerState::kAlive) == 0) return plan;
   LoadModel model(sm, opt, WorkerId());
   plan.quota = model.quota();
   if (plan.quota.empty()) return plan;
