@@ -38,6 +38,15 @@ HeartbeatAnswer FleetPolicy::heartbeat(const StateMachine& sm, const WorkerId& w
     a.status = HeartbeatAnswer::Status::kDead;
     return a;
   }
+  if (declaring_dead_.count(worker)) {
+    // Its DeclareDead is proposed but not applied yet: it will give the
+    // worker's shards away, so no lease may be granted now (the timing
+    // argument counts only heartbeats acknowledged before the decision).
+    // "Unknown": the agent stops serving and registers again, forgetting
+    // nothing, in case the declaration never applies.
+    a.status = HeartbeatAnswer::Status::kUnknown;
+    return a;
+  }
   last_heard_ms_[worker] = now_ms;
   for (const auto& id : sm.shards_of(worker)) {
     const auto* s = sm.shard(id);
