@@ -398,6 +398,30 @@ class Fleet:
                     problems.append("%s holds %s@%d, controllers say %r" % (wid, sid, e, s))
         return problems, shards, grants
 
+    def planned_moves(self):
+        """The moves a placement pass would start now (POST /v1/rebalance?dry_run=true)."""
+        r = self.ctl("POST", "/v1/rebalance?dry_run=true", idempotent_key=False)
+        assert r.status == 200, r
+        return r.json["moves"]
+
+    def wait_settled(self, timeout=30, agents=None):
+        """Waits until the controllers and agents agree (wait_agreement) and the
+        placement has nothing left to do (an empty dry run, no handoff in
+        flight), so the state stays put; returns (shards, grants)."""
+        last = [None]
+
+        def check():
+            problems, shards, grants = self.disagreements(agents)
+            if not problems:
+                moves = self.planned_moves()
+                problems = ["planned: %r" % m for m in moves]
+            last[0] = problems
+            return (shards, grants) if not problems else None
+        try:
+            return wait_until(check, timeout, "agreement and nothing left to place", interval=0.05)
+        except th.WaitTimeout as e:
+            raise th.WaitTimeout("%s; still: %s" % (e, (last[0] or [])[:10]))
+
     def wait_agreement(self, timeout=20, agents=None, what="controllers and agents agree on every shard"):
         """Waits until disagreements() is empty; returns (shards, grants)."""
         last = [None]

@@ -5,8 +5,13 @@ polled every 20 ms and the controllers' shard list read (linearizably) every
 
 - an agent is SIGKILLed, and the leader is SIGKILLed the moment it logs
   that the agent's lease expired (its failover command in flight);
-- a drain moves shards two at a time (placement.max_concurrent_moves: 2),
-  and the leader is SIGKILLed halfway through.
+- a drain moves shards one at a time (placement.max_concurrent_moves: 1),
+  and the leader is SIGKILLed halfway through;
+- an agent and the leader are SIGKILLed together: the new leader gives the
+  agent a full lease from its own election before moving its shards;
+- a drained agent is paused (its handoffs stay unconfirmed) and the leader
+  is SIGKILLed while they are in flight: the new leader waits a full lease
+  before granting them.
 
 Either way: no shard ever has two owners at once (agents' timeline), epochs
 only go up (agents' timeline, controllers' reads, every shard's history),
@@ -41,7 +46,7 @@ class FleetLeaderKillTest(fh.FleetTestCase):
     def check_end_state(self, f, poller, monitor, ids, t_kill):
         """Every shard owned by a running agent that agrees; no violation in
         any timeline; every history rises by one per change."""
-        shards, grants = f.wait_agreement(timeout=30)
+        shards, grants = f.wait_settled(timeout=30)
         # The controllers' reads must span the kill, or they would prove little.
         th.wait_until(lambda: sum(1 for x in monitor.samples if x[0] > t_kill) >= 5, 20,
                       "the controller monitor reading after the leader kill")
@@ -136,7 +141,7 @@ class FleetLeaderKillTest(fh.FleetTestCase):
 
     def test_leader_killed_halfway_through_a_drain(self):
         f = self.make_fleet(agents=4, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS,
-                            controller_yaml="placement: {max_concurrent_moves: 2}\n")
+                            controller_yaml="placement: {max_concurrent_moves: 1}\n")
         ids = f.create_shards(40)
         before, _ = f.wait_agreement(timeout=20)
         drained = f.agent("w3")
@@ -157,6 +162,7 @@ class FleetLeaderKillTest(fh.FleetTestCase):
         leader.kill()
         left = len(drained.grants(timeout=2).grants)
         fh.verbose("leader %s killed with %d of %d shards still on %s" % (leader.id, left, len(moving), drained.id))
+        self.assertGreater(left, 0, "the drain was over before the leader was killed")
         f.cluster.wait_leader(exclude=leader.id)
 
         th.wait_until(lambda: not drained.grants(timeout=1).grants, 30, "%s drained" % drained.id, interval=0.02)
@@ -171,6 +177,66 @@ class FleetLeaderKillTest(fh.FleetTestCase):
         w = f.workers()[drained.id]
         self.assertEqual((w["state"], w["shards"]), ("draining", 0))
         self.assertEqual(len(grants[drained.id].grants), 0)
+
+    def test_unconfirmed_handoffs_across_a_leader_change(self):
+        # The drained agent is paused, so its handoffs stay unconfirmed; the
+        # leader is killed while they are in flight. The new leader must wait
+        # a full lease from its own election before granting them (the old
+        # owner might still be serving), then grant each at epoch + 1.
+        f = self.make_fleet(agents=4, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
+        ids = f.create_shards(40)
+        before, _ = f.wait_agreement(timeout=20)
+        drained = f.agent("w4")
+        moving = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == drained.id}
+        poller = fh.GrantPoller(f).start()
+        monitor = fh.ControllerMonitor(f.cluster).start()
+        leader = f.cluster.leader()
+
+        drained.pause()
+        self.assertStatus(f.drain(drained.id), 200)
+
+        def in_flight():
+            r = leader.get("/v1/rebalance", timeout=2)
+            return {m["shard"] for m in r.json["moves"]} == set(moving) if r.status == 200 else False
+        th.wait_until(in_flight, 10, "every handoff off %s in flight" % drained.id, interval=0.02)
+        t_kill = time.monotonic()
+        wall_kill_ms = time.time() * 1000
+        leader.kill()
+        fh.verbose("leader %s killed at %s" % (leader.id, time.strftime("%H:%M:%S", time.gmtime(wall_kill_ms / 1000))
+                                                + ".%03d" % (wall_kill_ms % 1000)))
+        f.cluster.wait_leader(exclude=leader.id)
+        fh.verbose("new leader seen after %.3f s" % (time.monotonic() - t_kill))
+
+        survivors = [a for a in f.all() if a.id != drained.id]
+
+        def moved():
+            held = {}
+            for a in survivors:
+                held.update(a.grants(timeout=1).claims())
+            return all(held.get(sid) == e + 1 for sid, e in moving.items())
+        th.wait_until(moved, LEASE_MS / 1000 + 15, "the paused agent's shards claimed elsewhere", interval=0.02)
+        elapsed = time.monotonic() - t_kill
+        fh.verbose("unconfirmed handoffs completed %.3f s after the leader kill" % elapsed)
+        self.assertGreaterEqual(elapsed, LEASE_MS / 1000, "granted before a full lease from the new leader's election")
+        for sid, e in sorted(moving.items()):
+            last = f.history(sid)[-1]
+            # Completed as a drain (waited out) or taken as the dead worker's,
+            # whichever the new leader decided first; never early.
+            self.assertEqual((last["epoch"], last["from"]), (e + 1, drained.id), sid)
+            self.assertIn(last["reason"], ("drain", "dead_worker"), sid)
+            self.assertGreaterEqual(last["at_ms"], wall_kill_ms + LEASE_MS, sid)
+
+        # The old owner wakes up: it serves none of them (its lease lapsed
+        # while it was paused), and learns it lost them.
+        drained.resume()
+        for sid, e in sorted(moving.items())[:3]:
+            r = drained.put(sid, "k", e, "zombie")
+            self.assertIn(r.status, (503, 421, 409), sid)
+        shards, _ = self.check_end_state(f, poller, monitor, ids, t_kill)
+        for sid in moving:
+            self.assertGreater(shards[sid]["epoch"], moving[sid], sid)
+        fh.verbose("reasons: %s; %s now %s" % (sorted({f.history(s)[-1]["reason"] for s in moving}), drained.id,
+                                               f.workers()[drained.id]))
 
 
 if __name__ == "__main__":
