@@ -201,7 +201,7 @@ ApplyResult StateMachine::register_worker(const RegisterWorker& c, uint64_t at_m
   w.zone = c.zone;
   w.capacity = c.capacity;
   if (inserted || w.state == WorkerState::kDead) {
-    set_worker_state(c.id, w, WorkerState::kAlive, at_ms);
+    set_worker_state(c.id, w, w.drain_requested ? WorkerState::kDraining : WorkerState::kAlive, at_ms);
   } else if (changed) {
     emit(EventType::kWorker, ShardId(), c.id, Epoch(0), to_string(w.state));
   }
@@ -213,6 +213,7 @@ ApplyResult StateMachine::set_draining(const SetDraining& c, uint64_t at_ms) {
   if (it == workers_.end()) return fail(ApplyCode::kNotFound, "worker \"" + c.id.str() + "\" not found");
   Worker& w = it->second;
   if (w.state == WorkerState::kDead) return fail(ApplyCode::kConflict, "worker \"" + c.id.str() + "\" is dead");
+  w.drain_requested = c.draining;
   WorkerState want = c.draining ? WorkerState::kDraining : WorkerState::kAlive;
   if (w.state != want) set_worker_state(c.id, w, want, at_ms);
   return ApplyResult{};

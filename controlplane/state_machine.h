@@ -46,6 +46,9 @@ struct Worker {
   double capacity = 1;
   WorkerState state = WorkerState::kAlive;
   uint64_t since_ms = 0;  ///< when it entered its current state
+  /// The operator asked to drain it; survives its death, so a drained worker
+  /// that comes back is draining again, not handed shards.
+  bool drain_requested = false;
 };
 
 enum class EventType : uint8_t { kGrant = 0, kRevoke = 1, kShardDeleted = 2, kWorker = 3 };

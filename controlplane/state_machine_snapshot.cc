@@ -80,6 +80,7 @@ std::string StateMachine::snapshot() const {
     w.f64(wk.capacity);
     w.u8(static_cast<uint8_t>(wk.state));
     w.varint(wk.since_ms);
+    w.u8(wk.drain_requested ? 1 : 0);
   }
   w.varint(events_compacted_.value());
   w.varint(events_.size());
@@ -144,6 +145,7 @@ bool StateMachine::restore(const std::string& data) {
     wk.capacity = r.f64();
     wk.state = static_cast<WorkerState>(r.u8());
     wk.since_ms = r.varint();
+    wk.drain_requested = r.u8() != 0;
     next.workers_.emplace(std::move(id), std::move(wk));
   }
   next.events_compacted_ = Revision(r.varint());

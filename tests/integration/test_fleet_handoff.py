@@ -183,12 +183,11 @@ class FleetHandoffTest(fh.FleetTestCase):
             if sid not in grants[w1.id].grants:
                 self.assertStatus(w1.put(sid, "k", 1, "stale"), 421, "not_owner")
 
-    def test_known_bug_drain_forgotten_when_the_worker_comes_back(self):
+    def test_drain_remembered_when_the_worker_comes_back(self):
         # The operator's flow of docs/operations.md: drain a worker, stop it
-        # (maintenance), start it again. Nobody undrained it, so it should
-        # stay draining and get no shards. Observed: leaving (or being
-        # declared dead) turns the worker "dead", and registering again makes
-        # it "alive": the drain is forgotten and a rebalance hands it shards.
+        # (maintenance), start it again. Nobody undrained it, so it stays
+        # draining and gets no shards (leaving turns it "dead"; registering
+        # again used to make it "alive" and forget the drain).
         f, before = self.start_fleet()
         w4 = f.agent("w4")
         self.assertStatus(f.drain(w4.id), 200)
@@ -199,9 +198,7 @@ class FleetHandoffTest(fh.FleetTestCase):
         w4.start()
         f.wait_settled(timeout=20)
         w = f.workers()[w4.id]
-        if (w["state"], w["shards"]) != ("draining", 0):
-            th.known_bug(self, "a drained worker that left (or was declared dead) and registers again is "
-                               "%s with %d shards: the drain was forgotten" % (w["state"], w["shards"]))
+        self.assertEqual((w["state"], w["shards"]), ("draining", 0), "the drain was forgotten")
 
 
 if __name__ == "__main__":

@@ -120,6 +120,17 @@ TEST_F(StateMachineTest, DrainedWorkerCannotTakeShardsAndRemovalRules) {
   EXPECT_EQ(sm.worker(WorkerId("w2")), nullptr);
 }
 
+TEST_F(StateMachineTest, DrainSurvivesDeathAndReturn) {
+  sm.apply(cmd(SetDraining{WorkerId("w2"), true}));
+  sm.apply(cmd(DeclareDead{WorkerId("w2"), {}, ChangeReason::kReleased}));
+  sm.apply(cmd(RegisterWorker{WorkerId("w2"), "127.0.0.1:2", "z2", 1}));
+  EXPECT_EQ(sm.worker(WorkerId("w2"))->state, WorkerState::kDraining);
+  sm.apply(cmd(SetDraining{WorkerId("w2"), false}));
+  sm.apply(cmd(DeclareDead{WorkerId("w2"), {}, ChangeReason::kDeadWorker}));
+  sm.apply(cmd(RegisterWorker{WorkerId("w2"), "127.0.0.1:2", "z2", 1}));
+  EXPECT_EQ(sm.worker(WorkerId("w2"))->state, WorkerState::kAlive);
+}
+
 TEST_F(StateMachineTest, SnapshotRoundTripIsExact) {
   assign("s1", "w1");
   sm.apply(cmd(BeginMoves{{Placement{ShardId("s1"), WorkerId("w2"), Epoch(1)}}, ChangeReason::kDrain}, "r9"));
