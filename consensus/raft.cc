@@ -49,6 +49,7 @@ Raft::Raft(RaftConfig config, InitialState state)
   rng_state_ = config_.random_seed ^ 0x9E3779B97F4A7C15ULL ^ std::hash<std::string>()(config_.id.str());
   if (rng_state_ == 0) rng_state_ = 1;
   persisted_hard_state_.commit = log_.committed();
+  durable_commit_ = log_.committed();
   become_follower(term_, NodeId());
 }
 

@@ -254,8 +254,15 @@ class Raft {
   std::vector<uint64_t> dropped_reads_;
   std::optional<Snapshot> pending_snapshot_;
   HardState persisted_hard_state_;
+  // The commit index of the last hard state handed out in a Ready that must
+  // be synced: what the driver surely persisted (it may skip a Ready that
+  // only moves the commit index, see Ready::must_sync()).
+  LogIndex durable_commit_;
+  /// The index of the last membership change handed out to be applied.
+  LogIndex conf_handed_out_;
   // What the last Ready handed out, acknowledged by advance().
   HardState ready_hard_state_;
+  LogIndex ready_durable_commit_;
   LogIndex ready_stable_to_;
   Term ready_stable_term_;  ///< term of the entry at ready_stable_to_ when handed out
   LogIndex ready_applied_to_;

@@ -21,7 +21,6 @@ Ready Raft::ready() {
   if (hs != persisted_hard_state_) {
     rd.hard_state = hs;
     rd.hard_state_changes_vote = hs.term != persisted_hard_state_.term || hs.vote != persisted_hard_state_.vote;
-    if (config_.knobs.forget_vote_on_persist) rd.hard_state->vote = NodeId();  // planted bug
   }
   rd.snapshot = std::move(pending_snapshot_);
   pending_snapshot_.reset();
@@ -29,6 +28,19 @@ Ready Raft::ready() {
   // Committed entries may include ones persisted by this very Ready: the
   // driver applies only after persisting.
   rd.committed_entries = log_.next_committed_entries();
+  for (const auto& e : rd.committed_entries) {
+    if (e.type == EntryType::kConfChange) conf_handed_out_ = e.index;
+  }
+  // A Ready that only moved the commit index may have gone unpersisted, so
+  // the durable commit index can lag a membership change this member has
+  // applied. No entry or snapshot may be persisted after it until a durable
+  // commit index covers it (the (Append) invariant that makes apply-time
+  // membership changes safe, etcd-io/etcd#7625): else a member restarted
+  // from disk may count votes in a configuration two changes old, whose
+  // majorities need not overlap the current ones (tenure-sim seed 1186,
+  // checker commit-safety). So such a Ready carries the hard state again.
+  if (!rd.hard_state && (rd.snapshot || !rd.entries.empty()) && durable_commit_ < conf_handed_out_) rd.hard_state = hs;
+  if (rd.hard_state && config_.knobs.forget_vote_on_persist) rd.hard_state->vote = NodeId();  // planted bug
   rd.early_messages = std::move(early_msgs_);
   rd.messages = std::move(msgs_);
   rd.read_states = std::move(read_states_);
@@ -40,6 +52,7 @@ Ready Raft::ready() {
 
   ready_outstanding_ = true;
   ready_hard_state_ = hs;
+  ready_durable_commit_ = rd.hard_state && rd.must_sync() ? hs.commit : durable_commit_;
   ready_stable_to_ = log_.last_index();
   ready_stable_term_ = log_.last_term();
   ready_applied_to_ = rd.committed_entries.empty() ? log_.applied() : rd.committed_entries.back().index;
@@ -54,6 +67,7 @@ void Raft::advance() {
   TENURE_CHECK(ready_outstanding_, "advance() without ready(), node " << config_.id);
   ready_outstanding_ = false;
   persisted_hard_state_ = ready_hard_state_;
+  durable_commit_ = ready_durable_commit_;
   // A message stepped in between ready() and advance() may have replaced the
   // entries this Ready persisted (a new leader truncating our tail). Their
   // replacements were never handed out, so they are not stable; by log
