@@ -11,8 +11,8 @@ void DurableStore::set_initial(const InitialState& s) {
   entries_ = s.entries;
 }
 
-std::optional<std::string> DurableStore::persist(const Ready& rd) {
-  if (rd.hard_state) hard_state_ = *rd.hard_state;
+std::optional<std::string> DurableStore::persist(const Ready& rd, bool with_hard_state) {
+  if (rd.hard_state && with_hard_state) hard_state_ = *rd.hard_state;
   if (rd.snapshot) {
     snapshot_ = *rd.snapshot;
     entries_.clear();

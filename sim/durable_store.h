@@ -26,7 +26,9 @@ class DurableStore {
   /// Persists the durable parts of `rd` (hard state, snapshot, then entries,
   /// replacing any stored suffix they overlap). Returns a description of a
   /// Ready that breaks the contract (entries that leave a gap), else nullopt.
-  std::optional<std::string> persist(const Ready& rd);
+  /// `with_hard_state` false leaves the stored hard state alone (a driver
+  /// skipping a Ready that only moves the commit index, which needs no fsync).
+  std::optional<std::string> persist(const Ready& rd, bool with_hard_state = true);
   /// Records a snapshot the member took itself and drops entries <= compact_to.
   void compact(const Snapshot& snap, LogIndex compact_to);
   /// What the member restarts from.

@@ -131,8 +131,9 @@ void Node::finish_fsync() {
 bool Node::finish_ready(Ready rd, Term prev_term, std::vector<std::optional<Term>> acked) {
   bool sync = rd.must_sync();
   HardState before = store_.hard_state();
-  auto error = store_.persist(rd);
-  hooks_.on_persisted(*this, rd, before, prev_term, error);
+  bool stored = sync || !settings_.skip_unsynced;
+  auto error = store_.persist(rd, stored);
+  if (stored) hooks_.on_persisted(*this, rd, before, prev_term, error);
   if (sync && torn_ == CrashPoint::kAfterPersist) {
     crash();
     return false;

@@ -94,6 +94,9 @@ class Node {
     /// core, as by etcd-io/raft's RawNode); otherwise a Ready is processed
     /// at once, as the controller's driver does.
     bool async_fsync = false;
+    /// A Ready that needs no fsync (it only moves the commit index) is not
+    /// persisted at all, as the controller's driver does (bf9b302).
+    bool skip_unsynced = false;
   };
   Node(NodeId id, Settings s, StateMachineFactory sm, NodeHooks& hooks);
 

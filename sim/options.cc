@@ -94,6 +94,7 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   }
 
   r.keep_removed = rng.chance(0.3);
+  r.skip_unsynced = rng.chance(0.5);
 
   if (o.nodes) r.nodes = *o.nodes;
   if (o.ticks) r.ticks = *o.ticks;
@@ -117,7 +118,7 @@ std::string RunOptions::describe() const {
      << " value_bytes=" << value_bytes << " storm=" << (storm ? 1 : 0) << " react_leader=" << fixed(react_leader)
      << " react_commit=" << fixed(react_commit) << " crash_loses_inflight=" << fixed(crash_loses_inflight)
      << " async_fsync=" << (async_fsync ? 1 : 0) << " fsync_us=" << fsync_min_us << "-" << fsync_max_us
-     << " keep_removed=" << (keep_removed ? 1 : 0);
+     << " keep_removed=" << (keep_removed ? 1 : 0) << " skip_unsynced=" << (skip_unsynced ? 1 : 0);
   return os.str();
 }
 

@@ -96,6 +96,9 @@ struct RunOptions {
   /// Removed members keep running (never shut down) instead of being
   /// decommissioned once their removal committed.
   bool keep_removed = false;
+  /// A Ready that needs no fsync (only the commit index moved) is not
+  /// persisted at all (the controller's driver), rather than written anyway.
+  bool skip_unsynced = false;
 
   /// The `seed=... key=value ...` line printed before the run.
   std::string describe() const;

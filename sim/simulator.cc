@@ -58,6 +58,7 @@ Node& Simulator::add_node(const NodeId& id, const InitialState& initial) {
   s.compact_every = o_.compact_every;
   s.keep_entries = o_.keep_entries;
   s.async_fsync = o_.async_fsync;
+  s.skip_unsynced = o_.skip_unsynced;
   NodeHooks& hooks = *this;
   auto n = std::make_unique<Node>(id, s, [] { return std::make_unique<KvRegister>(); }, hooks);
   n->store().set_initial(initial);
@@ -108,6 +109,7 @@ void Simulator::report(Check c) {
   if (c && !violation_) {
     violation_ = std::move(c);
     trace("VIOLATION " + violation_->describe());
+    for (const auto& [id, n] : nodes_) trace("  " + status_line(*n));
   }
 }
 
@@ -122,7 +124,9 @@ std::string Simulator::status_line(const Node& n) const {
   if (!n.up()) return os.str() + "down";
   auto s = n.raft().status();
   os << to_string(s.role) << "/t" << s.term << "/c" << s.commit << "/a" << n.applied() << "/l" << s.last_index
-     << "/lead=" << s.leader;
+     << "/lead=" << s.leader << "/voters=";
+  for (const auto& v : s.conf.voters) os << v << (v == *s.conf.voters.rbegin() ? "" : ",");
+  os << "/durable_commit=" << n.store().hard_state().commit;
   return os.str();
 }
 
