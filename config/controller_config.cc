@@ -90,7 +90,7 @@ ConfigResult<ControllerConfig> parse_controller_config(const std::string& yaml_t
   try {
     const YAML::Node root = r.parse(yaml_text);
     if (!r.check_map(root, "", {"node_id", "data_dir", "listen", "peers", "raft", "worker_lease_ms", "auth",
-                                "tls", "placement"})) {
+                                "tls", "placement", "watch_events_kept"})) {
       return r.error();
     }
     r.read_id(root["node_id"], "node_id", cfg.node_id, /*required=*/true);
@@ -99,6 +99,7 @@ ConfigResult<ControllerConfig> parse_controller_config(const std::string& yaml_t
     read_peers(r, root["peers"], cfg);
     read_raft(r, root["raft"], cfg.raft);
     r.read_u32(root["worker_lease_ms"], "worker_lease_ms", cfg.worker_lease_ms, 1);
+    r.read_u32(root["watch_events_kept"], "watch_events_kept", cfg.watch_events_kept, 16);
     read_auth(r, root["auth"], cfg.auth);
     detail::read_tls(r, root["tls"], "tls", cfg.tls, /*ca_needs_cert=*/true);
     read_placement(r, root["placement"], cfg.placement);

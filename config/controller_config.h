@@ -39,6 +39,9 @@ struct ControllerConfig {
     uint64_t snapshot_threshold_entries = 10000;  ///< > 0
   } raft;
   uint32_t worker_lease_ms = 3000;  ///< > 0
+  /// Change events kept for watches; a watch from an older revision gets
+  /// 410. The same value must be used on every member (it shapes snapshots).
+  uint32_t watch_events_kept = 200000;  ///< >= 16
   struct Auth {
     std::string admin_token, agent_token, peer_token;  ///< empty: not required
   } auth;

@@ -50,6 +50,7 @@ NodeOptions node_options(const config::ControllerConfig& c) {
   // still spreads members over many ticks (pre-vote absorbs the rare tie).
   o.election_jitter_ticks = std::max(2, o.election_ticks / 10);
   o.snapshot_threshold_entries = c.raft.snapshot_threshold_entries;
+  o.limits.events_kept = c.watch_events_kept;
   o.snapshot_keep_entries = std::min<uint64_t>(1000, c.raft.snapshot_threshold_entries / 2);
   bool member_of_peers = false;
   for (const auto& p : c.peers) {

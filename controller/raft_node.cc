@@ -42,7 +42,8 @@ RaftNode::RaftNode(asio::io_context& io, NodeOptions options, storage::RaftStora
       options_(std::move(options)),
       storage_(storage),
       peers_(peers),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      state_(options_.limits) {}
 
 RaftNode::~RaftNode() = default;
 

@@ -48,6 +48,8 @@ struct NodeOptions {
   std::map<NodeId, std::string> configured_addresses;
   /// First start: the initial voters; empty to join an existing group.
   std::vector<NodeId> bootstrap_voters;
+  /// Bounds of the replicated state (events kept for watches, ...).
+  controlplane::Limits limits;
 };
 
 enum class NodeErrc { kNotLeader, kTimeout, kDropped, kBusy, kStopped, kInvalid };

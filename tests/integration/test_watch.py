@@ -99,12 +99,28 @@ class WatchTest(th.ClusterTestCase):
         self.assertEqual(e["shard"], "late")
 
     def test_compacted_revision_410(self):
-        # The state machine keeps the last 200000 events (controlplane::Limits::events_kept)
-        # and no config key changes it, so a compacted revision cannot be produced in a fast
-        # test. Check what can be: since=0 on a fresh group is not compacted.
-        w = self.open_watch(self.follower, 0)
+        # A group that keeps only 16 events (watch_events_kept): once more
+        # changes happened, a watch from an older revision gets 410 with the
+        # revision to list from, and a watch from there streams again.
+        c = self.make_cluster(n=3, name="small-history")
+        for m in c.all():
+            m.extra_yaml = "watch_events_kept: 16\n"
+        leader = c.start()
+        since = leader.cluster_view()["revision"]
+        th.create_shards(leader, ["x%d" % i for i in range(10)])
+        self.assertStatus(leader.post("/v1/workers/wq/register", {"address": "127.0.0.1:1"}), 200)
+        for i in range(10):
+            self.assertStatus(leader.delete("/v1/shards/x%d" % i), 200)
+        follower = c.followers(leader)[0]
+        th.wait_until(lambda: follower.cluster_view()["revision"] == leader.cluster_view()["revision"], 10,
+                      "follower caught up")
+        r = follower.get("/v1/watch?since=%d" % since)
+        self.assertEqual(r.status, 410, r.body)
+        body = r.json
+        self.assertEqual(body["error"], "compacted")
+        self.assertGreater(body["compact_revision"], since)
+        w = self.open_watch(follower, body["compact_revision"])
         self.assertEqual(w.status, 200)
-        raise unittest.SkipTest("410 compacted not testable: events_kept (200000) is not configurable")
 
 
 if __name__ == "__main__":
