@@ -659,6 +659,13 @@ class ControllerMonitor:
         finally:
             close_connections()
 
+    def wait_reads(self, n=2, timeout=10):
+        """Waits until `n` more reads have completed (so a timeline starts
+        before whatever the test does next); returns self."""
+        have = len(self.samples)
+        wait_until(lambda: len(self.samples) >= have + n, timeout, "%d controller reads" % n, interval=0.01)
+        return self
+
     def stop(self):
         self._stop.set()
         if self._thread:

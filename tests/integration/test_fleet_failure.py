@@ -50,7 +50,7 @@ class FleetFailureTest(fh.FleetTestCase):
         victim = f.agent("w2")
         lost = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == victim.id}
         self.assertGreaterEqual(len(lost), 9, "w2 should hold about a quarter of 40 shards")
-        poller = fh.GrantPoller(f).start()
+        poller = fh.GrantPoller(f).start().catch_up()
 
         t_kill = time.monotonic()
         victim.kill()
@@ -97,7 +97,7 @@ class FleetFailureTest(fh.FleetTestCase):
         # It accepts writes while it holds them.
         for sid, e in lost.items():
             self.assertStatus(victim.put(sid, "k", e, "old-owner"), 200)
-        poller = fh.GrantPoller(f).start()
+        poller = fh.GrantPoller(f).start().catch_up()
 
         victim.pause()
         new_owner = self.wait_moved(f, lost, victim, timeout=LEASE_MS / 1000 + 10)

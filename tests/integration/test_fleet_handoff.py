@@ -37,7 +37,7 @@ class FleetHandoffTest(fh.FleetTestCase):
 
     def test_manual_move_and_drain_never_two_holders(self):
         f, before = self.start_fleet()
-        poller = fh.GrantPoller(f).start()
+        poller = fh.GrantPoller(f).start().catch_up()
 
         # A manual move of one shard from w1 to w2.
         sid = sorted(s for s, v in before.items() if v["worker"] == "w1")[0]
@@ -88,7 +88,7 @@ class FleetHandoffTest(fh.FleetTestCase):
         victim = f.agent("w4")
         lost = {s: v["epoch"] for s, v in before.items() if v["worker"] == victim.id}
         survivors = [a for a in f.all() if a.id != victim.id]
-        poller = fh.GrantPoller(f).start()
+        poller = fh.GrantPoller(f).start().catch_up()
 
         t_term = time.monotonic()
         victim.proc.send_signal(signal.SIGTERM)

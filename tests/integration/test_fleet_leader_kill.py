@@ -70,8 +70,8 @@ class FleetLeaderKillTest(fh.FleetTestCase):
         lost = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == victim.id}
         leader = f.cluster.leader()
         offset = os.path.getsize(leader.log_path)
-        poller = fh.GrantPoller(f).start()
-        monitor = fh.ControllerMonitor(f.cluster).start()
+        poller = fh.GrantPoller(f).start().catch_up()
+        monitor = fh.ControllerMonitor(f.cluster).start().wait_reads()
 
         victim.kill()
         line = self.wait_log_line(leader, "event=lease_expired worker=%s" % victim.id, offset, LEASE_MS / 1000 + 10)
@@ -112,8 +112,8 @@ class FleetLeaderKillTest(fh.FleetTestCase):
         victim = f.agent("w1")
         lost = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == victim.id}
         leader = f.cluster.leader()
-        poller = fh.GrantPoller(f).start()
-        monitor = fh.ControllerMonitor(f.cluster).start()
+        poller = fh.GrantPoller(f).start().catch_up()
+        monitor = fh.ControllerMonitor(f.cluster).start().wait_reads()
 
         victim.kill()
         t_kill = time.monotonic()
@@ -147,8 +147,8 @@ class FleetLeaderKillTest(fh.FleetTestCase):
         drained = f.agent("w3")
         moving = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == drained.id}
         self.assertGreaterEqual(len(moving), 9)
-        poller = fh.GrantPoller(f).start()
-        monitor = fh.ControllerMonitor(f.cluster).start()
+        poller = fh.GrantPoller(f).start().catch_up()
+        monitor = fh.ControllerMonitor(f.cluster).start().wait_reads()
 
         leader = f.cluster.leader()
         r = f.drain(drained.id)
@@ -188,8 +188,8 @@ class FleetLeaderKillTest(fh.FleetTestCase):
         before, _ = f.wait_agreement(timeout=20)
         drained = f.agent("w4")
         moving = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == drained.id}
-        poller = fh.GrantPoller(f).start()
-        monitor = fh.ControllerMonitor(f.cluster).start()
+        poller = fh.GrantPoller(f).start().catch_up()
+        monitor = fh.ControllerMonitor(f.cluster).start().wait_reads()
         leader = f.cluster.leader()
 
         drained.pause()
