@@ -30,7 +30,7 @@ bool known_bug(const std::string& name) {
   for (const auto& b : consensus::planted_bug_names()) {
     if (b == name) return true;
   }
-  return false;
+  return is_fleet_bug(name);
 }
 
 // Applies one flag; returns an error reason, empty when fine.
@@ -127,9 +127,16 @@ void set_abort_context(const RunOptions& o, uint64_t seeds_done, uint64_t violat
 std::string usage() {
   std::ostringstream os;
   os << "usage: tenure-sim [--seed S | --seeds A-B] [--nodes N] [--ticks T] [--bug NAME] [--verbose]\n"
-     << "                  [--max-violations K]\n"
+     << "                  [--max-violations K] [--fleet | --fleet-strict]\n"
      << "Runs the Raft core and a key-value state machine under seeded faults and checks\n"
      << "every safety property after every step, then a liveness phase.\n"
+     << "With --fleet, every member also runs the controller's state machine and, while it\n"
+     << "leads, the real leader policy; simulated agents (3-8, drawn) register, heartbeat,\n"
+     << "watch and release, with clock drift within the lease's bound, pauses past the\n"
+     << "lease, kills and graceful leaves, and an operator creates, deletes, drains and\n"
+     << "moves shards. The fleet checkers (one writer per shard at any instant, epochs\n"
+     << "never go down, one worker per (shard, epoch), every shard served after healing)\n"
+     << "run beside the Raft ones (docs/simulator.md, \"Fleet mode\").\n"
      << "  --seed S            run one seed (default: 1)\n"
      << "  --seeds A-B         run seeds A to B inclusive\n"
      << "  --nodes N           initial voters, 3..7 (default: drawn per seed, 3 or 5)\n"
@@ -137,6 +144,11 @@ std::string usage() {
      << "  --bug NAME          switch on a planted protocol bug; --bug list names them\n"
      << "  --verbose           trace every event of every seed (use with --seed)\n"
      << "  --max-violations K  stop after K failing seeds\n"
+     << "  --fleet             fleet mode (above); the Raft options of a seed stay the same\n"
+     << "                      and the fleet's are drawn on top; fleet-* bugs need it\n"
+     << "  --fleet-strict      --fleet, and the known hole (a stale grant served again under a\n"
+     << "                      later lease, docs/simulator.md) counts as a violation; without\n"
+     << "                      it, it is counted in the stats as known_stale_grants\n"
      << "Prints each seed's options first, a VIOLATION line and its replay command when a\n"
      << "checker fires, and last 'seeds=K violations=V'. Exits 1 when V > 0.\n";
   return os.str();
@@ -153,6 +165,14 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::stri
     }
     if (arg == "--verbose" || arg == "-v") {
       c.verbose = true;
+      continue;
+    }
+    if (arg == "--fleet") {
+      c.overrides.fleet = true;
+      continue;
+    }
+    if (arg == "--fleet-strict") {
+      c.overrides.fleet = c.overrides.fleet_strict = true;
       continue;
     }
     std::string flag = arg, value;
@@ -173,6 +193,10 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::stri
     error = apply_flag(c, flag, value, seed_given);
     if (!error.empty()) return std::nullopt;
   }
+  if (is_fleet_bug(c.overrides.bug) && !c.overrides.fleet) {
+    error = "planted bug '" + c.overrides.bug + "' needs --fleet";
+    return std::nullopt;
+  }
   return c;
 }
 
@@ -190,6 +214,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   }
   if (c.list_bugs) {
     for (const auto& b : consensus::planted_bug_names()) out << b << "\n";
+    for (const auto& b : fleet_bug_names()) out << b << "\n";
     return 0;
   }
   uint64_t seeds = 0, violations = 0;
@@ -215,12 +240,14 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     total.leaders += s.leaders;
     total.old_term_commits += s.old_term_commits;
     worst_liveness = std::max(worst_liveness, s.liveness_ticks);
+    add(total.fleet, s.fleet);
     if (c.verbose) {
       out << "result seed=" << seed << " events=" << s.events << " messages=" << s.messages
           << " committed=" << s.committed << " acked=" << s.writes_acked << " reads=" << s.reads_ok
           << " crashes=" << s.crashes << " torn=" << s.torn_crashes << " partitions=" << s.partitions
           << " leaders=" << s.leaders << " snapshots=" << s.snapshots_installed << " conf_changes=" << s.conf_changes
           << " old_term_commits=" << s.old_term_commits << " liveness_ticks=" << s.liveness_ticks << " end_ticks=" << s.end_ticks << "\n";
+      if (o.fleet) out << "fleet: " << describe(s.fleet) << "\n";
     }
     if (r.violation) {
       ++violations;
@@ -235,6 +262,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
       << " conf_changes=" << total.conf_changes << " leaders=" << total.leaders
       << " old_term_commits=" << total.old_term_commits
       << " worst_liveness_ticks=" << worst_liveness << "\n";
+  if (c.overrides.fleet) out << "fleet: " << describe(total.fleet) << "\n";
   out << "seeds=" << seeds << " violations=" << violations << std::endl;
   return violations > 0 ? 1 : 0;
 }

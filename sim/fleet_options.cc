@@ -31,7 +31,7 @@ const std::vector<std::string> kBugs = {"fleet-lease-no-margin", "fleet-extend-b
 
 uint64_t FleetOptions::scaled_ms(uint64_t real_ms) const { return std::max<uint64_t>(1, real_ms * lease_ms / 3000); }
 
-FleetOptions draw_fleet_options(uint64_t seed) {
+FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms) {
   // As in draw_options: appending draws keeps old seeds meaningful.
   Rng rng(seed ^ 0x666C656574ULL);  // "fleet"
   FleetOptions f;
@@ -39,7 +39,9 @@ FleetOptions draw_fleet_options(uint64_t seed) {
   f.zones = static_cast<int>(rng.range(1, 3));
   f.initial_shards = static_cast<int>(rng.range(4, 40));
 
-  f.lease_ms = urange(rng, 300, 2000);
+  // A lease spans many round trips, as 3 s do on a LAN.
+  f.min_call_ms = min_call_ms;
+  f.lease_ms = urange(rng, std::max<uint64_t>(300, 6 * min_call_ms), std::max<uint64_t>(2000, 12 * min_call_ms));
   f.check_interval_ms = rng.pick(std::vector<uint64_t>{10, 20, 50});
   f.placement_interval_ms = urange(rng, 200, 2000);
   f.placement_min_interval_ms = urange(rng, 20, 200);
@@ -84,7 +86,7 @@ std::string FleetOptions::describe() const {
      << " check_ms=" << check_interval_ms << " place_ms=" << placement_min_interval_ms << "-" << placement_interval_ms
      << " max_moves=" << max_concurrent_moves << " join_delay_ms=" << join_delay_ms
      << " per_command=" << max_placements_per_command << " request_timeout_ms=" << request_timeout_ms
-     << " events_kept=" << events_kept << " heartbeat_ms=" << heartbeat_ms << " watch_poll_ms=" << watch_poll_ms
+     << " events_kept=" << events_kept << " heartbeat_ms=" << heartbeat_ms << " watch_poll_ms=" << watch_poll_ms << " min_call_ms=" << min_call_ms
      << " rate_spread=" << fixed(agent_rate_spread) << " rate_at_bound=" << fixed(rate_at_bound)
      << " agent_fsync_us=" << fsync_min_us << "-" << fsync_max_us << " stall=" << fixed(fsync_stall)
      << " stall_max_ms=" << stall_max_ms << " pause_gap_ms=" << pause_gap_ms << " pause_max_ms=" << pause_max_ms

@@ -37,6 +37,10 @@ struct FleetOptions {
   uint64_t heartbeat_ms = 100;
   /// How often a watch is polled (a stream's push latency).
   uint64_t watch_poll_ms = 10;
+  /// The least time an agent waits for an answer: scaled timeouts stay
+  /// above the network's round trips (set from the Raft options' delays),
+  /// as the real ones (500 ms and more) are far above a LAN's.
+  uint64_t min_call_ms = 0;
   /// Agent clocks run at rates in [lo, hi] of real time, where lo is exactly
   /// (1 - kMaxClockDrift) times the fastest possible controller clock:
   /// the drift bound the lease relies on, and no more.
@@ -67,6 +71,9 @@ struct FleetOptions {
 
   /// A planted fleet bug (fleet_bug_names()), empty for none.
   std::string bug;
+  /// Counts the known protocol hole (docs/simulator.md, "Known hole: stale
+  /// grants") as a violation, like any other (--fleet-strict).
+  bool strict = false;
 
   /// Scales one of the real agent's constants (tuned for a 3 s lease).
   uint64_t scaled_ms(uint64_t real_ms) const;
@@ -74,8 +81,9 @@ struct FleetOptions {
   std::string describe() const;
 };
 
-/// Draws a fleet run's options from its seed.
-FleetOptions draw_fleet_options(uint64_t seed);
+/// Draws a fleet run's options from its seed; `min_call_ms` is the least an
+/// agent's call may take on this run's network (leases are drawn long enough).
+FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms);
 
 /// The planted bugs of the fleet mode, switched on by `--fleet --bug NAME`.
 /// All live in the simulator (its agent model or its controller driver);

@@ -61,7 +61,7 @@ void Node::report_snapshot(const NodeId& to, bool delivered) {
 
 void Node::handle(const ClientRequest& r) {
   if (r.write) {
-    auto res = raft_->propose(KvRegister::encode_put(r.key, r.value));
+    auto res = raft_->propose(r.command.empty() ? KvRegister::encode_put(r.key, r.value) : r.command);
     if (res.ok()) {
       writes_.emplace(res.value().index, std::make_pair(r, res.value().term));
     } else if (res.code() == RaftError::kNotLeader) {

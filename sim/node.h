@@ -33,6 +33,8 @@ struct ClientRequest {
   bool write = false;
   std::string key;
   std::string value;  ///< writes only
+  /// Fleet mode: a write of this command as is (instead of a put of key and value).
+  std::string command;
 };
 
 enum class ReplyKind : uint8_t {

@@ -1,5 +1,6 @@
 #include "sim/options.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 #include <vector>
@@ -99,6 +100,21 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   if (o.nodes) r.nodes = *o.nodes;
   if (o.ticks) r.ticks = *o.ticks;
   r.bug = o.bug;
+  if (o.fleet) {
+    // From a stream of its own: the Raft options above stay as they were.
+    r.fleet = true;
+    // An agent's call: two hops, and a ReadIndex round (up to a heartbeat
+    // interval's wait, two more hops).
+    auto min_call_ms = static_cast<uint64_t>((4 * r.delay_max_us + 2 * r.heartbeat_ticks * kTickUs) / 1000 + 20);
+    r.fleet_options = draw_fleet_options(seed, min_call_ms);
+    // The controller replicates with 1 MiB messages. Runs whose byte budget
+    // carries one entry per message (a Raft stress setting) replicate a few
+    // dozen entries a second: the fleet's proposals then time out and are
+    // decided again faster than they commit, and it never settles.
+    r.max_bytes_per_msg = std::max<size_t>(r.max_bytes_per_msg, size_t{64} << 10);
+    if (is_fleet_bug(o.bug)) r.fleet_options.bug = o.bug;
+    r.fleet_options.strict = o.fleet_strict;
+  }
   return r;
 }
 
@@ -119,12 +135,15 @@ std::string RunOptions::describe() const {
      << " react_commit=" << fixed(react_commit) << " crash_loses_inflight=" << fixed(crash_loses_inflight)
      << " async_fsync=" << (async_fsync ? 1 : 0) << " fsync_us=" << fsync_min_us << "-" << fsync_max_us
      << " keep_removed=" << (keep_removed ? 1 : 0) << " skip_unsynced=" << (skip_unsynced ? 1 : 0);
+  if (fleet) os << fleet_options.describe();
   return os.str();
 }
 
 std::string RunOptions::replay() const {
   std::ostringstream os;
   os << "tenure-sim --seed " << seed << " --nodes " << nodes << " --ticks " << ticks;
+  if (fleet) os << " --fleet";
+  if (fleet && fleet_options.strict) os << " --fleet-strict";
   if (!bug.empty()) os << " --bug " << bug;
   return os.str();
 }

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "sim/fleet_options.h"
+
 namespace tenure::sim {
 
 /// Virtual microseconds per nominal tick. A node with clock skew ticks a
@@ -18,6 +20,8 @@ struct Overrides {
   std::optional<int> nodes;     ///< initial voters, 3..7
   std::optional<int64_t> ticks; ///< length of the safety phase in nominal ticks
   std::string bug;              ///< planted bug name, empty for none
+  bool fleet = false;           ///< fleet mode (--fleet)
+  bool fleet_strict = false;    ///< --fleet-strict
 };
 
 struct RunOptions {
@@ -99,6 +103,10 @@ struct RunOptions {
   /// A Ready that needs no fsync (only the commit index moved) is not
   /// persisted at all (the controller's driver), rather than written anyway.
   bool skip_unsynced = false;
+
+  /// Fleet mode: the controller's state machine and leader policy, and agents.
+  bool fleet = false;
+  FleetOptions fleet_options;
 
   /// The `seed=... key=value ...` line printed before the run.
   std::string describe() const;

@@ -15,7 +15,9 @@ Simulator::Simulator(RunOptions o, std::ostream* trace)
       trace_(trace),
       rng_(o_.seed ^ 0x73696D756C617465ULL),  // "simulate"
       net_(o_, rng_),
-      clients_(o_, rng_, static_cast<ClientEnv&>(*this), history_, acked_writes_, reads_) {}
+      clients_(o_, rng_, static_cast<ClientEnv&>(*this), history_, acked_writes_, reads_) {
+  if (o_.fleet) fleet_ = std::make_unique<Fleet>(o_, static_cast<FleetEnv&>(*this));
+}
 
 Simulator::~Simulator() = default;
 
@@ -30,6 +32,7 @@ SimResult Simulator::run() {
     schedule_tick(n, rng_.range(1, n.tick_us()));
   }
   clients_.start();
+  if (fleet_) fleet_->start();
   if (o_.crash_gap_ticks > 0) q_.at(draw_gap_us(o_.crash_gap_ticks), [this] { crash_fault(); });
   if (o_.partition_gap_ticks > 0) q_.at(draw_gap_us(o_.partition_gap_ticks), [this] { partition_fault(); });
   if (o_.churn_gap_ticks > 0) q_.at(draw_gap_us(o_.churn_gap_ticks), [this] { churn_fault(); });
@@ -42,6 +45,7 @@ SimResult Simulator::run() {
   stats_.writes_acked = clients_.stats().writes_acked;
   stats_.reads_ok = clients_.stats().reads_ok;
   stats_.end_ticks = q_.now() / kTickUs;
+  if (fleet_) stats_.fleet = fleet_->stats();
   return SimResult{violation_, stats_};
 }
 
@@ -51,7 +55,7 @@ Node& Simulator::add_node(const NodeId& id, const InitialState& initial) {
   s.raft.heartbeat_ticks = o_.heartbeat_ticks;
   s.raft.max_inflight_msgs = o_.max_inflight;
   s.raft.max_bytes_per_msg = o_.max_bytes_per_msg;
-  if (!o_.bug.empty()) consensus::enable_planted_bug(s.raft.knobs, o_.bug);
+  if (!o_.bug.empty() && !is_fleet_bug(o_.bug)) consensus::enable_planted_bug(s.raft.knobs, o_.bug);
   // Clock skew: this member's ticks come a little faster or slower.
   double rate = 1.0 + o_.skew * (2.0 * rng_.unit() - 1.0);
   s.tick_us = static_cast<int64_t>(static_cast<double>(kTickUs) * rate);
@@ -60,7 +64,9 @@ Node& Simulator::add_node(const NodeId& id, const InitialState& initial) {
   s.async_fsync = o_.async_fsync;
   s.skip_unsynced = o_.skip_unsynced;
   NodeHooks& hooks = *this;
-  auto n = std::make_unique<Node>(id, s, [] { return std::make_unique<KvRegister>(); }, hooks);
+  StateMachineFactory sm = [] { return std::make_unique<KvRegister>(); };
+  if (o_.fleet) sm = [this] { return Fleet::make_state_machine(o_.fleet_options); };
+  auto n = std::make_unique<Node>(id, s, std::move(sm), hooks);
   n->store().set_initial(initial);
   Node& ref = *n;
   nodes_.emplace(id, std::move(n));
@@ -77,6 +83,7 @@ void Simulator::schedule_tick(Node& n, int64_t delay_us) {
     if (!n->up() || n->incarnation() != life) return;  // crashed since: its new life ticks on its own
     n->tick();
     observe(*n);
+    if (fleet_ && n->up() && n->incarnation() == life) fleet_->on_tick(*n);
     if (n->up() && n->incarnation() == life) schedule_tick(*n, n->tick_us());
   });
 }
@@ -218,6 +225,7 @@ void Simulator::on_applied(Node& n, const Entry& e) {
   bool fresh = history_.at(e.index) == nullptr;
   report(applied_prefix_.on_apply(history_, n.id(), n.raft().term(), e));
   if (fresh) note_committed(e.index);
+  if (fleet_) fleet_->on_applied(n, e);
   if (e.type != consensus::EntryType::kConfChange) return;
   auto cc = consensus::decode_conf_change(e.data);
   if (!cc || cc->type != ConfChangeType::kRemoveNode || removed_.count(cc->node)) return;
@@ -241,6 +249,7 @@ void Simulator::on_restored(Node& n, const Snapshot& s) {
   ++stats_.snapshots_installed;
   trace("restore " + n.id().str() + " snapshot index=" + std::to_string(s.index.value()));
   report(applied_prefix_.on_restore(history_, n.id(), s, n.state_machine()));
+  if (fleet_) fleet_->on_restored(n);
 }
 
 void Simulator::on_started(Node& n, const InitialState& recovered) {
@@ -248,10 +257,14 @@ void Simulator::on_started(Node& n, const InitialState& recovered) {
   applied_prefix_.on_start(n.id(), recovered.snapshot.index);
   if (!recovered.snapshot.empty()) report(applied_prefix_.on_restore(history_, n.id(), recovered.snapshot, n.state_machine()));
   observed_commit_[n.id()] = n.raft().log().committed();
+  if (fleet_) fleet_->on_started(n);
 }
 
 void Simulator::on_reply(Node& n, ClientReply r) {
-  (void)n;
+  if (r.client == kFleetClient) {
+    if (fleet_) fleet_->on_reply(n, r);
+    return;
+  }
   if (r.client >= 0) {
     clients_.on_reply(r);
     return;
@@ -270,6 +283,7 @@ void Simulator::on_reply(Node& n, ClientReply r) {
 
 void Simulator::on_crashed(Node& n) {
   leaders_.erase(n.id());
+  if (fleet_) fleet_->on_crashed(n);
   if (n.decommissioned()) return;
   ++stats_.crashes;
   trace("crash " + n.id().str());

@@ -19,6 +19,7 @@
 #include "sim/checkers.h"
 #include "sim/clients.h"
 #include "sim/event_queue.h"
+#include "sim/fleet.h"
 #include "sim/history.h"
 #include "sim/network.h"
 #include "sim/node.h"
@@ -43,6 +44,7 @@ struct SimStats {
   uint64_t reads_ok = 0;
   int64_t liveness_ticks = -1;  ///< heal to committed probe write, nominal ticks
   int64_t end_ticks = 0;
+  FleetStats fleet;  ///< fleet mode only
 };
 
 struct SimResult {
@@ -50,7 +52,7 @@ struct SimResult {
   SimStats stats;
 };
 
-class Simulator final : private NodeHooks, private ClientEnv {
+class Simulator final : private NodeHooks, private FleetEnv {
  public:
   /// `trace`, when set, receives a line per event (--verbose).
   Simulator(RunOptions o, std::ostream* trace);
@@ -92,6 +94,13 @@ class Simulator final : private NodeHooks, private ClientEnv {
   void after(int64_t delay_us, std::function<void()> f) override { q_.at(q_.now() + delay_us, std::move(f)); }
   void submit(const NodeId& to, const ClientRequest& r) override;
   std::vector<NodeId> members() const override;
+
+  // FleetEnv (simulator_fleet.cc).
+  Node* fleet_node(const NodeId& id) override { return node(id); }
+  Node* fleet_leader() override { return leader(); }
+  std::vector<int64_t> fleet_route(const NodeId& from, const NodeId& to) override;
+  void fleet_observe(Node& n) override { observe(n); }
+  void fleet_deadline();
 
   // simulator_faults.cc: crashes, partitions, membership, the liveness phase.
   int64_t draw_gap_us(int64_t mean_ticks);
@@ -144,6 +153,7 @@ class Simulator final : private NodeHooks, private ClientEnv {
   std::optional<LogIndex> probe_index_;
   std::map<NodeId, std::pair<LogIndex, int64_t>> catch_up_;  ///< applied index, and since when
   SimStats stats_;
+  std::unique_ptr<Fleet> fleet_;  ///< fleet mode only
 };
 
 }  // namespace tenure::sim

@@ -223,6 +223,11 @@ void Simulator::start_liveness() {
   for (const auto& [id, n] : nodes_) ids.push_back(id);
   for (const auto& id : ids) restart(id);
   q_.at(q_.now() + kLivenessElections * o_.election_ticks * kTickUs, [this] { liveness_deadline(); });
+  if (fleet_) {
+    fleet_->start_liveness();
+    q_.at(q_.now() + kLivenessElections * o_.election_ticks * kTickUs + fleet_->liveness_bound_us(),
+          [this] { fleet_deadline(); });
+  }
   probe();
 }
 
@@ -231,7 +236,7 @@ void Simulator::probe() {
   q_.at(q_.now() + kTickUs, [this] { probe(); });
   if (probe_index_) {
     if (caught_up(nullptr)) {
-      finish();
+      if (!fleet_ || fleet_->settled()) finish();
     } else {
       check_catch_up_progress();
     }
