@@ -46,6 +46,10 @@ class FleetHandoffTest(fh.FleetTestCase):
         self.assertStatus(r, 202)
         self.assertEqual((r.json["shard"], r.json["from"], r.json["to"]), (sid, "w1", "w2"))
         self.wait_claimed(f.agent("w2"), sid, e + 1)
+        # Once the new owner serves, the timeline must already show the old
+        # one gone (checked now: an old owner that never let go would keep
+        # the later waits from ending, with a vaguer message).
+        self.assertNoViolations(poller.catch_up().violations([sid]), "grant timeline of the moved shard")
         # That left w2 one above its share: a rebalance gives one back to w1.
         th.wait_until(lambda: not f.disagreements()[0] and f.workers()["w1"]["shards"] == 10, 10,
                       "balanced again after the move")
@@ -53,6 +57,15 @@ class FleetHandoffTest(fh.FleetTestCase):
         # A drain of w3: every one of its shards leaves it.
         drained = {s: v["epoch"] for s, v in before.items() if v["worker"] == "w3"}
         self.assertStatus(f.drain("w3"), 200)
+        others = [a for a in f.all() if a.id != "w3"]
+
+        def new_owners_serve():
+            held = {}
+            for a in others:
+                held.update(a.grants(timeout=1).claims())
+            return all(held.get(s) == old_e + 1 for s, old_e in drained.items())
+        th.wait_until(new_owners_serve, 10, "w3's shards served elsewhere at epoch + 1", interval=0.02)
+        self.assertNoViolations(poller.catch_up().violations(set(drained)), "grant timeline of the drained shards")
         th.wait_until(lambda: not f.agent("w3").grants(timeout=1).grants, 10, "w3 drained", interval=0.02)
         after, grants = f.wait_agreement(timeout=10)
         poller.catch_up().stop()
