@@ -731,11 +731,12 @@ class FleetTestCase(th.ClusterTestCase):
         close_connections()
 
     def make_fleet(self, agents=4, lease_ms=2000, heartbeat_ms=250, capacities=None, zones=None,
-                   controller_yaml="", start=True, agent_ids=None):
+                   controller_yaml="", start=True, agent_ids=None, auth=None):
         """3 controllers with `worker_lease_ms: lease_ms` (plus `controller_yaml`
         appended to each config) and `agents` agents w1..wN (zones z1/z2
-        alternating unless given). Starts them all when `start`."""
-        c = self.make_cluster(n=3, worker_lease_ms=lease_ms)
+        alternating unless given). `auth` is the controllers' auth block;
+        the agents get its agent_token. Starts them all when `start`."""
+        c = self.make_cluster(n=3, worker_lease_ms=lease_ms, auth=auth)
         for m in c.all():
             m.extra_yaml = controller_yaml
         f = Fleet(self.tmp, c, name="fleet%d" % len(self.fleets))
@@ -743,7 +744,8 @@ class FleetTestCase(th.ClusterTestCase):
         ids = agent_ids or ["w%d" % i for i in range(1, agents + 1)]
         for i, wid in enumerate(ids):
             f.add_agent(wid, zone=(zones[i] if zones else "z%d" % (i % 2 + 1)),
-                        capacity=(capacities[i] if capacities else None), heartbeat_ms=heartbeat_ms)
+                        capacity=(capacities[i] if capacities else None), heartbeat_ms=heartbeat_ms,
+                        agent_token=(auth or {}).get("agent_token"))
         f.lease_ms = lease_ms
         f.heartbeat_ms = heartbeat_ms
         if start:

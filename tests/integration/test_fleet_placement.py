@@ -115,6 +115,26 @@ class FleetPlacementTest(fh.FleetTestCase):
         counts = self.check_balanced(f, shards, grants, caps)
         self.assertEqual(counts["w4"], 25)
 
+    def test_agents_need_the_agent_token(self):
+        # With auth set, agents holding the agent token register and get
+        # shards; one with a wrong token is refused (401), never ready, and
+        # gets nothing, while the others take all the shards.
+        auth = {"admin_token": "adm-1", "agent_token": "agt-1", "peer_token": "peer-1"}
+        f = self.make_fleet(agents=3, auth=auth, start=False)
+        intruder = f.add_agent("w9", zone="z1", heartbeat_ms=250, agent_token="wrong")
+        f.cluster.start()
+        f.start(agents=[f.agent(w) for w in ("w1", "w2", "w3")])
+        intruder.start(wait_ready=False)
+        ids = f.create_shards(30)
+        shards, grants = f.wait_agreement(timeout=20, agents=[f.agent(w) for w in ("w1", "w2", "w3")])
+        self.assertEqual(sorted(shards), sorted(ids))
+        self.assertEqual(sorted(len(g.grants) for g in grants.values()), [10, 10, 10])
+        th.wait_until(lambda: "status=401" in intruder.log_text(), 10, "w9's registration refused with 401")
+        g = intruder.grants()
+        self.assertEqual((g.lease_valid, g.grants), (False, {}))
+        self.assertEqual(intruder.get("/readyz").status, 503)
+        self.assertNotIn("w9", f.workers())
+
 
 if __name__ == "__main__":
     th.main()
