@@ -102,14 +102,12 @@ void SimAgent::extend_from(const Reply& r) {
 }
 
 void SimAgent::apply_lease_answer(const Reply& r, bool is_register) {
-  bool bug = o_.bug == "fleet-extend-before-revoke";
-  if (bug) extend_from(r);  // planted: the lease grows while revoked shards are still served
   // 1. Stop serving what is being handed off, durably, before anything else.
   auto c = changes();
   for (const auto& s : r.answer.lease.revoked) c->revoke_for_release(s);
-  commit(c, [this, r, is_register, bug, c] {
+  commit(c, [this, r, is_register, c] {
     // 2. Only then extend the lease.
-    if (!bug) extend_from(r);
+    extend_from(r);
     // 3. Confirm the handoffs so the new owners need not wait out the lease.
     send_release(c->to_release());
     if (is_register && !registered_) {

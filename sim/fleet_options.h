@@ -88,13 +88,11 @@ FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms);
 /// The planted bugs of the fleet mode, switched on by `--fleet --bug NAME`.
 /// All live in the simulator (its agent model or its controller driver);
 /// production code has no knob for them.
-///   fleet-lease-no-margin:       the agent's lease is send time + lease,
-///                                without the drift factor or the margin.
-///   fleet-extend-before-revoke:  on a heartbeat answer, the agent extends
-///                                its lease before its revoked shards are dropped.
-///   fleet-no-full-lease:         a new leader counts every worker's lease
-///                                from a lease before its election (no full
-///                                lease after an election).
+///   fleet-lease-no-margin:  the agent's lease is send time + lease, without
+///                           the drift factor or the margin.
+///   fleet-no-full-lease:    a new leader counts every worker's lease as half
+///                           gone at its election (no full lease after an
+///                           election).
 const std::vector<std::string>& fleet_bug_names();
 bool is_fleet_bug(const std::string& name);
 
