@@ -13,6 +13,7 @@ PlacementOptions FleetPolicy::placement_options(uint64_t wall_ms) const {
 void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
   leading_ = true;
   last_heard_ms_.clear();
+  heard_since_.clear();
   handoff_seen_ms_.clear();
   declaring_dead_.clear();
   expiring_.clear();
@@ -21,7 +22,10 @@ void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
   last_check_ms_ = now_ms;
   // A new leader knows nobody's last heartbeat: everyone gets a full lease.
   for (const auto& [id, w] : sm.workers()) {
-    if (w.state != WorkerState::kDead) last_heard_ms_[id] = now_ms;
+    if (w.state != WorkerState::kDead) {
+      last_heard_ms_[id] = now_ms;
+      heard_since_[id] = w.since_ms;
+    }
   }
   for (const auto& id : sm.handoffs()) handoff_seen_ms_[id] = now_ms;
 }
@@ -48,6 +52,7 @@ HeartbeatAnswer FleetPolicy::heartbeat(const StateMachine& sm, const WorkerId& w
     return a;
   }
   last_heard_ms_[worker] = now_ms;
+  heard_since_[worker] = w->since_ms;
   for (const auto& id : sm.shards_of(worker)) {
     const auto* s = sm.shard(id);
     if (s->state == ShardState::kHandoff) a.revoked.emplace_back(id, s->epoch);
@@ -69,6 +74,13 @@ void FleetPolicy::check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t
   for (const auto& [id, w] : sm.workers()) {
     if (w.state == WorkerState::kDead || declaring_dead_.count(id)) continue;
     auto [it, fresh] = last_heard_ms_.try_emplace(id, now_ms);  // registered since we started leading
+    auto& since = heard_since_[id];
+    if (!fresh && since != w.since_ms) {
+      // Came back (or changed state) since we last heard: a new lease, not the old clock.
+      it->second = now_ms;
+      fresh = true;
+    }
+    since = w.since_ms;
     if (fresh || now_ms - it->second <= options_.lease_ms) continue;
     declaring_dead_.insert(id);
     Decision d{Decision::Kind::kDeclareDead, next_id_++, {}, id, sm.shards_of(id).size()};

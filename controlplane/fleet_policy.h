@@ -90,6 +90,9 @@ class FleetPolicy {
   bool leading_ = false;
   uint64_t next_id_ = 1;
   std::map<WorkerId, uint64_t> last_heard_ms_;
+  /// Worker::since_ms when last_heard_ms_ was recorded: a worker that died
+  /// and registered again is a new incarnation and gets a fresh lease.
+  std::map<WorkerId, uint64_t> heard_since_;
   std::map<ShardId, uint64_t> handoff_seen_ms_;
   std::set<WorkerId> declaring_dead_;
   std::set<ShardId> expiring_;

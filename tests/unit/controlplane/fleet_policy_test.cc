@@ -93,6 +93,16 @@ TEST_F(FleetPolicyTest, UnconfirmedHandoffCompletesAfterTheLease) {
   EXPECT_EQ(sm.shard(ShardId("s1"))->epoch, Epoch(2));
 }
 
+TEST_F(FleetPolicyTest, WorkerBackFromTheDeadGetsAFreshLease) {
+  apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
+  policy.start_leading(sm, 0);
+  policy.heartbeat(sm, WorkerId("w1"), 100);
+  EXPECT_EQ(count(step(3101), Decision::Kind::kDeclareDead), 1u);
+  apply(Command{"", 5000, RegisterWorker{WorkerId("w1"), "a", "", 1}});  // back, before its heartbeat arrives
+  EXPECT_EQ(count(step(5000), Decision::Kind::kDeclareDead), 0u);
+  EXPECT_EQ(count(step(8001), Decision::Kind::kDeclareDead), 1u);  // a full lease later, silent again
+}
+
 TEST_F(FleetPolicyTest, InFlightDecisionsAreNotRepeated) {
   apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
   policy.start_leading(sm, 0);
