@@ -197,6 +197,17 @@ void NodeController::confirmed_lease(const NodeId& agent, const FleetRequest& r)
       return answer_status(agent, r.id, FleetStatus::kUnavailable);
     }
     HeartbeatAnswer h = policy_.heartbeat(state(), r.worker, env_.clock_ms(node_));
+    const auto* w = state().worker(r.worker);
+    if (o_.bug == "fleet-lease-while-declaring-dead" && h.status == HeartbeatAnswer::Status::kUnknown && w &&
+        w->state != controlplane::WorkerState::kDead) {
+      // Planted (d5bd9e2 undone): the policy refuses a worker whose DeclareDead
+      // is in flight; grant its lease anyway, as the policy did before.
+      h.status = HeartbeatAnswer::Status::kOk;
+      for (const auto& id : state().shards_of(r.worker)) {
+        const auto* s = state().shard(id);
+        if (s->state == controlplane::ShardState::kHandoff) h.revoked.emplace_back(id, s->epoch);
+      }
+    }
     if (env_.tracing()) {
       env_.trace("fleet: " + node_.id().str() + " term " + std::to_string(node_.raft().term().value()) + " heard " +
                  r.worker.str() + " at clock=" + std::to_string(env_.clock_ms(node_)) + " (" + to_string(r.call) + ")");

@@ -25,7 +25,8 @@ uint64_t urange(Rng& rng, uint64_t lo, uint64_t hi) {
   return static_cast<uint64_t>(rng.range(static_cast<int64_t>(lo), static_cast<int64_t>(hi)));
 }
 
-const std::vector<std::string> kBugs = {"fleet-lease-no-margin", "fleet-no-full-lease"};
+const std::vector<std::string> kBugs = {"fleet-lease-no-margin", "fleet-no-full-lease",
+                                        "fleet-lease-while-declaring-dead"};
 
 }  // namespace
 

@@ -93,6 +93,10 @@ FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms);
 ///   fleet-no-full-lease:    a new leader counts every worker's lease as half
 ///                           gone at its election (no full lease after an
 ///                           election).
+///   fleet-lease-while-declaring-dead:  the leader grants a lease to a worker
+///                           whose DeclareDead is in flight (the bug d5bd9e2
+///                           fixed in FleetPolicy, put back by the simulator's
+///                           controller driver).
 const std::vector<std::string>& fleet_bug_names();
 bool is_fleet_bug(const std::string& name);
 
