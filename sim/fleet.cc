@@ -18,6 +18,7 @@ Fleet::Fleet(const RunOptions& o, FleetEnv& env)
   // Agents' clocks run no slower than (1 - kMaxClockDrift) times that: the
   // drift bound the lease is computed for. Some run exactly at it.
   double lo = (1.0 - agent::kMaxClockDrift) * max_node_rate_;
+  if (env.tracing()) epochs_.set_trace([this](const std::string& line) { trace(line); });
   for (int k = 1; k <= f_.agents; ++k) {
     WorkerId id("w" + std::to_string(k));
     std::string zone = "z" + std::to_string((k - 1) % f_.zones + 1);

@@ -37,6 +37,7 @@ Check check_one_writer(const std::vector<AcceptingView>& agents) {
 
 Check EpochOwners::owner(const NodeId& who, const std::string& where, const ShardId& id, Epoch e, const WorkerId& w) {
   auto [it, fresh] = owners_.try_emplace({id, e}, w);
+  if (fresh && trace_) trace_("fleet: " + id.str() + "@" + std::to_string(e.value()) + " owned by " + w.str() + " (" + where + ")");
   if (fresh || it->second == w) return std::nullopt;
   std::ostringstream os;
   os << where << ": shard " << id.str() << " epoch " << e << " owned by " << w.str() << " but elsewhere by "

@@ -11,6 +11,7 @@
 //   fleet-epoch-owner      each (shard, epoch) belongs to one worker, in
 //                          every member's applied state and at every agent.
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -54,6 +55,8 @@ class EpochOwners {
                  const std::map<std::string, agent::ShardRecord>& durable);
   /// Every (shard, epoch) ever seen owned, with its worker.
   const std::map<std::pair<ShardId, Epoch>, WorkerId>& owners() const { return owners_; }
+  /// Called with a line for each (shard, epoch) seen owned for the first time (--verbose).
+  void set_trace(std::function<void(const std::string&)> fn) { trace_ = std::move(fn); }
 
  private:
   Check observe(const NodeId& node, LogIndex index, const ShardId& id, const controlplane::Shard& s);
@@ -70,6 +73,7 @@ class EpochOwners {
   std::map<ShardId, std::map<LogIndex, Epoch>> by_index_;
   std::map<std::pair<ShardId, Epoch>, WorkerId> owners_;
   std::map<WorkerId, std::map<std::string, Epoch>> agent_max_;
+  std::function<void(const std::string&)> trace_;
 };
 
 }  // namespace tenure::sim
