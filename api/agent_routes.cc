@@ -54,6 +54,7 @@ void ControllerApi::add_agent_routes() {
     reply(call, json_response(200, {{"worker", call->param("id")},
                                     {"lease_ms", supervisor_.options().lease_ms},
                                     {"revision", a.revision.value()},
+                                    {"worker_revision", a.worker_revision.value()},
                                     {"revoked", std::move(revoked)}}));
   };
 

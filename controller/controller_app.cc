@@ -1,6 +1,7 @@
 #include "controller/controller_app.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -159,7 +160,8 @@ int ControllerApp::run() {
   // The listener serves (answering "not serving yet") while a first start
   // asks its peers, so the members of a new group can answer each other.
   std::vector<std::thread> threads;
-  for (int i = 0; i < 2; ++i) threads.emplace_back([&p] { p.io.run(); });
+  int nthreads = std::getenv("TENURE_IO_THREADS") ? std::atoi(std::getenv("TENURE_IO_THREADS")) : 2;
+  for (int i = 0; i < nthreads; ++i) threads.emplace_back([&p] { p.io.run(); });
   int rc = 0;
   if (!may_start(stopping)) {
     rc = stopping ? 0 : 1;

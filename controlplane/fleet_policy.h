@@ -37,6 +37,11 @@ struct FleetPolicyOptions {
 struct HeartbeatAnswer {
   enum class Status { kOk, kUnknown, kDead } status = Status::kOk;
   Revision revision;
+  /// The agent may extend its lease from this answer only once its grant
+  /// table reflects every event up to here (StateMachine::worker_events_revision):
+  /// a grant taken from it without a revoke it saw (a handoff completed on
+  /// lease expiry while its watch lagged) is then gone from its table.
+  Revision worker_revision;
   /// Shards this worker must stop serving (being handed off from it).
   std::vector<std::pair<ShardId, Epoch>> revoked;
 };

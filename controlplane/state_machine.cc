@@ -97,6 +97,7 @@ Revision StateMachine::emit(EventType type, const ShardId& shard, const WorkerId
                             std::string worker_state) {
   revision_ = revision_.next();
   events_.push_back(Event{revision_, type, shard, worker, epoch, std::move(worker_state), now_ms_});
+  if (!worker.empty()) worker_events_[worker] = revision_;
   while (events_.size() > limits_.events_kept) {
     events_compacted_ = events_.front().revision;
     events_.pop_front();
@@ -232,6 +233,7 @@ ApplyResult StateMachine::remove_worker(const RemoveWorker& c) {
   }
   workers_.erase(it);
   emit(EventType::kWorker, ShardId(), c.id, Epoch(0), "removed");
+  worker_events_.erase(c.id);
   return ApplyResult{};
 }
 

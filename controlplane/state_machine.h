@@ -109,6 +109,11 @@ class StateMachine {
   std::vector<Event> events_after(Revision after, const WorkerId& worker, size_t max) const;
   /// Watches from a revision below this one get 410: its events are gone.
   Revision compacted_revision() const { return events_compacted_; }
+  /// A revision at or after the last event concerning `worker` (a grant to
+  /// it, a revoke from it, a change of its state): an agent whose watch has
+  /// reached it knows every grant it lost up to the present state. Exact for
+  /// events still kept; otherwise the compacted revision, which is later.
+  Revision worker_events_revision(const WorkerId& worker) const;
 
   std::string snapshot() const;
   /// Replaces the whole state; false (and unchanged) when `data` is malformed.
@@ -148,6 +153,9 @@ class StateMachine {
   std::set<std::string> started_members_;
   std::deque<Event> events_;
   Revision events_compacted_;
+  /// Derived from the events (rebuilt on restore): the last revision of an
+  /// event concerning each worker.
+  std::map<WorkerId, Revision> worker_events_;
   std::map<std::string, ApplyResult> request_results_;
   std::deque<std::string> request_order_;
 };

@@ -44,6 +44,11 @@ std::vector<Event> StateMachine::events_after(Revision after, const WorkerId& wo
   return out;
 }
 
+Revision StateMachine::worker_events_revision(const WorkerId& worker) const {
+  auto it = worker_events_.find(worker);
+  return it != worker_events_.end() ? it->second : events_compacted_;
+}
+
 std::string StateMachine::snapshot() const {
   Writer w;
   w.u8(kSnapshotVersion);
@@ -158,6 +163,7 @@ bool StateMachine::restore(const std::string& data) {
     e.epoch = Epoch(r.varint());
     e.worker_state = r.str();
     e.at_ms = r.varint();
+    if (!e.worker.empty() && next.workers_.count(e.worker)) next.worker_events_[e.worker] = e.revision;
     next.events_.push_back(std::move(e));
   }
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {

@@ -74,6 +74,16 @@ void FenceState::extend_lease(SteadyTime deadline) {
   if (trace_) trace_("extend_lease");
 }
 
+void FenceState::set_lease(SteadyTime deadline) {
+  if (stopped()) return;
+  int64_t ns = std::max<int64_t>(ns_of(deadline), 1);
+  int64_t old = lease_deadline_ns_.exchange(ns, std::memory_order_acq_rel);
+  if (ns < old) {
+    std::unique_lock lock(lock_);  // writes admitted under the longer lease finish first
+  }
+  if (trace_) trace_(ns < old ? "shorten_lease" : "extend_lease");
+}
+
 void FenceState::invalidate_lease() {
   lease_deadline_ns_.store(0, std::memory_order_release);
   // Writes admitted before the store finish before we go on.

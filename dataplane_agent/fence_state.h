@@ -59,6 +59,10 @@ class FenceState {
   /// The lease is valid until `deadline` (steady clock); never shortens
   /// an active lease unless invalidate_lease() is called first.
   void extend_lease(SteadyTime deadline);
+  /// The lease is valid until exactly `deadline`, which may shorten it
+  /// (a re-list went back to an earlier revision): returns once no write
+  /// admitted under the longer lease is still in flight.
+  void set_lease(SteadyTime deadline);
   /// Makes every check fail with kLeaseExpired until the next extend_lease(),
   /// and waits for writes in flight.
   void invalidate_lease();

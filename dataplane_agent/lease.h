@@ -5,7 +5,10 @@
 // ARRIVED, so measuring from the send time only ever makes ours shorter.
 
 #include <chrono>
+#include <map>
+#include <optional>
 
+#include "controlplane/types.h"
 #include "dataplane_agent/clock.h"
 
 namespace tenure::agent {
@@ -34,5 +37,32 @@ std::chrono::nanoseconds lease_validity(std::chrono::milliseconds lease,
 /// The instant the lease lapses: `sent` + lease_validity(...).
 SteadyTime lease_deadline(SteadyTime sent, std::chrono::milliseconds lease,
                           std::chrono::milliseconds heartbeat_interval);
+
+/// The lease extensions an agent was granted, each usable only once its
+/// grant table reflects every event concerning it up to the revision the
+/// answer names (its `worker_revision`). Without that rule a heartbeat
+/// answered after a handoff of ours completed on lease expiry (no revoke in
+/// the answer any more: the shard is no longer ours) would extend the lease
+/// over a grant our lagging watch never told us we lost.
+class LeaseLedger {
+ public:
+  /// An answer to a heartbeat sent at some time allows `deadline` once the
+  /// table has reached `needs`.
+  void add(SteadyTime deadline, controlplane::Revision needs);
+  /// The lease the table at revision `table` may have: the latest deadline
+  /// among extensions whose revision it has reached, if any is left.
+  std::optional<SteadyTime> deadline(controlplane::Revision table) const;
+  /// Drops extensions that ran out by `now` (they can only shorten nothing).
+  void forget_expired(SteadyTime now);
+  void clear() { by_revision_.clear(); }
+  size_t size() const { return by_revision_.size(); }
+
+ private:
+  /// Kept small: an extension is dropped once one reachable no later has a
+  /// later deadline, and at most kMaxPending are kept (dropping one only
+  /// shortens the lease).
+  static constexpr size_t kMaxPending = 32;
+  std::map<controlplane::Revision, SteadyTime> by_revision_;
+};
 
 }  // namespace tenure::agent

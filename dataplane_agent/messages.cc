@@ -84,6 +84,12 @@ Parsed<LeaseAnswer> parse_lease_answer(std::string_view body) {
   }
   a.lease_ms = static_cast<uint32_t>(lease);
   a.revision = Revision(revision);
+  a.worker_revision = a.revision;
+  if (j->contains("worker_revision")) {
+    uint64_t worker_revision = 0;
+    if (!read_u64(*j, "worker_revision", worker_revision, out.error)) return out;
+    a.worker_revision = Revision(worker_revision);
+  }
   auto it = j->find("revoked");
   if (it != j->end()) {
     if (!it->is_array()) {

@@ -26,6 +26,9 @@ struct ShardEpoch {
 struct LeaseAnswer {
   uint32_t lease_ms = 0;
   Revision revision;
+  /// The lease may be extended from this answer only once our grant table
+  /// has reached this revision (LeaseLedger). Absent: `revision`.
+  Revision worker_revision;
   std::vector<ShardEpoch> revoked;  ///< shards being handed off from us: stop serving them
 };
 

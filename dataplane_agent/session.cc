@@ -164,9 +164,11 @@ void Session::Impl::apply_lease_answer(const PoolReply& r, const LeaseAnswer& a,
     }
     lease_ms = a.lease_ms;
   }
-  SteadyTime deadline = lease_deadline(r.sent, milliseconds(a.lease_ms), config.heartbeat_interval);
-  if (!acked_deadline || *acked_deadline < deadline) acked_deadline = deadline;
-  if (synced) fence.extend_lease(*acked_deadline);
+  //    And only over a table that knows every grant we lost up to the
+  //    answer's state (LeaseLedger): at once if the watch got there first,
+  //    else once it does.
+  leases.add(lease_deadline(r.sent, milliseconds(a.lease_ms), config.heartbeat_interval), a.worker_revision);
+  refresh_lease();
   // 3. Confirm the handoffs so the new owners need not wait out the lease.
   send_release(c.to_release());
   if (is_register && !registered) {
@@ -175,7 +177,7 @@ void Session::Impl::apply_lease_answer(const PoolReply& r, const LeaseAnswer& a,
                           " lease_ms=" + std::to_string(a.lease_ms) + " revision=" + std::to_string(a.revision.value()));
     start_relist();
   }
-  check_watch_lag(a.revision);
+  check_watch_lag(a.revision, a.worker_revision);
 }
 
 void Session::Impl::lost_registration(const std::string& reason, bool drop_grants) {
@@ -183,7 +185,7 @@ void Session::Impl::lost_registration(const std::string& reason, bool drop_grant
   registered = false;
   synced = false;
   relist_inflight = false;
-  acked_deadline.reset();
+  leases.clear();
   fence.invalidate_lease();
   stop_watch();
   relist_timer.cancel();
@@ -228,7 +230,7 @@ void Session::Impl::on_relist(const PoolReply& r) {
   if (!commit(c)) return;
   bool first = !synced;
   synced = true;
-  if (acked_deadline) fence.extend_lease(*acked_deadline);
+  refresh_lease();
   send_release(c.to_release());
   log_info("agent", std::string("event=") + (first ? "synced" : "relisted") + " revision=" +
                         std::to_string(parsed.value->revision.value()) + " grants=" +
@@ -290,6 +292,7 @@ bool Session::Impl::commit(const GrantChanges& c) {
     }
   }
   fence.install(c);
+  refresh_lease();
   if (!c.records().empty()) {
     metrics.grants_changed(fence.held_count());
     if (c.granted() + c.dropped() > 0) {
@@ -314,11 +317,26 @@ void Session::Impl::fatal(const std::string& message) {
   if (on_fatal) on_fatal(message);
 }
 
-void Session::Impl::check_watch_lag(Revision heartbeat_revision) {
+void Session::Impl::refresh_lease() {
+  if (!synced) return;
+  leases.forget_expired(clock.now());
+  if (auto deadline = leases.deadline(fence.revision())) {
+    fence.set_lease(*deadline);
+  } else if (fence.lease_valid()) {
+    // What made it valid needs a revision the table no longer has (a
+    // re-list went back): nothing may be served until the watch catches up.
+    fence.invalidate_lease();
+  }
+}
+
+void Session::Impl::check_watch_lag(Revision heartbeat_revision, Revision worker_revision) {
   // A watch served by a member cut off from the leader goes on sending
   // progress lines at a stale revision; the heartbeats (through another
-  // member) show it. Move the watch if it stays behind for long.
+  // member) show it. Move the watch if it stays behind for long: soon when
+  // it has not brought an event of ours the leader has (the lease waits for
+  // it), later when only others' events are missing.
   constexpr auto kWatchLagLimit = std::chrono::seconds(15);
+  constexpr auto kOwnEventsLagLimit = std::chrono::seconds(1);
   if (!synced || relist_inflight || !watch) {
     watch_lag.reset();
     return;
@@ -326,13 +344,16 @@ void Session::Impl::check_watch_lag(Revision heartbeat_revision) {
   Revision seen = fence.revision();
   if (watch_lag && seen >= watch_lag->first) watch_lag.reset();
   if (seen >= heartbeat_revision) return;
+  bool own_events_missing = seen < worker_revision;
   if (!watch_lag) {
-    watch_lag = {heartbeat_revision, clock.now()};
+    watch_lag = {own_events_missing ? worker_revision : heartbeat_revision, clock.now()};
     return;
   }
-  if (clock.now() - watch_lag->second > kWatchLagLimit) {
+  auto limit = own_events_missing ? kOwnEventsLagLimit : kWatchLagLimit;
+  if (clock.now() - watch_lag->second > limit) {
     log_warn("agent", "event=watch_lagging seen=" + std::to_string(seen.value()) + " heartbeat_revision=" +
-                          std::to_string(watch_lag->first.value()) + " action=rewatch endpoint=" + pool.current());
+                          std::to_string(heartbeat_revision.value()) + " worker_revision=" +
+                          std::to_string(worker_revision.value()) + " action=rewatch endpoint=" + pool.current());
     watch_lag.reset();
     metrics.watch_reconnect();
     start_watch(seen);

@@ -17,6 +17,7 @@
 #include "dataplane_agent/controller_pool.h"
 #include "dataplane_agent/fence_state.h"
 #include "dataplane_agent/grant_store.h"
+#include "dataplane_agent/lease.h"
 #include "dataplane_agent/metrics.h"
 #include "dataplane_agent/session.h"
 #include "net/http_client.h"
@@ -63,7 +64,10 @@ struct Session::Impl {
   bool commit(const GrantChanges& c);
   void fatal(const std::string& message);
   void leave(std::chrono::milliseconds timeout, std::function<void(bool)> done);
-  void check_watch_lag(Revision heartbeat_revision);
+  void check_watch_lag(Revision heartbeat_revision, Revision worker_revision);
+  /// Sets the fence's lease from the ledger and the table's revision; called
+  /// after every change of either.
+  void refresh_lease();
   std::string worker_path(const char* action) const;
 
   // --- session_watch.cc ---
@@ -95,7 +99,9 @@ struct Session::Impl {
   bool heartbeat_failing = false;
   /// Bumped on every loss of registration: replies to older calls are ignored.
   uint64_t session_gen = 1;
-  std::optional<SteadyTime> acked_deadline;  ///< from the last acknowledged heartbeat/register
+  /// Extensions from acknowledged heartbeats/registers, each waiting for the
+  /// grant table to reach its answer's worker revision.
+  LeaseLedger leases;
   uint32_t lease_ms = 0;
   std::function<void(const std::string&)> on_fatal;
 

@@ -127,7 +127,7 @@ void set_abort_context(const RunOptions& o, uint64_t seeds_done, uint64_t violat
 std::string usage() {
   std::ostringstream os;
   os << "usage: tenure-sim [--seed S | --seeds A-B] [--nodes N] [--ticks T] [--bug NAME] [--verbose]\n"
-     << "                  [--max-violations K] [--fleet | --fleet-strict]\n"
+     << "                  [--max-violations K] [--fleet]\n"
      << "Runs the Raft core and a key-value state machine under seeded faults and checks\n"
      << "every safety property after every step, then a liveness phase.\n"
      << "With --fleet, every member also runs the controller's state machine and, while it\n"
@@ -146,9 +146,6 @@ std::string usage() {
      << "  --max-violations K  stop after K failing seeds\n"
      << "  --fleet             fleet mode (above); the Raft options of a seed stay the same\n"
      << "                      and the fleet's are drawn on top; fleet-* bugs need it\n"
-     << "  --fleet-strict      --fleet, and the known hole (a stale grant served again under a\n"
-     << "                      later lease, docs/simulator.md) counts as a violation; without\n"
-     << "                      it, it is counted in the stats as known_stale_grants\n"
      << "Prints each seed's options first, a VIOLATION line and its replay command when a\n"
      << "checker fires, and last 'seeds=K violations=V'. Exits 1 when V > 0.\n";
   return os.str();
@@ -169,10 +166,6 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::stri
     }
     if (arg == "--fleet") {
       c.overrides.fleet = true;
-      continue;
-    }
-    if (arg == "--fleet-strict") {
-      c.overrides.fleet = c.overrides.fleet_strict = true;
       continue;
     }
     std::string flag = arg, value;

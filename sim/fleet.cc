@@ -93,7 +93,6 @@ void Fleet::on_tick(Node& n) {
 void Fleet::on_applied(Node& n, const Entry& e) {
   if (e.type != consensus::EntryType::kNormal || e.data.empty() || KvRegister::decode_put(e.data)) return;
   if (auto* c = controller(n)) c->on_applied();
-  note_takes(n, e);
   check_state(n, false);
   if (liveness_) check_settled();
 }
@@ -115,50 +114,7 @@ void Fleet::check_state(Node& n, bool fresh) {
   if (!n.up()) return;
   const auto& sm = static_cast<const FleetStateMachine&>(n.state_machine()).fleet();
   stats_.max_shards = std::max<uint64_t>(stats_.max_shards, sm.shards().size());
-  last_revision_[n.id()] = sm.revision();
   env_.report(epochs_.on_state(n.id(), n.applied(), sm, fresh));
-}
-
-void Fleet::note_takes(Node& n, const Entry& e) {
-  auto cmd = controlplane::decode_command(e.data);
-  if (!cmd) return;
-  const auto& sm = static_cast<const FleetStateMachine&>(n.state_machine()).fleet();
-  if (const auto* c = std::get_if<controlplane::CompleteMoves>(&cmd->body); c && c->expired) {
-    for (size_t i = 0; i < c->shards.size() && i < c->epochs.size(); ++i) {
-      const auto* s = sm.shard(c->shards[i]);
-      if (s && s->epoch > c->epochs[i]) takes_.try_emplace({c->shards[i], c->epochs[i], c->from}, now());
-    }
-  } else if (const auto* d = std::get_if<controlplane::DeleteShard>(&cmd->body)) {
-    // The deletion revoked the grant (an event), nobody released it.
-    auto it = last_revision_.find(n.id());
-    if (it == last_revision_.end() || it->second < sm.compacted_revision()) return;
-    for (const auto& ev : sm.events_after(it->second, WorkerId(), 16)) {
-      if (ev.type == controlplane::EventType::kRevoke && ev.shard == d->id) {
-        takes_.try_emplace({ev.shard, ev.epoch, ev.worker}, now());
-      }
-    }
-  }
-}
-
-bool Fleet::known_stale_grant(const WriterConflict& c) {
-  // The known hole (docs/simulator.md): the older owner never heard that
-  // its grant was taken (the handoff completed by expiry, or the shard was
-  // deleted, while its watch lagged), and a lease granted after that made
-  // it serve the stale grant again. A lease from before the take would be
-  // a different bug (the take came too early): never "known".
-  bool first_is_stale = c.first_epoch < c.second_epoch;
-  const WorkerId& w = first_is_stale ? c.first : c.second;
-  Epoch e = first_is_stale ? c.first_epoch : c.second_epoch;
-  if (f_.strict || c.first_epoch == c.second_epoch) return false;
-  auto it = takes_.find({c.shard, e, w});
-  SimAgent* a = agent(NodeId(w.str()));
-  if (it == takes_.end() || !a || a->lease_granted_us() <= it->second) return false;
-  if (known_.insert({c.shard, e, w}).second) {
-    ++stats_.known_stale_grants;
-    trace("fleet: known hole: " + w.str() + " serves " + c.shard.str() + "@" + std::to_string(e.value()) +
-          " again under a lease granted after it was taken");
-  }
-  return true;
 }
 
 // ---- The network between agents and members ----
@@ -212,7 +168,6 @@ void Fleet::changed(const WorkerId& id) {
   views.reserve(agents_.size());
   for (const auto& a : agents_) views.push_back({a->id(), a->accepting()});
   for (const auto& c : one_writer_conflicts(views)) {
-    if (known_stale_grant(c)) continue;
     env_.report(one_writer_violation(c));
     break;
   }
@@ -300,7 +255,6 @@ void add(FleetStats& t, const FleetStats& s) {
   t.leaves += s.leaves;
   t.cuts += s.cuts;
   t.max_shards = std::max(t.max_shards, s.max_shards);
-  t.known_stale_grants += s.known_stale_grants;
   t.settled_ms = std::max(t.settled_ms, s.settled_ms);
 }
 
@@ -310,7 +264,7 @@ std::string describe(const FleetStats& s) {
      << " declared_dead=" << s.declared_dead << " relists=" << s.relists << " releases=" << s.releases
      << " grants=" << s.grants << " pauses=" << s.pauses << " long_pauses=" << s.long_pauses
      << " agent_crashes=" << s.agent_crashes << " leaves=" << s.leaves << " cuts=" << s.cuts
-     << " max_shards=" << s.max_shards << " known_stale_grants=" << s.known_stale_grants
+     << " max_shards=" << s.max_shards
      << " settled_ms=" << s.settled_ms;
   return os.str();
 }

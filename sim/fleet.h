@@ -56,9 +56,6 @@ struct FleetStats {
   uint64_t leaves = 0;
   uint64_t cuts = 0;
   uint64_t max_shards = 0;
-  /// Double writers explained by the known hole (counted, not violations
-  /// unless --fleet-strict): one per (shard, epoch, stale owner).
-  uint64_t known_stale_grants = 0;
   int64_t settled_ms = -1;      ///< liveness: heal to every shard served, ms (the worst, in a sum)
 };
 /// Adds `s` to `total` (settled_ms: the worst).
@@ -120,10 +117,6 @@ class Fleet final : private AgentEnv, private ControllerEnv {
   std::vector<int64_t> route(const NodeId& from, const NodeId& to);
   bool cut(const NodeId& a, const NodeId& b) const { return cuts_.count({a, b}) > 0; }
   void check_state(Node& n, bool fresh);
-  /// Records shards taken from their owner without its confirmation.
-  void note_takes(Node& n, const Entry& e);
-  /// Whether a double writer is the known hole (and counts it).
-  bool known_stale_grant(const WriterConflict& c);
   void check_settled();
   int64_t clock_offset_ms(const NodeId& id);
 
@@ -162,11 +155,6 @@ class Fleet final : private AgentEnv, private ControllerEnv {
   double max_node_rate_ = 1;
 
   EpochOwners epochs_;
-  std::map<NodeId, Revision> last_revision_;  ///< of each member's state, at the last look
-  /// (shard, epoch, owner) taken from the owner without its release (a
-  /// handoff completed by expiry, a deletion), and when first applied.
-  std::map<std::tuple<ShardId, Epoch, WorkerId>, int64_t> takes_;
-  std::set<std::tuple<ShardId, Epoch, WorkerId>> known_;
   int next_shard_ = 1;
   std::vector<std::string> deleted_;
   int64_t liveness_start_us_ = 0;

@@ -51,7 +51,7 @@ void SimAgent::start() {
   stopping_ = false;
   registered_ = register_inflight_ = heartbeat_inflight_ = relist_inflight_ = synced_ = false;
   ++session_gen_;
-  acked_deadline_.reset();
+  leases_.clear();
   relist_attempt_ = watch_attempt_ = 0;
   stop_watch();
   watch_lag_.reset();
@@ -216,6 +216,7 @@ void SimAgent::commit(std::shared_ptr<agent::GrantChanges> c, Task then) {
   if (c->records().empty()) {
     // Only the revision moves: no fsync (a restart re-lists anyway).
     fence_->install(*c);
+    refresh_lease();
     return then();
   }
   // Durable before it takes effect: the strand waits for the fsync.
@@ -235,6 +236,7 @@ void SimAgent::commit(std::shared_ptr<agent::GrantChanges> c, Task then) {
     // The install and what follows run when the strand next runs.
     tasks_.push_front([this, c, then = std::move(then)] {
       fence_->install(*c);
+      refresh_lease();
       if (env_.tracing()) log("installed granted=" + std::to_string(c->granted()) + " dropped=" + std::to_string(c->dropped()) + " " + status());
       then();
     });

@@ -25,6 +25,7 @@
 #include "dataplane_agent/clock.h"
 #include "dataplane_agent/fence_state.h"
 #include "dataplane_agent/grant_table.h"
+#include "dataplane_agent/lease.h"
 #include "sim/fleet_options.h"
 #include "sim/fleet_wire.h"
 #include "sim/rng.h"
@@ -117,7 +118,6 @@ class SimAgent {
   std::string status() const;
   const AgentStats& stats() const { return stats_; }
   /// When (real time) the leader granted the lease this agent holds now.
-  int64_t lease_granted_us() const { return lease_granted_us_; }
 
  private:
   using Task = std::function<void()>;
@@ -169,7 +169,8 @@ class SimAgent {
   void on_relist(const Reply& r);
   void schedule_relist();
   void send_release(std::vector<agent::ShardEpoch> shards, int attempt = 0);
-  void check_watch_lag(Revision heartbeat_revision);
+  void check_watch_lag(Revision heartbeat_revision, Revision worker_revision);
+  void refresh_lease();
   void start_watch(Revision from);
   void stop_watch() {
     ++watch_gen_;
@@ -214,8 +215,7 @@ class SimAgent {
   bool relist_inflight_ = false;
   bool synced_ = false;
   uint64_t session_gen_ = 1;
-  std::optional<agent::SteadyTime> acked_deadline_;
-  int64_t lease_granted_us_ = -1;
+  agent::LeaseLedger leases_;
   int relist_attempt_ = 0;
   // The watch: one poll at a time on `watch_node_`.
   uint64_t watch_gen_ = 0;

@@ -89,15 +89,27 @@ void SimAgent::extend_from(const Reply& r) {
   milliseconds lease(r.answer.lease.lease_ms);
   agent::SteadyTime deadline = agent::lease_deadline(r.sent, lease, interval_);
   if (o_.bug == "fleet-lease-no-margin") deadline = r.sent + lease;  // planted: no drift factor, no margin
-  if (!acked_deadline_ || *acked_deadline_ < deadline) {
-    acked_deadline_ = deadline;
-    lease_granted_us_ = r.answer.granted_us;
-  }
-  if (synced_) fence_->extend_lease(*acked_deadline_);
+  // Planted: the lease needs no table that knows what we lost (before the ledger).
+  Revision needs = o_.bug == "fleet-lease-ignores-worker-revision" ? Revision() : r.answer.lease.worker_revision;
+  leases_.add(deadline, needs);
+  refresh_lease();
   if (env_.tracing()) {
-    auto left = std::chrono::duration_cast<milliseconds>(*acked_deadline_ - clock_.now()).count();
-    log("lease from " + r.endpoint.str() + (synced_ ? " extended" : " acked (not synced)") + ": " +
-        std::to_string(left) + "ms left, revoked=" + std::to_string(r.answer.lease.revoked.size()));
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - clock_.now()).count();
+    log("lease from " + r.endpoint.str() + (synced_ ? "" : " (not synced)") + ": " + std::to_string(left) +
+        "ms left once at revision " + std::to_string(needs.value()) + " (table " +
+        std::to_string(fence_->revision().value()) + "), valid=" + (fence_->lease_valid() ? "yes" : "no") +
+        ", revoked=" + std::to_string(r.answer.lease.revoked.size()));
+  }
+}
+
+void SimAgent::refresh_lease() {
+  // As Session::Impl::refresh_lease.
+  if (!synced_) return;
+  leases_.forget_expired(clock_.now());
+  if (auto deadline = leases_.deadline(fence_->revision())) {
+    fence_->set_lease(*deadline);
+  } else if (fence_->lease_valid()) {
+    fence_->invalidate_lease();
   }
 }
 
@@ -115,7 +127,7 @@ void SimAgent::apply_lease_answer(const Reply& r, bool is_register) {
       log("registered via " + r.endpoint.str() + " revision=" + std::to_string(r.answer.lease.revision.value()));
       start_relist();
     }
-    check_watch_lag(r.answer.lease.revision);
+    check_watch_lag(r.answer.lease.revision, r.answer.lease.worker_revision);
   });
 }
 
@@ -124,7 +136,7 @@ void SimAgent::lost_registration(const std::string& reason, bool drop_grants) {
   registered_ = false;
   synced_ = false;
   relist_inflight_ = false;
-  acked_deadline_.reset();
+  leases_.clear();
   fence_->invalidate_lease();
   stop_watch();
   auto c = changes();
@@ -156,7 +168,7 @@ void SimAgent::on_relist(const Reply& r) {
   Revision rev = r.answer.list.revision;
   commit(c, [this, c, rev] {
     synced_ = true;
-    if (acked_deadline_) fence_->extend_lease(*acked_deadline_);
+    refresh_lease();
     send_release(c->to_release());
     stats_.grants += c->granted();
     log("relisted revision=" + std::to_string(rev.value()) + " held=" + std::to_string(fence_->held_count()));
@@ -185,9 +197,9 @@ void SimAgent::send_release(std::vector<agent::ShardEpoch> shards, int attempt) 
   });
 }
 
-void SimAgent::check_watch_lag(Revision heartbeat_revision) {
-  // A watch served by a member cut off from the leader: move it if it stays behind.
-  const milliseconds limit(o_.scaled_ms(15000));
+void SimAgent::check_watch_lag(Revision heartbeat_revision, Revision worker_revision) {
+  // As Session::Impl::check_watch_lag: move a watch that stays behind, soon
+  // when it lacks an event of ours the lease waits for.
   if (!synced_ || relist_inflight_) {
     watch_lag_.reset();
     return;
@@ -195,10 +207,12 @@ void SimAgent::check_watch_lag(Revision heartbeat_revision) {
   Revision seen = fence_->revision();
   if (watch_lag_ && seen >= watch_lag_->first) watch_lag_.reset();
   if (seen >= heartbeat_revision) return;
+  bool own_events_missing = seen < worker_revision;
   if (!watch_lag_) {
-    watch_lag_ = {heartbeat_revision, clock_.now()};
+    watch_lag_ = {own_events_missing ? worker_revision : heartbeat_revision, clock_.now()};
     return;
   }
+  const milliseconds limit(o_.scaled_ms(own_events_missing ? 1000 : 15000));
   if (clock_.now() - watch_lag_->second > limit) {
     log("watch lagging at " + std::to_string(seen.value()) + ": rewatch");
     watch_lag_.reset();

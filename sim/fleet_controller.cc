@@ -203,6 +203,7 @@ void NodeController::confirmed_lease(const NodeId& agent, const FleetRequest& r)
       // Planted (d5bd9e2 undone): the policy refuses a worker whose DeclareDead
       // is in flight; grant its lease anyway, as the policy did before.
       h.status = HeartbeatAnswer::Status::kOk;
+      h.worker_revision = state().worker_events_revision(r.worker);
       for (const auto& id : state().shards_of(r.worker)) {
         const auto* s = state().shard(id);
         if (s->state == controlplane::ShardState::kHandoff) h.revoked.emplace_back(id, s->epoch);
@@ -219,9 +220,9 @@ void NodeController::confirmed_lease(const NodeId& agent, const FleetRequest& r)
       case HeartbeatAnswer::Status::kDead: a.status = FleetStatus::kDead; break;
       case HeartbeatAnswer::Status::kOk:
         a.status = FleetStatus::kOk;
-        a.granted_us = env_.now();
         a.lease.lease_ms = static_cast<uint32_t>(o_.lease_ms);
         a.lease.revision = h.revision;
+        a.lease.worker_revision = h.worker_revision;
         for (const auto& [shard, epoch] : h.revoked) a.lease.revoked.push_back({shard, epoch});
         break;
     }

@@ -26,7 +26,7 @@ uint64_t urange(Rng& rng, uint64_t lo, uint64_t hi) {
 }
 
 const std::vector<std::string> kBugs = {"fleet-lease-no-margin", "fleet-no-full-lease",
-                                        "fleet-lease-while-declaring-dead"};
+                                        "fleet-lease-while-declaring-dead", "fleet-lease-ignores-worker-revision"};
 
 }  // namespace
 

@@ -71,9 +71,6 @@ struct FleetOptions {
 
   /// A planted fleet bug (fleet_bug_names()), empty for none.
   std::string bug;
-  /// Counts the known protocol hole (docs/simulator.md, "Known hole: stale
-  /// grants") as a violation, like any other (--fleet-strict).
-  bool strict = false;
 
   /// Scales one of the real agent's constants (tuned for a 3 s lease).
   uint64_t scaled_ms(uint64_t real_ms) const;
@@ -97,6 +94,10 @@ FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms);
 ///                           whose DeclareDead is in flight (the bug d5bd9e2
 ///                           fixed in FleetPolicy, put back by the simulator's
 ///                           controller driver).
+///   fleet-lease-ignores-worker-revision:  the agent extends its lease from
+///                           any answer at once, whether or not its table
+///                           has reached the answer's worker revision (the
+///                           stale-grant hole the LeaseLedger closed).
 const std::vector<std::string>& fleet_bug_names();
 bool is_fleet_bug(const std::string& name);
 

@@ -57,9 +57,6 @@ struct FleetAnswer {
   agent::ShardList list;                   ///< list
   std::vector<agent::WatchEvent> events;   ///< watch: events after the request's revision
   Revision progress;                       ///< watch: the revision the events reach
-  /// Simulator bookkeeping, not on the wire: when the leader granted the
-  /// lease (register, heartbeat), in real time.
-  int64_t granted_us = -1;
 };
 
 }  // namespace tenure::sim

@@ -113,7 +113,6 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
     // decided again faster than they commit, and it never settles.
     r.max_bytes_per_msg = std::max<size_t>(r.max_bytes_per_msg, size_t{64} << 10);
     if (is_fleet_bug(o.bug)) r.fleet_options.bug = o.bug;
-    r.fleet_options.strict = o.fleet_strict;
   }
   return r;
 }
@@ -143,7 +142,6 @@ std::string RunOptions::replay() const {
   std::ostringstream os;
   os << "tenure-sim --seed " << seed << " --nodes " << nodes << " --ticks " << ticks;
   if (fleet) os << " --fleet";
-  if (fleet && fleet_options.strict) os << " --fleet-strict";
   if (!bug.empty()) os << " --bug " << bug;
   return os.str();
 }

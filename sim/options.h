@@ -21,7 +21,6 @@ struct Overrides {
   std::optional<int64_t> ticks; ///< length of the safety phase in nominal ticks
   std::string bug;              ///< planted bug name, empty for none
   bool fleet = false;           ///< fleet mode (--fleet)
-  bool fleet_strict = false;    ///< --fleet-strict
 };
 
 struct RunOptions {

@@ -231,6 +231,29 @@ TEST_F(AgentSessionTest, HeartbeatRevokesBeforeItExtendsTheLease) {
   EXPECT_EQ(fake.releases()[0], (json{{"shards", json::array({{{"shard", "a"}, {"epoch", 2}}})}}));
 }
 
+TEST_F(AgentSessionTest, LeaseWaitsForTheWatchToReachTheWorkerRevision) {
+  // The leader's state has an event of ours at revision 9 (a grant taken
+  // from us while our watch lagged, say) that the watch has not brought:
+  // answered heartbeats must not keep the lease over a table without it.
+  fake.set_listing({{"revision", 5}, {"shards", json::array({shard("a", 2), shard("b", 4)})}});
+  start();
+  ASSERT_TRUE(agent->wait_ready(5000ms));
+  ASSERT_TRUE(wait_until([&] { return fake.watch_open(); }));
+  fake.set_worker_revision(9);
+  int seen = fake.heartbeats();
+  ASSERT_TRUE(wait_until([&] { return fake.heartbeats() >= seen + 3; }));
+  // Every answer since needs revision 9; the ones before have run out.
+  clock.advance(2750ms);
+  EXPECT_EQ(agent->fence(std::string_view("b"), Epoch(4)).code, FenceCode::kLeaseExpired);
+  auto r = call("PUT", "/v1/data/b/k", "v", {{"tenure-epoch", "4"}});
+  EXPECT_EQ(r.value().status, 503);
+  // The watch brings the event: "a" was revoked. The lease comes back, for "b" only.
+  ASSERT_TRUE(fake.push(event(9, "revoke", "a", 2)));
+  ASSERT_TRUE(wait_until([&] { return holds("b", 4); }));
+  EXPECT_EQ(agent->fence(std::string_view("a"), Epoch(2)).code, FenceCode::kNotOwner);
+  EXPECT_EQ(agent->revision(), Revision(9));
+}
+
 TEST_F(AgentSessionTest, LeaseLapsesWithoutAnsweredHeartbeats) {
   fake.set_listing({{"revision", 5}, {"shards", json::array({shard("a", 2)})}});
   start();

@@ -98,7 +98,14 @@ std::string FakeController::last_authorization() const {
 net::HttpResponse FakeController::lease_answer(bool include_revoked) {
   // Called with mu_ held.
   json revoked = include_revoked ? revoked_ : json::array();
-  return json_reply(200, {{"worker", "w1"}, {"lease_ms", 3000}, {"revision", listing_["revision"]}, {"revoked", revoked}});
+  json answer = {{"worker", "w1"}, {"lease_ms", 3000}, {"revision", listing_["revision"]}, {"revoked", revoked}};
+  if (worker_revision_) answer["worker_revision"] = *worker_revision_;
+  return json_reply(200, answer);
+}
+
+void FakeController::set_worker_revision(uint64_t revision) {
+  std::lock_guard lock(mu_);
+  worker_revision_ = revision;
 }
 
 void FakeController::handle(net::HttpRequest req, std::shared_ptr<net::Responder> res) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ class FakeController {
   void set_heartbeat_mode(HeartbeatMode mode);
   /// Shards every later heartbeat answer lists as revoked.
   void set_revoked(nlohmann::json revoked);
+  /// The worker_revision every later lease answer carries (none by default:
+  /// the agent then takes the answer's revision).
+  void set_worker_revision(uint64_t revision);
   /// Called (under no lock) when a heartbeat answer carrying a revoked list
   /// is about to be sent.
   void on_revoking_answer(std::function<void()> fn);
@@ -60,6 +64,7 @@ class FakeController {
   std::unique_ptr<net::HttpServer> server_;
   nlohmann::json listing_ = {{"revision", 1}, {"shards", nlohmann::json::array()}};
   nlohmann::json revoked_ = nlohmann::json::array();
+  std::optional<uint64_t> worker_revision_;
   HeartbeatMode mode_ = HeartbeatMode::kOk;
   std::function<void()> on_revoking_;
   int watch_fail_status_ = 0;

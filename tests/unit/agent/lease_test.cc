@@ -70,5 +70,62 @@ TEST(Lease, InvalidUntilFirstExtended) {
   EXPECT_EQ(fence.check("s", Epoch(1)).code, FenceCode::kLeaseExpired);
 }
 
+using controlplane::Revision;
+
+TEST(LeaseLedger, AnExtensionWaitsForItsRevision) {
+  ManualClock clock;
+  LeaseLedger ledger;
+  SteadyTime t0 = clock.now();
+  ledger.add(t0 + milliseconds(100), Revision(5));
+  ledger.add(t0 + milliseconds(300), Revision(9));
+  EXPECT_FALSE(ledger.deadline(Revision(4)));
+  EXPECT_EQ(ledger.deadline(Revision(5)), t0 + milliseconds(100));
+  EXPECT_EQ(ledger.deadline(Revision(8)), t0 + milliseconds(100));
+  EXPECT_EQ(ledger.deadline(Revision(9)), t0 + milliseconds(300));
+  EXPECT_EQ(ledger.deadline(Revision(100)), t0 + milliseconds(300));
+}
+
+TEST(LeaseLedger, AnExtensionNeedingMoreButEndingNoLaterIsDropped) {
+  ManualClock clock;
+  LeaseLedger ledger;
+  SteadyTime t0 = clock.now();
+  ledger.add(t0 + milliseconds(300), Revision(5));
+  ledger.add(t0 + milliseconds(200), Revision(9));  // an older answer arriving late
+  EXPECT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger.deadline(Revision(9)), t0 + milliseconds(300));
+  // A later deadline at a lower revision makes the higher one worthless.
+  ledger.add(t0 + milliseconds(400), Revision(12));
+  ledger.add(t0 + milliseconds(500), Revision(7));
+  EXPECT_EQ(ledger.size(), 2u);
+  EXPECT_EQ(ledger.deadline(Revision(5)), t0 + milliseconds(300));
+  EXPECT_EQ(ledger.deadline(Revision(7)), t0 + milliseconds(500));
+  EXPECT_EQ(ledger.deadline(Revision(12)), t0 + milliseconds(500));
+}
+
+TEST(LeaseLedger, ForgetsWhatRanOutAndKeepsFewEntries) {
+  ManualClock clock;
+  LeaseLedger ledger;
+  SteadyTime t0 = clock.now();
+  for (uint64_t r = 1; r <= 100; ++r) ledger.add(t0 + milliseconds(r), Revision(r));
+  EXPECT_LE(ledger.size(), 32u);
+  // Dropping the oldest only costs lease: what is left is the latest.
+  EXPECT_EQ(ledger.deadline(Revision(100)), t0 + milliseconds(100));
+  ledger.forget_expired(t0 + milliseconds(100));
+  EXPECT_EQ(ledger.size(), 0u);
+  EXPECT_FALSE(ledger.deadline(Revision(100)));
+}
+
+TEST(Lease, SetLeaseMayShortenIt) {
+  ManualClock clock;
+  FenceState fence(clock);
+  fence.extend_lease(clock.now() + milliseconds(500));
+  fence.extend_lease(clock.now() + milliseconds(100));  // extend never shortens
+  EXPECT_EQ(fence.lease_remaining(), milliseconds(500));
+  fence.set_lease(clock.now() + milliseconds(100));
+  EXPECT_EQ(fence.lease_remaining(), milliseconds(100));
+  fence.set_lease(clock.now() + milliseconds(700));
+  EXPECT_EQ(fence.lease_remaining(), milliseconds(700));
+}
+
 }  // namespace
 }  // namespace tenure::agent

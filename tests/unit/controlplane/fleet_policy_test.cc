@@ -93,6 +93,27 @@ TEST_F(FleetPolicyTest, UnconfirmedHandoffCompletesAfterTheLease) {
   EXPECT_EQ(sm.shard(ShardId("s1"))->epoch, Epoch(2));
 }
 
+TEST_F(FleetPolicyTest, AnswerNamesTheRevisionOfTheWorkersLastEvent) {
+  // After a handoff from w1 completed by expiry, w1's answers no longer
+  // name the shard as revoked; the worker revision is what tells its agent
+  // to wait for the revoke before it extends its lease (LeaseLedger).
+  apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
+  apply(Command{"", 0, RegisterWorker{WorkerId("w2"), "b", "", 1}});
+  apply(Command{"", 0, CreateShards{{ShardId("s1")}}});
+  apply(Command{"", 0, AssignShards{{Placement{ShardId("s1"), WorkerId("w1"), Epoch(0)}}, ChangeReason::kCreated}});
+  policy.start_leading(sm, 0);
+  apply(Command{"", 0, BeginMoves{{Placement{ShardId("s1"), WorkerId("w2"), Epoch(1)}}, ChangeReason::kManual}});
+  Revision revoke = sm.revision();
+  apply(Command{"", 0, CompleteMoves{WorkerId("w1"), {ShardId("s1")}, {Epoch(1)}, true}});
+  apply(Command{"", 0, CreateShards{{ShardId("other")}}});
+  auto a = policy.heartbeat(sm, WorkerId("w1"), 100);
+  EXPECT_TRUE(a.revoked.empty());
+  EXPECT_EQ(a.worker_revision, revoke);
+  EXPECT_GT(a.revision, revoke);
+  auto b = policy.heartbeat(sm, WorkerId("w2"), 100);
+  EXPECT_EQ(b.worker_revision, sm.shard(ShardId("s1"))->history.back().revision);
+}
+
 TEST_F(FleetPolicyTest, WorkerBackFromTheDeadGetsAFreshLease) {
   apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
   policy.start_leading(sm, 0);

@@ -159,6 +159,52 @@ TEST_F(StateMachineTest, EventLogIsBoundedAndReportsCompaction) {
   EXPECT_EQ(ev.back().revision, small.revision());
 }
 
+TEST_F(StateMachineTest, WorkerEventsRevisionFollowsItsEventsAndSurvivesRestore) {
+  Revision registered = sm.worker_events_revision(WorkerId("w1"));
+  EXPECT_GT(registered, Revision(0));
+  assign("s1", "w1");
+  Revision granted = sm.revision();
+  EXPECT_EQ(sm.worker_events_revision(WorkerId("w1")), granted);
+  // Others' changes do not move it.
+  assign("s2", "w2");
+  EXPECT_EQ(sm.worker_events_revision(WorkerId("w1")), granted);
+  EXPECT_EQ(sm.worker_events_revision(WorkerId("w2")), sm.revision());
+  // A handoff's revoke does; its completion by expiry sends w1 nothing, and
+  // the revoke stays the last thing w1 must have seen.
+  sm.apply(cmd(BeginMoves{{Placement{ShardId("s1"), WorkerId("w2"), Epoch(1)}}, ChangeReason::kManual}));
+  Revision revoked = sm.revision();
+  EXPECT_EQ(sm.worker_events_revision(WorkerId("w1")), revoked);
+  sm.apply(cmd(CompleteMoves{WorkerId("w1"), {ShardId("s1")}, {Epoch(1)}, true}));
+  EXPECT_EQ(sm.worker_events_revision(WorkerId("w1")), revoked);
+  EXPECT_EQ(sm.worker_events_revision(WorkerId("w2")), sm.revision());
+  // A deletion revokes from the owner.
+  sm.apply(cmd(DeleteShard{ShardId("s2")}));
+  EXPECT_GT(sm.worker_events_revision(WorkerId("w2")), revoked);
+  StateMachine copy;
+  ASSERT_TRUE(copy.restore(sm.snapshot()));
+  EXPECT_EQ(copy.worker_events_revision(WorkerId("w1")), revoked);
+  EXPECT_EQ(copy.worker_events_revision(WorkerId("w2")), sm.worker_events_revision(WorkerId("w2")));
+}
+
+TEST_F(StateMachineTest, WorkerEventsRevisionFallsBackToTheCompactedRevision) {
+  // Events of a worker no longer kept: the answer must not be earlier than
+  // its last event, so it is the compacted revision (later, never earlier).
+  StateMachine small(Limits{4, 2, 10});
+  small.apply(cmd(RegisterWorker{WorkerId("w"), "a", "", 1}));
+  small.apply(cmd(RegisterWorker{WorkerId("v"), "b", "", 1}));
+  small.apply(cmd(CreateShards{{ShardId("a"), ShardId("b"), ShardId("c")}}));
+  small.apply(cmd(AssignShards{{Placement{ShardId("a"), WorkerId("w"), Epoch(0)}}, ChangeReason::kCreated}));
+  Revision last_of_w = small.revision();
+  for (const char* id : {"b", "c"}) {
+    small.apply(cmd(AssignShards{{Placement{ShardId(id), WorkerId("v"), Epoch(0)}}, ChangeReason::kCreated}));
+  }
+  EXPECT_EQ(small.worker_events_revision(WorkerId("w")), last_of_w);
+  StateMachine copy(Limits{4, 2, 10});
+  ASSERT_TRUE(copy.restore(small.snapshot()));
+  EXPECT_GE(copy.compacted_revision(), last_of_w);
+  EXPECT_EQ(copy.worker_events_revision(WorkerId("w")), copy.compacted_revision());
+}
+
 TEST(CommandCodec, RoundTripAndGarbage) {
   Command c{"id-1", 42, BeginMoves{{Placement{ShardId("s"), WorkerId("w"), Epoch(7)}}, ChangeReason::kDrain}};
   auto d = decode_command(encode_command(c));
