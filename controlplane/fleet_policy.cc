@@ -7,7 +7,28 @@ PlacementOptions FleetPolicy::placement_options(uint64_t wall_ms) const {
   o.max_concurrent_moves = options_.max_concurrent_moves;
   o.join_delay_ms = options_.join_delay_ms;
   o.now_ms = wall_ms;
+  o.held = &held_until_ms_;
   return o;
+}
+
+void FleetPolicy::hold_formerly_owned(const StateMachine& sm, uint64_t now_ms) {
+  if (sm.count(ShardState::kUnassigned) == 0) return;
+  for (const auto& [id, s] : sm.shards()) {
+    if (s.state == ShardState::kUnassigned && s.epoch > Epoch(0)) held_until_ms_[id] = now_ms + options_.lease_ms;
+  }
+}
+
+void FleetPolicy::note_deletions(const StateMachine& sm, uint64_t now_ms) {
+  if (events_seen_ == sm.revision()) return;
+  if (events_seen_ < sm.compacted_revision()) {
+    // Deletions we did not see: hold whatever may be one of them.
+    hold_formerly_owned(sm, now_ms);
+  } else {
+    for (const auto& ev : sm.events_after(events_seen_, WorkerId(), SIZE_MAX)) {
+      if (ev.type == EventType::kShardDeleted) held_until_ms_[ev.shard] = now_ms + options_.lease_ms;
+    }
+  }
+  events_seen_ = sm.revision();
 }
 
 void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
@@ -17,6 +38,9 @@ void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
   handoff_seen_ms_.clear();
   declaring_dead_.clear();
   expiring_.clear();
+  held_until_ms_.clear();
+  hold_formerly_owned(sm, now_ms);
+  events_seen_ = sm.revision();
   placing_ = 0;
   placed_once_ = false;
   last_check_ms_ = now_ms;
@@ -65,6 +89,14 @@ std::vector<Decision> FleetPolicy::tick(const StateMachine& sm, uint64_t now_ms,
   std::vector<Decision> out;
   if (!leading_ || now_ms - last_check_ms_ < options_.check_interval_ms) return out;
   last_check_ms_ = now_ms;
+  for (auto it = held_until_ms_.begin(); it != held_until_ms_.end();) {
+    if (now_ms < it->second) {
+      ++it;
+      continue;
+    }
+    it = held_until_ms_.erase(it);
+    hold_expired_ = true;
+  }
   check_leases(sm, now_ms, wall_ms, out);
   expire_handoffs(sm, now_ms, out);
   maybe_place(sm, now_ms, wall_ms, out);
@@ -113,10 +145,11 @@ void FleetPolicy::expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::
 void FleetPolicy::maybe_place(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out) {
   if (placing_ > 0) return;
   uint64_t since = now_ms - last_place_ms_;
-  bool changed = !placed_once_ || sm.revision() != last_place_revision_;
+  bool changed = !placed_once_ || sm.revision() != last_place_revision_ || hold_expired_;
   if (placed_once_ && since < options_.placement_min_interval_ms) return;
   if (!changed && since < options_.placement_interval_ms) return;
   placed_once_ = true;
+  hold_expired_ = false;
   last_place_ms_ = now_ms;
   last_place_revision_ = sm.revision();
   for (auto& cmd : plan_commands(plan(sm, wall_ms))) {
@@ -141,6 +174,7 @@ void FleetPolicy::finished(const Decision& d) {
 std::vector<FinishedHandoff> FleetPolicy::on_applied(const StateMachine& sm, uint64_t now_ms) {
   std::vector<FinishedHandoff> done;
   if (!leading_) return done;
+  note_deletions(sm, now_ms);
   for (auto it = handoff_seen_ms_.begin(); it != handoff_seen_ms_.end();) {
     if (sm.handoffs().count(it->first)) {
       ++it;

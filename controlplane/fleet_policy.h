@@ -11,6 +11,11 @@
 //   - A handoff the old owner does not confirm completes once lease_ms has
 //     passed since this leader saw it begin: by then the old owner has
 //     either seen the revoke in a heartbeat answer or let its lease lapse.
+//   - A deletion takes a shard from its owner at once (its epoch moves on),
+//     but the owner may serve it until its lease lapses; so a shard created
+//     again under the same id is not granted until lease_ms after this
+//     leader saw the deletion (a new leader holds every unassigned shard
+//     that had an owner once, for a full lease).
 // docs/fencing.md has the full timing argument.
 
 #include <cstdint>
@@ -90,6 +95,9 @@ class FleetPolicy {
   void expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::vector<Decision>& out);
   void maybe_place(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out);
   PlacementOptions placement_options(uint64_t wall_ms) const;
+  /// Holds every unassigned shard that had an owner once (epoch > 0).
+  void hold_formerly_owned(const StateMachine& sm, uint64_t now_ms);
+  void note_deletions(const StateMachine& sm, uint64_t now_ms);
 
   FleetPolicyOptions options_;
   bool leading_ = false;
@@ -101,6 +109,10 @@ class FleetPolicy {
   std::map<ShardId, uint64_t> handoff_seen_ms_;
   std::set<WorkerId> declaring_dead_;
   std::set<ShardId> expiring_;
+  /// Shards not to be placed before the time given (deleted, maybe re-created).
+  std::map<ShardId, uint64_t> held_until_ms_;
+  bool hold_expired_ = false;  ///< a hold ran out: place again without waiting
+  Revision events_seen_;       ///< deletions noted up to here
   size_t placing_ = 0;  ///< placement commands in flight
   uint64_t last_check_ms_ = 0;
   uint64_t last_place_ms_ = 0;

@@ -24,6 +24,9 @@ struct PlacementOptions {
   uint64_t join_delay_ms = 0;
   /// The leader's wall clock, compared with Worker::since_ms for join_delay.
   uint64_t now_ms = 0;
+  /// Unassigned shards not to be granted yet (FleetPolicy: re-created shards
+  /// whose previous owner may still be serving them); may be null.
+  const std::map<ShardId, uint64_t>* held = nullptr;
 };
 
 struct PlannedMove {

@@ -114,6 +114,57 @@ TEST_F(FleetPolicyTest, AnswerNamesTheRevisionOfTheWorkersLastEvent) {
   EXPECT_EQ(b.worker_revision, sm.shard(ShardId("s1"))->history.back().revision);
 }
 
+TEST_F(FleetPolicyTest, ShardCreatedAgainAfterDeletionWaitsOutTheOldOwnersLease) {
+  // w1 may serve s1 until its lease lapses, whatever the deletion did to
+  // the epoch; the same id created again must not be granted meanwhile.
+  apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
+  apply(Command{"", 0, RegisterWorker{WorkerId("w2"), "b", "", 1}});
+  apply(Command{"", 0, CreateShards{{ShardId("s1"), ShardId("fresh")}}});
+  policy.start_leading(sm, 0);
+  step(10);
+  ASSERT_EQ(sm.count(ShardState::kActive), 2u);
+  apply(Command{"", 0, DeleteShard{ShardId("s1")}});
+  policy.on_applied(sm, 1000);
+  apply(Command{"", 0, CreateShards{{ShardId("s1"), ShardId("new")}}});
+  policy.on_applied(sm, 1000);
+  for (uint64_t t = 1000; t < 4000; t += 50) {
+    policy.heartbeat(sm, WorkerId("w1"), t);
+    policy.heartbeat(sm, WorkerId("w2"), t);
+    step(t);
+    // A shard never owned is placed at once; s1 only after 1000 + lease.
+    if (t >= 1000 + 50) {
+      EXPECT_EQ(sm.shard(ShardId("new"))->state, ShardState::kActive);
+    }
+    EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kUnassigned) << "at " << t;
+  }
+  auto dry = policy.plan(sm, 4000);
+  EXPECT_TRUE(dry.assignments.empty());
+  for (uint64_t t = 4000; t <= 4100; t += 50) step(t);
+  EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kActive);
+  EXPECT_EQ(sm.shard(ShardId("s1"))->epoch, Epoch(3));  // 1 granted, 2 deleted, 3 granted again
+}
+
+TEST_F(FleetPolicyTest, NewLeaderHoldsUnassignedShardsThatHadAnOwner) {
+  // A deletion the previous leader saw: this one cannot know when, so it
+  // holds every unassigned shard with a history of owners for a full lease.
+  apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
+  apply(Command{"", 0, CreateShards{{ShardId("s1")}}});
+  apply(Command{"", 0, AssignShards{{Placement{ShardId("s1"), WorkerId("w1"), Epoch(0)}}, ChangeReason::kCreated}});
+  apply(Command{"", 0, DeleteShard{ShardId("s1")}});
+  apply(Command{"", 0, CreateShards{{ShardId("s1")}}});
+  policy.start_leading(sm, 10000);
+  for (uint64_t t = 10000; t < 13000; t += 50) {
+    policy.heartbeat(sm, WorkerId("w1"), t);
+    step(t);
+    EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kUnassigned) << "at " << t;
+  }
+  for (uint64_t t = 13000; t <= 13100; t += 50) {
+    policy.heartbeat(sm, WorkerId("w1"), t);
+    step(t);
+  }
+  EXPECT_EQ(sm.shard(ShardId("s1"))->worker, WorkerId("w1"));
+}
+
 TEST_F(FleetPolicyTest, WorkerBackFromTheDeadGetsAFreshLease) {
   apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
   policy.start_leading(sm, 0);
