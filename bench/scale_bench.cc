@@ -1,0 +1,134 @@
+// Controller memory at scale (issue 4's figure), on real processes: a
+// 3-member group on 127.0.0.1 with fsync on, W workers registered, N shards
+// created (batches of ids per request) and placed, then each controller's
+// resident memory (VmRSS) and its peak (VmHWM) read from /proc. Snapshots are
+// taken as configured (every 10,000 entries by default), so the peak covers
+// serializing the whole state too.
+//
+//   scale_bench --bin build/bin [--dir /tmp/tenure-scale] [--shards 1000000] [--workers 1000] [--batch 5000]
+//               [--snapshot-every 10000]
+//
+// Workers are registered through the agents' endpoint and never heartbeat:
+// the group runs with a one-hour worker lease so that none is declared dead
+// while the figure is taken.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "bench/bench_cluster.h"
+
+namespace {
+
+using namespace tenure::bench;
+
+struct Args {
+  std::string bin = "build/bin";
+  std::string dir = "/tmp/tenure-scale";
+  long shards = 1000000;
+  int workers = 1000;
+  int batch = 5000;
+  long snapshot_every = 10000;  ///< raft.snapshot_threshold_entries
+};
+
+/// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), -1 if unreadable.
+long status_kb(pid_t pid, const std::string& field) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+/// tenure_shards{state="active"} from a member's /metrics, -1 if unreadable.
+long active_shards(net::SyncHttpClient& http, const std::string& address) {
+  net::ClientRequest r;
+  r.target = "/metrics";
+  auto res = http.call(address, r);
+  if (!res.ok() || res.value().status != 200) return -1;
+  std::istringstream in(res.value().body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("tenure_shards{state=\"active\"}", 0) == 0) return std::stol(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
+bool post(net::SyncHttpClient& http, const std::string& address, const std::string& target, std::string body,
+          int expect) {
+  net::ClientRequest r;
+  r.method = "POST";
+  r.target = target;
+  r.body = std::move(body);
+  r.timeout_ms = 60000;
+  auto res = http.call(address, r);
+  if (res.ok() && res.value().status == expect) return true;
+  std::fprintf(stderr, "POST %s: %s\n", target.c_str(), res.ok() ? res.value().body.c_str() : "transport error");
+  return false;
+}
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+int run(const Args& a) {
+  Cluster c({a.bin, a.dir,
+             "worker_lease_ms: 3600000\nraft: {snapshot_threshold_entries: " + std::to_string(a.snapshot_every) + "}\n",
+             17300});
+  std::string leader = c.leader();
+  if (leader.empty()) return std::fprintf(stderr, "no leader\n"), 1;
+  net::SyncHttpClient http;
+  for (int w = 1; w <= a.workers; ++w) {
+    std::string body = R"({"address":"127.0.0.1:)" + std::to_string(20000 + w) + R"(","zone":"z)" +
+                       std::to_string(w % 3) + R"("})";
+    if (!post(http, leader, "/v1/workers/w" + std::to_string(w) + "/register", body, 200)) return 1;
+  }
+  auto t0 = Clock::now();
+  for (long first = 0; first < a.shards; first += a.batch) {
+    std::string body = R"({"ids":[)";
+    for (long i = first; i < std::min(a.shards, first + a.batch); ++i) {
+      body += (i > first ? ",\"shard-" : "\"shard-") + std::to_string(i) + "\"";
+    }
+    body += "]}";
+    if (!post(http, leader, "/v1/shards", std::move(body), 201)) return 1;
+  }
+  double created_s = seconds_since(t0);
+  auto deadline = Clock::now() + std::chrono::minutes(10);
+  long active = 0;
+  while (Clock::now() < deadline && (active = active_shards(http, leader)) < a.shards) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  double placed_s = seconds_since(t0);
+  std::printf("shards=%ld workers=%d created in %.1f s (%.0f shards/s), all placed (%ld active) after %.1f s\n",
+              a.shards, a.workers, created_s, static_cast<double>(a.shards) / created_s, active, placed_s);
+  for (auto& m : c.members()) {
+    std::printf("%s%s  VmRSS=%.0f MiB  VmHWM (peak)=%.0f MiB\n", m.id.c_str(), m.address == leader ? " (leader)" : "",
+                static_cast<double>(status_kb(m.pid, "VmRSS")) / 1024.0,
+                static_cast<double>(status_kb(m.pid, "VmHWM")) / 1024.0);
+  }
+  return active >= a.shards ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--bin") {
+      a.bin = value;
+    } else if (flag == "--dir") {
+      a.dir = value;
+    } else if (flag == "--shards") {
+      a.shards = std::stol(value);
+    } else if (flag == "--workers") {
+      a.workers = std::stoi(value);
+    } else if (flag == "--batch") {
+      a.batch = std::stoi(value);
+    } else if (flag == "--snapshot-every") {
+      a.snapshot_every = std::stol(value);
+    } else {
+      std::fprintf(stderr, "scale_bench: unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  return run(a);
+}
