@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (a.rfind("--config=", 0) == 0) {
       config_path = a.substr(9);
+    } else if (a == "--config") {
+      return usage_error("--config needs a FILE");
     } else {
       return usage_error("unknown flag \"" + a + "\"");
     }

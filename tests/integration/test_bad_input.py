@@ -238,7 +238,7 @@ class BadConfigTest(th.ClusterTestCase):
             self.assertIn("noperm.yaml", err.splitlines()[0])
 
     def test_bad_flags(self):
-        for args, reason in [((), "--config"), (("--bogus",), "--bogus"), (("--config",), "--config"),
+        for args, reason in [((), "--config"), (("--bogus",), "--bogus"), (("--config",), "--config needs a FILE"),
                              (("--config", "a.yaml", "extra"), "extra")]:
             with self.subTest(args=args):
                 code, _, err = self.run_controller(*args)
