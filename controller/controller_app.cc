@@ -23,6 +23,10 @@
 
 namespace tenure::controller {
 
+namespace {
+constexpr int kIoThreads = 1;
+}  // namespace
+
 struct ControllerApp::Parts {
   boost::asio::io_context io;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
@@ -160,7 +164,13 @@ int ControllerApp::run() {
   // The listener serves (answering "not serving yet") while a first start
   // asks its peers, so the members of a new group can answer each other.
   std::vector<std::thread> threads;
-  int nthreads = std::getenv("TENURE_IO_THREADS") ? std::atoi(std::getenv("TENURE_IO_THREADS")) : 2;
+  // One io thread: nothing on it blocks (fsyncs run on the Raft node's
+  // persist worker), and with one thread a post to the Raft strand or to a
+  // connection's strand is a queue push, not a wake-up of another thread
+  // (a futex call and a context switch per hop, the largest cost in the
+  // profile with two; measured in docs/performance.md). The controllers
+  // share few cores with each other and with their clients.
+  int nthreads = std::getenv("TENURE_IO_THREADS") ? std::max(1, std::atoi(std::getenv("TENURE_IO_THREADS"))) : kIoThreads;
   for (int i = 0; i < nthreads; ++i) threads.emplace_back([&p] { p.io.run(); });
   int rc = 0;
   if (!may_start(stopping)) {

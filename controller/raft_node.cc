@@ -138,27 +138,44 @@ void RaftNode::schedule_process() {
 void RaftNode::post(std::function<void()> fn) { asio::post(strand_, std::move(fn)); }
 
 void RaftNode::process() {
-  if (stopped_) return;
+  if (stopped_ || persisting_) return;  // on_persisted() calls us again
   flush_proposals();
   while (raft_->has_ready()) {
     Ready rd = raft_->ready();
+    // §10.2.1: the leader's appends go out while its own fsync runs.
+    if (!rd.early_messages.empty()) peers_.send(std::move(rd.early_messages));
+    if (rd.must_sync()) {
+      start_persist(std::move(rd));
+      break;
+    }
     handle_ready(rd);
-    raft_->advance();
-    maybe_snapshot();
-    flush_proposals();
   }
   update_summary();
 }
 
-void RaftNode::handle_ready(Ready& rd) {
-  // §10.2.1: the leader's appends go out while its own fsync runs.
-  if (!rd.early_messages.empty()) peers_.send(std::move(rd.early_messages));
-  if (rd.must_sync()) {
+void RaftNode::start_persist(Ready rd) {
+  persisting_ = true;
+  auto ready = std::make_shared<Ready>(std::move(rd));
+  persister_.submit([this, ready] {
     uint64_t t0 = steady_ns();
-    storage_.persist(rd);  // fatal inside on failure: nothing unpersisted is ever acknowledged
+    storage_.persist(*ready);  // fatal inside on failure: nothing unpersisted is ever acknowledged
     metrics_.append_seconds.Observe(static_cast<double>(steady_ns() - t0) / 1e9);
-    if (!rd.entries.empty()) metrics_.append_batch_entries.Observe(static_cast<double>(rd.entries.size()));
-  }
+    if (!ready->entries.empty()) metrics_.append_batch_entries.Observe(static_cast<double>(ready->entries.size()));
+    asio::post(strand_, [this, ready] { on_persisted(*ready); });
+  });
+}
+
+void RaftNode::on_persisted(Ready& rd) {
+  persisting_ = false;
+  // Stopped meanwhile: what was persisted stays durable; nothing is sent or
+  // answered any more (every request already failed with kStopped).
+  if (stopped_) return;
+  handle_ready(rd);
+  process();
+}
+
+/// The rest of a Ready once it is durable: send, apply, advance.
+void RaftNode::handle_ready(Ready& rd) {
   if (rd.snapshot) {
     TENURE_CHECK(state_.restore(*rd.snapshot->data),
                  "node " << options_.id << " received an unreadable snapshot at index " << rd.snapshot->index);
@@ -180,6 +197,9 @@ void RaftNode::handle_ready(Ready& rd) {
     reads_.erase(it);
   }
   release_reads();
+  raft_->advance();
+  maybe_snapshot();
+  flush_proposals();
 }
 
 void RaftNode::apply_entries(std::vector<Entry>& entries) {
@@ -236,10 +256,16 @@ void RaftNode::maybe_snapshot() {
   const auto& log = raft_->log();
   if (log.applied().value() < log.snapshot().index.value() + options_.snapshot_threshold_entries) return;
   auto [snap, compact_to] = raft_->compact(state_.snapshot(), options_.snapshot_keep_entries);
-  storage_.save_snapshot(snap, compact_to);
+  // On the persist worker, after the Ready persisted before it and before
+  // any later one (its queue is in order); the io thread does not wait for
+  // this fsync. A crash before it lands leaves the older snapshot and the
+  // full log on disk, which is as good.
+  persister_.submit([this, snap = std::move(snap), compact_to = compact_to] {
+    storage_.save_snapshot(snap, compact_to);
+    log_info("raft", "event=snapshot_taken node=" + options_.id.str() + " index=" +
+                         std::to_string(snap.index.value()) + " bytes=" + std::to_string(snap.data->size()));
+  });
   metrics_.snapshots_taken.Increment();
-  log_info("raft", "event=snapshot_taken node=" + options_.id.str() + " index=" + std::to_string(snap.index.value()) +
-                       " bytes=" + std::to_string(snap.data->size()));
 }
 
 void RaftNode::expire_requests() {

@@ -4,6 +4,12 @@
 // order the core requires: persist (one transaction, one fsync per Ready:
 // group commit) -> send -> apply -> advance. Everything else reaches it by
 // posting to that strand, so the state machine needs no locks.
+//
+// The fsync runs on a PersistWorker thread: while a Ready is being made
+// durable the strand goes on stepping messages and queueing proposals (the
+// core allows steps between ready() and advance()), and pulls the next
+// Ready only after that one is advanced, so the next fsync covers
+// everything that arrived meanwhile.
 
 #include <cstdint>
 #include <functional>
@@ -20,6 +26,7 @@
 #include "consensus/raft.h"
 #include "controller/metrics.h"
 #include "controller/peer_sender.h"
+#include "controller/persist_worker.h"
 #include "controlplane/commands.h"
 #include "controlplane/state_machine.h"
 
@@ -153,6 +160,8 @@ class RaftNode {
   void process();
   void flush_proposals();
   void handle_ready(consensus::Ready& rd);
+  void start_persist(consensus::Ready rd);
+  void on_persisted(consensus::Ready& rd);
   void apply_entries(std::vector<consensus::Entry>& entries);
   void apply_conf_change(const consensus::Entry& e);
   void complete(LogIndex index, Term term, const controlplane::ApplyResult* result);
@@ -177,6 +186,7 @@ class RaftNode {
   controlplane::StateMachine state_;
   bool stopped_ = true;  ///< until start(), and again after stop()
   bool process_scheduled_ = false;
+  bool persisting_ = false;  ///< a Ready is on the persist worker: no ready() until it is advanced
 
   std::vector<QueuedProposal> queued_;
   std::map<LogIndex, PendingProposal> pending_;
@@ -193,6 +203,8 @@ class RaftNode {
 
   mutable std::mutex summary_mu_;
   NodeSummary summary_;
+  /// Last: destroyed (joined) first, while what its jobs touch still exists.
+  PersistWorker persister_;
 };
 
 /// Milliseconds of the wall clock (the leader stamps commands with it).
