@@ -8,21 +8,16 @@ PlacementOptions FleetPolicy::placement_options(uint64_t wall_ms) const {
   o.join_delay_ms = options_.join_delay_ms;
   o.now_ms = wall_ms;
   o.held = &held_until_ms_;
+  o.hold_formerly_owned = holding_formerly_owned_;
   return o;
-}
-
-void FleetPolicy::hold_formerly_owned(const StateMachine& sm, uint64_t now_ms) {
-  if (sm.count(ShardState::kUnassigned) == 0) return;
-  for (const auto& [id, s] : sm.shards()) {
-    if (s.state == ShardState::kUnassigned && s.epoch > Epoch(0)) held_until_ms_[id] = now_ms + options_.lease_ms;
-  }
 }
 
 void FleetPolicy::note_deletions(const StateMachine& sm, uint64_t now_ms) {
   if (events_seen_ == sm.revision()) return;
   if (events_seen_ < sm.compacted_revision()) {
     // Deletions we did not see: hold whatever may be one of them.
-    hold_formerly_owned(sm, now_ms);
+    hold_formerly_owned_until_ms_ = now_ms + options_.lease_ms;
+    holding_formerly_owned_ = true;
   } else {
     for (const auto& ev : sm.events_after(events_seen_, WorkerId(), SIZE_MAX)) {
       if (ev.type == EventType::kShardDeleted) held_until_ms_[ev.shard] = now_ms + options_.lease_ms;
@@ -39,7 +34,8 @@ void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
   declaring_dead_.clear();
   expiring_.clear();
   held_until_ms_.clear();
-  hold_formerly_owned(sm, now_ms);
+  hold_formerly_owned_until_ms_ = now_ms + options_.lease_ms;
+  holding_formerly_owned_ = true;
   events_seen_ = sm.revision();
   placing_ = 0;
   placed_once_ = false;
@@ -95,6 +91,10 @@ std::vector<Decision> FleetPolicy::tick(const StateMachine& sm, uint64_t now_ms,
       continue;
     }
     it = held_until_ms_.erase(it);
+    hold_expired_ = true;
+  }
+  if (holding_formerly_owned_ && now_ms >= hold_formerly_owned_until_ms_) {
+    holding_formerly_owned_ = false;
     hold_expired_ = true;
   }
   check_leases(sm, now_ms, wall_ms, out);

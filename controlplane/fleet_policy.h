@@ -95,8 +95,6 @@ class FleetPolicy {
   void expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::vector<Decision>& out);
   void maybe_place(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out);
   PlacementOptions placement_options(uint64_t wall_ms) const;
-  /// Holds every unassigned shard that had an owner once (epoch > 0).
-  void hold_formerly_owned(const StateMachine& sm, uint64_t now_ms);
   void note_deletions(const StateMachine& sm, uint64_t now_ms);
 
   FleetPolicyOptions options_;
@@ -111,6 +109,11 @@ class FleetPolicy {
   std::set<ShardId> expiring_;
   /// Shards not to be placed before the time given (deleted, maybe re-created).
   std::map<ShardId, uint64_t> held_until_ms_;
+  /// Until then (a lease after this leader's start) no unassigned shard
+  /// that had an owner once is placed: deletions applied before it led, or
+  /// compacted out of the events before it noted them, are unknown to it.
+  uint64_t hold_formerly_owned_until_ms_ = 0;
+  bool holding_formerly_owned_ = false;
   bool hold_expired_ = false;  ///< a hold ran out: place again without waiting
   Revision events_seen_;       ///< deletions noted up to here
   size_t placing_ = 0;  ///< placement commands in flight

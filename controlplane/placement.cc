@@ -160,7 +160,7 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
   std::map<WorkerId, std::vector<const ShardId*>> movable;
   for (const auto& [id, s] : sm.shards()) {
     if (s.state == ShardState::kUnassigned) {
-      if (opt.held && opt.held->count(id)) continue;
+      if ((opt.hold_formerly_owned && s.epoch > Epoch(0)) || (opt.held && opt.held->count(id))) continue;
       WorkerId to = model.take();
       if (to.empty()) continue;
       plan.assignments.push_back({id, WorkerId(), to, s.epoch, reason_for_unassigned(s)});

@@ -27,6 +27,9 @@ struct PlacementOptions {
   /// Unassigned shards not to be granted yet (FleetPolicy: re-created shards
   /// whose previous owner may still be serving them); may be null.
   const std::map<ShardId, uint64_t>* held = nullptr;
+  /// Grant no unassigned shard that had an owner once (epoch > 0): a new
+  /// leader cannot know which of them were deleted and created again lately.
+  bool hold_formerly_owned = false;
 };
 
 struct PlannedMove {

@@ -165,6 +165,30 @@ TEST_F(FleetPolicyTest, NewLeaderHoldsUnassignedShardsThatHadAnOwner) {
   EXPECT_EQ(sm.shard(ShardId("s1"))->worker, WorkerId("w1"));
 }
 
+TEST_F(FleetPolicyTest, NewLeaderHoldsAShardCreatedAgainAfterItStarted) {
+  // The deletion applied before this leader started (so it saw no event of
+  // it) and the shard was created again after: still held for a lease from
+  // the start (tenure-sim --fleet seeds 3941 and 13804 found this).
+  apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
+  apply(Command{"", 0, CreateShards{{ShardId("s1")}}});
+  apply(Command{"", 0, AssignShards{{Placement{ShardId("s1"), WorkerId("w1"), Epoch(0)}}, ChangeReason::kCreated}});
+  apply(Command{"", 0, DeleteShard{ShardId("s1")}});
+  policy.start_leading(sm, 10000);
+  apply(Command{"", 0, CreateShards{{ShardId("s1"), ShardId("never-owned")}}});
+  policy.on_applied(sm, 10100);
+  for (uint64_t t = 10100; t < 13000; t += 50) {
+    policy.heartbeat(sm, WorkerId("w1"), t);
+    step(t);
+    EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kUnassigned) << "at " << t;
+  }
+  EXPECT_EQ(sm.shard(ShardId("never-owned"))->state, ShardState::kActive);
+  for (uint64_t t = 13000; t <= 13100; t += 50) {
+    policy.heartbeat(sm, WorkerId("w1"), t);
+    step(t);
+  }
+  EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kActive);
+}
+
 TEST_F(FleetPolicyTest, WorkerBackFromTheDeadGetsAFreshLease) {
   apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
   policy.start_leading(sm, 0);
