@@ -194,6 +194,9 @@ class Raft {
   void send_heartbeat(const NodeId& to, uint64_t context);
   void broadcast_heartbeat(uint64_t context);
   void handle_append(Message& m);
+  /// Drops acknowledgements not yet handed out that name entries past `kept`,
+  /// which were just replaced (see the definition).
+  void drop_unsent_acks_after(LogIndex kept);
   void handle_append_response(const Message& m);
   void handle_heartbeat(const Message& m);
   void handle_heartbeat_response(const Message& m);

@@ -123,8 +123,13 @@ void Raft::handle_append(Message& m) {
     send(std::move(r));
     return;
   }
+  LogIndex old_last = log_.last_index();
+  Term old_last_term = log_.last_term();
   auto last_new = log_.maybe_append(m.index, m.log_term, std::move(m.entries));
   if (last_new) {
+    // Our old last entry is gone only if a conflict truncated the tail (log
+    // matching): everything after m.index may have been replaced.
+    if (!log_.matches(old_last, old_last_term)) drop_unsent_acks_after(m.index);
     log_.commit_to(std::min(m.commit, *last_new));
     r.index = *last_new;
     send(std::move(r));
@@ -180,6 +185,21 @@ void Raft::handle_append_response(const Message& m) {
   }
 }
 
+void Raft::drop_unsent_acks_after(LogIndex kept) {
+  // An AppendResponse waits in msgs_ until the next Ready and leaves once
+  // that Ready is persisted. When the driver keeps stepping messages while an
+  // earlier Ready's fsync is in flight (sim async_fsync, the controller's
+  // persist worker), a newer leader may replace the acknowledged entries
+  // before that next Ready is cut: the ack would then go out, after a
+  // persist that never wrote them, claiming entries we no longer hold
+  // (tenure-sim seed 572 with an immediate probe of new members, checker
+  // ack-persisted). Dropping them is as safe as losing them in the network;
+  // acks for what we still hold, and rejections, stay.
+  std::erase_if(msgs_, [&](const Message& r) {
+    return r.type == MessageType::kAppendResponse && !r.reject && r.index > kept;
+  });
+}
+
 void Raft::handle_heartbeat(const Message& m) {
   log_.commit_to(std::min(m.commit, log_.last_index()));
   Message r;
@@ -219,6 +239,8 @@ void Raft::handle_snapshot(const Message& m) {
     log_.commit_to(snap.index);
     r.index = snap.index;
   } else {
+    // Entries up to our commit index are in the snapshot; later ones may not be.
+    drop_unsent_acks_after(log_.committed());
     log_.restore(snap);
     conf_ = snap.conf;
     pending_snapshot_ = snap;

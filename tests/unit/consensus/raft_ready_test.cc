@@ -188,6 +188,59 @@ TEST(RaftReady, EntriesReplacedBetweenReadyAndAdvanceAreStillPersisted) {
   b->advance();
 }
 
+// Non-rejecting AppendResponses to `to` among `msgs`, by acknowledged index.
+std::vector<LogIndex> acks_to(const std::vector<Message>& msgs, const char* to) {
+  std::vector<LogIndex> out;
+  for (const auto& m : msgs) {
+    if (m.type == MessageType::kAppendResponse && !m.reject && m.to == nid(to)) out.push_back(m.index);
+  }
+  return out;
+}
+
+// tenure-sim seed 572 (async_fsync): while a Ready's fsync is in flight the
+// driver steps on, so an ack for the old leader waits in the core for the
+// next Ready. A newer leader then replaces the acknowledged entries. The
+// next Ready persists the replacement, and the waiting ack must not leave
+// with it: it claims entries (6 and 7 of term 2) that the durable log no
+// longer holds once that Ready is written.
+TEST(RaftReady, AckWaitingForTheNextReadyIsDroppedWhenItsEntriesAreReplaced) {
+  auto b = member("b", entries(1, 4, 1), HardState{Term(2), NodeId(), LogIndex(4)});
+  b->step(append("a", 2, 4, 1, entries(5, 5, 2), 4));
+  Ready first = b->ready();  // persisting 5; the driver keeps stepping
+  ASSERT_EQ(first.entries, entries(5, 5, 2));
+  b->step(append("a", 2, 5, 2, entries(6, 6, 2), 4));
+  b->step(append("a", 2, 6, 2, entries(7, 7, 2), 4));
+  // The leader of term 3 has 6 of term 3: our 6 and 7 are replaced.
+  b->step(append("c", 3, 5, 2, entries(6, 6, 3), 4));
+  EXPECT_EQ(b->log().last_index(), LogIndex(6));
+  b->advance();  // the fsync of 5 is done; its ack of 5 is true
+  Ready second = b->ready();
+  EXPECT_EQ(second.entries, entries(6, 6, 3));
+  for (LogIndex i : acks_to(second.messages, "a")) EXPECT_LE(i, LogIndex(5)) << "acknowledges a replaced entry";
+  EXPECT_EQ(acks_to(second.messages, "c"), std::vector<LogIndex>{LogIndex(6)});
+  b->advance();
+}
+
+// The same through a snapshot: entries past the commit index that a waiting
+// ack names are gone once a snapshot replaces the log.
+TEST(RaftReady, AckWaitingForTheNextReadyIsDroppedWhenASnapshotReplacesTheLog) {
+  auto b = member("b", entries(1, 4, 1), HardState{Term(2), NodeId(), LogIndex(4)});
+  b->step(append("a", 2, 4, 1, entries(5, 6, 2), 4));
+  Message snap;
+  snap.type = MessageType::kSnapshot;
+  snap.from = nid("c");
+  snap.to = nid("b");
+  snap.term = Term(3);
+  snap.snapshot = Snapshot{LogIndex(7), Term(3), ConfState{}, std::make_shared<const std::string>("s")};
+  snap.snapshot->conf.voters = {nid("a"), nid("b"), nid("c")};
+  b->step(snap);
+  Ready rd = b->ready();
+  ASSERT_TRUE(rd.snapshot.has_value());
+  for (LogIndex i : acks_to(rd.messages, "a")) EXPECT_LE(i, LogIndex(4)) << "acknowledges an entry not in the snapshot";
+  EXPECT_EQ(acks_to(rd.messages, "c"), std::vector<LogIndex>{LogIndex(7)});
+  b->advance();
+}
+
 // Committed entries handed out for applying never include one that no Ready
 // has handed out for persisting, and each entry is applied once.
 TEST(RaftReady, EachEntryIsPersistedBeforeOrWithItsApplication) {
