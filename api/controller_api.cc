@@ -126,7 +126,7 @@ void ControllerApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder>
   if (!authorized(*route, call->req)) {
     return reply(call, net::json_error(401, "unauthorized", "missing or wrong bearer token"));
   }
-  if (route->needs_leader && !node_.summary().is_leader) return forward_to_leader(call);
+  if (route->needs_leader && !node_.is_leader()) return forward_to_leader(call);
   route->handler(call);
 }
 

@@ -87,11 +87,10 @@ void ControllerApi::add_shard_routes() {
                  node_.propose(std::move(cmd), [this, call](const controller::NodeError* err, const ApplyResult* r) {
                    if (err) return reply_node_error(call, *err);
                    if (r->code != ApplyCode::kOk) return reply(call, apply_error(*r));
-                   nlohmann::json created = nlohmann::json::array(), existing = nlohmann::json::array();
-                   for (const auto& id : r->created) created.push_back(id.str());
-                   for (const auto& id : r->existing) existing.push_back(id.str());
-                   reply(call, json_response(201, {{"created", created}, {"existing", existing},
-                                                   {"revision", r->revision.value()}}));
+                   net::HttpResponse resp;
+                   resp.status = 201;
+                   resp.body = created_body(*r);
+                   reply(call, std::move(resp));
                  });
                }});
 
@@ -117,9 +116,9 @@ void ControllerApi::add_shard_routes() {
                    ShardId id(call->param("id"));
                    const auto* s = sm.shard(id);
                    if (!s) return reply(call, net::json_error(404, "not_found", "shard \"" + id.str() + "\" not found"));
-                   auto j = shard_json(id, *s);
-                   j["revision"] = sm.revision().value();
-                   reply(call, json_response(200, j));
+                   net::HttpResponse resp;
+                   resp.body = shard_body(id, *s, sm.revision());
+                   reply(call, std::move(resp));
                  });
                }});
 

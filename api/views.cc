@@ -40,3 +40,88 @@ nlohmann::json history_json(const controlplane::HistoryRecord& h) {
 }
 
 }  // namespace tenure::api
+
+namespace tenure::api {
+
+void append_json_string(std::string& out, std::string_view s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      out += nlohmann::json(std::string(s)).dump();
+      return;
+    }
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[(c >> 4) & 0xf]);
+          out.push_back(kHex[c & 0xf]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+namespace {
+void append_id_or_null(std::string& out, const std::string& s) {
+  if (s.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, s);
+  }
+}
+
+void append_ids(std::string& out, const std::vector<controlplane::ShardId>& ids) {
+  out.push_back('[');
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out.push_back(',');
+    append_json_string(out, ids[i].str());
+  }
+  out.push_back(']');
+}
+}  // namespace
+
+std::string shard_body(const controlplane::ShardId& id, const controlplane::Shard& s,
+                       controlplane::Revision revision) {
+  std::string out;
+  out.reserve(96 + id.str().size() + s.worker.str().size());
+  out += "{\"epoch\":";
+  out += std::to_string(s.epoch.value());
+  out += ",\"id\":";
+  append_json_string(out, id.str());
+  out += ",\"revision\":";
+  out += std::to_string(revision.value());
+  out += ",\"state\":";
+  append_json_string(out, controlplane::to_string(s.state));
+  out += ",\"worker\":";
+  append_id_or_null(out, s.worker.str());
+  out += "}\n";
+  return out;
+}
+
+std::string created_body(const controlplane::ApplyResult& r) {
+  std::string out;
+  out.reserve(64);
+  out += "{\"created\":";
+  append_ids(out, r.created);
+  out += ",\"existing\":";
+  append_ids(out, r.existing);
+  out += ",\"revision\":";
+  out += std::to_string(r.revision.value());
+  out += "}\n";
+  return out;
+}
+
+}  // namespace tenure::api

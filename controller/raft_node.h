@@ -11,6 +11,7 @@
 // Ready only after that one is advanced, so the next fsync covers
 // everything that arrived meanwhile.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -123,6 +124,8 @@ class RaftNode {
   void report_snapshot(const NodeId& to, bool delivered);
 
   NodeSummary summary() const;
+  /// summary().is_leader without copying the summary (asked on every request).
+  bool is_leader() const { return is_leader_.load(std::memory_order_relaxed); }
   const std::string& id() const { return options_.id.str(); }
 
   /// Strand-only access for code already on the strand (e.g. leader tasks).
@@ -203,6 +206,7 @@ class RaftNode {
 
   mutable std::mutex summary_mu_;
   NodeSummary summary_;
+  std::atomic<bool> is_leader_{false};
   /// Last: destroyed (joined) first, while what its jobs touch still exists.
   PersistWorker persister_;
 };

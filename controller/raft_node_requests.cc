@@ -311,6 +311,7 @@ void RaftNode::update_summary() {
       metrics_.workers.Add({{"state", to_string(st)}}).Set(static_cast<double>(state_.count(st)));
     }
   }
+  is_leader_.store(s.is_leader, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(summary_mu_);
   summary_ = std::move(s);
 }
