@@ -3,6 +3,8 @@
 // as in etcd-io/raft; a leader allows no new change until every earlier one
 // is applied, and a new leader counts its whole log as possibly holding one,
 // which closes the single-server leader-change hazard (thesis errata 2015).
+#include <set>
+
 #include "consensus/assert.h"
 #include "consensus/raft.h"
 
@@ -39,7 +41,13 @@ void Raft::apply_conf_entry(const Entry& e) {
     become_follower(term_, NodeId());
     return;
   }
+  std::set<NodeId> known;
+  for (const auto& [id, pr] : progress_) known.insert(id);
   sync_progress_with_conf();
+  // A member new to us is probed at once rather than at the next heartbeat.
+  for (const auto& [id, pr] : progress_) {
+    if (id != config_.id && !known.count(id)) send_append(id, true);
+  }
   if (transferee_ && !conf_.voters.count(*transferee_)) abort_transfer();
   // The quorum may have shrunk: commitment and reads may move on.
   if (maybe_commit()) broadcast_append();
