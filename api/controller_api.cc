@@ -130,14 +130,27 @@ void ControllerApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder>
   route->handler(call);
 }
 
+ControllerApi::RouteMetrics ControllerApi::route_metrics(const std::string& route, const std::string& method,
+                                                         int status) {
+  constexpr size_t kMaxCached = 1024;  // routes x methods x statuses; beyond it (odd methods) no caching
+  std::lock_guard<std::mutex> lock(route_metrics_mu_);
+  auto key = std::make_tuple(std::string_view(route), std::string_view(method), status);
+  auto it = route_metrics_.find(key);
+  if (it != route_metrics_.end()) return it->second;
+  RouteMetrics m;
+  m.requests = &requests_.Add({{"route", route}, {"method", method}, {"code", std::to_string(status)}});
+  m.latency = &latency_.Add(
+      {{"route", route}},
+      prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5});
+  if (route_metrics_.size() < kMaxCached) route_metrics_.emplace(std::make_tuple(route, method, status), m);
+  return m;
+}
+
 void ControllerApi::reply(const CallPtr& call, net::HttpResponse response) {
   double secs = static_cast<double>(now_ns() - call->start_ns) / 1e9;
-  requests_.Add({{"route", call->route}, {"method", call->req.method}, {"code", std::to_string(response.status)}})
-      .Increment();
-  latency_
-      .Add({{"route", call->route}},
-           prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5})
-      .Observe(secs);
+  RouteMetrics m = route_metrics(call->route, call->req.method, response.status);
+  m.requests->Increment();
+  m.latency->Observe(secs);
   call->res->reply(std::move(response));
 }
 

@@ -5,8 +5,12 @@
 // through the RaftNode (its strand).
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <tuple>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -73,6 +77,12 @@ class ControllerApi {
   bool authorized(const Route& route, const net::HttpRequest& req) const;
   void forward_to_leader(const CallPtr& call);
   void serve_metrics(const CallPtr& call);
+  struct RouteMetrics {
+    prometheus::Counter* requests;
+    prometheus::Histogram* latency;
+  };
+  /// The request counter and latency histogram of (route, method, status).
+  RouteMetrics route_metrics(const std::string& route, const std::string& method, int status);
 
   controller::RaftNode& node_;
   controller::Supervisor& supervisor_;
@@ -84,6 +94,11 @@ class ControllerApi {
   Router router_;
   std::unique_ptr<WatchHub> watches_;
   std::atomic<uint64_t> request_seq_{0};
+  /// prometheus-cpp's Family::Add builds a label map and a whole new metric
+  /// (a Histogram with its buckets) before finding the existing one: done
+  /// once per (route, method, status), not per request. Bounded.
+  std::mutex route_metrics_mu_;
+  std::map<std::tuple<std::string, std::string, int>, RouteMetrics, std::less<>> route_metrics_;
   std::string request_prefix_;
 };
 
