@@ -27,10 +27,13 @@ struct TestingKnobs {
   bool read_index_without_quorum = false;
   /// Leave the vote out of the hard state to persist (§3.8: votedFor is durable).
   bool forget_vote_on_persist = false;
+  /// Keep acks waiting for the next Ready when a newer leader replaces the
+  /// entries they name (undoes 81022f1; §3.8 again, under async fsync).
+  bool keep_acks_of_replaced_entries = false;
 
   bool any() const {
     return commit_old_term_by_counting || vote_without_log_check || ack_append_before_persist ||
-           read_index_without_quorum || forget_vote_on_persist;
+           read_index_without_quorum || forget_vote_on_persist || keep_acks_of_replaced_entries;
   }
 };
 

@@ -195,6 +195,7 @@ void Raft::drop_unsent_acks_after(LogIndex kept) {
   // (tenure-sim seed 572 with an immediate probe of new members, checker
   // ack-persisted). Dropping them is as safe as losing them in the network;
   // acks for what we still hold, and rejections, stay.
+  if (config_.knobs.keep_acks_of_replaced_entries) return;  // planted bug
   std::erase_if(msgs_, [&](const Message& r) {
     return r.type == MessageType::kAppendResponse && !r.reject && r.index > kept;
   });
