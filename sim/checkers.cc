@@ -226,8 +226,11 @@ Check AckPersisted::on_send(const NodeId& node, const Message& m, const DurableS
   if (m.type == MessageType::kAppendResponse && !m.reject && m.index > LogIndex(0)) {
     bool ok = acked_term ? durable.covers(m.index, *acked_term) : m.index <= durable.snapshot().index;
     if (ok) return std::nullopt;
-    os << "acknowledged index " << m.index << " to " << m.to << " but the durable log ends at "
-       << durable.last_index() << " (snapshot " << durable.snapshot().index << ")";
+    os << "acknowledged index " << m.index;
+    if (acked_term) os << " of term " << *acked_term;
+    os << " to " << m.to << " but the durable log ends at " << durable.last_index() << " (snapshot "
+       << durable.snapshot().index << ")";
+    if (auto t = durable.term(m.index); t && acked_term) os << " and holds term " << *t << " there";
   } else if (m.type == MessageType::kVoteResponse && !m.reject) {
     // A durable later term also keeps the promise: no second vote in m.term
     // is possible any more (the grant was cut while an fsync was in flight).

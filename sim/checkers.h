@@ -141,8 +141,9 @@ class DurableTermVote {
 /// granted (or requested for oneself) only once that vote is durable.
 class AckPersisted {
  public:
-  /// `acked_term` is the term the sender's log held at m.index when the
-  /// message's Ready was cut (nullopt when compacted there): what an
+  /// `acked_term` is the term the sender's log held at m.index when the ack
+  /// was made (Node records it after the step of the append it answers; else
+  /// when the message's Ready was cut; nullopt when compacted there): what an
   /// AppendResponse acknowledges, even if the log moved on during the fsync.
   Check on_send(const NodeId& node, const Message& m, const DurableStore& durable, std::optional<Term> acked_term);
 };

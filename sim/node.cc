@@ -34,6 +34,7 @@ void Node::crash() {
   reads_.clear();
   waiting_reads_.clear();
   pending_.reset();
+  ack_terms_.clear();
   torn_ = CrashPoint::kNone;
   ++incarnation_;
   hooks_.on_crashed(*this);
@@ -50,7 +51,16 @@ void Node::tick() {
 }
 
 void Node::step(Message m) {
+  // An ack of this append names the entry our log holds at its last index
+  // right after the step. In async mode the ack may wait in the core for the
+  // next Ready while a newer leader replaces that entry (81022f1): the
+  // checker must judge the ack by the entry it named, not by its successor.
+  bool append = m.type == consensus::MessageType::kAppend;
+  std::tuple<NodeId, Term, LogIndex> key{m.from, m.term, m.index.plus(m.entries.size())};
   raft_->step(std::move(m));
+  if (append) {
+    if (auto t = raft_->log().term(std::get<2>(key))) ack_terms_[key] = *t;
+  }
   drain();
 }
 
@@ -100,6 +110,7 @@ bool Node::begin_ready() {
     auto t = acked_term(m);
     hooks_.on_send(*this, std::move(m), true, t);
   }
+  ack_terms_.clear();  // every ack made so far is in this Ready
   rd.early_messages.clear();
   bool sync = rd.must_sync();
   if (sync && torn_ == CrashPoint::kBeforePersist) {
@@ -118,6 +129,8 @@ bool Node::begin_ready() {
 
 std::optional<Term> Node::acked_term(const Message& m) const {
   if (m.type != consensus::MessageType::kAppendResponse) return std::nullopt;
+  auto it = ack_terms_.find({m.to, m.term, m.index});
+  if (it != ack_terms_.end()) return it->second;
   return raft_->log().term(m.index);
 }
 

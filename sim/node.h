@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "consensus/raft.h"
 #include "sim/durable_store.h"
@@ -65,7 +66,8 @@ class NodeHooks {
   virtual ~NodeHooks() = default;
   /// A message leaves; `early` when it left before its Ready was persisted.
   /// `acked_term`: for an AppendResponse, the term of the acknowledged entry
-  /// in this member's log when the Ready was cut.
+  /// in this member's log when the ack was made (right after the step of the
+  /// append it answers; otherwise when its Ready was cut).
   virtual void on_send(Node& from, Message m, bool early, std::optional<Term> acked_term) = 0;
   /// A Ready's durable parts were written; `before` is the previous hard
   /// state, `contract_error` set when the Ready could not be stored as given.
@@ -169,6 +171,9 @@ class Node {
   std::optional<Ready> pending_;  ///< async fsync mode: the Ready being persisted
   Term pending_prev_term_;        ///< the log's term before pending_->entries at ready()
   std::vector<std::optional<Term>> pending_acked_;  ///< acked_term of each of pending_->messages
+  /// The term each ack made since the last Ready was cut names, by (to,
+  /// term, index): in async mode the log may change before the cut.
+  std::map<std::tuple<NodeId, Term, LogIndex>, Term> ack_terms_;
 
   uint64_t next_read_id_ = 0;
   std::multimap<LogIndex, std::pair<ClientRequest, Term>> writes_;  ///< by proposal index
