@@ -81,6 +81,11 @@ void PeerTransport::pump(const NodeId& id) {
   net::ClientRequest req;
   req.method = "POST";
   req.target = "/raft/messages";
+  // Raft tolerates duplicates, and a peer restarted since our last batch
+  // leaves a dead keep-alive connection in the pool: without the retry the
+  // first batch after its restart (a vote, a vote's answer) was lost, which
+  // cost a whole election timeout in failover rounds after a restart.
+  req.retry_safe = true;
   req.body = encode_messages(batch);
   req.headers = headers();
   req.timeout_ms = options_.request_timeout_ms;

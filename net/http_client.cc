@@ -316,7 +316,7 @@ void HttpClient::request(const std::string& host_port, ClientRequest req,
   op->ep = std::move(ep.value());
   op->wire = serialize_request(op->ep, req, core->options);
   op->head = req.method == "HEAD";
-  op->idempotent = req.method == "GET" || req.method == "HEAD" || req.method == "PUT" ||
+  op->idempotent = req.retry_safe || req.method == "GET" || req.method == "HEAD" || req.method == "PUT" ||
                    req.method == "DELETE" || req.method == "OPTIONS";
   op->deadline = Clock::now() + std::chrono::milliseconds(req.timeout_ms);
   impl_->submit(std::move(op));

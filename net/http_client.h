@@ -39,6 +39,10 @@ struct ClientRequest {
   /// stream() only: the longest silence allowed between two pieces of body
   /// (the server should send keep-alive lines more often). 0 = none.
   uint32_t idle_timeout_ms = 30000;
+  /// The request may run twice (duplicates are harmless, e.g. a batch of
+  /// Raft messages): retried like an idempotent method when a reused
+  /// connection turns out dead before any response byte.
+  bool retry_safe = false;
 };
 
 /// A response of any status (a 404 or 503 is a response, not an error).
@@ -123,7 +127,8 @@ class HttpClient {
   /// optionally prefixed "http://" or "https://") and calls `done` exactly
   /// once with the response or the error. A request that fails on a reused
   /// connection before any response byte is retried once on a fresh one, if
-  /// its method is idempotent (GET, HEAD, PUT, DELETE, OPTIONS).
+  /// its method is idempotent (GET, HEAD, PUT, DELETE, OPTIONS) or it is
+  /// marked retry_safe.
   void request(const std::string& host_port, ClientRequest req,
                std::function<void(ClientResult)> done);
 

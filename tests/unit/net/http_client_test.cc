@@ -1,6 +1,11 @@
 // The client against real servers on 127.0.0.1: errors as values,
 // deadlines, the keep-alive pool (reuse, bounds, stale connections).
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <thread>
 
@@ -209,6 +214,100 @@ TEST_F(ClientFixture, StaleKeepAliveConnectionIsReplaced) {
     ASSERT_TRUE(wait_until([&] { return server_->connection_count() == 0; }));
   }
   EXPECT_EQ(client.connections_opened(), 3u);
+}
+
+/// A server by hand: on its first connection it answers one request
+/// (keep-alive), then closes at the next one without answering, as a server
+/// that died between two requests leaves a pooled connection; later
+/// connections are answered.
+class DiesAfterOneAnswer {
+ public:
+  DiesAfterOneAnswer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 8);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~DiesAfterOneAnswer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_.load(); }
+
+ private:
+  static bool read_request(int c) {
+    std::string got;
+    char buf[4096];
+    while (got.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0) return false;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return true;  // the tests' bodies are tiny: they came with the headers
+  }
+  static void answer(int c) {
+    std::string r = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+    (void)!::write(c, r.data(), r.size());
+  }
+  void serve() {
+    for (;;) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      int n = connections_.fetch_add(1) + 1;
+      if (read_request(c)) answer(c);
+      if (n == 1) {
+        read_request(c);  // the next request on the reused connection: no answer
+        ::close(c);
+        continue;
+      }
+      while (read_request(c)) answer(c);
+      ::close(c);
+    }
+  }
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+TEST(ClientRetry, RetrySafePostIsSentAgainWhenAReusedConnectionDies) {
+  IoThreads io{2};
+  DiesAfterOneAnswer server;
+  HttpClient client(io.ioc());
+  auto call = [&](ClientRequest req) {
+    Slot<ClientResult> slot;
+    client.request(server.address(), std::move(req), [&](ClientResult r) { slot.set(std::move(r)); });
+    return *slot.wait();
+  };
+  ASSERT_TRUE(call(ClientRequest{"POST", "/raft/messages", "a"}).ok());
+  ClientRequest again{"POST", "/raft/messages", "b"};
+  again.retry_safe = true;
+  auto r = call(again);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().body, "ok");
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(ClientRetry, PlainPostIsNotSentTwice) {
+  IoThreads io{2};
+  DiesAfterOneAnswer server;
+  HttpClient client(io.ioc());
+  auto call = [&](ClientRequest req) {
+    Slot<ClientResult> slot;
+    client.request(server.address(), std::move(req), [&](ClientResult r) { slot.set(std::move(r)); });
+    return *slot.wait();
+  };
+  ASSERT_TRUE(call(ClientRequest{"POST", "/v1/shards", "a"}).ok());
+  EXPECT_FALSE(call(ClientRequest{"POST", "/v1/shards", "b"}).ok());
+  EXPECT_EQ(server.connections(), 1);
 }
 
 TEST_F(ClientFixture, ResponseOverTheLimitIsTooLarge) {
