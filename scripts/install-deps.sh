@@ -14,6 +14,7 @@ packages=(
   libssl-dev openssl
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
+  libjemalloc-dev
   curl python3 prometheus
 )
 
