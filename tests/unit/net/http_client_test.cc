@@ -278,15 +278,17 @@ class DiesAfterOneAnswer {
   std::thread thread_;
 };
 
+ClientResult call_async(HttpClient& client, const std::string& address, ClientRequest req) {
+  Slot<ClientResult> slot;
+  client.request(address, std::move(req), [&](ClientResult r) { slot.set(std::move(r)); });
+  return *slot.wait();
+}
+
 TEST(ClientRetry, RetrySafePostIsSentAgainWhenAReusedConnectionDies) {
   IoThreads io{2};
   DiesAfterOneAnswer server;
   HttpClient client(io.ioc());
-  auto call = [&](ClientRequest req) {
-    Slot<ClientResult> slot;
-    client.request(server.address(), std::move(req), [&](ClientResult r) { slot.set(std::move(r)); });
-    return *slot.wait();
-  };
+  auto call = [&](ClientRequest req) { return call_async(client, server.address(), std::move(req)); };
   ASSERT_TRUE(call(ClientRequest{"POST", "/raft/messages", "a"}).ok());
   ClientRequest again{"POST", "/raft/messages", "b"};
   again.retry_safe = true;
@@ -300,11 +302,7 @@ TEST(ClientRetry, PlainPostIsNotSentTwice) {
   IoThreads io{2};
   DiesAfterOneAnswer server;
   HttpClient client(io.ioc());
-  auto call = [&](ClientRequest req) {
-    Slot<ClientResult> slot;
-    client.request(server.address(), std::move(req), [&](ClientResult r) { slot.set(std::move(r)); });
-    return *slot.wait();
-  };
+  auto call = [&](ClientRequest req) { return call_async(client, server.address(), std::move(req)); };
   ASSERT_TRUE(call(ClientRequest{"POST", "/v1/shards", "a"}).ok());
   EXPECT_FALSE(call(ClientRequest{"POST", "/v1/shards", "b"}).ok());
   EXPECT_EQ(server.connections(), 1);
