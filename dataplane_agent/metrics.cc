@@ -40,6 +40,11 @@ AgentMetrics::AgentMetrics(const FenceState& fence)
                             .Help("Watch streams re-opened")
                             .Register(*registry_)
                             .Add({})),
+      lease_deferred_(prometheus::BuildCounter()
+                          .Name("tenure_agent_lease_extensions_deferred_total")
+                          .Help("Lease answers whose extension waited for the watch to reach their worker revision")
+                          .Register(*registry_)
+                          .Add({})),
       grant_delay_(prometheus::BuildHistogram()
                        .Name("tenure_agent_grant_delay_seconds")
                        .Help("From a grant's proposal at the leader (its at_ms) to its arrival here")

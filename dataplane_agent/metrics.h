@@ -28,6 +28,9 @@ class AgentMetrics {
   /// worker_dead, bad_answer.
   void heartbeat(const std::string& result);
   void watch_reconnect() { watch_reconnects_.Increment(); }
+  /// A lease answer whose extension had to wait for the watch to reach the
+  /// answer's worker revision (LeaseLedger): often means a lagging watch.
+  void lease_deferred() { lease_deferred_.Increment(); }
   /// Seconds from a grant's proposal (leader's wall clock) to its arrival.
   void grant_delay(double seconds) { grant_delay_.Observe(seconds < 0 ? 0 : seconds); }
   void release(const std::string& result);
@@ -52,6 +55,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>& releases_;
   prometheus::Family<prometheus::Counter>& puts_;
   prometheus::Counter& watch_reconnects_;
+  prometheus::Counter& lease_deferred_;
   prometheus::Histogram& grant_delay_;
   std::mutex mu_;  ///< scrape-time refresh
   std::array<uint64_t, kFenceCodeCount> synced_{};

@@ -168,6 +168,7 @@ void Session::Impl::apply_lease_answer(const PoolReply& r, const LeaseAnswer& a,
   //    answer's state (LeaseLedger): at once if the watch got there first,
   //    else once it does.
   leases.add(lease_deadline(r.sent, milliseconds(a.lease_ms), config.heartbeat_interval), a.worker_revision);
+  if (fence.revision() < a.worker_revision) metrics.lease_deferred();
   refresh_lease();
   // 3. Confirm the handoffs so the new owners need not wait out the lease.
   send_release(c.to_release());

@@ -252,6 +252,9 @@ TEST_F(AgentSessionTest, LeaseWaitsForTheWatchToReachTheWorkerRevision) {
   ASSERT_TRUE(wait_until([&] { return holds("b", 4); }));
   EXPECT_EQ(agent->fence(std::string_view("a"), Epoch(2)).code, FenceCode::kNotOwner);
   EXPECT_EQ(agent->revision(), Revision(9));
+  std::string metrics = agent->metrics_text();
+  EXPECT_NE(metrics.find("tenure_agent_lease_extensions_deferred_total "), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("tenure_agent_lease_extensions_deferred_total 0\n"), std::string::npos) << metrics;
 }
 
 TEST_F(AgentSessionTest, LeaseLapsesWithoutAnsweredHeartbeats) {
