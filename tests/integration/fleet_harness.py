@@ -29,13 +29,12 @@ import http.client
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 
 import tenure_harness as th
-from tenure_net import SLOW, close_connections, free_port, http_request, wait_until
+from tenure_net import close_connections, http_request, wait_until
 
 # ---------------------------------------------------------------------------
 # Agents
@@ -67,32 +66,24 @@ class Grants:
                                                           sorted(self.grants.items()))
 
 
-class AgentProc:
+class AgentProc(th.ServerProcess):
     """One tenure-agent process with its own directory, config, data_dir and log."""
 
+    kind = "agent"
+    config_name = "agent.yaml"
+    log_name = "agent.log"
+    request_timeout = 5.0
+
     def __init__(self, fleet, worker_id, zone=None, capacity=None, heartbeat_ms=250, agent_token=None):
+        super().__init__(fleet.dir, worker_id)
         self.fleet = fleet
-        self.id = worker_id
         self.zone = zone
         self.capacity = capacity
         self.heartbeat_ms = heartbeat_ms
         self.agent_token = agent_token
-        self.dir = os.path.join(fleet.dir, worker_id)
-        self.data_dir = os.path.join(self.dir, "data")
-        self.config_path = os.path.join(self.dir, "agent.yaml")
-        self.log_path = os.path.join(self.dir, "agent.log")
-        os.makedirs(self.dir, exist_ok=True)
-        self.port = free_port()
-        self.proc = None
-        self.paused = False
-        self.starts = 0
 
-    @property
-    def address(self):
-        return "127.0.0.1:%d" % self.port
-
-    def __repr__(self):
-        return "<agent %s %s pid=%s>" % (self.id, self.address, self.proc.pid if self.proc else None)
+    def binary(self):
+        return agent_binary()
 
     def write_config(self):
         y = th.yaml_str
@@ -112,47 +103,18 @@ class AgentProc:
         with open(self.config_path, "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
     def start(self, wait_ready=True, timeout=30):
         """Starts the process (same data_dir as before); a port taken in the
         meantime is replaced by another. Waits until it serves /healthz and,
         with `wait_ready`, until it is registered, re-listed and its lease valid."""
-        assert not self.alive(), "%s already running" % self.id
-        for _ in range(4):
-            self.write_config()
-            self.starts += 1
-            log = open(self.log_path, "ab")
-            log.write(("==== start %d of %s on %s ====\n" % (self.starts, self.id, self.address)).encode())
-            log.flush()
-            self.proc = subprocess.Popen([agent_binary(), "--config", self.config_path],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         preexec_fn=th._die_with_parent)
-            log.close()
-            self.paused = False
-            if self._wait_serving(timeout):
-                if wait_ready:
-                    self.wait_ready(timeout)
-                return self
-            if "cannot listen" not in self.log_tail(5):
-                raise AssertionError("agent %s exited with %s at start:\n%s" % (self.id, self.proc.returncode,
-                                                                                self.log_tail(20)))
-            self.port = free_port()
-        raise AssertionError("agent %s could not bind a port" % self.id)
+        self._launch(timeout=timeout)
+        if wait_ready:
+            self.wait_ready(timeout)
+        return self
 
-    def _wait_serving(self, timeout):
-        deadline = time.monotonic() + timeout * SLOW
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if self.get("/healthz", timeout=2).status == 200:
-                    return True
-            except (OSError, http.client.HTTPException):
-                pass
-            time.sleep(0.02)  # polling interval
-        raise th.WaitTimeout("agent %s did not serve /healthz within %ds" % (self.id, timeout))
+    def restart(self, wait_ready=True):
+        self.kill()
+        return self.start(wait_ready=wait_ready)
 
     def ready(self):
         """True when /readyz is 200 and /v1/grants says the lease is valid."""
@@ -162,64 +124,7 @@ class AgentProc:
         return wait_until(self.ready, timeout, "agent %s ready (registered, re-listed, lease valid)" % self.id,
                           interval=0.02)
 
-    # -- signals ----------------------------------------------------------------
-
-    def kill(self):
-        """SIGKILL, and reap it."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=30)
-        self.paused = False
-        close_connections()
-
-    def terminate(self, timeout=20):
-        """SIGTERM; waits for the exit and returns its code."""
-        if self.paused:
-            self.resume()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout * SLOW)
-        finally:
-            close_connections()
-
-    def pause(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGSTOP)
-            self.paused = True
-
-    def resume(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGCONT)
-        self.paused = False
-
-    def restart(self, wait_ready=True):
-        self.kill()
-        return self.start(wait_ready=wait_ready)
-
-    def log_tail(self, n=40):
-        try:
-            with open(self.log_path, "rb") as f:
-                lines = f.read().decode("utf-8", "replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(lines[-n:])
-
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
     # -- API --------------------------------------------------------------------
-
-    def request(self, method, path, body=None, headers=None, timeout=5.0):
-        return http_request(self.address, method, path, body=body, headers=headers, timeout=timeout)
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
 
     def grants(self, timeout=5.0):
         r = self.get("/v1/grants", timeout=timeout)
@@ -239,16 +144,6 @@ class AgentProc:
 
     def get_data(self, shard, key, timeout=5.0):
         return self.get("/v1/data/%s/%s" % (shard, key), timeout=timeout)
-
-    def metrics(self):
-        r = self.get("/metrics", timeout=5)
-        assert r.status == 200, r
-        out = {}
-        for line in r.body.decode().splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                out[name] = float(value)
-        return out
 
 
 # ---------------------------------------------------------------------------

@@ -93,36 +93,174 @@ def yaml_str(s):
     return json.dumps(str(s))  # a JSON string is a valid YAML scalar
 
 
-class Member:
-    """One tenure-controller process with its own directory, config and log."""
+class ServerProcess:
+    """One of our programs as a process of its own: directory, config, log,
+    port, start (moving to another port if the one given was taken), signals,
+    and HTTP to it. Subclasses write the config and name the binary."""
 
-    def __init__(self, cluster, node_id):
-        self.cluster = cluster
+    kind = "process"
+    config_name = "config.yaml"
+    log_name = "process.log"
+    request_timeout = 10.0
+
+    def __init__(self, parent_dir, node_id):
         self.id = node_id
-        self.dir = os.path.join(cluster.dir, node_id)
+        self.dir = os.path.join(parent_dir, node_id)
         self.data_dir = os.path.join(self.dir, "data")
-        self.config_path = os.path.join(self.dir, "config.yaml")
-        self.log_path = os.path.join(self.dir, "controller.log")
+        self.config_path = os.path.join(self.dir, self.config_name)
+        self.log_path = os.path.join(self.dir, self.log_name)
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
         self.proc = None
-        self.peers = []  # [(id, address)] written into its config
-        self.extra_yaml = ""
-        self.starts = 0
         self.paused = False
-        # False for a member started to join but not yet added (it knows no
-        # leader): leader discovery leaves it out.
-        self.in_group = True
-        self.auth_override = None  # this member's own auth block (default: the cluster's)
+        self.starts = 0
 
     @property
     def address(self):
         return "127.0.0.1:%d" % self.port
 
     def __repr__(self):
-        return "<member %s %s pid=%s>" % (self.id, self.address, self.proc.pid if self.proc else None)
+        return "<%s %s %s pid=%s>" % (self.kind, self.id, self.address, self.proc.pid if self.proc else None)
 
-    # -- config and process -------------------------------------------------
+    def binary(self):
+        raise NotImplementedError
+
+    def write_config(self):
+        raise NotImplementedError
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _launch(self, wait_serving=True, timeout=30):
+        """Starts the process (same data_dir as before); a port taken in the
+        meantime is replaced by another. With `wait_serving`, returns once it
+        serves /healthz."""
+        assert not self.alive(), "%s already running" % self.id
+        for _ in range(4):
+            self.write_config()
+            self.starts += 1
+            log = open(self.log_path, "ab")
+            log.write(("==== start %d of %s on %s ====\n" % (self.starts, self.id, self.address)).encode())
+            log.flush()
+            self.proc = subprocess.Popen([self.binary(), "--config", self.config_path],
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         preexec_fn=_die_with_parent)
+            log.close()
+            self.paused = False
+            if not wait_serving or self._wait_serving(timeout):
+                return self
+            if "cannot listen" not in self.log_tail(5):
+                raise AssertionError("%s %s exited with %s at start:\n%s" % (self.kind, self.id, self.proc.returncode,
+                                                                             self.log_tail(20)))
+            self.port = free_port()
+        raise AssertionError("%s %s could not bind a port" % (self.kind, self.id))
+
+    def _wait_serving(self, timeout=30):
+        """True once /healthz answers; False if the process exited first."""
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if self.get("/healthz", timeout=2).status == 200:
+                    return True
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.02)  # polling interval
+        raise WaitTimeout("%s %s did not serve /healthz within %ds" % (self.kind, self.id, timeout))
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def kill(self):
+        """SIGKILL, and reap it."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.paused = False
+        close_connections()
+
+    def terminate(self, timeout=20):
+        """SIGTERM and wait for the exit; returns the exit code."""
+        if self.paused:
+            self.resume()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout * SLOW)
+        finally:
+            close_connections()
+
+    def pause(self):
+        self.signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        self.signal(signal.SIGCONT)
+        self.paused = False
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=40):
+        text = self.log_text()
+        return "\n".join(text.splitlines()[-n:]) if text else "(no log)"
+
+    # -- API ----------------------------------------------------------------
+
+    def request(self, method, path, body=None, headers=None, timeout=None):
+        return http_request(self.address, method, path, body=body, headers=headers,
+                            timeout=self.request_timeout if timeout is None else timeout)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def metrics(self):
+        """{name{labels}: value} of the Prometheus text exposition."""
+        r = self.get("/metrics", timeout=5)
+        assert r.status == 200, r
+        out = {}
+        for line in r.body.decode().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+        return out
+
+    def metric(self, name, default=None):
+        return self.metrics().get(name, default)
+
+
+class Member(ServerProcess):
+    """One tenure-controller process with its own directory, config and log."""
+
+    kind = "member"
+    log_name = "controller.log"
+
+    def __init__(self, cluster, node_id):
+        super().__init__(cluster.dir, node_id)
+        self.cluster = cluster
+        self.peers = []  # [(id, address)] written into its config
+        self.extra_yaml = ""
+        # False for a member started to join but not yet added (it knows no
+        # leader): leader discovery leaves it out.
+        self.in_group = True
+        self.auth_override = None  # this member's own auth block (default: the cluster's)
+
+    def binary(self):
+        return controller_binary()
 
     def write_config(self):
         c = self.cluster
@@ -149,80 +287,11 @@ class Member:
         with open(self.config_path, "w") as f:
             f.write(text)
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
     def start(self, wait_healthy=True):
         """Starts the process (same data_dir as before). When the port it was
         given turns out to be taken, it moves to another one: peers reach it
         through proxies, which follow it."""
-        assert not self.alive(), "%s already running" % self.id
-        for attempt in range(4):
-            self.write_config()
-            self.starts += 1
-            log = open(self.log_path, "ab")
-            log.write(("==== start %d of %s on %s ====\n" % (self.starts, self.id, self.address)).encode())
-            log.flush()
-            self.proc = subprocess.Popen([controller_binary(), "--config", self.config_path],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         preexec_fn=_die_with_parent)
-            log.close()
-            self.paused = False
-            if not wait_healthy:
-                return self
-            if self._wait_serving():
-                return self
-            if "cannot listen" not in self.log_tail(5):
-                raise AssertionError("%s exited with %s at start:\n%s" % (self.id, self.proc.returncode,
-                                                                          self.log_tail(20)))
-            self.port = free_port()
-        raise AssertionError("%s could not bind a port" % self.id)
-
-    def _wait_serving(self):
-        """True once /healthz answers; False if the process exited first."""
-        deadline = time.monotonic() + 30 * SLOW
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if self.get("/healthz", timeout=2).status == 200:
-                    return True
-            except (OSError, http.client.HTTPException):
-                pass
-            time.sleep(0.02)  # polling interval
-        raise WaitTimeout("%s did not serve /healthz within 30s" % self.id)
-
-    def signal(self, sig):
-        if self.alive():
-            self.proc.send_signal(sig)
-
-    def kill(self):
-        """SIGKILL, and reap it."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=30)
-        self.paused = False
-        close_connections()
-
-    def terminate(self, timeout=20):
-        """SIGTERM and wait for a clean exit; returns the exit code."""
-        if self.paused:
-            self.resume()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout * SLOW)
-        finally:
-            close_connections()
-
-    def pause(self):
-        self.signal(signal.SIGSTOP)
-        self.paused = True
-
-    def resume(self):
-        self.signal(signal.SIGCONT)
-        self.paused = False
+        return self._launch(wait_serving=wait_healthy)
 
     def restart(self, wait_healthy=True):
         self.kill()
@@ -233,47 +302,10 @@ class Member:
         assert not self.alive(), "wipe %s while it runs" % self.id
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def log_tail(self, n=40):
-        try:
-            with open(self.log_path, "rb") as f:
-                lines = f.read().decode("utf-8", "replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(lines[-n:])
-
-    # -- API ----------------------------------------------------------------
-
-    def request(self, method, path, body=None, headers=None, timeout=10.0):
-        return http_request(self.address, method, path, body=body, headers=headers, timeout=timeout)
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path, body=None, **kw):
-        return self.request("POST", path, body=body, **kw)
-
-    def delete(self, path, **kw):
-        return self.request("DELETE", path, **kw)
-
     def cluster_view(self):
         r = self.get("/v1/cluster", timeout=5)
         assert r.status == 200, r
         return r.json
-
-    def metrics(self):
-        """{name{labels}: value} of the Prometheus text exposition."""
-        r = self.get("/metrics", timeout=5)
-        assert r.status == 200, r
-        out = {}
-        for line in r.body.decode().splitlines():
-            if not line or line.startswith("#"):
-                continue
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-        return out
-
-    def metric(self, name, default=None):
-        return self.metrics().get(name, default)
 
 
 # ---------------------------------------------------------------------------
