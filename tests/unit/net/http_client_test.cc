@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -39,6 +41,16 @@ class ClientFixture : public ::testing::Test {
     if (server_) server_->stop();
   }
 
+  /// The handler keeps every request's responder, unanswered, in held_.
+  void hold_requests() {
+    handler_ = [this](HttpRequest, std::shared_ptr<Responder> res) {
+      std::lock_guard lock(held_mu_);
+      held_.push_back(std::move(res));
+    };
+  }
+
+  std::mutex held_mu_;
+  std::vector<std::shared_ptr<Responder>> held_;
   IoThreads io_{2};
   std::unique_ptr<HttpServer> server_;
   std::string addr_;
@@ -117,12 +129,7 @@ TEST_F(ClientFixture, AsyncRequestsShareABoundedPool) {
 }
 
 TEST_F(ClientFixture, QueueOverflowFailsOverloaded) {
-  std::mutex mu;
-  std::vector<std::shared_ptr<Responder>> held;
-  handler_ = [&](HttpRequest, std::shared_ptr<Responder> res) {
-    std::lock_guard lock(mu);
-    held.push_back(std::move(res));
-  };
+  hold_requests();
   start();
   ClientOptions o;
   o.max_connections_per_host = 1;
@@ -140,24 +147,18 @@ TEST_F(ClientFixture, QueueOverflowFailsOverloaded) {
   // One in flight, two queued, two refused at once.
   ASSERT_TRUE(wait_until([&] { return overloaded.load() == 2; }));
   {
-    std::lock_guard lock(mu);
-    for (auto& r : held) r->reply(HttpResponse{});
+    std::lock_guard lock(held_mu_);
+    for (auto& r : held_) r->reply(HttpResponse{});
   }
   ASSERT_TRUE(wait_until([&] {
-    std::lock_guard lock(mu);
-    for (auto& r : held) r->reply(HttpResponse{});
+    std::lock_guard lock(held_mu_);
+    for (auto& r : held_) r->reply(HttpResponse{});
     return done.load() == 5;
   }));
-  server_->stop();  // before the locals the handler uses go away
 }
 
 TEST_F(ClientFixture, QueuedRequestTimesOutWhileWaitingForAConnection) {
-  std::mutex mu;
-  std::vector<std::shared_ptr<Responder>> never;
-  handler_ = [&](HttpRequest, std::shared_ptr<Responder> res) {
-    std::lock_guard lock(mu);
-    never.push_back(std::move(res));
-  };
+  hold_requests();  // never answered
   start();
   ClientOptions o;
   o.max_connections_per_host = 1;
@@ -177,7 +178,6 @@ TEST_F(ClientFixture, QueuedRequestTimesOutWhileWaitingForAConnection) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 190ms);
   EXPECT_FALSE(first.wait(0ms).has_value());  // the first is still in flight
   EXPECT_EQ(calls_.load(), 1);
-  server_->stop();  // before the locals the handler uses go away
 }
 
 TEST_F(ClientFixture, CallbackChainReusesTheSameConnection) {
