@@ -625,6 +625,15 @@ class FleetTestCase(th.ClusterTestCase):
             f.shutdown()
         close_connections()
 
+    def start_fleet(self, shards=40, **kw):
+        """make_fleet(**kw) with `shards` shards created and placed, once
+        controllers and agents agree: (fleet, {shard: view})."""
+        f = self.make_fleet(**kw)
+        ids = f.create_shards(shards)
+        views, _ = f.wait_agreement(timeout=20)
+        self.assertEqual(sorted(views), sorted(ids))
+        return f, views
+
     def make_fleet(self, agents=4, lease_ms=2000, heartbeat_ms=250, capacities=None, zones=None,
                    controller_yaml="", start=True, agent_ids=None, auth=None):
         """3 controllers with `worker_lease_ms: lease_ms` (plus `controller_yaml`

@@ -23,12 +23,6 @@ HEARTBEAT_MS = 250
 
 class FleetFailureTest(fh.FleetTestCase):
 
-    def start_fleet(self, shards=40):
-        f = self.make_fleet(agents=4, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
-        f.create_shards(shards)
-        shards, _ = f.wait_agreement(timeout=20)
-        return f, shards
-
     def wait_moved(self, f, lost, victim, timeout):
         """Polls the surviving agents every 20 ms until each shard of `lost`
         ({shard: epoch}) is claimed by another agent at epoch + 1; returns
@@ -46,7 +40,7 @@ class FleetFailureTest(fh.FleetTestCase):
         return th.wait_until(check, timeout, "%s's shards claimed elsewhere at epoch + 1" % victim.id, interval=0.02)
 
     def test_sigkill_agent_shards_move_within_lease(self):
-        f, before = self.start_fleet()
+        f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
         victim = f.agent("w2")
         lost = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == victim.id}
         self.assertGreaterEqual(len(lost), 9, "w2 should hold about a quarter of 40 shards")
@@ -90,7 +84,7 @@ class FleetFailureTest(fh.FleetTestCase):
         self.assertEqual(r.json["current_epoch"], lost[sid] + 1)
 
     def test_sigstop_past_lease_then_sigcont_is_fenced_and_learns(self):
-        f, before = self.start_fleet()
+        f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
         victim = f.agent("w3")
         lost = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == victim.id}
         self.assertGreaterEqual(len(lost), 9)
@@ -148,7 +142,7 @@ class FleetFailureTest(fh.FleetTestCase):
         self.assertNoViolations(poller.violations(), "grant timeline")
 
     def test_stale_epoch_write_to_new_owner_409(self):
-        f, before = self.start_fleet(shards=8)
+        f, before = self.start_fleet(shards=8, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
         sid = "s-3"
         old = f.agent(before[sid]["worker"])
         new = [a for a in f.all() if a.id != old.id][0]

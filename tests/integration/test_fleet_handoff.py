@@ -25,18 +25,12 @@ HEARTBEAT_MS = 250
 
 class FleetHandoffTest(fh.FleetTestCase):
 
-    def start_fleet(self, shards=40):
-        f = self.make_fleet(agents=4, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
-        f.create_shards(shards)
-        shards, _ = f.wait_agreement(timeout=20)
-        return f, shards
-
     def wait_claimed(self, agent, shard, epoch, timeout=10):
         th.wait_until(lambda: agent.grants(timeout=1).claims().get(shard) == epoch, timeout,
                       "%s holding %s at epoch %d" % (agent.id, shard, epoch), interval=0.02)
 
     def test_manual_move_and_drain_never_two_holders(self):
-        f, before = self.start_fleet()
+        f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
         poller = fh.GrantPoller(f).start().catch_up()
 
         # A manual move of one shard from w1 to w2.
@@ -97,7 +91,7 @@ class FleetHandoffTest(fh.FleetTestCase):
         self.assertEqual(counts, [13, 13, 14])
 
     def test_sigterm_releases_shards_before_the_lease_would_run_out(self):
-        f, before = self.start_fleet()
+        f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
         victim = f.agent("w4")
         lost = {s: v["epoch"] for s, v in before.items() if v["worker"] == victim.id}
         survivors = [a for a in f.all() if a.id != victim.id]
@@ -135,7 +129,7 @@ class FleetHandoffTest(fh.FleetTestCase):
         self.assertEqual(f.workers()[victim.id]["state"], "dead")
 
     def test_restart_keeps_the_newest_epoch_seen(self):
-        f, before = self.start_fleet()
+        f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
         w1 = f.agent("w1")
         # Three shards of w2 are moved to w1 (epoch 2), then w1 is drained:
         # w1 saw epoch 2 for each (its grant and its revoke) and never hears
@@ -201,7 +195,7 @@ class FleetHandoffTest(fh.FleetTestCase):
         # (maintenance), start it again. Nobody undrained it, so it stays
         # draining and gets no shards (leaving turns it "dead"; registering
         # again used to make it "alive" and forget the drain).
-        f, before = self.start_fleet()
+        f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
         w4 = f.agent("w4")
         self.assertStatus(f.drain(w4.id), 200)
         th.wait_until(lambda: not w4.grants(timeout=1).grants and f.workers()[w4.id]["shards"] == 0, 10,

@@ -63,9 +63,8 @@ class FleetLeaderKillTest(fh.FleetTestCase):
         return shards, grants
 
     def test_leader_killed_while_failing_over_a_dead_agent(self):
-        f = self.make_fleet(agents=4, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
-        ids = f.create_shards(40)
-        before, _ = f.wait_agreement(timeout=20)
+        f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
+        ids = sorted(before)
         victim = f.agent("w2")
         lost = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == victim.id}
         leader = f.cluster.leader()
@@ -106,9 +105,8 @@ class FleetLeaderKillTest(fh.FleetTestCase):
         # The new leader knows nobody's last heartbeat: it must count every
         # worker's lease from its own election, so the dead agent's shards move
         # no earlier than a full lease after the old leader died.
-        f = self.make_fleet(agents=4, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
-        ids = f.create_shards(40)
-        before, _ = f.wait_agreement(timeout=20)
+        f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
+        ids = sorted(before)
         victim = f.agent("w1")
         lost = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == victim.id}
         leader = f.cluster.leader()
@@ -140,10 +138,9 @@ class FleetLeaderKillTest(fh.FleetTestCase):
             self.assertEqual(shards[sid]["epoch"], e + 1, sid)
 
     def test_leader_killed_halfway_through_a_drain(self):
-        f = self.make_fleet(agents=4, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS,
-                            controller_yaml="placement: {max_concurrent_moves: 1}\n")
-        ids = f.create_shards(40)
-        before, _ = f.wait_agreement(timeout=20)
+        f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS,
+                                     controller_yaml="placement: {max_concurrent_moves: 1}\n")
+        ids = sorted(before)
         drained = f.agent("w3")
         moving = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == drained.id}
         self.assertGreaterEqual(len(moving), 9)
@@ -183,9 +180,8 @@ class FleetLeaderKillTest(fh.FleetTestCase):
         # leader is killed while they are in flight. The new leader must wait
         # a full lease from its own election before granting them (the old
         # owner might still be serving), then grant each at epoch + 1.
-        f = self.make_fleet(agents=4, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
-        ids = f.create_shards(40)
-        before, _ = f.wait_agreement(timeout=20)
+        f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
+        ids = sorted(before)
         drained = f.agent("w4")
         moving = {sid: s["epoch"] for sid, s in before.items() if s["worker"] == drained.id}
         poller = fh.GrantPoller(f).start().catch_up()
