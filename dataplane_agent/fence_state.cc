@@ -84,6 +84,15 @@ void FenceState::set_lease(SteadyTime deadline) {
   if (trace_) trace_(ns < old ? "shorten_lease" : "extend_lease");
 }
 
+void FenceState::set_lease_from(LeaseLedger& ledger) {
+  ledger.forget_expired(clock_.now());
+  if (auto deadline = ledger.deadline(revision())) {
+    set_lease(*deadline);
+  } else if (lease_valid()) {
+    invalidate_lease();
+  }
+}
+
 void FenceState::invalidate_lease() {
   lease_deadline_ns_.store(0, std::memory_order_release);
   // Writes admitted before the store finish before we go on.

@@ -23,6 +23,7 @@
 
 #include "dataplane_agent/clock.h"
 #include "dataplane_agent/grant_table.h"
+#include "dataplane_agent/lease.h"
 #include "dataplane_agent/rw_lock.h"
 
 namespace tenure::agent {
@@ -63,6 +64,11 @@ class FenceState {
   /// (a re-list went back to an earlier revision): returns once no write
   /// admitted under the longer lease is still in flight.
   void set_lease(SteadyTime deadline);
+  /// The lease `ledger` allows the table as it is now: the latest deadline
+  /// among extensions whose worker revision the table has reached, or none
+  /// (then invalid: what made it valid needs a revision the table no longer
+  /// has, after a re-list went back). Drops the ledger's expired entries.
+  void set_lease_from(LeaseLedger& ledger);
   /// Makes every check fail with kLeaseExpired until the next extend_lease(),
   /// and waits for writes in flight.
   void invalidate_lease();

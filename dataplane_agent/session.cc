@@ -319,15 +319,7 @@ void Session::Impl::fatal(const std::string& message) {
 }
 
 void Session::Impl::refresh_lease() {
-  if (!synced) return;
-  leases.forget_expired(clock.now());
-  if (auto deadline = leases.deadline(fence.revision())) {
-    fence.set_lease(*deadline);
-  } else if (fence.lease_valid()) {
-    // What made it valid needs a revision the table no longer has (a
-    // re-list went back): nothing may be served until the watch catches up.
-    fence.invalidate_lease();
-  }
+  if (synced) fence.set_lease_from(leases);
 }
 
 void Session::Impl::check_watch_lag(Revision heartbeat_revision, Revision worker_revision) {

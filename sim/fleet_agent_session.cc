@@ -103,14 +103,7 @@ void SimAgent::extend_from(const Reply& r) {
 }
 
 void SimAgent::refresh_lease() {
-  // As Session::Impl::refresh_lease.
-  if (!synced_) return;
-  leases_.forget_expired(clock_.now());
-  if (auto deadline = leases_.deadline(fence_->revision())) {
-    fence_->set_lease(*deadline);
-  } else if (fence_->lease_valid()) {
-    fence_->invalidate_lease();
-  }
+  if (synced_) fence_->set_lease_from(leases_);
 }
 
 void SimAgent::apply_lease_answer(const Reply& r, bool is_register) {
