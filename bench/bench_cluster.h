@@ -89,13 +89,8 @@ class Cluster {
     while (Clock::now() < deadline) {
       for (auto& m : members_) {
         if (m.pid <= 0) continue;
-        net::ClientRequest r;
-        r.target = "/v1/cluster";
-        r.timeout_ms = 500;
-        auto res = sync_.call(m.address, r);
-        if (!res.ok() || res.value().status != 200) continue;
-        auto j = nlohmann::json::parse(res.value().body, nullptr, false);
-        if (j.is_discarded() || !j["leader_id"].is_string()) continue;
+        auto j = cluster_view(m.address);
+        if (!j.is_object() || !j["leader_id"].is_string()) continue;
         for (auto& p : members_) {
           if (p.id == j["leader_id"].get<std::string>() && p.pid > 0) return p.address;
         }
@@ -106,7 +101,37 @@ class Cluster {
   }
   std::vector<Member>& members() { return members_; }
 
+  /// Polls until `m` has applied everything the leader had committed when
+  /// this was called (a restarted member caught up); false on timeout.
+  bool wait_caught_up(const Member& m, int timeout_ms = 30000) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    uint64_t target = 0;
+    while (Clock::now() < deadline) {
+      if (target == 0) {
+        auto view = cluster_view(leader(timeout_ms));
+        if (view.is_object()) target = view["commit_index"].get<uint64_t>();
+      } else if (auto view = cluster_view(m.address);
+                 view.is_object() && view["applied_index"].get<uint64_t>() >= target) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling interval
+    }
+    return false;
+  }
+
  private:
+  /// GET /v1/cluster at `address`, null when it does not answer 200.
+  nlohmann::json cluster_view(const std::string& address) {
+    if (address.empty()) return nullptr;
+    net::ClientRequest r;
+    r.target = "/v1/cluster";
+    r.timeout_ms = 500;
+    auto res = sync_.call(address, r);
+    if (!res.ok() || res.value().status != 200) return nullptr;
+    auto j = nlohmann::json::parse(res.value().body, nullptr, false);
+    return j.is_discarded() ? nlohmann::json(nullptr) : j;
+  }
+
   Args args_;
   std::vector<Member> members_;
   net::SyncHttpClient sync_;

@@ -249,8 +249,8 @@ void bench_failover(Cluster& c, const Args& a) {
     std::printf("failover round %d: %.0f ms\n", round + 1, ms);
     std::fflush(stdout);
     c.start(*victim);
-    // Let it catch up before the next round.
-    std::this_thread::sleep_for(std::chrono::seconds(2));
+    // The next round starts once it has caught up.
+    if (!c.wait_caught_up(*victim)) std::fprintf(stderr, "%s did not catch up within 30 s\n", victim->id.c_str());
   }
   double sum = 0;
   for (double t : times) sum += t;
