@@ -10,16 +10,8 @@ namespace tenure::sim {
 
 namespace {
 
-std::string fixed(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", v);
-  return buf;
-}
-
-// A mean gap in ms, or 0 ("never") with probability `never`.
-uint64_t gap(Rng& rng, double never, int64_t lo, int64_t hi) {
-  return rng.chance(never) ? 0 : static_cast<uint64_t>(rng.range(lo, hi));
-}
+// Gaps here are in ms, unsigned.
+uint64_t gap(Rng& rng, double never, int64_t lo, int64_t hi) { return static_cast<uint64_t>(draw_gap(rng, never, lo, hi)); }
 
 uint64_t urange(Rng& rng, uint64_t lo, uint64_t hi) {
   return static_cast<uint64_t>(rng.range(static_cast<int64_t>(lo), static_cast<int64_t>(hi)));
@@ -88,8 +80,8 @@ std::string FleetOptions::describe() const {
      << " max_moves=" << max_concurrent_moves << " join_delay_ms=" << join_delay_ms
      << " per_command=" << max_placements_per_command << " request_timeout_ms=" << request_timeout_ms
      << " events_kept=" << events_kept << " heartbeat_ms=" << heartbeat_ms << " watch_poll_ms=" << watch_poll_ms << " min_call_ms=" << min_call_ms
-     << " rate_spread=" << fixed(agent_rate_spread) << " rate_at_bound=" << fixed(rate_at_bound)
-     << " agent_fsync_us=" << fsync_min_us << "-" << fsync_max_us << " stall=" << fixed(fsync_stall)
+     << " rate_spread=" << fixed3(agent_rate_spread) << " rate_at_bound=" << fixed3(rate_at_bound)
+     << " agent_fsync_us=" << fsync_min_us << "-" << fsync_max_us << " stall=" << fixed3(fsync_stall)
      << " stall_max_ms=" << stall_max_ms << " pause_gap_ms=" << pause_gap_ms << " pause_max_ms=" << pause_max_ms
      << " agent_crash_gap_ms=" << crash_gap_ms << " agent_down_ms=" << down_max_ms << " leave_gap_ms=" << leave_gap_ms
      << " cut_gap_ms=" << cut_gap_ms << " cut_max_ms=" << cut_max_ms << " create_gap_ms=" << create_gap_ms

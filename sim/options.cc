@@ -9,19 +9,6 @@
 
 namespace tenure::sim {
 
-namespace {
-
-std::string fixed(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", v);
-  return buf;
-}
-
-// Draws a mean gap in ticks, or 0 ("never") with probability `never`.
-int64_t gap(Rng& rng, double never, int64_t lo, int64_t hi) { return rng.chance(never) ? 0 : rng.range(lo, hi); }
-
-}  // namespace
-
 RunOptions draw_options(uint64_t seed, const Overrides& o) {
   // The draw order below is part of the replay format: appending new draws
   // at the end keeps old seeds meaningful, reordering does not.
@@ -41,11 +28,11 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   r.delay_max_us = r.delay_min_us + rng.range(0, 3 * kTickUs);
   r.slow_max_us = r.delay_max_us + rng.range(1, 20) * kTickUs;
 
-  r.partition_gap_ticks = gap(rng, 0.25, 30, 500);
+  r.partition_gap_ticks = draw_gap(rng, 0.25, 30, 500);
   r.partition_len_ticks = rng.range(5, 200);
   r.partition_leader = rng.unit();
 
-  r.crash_gap_ticks = gap(rng, 0.2, 20, 600);
+  r.crash_gap_ticks = draw_gap(rng, 0.2, 20, 600);
   r.down_ticks = rng.range(1, 150);
   r.crash_leader = rng.unit();
   r.torn = rng.unit() * 0.7;
@@ -54,8 +41,8 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   r.compact_every = static_cast<int>(rng.range(5, 200));
   r.keep_entries = static_cast<int>(rng.range(0, 20));
 
-  r.churn_gap_ticks = gap(rng, 0.3, 50, 500);
-  r.transfer_gap_ticks = gap(rng, 0.4, 50, 600);
+  r.churn_gap_ticks = draw_gap(rng, 0.3, 50, 500);
+  r.transfer_gap_ticks = draw_gap(rng, 0.4, 50, 600);
 
   r.clients = static_cast<int>(rng.range(1, 5));
   r.read_ratio = 0.2 + rng.unit() * 0.6;
@@ -121,17 +108,17 @@ std::string RunOptions::describe() const {
   std::ostringstream os;
   os << "seed=" << seed << " nodes=" << nodes << " ticks=" << ticks << " bug=" << (bug.empty() ? "none" : bug)
      << " election=" << election_ticks << " heartbeat=" << heartbeat_ticks << " inflight=" << max_inflight
-     << " msg_bytes=" << max_bytes_per_msg << " drop=" << fixed(drop) << " dup=" << fixed(dup)
-     << " slow=" << fixed(slow) << " delay_us=" << delay_min_us << "-" << delay_max_us
+     << " msg_bytes=" << max_bytes_per_msg << " drop=" << fixed3(drop) << " dup=" << fixed3(dup)
+     << " slow=" << fixed3(slow) << " delay_us=" << delay_min_us << "-" << delay_max_us
      << " slow_max_us=" << slow_max_us << " partition_gap=" << partition_gap_ticks
-     << " partition_len=" << partition_len_ticks << " partition_leader=" << fixed(partition_leader)
-     << " crash_gap=" << crash_gap_ticks << " down=" << down_ticks << " crash_leader=" << fixed(crash_leader)
-     << " torn=" << fixed(torn) << " skew=" << fixed(skew) << " compact_every=" << compact_every
+     << " partition_len=" << partition_len_ticks << " partition_leader=" << fixed3(partition_leader)
+     << " crash_gap=" << crash_gap_ticks << " down=" << down_ticks << " crash_leader=" << fixed3(crash_leader)
+     << " torn=" << fixed3(torn) << " skew=" << fixed3(skew) << " compact_every=" << compact_every
      << " keep=" << keep_entries << " churn_gap=" << churn_gap_ticks << " transfer_gap=" << transfer_gap_ticks
-     << " clients=" << clients << " reads=" << fixed(read_ratio) << " follower_reads=" << fixed(follower_reads)
+     << " clients=" << clients << " reads=" << fixed3(read_ratio) << " follower_reads=" << fixed3(follower_reads)
      << " client_timeout=" << client_timeout_ticks << " think=" << think_ticks << " keys=" << keys
-     << " value_bytes=" << value_bytes << " storm=" << (storm ? 1 : 0) << " react_leader=" << fixed(react_leader)
-     << " react_commit=" << fixed(react_commit) << " crash_loses_inflight=" << fixed(crash_loses_inflight)
+     << " value_bytes=" << value_bytes << " storm=" << (storm ? 1 : 0) << " react_leader=" << fixed3(react_leader)
+     << " react_commit=" << fixed3(react_commit) << " crash_loses_inflight=" << fixed3(crash_loses_inflight)
      << " async_fsync=" << (async_fsync ? 1 : 0) << " fsync_us=" << fsync_min_us << "-" << fsync_max_us
      << " keep_removed=" << (keep_removed ? 1 : 0) << " skip_unsynced=" << (skip_unsynced ? 1 : 0);
   if (fleet) os << fleet_options.describe();

@@ -4,6 +4,8 @@
 // replays exactly (no clocks, no std::random_device, no hash-order effects).
 
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 namespace tenure::sim {
@@ -49,5 +51,18 @@ class Rng {
   }
   uint64_t s_[4];
 };
+
+/// A mean gap between faults drawn from [lo, hi], or 0 ("never") with
+/// probability `never` (the options of a seed).
+inline int64_t draw_gap(Rng& rng, double never, int64_t lo, int64_t hi) {
+  return rng.chance(never) ? 0 : rng.range(lo, hi);
+}
+
+/// "%.3f" of v, for the options line.
+inline std::string fixed3(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
 
 }  // namespace tenure::sim
