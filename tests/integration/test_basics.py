@@ -2,6 +2,7 @@
 """A healthy 3-member group: one leader, health endpoints and metrics, writes
 through a follower, linearizable reads at followers, leadership transfer."""
 
+import socket
 import threading
 
 import tenure_harness as th
@@ -44,6 +45,24 @@ class BasicsTest(th.ClusterTestCase):
             is_leader[m.id] = met["tenure_raft_is_leader"]
             self.assertTrue(any(k.startswith("tenure_http_requests_total{") for k in met), m.id)
         self.assertEqual(is_leader, {k: (1.0 if k == leader.id else 0.0) for k in is_leader})
+
+    def test_group_starts_when_a_members_port_was_taken(self):
+        # free_port() releases the port it found: under parallel tests another
+        # process may take it before the member binds. The member moves to
+        # another port and its peers follow it through their proxies.
+        c = self.make_cluster(n=3)
+        taken = c.member("c2").port
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", taken))
+        blocker.listen()
+        try:
+            leader = c.start()
+        finally:
+            blocker.close()
+        self.assertIsNotNone(leader)
+        self.assertNotEqual(c.member("c2").port, taken)
+        self.assertIn("cannot listen", c.member("c2").log_text())
+        self.assertEqual(len(c.in_group()), 3)
 
     def test_write_through_follower_visible_everywhere(self):
         c = self.make_cluster(n=3)
