@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   libjemalloc-dev
+  clang-14 libclang-rt-14-dev
   curl python3 prometheus
 )
 
