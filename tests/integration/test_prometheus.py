@@ -23,7 +23,7 @@ def dashboard_queries(name):
 
 class PrometheusTest(th.ClusterTestCase):
 
-    def start_prometheus(self, targets):
+    def start_prometheus(self, targets, rule_files=()):
         binary = shutil.which("prometheus")
         self.assertIsNotNone(binary, "prometheus is not installed (scripts/install-deps.sh installs it)")
         port = tn.free_port()
@@ -33,6 +33,8 @@ class PrometheusTest(th.ClusterTestCase):
                     "scrape_configs:\n"
                     "  - job_name: tenure-controllers\n"
                     "    static_configs: [{targets: [%s]}]\n" % ", ".join("'%s'" % t for t in targets))
+            if rule_files:
+                f.write("rule_files: [%s]\n" % ", ".join("'%s'" % r for r in rule_files))
         log = open(os.path.join(self.tmp, "prometheus.log"), "w")
         proc = subprocess.Popen([binary, "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(self.tmp, "tsdb"),
                                  "--web.listen-address=127.0.0.1:%d" % port], stdout=log, stderr=subprocess.STDOUT)
@@ -81,6 +83,38 @@ class PrometheusTest(th.ClusterTestCase):
                 th.wait_until(lambda: self.query(prom, expr), 30, "data for panel %r (%s)" % (title, expr))
         for title, expr in dashboard_queries("tenure-agents.json"):
             self.query(prom, expr)
+
+    def firing(self, prom, name):
+        r = tn.http_request(prom, "GET", "/api/v1/alerts", timeout=5)
+        self.assertEqual(r.status, 200, r.body)
+        return [a for a in json.loads(r.body)["data"]["alerts"]
+                if a["labels"]["alertname"] == name and a["state"] == "firing"]
+
+    def test_no_leader_alert_fires_and_clears(self):
+        """The shipped rules load in a real Prometheus; TenureNoLeader fires
+        once a majority is stopped (the survivor leads no one) and clears
+        when the majority is back."""
+        c = self.make_cluster(n=3)
+        leader = c.start()
+        prom = self.start_prometheus([m.address for m in c.all()],
+                                     rule_files=[os.path.join(ROOT, "dashboards", "alerts.yml")])
+        r = tn.http_request(prom, "GET", "/api/v1/rules", timeout=5)
+        names = {rule["name"] for g in json.loads(r.body)["data"]["groups"] for rule in g["rules"]}
+        self.assertIn("TenureNoLeader", names)
+        self.assertIn("TenureAgentLeaseInvalid", names)
+        th.wait_until(lambda: len(self.query(prom, "tenure_raft_is_leader == 1")) == 1, 30, "leader scraped")
+        self.assertEqual(self.firing(prom, "TenureNoLeader"), [])
+
+        survivor = c.followers(leader)[0]
+        stopped = [m for m in c.all() if m is not survivor]
+        for m in stopped:
+            m.kill()
+        # 10 s of `for`, 1 s scrapes and evaluations.
+        th.wait_until(lambda: self.firing(prom, "TenureNoLeader"), 60, "TenureNoLeader firing")
+        for m in stopped:
+            m.start()
+        c.wait_leader()
+        th.wait_until(lambda: not self.firing(prom, "TenureNoLeader"), 60, "TenureNoLeader cleared")
 
 
 if __name__ == "__main__":
