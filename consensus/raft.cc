@@ -235,49 +235,50 @@ bool Raft::step_term(const Message& m) {
   return true;
 }
 
-void Raft::step(Message m) {
-  if (m.to != config_.id) return;
-  if (!step_term(m)) return;
+std::optional<DropReason> Raft::step(Message m) {
+  if (auto why = check_message(m)) return why;
+  if (!step_term(m)) return std::nullopt;
   switch (m.type) {
     case MessageType::kVote:
     case MessageType::kPreVote:
       handle_vote_request(m);
-      return;
+      return std::nullopt;
     case MessageType::kVoteResponse:
     case MessageType::kPreVoteResponse:
       handle_vote_response(m);
-      return;
+      return std::nullopt;
     case MessageType::kAppend:
       if (role_ != Role::kFollower || leader_ != m.from) become_follower(term_, m.from);
       election_elapsed_ = 0;
       handle_append(m);
-      return;
+      return std::nullopt;
     case MessageType::kHeartbeat:
       if (role_ != Role::kFollower || leader_ != m.from) become_follower(term_, m.from);
       election_elapsed_ = 0;
       handle_heartbeat(m);
-      return;
+      return std::nullopt;
     case MessageType::kSnapshot:
       if (role_ != Role::kFollower || leader_ != m.from) become_follower(term_, m.from);
       election_elapsed_ = 0;
       handle_snapshot(m);
-      return;
+      return std::nullopt;
     case MessageType::kAppendResponse:
       if (role_ == Role::kLeader) handle_append_response(m);
-      return;
+      return std::nullopt;
     case MessageType::kHeartbeatResponse:
       if (role_ == Role::kLeader) handle_heartbeat_response(m);
-      return;
+      return std::nullopt;
     case MessageType::kTimeoutNow:
       handle_timeout_now(m);
-      return;
+      return std::nullopt;
     case MessageType::kReadIndex:
       if (role_ == Role::kLeader) enqueue_read(m.context, m.from);
-      return;
+      return std::nullopt;
     case MessageType::kReadIndexResponse:
       handle_read_index_response(m);
-      return;
+      return std::nullopt;
   }
+  return std::nullopt;
 }
 
 Status Raft::status() const {

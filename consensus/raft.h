@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "consensus/drop_reason.h"
 #include "consensus/message.h"
 #include "consensus/progress.h"
 #include "consensus/raft_config.h"
@@ -123,8 +124,11 @@ class Raft {
 
   /// Advances logical time by one tick.
   void tick();
-  /// Handles a message from a peer. Messages for another node are ignored.
-  void step(Message m);
+  /// Handles a message from a peer. A message inconsistent with this
+  /// member's state (for another node, out of range, entries that do not
+  /// follow, an ack past our log, see raft_check.cc) is dropped without any
+  /// effect and the reason returned, for the driver to count and log.
+  std::optional<DropReason> step(Message m);
   /// Starts an election now (pre-vote first when enabled), as on a timeout.
   void campaign();
 
@@ -148,6 +152,10 @@ class Raft {
   /// slightly lagging followers still get entries. Returns the snapshot
   /// (the driver persists it) and the index up to which stored entries may go.
   std::pair<Snapshot, LogIndex> compact(std::string data, uint64_t keep_entries);
+
+  /// Index of a snapshot received from the leader and not yet handed out in
+  /// a Ready; 0 if none (the driver keeps the decoded state for it).
+  LogIndex pending_snapshot_index() const { return pending_snapshot_ ? pending_snapshot_->index : LogIndex(0); }
 
   bool has_ready() const;
   Ready ready();
@@ -179,6 +187,8 @@ class Raft {
   void reset_randomized_election_timeout();
   void send(Message m);
   bool step_term(const Message& m);
+  // raft_check.cc: why `m` must be dropped, if it must.
+  std::optional<DropReason> check_message(const Message& m) const;
 
   // raft_election.cc
   void start_election(bool pre_vote, bool transfer);

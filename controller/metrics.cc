@@ -70,6 +70,10 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
                   .Register(r)
                   .Add({})),
       shards(prometheus::BuildGauge().Name("tenure_shards").Help("Shards by state").Register(r)),
-      workers(prometheus::BuildGauge().Name("tenure_workers").Help("Workers by state").Register(r)) {}
+      workers(prometheus::BuildGauge().Name("tenure_workers").Help("Workers by state").Register(r)),
+      messages_dropped(prometheus::BuildCounter()
+                           .Name("tenure_raft_messages_dropped_total")
+                           .Help("Peer messages dropped as inconsistent or malformed, by reason")
+                           .Register(r)) {}
 
 }  // namespace tenure::controller

@@ -31,6 +31,9 @@ struct RaftMetrics {
   prometheus::Gauge& members;
   prometheus::Family<prometheus::Gauge>& shards;   ///< label state
   prometheus::Family<prometheus::Gauge>& workers;  ///< label state
+  /// Peer messages refused as inconsistent or malformed (label reason, a
+  /// closed set: controller/message_drops.h).
+  prometheus::Family<prometheus::Counter>& messages_dropped;
 };
 
 }  // namespace tenure::controller

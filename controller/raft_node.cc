@@ -43,6 +43,7 @@ RaftNode::RaftNode(asio::io_context& io, NodeOptions options, storage::RaftStora
       storage_(storage),
       peers_(peers),
       metrics_(metrics),
+      drops_(metrics.messages_dropped),
       state_(options_.limits) {}
 
 RaftNode::~RaftNode() = default;
@@ -176,13 +177,7 @@ void RaftNode::on_persisted(Ready& rd) {
 
 /// The rest of a Ready once it is durable: send, apply, advance.
 void RaftNode::handle_ready(Ready& rd) {
-  if (rd.snapshot) {
-    TENURE_CHECK(state_.restore(*rd.snapshot->data),
-                 "node " << options_.id << " received an unreadable snapshot at index " << rd.snapshot->index);
-    metrics_.snapshots_installed.Increment();
-    log_info("raft", "event=snapshot_installed node=" + options_.id.str() + " index=" +
-                         std::to_string(rd.snapshot->index.value()));
-  }
+  if (rd.snapshot) install_snapshot(*rd.snapshot);
   if (!rd.messages.empty()) peers_.send(std::move(rd.messages));
   apply_entries(rd.committed_entries);
   for (const auto& rs : rd.read_states) {
@@ -200,6 +195,18 @@ void RaftNode::handle_ready(Ready& rd) {
   raft_->advance();
   maybe_snapshot();
   flush_proposals();
+}
+
+void RaftNode::install_snapshot(const consensus::Snapshot& snap) {
+  auto it = staged_snapshots_.find(snap.index);
+  // Only a snapshot that decoded in step() reaches the core (step_one), so
+  // the staged state is there; restoring again would cost a second decode.
+  TENURE_CHECK(it != staged_snapshots_.end() && it->second,
+               "node " << options_.id << " installs snapshot " << snap.index << " that was never decoded");
+  state_ = std::move(*it->second);
+  staged_snapshots_.erase(staged_snapshots_.begin(), std::next(it));
+  metrics_.snapshots_installed.Increment();
+  log_info("raft", "event=snapshot_installed node=" + options_.id.str() + " index=" + std::to_string(snap.index.value()));
 }
 
 void RaftNode::apply_entries(std::vector<Entry>& entries) {

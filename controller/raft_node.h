@@ -25,6 +25,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "consensus/raft.h"
+#include "controller/message_drops.h"
 #include "controller/metrics.h"
 #include "controller/peer_sender.h"
 #include "controller/persist_worker.h"
@@ -118,8 +119,14 @@ class RaftNode {
   void add_member(const NodeId& id, const std::string& address, SimpleDone done);
   void remove_member(const NodeId& id, SimpleDone done);
   void transfer_leadership(const NodeId& to, SimpleDone done);
-  /// Peer traffic from the transport.
+  /// Peer traffic from the transport. Each message is checked against
+  /// this member's state before the core acts on it; what fails is dropped
+  /// and counted in drops() (issue 8: nothing from the network reaches an
+  /// assertion). A snapshot's data is decoded here, before the core may
+  /// make it durable.
   void step(std::vector<consensus::Message> msgs);
+  /// Counter and log of refused peer messages; thread-safe.
+  MessageDrops& drops() { return drops_; }
   /// The transport's verdict on a snapshot it was asked to send.
   void report_snapshot(const NodeId& to, bool delivered);
 
@@ -165,6 +172,9 @@ class RaftNode {
   void handle_ready(consensus::Ready& rd);
   void start_persist(consensus::Ready rd);
   void on_persisted(consensus::Ready& rd);
+  void step_one(consensus::Message& m);
+  bool known_sender(const consensus::Message& m) const;
+  void install_snapshot(const consensus::Snapshot& snap);
   void apply_entries(std::vector<consensus::Entry>& entries);
   void apply_conf_change(const consensus::Entry& e);
   void complete(LogIndex index, Term term, const controlplane::ApplyResult* result);
@@ -185,12 +195,17 @@ class RaftNode {
   storage::RaftStorage& storage_;
   PeerSender& peers_;
   RaftMetrics& metrics_;
+  MessageDrops drops_;
   std::unique_ptr<consensus::Raft> raft_;
   controlplane::StateMachine state_;
   bool stopped_ = true;  ///< until start(), and again after stop()
   bool process_scheduled_ = false;
   bool persisting_ = false;  ///< a Ready is on the persist worker: no ready() until it is advanced
 
+  /// Snapshots from the leader, decoded when they arrived, by index, until
+  /// the Ready that installs them (at most the one the core holds and the
+  /// one being persisted).
+  std::map<LogIndex, std::unique_ptr<controlplane::StateMachine>> staged_snapshots_;
   std::vector<QueuedProposal> queued_;
   std::map<LogIndex, PendingProposal> pending_;
   std::map<uint64_t, PendingRead> reads_;  ///< by request id

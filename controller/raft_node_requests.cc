@@ -132,12 +132,55 @@ void RaftNode::read_stale(StateFn fn) {
 void RaftNode::step(std::vector<consensus::Message> msgs) {
   asio::post(strand_, [this, msgs = std::move(msgs)]() mutable {
     if (stopped_) return;
-    for (auto& m : msgs) {
-      if (m.to != options_.id) continue;
-      raft_->step(std::move(m));
-    }
+    for (auto& m : msgs) step_one(m);
     schedule_process();
   });
+}
+
+bool RaftNode::known_sender(const consensus::Message& m) const {
+  if (raft_->conf().contains(m.from) || options_.configured_addresses.count(m.from) ||
+      learned_addresses_.count(m.from)) {
+    return true;
+  }
+  // A leader added after the last membership change we applied is not known
+  // yet, and only its log can tell us about it: its appends, heartbeats and
+  // snapshots are let through to the core's own checks (as etcd's pipeline
+  // handler accepts them). Votes, answers and reads from strangers are not.
+  using consensus::MessageType;
+  return m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat || m.type == MessageType::kSnapshot;
+}
+
+void RaftNode::step_one(consensus::Message& m) {
+  const char* type = consensus::to_string(m.type);
+  if (m.to != options_.id) {
+    return drops_.count(consensus::DropReason::kWrongRecipient, m.from.str(), type, "to=" + m.to.str().substr(0, 64));
+  }
+  if (!known_sender(m)) {
+    return drops_.count(drop_reason::kUnknownSender, m.from.str(), type, "not a member this node knows");
+  }
+  std::unique_ptr<controlplane::StateMachine> staged;
+  LogIndex snap_index;
+  if (m.type == consensus::MessageType::kSnapshot && m.snapshot && m.snapshot->data) {
+    // Decoded and checked before the core may make it durable: a snapshot
+    // that cannot be restored used to be persisted, then stop the member
+    // at every start.
+    snap_index = m.snapshot->index;
+    staged = std::make_unique<controlplane::StateMachine>(options_.limits);
+    if (!staged->restore(*m.snapshot->data)) {
+      return drops_.count(drop_reason::kBadSnapshotData, m.from.str(), type,
+                          "index=" + std::to_string(snap_index.value()) + " bytes=" +
+                              std::to_string(m.snapshot->data->size()));
+    }
+  }
+  // The message moves into the core; what the log line needs is kept.
+  uint64_t term = m.term.value(), index = m.index.value(), entries = m.entries.size();
+  NodeId from = m.from;
+  if (auto why = raft_->step(std::move(m))) {
+    return drops_.count(*why, from.str(), type,
+                        "term=" + std::to_string(term) + " index=" + std::to_string(index) +
+                            " entries=" + std::to_string(entries));
+  }
+  if (staged && raft_->pending_snapshot_index() == snap_index) staged_snapshots_[snap_index] = std::move(staged);
 }
 
 void RaftNode::report_snapshot(const NodeId& to, bool delivered) {

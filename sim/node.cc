@@ -50,18 +50,19 @@ void Node::tick() {
   drain();
 }
 
-void Node::step(Message m) {
+std::optional<consensus::DropReason> Node::step(Message m) {
   // An ack of this append names the entry our log holds at its last index
   // right after the step. In async mode the ack may wait in the core for the
   // next Ready while a newer leader replaces that entry (81022f1): the
   // checker must judge the ack by the entry it named, not by its successor.
   bool append = m.type == consensus::MessageType::kAppend;
   std::tuple<NodeId, Term, LogIndex> key{m.from, m.term, m.index.plus(m.entries.size())};
-  raft_->step(std::move(m));
-  if (append) {
+  auto dropped = raft_->step(std::move(m));
+  if (append && !dropped) {
     if (auto t = raft_->log().term(std::get<2>(key))) ack_terms_[key] = *t;
   }
   drain();
+  return dropped;
 }
 
 void Node::report_snapshot(const NodeId& to, bool delivered) {

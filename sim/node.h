@@ -131,7 +131,8 @@ class Node {
 
   // Inputs; each processes the resulting Ready batches at once.
   void tick();
-  void step(Message m);
+  /// Steps a delivered message; returns the reason when the core refused it.
+  std::optional<consensus::DropReason> step(Message m);
   void report_snapshot(const NodeId& to, bool delivered);
   void handle(const ClientRequest& r);
   /// Runs `f` on the Raft core, then processes the resulting Ready batches.

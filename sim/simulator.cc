@@ -180,7 +180,15 @@ void Simulator::deliver(Message m, uint64_t sender_incarnation) {
        << " commit=" << m.commit << (m.reject ? " reject" : "") << " ctx=" << m.context;
     trace(os.str());
   }
-  to->step(std::move(m));
+  MessageType type = m.type;
+  auto dropped = to->step(std::move(m));
+  if (dropped && o_.bug.empty()) {
+    // Every member here is honest: the core's input checks (raft_check.cc)
+    // must never refuse what a correct peer sends, however the network
+    // delays, duplicates or reorders it.
+    report(Violation{"honest-message-dropped", dest, to->raft().term(), LogIndex(0),
+                     std::string(to_string(type)) + " from " + from.str() + " dropped: " + consensus::to_string(*dropped)});
+  }
   observe(*to);
   if (snapshot) report_snapshot(from, sender_incarnation, dest, true);
 }

@@ -173,7 +173,7 @@ TEST(RaftPaper, Section5_3_FollowerChecksAppendConsistency) {
       {1, 1, 1, false, 0, 0},
       {2, 2, 2, false, 0, 0},  // matches an uncommitted entry
       {1, 2, 2, true, 1, 1},   // conflicts with an existing entry
-      {3, 3, 3, true, 2, 2},   // entry does not exist
+      {2, 3, 3, true, 2, 2},   // entry does not exist
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& tt = cases[i];
@@ -209,7 +209,9 @@ TEST(RaftPaper, Section5_3_FollowerAppendsAndTruncatesConflicts) {
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& tt = cases[i];
     auto r = new_raft(1, 3, terms_from(1, {1, 2}), HardState{Term(2), NodeId(), LogIndex(0)});
-    r->step(append_from(2, 2, tt.prev_index, tt.prev_term, tt.ents));
+    // Sent in term 4: no leader sends entries of a term newer than its own
+    // (such an append is dropped, raft_check.cc).
+    r->step(append_from(2, 4, tt.prev_index, tt.prev_term, tt.ents));
     EXPECT_EQ(all_entries(*r), tt.want_log) << "case " << i;
     Ready rd = r->ready();
     EXPECT_EQ(rd.entries, tt.want_unstable) << "case " << i;
