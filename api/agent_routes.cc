@@ -175,21 +175,6 @@ void ControllerApi::add_rebalance_routes() {
                    });
                  });
                }});
-  router_.add({"GET", "/v1/rebalance", Access::kOpen, false, [this](const CallPtr& call) {
-                 with_state(call, [this, call](const controlplane::StateMachine& sm) {
-                   nlohmann::json moves = nlohmann::json::array();
-                   for (const auto& id : sm.handoffs()) {
-                     const auto* s = sm.shard(id);
-                     moves.push_back({{"shard", id.str()},
-                                      {"from", s->worker.str()},
-                                      {"to", s->target.empty() ? nlohmann::json(nullptr) : nlohmann::json(s->target.str())},
-                                      {"epoch", s->epoch.value()},
-                                      {"reason", to_string(s->handoff_reason)},
-                                      {"since_ms", s->handoff_since_ms}});
-                   }
-                   reply(call, json_response(200, {{"revision", sm.revision().value()}, {"moves", std::move(moves)}}));
-                 });
-               }});
 }
 
 }  // namespace tenure::api

@@ -47,6 +47,14 @@ ControllerApi::ControllerApi(controller::RaftNode& node, controller::Supervisor&
                    .Name("tenure_http_request_duration_seconds")
                    .Help("HTTP request latency by route")
                    .Register(*registry_)),
+      list_page_strand_(prometheus::BuildHistogram()
+                            .Name("tenure_list_page_strand_seconds")
+                            .Help("Time one page of a paged list (GET /v1/shards, /v1/workers, /v1/rebalance) "
+                                  "took on the Raft strand")
+                            .Register(*registry_)
+                            .Add({}, prometheus::Histogram::BucketBoundaries{0.00005, 0.0001, 0.00025, 0.0005,
+                                                                              0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                                              0.05, 0.1})),
       watches_(std::make_unique<WatchHub>(node, *registry_)),
       request_prefix_(node.id() + "-" + random_hex(8) + "-") {
   add_routes();
@@ -70,6 +78,7 @@ void ControllerApi::add_routes() {
                }});
   router_.add({"GET", "/metrics", Access::kOpen, false, [this](const CallPtr& c) { serve_metrics(c); }});
   add_shard_routes();
+  add_list_routes();
   add_worker_routes();
   add_cluster_routes();
   add_peer_routes();

@@ -64,10 +64,18 @@ class ControllerApi {
   /// default (ReadIndex, also at followers), or this member's own state with
   /// ?consistency=stale.
   void with_state(const CallPtr& call, std::function<void(const controlplane::StateMachine&)> fn);
+  /// On the strand, copies one page off the state and returns what writes
+  /// its body (run later on an I/O thread).
+  using PageCollector = std::function<std::function<std::string()>(const controlplane::StateMachine&)>;
+  /// Answers one page of a paged list (api/list_pages.h): `collect` runs on
+  /// the strand at the request's consistency, timed in
+  /// tenure_list_page_strand_seconds; the body is written off the strand.
+  void serve_page(const CallPtr& call, PageCollector collect);
 
  private:
   void add_routes();
   void add_shard_routes();
+  void add_list_routes();
   void add_worker_routes();
   void add_cluster_routes();
   void move_shard(const CallPtr& call);
@@ -91,6 +99,7 @@ class ControllerApi {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& latency_;
+  prometheus::Histogram& list_page_strand_;
   Router router_;
   std::unique_ptr<WatchHub> watches_;
   std::atomic<uint64_t> request_seq_{0};

@@ -94,22 +94,6 @@ void ControllerApi::add_shard_routes() {
                  });
                }});
 
-  router_.add({"GET", "/v1/shards", Access::kOpen, false, [this](const CallPtr& call) {
-                 auto worker = call->req.query_param("worker");
-                 if (worker && !controlplane::valid_worker_id(*worker)) {
-                   return reply(call, bad_field("worker", "invalid worker id"));
-                 }
-                 with_state(call, [this, call, worker](const StateMachine& sm) {
-                   nlohmann::json shards = nlohmann::json::array();
-                   if (worker) {
-                     for (const auto& id : sm.shards_of(WorkerId(*worker))) shards.push_back(shard_json(id, *sm.shard(id)));
-                   } else {
-                     for (const auto& [id, s] : sm.shards()) shards.push_back(shard_json(id, s));
-                   }
-                   reply(call, json_response(200, {{"revision", sm.revision().value()}, {"shards", std::move(shards)}}));
-                 });
-               }});
-
   router_.add({"GET", "/v1/shards/{id}", Access::kOpen, false, [this](const CallPtr& call) {
                  if (auto err = check_shard_id(call)) return reply(call, std::move(*err));
                  with_state(call, [this, call](const StateMachine& sm) {

@@ -77,31 +77,55 @@ void WatchHub::open(const std::shared_ptr<net::Responder>& res, WorkerId worker,
       if (watchers_.erase(id)) open_streams_.Decrement();
     });
   });
-  if (!flush(w)) close(id, w, "", "");
+  pump(id);
 }
 
-bool WatchHub::flush(Watcher& w) {
+void WatchHub::pump(uint64_t id) {
+  auto it = watchers_.find(id);
+  if (it == watchers_.end() || it->second.pass_pending) return;
+  Watcher& w = it->second;
   const auto& sm = node_.state();
-  if (w.res->closed()) return false;
-  if (w.after < sm.compacted_revision()) return false;
-  while (w.after < sm.revision()) {
-    if (w.res->queued_bytes() > kMaxQueuedBytes) return false;
-    auto events = sm.events_after(w.after, w.worker, kEventsPerPass);
+  if (w.res->closed()) return close(id, w, "", "");
+  if (w.after < sm.compacted_revision()) {
+    return close(id, w, "compacted", "this watcher fell behind the history kept; list and watch again");
+  }
+  if (w.after >= sm.revision()) return;
+  size_t queued = w.res->queued_bytes();
+  if (queued > kMaxQueuedBytes) {
+    return close(id, w, "too_slow", "this watcher fell too far behind and was cut off; watch again from its revision");
+  }
+  if (queued > kPaceBytes) return;  // on_tick() tries again once the socket took some
+  Revision scanned_to;
+  auto events = sm.events_window(w.after, w.worker, kEventsPerPass, scanned_to);
+  w.after = scanned_to;
+  w.pass_pending = true;
+  if (events.empty()) {
+    // A filtered pass found nothing: the next one is a fresh strand task too.
+    return node_.post([this, id] { resume(id); });
+  }
+  // The lines are made on an I/O thread; the next pass runs only once they
+  // are queued, so passes stay in order and each strand task stays short.
+  node_.post_off_strand([this, id, res = w.res, events = std::move(events)] {
     std::string lines;
     for (const auto& e : events) {
       lines += event_json(e).dump();
       lines.push_back('\n');
     }
-    // Fewer than a full pass means we scanned to the end of the log.
-    w.after = events.size() < kEventsPerPass ? sm.revision() : events.back().revision;
-    if (!lines.empty()) {
-      if (!w.res->write_chunk(std::move(lines))) return false;
-      w.last_write_ms = steady_ms();
-    }
-  }
-  return true;
+    res->write_chunk(std::move(lines));
+    node_.post([this, id] {
+      auto it = watchers_.find(id);
+      if (it != watchers_.end()) it->second.last_write_ms = steady_ms();
+      resume(id);
+    });
+  });
 }
 
+void WatchHub::resume(uint64_t id) {
+  auto it = watchers_.find(id);
+  if (it == watchers_.end()) return;
+  it->second.pass_pending = false;
+  pump(id);
+}
 void WatchHub::close(uint64_t id, Watcher& w, const std::string& error, const std::string& message) {
   if (!error.empty() && !w.res->closed()) {
     w.res->write_chunk(nlohmann::json{{"error", error}, {"message", message}, {"revision", w.after.value()}}.dump() +
@@ -112,28 +136,28 @@ void WatchHub::close(uint64_t id, Watcher& w, const std::string& error, const st
 }
 
 void WatchHub::on_applied() {
-  const auto& sm = node_.state();
   for (auto it = watchers_.begin(); it != watchers_.end();) {
-    Watcher& w = it->second;
     uint64_t id = it->first;
-    ++it;
-    if (flush(w)) continue;
-    if (w.res->closed()) {
-      close(id, w, "", "");
-    } else if (w.after < sm.compacted_revision()) {
-      close(id, w, "compacted", "this watcher fell behind the history kept; list and watch again");
-    } else {
-      close(id, w, "too_slow", "this watcher fell too far behind and was cut off; watch again from its revision");
-    }
+    ++it;  // pump() may erase this watcher, never another
+    pump(id);
   }
 }
 
 void WatchHub::on_tick() {
   uint64_t now = steady_ms();
   const auto& sm = node_.state();
-  for (auto& [id, w] : watchers_) {
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    uint64_t id = it->first;
+    Watcher& w = it->second;
+    ++it;
+    if (w.pass_pending) continue;
+    if (w.after < sm.revision()) {
+      pump(id);  // a paced catch-up resumes here
+      continue;
+    }
     if (now - w.last_write_ms < kProgressEveryMs) continue;
-    // A progress line (type "progress") tells an idle consumer the stream is alive and how far it is.
+    // A progress line (type "progress") tells an idle consumer the stream is
+    // alive and how far it is; only once every event before it was written.
     w.res->write_chunk(nlohmann::json{{"type", "progress"}, {"revision", sm.revision().value()}}.dump() + "\n");
     w.last_write_ms = now;
   }

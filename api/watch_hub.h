@@ -3,6 +3,13 @@
 // member's applied state. Every watcher lives on the RaftNode's strand and is
 // fed after each applied batch; a consumer that falls too far behind gets a
 // final error line and is cut off instead of being buffered without bound.
+//
+// Catching up from an old revision (up to Limits::events_kept, 200,000
+// events) is paced so that it never holds the strand long (issue 8): one pass
+// copies the events of at most kEventsPerPass log entries, the lines are
+// written on an I/O thread, and only then does the next pass run (a fresh
+// strand task); while more than kPaceBytes wait unsent, the watcher waits for
+// the next tick instead.
 
 #include <cstdint>
 #include <map>
@@ -29,19 +36,27 @@ class WatchHub {
 
   /// Unsent bytes above which a watcher is cut off.
   static constexpr size_t kMaxQueuedBytes = 8 << 20;
-  /// Events written per watcher per pass (keeps one pass short on the strand).
-  static constexpr size_t kEventsPerPass = 4096;
+  /// Unsent bytes above which no further pass runs until the next tick.
+  static constexpr size_t kPaceBytes = 1 << 20;
+  /// Log entries examined per watcher per pass (keeps one pass short on the strand).
+  static constexpr size_t kEventsPerPass = 2048;
 
  private:
   struct Watcher {
     controlplane::WorkerId worker;  ///< empty: every event
-    controlplane::Revision after;   ///< everything up to here was sent
+    controlplane::Revision after;   ///< everything up to here was sent (or is being written)
     std::shared_ptr<net::Responder> res;
     uint64_t last_write_ms = 0;
+    /// A pass is under way (its lines being written off the strand, or its
+    /// follow-up posted): its completion runs the next one, nobody else does.
+    bool pass_pending = false;
   };
   void open(const std::shared_ptr<net::Responder>& res, controlplane::WorkerId worker, controlplane::Revision after);
-  /// Sends what the watcher has not seen; false when it must be dropped.
-  bool flush(Watcher& w);
+  /// Runs one pass for watcher `id` if it is behind and not writing; closes
+  /// it when it is gone, compacted away or too slow. Strand only.
+  void pump(uint64_t id);
+  /// The end of a pass: clears pass_pending and runs the next one.
+  void resume(uint64_t id);
   void close(uint64_t id, Watcher& w, const std::string& error, const std::string& message);
 
   controller::RaftNode& node_;

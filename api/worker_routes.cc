@@ -21,14 +21,6 @@ std::optional<net::HttpResponse> check_worker_id(const CallPtr& call) {
 }  // namespace
 
 void ControllerApi::add_worker_routes() {
-  router_.add({"GET", "/v1/workers", Access::kOpen, false, [this](const CallPtr& call) {
-                 with_state(call, [this, call](const StateMachine& sm) {
-                   nlohmann::json workers = nlohmann::json::array();
-                   for (const auto& [id, w] : sm.workers()) workers.push_back(worker_json(id, w, sm.shards_of(id).size()));
-                   reply(call, json_response(200, {{"revision", sm.revision().value()}, {"workers", std::move(workers)}}));
-                 });
-               }});
-
   for (bool draining : {true, false}) {
     std::string path = draining ? "/v1/workers/{id}/drain" : "/v1/workers/{id}/undrain";
     router_.add({"POST", path, Access::kAdmin, true, [this, draining](const CallPtr& call) {

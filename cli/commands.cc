@@ -24,7 +24,20 @@ struct Request {
   std::string body;
   std::vector<std::string> columns;  ///< table columns of the list in `list_key`
   std::string list_key;
+  bool paged = false;  ///< a paged list: follow `continue` to the last page
 };
+
+/// Appends "key=value" to a query string under construction.
+void add_query(std::string& q, const std::string& key, const std::string& value) {
+  q += (q.empty() ? "" : "&") + key + "=" + net::percent_encode(value);
+}
+
+/// Sets a paged list's target: `path` with the page size of --limit, if given.
+void paged_target(Request& r, const std::string& path, std::string q, std::map<std::string, std::string>& flags) {
+  if (flags.count("--limit")) add_query(q, "limit", flags["--limit"]);
+  r.target = q.empty() ? path : path + "?" + q;
+  r.paged = true;
+}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -95,11 +108,10 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
     r.columns = {"id", "worker", "epoch", "state"};
     r.list_key = "shards";
     if (verb == "list") {
-      r.target = "/v1/shards";
       std::string q;
-      if (flags.count("--worker")) q += "worker=" + flags["--worker"];
-      if (flags.count("--stale")) q += std::string(q.empty() ? "" : "&") + "consistency=stale";
-      if (!q.empty()) r.target += "?" + q;
+      if (flags.count("--worker")) add_query(q, "worker", flags["--worker"]);
+      if (flags.count("--stale")) add_query(q, "consistency", "stale");
+      paged_target(r, "/v1/shards", q, flags);
       return true;
     }
     if (verb == "get") return need(3, "shards get ID") && (r.target = "/v1/shards/" + args[2], true);
@@ -130,7 +142,7 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
   if (group == "workers") {
     r.columns = {"id", "address", "zone", "capacity", "state", "shards"};
     r.list_key = "workers";
-    if (verb == "list") return r.target = "/v1/workers", true;
+    if (verb == "list") return paged_target(r, "/v1/workers", "", flags), true;
     if (verb == "drain" || verb == "undrain") {
       r.method = "POST";
       return need(3, "workers drain|undrain ID") && (r.target = "/v1/workers/" + args[2] + "/" + verb, true);
@@ -140,7 +152,7 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
   if (group == "rebalance") {
     r.columns = {"shard", "from", "to", "epoch", "reason"};
     r.list_key = "moves";
-    if (args.size() > 1 && args[1] == "status") return r.target = "/v1/rebalance", true;
+    if (args.size() > 1 && args[1] == "status") return paged_target(r, "/v1/rebalance", "", flags), true;
     r.method = "POST";
     r.target = flags.count("--dry-run") ? "/v1/rebalance?dry_run=true" : "/v1/rebalance";
     return need(1, "rebalance [--dry-run] | rebalance status");
@@ -199,6 +211,59 @@ int watch(const Options& opt, std::vector<std::string> args, std::string& error)
 
 }  // namespace
 
+/// The one-line error of a refused answer (and, with -o json, its body).
+int refused(const Options& opt, const Answer& a, std::string& error) {
+  error = a.body.is_object() && a.body.contains("message") && a.body["message"].is_string()
+              ? std::to_string(a.status) + " " + a.body.value("error", "") + ": " + a.body["message"].get<std::string>()
+              : std::to_string(a.status) + " " + a.raw;
+  if (opt.output == "json") std::printf("%s\n", a.raw.c_str());
+  return 1;
+}
+
+/// Fetches every page of a paged list, printing each as it arrives: a table
+/// (widths from the first page, header once), or with -o json one object
+/// {"revision": the first page's, KEY: [every row, one a line]}.
+int run_paged(const Options& opt, CtlClient& client, const Request& r, std::string& error) {
+  const char sep = r.target.find('?') == std::string::npos ? '?' : '&';
+  std::string token;
+  TableWriter table(r.columns);
+  bool first_page = true, first_row = true;
+  do {
+    std::string target = token.empty() ? r.target : r.target + sep + "continue=" + net::percent_encode(token);
+    auto a = client.call("GET", target, "", error);
+    if (!a) return 1;
+    if (a->status >= 400) return refused(opt, *a, error);
+    const auto& body = a->body;
+    if (!body.is_object() || !body.contains(r.list_key) || !body[r.list_key].is_array()) {
+      error = "unexpected answer: " + a->raw.substr(0, 200);
+      return 1;
+    }
+    if (opt.output == "json") {
+      if (first_page) std::printf("{\n  \"revision\": %s,\n  \"%s\": [", body.value("revision", json()).dump().c_str(), r.list_key.c_str());
+      for (const auto& row : body[r.list_key]) {
+        std::printf("%s\n    %s", first_row ? "" : ",", row.dump().c_str());
+        first_row = false;
+      }
+    } else {
+      std::string out;
+      if (first_page) {
+        json head = body;
+        head.erase("continue");
+        out = key_values(head);
+        if (!out.empty()) out += "\n";
+      }
+      out += table.rows(body[r.list_key]);
+      std::fputs(out.c_str(), stdout);
+    }
+    std::fflush(stdout);
+    first_page = false;
+    auto next = body.find("continue");
+    token = next != body.end() && next->is_string() ? next->get<std::string>() : "";
+  } while (!token.empty());
+  if (opt.output == "json") std::printf("%s]\n}\n", first_row ? "" : "\n  ");
+  return 0;
+}
+
 int run(const Options& opt, const std::vector<std::string>& args, std::string& error) {
   if (args[0] == "watch") return watch(opt, args, error);
   Request r;
@@ -209,15 +274,10 @@ int run(const Options& opt, const std::vector<std::string>& args, std::string& e
   copt.tls_cert_file = opt.cert_file;
   copt.tls_key_file = opt.key_file;
   CtlClient client(split(opt.endpoints, ','), opt.token, copt);
+  if (r.paged) return run_paged(opt, client, r, error);
   auto a = client.call(r.method, r.target, r.body, error);
   if (!a) return 1;
-  if (a->status >= 400) {
-    error = a->body.is_object() && a->body.contains("message")
-                ? std::to_string(a->status) + " " + a->body.value("error", "") + ": " + a->body["message"].get<std::string>()
-                : std::to_string(a->status) + " " + a->raw;
-    if (opt.output == "json") std::printf("%s\n", a->raw.c_str());
-    return 1;
-  }
+  if (a->status >= 400) return refused(opt, *a, error);
   if (opt.output == "json" || a->body.is_null()) {
     std::printf("%s\n", a->body.is_null() ? a->raw.c_str() : a->body.dump(2).c_str());
     return 0;

@@ -15,10 +15,11 @@ const char* kUsage =
     "commands:\n"
     "  cluster                          the group: leader, term, indexes, members\n"
     "  members list | add ID ADDR | remove ID | transfer ID\n"
-    "  shards list [--worker W] [--stale] | get ID | create ID... | create --count N [--prefix P]\n"
+    "  shards list [--worker W] [--stale] [--limit N] | get ID | create ID... | create --count N [--prefix P]\n"
     "  shards delete ID | move ID --to W | history ID\n"
-    "  workers list | drain W | undrain W | remove W\n"
-    "  rebalance [--dry-run] | rebalance status\n"
+    "  workers list [--limit N] | drain W | undrain W | remove W\n"
+    "  rebalance [--dry-run] | rebalance status [--limit N]\n"
+    "  (lists fetch every page, N rows a request: default 1000, at most 10000)\n"
     "  watch [--worker W] [--since R]   stream changes as JSON lines (Ctrl-C to stop)\n";
 }  // namespace
 

@@ -16,35 +16,40 @@ std::string cell(const nlohmann::json& v) {
 }
 }  // namespace
 
-std::string table(const nlohmann::json& rows, const std::vector<std::string>& columns) {
+std::string TableWriter::rows(const nlohmann::json& rows) {
   std::vector<std::vector<std::string>> cells;
-  std::vector<size_t> width;
-  std::vector<std::string> header;
-  for (const auto& c : columns) {
-    std::string h = c;
-    std::transform(h.begin(), h.end(), h.begin(), ::toupper);
-    header.push_back(h);
-    width.push_back(h.size());
-  }
   for (const auto& r : rows) {
     std::vector<std::string> line;
-    for (size_t i = 0; i < columns.size(); ++i) {
-      line.push_back(r.contains(columns[i]) ? cell(r[columns[i]]) : "-");
-      width[i] = std::max(width[i], line.back().size());
-    }
+    for (const auto& c : columns_) line.push_back(r.contains(c) ? cell(r[c]) : "-");
     cells.push_back(std::move(line));
   }
   std::string out;
   auto emit = [&](const std::vector<std::string>& line) {
     for (size_t i = 0; i < line.size(); ++i) {
       out += line[i];
-      if (i + 1 < line.size()) out += std::string(width[i] - line[i].size() + 2, ' ');
+      if (i + 1 < line.size()) out += std::string(width_[i] > line[i].size() ? width_[i] - line[i].size() + 2 : 2, ' ');
     }
     out += "\n";
   };
-  emit(header);
+  if (width_.empty()) {
+    std::vector<std::string> header;
+    for (const auto& c : columns_) {
+      std::string h = c;
+      std::transform(h.begin(), h.end(), h.begin(), ::toupper);
+      header.push_back(h);
+      width_.push_back(h.size());
+    }
+    for (const auto& line : cells) {
+      for (size_t i = 0; i < line.size(); ++i) width_[i] = std::max(width_[i], line[i].size());
+    }
+    emit(header);
+  }
   for (const auto& line : cells) emit(line);
   return out;
+}
+
+std::string table(const nlohmann::json& rows, const std::vector<std::string>& columns) {
+  return TableWriter(columns).rows(rows);
 }
 
 std::string key_values(const nlohmann::json& obj) {

@@ -138,6 +138,8 @@ void RaftNode::schedule_process() {
 
 void RaftNode::post(std::function<void()> fn) { asio::post(strand_, std::move(fn)); }
 
+void RaftNode::post_off_strand(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
+
 void RaftNode::process() {
   if (stopped_ || persisting_) return;  // on_persisted() calls us again
   flush_proposals();

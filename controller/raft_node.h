@@ -116,6 +116,9 @@ class RaftNode {
   void read_stale(StateFn fn);
   /// Runs `fn` on the strand with the core (for leader-only soft state).
   void post(std::function<void()> fn);
+  /// Runs `fn` on an I/O thread, off the strand: for work a strand task
+  /// hands on so that it does not delay Raft (serializing a list's page).
+  void post_off_strand(std::function<void()> fn);
   void add_member(const NodeId& id, const std::string& address, SimpleDone done);
   void remove_member(const NodeId& id, SimpleDone done);
   void transfer_leadership(const NodeId& to, SimpleDone done);

@@ -107,6 +107,12 @@ class StateMachine {
   /// Events with revision > `after`, at most `max`, only those concerning
   /// `worker` when it is non-empty. Requires after >= compacted_revision().
   std::vector<Event> events_after(Revision after, const WorkerId& worker, size_t max) const;
+  /// The events of events_after(after, worker, ...) among the next at most
+  /// `max_scanned` events of the log: a catch-up over a long log, filtered or
+  /// not, is cut into passes of bounded cost. `scanned_to` is set to the last
+  /// revision examined, or to revision() when the scan reached the end.
+  std::vector<Event> events_window(Revision after, const WorkerId& worker, size_t max_scanned,
+                                   Revision& scanned_to) const;
   /// Watches from a revision below this one get 410: its events are gone.
   Revision compacted_revision() const { return events_compacted_; }
   /// A revision at or after the last event concerning `worker` (a grant to

@@ -1,6 +1,7 @@
 // Snapshots of the state machine (the data of a Raft snapshot, thesis §5.1)
 // and the event log that watches read.
 #include <algorithm>
+#include <iterator>
 
 #include "controlplane/codec.h"
 #include "controlplane/state_machine.h"
@@ -40,6 +41,24 @@ std::vector<Event> StateMachine::events_after(Revision after, const WorkerId& wo
   for (; it != events_.end() && out.size() < max; ++it) {
     if (!worker.empty() && it->worker != worker) continue;
     out.push_back(*it);
+  }
+  return out;
+}
+
+std::vector<Event> StateMachine::events_window(Revision after, const WorkerId& worker, size_t max_scanned,
+                                               Revision& scanned_to) const {
+  std::vector<Event> out;
+  scanned_to = after;
+  if (max_scanned == 0) return out;
+  auto it = std::upper_bound(events_.begin(), events_.end(), after,
+                             [](Revision r, const Event& e) { return r < e.revision; });
+  scanned_to = std::max(after, revision_);
+  for (size_t n = 0; it != events_.end(); ++it, ++n) {
+    if (n == max_scanned) {
+      scanned_to = std::prev(it)->revision;
+      break;
+    }
+    if (worker.empty() || it->worker == worker) out.push_back(*it);
   }
   return out;
 }

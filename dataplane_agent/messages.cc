@@ -139,6 +139,8 @@ Parsed<ShardList> parse_shard_list(std::string_view body) {
     s.epoch = Epoch(epoch);
     list.shards.push_back(std::move(s));
   }
+  // Absent or null on the last page (and from controllers that do not page).
+  if (!read_string(*j, "continue", list.next, true, out.error)) return out;
   out.value = std::move(list);
   return out;
 }

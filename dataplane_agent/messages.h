@@ -40,10 +40,11 @@ struct ListedShard {
   std::string state;  ///< "active" (serve it) or "handoff" (revoked: do not)
 };
 
-/// GET /v1/shards?worker=W.
+/// GET /v1/shards?worker=W: one page, or (assembled by the session) all of them.
 struct ShardList {
   Revision revision;
   std::vector<ListedShard> shards;
+  std::string next;  ///< the page's `continue` token; empty on the last page
 };
 
 /// One line of a watch stream.

@@ -15,6 +15,8 @@ using std::chrono::milliseconds;
 namespace {
 constexpr uint32_t kRegisterTimeoutMs = 5000;
 constexpr uint32_t kListTimeoutMs = 10000;
+/// Shards per page of the relist: the controllers' maximum (api/list_pages.h).
+constexpr size_t kListPageLimit = 10000;
 constexpr uint32_t kReleaseTimeoutMs = 5000;
 constexpr int kReleaseAttempts = 4;
 /// Shards per release call: keeps bodies far below the controllers' 1 MiB limit.
@@ -203,41 +205,64 @@ void Session::Impl::start_relist() {
   if (relist_inflight || stopping) return;
   relist_inflight = true;
   stop_watch();
-  uint64_t gen = session_gen;
-  pool.call("GET", "/v1/shards?worker=" + net::percent_encode(config.worker.str()), "", kListTimeoutMs,
-            [this, gen](PoolReply r) {
-              asio::post(strand, [this, gen, r = std::move(r)] {
-                if (gen != session_gen || stopping) return;
-                relist_inflight = false;
-                on_relist(r);
-              });
-            });
+  relist_pages = ShardList();
+  relist_page_count = 0;
+  fetch_relist_page("");
 }
 
-void Session::Impl::on_relist(const PoolReply& r) {
+void Session::Impl::fetch_relist_page(const std::string& token) {
+  uint64_t gen = session_gen;
+  std::string target = "/v1/shards?worker=" + net::percent_encode(config.worker.str()) +
+                       "&limit=" + std::to_string(kListPageLimit);
+  if (!token.empty()) target += "&continue=" + net::percent_encode(token);
+  pool.call("GET", target, "", kListTimeoutMs, [this, gen](PoolReply r) {
+    asio::post(strand, [this, gen, r = std::move(r)] {
+      if (gen != session_gen || stopping || !relist_inflight) return;
+      on_relist_page(r);
+    });
+  });
+}
+
+void Session::Impl::on_relist_page(const PoolReply& r) {
   if (!r.ok() || r.status() != 200) {
+    relist_inflight = false;
     log_warn("agent", "event=relist_failed endpoint=" + r.endpoint + " status=" + std::to_string(r.status()) +
+                          " page=" + std::to_string(relist_page_count) +
                           (r.result.ok() ? "" : " error=" + std::string(net::to_string(r.result.code()))));
     return schedule_relist();
   }
   auto parsed = parse_shard_list(r.result.value().body);
   if (!parsed.value) {
+    relist_inflight = false;
     log_warn("agent", "event=relist_bad_answer problem=\"" + parsed.error + "\"");
     return schedule_relist();
   }
+  // Each page is read at its own revision; the watch starts from the first
+  // page's, so that every change made while the later pages were read is
+  // replayed on top (epochs make the replay of an older change a no-op).
+  if (relist_page_count++ == 0) relist_pages.revision = parsed.value->revision;
+  for (auto& s : parsed.value->shards) relist_pages.shards.push_back(std::move(s));
+  if (!parsed.value->next.empty()) return fetch_relist_page(parsed.value->next);
+  relist_inflight = false;
+  ShardList list = std::move(relist_pages);
+  relist_pages = ShardList();
+  on_relist(list);
+}
+
+void Session::Impl::on_relist(const ShardList& list) {
   relist_backoff.reset();
   GrantChanges c(fence.table_for_planning());
-  c.apply_listing(*parsed.value);
+  c.apply_listing(list);
   if (!commit(c)) return;
   bool first = !synced;
   synced = true;
   refresh_lease();
   send_release(c.to_release());
   log_info("agent", std::string("event=") + (first ? "synced" : "relisted") + " revision=" +
-                        std::to_string(parsed.value->revision.value()) + " grants=" +
-                        std::to_string(fence.held_count()) + " granted=" + std::to_string(c.granted()) +
+                        std::to_string(list.revision.value()) + " pages=" + std::to_string(relist_page_count) +
+                        " grants=" + std::to_string(fence.held_count()) + " granted=" + std::to_string(c.granted()) +
                         " dropped=" + std::to_string(c.dropped()));
-  start_watch(parsed.value->revision);
+  start_watch(list.revision);
 }
 
 void Session::Impl::schedule_relist() {

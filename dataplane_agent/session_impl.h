@@ -57,7 +57,11 @@ struct Session::Impl {
   /// also forgets every grant for good (the worker was declared dead).
   void lost_registration(const std::string& reason, bool drop_grants);
   void start_relist();
-  void on_relist(const PoolReply& r);
+  /// Asks for the page after `token` ("" the first) of our shards.
+  void fetch_relist_page(const std::string& token);
+  void on_relist_page(const PoolReply& r);
+  /// Installs the whole listing (every page, in relist_pages).
+  void on_relist(const ShardList& list);
   void schedule_relist();
   void send_release(std::vector<ShardEpoch> shards, int attempt = 0);
   /// Persists then installs `c`; false after a fatal storage failure.
@@ -109,6 +113,10 @@ struct Session::Impl {
   boost::asio::steady_timer relist_timer;
   boost::asio::steady_timer watch_timer;
   Backoff relist_backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
+  /// The pages of the relist in flight, concatenated; its revision is the
+  /// first page's (see on_relist_page).
+  ShardList relist_pages;
+  size_t relist_page_count = 0;
 
   // Watch.
   std::shared_ptr<net::StreamHandle> watch;

@@ -32,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 
 import tenure_harness as th
 from tenure_net import close_connections, http_request, wait_until
@@ -227,12 +228,26 @@ class Fleet:
             return r
         return wait_until(attempt, timeout, "%s %s answered by a controller" % (method, path), interval=0.02)
 
+    def pages(self, path, key):
+        """Every page of a paged list through ctl(), following `continue`."""
+        sep = "&" if "?" in path else "?"
+        token = None
+        while True:
+            r = self.ctl("GET", path + (sep + "continue=" + urllib.parse.quote(token) if token else ""))
+            assert r.status == 200, r
+            yield r.json
+            token = r.json.get("continue")
+            if not token:
+                return
+
     def shards(self):
-        """Linearizable GET /v1/shards: (revision, {id: {worker, epoch, state}})."""
-        r = self.ctl("GET", "/v1/shards")
-        assert r.status == 200, r
-        body = r.json
-        return body["revision"], {s["id"]: s for s in body["shards"]}
+        """Linearizable GET /v1/shards, every page: (the first page's revision,
+        {id: {worker, epoch, state}})."""
+        revision, out = None, {}
+        for body in self.pages("/v1/shards?limit=10000", "shards"):
+            revision = body["revision"] if revision is None else revision
+            out.update({s["id"]: s for s in body["shards"]})
+        return revision, out
 
     def shard(self, shard_id):
         r = self.ctl("GET", "/v1/shards/%s" % shard_id)
@@ -245,9 +260,7 @@ class Fleet:
         return r.json["history"]
 
     def workers(self):
-        r = self.ctl("GET", "/v1/workers")
-        assert r.status == 200, r
-        return {w["id"]: w for w in r.json["workers"]}
+        return {w["id"]: w for body in self.pages("/v1/workers", "workers") for w in body["workers"]}
 
     def create_shards(self, count, prefix="s-"):
         r = self.ctl("POST", "/v1/shards", {"count": count, "prefix": prefix})
@@ -539,7 +552,9 @@ class ControllerMonitor:
                     m = members[i % len(members)]
                     i += 1
                     try:
-                        r = m.get("/v1/shards", timeout=self.request_timeout)
+                        # One page of the largest size: one revision per sample
+                        # (the fleet tests stay well within it).
+                        r = m.get("/v1/shards?limit=10000", timeout=self.request_timeout)
                         if r.status == 200:
                             body = r.json
                             shards = {s["id"]: (s["worker"], s["epoch"], s["state"]) for s in body["shards"]}

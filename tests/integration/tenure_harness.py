@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import unittest
 import uuid
 
@@ -546,20 +547,45 @@ def create_shards(member, ids, timeout=20, headers=None, per_request_timeout=10)
     return wait_until(attempt, timeout, "POST /v1/shards %s acknowledged by %s" % (list(ids)[:3], member.id))
 
 
-def list_shards(member, consistency=None, timeout=20):
-    """GET /v1/shards (linearizable unless consistency="stale"), retried on
-    503 until the deadline; returns (revision, {id: shard})."""
-    path = "/v1/shards" + ("?consistency=" + consistency if consistency else "")
+def list_pages(member, path, key, limit=None, timeout=20, headers=None):
+    """Every page of a paged list (GET `path`, rows under `key`), following
+    `continue`; each page is retried on 503 until the deadline. Yields each
+    page's body in order."""
+    sep = "&" if "?" in path else "?"
+    base = path + (sep + "limit=%d" % limit if limit else "")
+    sep = "&" if "?" in base else "?"
+    token = None
+    while True:
+        target = base + (sep + "continue=" + urllib.parse.quote(token) if token else "")
 
-    def attempt():
-        r = member.get(path, timeout=10)
-        if r.status == 200:
-            return r.json
-        if r.status == 503:
-            return None
-        raise AssertionError("GET %s at %s: unexpected %r" % (path, member.id, r))
-    body = wait_until(attempt, timeout, "GET %s answered by %s" % (path, member.id))
-    return body["revision"], {s["id"]: s for s in body["shards"]}
+        def attempt():
+            r = member.get(target, timeout=10, headers=headers)
+            if r.status == 200:
+                return r.json
+            if r.status == 503:
+                return None
+            raise AssertionError("GET %s at %s: unexpected %r" % (target, member.id, r))
+        body = wait_until(attempt, timeout, "GET %s answered by %s" % (target, member.id))
+        assert isinstance(body.get(key), list), body
+        yield body
+        token = body.get("continue")
+        if not token:
+            return
+
+
+def list_shards(member, consistency=None, timeout=20, limit=None):
+    """GET /v1/shards (linearizable unless consistency="stale"), every page,
+    each retried on 503 until the deadline; returns (the first page's
+    revision, {id: shard}). Watching from that revision misses nothing."""
+    path = "/v1/shards" + ("?consistency=" + consistency if consistency else "")
+    revision, shards = None, {}
+    for body in list_pages(member, path, "shards", limit=limit, timeout=timeout):
+        if revision is None:
+            revision = body["revision"]
+        for s in body["shards"]:
+            assert s["id"] not in shards, "shard %s listed twice" % s["id"]
+            shards[s["id"]] = s
+    return revision, shards
 
 
 class Writer(threading.Thread):

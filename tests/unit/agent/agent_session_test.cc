@@ -151,6 +151,28 @@ TEST_F(AgentSessionTest, NoWriteBeforeRegisteredAndRelisted) {
   EXPECT_TRUE(holds("a", 4));
 }
 
+TEST_F(AgentSessionTest, RelistFollowsEveryPageAndWatchesFromTheFirstPagesRevision) {
+  fake.set_page_limit(2);
+  fake.set_listing({{"revision", 40},
+                    {"shards", json::array({shard("a", 1), shard("b", 2), shard("c", 3), shard("d", 4),
+                                            shard("e", 5, "handoff")})}});
+  start();
+  ASSERT_TRUE(agent->wait_ready(5000ms));
+  EXPECT_EQ(fake.listings(), 3);  // pages of 2, 2 and 1
+  for (auto [s, e] : {std::pair{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}}) EXPECT_TRUE(holds(s, e)) << s;
+  EXPECT_FALSE(holds("e", 5));  // listed in handoff: revoked
+  // Later pages were read at revisions 41 and 42: the watch starts from the
+  // first page's, so nothing changed while they were read is missed.
+  ASSERT_TRUE(wait_until([&] { return fake.watch_open(); }));
+  EXPECT_NE(fake.last_watch_target().find("since=40"), std::string::npos) << fake.last_watch_target();
+  // A replayed grant of the listed epoch changes nothing; a shard revoked
+  // meanwhile (seen on a later page only as its event) is dropped.
+  ASSERT_TRUE(fake.push(event(41, "grant", "a", 1)));
+  ASSERT_TRUE(fake.push(event(42, "revoke", "c", 3)));
+  ASSERT_TRUE(wait_until([&] { return !holds("c", 3); }));
+  EXPECT_TRUE(holds("a", 1));
+}
+
 TEST_F(AgentSessionTest, WorkerDeadDropsEveryGrantDurablyAndRegistersAgain) {
   fake.set_listing({{"revision", 5}, {"shards", json::array({shard("a", 2), shard("b", 7)})}});
   start();

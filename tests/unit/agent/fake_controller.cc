@@ -22,6 +22,11 @@ FakeController::FakeController(boost::asio::io_context& io) {
 
 FakeController::~FakeController() { server_->stop(); }
 
+void FakeController::set_page_limit(size_t limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  page_limit_ = limit;
+}
+
 void FakeController::set_listing(json listing) {
   std::lock_guard lock(mu_);
   listing_ = std::move(listing);
@@ -145,7 +150,16 @@ void FakeController::handle(net::HttpRequest req, std::shared_ptr<net::Responder
   }
   if (req.method == "GET" && req.path == "/v1/shards") {
     ++listings_;
-    return res->reply(json_reply(200, listing_));
+    if (page_limit_ == 0) return res->reply(json_reply(200, listing_));
+    // The token is the page's index: opaque to the agent, as a real one is.
+    size_t page = req.query.count("continue") ? std::stoul(req.query.at("continue")) : 0;
+    const auto& all = listing_["shards"];
+    json body{{"revision", listing_["revision"].get<uint64_t>() + page}, {"shards", json::array()}};
+    for (size_t i = page * page_limit_; i < all.size() && i < (page + 1) * page_limit_; ++i) {
+      body["shards"].push_back(all[i]);
+    }
+    body["continue"] = (page + 1) * page_limit_ < all.size() ? json(std::to_string(page + 1)) : json(nullptr);
+    return res->reply(json_reply(200, body));
   }
   if (req.method == "GET" && req.path == "/v1/watch") {
     watch_target_ = req.target;

@@ -29,6 +29,10 @@ class FakeController {
 
   // --- Scripting (any thread) ---
   void set_listing(nlohmann::json listing);
+  /// Pages the listing `limit` shards at a time (0: one answer, no
+  /// `continue`); page k carries the listing's revision + k, as a real
+  /// controller's later pages may.
+  void set_page_limit(size_t limit);
   void set_heartbeat_mode(HeartbeatMode mode);
   /// Shards every later heartbeat answer lists as revoked.
   void set_revoked(nlohmann::json revoked);
@@ -64,6 +68,7 @@ class FakeController {
   std::unique_ptr<net::HttpServer> server_;
   nlohmann::json listing_ = {{"revision", 1}, {"shards", nlohmann::json::array()}};
   nlohmann::json revoked_ = nlohmann::json::array();
+  size_t page_limit_ = 0;
   std::optional<uint64_t> worker_revision_;
   HeartbeatMode mode_ = HeartbeatMode::kOk;
   std::function<void()> on_revoking_;
