@@ -13,75 +13,15 @@ election 1000 ms), the setting in which whole-state lists deposed the
 leader, and no snapshot during the run: taking one of 1,000,000 shards is a
 strand stall of its own, measured elsewhere, not a read's."""
 
-import http.client
 import os
-import sys
-import threading
 import time
 
+import scale_harness as sh
 import tenure_harness as th
 
 SHARDS = int(os.environ.get("TENURE_SCALE_SHARDS", "1000000"))
 BATCH = 5000
 PAGE = 10000
-
-
-def rss_mib(member):
-    with open("/proc/%d/status" % member.proc.pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return -1.0
-
-
-def percentile(values, p):
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * p))]
-
-
-def note(msg):
-    sys.stderr.write(msg + "\n")
-    sys.stderr.flush()
-
-
-class TimedWriter(threading.Thread):
-    """Creates one shard a request at the leader, back to back, recording
-    each acknowledged write's latency (seconds)."""
-
-    def __init__(self, member, prefix):
-        super().__init__(daemon=True, name="timed-writer")
-        self.member = member
-        self.prefix = prefix
-        self.latencies = []
-        self.acked = []
-        self.failures = []
-        self._stop_event = threading.Event()
-
-    def run(self):
-        i = 0
-        try:
-            while not self._stop_event.is_set():
-                sid = "%s%d" % (self.prefix, i)
-                i += 1
-                t0 = time.monotonic()
-                try:
-                    r = self.member.post("/v1/shards", {"ids": [sid]}, timeout=10)
-                except (OSError, http.client.HTTPException) as e:
-                    self.failures.append(repr(e))
-                    continue
-                if r.status == 201:
-                    self.latencies.append(time.monotonic() - t0)
-                    self.acked.append(sid)
-                else:
-                    self.failures.append(repr(r))
-        finally:
-            th.close_connections()
-
-    def stop(self):
-        self._stop_event.set()
-        self.join(timeout=30)
 
 
 def strand_histogram(member):
@@ -147,7 +87,7 @@ class ScalePagingTest(th.ClusterTestCase):
         self.assertEqual(n, pages)
         mean_ms = (after[1] - before[1]) / n * 1000
         p99 = histogram_delta_p99(before, after)
-        note("list all at %s (%s): %d pages of %d in %.1f s; strand per page: mean %.2f ms, p99 <= %.2f ms" %
+        sh.note("list all at %s (%s): %d pages of %d in %.1f s; strand per page: mean %.2f ms, p99 <= %.2f ms" %
              (member.id, "leader" if member is self.leader else "follower", pages, PAGE, elapsed, mean_ms, p99 * 1000))
         return seen_live
 
@@ -156,38 +96,38 @@ class ScalePagingTest(th.ClusterTestCase):
         for first in range(0, SHARDS, BATCH):
             ids = ["s-%07d" % i for i in range(first, min(SHARDS, first + BATCH))]
             th.create_shards(self.leader, ids, timeout=120, per_request_timeout=60)
-        note("created %d shards in %.1f s" % (SHARDS, time.monotonic() - t0))
+        sh.note("created %d shards in %.1f s" % (SHARDS, time.monotonic() - t0))
         commit = self.leader.cluster_view()["commit_index"]
         for m in self.c.all():
             th.wait_until(lambda: m.cluster_view()["applied_index"] >= commit, 120, "%s applied the creates" % m.id)
         before = self.group_view()
         self.assertEqual(len(before), 1, before)
-        rss0 = rss_mib(self.leader)
+        rss0 = sh.rss_mib(self.leader)
 
         # A baseline of the write latency without listing, then with it.
-        baseline = TimedWriter(self.leader, "base-")
+        baseline = sh.TimedWriter(self.leader, "base-")
         baseline.start()
         time.sleep(5)  # the baseline's measuring window, not a wait for a state
         baseline.stop()
-        writer = TimedWriter(self.leader, "live-")
+        writer = sh.TimedWriter(self.leader, "live-")
         writer.start()
         try:
             seen = self.list_everything(self.follower, "live-")
             seen |= self.list_everything(self.leader, "live-")
         finally:
             writer.stop()
-        rss1 = rss_mib(self.leader)
+        rss1 = sh.rss_mib(self.leader)
         after = self.group_view()
         self.assertEqual(after, before, "the leader or term changed while listing")
         self.assertEqual(writer.failures, [], "writes failed while listing")
         self.assertGreater(len(writer.latencies), 0)
-        note("writes (1 shard each, back to back at the leader): without listing n=%d p50 %.1f ms p99 %.1f ms; "
+        sh.note("writes (1 shard each, back to back at the leader): without listing n=%d p50 %.1f ms p99 %.1f ms; "
              "while listing n=%d p50 %.1f ms p99 %.1f ms max %.1f ms" %
-             (len(baseline.latencies), percentile(baseline.latencies, 0.5) * 1000,
-              percentile(baseline.latencies, 0.99) * 1000, len(writer.latencies),
-              percentile(writer.latencies, 0.5) * 1000, percentile(writer.latencies, 0.99) * 1000,
+             (len(baseline.latencies), sh.percentile(baseline.latencies, 0.5) * 1000,
+              sh.percentile(baseline.latencies, 0.99) * 1000, len(writer.latencies),
+              sh.percentile(writer.latencies, 0.5) * 1000, sh.percentile(writer.latencies, 0.99) * 1000,
               max(writer.latencies) * 1000))
-        note("leader RSS %.0f MiB before listing, %.0f MiB after" % (rss0, rss1))
+        sh.note("leader RSS %.0f MiB before listing, %.0f MiB after" % (rss0, rss1))
         # Writes acknowledged before the second listing began were in it.
         self.assertTrue(seen <= set(writer.acked), "listed a write that was never acknowledged")
 
