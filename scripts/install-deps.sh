@@ -17,6 +17,8 @@ packages=(
   libjemalloc-dev
   clang-14 libclang-rt-14-dev
   curl python3 prometheus
+  # The .deb (cpack runs dpkg-shlibdeps) and its units' check (systemd-analyze).
+  dpkg-dev systemd
 )
 
 missing=()
