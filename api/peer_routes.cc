@@ -2,6 +2,7 @@
 #include <mutex>
 
 #include "api/controller_api.h"
+#include "common/crc32c.h"
 #include "controller/raft_wire.h"
 
 namespace tenure::api {
@@ -40,17 +41,33 @@ struct SnapshotAssembler {
 void ControllerApi::add_peer_routes() {
   auto assembler = std::make_shared<SnapshotAssembler>();
   router_.add({"POST", "/raft/messages", Access::kPeer, false, [this](const CallPtr& call) {
-                 auto msgs = controller::decode_messages(call->req.body);
-                 if (!msgs) return reply(call, net::json_error(400, "bad_request", "undecodable raft messages"));
+                 controller::WireError err = controller::WireError::kMalformed;
+                 auto msgs = controller::decode_messages(call->req.body, &err);
+                 if (!msgs) {
+                   bool crc = err == controller::WireError::kChecksum;
+                   node_.drops().count(crc ? controller::drop_reason::kChecksum : controller::drop_reason::kUndecodable,
+                                       call->req.header("tenure-from"), "batch",
+                                       "bytes=" + std::to_string(call->req.body.size()));
+                   return reply(call, net::json_error(400, "bad_request",
+                                                      crc ? "raft messages fail their CRC32C check"
+                                                          : "undecodable raft messages"));
+                 }
                  node_.step(std::move(*msgs));
                  reply(call, no_content());
                }});
   router_.add({"POST", "/raft/snapshot/chunk", Access::kPeer, false, [this, assembler](const CallPtr& call) {
                  auto transfer = call->req.query_param("transfer");
                  auto offset = parse_u64(call->req.query_param("offset"));
+                 auto crc_param = call->req.query_param("crc");
+                 auto crc = parse_u64(crc_param);
                  std::string from = call->req.header("tenure-from");
-                 if (!transfer || !offset || from.empty()) {
+                 if (!transfer || !offset || from.empty() || (crc_param && !crc)) {
                    return reply(call, net::json_error(400, "bad_request", "need transfer, offset and Tenure-From"));
+                 }
+                 if (crc && *crc != crc32c(call->req.body)) {
+                   node_.drops().count(controller::drop_reason::kChecksum, from, "snapshot_chunk",
+                                       "offset=" + std::to_string(*offset));
+                   return reply(call, net::json_error(400, "bad_request", "snapshot chunk fails its CRC32C check"));
                  }
                  std::lock_guard<std::mutex> lock(assembler->mu);
                  auto& t = assembler->by_sender[from];
@@ -69,7 +86,8 @@ void ControllerApi::add_peer_routes() {
                  auto transfer = call->req.query_param("transfer");
                  auto total = parse_u64(call->req.query_param("total"));
                  std::string from = call->req.header("tenure-from");
-                 auto m = controller::decode_snapshot_meta(call->req.body);
+                 std::optional<uint32_t> data_crc;
+                 auto m = controller::decode_snapshot_meta(call->req.body, &data_crc);
                  if (!transfer || !total || !m) return reply(call, net::json_error(400, "bad_request", "bad snapshot meta"));
                  std::string data;
                  {
@@ -80,6 +98,11 @@ void ControllerApi::add_peer_routes() {
                    }
                    data = std::move(it->second.data);
                    assembler->by_sender.erase(it);
+                 }
+                 if (data_crc && *data_crc != crc32c(data)) {
+                   node_.drops().count(controller::drop_reason::kChecksum, from, "snapshot",
+                                       "bytes=" + std::to_string(data.size()));
+                   return reply(call, net::json_error(400, "bad_request", "snapshot fails its CRC32C check"));
                  }
                  m->snapshot->data = std::make_shared<const std::string>(std::move(data));
                  std::vector<consensus::Message> msgs;

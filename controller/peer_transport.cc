@@ -1,5 +1,6 @@
 #include "controller/peer_transport.h"
 
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "controller/raft_node.h"
 #include "controller/raft_wire.h"
@@ -138,11 +139,12 @@ void PeerTransport::send_chunk(const NodeId& id, std::string address, std::share
   size_t n = 0;
   if (last) {
     req.target = "/raft/snapshot/done?transfer=" + transfer + "&total=" + std::to_string(data.size());
-    req.body = encode_snapshot_meta(*m);
+    req.body = encode_snapshot_meta(*m, crc32c(data));
   } else {
     n = std::min(options_.snapshot_chunk_bytes, data.size() - offset);
-    req.target = "/raft/snapshot/chunk?transfer=" + transfer + "&offset=" + std::to_string(offset);
     req.body = data.substr(offset, n);
+    req.target = "/raft/snapshot/chunk?transfer=" + transfer + "&offset=" + std::to_string(offset) +
+                 "&crc=" + std::to_string(crc32c(req.body));
   }
   client_.request(address, std::move(req), [this, id, address, m, transfer, offset, n, last](net::ClientResult r) {
     bool ok = r.ok() && r.value().status == 204;

@@ -65,9 +65,11 @@ void RaftNode::start_on_strand() {
                          std::to_string(options_.bootstrap_voters.size()));
   } else {
     init = storage_.load();
-    if (!init.snapshot.empty()) {
-      TENURE_CHECK(state_.restore(*init.snapshot.data),
-                   "node " << options_.id << " cannot restore its snapshot at index " << init.snapshot.index);
+    if (!init.snapshot.empty() && !state_.restore(*init.snapshot.data)) {
+      // Its checksum matched, so this build cannot read what an earlier one
+      // wrote: one clear line, no assertion (issue 8).
+      storage::storage_fatal("op=load path=" + storage_.path() + " error=\"the snapshot at index " +
+                             std::to_string(init.snapshot.index.value()) + " does not decode\"");
     }
     log_info("raft", "event=recovered node=" + options_.id.str() + " term=" +
                          std::to_string(init.hard_state.term.value()) + " snapshot_index=" +

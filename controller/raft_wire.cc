@@ -1,5 +1,8 @@
 #include "controller/raft_wire.h"
 
+#include <algorithm>
+
+#include "common/crc32c.h"
 #include "controlplane/codec.h"
 
 namespace tenure::controller {
@@ -61,6 +64,28 @@ consensus::ConfState get_conf(Reader& r) {
   return c;
 }
 
+void seal(Writer& w) {
+  uint32_t crc = crc32c(w.buffer());
+  for (int i = 0; i < 4; ++i) w.u8(static_cast<uint8_t>(crc >> (8 * i)));
+}
+
+// The payload of a body after its checksum, if any, is verified.
+std::optional<std::string_view> unseal(std::string_view body, WireError* error) {
+  auto fail = [&](WireError e) {
+    if (error) *error = e;
+    return std::optional<std::string_view>();
+  };
+  if (body.empty()) return fail(WireError::kMalformed);
+  uint8_t version = static_cast<uint8_t>(body[0]);
+  if (version == kWireVersionNoChecksum) return body;
+  if (version != kWireVersion || body.size() < 5) return fail(WireError::kMalformed);
+  std::string_view payload = body.substr(0, body.size() - 4);
+  uint32_t stored = 0;
+  for (int i = 0; i < 4; ++i) stored |= uint32_t(static_cast<uint8_t>(body[body.size() - 4 + i])) << (8 * i);
+  if (crc32c(payload) != stored) return fail(WireError::kChecksum);
+  return payload;
+}
+
 }  // namespace
 
 std::string encode_messages(const std::vector<Message>& msgs) {
@@ -77,22 +102,27 @@ std::string encode_messages(const std::vector<Message>& msgs) {
       w.str(e.data);
     }
   }
+  seal(w);
   return w.take();
 }
 
-std::optional<std::vector<Message>> decode_messages(const std::string& body) {
+std::optional<std::vector<Message>> decode_messages(std::string_view wire, WireError* error) {
+  auto sealed = unseal(wire, error);
+  if (!sealed) return std::nullopt;
+  if (error) *error = WireError::kMalformed;  // for every early return below
+  std::string_view body = *sealed;
   Reader r(body);
-  if (r.u8() != kWireVersion) return std::nullopt;
+  r.u8();  // the version, checked by unseal
   std::vector<Message> out;
   uint64_t n = r.varint();
   if (n > body.size()) return std::nullopt;  // each message takes at least a byte
-  out.reserve(n);
+  out.reserve(std::min<uint64_t>(n, 1024));  // a count is input: never reserve by it alone
   for (uint64_t i = 0; i < n; ++i) {
     Message m;
     if (!get_header(r, m)) return std::nullopt;
     uint64_t k = r.varint();
     if (k > body.size()) return std::nullopt;
-    m.entries.reserve(k);
+    m.entries.reserve(std::min<uint64_t>(k, 1024));
     for (uint64_t j = 0; j < k && !r.failed(); ++j) {
       Entry e;
       e.term = Term(r.varint());
@@ -110,26 +140,34 @@ std::optional<std::vector<Message>> decode_messages(const std::string& body) {
   return out;
 }
 
-std::string encode_snapshot_meta(const Message& m) {
+std::string encode_snapshot_meta(const Message& m, uint32_t data_crc) {
   Writer w;
   w.u8(kWireVersion);
   put_header(w, m);
   w.varint(m.snapshot->index.value());
   w.varint(m.snapshot->term.value());
   put_conf(w, m.snapshot->conf);
+  w.varint(data_crc);
+  seal(w);
   return w.take();
 }
 
-std::optional<Message> decode_snapshot_meta(const std::string& body) {
-  Reader r(body);
-  if (r.u8() != kWireVersion) return std::nullopt;
+std::optional<Message> decode_snapshot_meta(std::string_view wire, std::optional<uint32_t>* data_crc,
+                                            WireError* error) {
+  auto sealed = unseal(wire, error);
+  if (!sealed) return std::nullopt;
+  if (error) *error = WireError::kMalformed;
+  Reader r(*sealed);
+  bool checksummed = r.u8() == kWireVersion;
   Message m;
   if (!get_header(r, m) || m.type != MessageType::kSnapshot) return std::nullopt;
   consensus::Snapshot s;
   s.index = LogIndex(r.varint());
   s.term = Term(r.varint());
   s.conf = get_conf(r);
-  if (r.failed() || !r.done()) return std::nullopt;
+  uint64_t crc = checksummed ? r.varint() : 0;
+  if (r.failed() || !r.done() || crc > 0xffffffffu) return std::nullopt;
+  *data_crc = checksummed ? std::optional<uint32_t>(static_cast<uint32_t>(crc)) : std::nullopt;
   m.snapshot = std::move(s);
   return m;
 }

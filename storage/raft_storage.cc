@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/crc32c.h"
+#include "common/log.h"
 #include "consensus/assert.h"
 
 namespace tenure::storage {
@@ -28,19 +30,21 @@ using consensus::Term;
 
 namespace {
 
-// Version 1 of the on-disk schema. Integers are SQLite's signed 64 bits
+// Version 2 of the on-disk schema. Integers are SQLite's signed 64 bits
 // holding our unsigned counters bit for bit (no value reaches 2^63).
 // Entry types and member roles are stored as explicit small integers, mapped
 // by switch, so renumbering an enum cannot silently change the format.
+// Version 2 adds a CRC32C to every entry and to the snapshot (entry_crc,
+// snapshot_crc); a version 1 file is migrated in place at open.
 constexpr const char* kCreateMeta =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID";
 constexpr const char* kCreateTables =
     "CREATE TABLE IF NOT EXISTS hard_state (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL,"
     " vote TEXT NOT NULL, commit_index INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL,"
-    " data BLOB NOT NULL);"
+    " data BLOB NOT NULL, crc INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL,"
-    " term INTEGER NOT NULL, data BLOB NOT NULL);"
+    " term INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS snapshot_conf (node_id TEXT PRIMARY KEY NOT NULL, learner INTEGER NOT NULL)"
     " WITHOUT ROWID;";
 
@@ -49,15 +53,23 @@ constexpr const char* kSetMeta = "INSERT OR REPLACE INTO meta (key, value) VALUE
 constexpr const char* kGetHardState = "SELECT term, vote, commit_index FROM hard_state WHERE id = 1";
 constexpr const char* kSetHardState =
     "INSERT OR REPLACE INTO hard_state (id, term, vote, commit_index) VALUES (1, ?1, ?2, ?3)";
-constexpr const char* kGetSnapshot = "SELECT idx, term, data FROM snapshot WHERE id = 1";
+constexpr const char* kGetSnapshot = "SELECT idx, term, data, crc FROM snapshot WHERE id = 1";
 constexpr const char* kGetSnapshotIndex = "SELECT idx FROM snapshot WHERE id = 1";
-constexpr const char* kSetSnapshot = "INSERT OR REPLACE INTO snapshot (id, idx, term, data) VALUES (1, ?1, ?2, ?3)";
+constexpr const char* kSetSnapshot =
+    "INSERT OR REPLACE INTO snapshot (id, idx, term, data, crc) VALUES (1, ?1, ?2, ?3, ?4)";
 constexpr const char* kGetConf = "SELECT node_id, learner FROM snapshot_conf ORDER BY node_id";
 constexpr const char* kClearConf = "DELETE FROM snapshot_conf";
 constexpr const char* kAddConf = "INSERT INTO snapshot_conf (node_id, learner) VALUES (?1, ?2)";
 constexpr const char* kMaxIndex = "SELECT MAX(idx) FROM entries";
-constexpr const char* kGetEntries = "SELECT idx, term, type, data FROM entries WHERE idx > ?1 ORDER BY idx";
-constexpr const char* kAddEntry = "INSERT INTO entries (idx, term, type, data) VALUES (?1, ?2, ?3, ?4)";
+constexpr const char* kGetEntries = "SELECT idx, term, type, data, crc FROM entries WHERE idx > ?1 ORDER BY idx";
+constexpr const char* kAddEntry = "INSERT INTO entries (idx, term, type, data, crc) VALUES (?1, ?2, ?3, ?4, ?5)";
+// Version 1 -> 2: the checksum columns, then every row's checksum.
+constexpr const char* kMigrate1To2 =
+    "ALTER TABLE entries ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE snapshot ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;";
+constexpr const char* kAllEntries = "SELECT idx, term, type, data FROM entries ORDER BY idx";
+constexpr const char* kSetEntryCrc = "UPDATE entries SET crc = ?2 WHERE idx = ?1";
+constexpr const char* kSetSnapshotCrc = "UPDATE snapshot SET crc = ?1 WHERE id = 1";
 constexpr const char* kDeleteFrom = "DELETE FROM entries WHERE idx >= ?1";
 constexpr const char* kDeleteUpTo = "DELETE FROM entries WHERE idx <= ?1";
 constexpr const char* kDeleteAll = "DELETE FROM entries";
@@ -77,6 +89,31 @@ std::optional<EntryType> decode_type(int64_t v) {
   if (v == 0) return EntryType::kNormal;
   if (v == 1) return EntryType::kConfChange;
   return std::nullopt;
+}
+
+void put_le64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// The checksum covers the entry's place (index, term) and content (type,
+// data): a row whose bytes moved to another index fails as surely as one
+// with a flipped bit.
+uint32_t entry_crc(uint64_t index, uint64_t term, int64_t type, std::string_view data) {
+  std::string head;
+  put_le64(head, index);
+  put_le64(head, term);
+  head.push_back(static_cast<char>(type));
+  return crc32c_extend(crc32c(head), data.data(), data.size());
+}
+
+uint32_t snapshot_crc(const Snapshot& snap) {
+  std::string head;
+  put_le64(head, snap.index.value());
+  put_le64(head, snap.term.value());
+  for (const auto& id : snap.conf.voters) head += "v" + id.str() + '\0';
+  for (const auto& id : snap.conf.learners) head += "l" + id.str() + '\0';
+  uint32_t c = crc32c(head);
+  return snap.data ? crc32c_extend(c, snap.data->data(), snap.data->size()) : c;
 }
 
 // A log value in double quotes, escaped so the FATAL line stays one line.
@@ -178,10 +215,14 @@ void RaftStorage::init_schema() {
   TENURE_MUST(tx, "open");
   TENURE_MUST(db_->exec(kCreateMeta), "open");
   std::optional<std::string> version = get_meta(kSchemaVersionKey);
-  if (version && *version != std::to_string(kSchemaVersion)) {
+  if (version && *version != "1" && *version != std::to_string(kSchemaVersion)) {
     storage_fatal("op=open path=" + path() + " error=" +
                   quoted("schema_version " + *version + " is not supported (this build reads " +
-                         std::to_string(kSchemaVersion) + ")"));
+                         std::to_string(kSchemaVersion) + " and migrates 1)"));
+  }
+  if (version && *version == "1") {
+    migrate_from_v1();
+    version.reset();  // written below
   }
   TENURE_MUST(db_->exec(kCreateTables), "open");
   if (!version) {
@@ -191,6 +232,36 @@ void RaftStorage::init_schema() {
     TENURE_MUST(st->run(), "open");
   }
   TENURE_MUST(tx.value().commit(), "open");
+}
+
+void RaftStorage::migrate_from_v1() {
+  // In the transaction of init_schema: a crash leaves version 1 intact.
+  // Version 1 had no checksums, so the rows are checksummed as found.
+  TENURE_MUST(db_->exec(kMigrate1To2), "migrate");
+  std::vector<std::pair<int64_t, uint32_t>> crcs;
+  {
+    StatementRef st = stmt(kAllEntries, "migrate");
+    for (;;) {
+      auto row = st->step();
+      TENURE_MUST(row, "migrate");
+      if (!row.value()) break;
+      crcs.emplace_back(st->column_int64(0), entry_crc(u64(st->column_int64(0)), u64(st->column_int64(1)),
+                                                       st->column_int64(2), st->column_blob(3)));
+    }
+  }
+  for (const auto& [idx, crc] : crcs) {
+    StatementRef st = stmt(kSetEntryCrc, "migrate");
+    TENURE_MUST(st->bind_int64(1, idx), "migrate");
+    TENURE_MUST(st->bind_int64(2, crc), "migrate");
+    TENURE_MUST(st->run(), "migrate");
+  }
+  if (auto snap = read_snapshot_row("migrate")) {
+    StatementRef st = stmt(kSetSnapshotCrc, "migrate");
+    TENURE_MUST(st->bind_int64(1, snapshot_crc(*snap)), "migrate");
+    TENURE_MUST(st->run(), "migrate");
+  }
+  log_info("storage", "event=migrated path=" + path() + " from_schema=1 to_schema=" + std::to_string(kSchemaVersion) +
+                          " entries=" + std::to_string(crcs.size()));
 }
 
 void RaftStorage::read_cached_state() {
@@ -241,18 +312,32 @@ ConfState RaftStorage::read_conf(const char* op) {
   return conf;
 }
 
-std::optional<Snapshot> RaftStorage::snapshot() {
+std::optional<Snapshot> RaftStorage::read_snapshot_row(const char* op, uint32_t* crc) {
   Snapshot snap;
   {
-    StatementRef st = stmt(kGetSnapshot, "load");
+    // Column 3 (crc) exists from version 2 on: read only when asked.
+    StatementRef st = stmt(crc ? kGetSnapshot : "SELECT idx, term, data FROM snapshot WHERE id = 1", op);
     auto row = st->step();
-    TENURE_MUST(row, "load");
+    TENURE_MUST(row, op);
     if (!row.value()) return std::nullopt;
     snap.index = LogIndex(u64(st->column_int64(0)));
     snap.term = Term(u64(st->column_int64(1)));
     snap.data = std::make_shared<const std::string>(st->column_blob(2));
+    if (crc) *crc = static_cast<uint32_t>(st->column_int64(3));
   }
-  snap.conf = read_conf("load");
+  snap.conf = read_conf(op);
+  return snap;
+}
+
+std::optional<Snapshot> RaftStorage::snapshot() {
+  uint32_t stored = 0;
+  auto snap = read_snapshot_row("load", &stored);
+  if (snap && snapshot_crc(*snap) != stored) {
+    storage_fatal("op=load path=" + path() + " error=" +
+                  quoted("corrupt snapshot: the snapshot at index " + std::to_string(snap->index.value()) +
+                         " fails its CRC32C check (stored " + std::to_string(stored) + ", computed " +
+                         std::to_string(snapshot_crc(*snap)) + ")"));
+  }
   return snap;
 }
 
@@ -275,6 +360,13 @@ std::vector<Entry> RaftStorage::read_entries_after(LogIndex index, const char* o
     }
     e.type = *type;
     e.data = st->column_blob(3);
+    uint32_t stored = static_cast<uint32_t>(st->column_int64(4));
+    uint32_t computed = entry_crc(e.index.value(), e.term.value(), st->column_int64(2), e.data);
+    if (stored != computed) {
+      storage_fatal(std::string("op=") + op + " path=" + path() + " error=" +
+                    quoted("corrupt log: entry " + std::to_string(e.index.value()) + " fails its CRC32C check (stored " +
+                           std::to_string(stored) + ", computed " + std::to_string(computed) + ")"));
+    }
     out.push_back(std::move(e));
   }
   return out;
@@ -311,6 +403,7 @@ void RaftStorage::write_snapshot(const Snapshot& snap, const char* op) {
     TENURE_MUST(st->bind_int64(1, i64(snap.index.value())), op);
     TENURE_MUST(st->bind_int64(2, i64(snap.term.value())), op);
     TENURE_MUST(st->bind_blob(3, snap.data ? std::string_view(*snap.data) : std::string_view()), op);
+    TENURE_MUST(st->bind_int64(4, snapshot_crc(snap)), op);
     TENURE_MUST(st->run(), op);
   }
   TENURE_MUST(stmt(kClearConf, op)->run(), op);
@@ -331,6 +424,7 @@ void RaftStorage::write_entries(const std::vector<Entry>& entries, const char* o
     TENURE_MUST(st->bind_int64(2, i64(e.term.value())), op);
     TENURE_MUST(st->bind_int64(3, encode_type(e.type)), op);
     TENURE_MUST(st->bind_blob(4, e.data), op);
+    TENURE_MUST(st->bind_int64(5, entry_crc(e.index.value(), e.term.value(), encode_type(e.type), e.data)), op);
     TENURE_MUST(st->run(), op);
   }
 }

@@ -32,7 +32,9 @@ struct RaftStorageOptions {
 class RaftStorage {
  public:
   /// The on-disk schema this build reads and writes (meta "schema_version").
-  static constexpr int kSchemaVersion = 1;
+  /// Version 2 stores a CRC32C with every entry and the snapshot; a
+  /// version 1 file is migrated in place at open (one transaction).
+  static constexpr int kSchemaVersion = 2;
   /// Meta keys reserved for the storage itself.
   static constexpr const char* kSchemaVersionKey = "schema_version";
 
@@ -50,7 +52,8 @@ class RaftStorage {
 
   /// What the member restarts from: the hard state, the snapshot (empty if
   /// none) and every stored entry after the snapshot, contiguous. Fatal if
-  /// the stored log is inconsistent.
+  /// the stored log is inconsistent or a record fails its CRC32C check (one
+  /// line naming the file and the index).
   consensus::InitialState load();
 
   /// Writes a brand-new group's state (consensus::bootstrap_state) in one
@@ -88,6 +91,8 @@ class RaftStorage {
  private:
   RaftStorage(std::unique_ptr<Database> db, int lock_fd) : db_(std::move(db)), lock_fd_(lock_fd) {}
   void init_schema();
+  void migrate_from_v1();
+  std::optional<consensus::Snapshot> read_snapshot_row(const char* op, uint32_t* crc = nullptr);
   void read_cached_state();
   StatementRef stmt(const char* sql, const char* op);
   void write_hard_state(const consensus::HardState& hs, const char* op);

@@ -56,11 +56,11 @@ TEST_F(RaftStorageDeathTest, UnknownSchemaVersionIsFatal) {
   { RaftStorage::open(dir.path()); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(dir.sub("raft.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '2' WHERE key = 'schema_version'", nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '3' WHERE key = 'schema_version'", nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   EXPECT_EXIT(RaftStorage::open(dir.path()), ::testing::ExitedWithCode(1),
-              "FATAL storage op=open path=.* error=\"schema_version 2 is not supported \\(this build reads 1\\)\"");
+              "FATAL storage op=open path=.* error=\"schema_version 3 is not supported \\(this build reads 2 and migrates 1\\)\"");
 }
 
 TEST_F(RaftStorageDeathTest, FailedFsyncIsFatal) {

@@ -234,7 +234,7 @@ TEST(RaftStorageTest, MetaTable) {
   auto s = RaftStorage::open(dir.path());
   EXPECT_EQ(s->get_meta("node_id"), "c1-renamed");
   EXPECT_EQ(s->get_meta("first_start_done"), "");
-  EXPECT_EQ(s->get_meta(RaftStorage::kSchemaVersionKey), "1");
+  EXPECT_EQ(s->get_meta(RaftStorage::kSchemaVersionKey), std::to_string(RaftStorage::kSchemaVersion));
   EXPECT_FALSE(s->get_meta("missing").has_value());
 }
 
