@@ -147,31 +147,46 @@ void ControllerApi::add_agent_routes() {
                }});
 }
 
-void ControllerApi::add_rebalance_routes() {
-  auto plan_json = [](const controlplane::Plan& p) {
-    nlohmann::json moves = nlohmann::json::array();
-    auto add = [&](const controlplane::PlannedMove& m) {
-      moves.push_back({{"shard", m.shard.str()},
-                       {"from", m.from.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.from.str())},
-                       {"to", m.to.str()},
-                       {"epoch", m.epoch.value()},
-                       {"reason", to_string(m.reason)}});
-    };
-    for (const auto& m : p.assignments) add(m);
-    for (const auto& m : p.moves) add(m);
-    return moves;
+namespace {
+/// Moves a POST /v1/rebalance answer lists: a pass over 1,000,000 new shards
+/// plans as many grants, which as JSON would be ~100 MB (issue 8).
+constexpr size_t kMaxListedMoves = 10000;
+
+/// {dry_run, moves (the first kMaxListedMoves), moves_total, started?}.
+/// Runs off the strand: the plan is the strand's copy.
+net::HttpResponse plan_response(int status, const controlplane::Plan& p, std::optional<size_t> started) {
+  nlohmann::json moves = nlohmann::json::array();
+  auto add = [&](const controlplane::PlannedMove& m) {
+    if (moves.size() >= kMaxListedMoves) return;
+    moves.push_back({{"shard", m.shard.str()},
+                     {"from", m.from.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.from.str())},
+                     {"to", m.to.str()},
+                     {"epoch", m.epoch.value()},
+                     {"reason", to_string(m.reason)}});
   };
-  router_.add({"POST", "/v1/rebalance", Access::kAdmin, true, [this, plan_json](const CallPtr& call) {
+  for (const auto& m : p.assignments) add(m);
+  for (const auto& m : p.moves) add(m);
+  nlohmann::json body{{"dry_run", !started.has_value()},
+                      {"moves", std::move(moves)},
+                      {"moves_total", p.assignments.size() + p.moves.size()}};
+  if (started) body["started"] = *started;
+  return json_response(status, body);
+}
+}  // namespace
+
+void ControllerApi::add_rebalance_routes() {
+  router_.add({"POST", "/v1/rebalance", Access::kAdmin, true, [this](const CallPtr& call) {
                  auto dry = call->req.query_param("dry_run");
                  if (dry && *dry != "true" && *dry != "false") return reply(call, bad_field("dry_run", "must be true or false"));
                  bool dry_run = dry && *dry == "true";
-                 node_.post([this, call, dry_run, plan_json] {
-                   controlplane::Plan p = supervisor_.plan();
-                   nlohmann::json moves = plan_json(p);
-                   if (dry_run) return reply(call, json_response(200, {{"dry_run", true}, {"moves", moves}}));
-                   supervisor_.execute(p, [this, call, moves](const controller::NodeError* err, size_t changed) {
+                 node_.post([this, call, dry_run] {
+                   auto p = std::make_shared<controlplane::Plan>(supervisor_.plan());
+                   if (dry_run) {
+                     return node_.post_off_strand([this, call, p] { reply(call, plan_response(200, *p, std::nullopt)); });
+                   }
+                   supervisor_.execute(*p, [this, call, p](const controller::NodeError* err, size_t changed) {
                      if (err) return reply_node_error(call, *err);
-                     reply(call, json_response(202, {{"dry_run", false}, {"moves", moves}, {"started", changed}}));
+                     node_.post_off_strand([this, call, p, changed] { reply(call, plan_response(202, *p, changed)); });
                    });
                  });
                }});

@@ -112,6 +112,11 @@ class PagingTest(th.ClusterTestCase):
         body = next(th.list_pages(self.follower, "/v1/rebalance", "moves", limit=3))
         self.assertEqual(body["moves"], [])
         self.assertIsNone(body["continue"])
+        # A placement pass's answer lists at most 10,000 moves and says how many there are.
+        r = self.follower.post("/v1/rebalance?dry_run=true")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["moves_total"], len(r.json["moves"]))
+        self.assertTrue(r.json["dry_run"])
 
     def test_bad_limit_and_continue_get_400_naming_them(self):
         create_many(self.leader, 30)
