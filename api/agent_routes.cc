@@ -118,6 +118,7 @@ void ControllerApi::add_agent_routes() {
                  node_.propose(controlplane::Command{request_id(call), 0, std::move(c)},
                                [this, call](const controller::NodeError* err, const ApplyResult* r) {
                                  if (err) return reply_node_error(call, *err);
+                                 if (r->code == ApplyCode::kIdempotencyMismatch) return reply(call, apply_error(*r));
                                  reply(call, json_response(200, {{"released", r->changed}, {"revision", r->revision.value()}}));
                                });
                }});

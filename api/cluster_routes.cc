@@ -31,6 +31,7 @@ void ControllerApi::add_cluster_routes() {
                                                  {"commit_index", s.commit.value()},
                                                  {"applied_index", s.applied.value()},
                                                  {"revision", s.revision.value()},
+                                                 {"auth", auth_enabled()},
                                                  {"members", members_json(s)}}));
                }});
 

@@ -8,19 +8,12 @@
 #include "api/json_body.h"
 #include "api/watch_hub.h"
 #include "common/log.h"
+#include "net/auth.h"
 
 namespace tenure::api {
 
 namespace {
 uint64_t now_ns() { return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()); }
-
-// Constant-time comparison: a token check must not leak how much matched.
-bool token_equals(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
 
 std::string random_hex(size_t n) {
   std::random_device rd;
@@ -38,6 +31,7 @@ ControllerApi::ControllerApi(controller::RaftNode& node, controller::Supervisor&
       supervisor_(supervisor),
       client_(client),
       options_(std::move(options)),
+      tokens_(options_.admin_token, options_.agent_token, options_.peer_token, options_.read_token),
       registry_(std::move(registry)),
       requests_(prometheus::BuildCounter()
                     .Name("tenure_http_requests_total")
@@ -55,18 +49,27 @@ ControllerApi::ControllerApi(controller::RaftNode& node, controller::Supervisor&
                             .Add({}, prometheus::Histogram::BucketBoundaries{0.00005, 0.0001, 0.00025, 0.0005,
                                                                               0.001, 0.0025, 0.005, 0.01, 0.025,
                                                                               0.05, 0.1})),
+      denied_(prometheus::BuildCounter()
+                  .Name("tenure_auth_denied_total")
+                  .Help("Calls refused by authentication or authorization, by route and reason")
+                  .Register(*registry_)),
       watches_(std::make_unique<WatchHub>(node, *registry_)),
       request_prefix_(node.id() + "-" + random_hex(8) + "-") {
+  // Only digests are kept: the tokens themselves leave memory with options_.
+  options_.admin_token.clear();
+  options_.agent_token.clear();
+  options_.peer_token.clear();
+  options_.read_token.clear();
   add_routes();
 }
 
 ControllerApi::~ControllerApi() = default;
 
 void ControllerApi::add_routes() {
-  router_.add({"GET", "/healthz", Access::kOpen, false, [this](const CallPtr& c) {
+  router_.add({"GET", "/healthz", Access::kPublic, false, [this](const CallPtr& c) {
                  reply(c, json_response(200, {{"status", "ok"}}));
                }});
-  router_.add({"GET", "/readyz", Access::kOpen, false, [this](const CallPtr& c) {
+  router_.add({"GET", "/readyz", Access::kPublic, false, [this](const CallPtr& c) {
                  auto s = node_.summary();
                  bool ready = !s.leader.empty() && s.applied >= s.commit;
                  nlohmann::json body{{"ready", ready}, {"leader_id", s.leader.str()},
@@ -76,7 +79,7 @@ void ControllerApi::add_routes() {
                  r.headers.push_back({"Retry-After", "1"});
                  reply(c, std::move(r));
                }});
-  router_.add({"GET", "/metrics", Access::kOpen, false, [this](const CallPtr& c) { serve_metrics(c); }});
+  router_.add({"GET", "/metrics", Access::kPublic, false, [this](const CallPtr& c) { serve_metrics(c); }});
   add_shard_routes();
   add_list_routes();
   add_worker_routes();
@@ -95,25 +98,36 @@ void ControllerApi::serve_metrics(const CallPtr& call) {
   reply(call, std::move(r));
 }
 
-bool ControllerApi::authorized(const Route& route, const net::HttpRequest& req) const {
-  const std::string* token = nullptr;
-  switch (route.access) {
-    case Access::kOpen: return true;
-    case Access::kAdmin: token = &options_.admin_token; break;
-    case Access::kAgent: token = &options_.agent_token; break;
-    case Access::kPeer: token = &options_.peer_token; break;
+std::optional<net::HttpResponse> ControllerApi::check_access(const Route& route, Call& call) {
+  std::optional<Denial> denial = check_token(route.access, tokens_, net::bearer_token(call.req), call.role);
+  if (!denial && options_.client_certs) {
+    call.identity = cert_identity(call.req.client_cert.get());
+    // A follower forwarding a call presents its own (controller) certificate
+    // and names the original client's identity, which it has checked; that
+    // header is believed from a controller's certificate only.
+    if (call.identity.kind == CertKind::kController && !call.req.header("tenure-forwarded").empty()) {
+      call.identity = CertIdentity::parse(call.req.header("tenure-forwarded-identity"));
+    }
+    std::string worker = route.access == Access::kAgent && call.params.count("id") ? call.params.at("id") : "";
+    denial = check_certificate(route.access, call.identity, worker);
   }
-  if (token->empty()) return true;
-  std::string auth = req.header("authorization");
-  const std::string prefix = "Bearer ";
-  if (auth.compare(0, prefix.size(), prefix) != 0) return false;
-  std::string presented = auth.substr(prefix.size());
-  // The admin token may do anything an agent may.
-  if (route.access == Access::kAgent && !options_.admin_token.empty() &&
-      token_equals(presented, options_.admin_token)) {
-    return true;
-  }
-  return token_equals(presented, *token);
+  if (!denial) return std::nullopt;
+  return deny(call, *denial);
+}
+
+net::HttpResponse ControllerApi::deny(const Call& call, const Denial& denial) {
+  denied_.Add({{"route", call.route}, {"reason", denial.reason}}).Increment();
+  auto r = net::json_error(denial.status, denial.code, denial.message);
+  if (denial.status == 401) r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"tenure\""});
+  return r;
+}
+
+bool ControllerApi::sender_matches(const CallPtr& call, std::string_view from) {
+  if (!options_.client_certs || call->identity.name == from) return true;
+  reply(call, deny(*call, Denial{403, "forbidden", "raft_sender",
+                                 "the certificate names \"" + call->identity.str() + "\" but the message is from \"" +
+                                     std::string(from) + "\""}));
+  return false;
 }
 
 void ControllerApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder> res) {
@@ -132,9 +146,7 @@ void ControllerApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder>
     return reply(call, net::json_error(404, "not_found", "no such path: " + call->req.path));
   }
   call->route = route->pattern;
-  if (!authorized(*route, call->req)) {
-    return reply(call, net::json_error(401, "unauthorized", "missing or wrong bearer token"));
-  }
+  if (auto denied = check_access(*route, *call)) return reply(call, std::move(*denied));
   if (route->needs_leader && !node_.is_leader()) return forward_to_leader(call);
   route->handler(call);
 }
@@ -195,8 +207,15 @@ void ControllerApi::reply_node_error(const CallPtr& call, const controller::Node
 
 std::string ControllerApi::request_id(const CallPtr& call) {
   std::string key = call->req.header("idempotency-key");
-  if (!key.empty()) return "k:" + key.substr(0, 128);
-  return request_prefix_ + std::to_string(request_seq_.fetch_add(1));
+  if (key.empty()) return request_prefix_ + std::to_string(request_seq_.fetch_add(1));
+  // The key names one request: its route, path and body. The state machine
+  // answers a reuse of the key for anything else with idempotency_mismatch
+  // instead of the earlier call's result (controlplane::kRequestScopeSeparator).
+  std::string fingerprint = net::sha256_hex(call->req.method + "\n" + call->route + "\n" + call->req.path + "\n" +
+                                                call->req.body,
+                                            16);
+  return "k:" + net::sha256_hex(std::string(to_string(call->role)) + "\n" + key, 16) +
+         controlplane::kRequestScopeSeparator + fingerprint;
 }
 
 void ControllerApi::forward_to_leader(const CallPtr& call) {
@@ -218,6 +237,7 @@ void ControllerApi::forward_to_leader(const CallPtr& call) {
   // Retries of the forwarded request must apply once: pin the request id here.
   if (fwd.headers.count("idempotency-key") == 0) fwd.headers["idempotency-key"] = request_id(call);
   fwd.headers["tenure-forwarded"] = node_.id();
+  if (call->identity.kind != CertKind::kNone) fwd.headers["tenure-forwarded-identity"] = call->identity.str();
   client_.request(s.leader_address, std::move(fwd), [this, call](net::ClientResult result) {
     if (!result.ok()) return reply_no_leader(call, "leader unreachable: " + result.error().message);
     const auto& resp = result.value();

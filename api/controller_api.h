@@ -31,9 +31,14 @@ class WatchHub;
 net::HttpResponse apply_error(const controlplane::ApplyResult& r);
 
 struct ApiOptions {
-  std::string admin_token;  ///< empty: mutating calls need no token
+  /// All three set or all empty (auth off); see api/access.h for the rules.
+  std::string admin_token;
   std::string agent_token;
   std::string peer_token;
+  std::string read_token;  ///< set: reads need a token of any role
+  /// tls.ca_file is set: every client presents a verified certificate, and
+  /// what it names is bound (CertIdentity, check_certificate).
+  bool client_certs = false;
   uint32_t forward_timeout_ms = 5000;
 };
 
@@ -60,6 +65,11 @@ class ControllerApi {
   /// A request id for a proposal: the client's Idempotency-Key or a new one.
   std::string request_id(const CallPtr& call);
   controller::RaftNode& node() { return node_; }
+  /// Whether tokens are required (GET /v1/cluster reports it).
+  bool auth_enabled() const { return tokens_.enabled(); }
+  /// Under mutual TLS, whether `from` (a Raft message's sender) is the
+  /// controller the call's certificate names; if not, answers 403 and counts it.
+  bool sender_matches(const CallPtr& call, std::string_view from);
   /// Runs `fn` on the state at the request's consistency: linearizable by
   /// default (ReadIndex, also at followers), or this member's own state with
   /// ?consistency=stale.
@@ -82,7 +92,10 @@ class ControllerApi {
   void add_peer_routes();
   void add_agent_routes();
   void add_rebalance_routes();
-  bool authorized(const Route& route, const net::HttpRequest& req) const;
+  /// The token and certificate rules for `route`; the refusal to send, if any.
+  std::optional<net::HttpResponse> check_access(const Route& route, Call& call);
+  /// Counts a refusal and makes its answer (401 with WWW-Authenticate, or 403).
+  net::HttpResponse deny(const Call& call, const Denial& denial);
   void forward_to_leader(const CallPtr& call);
   void serve_metrics(const CallPtr& call);
   struct RouteMetrics {
@@ -96,10 +109,12 @@ class ControllerApi {
   controller::Supervisor& supervisor_;
   net::HttpClient& client_;
   ApiOptions options_;
+  TokenSet tokens_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& latency_;
   prometheus::Histogram& list_page_strand_;
+  prometheus::Family<prometheus::Counter>& denied_;  ///< labels: route pattern x reason (bounded)
   Router router_;
   std::unique_ptr<WatchHub> watches_;
   std::atomic<uint64_t> request_seq_{0};

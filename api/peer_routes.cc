@@ -52,6 +52,11 @@ void ControllerApi::add_peer_routes() {
                                                       crc ? "raft messages fail their CRC32C check"
                                                           : "undecodable raft messages"));
                  }
+                 // Under mutual TLS a member speaks only for itself: one that
+                 // could sign as another could vote or append in its name.
+                 for (const auto& m : *msgs) {
+                   if (!sender_matches(call, m.from.str())) return;
+                 }
                  node_.step(std::move(*msgs));
                  reply(call, no_content());
                }});
@@ -64,6 +69,7 @@ void ControllerApi::add_peer_routes() {
                  if (!transfer || !offset || from.empty() || (crc_param && !crc)) {
                    return reply(call, net::json_error(400, "bad_request", "need transfer, offset and Tenure-From"));
                  }
+                 if (!sender_matches(call, from)) return;
                  if (crc && *crc != crc32c(call->req.body)) {
                    node_.drops().count(controller::drop_reason::kChecksum, from, "snapshot_chunk",
                                        "offset=" + std::to_string(*offset));
@@ -89,6 +95,7 @@ void ControllerApi::add_peer_routes() {
                  std::optional<uint32_t> data_crc;
                  auto m = controller::decode_snapshot_meta(call->req.body, &data_crc);
                  if (!transfer || !total || !m) return reply(call, net::json_error(400, "bad_request", "bad snapshot meta"));
+                 if (!sender_matches(call, from) || !sender_matches(call, m->from.str())) return;
                  std::string data;
                  {
                    std::lock_guard<std::mutex> lock(assembler->mu);

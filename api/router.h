@@ -8,12 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "api/access.h"
 #include "net/http_server.h"
 
 namespace tenure::api {
-
-/// Who may call a route when tokens are configured (CONTRACT.md "Security").
-enum class Access { kOpen, kAdmin, kAgent, kPeer };
 
 /// One request being answered: the request, its captured path parameters
 /// and the responder, plus what the metrics need.
@@ -23,6 +21,10 @@ struct Call {
   std::map<std::string, std::string> params;
   std::string route;  ///< the matched pattern: the metrics label
   uint64_t start_ns = 0;
+  Role role = Role::kNone;  ///< what the bearer token proved (kNone: none, or not checked)
+  /// Who the client certificate names (kNone without mTLS); for a request a
+  /// follower forwarded, the original client's identity.
+  CertIdentity identity;
   const std::string& param(const std::string& name) const { return params.at(name); }
 };
 using CallPtr = std::shared_ptr<Call>;

@@ -74,6 +74,7 @@ net::HttpResponse apply_error(const ApplyResult& r) {
     case ApplyCode::kNotFound: return net::json_error(404, "not_found", r.message);
     case ApplyCode::kConflict: return net::json_error(409, "conflict", r.message);
     case ApplyCode::kInvalid: return net::json_error(400, "bad_request", r.message);
+    case ApplyCode::kIdempotencyMismatch: return net::json_error(422, "idempotency_mismatch", r.message);
     case ApplyCode::kOk: break;
   }
   return net::json_error(500, "internal", "unexpected apply result");

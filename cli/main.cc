@@ -1,15 +1,18 @@
 // tenurectl: the operator's CLI. Only wiring here: flags, then one command.
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 #include "cli/commands.h"
 
 namespace {
 const char* kUsage =
-    "usage: tenurectl [--endpoints HOST:PORT,...] [-o table|json] [--token T] COMMAND [ARGS]\n"
+    "usage: tenurectl [--endpoints HOST:PORT,...] [-o table|json] [--token-file FILE] COMMAND [ARGS]\n"
     "\n"
-    "Endpoints also come from TENURE_ENDPOINTS (default 127.0.0.1:7001), the token from TENURE_TOKEN.\n"
+    "Endpoints also come from TENURE_ENDPOINTS (default 127.0.0.1:7001).\n"
+    "The bearer token: --token-file FILE or TENURE_TOKEN_FILE (the file's first line). --token T and\n"
+    "TENURE_TOKEN also work, but a token on the command line is visible to every user in ps.\n"
     "TLS: --cacert FILE [--cert FILE --key FILE].\n"
     "\n"
     "commands:\n"
@@ -21,12 +24,30 @@ const char* kUsage =
     "  rebalance [--dry-run] | rebalance status [--limit N]\n"
     "  (lists fetch every page, N rows a request: default 1000, at most 10000)\n"
     "  watch [--worker W] [--since R]   stream changes as JSON lines (Ctrl-C to stop)\n";
+/// The token in `path`: its content without one trailing newline. Exits
+/// with a one-line error when it cannot be read or is empty.
+std::string read_token_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string token;
+  if (!in || !std::getline(in, token)) {
+    std::fprintf(stderr, "tenurectl: cannot read token file %s\n", path.c_str());
+    std::exit(2);
+  }
+  if (!token.empty() && token.back() == '\r') token.pop_back();
+  if (token.empty()) {
+    std::fprintf(stderr, "tenurectl: token file %s is empty\n", path.c_str());
+    std::exit(2);
+  }
+  return token;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   tenure::cli::Options opt;
   if (const char* e = std::getenv("TENURE_ENDPOINTS")) opt.endpoints = e;
   if (const char* t = std::getenv("TENURE_TOKEN")) opt.token = t;
+  if (const char* f = std::getenv("TENURE_TOKEN_FILE"); f && *f) opt.token = read_token_file(f);
+  bool token_flag = false;
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -48,8 +69,13 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "tenurectl: -o must be table or json\n%s", kUsage);
         return 2;
       }
-    } else if (a == "--token") {
-      opt.token = value("--token");
+    } else if (a == "--token" || a == "--token-file") {
+      if (token_flag) {
+        std::fprintf(stderr, "tenurectl: give one of --token or --token-file\n%s", kUsage);
+        return 2;
+      }
+      token_flag = true;
+      opt.token = a == "--token" ? value("--token") : read_token_file(value("--token-file"));
     } else if (a == "--cacert") {
       opt.ca_file = value("--cacert");
     } else if (a == "--cert") {

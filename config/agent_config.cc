@@ -27,8 +27,13 @@ void read_controllers(YamlReader& r, const YAML::Node& node, AgentConfig& cfg) {
 }
 
 void read_auth(YamlReader& r, const YAML::Node& node, AgentConfig::Auth& auth) {
-  if (!node.IsDefined() || !r.check_map(node, "auth", {"agent_token"}) || node.IsNull()) return;
-  r.read_nonempty(node["agent_token"], "auth.agent_token", auth.agent_token);
+  if (!node.IsDefined() ||
+      !r.check_map(node, "auth", {"agent_token", "agent_token_file", "client_token", "client_token_file"}) ||
+      node.IsNull()) {
+    return;
+  }
+  detail::read_secret(r, node, "auth", "agent_token", auth.agent_token);
+  detail::read_secret(r, node, "auth", "client_token", auth.client_token);
 }
 
 }  // namespace

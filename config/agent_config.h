@@ -23,7 +23,8 @@ struct AgentConfig {
   double capacity = 1;    ///< placement weight, finite and > 0
   uint32_t heartbeat_interval_ms = 500;  ///< > 0
   struct Auth {
-    std::string agent_token;  ///< empty: none sent
+    std::string agent_token;   ///< presented to the controllers; empty: none sent
+    std::string client_token;  ///< required by /v1/data and /v1/fence; empty: they are open
   } auth;
   using Tls = TlsConfig;
   Tls tls;

@@ -50,13 +50,45 @@ void read_raft(YamlReader& r, const YAML::Node& node, ControllerConfig::Raft& ra
 }
 
 void read_auth(YamlReader& r, const YAML::Node& node, ControllerConfig::Auth& auth) {
-  if (!node.IsDefined() || !r.check_map(node, "auth", {"admin_token", "agent_token", "peer_token"}) ||
+  if (!node.IsDefined() ||
+      !r.check_map(node, "auth", {"admin_token", "admin_token_file", "agent_token", "agent_token_file", "peer_token",
+                                  "peer_token_file", "read_token", "read_token_file"}) ||
       node.IsNull()) {
     return;
   }
-  r.read_nonempty(node["admin_token"], "auth.admin_token", auth.admin_token);
-  r.read_nonempty(node["agent_token"], "auth.agent_token", auth.agent_token);
-  r.read_nonempty(node["peer_token"], "auth.peer_token", auth.peer_token);
+  const std::pair<const char*, std::string*> tokens[] = {{"admin_token", &auth.admin_token},
+                                                         {"agent_token", &auth.agent_token},
+                                                         {"peer_token", &auth.peer_token},
+                                                         {"read_token", &auth.read_token}};
+  for (const auto& [key, out] : tokens) detail::read_secret(r, node, "auth", key, *out);
+  if (r.failed()) return;
+  // All or nothing: a route whose token is unset would be open to anyone
+  // while the operator believes the cluster is protected.
+  std::string missing;
+  size_t given = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    if (!tokens[i].second->empty()) {
+      ++given;
+      continue;
+    }
+    missing += std::string(missing.empty() ? "" : ", ") + "\"auth." + tokens[i].first + "\"";
+  }
+  if (given != 3 && (given > 0 || !auth.read_token.empty())) {
+    r.fail(ConfigErrorCode::kMissingKey, "auth",
+           "missing required key" + std::string(3 - given > 1 ? "s " : " ") + missing +
+               " (admin_token, agent_token and peer_token are all or nothing; each may be given as *_token_file)");
+    return;
+  }
+  // A token shared by two roles would make its holder both.
+  for (size_t i = 0; i < 4; ++i) {
+    for (size_t j = i + 1; j < 4; ++j) {
+      if (!tokens[i].second->empty() && *tokens[i].second == *tokens[j].second) {
+        r.fail(ConfigErrorCode::kInvalidValue, std::string("auth.") + tokens[j].first,
+               std::string("must differ from auth.") + tokens[i].first);
+        return;
+      }
+    }
+  }
 }
 
 void read_placement(YamlReader& r, const YAML::Node& node, ControllerConfig::Placement& placement) {

@@ -42,8 +42,13 @@ struct ControllerConfig {
   /// Change events kept for watches; a watch from an older revision gets
   /// 410. The same value must be used on every member (it shapes snapshots).
   uint32_t watch_events_kept = 200000;  ///< >= 16
+  /// Bearer tokens (CONTRACT.md "Security"): admin, agent and peer are all
+  /// set or all empty (auth off); read_token only with them. Each may be
+  /// given as `<name>_file` in the YAML, read at load time. All distinct.
   struct Auth {
-    std::string admin_token, agent_token, peer_token;  ///< empty: not required
+    std::string admin_token, agent_token, peer_token;
+    std::string read_token;  ///< when set, reads need a token of any role
+    bool enabled() const { return !admin_token.empty(); }
   } auth;
   using Tls = TlsConfig;
   Tls tls;

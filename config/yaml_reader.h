@@ -81,6 +81,13 @@ class YamlReader {
 /// every file readable; `ca_needs_cert` also refuses a ca_file alone.
 void read_tls(YamlReader& r, const YAML::Node& node, const std::string& path, TlsConfig& out, bool ca_needs_cert);
 
+/// Reads a secret of the map `map` at `path`, given inline as `key` or as
+/// `key`_file (a path read now; one trailing newline is not part of it),
+/// never both. `out` stays empty when neither is given. No message shows the
+/// secret.
+void read_secret(YamlReader& r, const YAML::Node& map, const std::string& path, const std::string& key,
+                 std::string& out);
+
 /// How a node is shown in messages: `"fast"` (escaped, shortened), `null`,
 /// `a map`, `a list`.
 std::string describe(const YAML::Node& node);

@@ -20,6 +20,8 @@ BootstrapVerdict check_bootstrap(const config::ControllerConfig& config) {
     net::ClientRequest req;
     req.target = "/v1/members";
     req.timeout_ms = 1000;
+    // A read: it needs a token only with auth.read_token, and any role's will do.
+    if (!config.auth.peer_token.empty()) req.headers["authorization"] = "Bearer " + config.auth.peer_token;
     auto r = client.call(peer.address, req);
     if (!r.ok() || r.value().status != 200) continue;  // not up yet: a new group may be starting
     auto j = nlohmann::json::parse(r.value().body, nullptr, false);

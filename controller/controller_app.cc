@@ -78,6 +78,18 @@ net::ClientOptions client_options(const config::ControllerConfig& c) {
   o.tls_key_file = c.tls.key_file;
   return o;
 }
+// An open control plane is legitimate on a laptop, never by accident.
+void warn_if_open(const config::ControllerConfig& c) {
+  if (!c.auth.enabled()) {
+    log_warn("security", "event=auth_disabled node=" + c.node_id +
+                             " hint=\"no auth tokens: anyone who can reach " + c.listen.str() +
+                             " may change shards, act as any agent and inject Raft messages (docs/security.md)\"");
+  }
+  if (c.tls.ca_file.empty()) {
+    log_warn("security", "event=client_certificates_off node=" + c.node_id +
+                             " hint=\"without tls.ca_file, callers are not identified by certificate (docs/security.md)\"");
+  }
+}
 }  // namespace
 
 bool ControllerApp::may_start(const std::atomic<bool>& stopping) {
@@ -126,7 +138,13 @@ int ControllerApp::run() {
   p.supervisor = std::make_unique<Supervisor>(*p.node, sup, *p.registry);
   p.node->set_tick_hook([&p] { p.supervisor->on_tick(); });
 
-  api::ApiOptions aopts{config_.auth.admin_token, config_.auth.agent_token, config_.auth.peer_token, 5000};
+  api::ApiOptions aopts;
+  aopts.admin_token = config_.auth.admin_token;
+  aopts.agent_token = config_.auth.agent_token;
+  aopts.peer_token = config_.auth.peer_token;
+  aopts.read_token = config_.auth.read_token;
+  aopts.client_certs = !config_.tls.ca_file.empty();
+  warn_if_open(config_);
   p.api = std::make_unique<api::ControllerApi>(*p.node, *p.supervisor, *p.client, aopts, p.registry);
   p.node->set_apply_hook([&p] {
     p.supervisor->on_applied();

@@ -54,10 +54,26 @@ size_t StateMachine::count(WorkerState s) const {
                                            [s](const auto& kv) { return kv.second.state == s; }));
 }
 
+namespace {
+/// The id's part before the last separator; empty when it has none.
+std::string_view request_scope(std::string_view id) {
+  size_t at = id.rfind(kRequestScopeSeparator);
+  return at == std::string_view::npos ? std::string_view() : id.substr(0, at);
+}
+}  // namespace
+
 ApplyResult StateMachine::apply(const Command& cmd) {
   if (!cmd.request_id.empty()) {
     auto it = request_results_.find(cmd.request_id);
     if (it != request_results_.end()) return it->second;
+    std::string_view scope = request_scope(cmd.request_id);
+    if (!scope.empty() && request_scopes_.count(std::string(scope))) {
+      ApplyResult r;
+      r.code = ApplyCode::kIdempotencyMismatch;
+      r.message = "this Idempotency-Key was used for another request (route, path or body differ)";
+      r.revision = revision_;
+      return r;
+    }
   }
   ApplyResult r = apply_body(cmd);
   r.revision = revision_;
@@ -65,11 +81,20 @@ ApplyResult StateMachine::apply(const Command& cmd) {
   return r;
 }
 
+void StateMachine::remember_scope(const std::string& id) {
+  std::string_view scope = request_scope(id);
+  if (!scope.empty()) request_scopes_[std::string(scope)] = id;
+}
+
 void StateMachine::remember_request(const std::string& id, const ApplyResult& r) {
   request_results_.emplace(id, r);
   request_order_.push_back(id);
+  remember_scope(id);
   while (request_order_.size() > limits_.request_ids_kept) {
-    request_results_.erase(request_order_.front());
+    const std::string& old = request_order_.front();
+    auto scope = request_scopes_.find(std::string(request_scope(old)));
+    if (scope != request_scopes_.end() && scope->second == old) request_scopes_.erase(scope);
+    request_results_.erase(old);
     request_order_.pop_front();
   }
 }

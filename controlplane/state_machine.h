@@ -65,7 +65,15 @@ struct Event {
   uint64_t at_ms = 0;        ///< the proposing leader's clock (grant delay metrics)
 };
 
-enum class ApplyCode : uint8_t { kOk, kNotFound, kConflict, kInvalid };
+/// kIdempotencyMismatch: the request id's scope (its key) was used before
+/// for another request (see kRequestScopeSeparator); nothing was applied.
+enum class ApplyCode : uint8_t { kOk, kNotFound, kConflict, kInvalid, kIdempotencyMismatch };
+
+/// A request id "<scope>#<fingerprint>" names a client's idempotency key
+/// (scope) and the request it was first used for (fingerprint). A retry with
+/// the same id returns the first outcome; the same scope with another
+/// fingerprint is refused with kIdempotencyMismatch while the first is kept.
+inline constexpr char kRequestScopeSeparator = '#';
 
 struct ApplyResult {
   ApplyCode code = ApplyCode::kOk;
@@ -164,6 +172,9 @@ class StateMachine {
   std::map<WorkerId, Revision> worker_events_;
   std::map<std::string, ApplyResult> request_results_;
   std::deque<std::string> request_order_;
+  /// Derived from request_order_ (rebuilt on restore): scope -> full id.
+  std::map<std::string, std::string> request_scopes_;
+  void remember_scope(const std::string& id);
 };
 
 }  // namespace tenure::controlplane

@@ -188,6 +188,7 @@ bool StateMachine::restore(const std::string& data) {
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
     std::string id = r.str();
     next.request_results_[id] = get_result(r);
+    next.remember_scope(id);
     next.request_order_.push_back(std::move(id));
   }
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) next.started_members_.insert(r.str());

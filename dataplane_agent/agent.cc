@@ -114,6 +114,17 @@ Result<Ok, AgentErrc> Agent::Impl::start_network() {
     cv.notify_all();
   });
   api = std::make_unique<HttpApi>(sc.worker, fence, *data, metrics, [this] { return session->synced(); });
+  if (!config.auth.client_token.empty()) {
+    api->require_client_token(config.auth.client_token);
+  } else {
+    log_warn("security", "event=client_auth_disabled worker=" + config.worker_id +
+                             " hint=\"no auth.client_token: anyone who can reach " + config.listen.str() +
+                             " may write through the fence (docs/security.md)\"");
+  }
+  if (config.auth.agent_token.empty()) {
+    log_warn("security", "event=no_agent_token worker=" + config.worker_id +
+                             " hint=\"controllers with auth will refuse this agent (docs/security.md)\"");
+  }
   if (options.serve_http) {
     net::ServerOptions so;
     so.host = config.listen.host;

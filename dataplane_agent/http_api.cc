@@ -80,11 +80,26 @@ HttpApi::HttpApi(WorkerId worker, FenceState& fence, DataStore& data, AgentMetri
                  std::function<bool()> ready)
     : worker_(std::move(worker)), fence_(fence), data_(data), metrics_(metrics), ready_(std::move(ready)) {}
 
+std::optional<net::HttpResponse> HttpApi::check_client_token(const net::HttpRequest& req, const char* route) {
+  if (!client_token_.set()) return std::nullopt;
+  auto token = net::bearer_token(req);
+  if (token && client_token_.matches(net::sha256(*token))) return std::nullopt;
+  metrics_.denied(route, token ? "unknown_token" : "missing_token");
+  auto r = net::json_error(401, "unauthorized",
+                           token ? "the bearer token is not valid" : "this call needs Authorization: Bearer <client_token>");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"tenure-agent\"");
+  return r;
+}
+
 void HttpApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder> res) {
   const std::string& p = req.path;
   const std::string& m = req.method;
-  if (p == "/v1/fence") return res->reply(m == "POST" ? fence(req) : method_not_allowed("POST"));
+  if (p == "/v1/fence") {
+    if (auto denied = check_client_token(req, "/v1/fence")) return res->reply(std::move(*denied));
+    return res->reply(m == "POST" ? fence(req) : method_not_allowed("POST"));
+  }
   if (p.rfind("/v1/data/", 0) == 0) {
+    if (auto denied = check_client_token(req, "/v1/data/{shard}/{key}")) return res->reply(std::move(*denied));
     std::string rest = p.substr(9);
     size_t slash = rest.find('/');
     if (slash == std::string::npos || slash + 1 >= rest.size()) {

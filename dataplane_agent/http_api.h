@@ -11,6 +11,7 @@
 #include "dataplane_agent/data_store.h"
 #include "dataplane_agent/fence_state.h"
 #include "dataplane_agent/metrics.h"
+#include "net/auth.h"
 #include "net/http_server.h"
 
 namespace tenure::agent {
@@ -21,6 +22,10 @@ class HttpApi {
   /// has registered and re-listed (for /readyz).
   HttpApi(WorkerId worker, FenceState& fence, DataStore& data, AgentMetrics& metrics, std::function<bool()> ready);
 
+  /// Requires `Authorization: Bearer <token>` on /v1/fence and /v1/data
+  /// from now on (config auth.client_token). Call before serving.
+  void require_client_token(std::string_view token) { client_token_ = net::SecretDigest(token); }
+
   /// The net::Handler: dispatches one request.
   void handle(net::HttpRequest req, std::shared_ptr<net::Responder> res);
 
@@ -28,6 +33,8 @@ class HttpApi {
   static constexpr size_t kMaxKeyBytes = 1024;
 
  private:
+  /// The 401 to send when the client token is required and not presented.
+  std::optional<net::HttpResponse> check_client_token(const net::HttpRequest& req, const char* route);
   net::HttpResponse grants() const;
   net::HttpResponse fence(const net::HttpRequest& req) const;
   void put_data(const net::HttpRequest& req, const std::string& shard, std::string key,
@@ -39,6 +46,7 @@ class HttpApi {
   DataStore& data_;
   AgentMetrics& metrics_;
   std::function<bool()> ready_;
+  net::SecretDigest client_token_;  ///< not set: the data API is open
 };
 
 /// The response for a refused fence check (409, 421 or 503, JSON).

@@ -35,6 +35,10 @@ AgentMetrics::AgentMetrics(const FenceState& fence)
                 .Name("tenure_agent_data_puts_total")
                 .Help("PUT /v1/data by result")
                 .Register(*registry_)),
+      denied_(prometheus::BuildCounter()
+                  .Name("tenure_auth_denied_total")
+                  .Help("Calls refused for a missing or wrong client token, by route and reason")
+                  .Register(*registry_)),
       watch_reconnects_(prometheus::BuildCounter()
                             .Name("tenure_agent_watch_reconnects_total")
                             .Help("Watch streams re-opened")
@@ -60,6 +64,10 @@ AgentMetrics::AgentMetrics(const FenceState& fence)
 
 void AgentMetrics::heartbeat(const std::string& result) { heartbeats_.Add({{"result", result}}).Increment(); }
 void AgentMetrics::release(const std::string& result) { releases_.Add({{"result", result}}).Increment(); }
+void AgentMetrics::denied(const std::string& route, const std::string& reason) {
+  denied_.Add({{"route", route}, {"reason", reason}}).Increment();
+}
+
 void AgentMetrics::put(const std::string& result) { puts_.Add({{"result", result}}).Increment(); }
 
 void AgentMetrics::refresh() {

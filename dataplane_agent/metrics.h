@@ -35,6 +35,8 @@ class AgentMetrics {
   void grant_delay(double seconds) { grant_delay_.Observe(seconds < 0 ? 0 : seconds); }
   void release(const std::string& result);
   void put(const std::string& result);
+  /// A call refused by the client-token check; `route` is a route template.
+  void denied(const std::string& route, const std::string& reason);
   void grants_changed(size_t held) { grants_.Set(static_cast<double>(held)); }
 
   /// The text exposition, with the scrape-time values refreshed.
@@ -54,6 +56,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>& heartbeats_;
   prometheus::Family<prometheus::Counter>& releases_;
   prometheus::Family<prometheus::Counter>& puts_;
+  prometheus::Family<prometheus::Counter>& denied_;
   prometheus::Counter& watch_reconnects_;
   prometheus::Counter& lease_deferred_;
   prometheus::Histogram& grant_delay_;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,13 @@ namespace tenure::net {
 /// ", " (RFC 9110 §5.3), so lookups see every value.
 using HeaderMap = std::map<std::string, std::string>;
 
+/// What a client's TLS certificate names, once the handshake verified it
+/// against the listener's CA (mutual TLS). The API decides what it allows.
+struct ClientCertificate {
+  std::string common_name;        ///< the subject's CN (UTF-8), empty if none
+  std::vector<std::string> uris;  ///< the subjectAltName URIs, in order
+};
+
 /// One parsed request, as handed to a Handler. Owns all its data.
 struct HttpRequest {
   std::string method;  ///< "GET", "POST", ... as sent (upper case by convention)
@@ -29,6 +37,9 @@ struct HttpRequest {
   std::string body;    ///< at most ServerOptions::max_body_bytes
   std::string remote;  ///< peer "ip:port"
   bool tls = false;    ///< arrived over TLS
+  /// The verified client certificate of the connection; null without one
+  /// (plain HTTP, or a TLS listener that does not ask for certificates).
+  std::shared_ptr<const ClientCertificate> client_cert;
 
   /// The header's value, or `fallback` when absent. `name` must be lower case.
   std::string header(std::string_view name, std::string_view fallback = {}) const;

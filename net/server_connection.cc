@@ -26,6 +26,7 @@
 
 #include "net/detail/deadline.h"
 #include "net/detail/server_shared.h"
+#include "net/detail/tls.h"
 
 namespace tenure::net::detail {
 namespace {
@@ -51,7 +52,8 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-HttpRequest to_request(http::request<http::string_body>&& msg, const std::string& remote, bool tls) {
+HttpRequest to_request(http::request<http::string_body>&& msg, const std::string& remote, bool tls,
+                       const std::shared_ptr<const ClientCertificate>& cert) {
   HttpRequest req;
   req.method = std::string(msg.method_string());
   req.target = std::string(msg.target());
@@ -75,6 +77,7 @@ HttpRequest to_request(http::request<http::string_body>&& msg, const std::string
   req.body = std::move(msg.body());
   req.remote = remote;
   req.tls = tls;
+  req.client_cert = cert;
   return req;
 }
 
@@ -117,6 +120,8 @@ class ServerConnection final : public ConnectionBase {
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = self()](const boost::system::error_code& ec) {
                                 if (ec) return self->close_now();
+                                // Read once: every request on this connection carries it.
+                                self->client_cert_ = detail::verified_peer_certificate(self->stream_.native_handle());
                                 self->process_input();
                               });
     } else {
@@ -258,7 +263,7 @@ class ServerConnection final : public ConnectionBase {
     auto strong = make_responder(keep_alive, msg.version() == 10, msg.method() == http::verb::head);
     pending_.push_back(strong);
     if (!keep_alive) read_stopped_ = true;  // nothing after a "Connection: close" request
-    HttpRequest req = to_request(std::move(msg), remote_, kTls);
+    HttpRequest req = to_request(std::move(msg), remote_, kTls, client_cert_);
     // The handler's copy: when its last reference goes, an unanswered
     // request gets a 500 instead of hanging the pipeline.
     std::shared_ptr<Responder> handed(strong.get(),
@@ -431,6 +436,7 @@ class ServerConnection final : public ConnectionBase {
   const uint64_t id_;
   Stream stream_;
   std::string remote_;
+  std::shared_ptr<const ClientCertificate> client_cert_;  ///< set after a TLS handshake that verified one
   beast::flat_buffer buffer_;
   std::optional<Parser> parser_;
   Deadline read_deadline_;   ///< idle, request, TLS handshake or linger deadline

@@ -7,6 +7,9 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "common/result.h"
+#include "net/http_types.h"
+
+struct ssl_st;
 
 namespace tenure::net::detail {
 
@@ -21,5 +24,9 @@ Result<std::shared_ptr<boost::asio::ssl::context>, TlsErrc> make_server_tls(
 /// (the system store when empty) and presents cert/key when given.
 Result<std::shared_ptr<boost::asio::ssl::context>, TlsErrc> make_client_tls(
     const std::string& ca_file, const std::string& cert_file, const std::string& key_file);
+
+/// What the peer certificate of a finished handshake names; null when the
+/// peer sent none or it did not verify.
+std::shared_ptr<const ClientCertificate> verified_peer_certificate(ssl_st* ssl);
 
 }  // namespace tenure::net::detail

@@ -75,13 +75,19 @@ class AgentProc(th.ServerProcess):
     log_name = "agent.log"
     request_timeout = 5.0
 
-    def __init__(self, fleet, worker_id, zone=None, capacity=None, heartbeat_ms=250, agent_token=None):
+    def __init__(self, fleet, worker_id, zone=None, capacity=None, heartbeat_ms=250, agent_token=None,
+                 client_token=None, tls=None):
         super().__init__(fleet.dir, worker_id)
         self.fleet = fleet
         self.zone = zone
         self.capacity = capacity
         self.heartbeat_ms = heartbeat_ms
         self.agent_token = agent_token
+        self.client_token = client_token
+        # Mutual TLS: a tenure_certs.Leaf (its certificate serves the agent's
+        # API and identifies it to the controllers), plus "client": the
+        # harness's context for calling it. None: plain HTTP.
+        self.tls = tls
 
     def binary(self):
         return agent_binary()
@@ -99,8 +105,13 @@ class AgentProc(th.ServerProcess):
             lines.append("zone: %s" % y(self.zone))
         if self.capacity is not None:
             lines.append("capacity: %s" % self.capacity)
-        if self.agent_token:
-            lines.append("auth: {agent_token: %s}" % y(self.agent_token))
+        auth = {k: v for k, v in (("agent_token", self.agent_token), ("client_token", self.client_token)) if v}
+        if auth:
+            lines.append("auth: {%s}" % ", ".join("%s: %s" % (k, y(v)) for k, v in sorted(auth.items())))
+        if self.tls:
+            lines.append("tls: {cert_file: %s, key_file: %s, ca_file: %s}" % (
+                y(self.tls["leaf"].cert), y(self.tls["leaf"].key), y(self.tls["leaf"].ca.cert)))
+            self.ssl_context = self.tls["client"]
         with open(self.config_path, "w") as f:
             f.write("\n".join(lines) + "\n")
 

@@ -115,6 +115,7 @@ class ServerProcess:
         self.proc = None
         self.paused = False
         self.starts = 0
+        self.ssl_context = None  # HTTPS with this client context when set
 
     @property
     def address(self):
@@ -217,7 +218,8 @@ class ServerProcess:
 
     def request(self, method, path, body=None, headers=None, timeout=None):
         return http_request(self.address, method, path, body=body, headers=headers,
-                            timeout=self.request_timeout if timeout is None else timeout)
+                            timeout=self.request_timeout if timeout is None else timeout,
+                            ssl_context=self.ssl_context)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -263,6 +265,14 @@ class Member(ServerProcess):
     def binary(self):
         return controller_binary()
 
+    def request(self, method, path, body=None, headers=None, timeout=None):
+        """As ServerProcess.request; with auth.read_token set and no headers
+        given, presents the read token (so the harness can still look)."""
+        read_token = self.cluster.auth.get("read_token")
+        if headers is None and read_token:
+            headers = {"Authorization": "Bearer " + read_token}
+        return super().request(method, path, body=body, headers=headers, timeout=timeout)
+
     def write_config(self):
         c = self.cluster
         lines = [
@@ -284,6 +294,11 @@ class Member(ServerProcess):
         auth.update(self.auth_override or {})
         if auth:
             lines.append("auth: {%s}" % ", ".join("%s: %s" % (k, yaml_str(v)) for k, v in sorted(auth.items())))
+        if c.tls:
+            leaf = c.tls["members"][self.id]
+            lines.append("tls: {cert_file: %s, key_file: %s, ca_file: %s}" % (
+                yaml_str(leaf.cert), yaml_str(leaf.key), yaml_str(c.tls["ca"])))
+            self.ssl_context = c.tls["client"]
         text = "\n".join(lines) + "\n" + self.extra_yaml
         with open(self.config_path, "w") as f:
             f.write(text)
@@ -318,7 +333,7 @@ class Cluster:
     goes through a LinkProxy (self.link(a, b) is a's link to b)."""
 
     def __init__(self, base_dir, n=3, heartbeat_ms=50, election_ms=500, snapshot_threshold=None,
-                 worker_lease_ms=None, auth=None, name="cluster"):
+                 worker_lease_ms=None, auth=None, name="cluster", tls=None):
         self.dir = os.path.join(base_dir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.heartbeat_ms = heartbeat_ms
@@ -326,6 +341,9 @@ class Cluster:
         self.snapshot_threshold = snapshot_threshold
         self.worker_lease_ms = worker_lease_ms
         self.auth = dict(auth or {})
+        # Mutual TLS: {"ca": CA file, "members": {id: Leaf}, "client": the
+        # harness's own ssl context (an admin certificate)}; None: plain HTTP.
+        self.tls = tls
         self.members = {}
         self.links = {}     # (src, dst) -> LinkProxy
         self.inbound = {}   # dst -> LinkProxy, for members added later

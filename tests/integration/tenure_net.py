@@ -65,14 +65,21 @@ class Response:
 _local = threading.local()
 
 
-def _conn(address, timeout):
+def _conn(address, timeout, ssl_context=None):
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = {}
     c = pool.get(address)
+    if c is not None and getattr(c, "_tenure_ssl", None) is not ssl_context:
+        c.close()  # another client identity: a fresh connection
+        c = None
     if c is None:
         host, port = address.rsplit(":", 1)
-        c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        if ssl_context is None:
+            c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        else:
+            c = http.client.HTTPSConnection(host, int(port), timeout=timeout, context=ssl_context)
+        c._tenure_ssl = ssl_context
         pool[address] = c
     else:
         c.timeout = timeout
@@ -94,14 +101,15 @@ def close_connections():
         _drop_conn(a)
 
 
-def http_request(address, method, path, body=None, headers=None, timeout=10.0):
+def http_request(address, method, path, body=None, headers=None, timeout=10.0, ssl_context=None):
     """One HTTP/1.1 request on this thread's keep-alive connection to
     `address` ("host:port"). `body` may be bytes, str or a JSON-able value.
     A request that fails on a reused connection before any answer (the
     server closed it while idle) is sent again once on a fresh one; callers
     that must not resend a write give it an Idempotency-Key (the API applies
     a retried request id once). Raises OSError when the member is
-    unreachable."""
+    unreachable. With `ssl_context`, HTTPS (the context's certificate is the
+    client's identity)."""
     hdrs = {"Connection": "keep-alive"}
     if body is not None and not isinstance(body, (bytes, str)):
         body = json.dumps(body)
@@ -111,7 +119,7 @@ def http_request(address, method, path, body=None, headers=None, timeout=10.0):
         hdrs["Content-Type"] = "application/json"
     hdrs.update(headers or {})
     for attempt in (0, 1):
-        c = _conn(address, timeout * SLOW)
+        c = _conn(address, timeout * SLOW, ssl_context)
         reused = c.sock is not None
         try:
             c.request(method, path, body=body, headers=hdrs)

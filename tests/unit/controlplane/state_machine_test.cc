@@ -111,6 +111,33 @@ TEST_F(StateMachineTest, RetriedRequestAppliesOnce) {
   EXPECT_EQ(sm.shard(ShardId("x")), nullptr);
 }
 
+// An idempotency key names one request: reusing it for another (here a
+// DELETE after a create) is refused and changes nothing, also after a
+// snapshot; the first request's retry still gets its first answer.
+TEST_F(StateMachineTest, ReusedKeyForAnotherRequestIsRefused) {
+  auto first = sm.apply(cmd(CreateShards{{ShardId("x")}}, "k:key1#create-x"));
+  ASSERT_EQ(first.code, ApplyCode::kOk);
+  Revision after = sm.revision();
+  auto other = sm.apply(cmd(DeleteShard{ShardId("x")}, "k:key1#delete-x"));
+  EXPECT_EQ(other.code, ApplyCode::kIdempotencyMismatch);
+  EXPECT_EQ(other.revision, after);
+  EXPECT_NE(sm.shard(ShardId("x")), nullptr);
+  EXPECT_EQ(sm.apply(cmd(CreateShards{{ShardId("x")}}, "k:key1#create-x")).created, first.created);
+  StateMachine restored;
+  ASSERT_TRUE(restored.restore(sm.snapshot()));
+  EXPECT_EQ(restored.apply(cmd(DeleteShard{ShardId("x")}, "k:key1#delete-x")).code, ApplyCode::kIdempotencyMismatch);
+  EXPECT_EQ(restored.apply(cmd(DeleteShard{ShardId("x")}, "k:key2#delete-x")).code, ApplyCode::kOk);
+}
+
+TEST_F(StateMachineTest, ForgottenKeysFreeTheirScope) {
+  StateMachine small(Limits{32, 1000, 2});
+  small.apply(cmd(CreateShards{{ShardId("a")}}, "k:1#a"));
+  small.apply(cmd(CreateShards{{ShardId("b")}}, "k:2#b"));
+  small.apply(cmd(CreateShards{{ShardId("c")}}, "k:3#c"));  // k:1 is forgotten
+  EXPECT_EQ(small.apply(cmd(CreateShards{{ShardId("d")}}, "k:1#d")).code, ApplyCode::kOk);
+  EXPECT_EQ(small.apply(cmd(CreateShards{{ShardId("e")}}, "k:3#e")).code, ApplyCode::kIdempotencyMismatch);
+}
+
 TEST_F(StateMachineTest, DrainedWorkerCannotTakeShardsAndRemovalRules) {
   sm.apply(cmd(SetDraining{WorkerId("w2"), true}));
   assign("s1", "w2");
