@@ -3,7 +3,13 @@
 # on 127.0.0.1: 3 controllers, a few agents and some shards. Prints where to
 # look, then keeps running until Ctrl-C (which stops everything cleanly).
 #
-#   scripts/dev-cluster.sh [--agents N] [--shards N] [--dir DIR]
+#   scripts/dev-cluster.sh [--agents N] [--shards N] [--dir DIR] [--tls] [--auth] [--no-build] [--port-base P]
+#
+# --tls: everything over mutual TLS, with certificates from scripts/gen-certs.sh
+# (controllers, agents, and tenurectl with an admin certificate).
+# --auth: bearer tokens from files (0600) for admin, agents, peers and clients.
+# --port-base P: controllers on P+1..P+3, agents on P+1101.. (default 7000).
+# --no-build: use the programs already built (in build/bin, or --bin DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -11,44 +17,91 @@ root=$(pwd)
 agents=3
 shards=32
 dir="$root/.cluster"
+tls=0
+auth=0
+build=1
+base=7000
+bin_dir="$root/build/bin"
 while [ $# -gt 0 ]; do
   case "$1" in
     --agents) agents=$2; shift 2 ;;
     --shards) shards=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
-    -h|--help) sed -n 2,7p "$0"; exit 0 ;;
+    --tls) tls=1; shift ;;
+    --auth) auth=1; shift ;;
+    --no-build) build=0; shift ;;
+    --port-base) base=$2; shift 2 ;;
+    --bin) bin_dir=$2; shift 2 ;;
+    -h|--help) sed -n 2,13p "$0"; exit 0 ;;
     *) echo "dev-cluster: unknown flag $1" >&2; exit 2 ;;
   esac
 done
 
-./scripts/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build
+if [ $build = 1 ]; then
+  ./scripts/install-deps.sh
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build
+fi
 
-bin="$root/build/bin"
+bin=$(cd "$bin_dir" && pwd)
 rm -rf "$dir"
 mkdir -p "$dir"
 pids=()
+stopped=0
 cleanup() {
+  [ $stopped = 0 ] || return 0
+  stopped=1
   echo
   echo "stopping..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "stopped; data and logs kept in $dir"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 0' INT TERM
+
+scheme=http
+curl_tls=()
+ctl_tls=()
+if [ $tls = 1 ]; then
+  workers=$(seq -s, -f 'w%g' 1 "$agents")
+  ./scripts/gen-certs.sh "$dir/certs" --workers "$workers" >/dev/null
+  scheme=https
+  curl_tls=(--cacert "$dir/certs/ca.crt" --cert "$dir/certs/admin-admin.crt" --key "$dir/certs/admin-admin.key")
+  ctl_tls=(--cacert "$dir/certs/ca.crt" --cert "$dir/certs/admin-admin.crt" --key "$dir/certs/admin-admin.key")
+fi
+tls_block() {  # kind id
+  [ $tls = 1 ] || return 0
+  echo "tls: {cert_file: $dir/certs/$1-$2.crt, key_file: $dir/certs/$1-$2.key, ca_file: $dir/certs/ca.crt}"
+}
+curl_auth=()
+if [ $auth = 1 ]; then
+  (umask 077; mkdir -p "$dir/tokens"
+   for t in admin agent peer client; do head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/tokens/$t"; done)
+  curl_auth=(-H "Authorization: Bearer $(cat "$dir/tokens/admin")")
+fi
+controller_auth() {
+  [ $auth = 1 ] || return 0
+  echo "auth: {admin_token_file: $dir/tokens/admin, agent_token_file: $dir/tokens/agent, peer_token_file: $dir/tokens/peer}"
+}
+agent_auth() {
+  [ $auth = 1 ] || return 0
+  echo "auth: {agent_token_file: $dir/tokens/agent, client_token_file: $dir/tokens/client}"
+}
 
 peers=""
-for i in 1 2 3; do peers="$peers  - {id: c$i, address: 127.0.0.1:700$i}"$'\n'; done
+for i in 1 2 3; do peers="$peers  - {id: c$i, address: 127.0.0.1:$((base + i))}"$'\n'; done
 for i in 1 2 3; do
   cat > "$dir/c$i.yaml" <<YAML
 node_id: c$i
 data_dir: $dir/c$i
-listen: 127.0.0.1:700$i
+listen: 127.0.0.1:$((base + i))
 peers:
 $peers
 raft: {heartbeat_interval_ms: 100, election_timeout_ms: 1000}
 worker_lease_ms: 3000
+$(controller_auth)
+$(tls_block controller c$i)
 YAML
   "$bin/tenure-controller" --config "$dir/c$i.yaml" >"$dir/c$i.log" 2>&1 &
   pids+=($!)
@@ -56,45 +109,50 @@ done
 
 # Poll (with a deadline) until the group has a leader.
 deadline=$((SECONDS + 30))
-until curl -sf http://127.0.0.1:7001/readyz >/dev/null 2>&1; do
+until curl -sf "${curl_tls[@]}" "$scheme://127.0.0.1:$((base + 1))/readyz" >/dev/null 2>&1; do
   if [ $SECONDS -gt $deadline ]; then echo "no leader after 30 s; see $dir/c*.log" >&2; exit 1; fi
   sleep 0.2
 done
 
-curl -sf -X POST http://127.0.0.1:7001/v1/shards -H 'Content-Type: application/json' \
-  -d "{\"count\": $shards, \"prefix\": \"s-\"}" >/dev/null
+curl -sf "${curl_tls[@]}" "${curl_auth[@]}" -X POST "$scheme://127.0.0.1:$((base + 1))/v1/shards" \
+  -H 'Content-Type: application/json' -d "{\"count\": $shards, \"prefix\": \"s-\"}" >/dev/null
 
 if [ -x "$bin/tenure-agent" ]; then
   for i in $(seq 1 "$agents"); do
-    port=$((8100 + i))
+    port=$((base + 1100 + i))
     cat > "$dir/w$i.yaml" <<YAML
 worker_id: w$i
 listen: 127.0.0.1:$port
-controllers: [127.0.0.1:7001, 127.0.0.1:7002, 127.0.0.1:7003]
+controllers: [127.0.0.1:$((base + 1)), 127.0.0.1:$((base + 2)), 127.0.0.1:$((base + 3))]
 data_dir: $dir/w$i
 zone: z$(( (i - 1) % 2 + 1 ))
+$(agent_auth)
+$(tls_block worker w$i)
 YAML
     "$bin/tenure-agent" --config "$dir/w$i.yaml" >"$dir/w$i.log" 2>&1 &
     pids+=($!)
   done
 fi
 
+endpoints="127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))"
+ctl="$bin/tenurectl ${ctl_tls[*]}"
+[ $auth = 1 ] && ctl="TENURE_TOKEN_FILE=$dir/tokens/admin $ctl"
 cat <<INFO
 
 Tenure local cluster is up.
-  controllers:  http://127.0.0.1:7001  http://127.0.0.1:7002  http://127.0.0.1:7003
-  agents:       $(for i in $(seq 1 "$agents"); do printf 'http://127.0.0.1:%s  ' $((8100 + i)); done)
+  controllers:  $scheme://127.0.0.1:$((base + 1))  $scheme://127.0.0.1:$((base + 2))  $scheme://127.0.0.1:$((base + 3))
+  agents:       $(for i in $(seq 1 "$agents"); do printf '%s://127.0.0.1:%s  ' $scheme $((base + 1100 + i)); done)
   shards:       $shards (prefix s-)
   logs, data:   $dir
+  mutual TLS:   $([ $tls = 1 ] && echo "on, certificates in $dir/certs" || echo off)
+  tokens:       $([ $auth = 1 ] && echo "on, in $dir/tokens" || echo off)
 
 Try:
-  export TENURE_ENDPOINTS=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
-  $bin/tenurectl cluster              # who leads, terms, indexes
-  curl -s http://127.0.0.1:7001/v1/shards | python3 -m json.tool
-  curl -s http://127.0.0.1:7001/v1/workers
-  curl -s http://127.0.0.1:8101/v1/grants
-  curl -N http://127.0.0.1:7002/v1/watch?since=0
-  curl -s http://127.0.0.1:7001/metrics | grep ^tenure_
+  export TENURE_ENDPOINTS=$endpoints
+  $ctl cluster              # who leads, terms, indexes
+  curl -s ${curl_tls[*]} $scheme://127.0.0.1:$((base + 1))/v1/shards | python3 -m json.tool
+  curl -s ${curl_tls[*]} $scheme://127.0.0.1:$((base + 1101))/v1/grants
+  curl -s ${curl_tls[*]} $scheme://127.0.0.1:$((base + 1))/metrics | grep ^tenure_
 Ctrl-C stops the cluster.
 INFO
 wait

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Mutual TLS with identities bound to certificates (docs/security.md),
+with certificates made by the test (openssl CLI): a cluster and agents over
+mTLS elect, place and serve; a certificate from another CA, an expired one,
+or none is refused at the handshake; a peer certificate naming another id,
+an agent certificate calling for another worker, and a worker certificate
+making operator calls get 403 and are counted; the dev cluster script runs
+the whole local cluster over mTLS with token files."""
+
+import http.client
+import os
+import signal
+import ssl
+import subprocess
+
+import fleet_harness as fh
+import tenure_certs as tc
+import tenure_harness as th
+
+ADMIN, AGENT, PEER = "adm-tls", "agt-tls", "peer-tls"
+AUTH = {"admin_token": ADMIN, "agent_token": AGENT, "peer_token": PEER}
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+class MtlsTest(fh.FleetTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.ca = tc.CA(os.path.join(self.tmp, "pki"))
+        self.admin = self.ca.issue("admin-ops", "ops", ["tenure://admin/ops"])
+
+    def tls_cluster(self, certs=None):
+        members = certs or {i: self.ca.issue("controller-" + i, i, ["tenure://controller/" + i])
+                            for i in ("c1", "c2", "c3")}
+        return self.make_cluster(n=3, auth=AUTH, worker_lease_ms=3000,
+                                 tls={"ca": self.ca.cert, "members": members, "client": self.admin.context()})
+
+    def call(self, member, leaf, method, path, body=None, headers=None):
+        return th.http_request(member.address, method, path, body=body, headers=headers,
+                               ssl_context=leaf.context(self.ca.cert))
+
+    def assertRefusedAtHandshake(self, member, ctx, what):
+        with self.assertRaises((OSError, http.client.HTTPException), msg=what):
+            th.close_connections()
+            th.http_request(member.address, "GET", "/healthz", ssl_context=ctx, timeout=5)
+        th.close_connections()
+
+    def test_cluster_and_agents_over_mtls(self):
+        c = self.tls_cluster()
+        f = fh.Fleet(self.tmp, c)
+        self.fleets.append(f)
+        for w in ("w1", "w2"):
+            leaf = self.ca.issue("worker-" + w, w, ["tenure://worker/" + w])
+            f.add_agent(w, agent_token=AGENT, tls={"leaf": leaf, "client": self.admin.context()})
+        leader = c.start()
+        f.start()
+        ids = f.create_shards(6)
+        views, _ = f.wait_agreement(timeout=30)
+        self.assertEqual(sorted(views), sorted(ids))
+        # An operator call through a follower: forwarded with the admin's identity.
+        follower = c.followers(leader)[0]
+        self.assertStatus(follower.post("/v1/shards", {"ids": ["via-follower"]}, headers=bearer(ADMIN)), 201)
+        # Strangers are refused at the handshake, at controllers and agents alike.
+        other_ca = tc.CA(os.path.join(self.tmp, "other"), "other-ca")
+        foreign = other_ca.issue("foreign-admin", "ops", ["tenure://admin/ops"]).context(self.ca.cert)
+        expired = self.ca.issue("expired-admin", "ops", ["tenure://admin/ops"], expired=True).context()
+        no_cert = ssl.create_default_context(cafile=self.ca.cert)
+        for target in (leader, f.agent("w1")):
+            self.assertRefusedAtHandshake(target, foreign, "a certificate from another CA")
+            self.assertRefusedAtHandshake(target, expired, "an expired certificate")
+            self.assertRefusedAtHandshake(target, no_cert, "no certificate")
+        self.assertStatus(self.call(f.agent("w1"), self.admin, "GET", "/v1/grants"), 200)
+
+    def test_identities_are_bound(self):
+        c = self.tls_cluster()
+        leader = c.start()
+        th.create_shards(leader, ["s1"], headers=bearer(ADMIN))
+        w1 = self.ca.issue("worker-w1", "w1", ["tenure://worker/w1"])
+        register = {"address": "127.0.0.1:9"}
+        self.assertStatus(self.call(leader, w1, "POST", "/v1/workers/w1/register", register, bearer(AGENT)), 200)
+        before = th.list_shards(leader)[0]
+        # w1's certificate may not speak for w2, nor make operator calls (even with the admin token).
+        for path in ("/v1/workers/w2/register", "/v1/workers/w2/heartbeat", "/v1/workers/w2/leave"):
+            with self.subTest(path=path):
+                self.assertStatus(self.call(leader, w1, "POST", path, register if "register" in path else {},
+                                            bearer(AGENT)), 403, "forbidden")
+        self.assertStatus(self.call(leader, w1, "DELETE", "/v1/shards/s1", None, bearer(ADMIN)), 403, "forbidden")
+        self.assertStatus(self.call(leader, w1, "POST", "/raft/messages", b"\x00", bearer(PEER)), 403, "forbidden")
+        # A peer certificate naming c9 may not send what claims to come from c1.
+        c9 = self.ca.issue("controller-c9", "c9", ["tenure://controller/c9"])
+        h = dict(bearer(PEER), **{"Tenure-From": "c1"})
+        self.assertStatus(self.call(leader, c9, "POST", "/raft/snapshot/chunk?transfer=t&offset=0", b"x", h),
+                          403, "forbidden")
+        # The admin's certificate may act for any worker.
+        self.assertStatus(self.call(leader, self.admin, "POST", "/v1/workers/w1/heartbeat", {}, bearer(AGENT)), 200)
+        self.assertEqual(th.list_shards(leader)[0], before, "a refused call changed something")
+        m = leader.metrics()
+        self.assertGreaterEqual(m.get('tenure_auth_denied_total{reason="certificate",route="/v1/workers/{id}/register"}', 0), 1)
+        self.assertGreaterEqual(m.get('tenure_auth_denied_total{reason="raft_sender",route="/raft/snapshot/chunk"}', 0), 1)
+
+    def test_member_with_another_members_certificate_is_shut_out(self):
+        certs = {i: self.ca.issue("controller-" + i, i, ["tenure://controller/" + i]) for i in ("c1", "c2")}
+        certs["c3"] = self.ca.issue("controller-c3-as-c2", "c2", ["tenure://controller/c2"])
+        c = self.tls_cluster(certs)
+        c.start(wait_leader=False)
+        leader = c.wait_leader([c.member("c1"), c.member("c2")])
+        th.create_shards(leader, ["x"], headers=bearer(ADMIN))
+        odd = c.member("c3")
+        th.wait_until(lambda: sum(v for k, v in leader.metrics().items()
+                                  if k.startswith('tenure_auth_denied_total{reason="raft_sender"')) > 0, 15,
+                      "c3's messages (from c3, certificate c2) refused")
+        self.assertNotIn("x", th.list_shards(odd, "stale")[1])
+
+    def test_dev_cluster_over_mtls(self):
+        base = 20000 + (os.getpid() % 200) * 50
+        d = os.path.join(self.tmp, "dev")
+        script = os.path.join(ROOT, "scripts", "dev-cluster.sh")
+        log_path = os.path.join(self.tmp, "dev-cluster.log")
+
+        def log_text():
+            with open(log_path) as f:
+                return f.read()
+        log = open(log_path, "w")
+        self.addCleanup(log.close)
+        p = subprocess.Popen([script, "--tls", "--auth", "--no-build", "--bin", os.path.abspath(th.BIN_DIR),
+                              "--agents", "2",
+                              "--shards", "8", "--dir", d, "--port-base", str(base)],
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.addCleanup(lambda: (os.killpg(p.pid, signal.SIGTERM), p.wait(60)) if p.poll() is None else None)
+        th.wait_until(lambda: p.poll() is not None or "cluster is up" in log_text(), 60, "dev-cluster.sh up")
+        self.assertIsNone(p.poll(), log_text())
+        certs = os.path.join(d, "certs")
+        ctl = [os.path.join(th.BIN_DIR, "tenurectl"), "--endpoints",
+               ",".join("127.0.0.1:%d" % (base + i) for i in (1, 2, 3)), "-o", "json",
+               "--cacert", os.path.join(certs, "ca.crt"), "--cert", os.path.join(certs, "admin-admin.crt"),
+               "--key", os.path.join(certs, "admin-admin.key")]
+        env = dict(os.environ, TENURE_TOKEN_FILE=os.path.join(d, "tokens", "admin"))
+
+        def run(*args):
+            r = subprocess.run(ctl + list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=30 * th.SLOW)
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            return r.stdout.decode()
+
+        self.assertIn('"auth": true', run("cluster").replace('"auth":true', '"auth": true'))
+        th.wait_until(lambda: run("workers", "list").count('"alive"') == 2, 30, "both agents alive")
+        run("shards", "create", "extra")
+        th.wait_until(lambda: '"unassigned"' not in run("shards", "list"), 30, "every shard granted")
+        self.assertEqual(oct(os.stat(os.path.join(d, "tokens", "admin")).st_mode & 0o777), "0o600")
+        os.killpg(p.pid, signal.SIGTERM)
+        self.assertEqual(p.wait(60), 0, log_text())
+
+
+if __name__ == "__main__":
+    th.main()
