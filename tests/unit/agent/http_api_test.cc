@@ -135,5 +135,30 @@ TEST_F(HttpApiTest, GrantsHealthAndMetrics) {
   EXPECT_EQ(call("GET", "/readyz").status, 503);
 }
 
+// With a client token, the fence and the store need it (any scheme case);
+// nothing else opens them, a refused PUT stores nothing, and the open
+// routes stay open.
+TEST_F(HttpApiTest, ClientTokenGuardsFenceAndStore) {
+  api->require_client_token("client-secret");
+  const std::string fence_body = R"({"shard":"s-1","epoch":3})";
+  for (const char* bad : {"", "Bearer nope", "Bearer client-secre", "Basic client-secret", "Bearer client-secretX"}) {
+    net::HeaderMap h{{"tenure-epoch", "3"}};
+    if (*bad) h["authorization"] = bad;
+    for (auto [method, target] : {std::pair{"POST", "/v1/fence"}, {"PUT", "/v1/data/s-1/k"}, {"GET", "/v1/data/s-1/k"}}) {
+      auto r = call(method, target, std::string(method) == "POST" ? fence_body : "v", h);
+      EXPECT_EQ(r.status, 401) << bad << " " << method << " " << target;
+      EXPECT_EQ(json::parse(r.body, nullptr, false).value("error", ""), "unauthorized");
+      EXPECT_EQ(r.header("www-authenticate").rfind("Bearer", 0), 0u);
+      EXPECT_EQ(r.body.find("client-secret"), std::string::npos);
+    }
+  }
+  net::HeaderMap ok{{"authorization", "bearer client-secret"}, {"tenure-epoch", "3"}};
+  EXPECT_EQ(call("GET", "/v1/data/s-1/k", "", ok).status, 404);  // the refused PUTs stored nothing
+  EXPECT_EQ(call("POST", "/v1/fence", fence_body, ok).status, 200);
+  EXPECT_EQ(call("PUT", "/v1/data/s-1/k", "v", ok).status, 200);
+  EXPECT_EQ(call("GET", "/v1/data/s-1/k", "", ok).body, "v");
+  for (const char* open : {"/v1/grants", "/healthz", "/metrics"}) EXPECT_EQ(call("GET", open).status, 200) << open;
+}
+
 }  // namespace
 }  // namespace tenure::agent
