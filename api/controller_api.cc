@@ -87,6 +87,7 @@ void ControllerApi::add_routes() {
   add_peer_routes();
   add_agent_routes();
   add_rebalance_routes();
+  add_ui_routes();
   watches_->add_routes(*this);
 }
 

@@ -92,6 +92,7 @@ class ControllerApi {
   void add_peer_routes();
   void add_agent_routes();
   void add_rebalance_routes();
+  void add_ui_routes();
   /// The token and certificate rules for `route`; the refusal to send, if any.
   std::optional<net::HttpResponse> check_access(const Route& route, Call& call);
   /// Counts a refusal and makes its answer (401 with WWW-Authenticate, or 403).

@@ -19,6 +19,8 @@ packages=(
   curl python3 prometheus
   # The .deb (cpack runs dpkg-shlibdeps) and its units' check (systemd-analyze).
   dpkg-dev systemd
+  # The web console's browser test (tests/ui): Debian's chromium, driven from node.
+  chromium nodejs
 )
 
 missing=()
@@ -27,6 +29,9 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# npm: Debian's package, unless the installed nodejs brings its own (NodeSource's
+# does, and conflicts with Debian's). The web console's test needs it (tests/ui).
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"

@@ -1,0 +1,229 @@
+// Drives the web console (/ui) in Debian's chromium through puppeteer-core.
+// Started by test_console.py, which runs the cluster and passes it in:
+//   TENURE_UI_BASE        http://HOST:PORT of the controller serving the page
+//   TENURE_ADMIN_TOKEN    the group's admin token (typed into the page once)
+//   TENURE_UI_ARTIFACTS   where the screenshots go
+//   TENURE_UI_MOVE_SHARD / TENURE_UI_MOVE_TO   a move made through the API
+//   TENURE_UI_DRAIN       the worker drained by a click
+//   TENURE_UI_HOSTILE_ZONE  a zone holding markup, to show as text
+// Exits non-zero with the failed check's message. Nothing sleeps for a state:
+// every wait polls the page against a deadline.
+"use strict";
+
+const assert = require("node:assert/strict");
+const path = require("node:path");
+const puppeteer = require("puppeteer-core");
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (run test_console.py)`);
+  return v;
+};
+const BASE = env("TENURE_UI_BASE");
+const TOKEN = env("TENURE_ADMIN_TOKEN");
+const ARTIFACTS = env("TENURE_UI_ARTIFACTS");
+const MOVE_SHARD = env("TENURE_UI_MOVE_SHARD");
+const MOVE_TO = env("TENURE_UI_MOVE_TO");
+const DRAIN = env("TENURE_UI_DRAIN");
+const HOSTILE_ZONE = env("TENURE_UI_HOSTILE_ZONE");
+const CHROMIUM = process.env.TENURE_CHROMIUM || "/usr/bin/chromium";
+
+function log(...args) {
+  console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...args);
+}
+
+async function shot(page, name) {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  log("screenshot", file);
+}
+
+/** The static files: types, cache validation, a strict CSP, 404s. */
+async function checkAssets() {
+  const page = await fetch(`${BASE}/ui`);
+  assert.equal(page.status, 200);
+  assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
+  const csp = page.headers.get("content-security-policy") || "";
+  for (const part of ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]) {
+    assert.ok(csp.includes(part), `CSP lacks ${part}: ${csp}`);
+  }
+  assert.ok(!/unsafe-inline|unsafe-eval|\*/.test(csp), `CSP too loose: ${csp}`);
+  assert.equal(page.headers.get("x-content-type-options"), "nosniff");
+  assert.equal(page.headers.get("cache-control"), "no-cache");
+  const etag = page.headers.get("etag");
+  assert.match(etag || "", /^"[0-9a-f]{16}"$/);
+  const again = await fetch(`${BASE}/ui/`, { headers: { "If-None-Match": etag } });
+  assert.equal(again.status, 304);
+  const js = await fetch(`${BASE}/ui/console.js`);
+  assert.equal(js.headers.get("content-type"), "text/javascript; charset=utf-8");
+  const css = await fetch(`${BASE}/ui/console.css`);
+  assert.equal(css.headers.get("content-type"), "text/css; charset=utf-8");
+  const missing = await fetch(`${BASE}/ui/nothing.js`);
+  assert.equal(missing.status, 404);
+  assert.equal((await missing.json()).error, "not_found");
+  log("assets: types, ETag/304, CSP, 404 ok");
+}
+
+async function apiCall(method, route, body) {
+  const res = await fetch(BASE + route, {
+    method,
+    headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function openView(page, name) {
+  await page.click(`#tabs button[data-view="${name}"]`);
+  await page.waitForSelector(`#view-${name}:not([hidden])`);
+}
+
+/** Types the admin token into the page's dialog (asked for once). */
+async function enterToken(page) {
+  await page.waitForSelector("#token-dialog[open]", { timeout: 5000 });
+  await page.type("#token-input", TOKEN);
+  await page.click("#token-ok");
+  await page.waitForSelector("#token-dialog:not([open])");
+}
+
+async function checkGroup(page) {
+  await page.waitForFunction(() => document.querySelectorAll("#members tbody tr[data-member]").length === 3 &&
+                                   document.querySelector("#members .badge.ok"), { timeout: 10000 });
+  const healthy = await page.$$eval("#members tbody tr", (rows) => rows.map((r) => r.cells[3].textContent));
+  log("group: members", healthy);
+  await shot(page, "group");
+}
+
+async function checkWorkers(page) {
+  await openView(page, "workers");
+  await page.waitForFunction(() => document.querySelectorAll("#workers tbody tr[data-worker]").length === 4,
+                             { timeout: 10000 });
+  // The hostile zone is shown as the text it is, and made no element.
+  const zones = await page.$$eval("#workers tbody tr", (rows) => rows.map((r) => r.cells[2].textContent));
+  assert.ok(zones.includes(HOSTILE_ZONE), `zones shown: ${JSON.stringify(zones)}`);
+  assert.equal(await page.$("#pwn"), null, "a zone's markup became an element");
+  assert.equal(await page.$$eval("#workers img", (imgs) => imgs.length), 0);
+  assert.equal(await page.$$eval("#workers .bar .mark", (m) => m.length), 4, "one load bar per worker");
+  await shot(page, "workers");
+}
+
+/** Searches the shard, then moves it through the API: the watch event must
+ *  reach the feed and the shard's row within a second. */
+async function checkMoveShowsUp(page) {
+  await openView(page, "shards");
+  await page.waitForSelector("#shards tbody tr[data-shard]", { timeout: 10000 });
+  await page.type("#shard-query", MOVE_SHARD);
+  await page.click("#shard-search button[type=submit]");
+  await page.waitForFunction((id) => {
+    const rows = [...document.querySelectorAll("#shards tbody tr[data-shard]")];
+    return rows.length > 0 && rows.every((r) => r.dataset.shard.startsWith(id)) &&
+           rows.some((r) => r.dataset.shard === id);
+  }, { timeout: 5000 }, MOVE_SHARD);
+  await page.click(`#shards tbody tr[data-shard="${MOVE_SHARD}"]`);
+  await page.waitForSelector("#shard-detail:not([hidden]) #history tbody tr", { timeout: 5000 });
+  const reasons = await page.$$eval("#history tbody tr", (rows) => rows.map((r) => r.cells[5].textContent));
+  assert.ok(reasons.includes("created"), `history reasons: ${reasons}`);
+  await page.waitForFunction(() => document.querySelector("#feed-state").textContent === "live", { timeout: 5000 });
+
+  const t0 = Date.now();
+  const moved = await apiCall("POST", `/v1/shards/${MOVE_SHARD}/move`, { to: MOVE_TO });
+  assert.equal(moved.status, 202, JSON.stringify(moved.body));
+  const accepted = Date.now();
+  await page.waitForFunction((id, to) => {
+    const row = document.querySelector(`#shards tbody tr[data-shard="${id}"]`);
+    const inFeed = [...document.querySelectorAll("#feed li[data-type=grant]")]
+      .some((li) => li.dataset.shard === id && li.textContent.includes(`worker ${to}`));
+    return inFeed && row && row.querySelector(".owner").textContent === to;
+  }, { timeout: 1000 + (accepted - t0), polling: 20 }, MOVE_SHARD, MOVE_TO);
+  log(`move ${MOVE_SHARD} -> ${MOVE_TO}: in the feed and the row ${Date.now() - accepted} ms after the 202`);
+  await page.waitForFunction(() => [...document.querySelectorAll("#history tbody tr")]
+    .some((r) => r.cells[5].textContent === "manual"), { timeout: 3000 });
+  await shot(page, "shards");
+}
+
+async function checkRebalancePreview(page) {
+  await openView(page, "handoffs");
+  await page.click("#rebalance-preview");
+  await enterToken(page);  // the first action asks for the token
+  await page.waitForSelector("#preview:not([hidden])", { timeout: 5000 });
+  const summary = await page.$eval("#preview-summary", (p) => p.textContent);
+  log("rebalance preview:", summary);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("tenure.adminToken")), TOKEN);
+  assert.equal(await page.evaluate(() => localStorage.length), 0, "nothing kept beyond the session");
+  await shot(page, "handoffs");
+}
+
+async function checkDrainClick(page) {
+  await openView(page, "workers");
+  await page.waitForSelector(`#workers button[data-action="drain"][data-worker="${DRAIN}"]`, { timeout: 5000 });
+  await page.click(`#workers button[data-action="drain"][data-worker="${DRAIN}"]`);
+  await page.waitForSelector("#confirm-dialog[open]");
+  await page.click("#confirm-ok");  // no token asked again: the session has it
+  await page.waitForFunction((w) => {
+    const row = document.querySelector(`#workers tr[data-worker="${w}"]`);
+    return row && row.cells[1].textContent === "draining" && row.querySelector(".shard-count").textContent === "0";
+  }, { timeout: 20000, polling: 100 }, DRAIN);
+  const after = await apiCall("GET", "/v1/workers");
+  const w = after.body.workers.find((x) => x.id === DRAIN);
+  assert.deepEqual([w.state, w.shards], ["draining", 0]);
+  assert.ok(await page.$(`#workers button[data-action="undrain"][data-worker="${DRAIN}"]`), "an Undrain button");
+  log(`drain of ${DRAIN} clicked: the worker is empty`);
+  await shot(page, "workers-drained");
+}
+
+async function checkEventsView(page) {
+  await openView(page, "events");
+  const n = await page.$$eval("#feed li", (li) => li.length);
+  assert.ok(n > 0, "the feed shows events");
+  await shot(page, "events");
+}
+
+/** Every view at a phone's width: nothing wider than the screen (tables
+ *  scroll inside their own box). */
+async function checkPhone(page) {
+  await page.setViewport({ width: 375, height: 740, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
+  for (const view of ["group", "workers", "shards", "handoffs", "events"]) {
+    await openView(page, view);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 375, `${view} is ${width}px wide at 375px`);
+    await shot(page, `phone-${view}`);
+  }
+  log("phone width: every view fits 375 px");
+}
+
+async function main() {
+  await checkAssets();
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+  const problems = [];
+  try {
+    const page = await browser.newPage();
+    page.on("console", (m) => { if (m.type() === "error" || m.type() === "warn") problems.push(`console ${m.type()}: ${m.text()}`); });
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("requestfailed", (r) => {
+      // The watch stream is cut when the page goes away; anything else is a failure.
+      if (!r.url().includes("/v1/watch")) problems.push(`request failed: ${r.url()} ${r.failure().errorText}`);
+    });
+    await page.setViewport({ width: 1280, height: 800 });
+    await page.goto(`${BASE}/ui`, { waitUntil: "load" });
+    await checkGroup(page);
+    await checkWorkers(page);
+    await checkMoveShowsUp(page);
+    await checkRebalancePreview(page);
+    await checkDrainClick(page);
+    await checkEventsView(page);
+    await checkPhone(page);
+    assert.deepEqual(problems, [], "the page logged errors");
+    log("ok: no console errors");
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((e) => {
+  console.error("FAILED:", e && e.stack ? e.stack : e);
+  process.exit(1);
+});
