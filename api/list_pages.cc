@@ -72,15 +72,29 @@ bool valid_row_id(const std::string& list, const std::string& id) {
 
 bool known_list(const std::string& list) { return list == "shards" || list == "workers" || list == "rebalance"; }
 
+template <class Key, class Value>
+const Key& key_of(const std::pair<const Key, Value>& kv) {
+  return kv.first;
+}
+template <class Key>
+const Key& key_of(const Key& k) {
+  return k;
+}
+
 /// Rows of the ordered `index` (a std::map or std::set keyed by id) after
-/// `after`, at most `limit`, each through `copy`; sets page.more. O(log n + limit).
+/// `after` whose id starts with `prefix`, at most `limit`, each through
+/// `copy`; sets page.more. The ids with one prefix are contiguous in id
+/// order, so this too is O(log n + limit).
 template <class Index, class Key, class Row, class Copy>
-void copy_rows(const Index& index, const std::optional<std::string>& after, size_t limit, Page<Row>& page,
-               Copy copy) {
-  auto it = after ? index.upper_bound(Key(*after)) : index.begin();
+void copy_rows(const Index& index, const std::optional<std::string>& after, const std::string& prefix, size_t limit,
+               Page<Row>& page, Copy copy) {
+  auto it = after ? index.upper_bound(Key(*after)) : prefix.empty() ? index.begin() : index.lower_bound(Key(prefix));
+  auto in_range = [&](const auto& it) {
+    return it != index.end() && std::string_view(key_of(*it).str()).starts_with(prefix);
+  };
   page.rows.reserve(std::min(limit, index.size()));
-  for (; it != index.end() && page.rows.size() < limit; ++it) page.rows.push_back(copy(*it));
-  page.more = it != index.end();
+  for (; in_range(it) && page.rows.size() < limit; ++it) page.rows.push_back(copy(*it));
+  page.more = in_range(it);
 }
 
 template <class Row>
@@ -88,6 +102,7 @@ Page<Row> start_page(const StateMachine& sm, const PageQuery& q) {
   Page<Row> page;
   page.list = q.list;
   page.filter = q.filter;
+  page.prefix = q.prefix;
   page.revision = sm.revision();
   return page;
 }
@@ -119,6 +134,7 @@ nlohmann::json head_json(const Page<Row>& page) {
 
 std::string encode_token(const PageToken& t) {
   nlohmann::json j{{"v", kTokenVersion}, {"l", t.list}, {"f", t.filter}, {"a", t.after}, {"r", t.revision}};
+  if (!t.prefix.empty()) j["p"] = t.prefix;  // absent otherwise: unprefixed tokens are as before
   return base64url_encode(j.dump());
 }
 
@@ -127,15 +143,20 @@ std::optional<PageToken> decode_token(std::string_view text) {
   auto raw = base64url_decode(text);
   if (!raw) return std::nullopt;
   auto j = nlohmann::json::parse(*raw, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || j.size() != 5) return std::nullopt;
-  auto v = j.find("v"), l = j.find("l"), f = j.find("f"), a = j.find("a"), r = j.find("r");
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto v = j.find("v"), l = j.find("l"), f = j.find("f"), a = j.find("a"), r = j.find("r"), p = j.find("p");
+  if (j.size() != (p == j.end() ? 5u : 6u) || (p != j.end() && !p->is_string())) return std::nullopt;
   if (v == j.end() || !v->is_number_integer() || v->get<int64_t>() != kTokenVersion) return std::nullopt;
   if (l == j.end() || !l->is_string() || f == j.end() || !f->is_string() || a == j.end() || !a->is_string()) {
     return std::nullopt;
   }
   if (r == j.end() || !r->is_number_unsigned()) return std::nullopt;
-  PageToken t{l->get<std::string>(), f->get<std::string>(), a->get<std::string>(), r->get<uint64_t>()};
+  PageToken t{l->get<std::string>(), f->get<std::string>(), a->get<std::string>(), r->get<uint64_t>(),
+              p == j.end() ? std::string() : p->get<std::string>()};
   if (!known_list(t.list) || !valid_row_id(t.list, t.after)) return std::nullopt;
+  if (p != j.end() && (t.list != "shards" || !valid_id_prefix(t.prefix) || !t.after.starts_with(t.prefix))) {
+    return std::nullopt;
+  }
   if (!t.filter.empty() && (t.list != "shards" || !controlplane::valid_worker_id(t.filter))) return std::nullopt;
   // One token, one spelling: anything but what encode_token() gives (a
   // trailing NUL nlohmann stops at, other key orders, spaces) is refused.
@@ -143,10 +164,14 @@ std::optional<PageToken> decode_token(std::string_view text) {
   return t;
 }
 
+bool valid_id_prefix(const std::string& prefix) { return controlplane::valid_shard_id(prefix); }
+
 std::optional<net::HttpResponse> parse_page_query(const net::HttpRequest& req, const std::string& list,
-                                                  const std::string& filter, PageQuery& out) {
+                                                  const std::string& filter, PageQuery& out,
+                                                  const std::string& prefix) {
   out.list = list;
   out.filter = filter;
+  out.prefix = prefix;
   out.limit = kDefaultPageLimit;
   out.after.reset();
   const std::string range = "must be an integer from 1 to " + std::to_string(kMaxPageLimit);
@@ -166,6 +191,10 @@ std::optional<net::HttpResponse> parse_page_query(const net::HttpRequest& req, c
       return bad_field("continue", "the token was issued for worker filter \"" + token->filter +
                                        "\"; repeat the same filter with it");
     }
+    if (token->prefix != prefix) {
+      return bad_field("continue", "the token was issued for prefix \"" + token->prefix +
+                                       "\"; repeat the same prefix with it");
+    }
     out.after = token->after;
   }
   return std::nullopt;
@@ -174,7 +203,7 @@ std::optional<net::HttpResponse> parse_page_query(const net::HttpRequest& req, c
 template <class Row>
 std::optional<std::string> Page<Row>::next_token() const {
   if (!more || rows.empty()) return std::nullopt;
-  return encode_token({list, filter, std::string(row_id(rows.back())), revision.value()});
+  return encode_token({list, filter, std::string(row_id(rows.back())), revision.value(), prefix});
 }
 
 template struct Page<ShardRow>;
@@ -185,11 +214,11 @@ Page<ShardRow> collect_shards(const StateMachine& sm, const PageQuery& q) {
   auto page = start_page<ShardRow>(sm, q);
   if (q.filter.empty()) {
     copy_rows<std::map<ShardId, controlplane::Shard>, ShardId>(
-        sm.shards(), q.after, q.limit, page,
+        sm.shards(), q.after, q.prefix, q.limit, page,
         [](const auto& kv) { return ShardRow{kv.first, kv.second.worker, kv.second.epoch, kv.second.state}; });
     return page;
   }
-  copy_rows<std::set<ShardId>, ShardId>(sm.shards_of(WorkerId(q.filter)), q.after, q.limit, page,
+  copy_rows<std::set<ShardId>, ShardId>(sm.shards_of(WorkerId(q.filter)), q.after, q.prefix, q.limit, page,
                                         [&sm](const ShardId& id) {
                                           const auto& s = *sm.shard(id);
                                           return ShardRow{id, s.worker, s.epoch, s.state};
@@ -200,14 +229,14 @@ Page<ShardRow> collect_shards(const StateMachine& sm, const PageQuery& q) {
 Page<WorkerRow> collect_workers(const StateMachine& sm, const PageQuery& q) {
   auto page = start_page<WorkerRow>(sm, q);
   copy_rows<std::map<WorkerId, controlplane::Worker>, WorkerId>(
-      sm.workers(), q.after, q.limit, page,
+      sm.workers(), q.after, "", q.limit, page,
       [&sm](const auto& kv) { return WorkerRow{kv.first, kv.second, sm.shards_of(kv.first).size()}; });
   return page;
 }
 
 Page<MoveRow> collect_moves(const StateMachine& sm, const PageQuery& q) {
   auto page = start_page<MoveRow>(sm, q);
-  copy_rows<std::set<ShardId>, ShardId>(sm.handoffs(), q.after, q.limit, page, [&sm](const ShardId& id) {
+  copy_rows<std::set<ShardId>, ShardId>(sm.handoffs(), q.after, "", q.limit, page, [&sm](const ShardId& id) {
     const auto& s = *sm.shard(id);
     return MoveRow{id, s.worker, s.target, s.epoch, s.handoff_reason, s.handoff_since_ms};
   });

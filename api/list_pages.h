@@ -47,6 +47,7 @@ struct PageToken {
   std::string filter;  ///< the worker filter of the listing ("" none)
   std::string after;   ///< the last id of the page that issued it
   uint64_t revision = 0;
+  std::string prefix;  ///< the shard id prefix of the listing ("" none); `after` starts with it
   bool operator==(const PageToken&) const = default;
 };
 
@@ -60,15 +61,21 @@ std::optional<PageToken> decode_token(std::string_view text);
 struct PageQuery {
   std::string list;
   std::string filter;
+  std::string prefix;  ///< shards only: ids starting with it ("" every id)
   size_t limit = kDefaultPageLimit;
   std::optional<std::string> after;  ///< set when resuming from a token
 };
 
 /// Decodes ?limit and ?continue for `list` with the request's `filter`
-/// (already validated). nullopt on success; else the 400 naming `limit` or
-/// `continue` (a token of another list or filter is refused too).
+/// and id `prefix` (both already validated). nullopt on success; else the
+/// 400 naming `limit` or `continue` (a token of another list, filter or
+/// prefix is refused too).
 std::optional<net::HttpResponse> parse_page_query(const net::HttpRequest& req, const std::string& list,
-                                                  const std::string& filter, PageQuery& out);
+                                                  const std::string& filter, PageQuery& out,
+                                                  const std::string& prefix = "");
+
+/// A valid `?prefix=` of GET /v1/shards: 1 to 128 characters of a shard id.
+bool valid_id_prefix(const std::string& prefix);
 
 /// One row of GET /v1/shards: what the answer shows, copied off the state.
 struct ShardRow {
@@ -100,6 +107,7 @@ template <class Row>
 struct Page {
   std::string list;
   std::string filter;
+  std::string prefix;
   controlplane::Revision revision;
   std::vector<Row> rows;
   bool more = false;  ///< rows remain after the last one

@@ -45,8 +45,13 @@ void ControllerApi::add_list_routes() {
                  if (worker && !controlplane::valid_worker_id(*worker)) {
                    return reply(call, bad_field("worker", "invalid worker id"));
                  }
+                 // ?prefix=P: the shards whose id starts with P (the console's search).
+                 auto prefix = call->req.query_param("prefix");
+                 if (prefix && !prefix->empty() && !valid_id_prefix(*prefix)) {
+                   return reply(call, bad_field("prefix", "1 to 128 characters of [A-Za-z0-9._-]"));
+                 }
                  PageQuery q;
-                 if (auto err = parse_page_query(call->req, "shards", worker.value_or(""), q)) {
+                 if (auto err = parse_page_query(call->req, "shards", worker.value_or(""), q, prefix.value_or(""))) {
                    return reply(call, std::move(*err));
                  }
                  serve_page(call, collector(std::move(q), &collect_shards, &shards_body));

@@ -2,6 +2,7 @@
 // filters, changes between pages, and the page bodies.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -243,6 +244,85 @@ TEST(ShardPagesTest, BodyIsTheContractsJsonWithContinueOnlyWhileMoreRemain) {
   EXPECT_TRUE(j2["continue"].is_null());
   ASSERT_EQ(j2["shards"].size(), 1u);
   EXPECT_EQ(j2["shards"][0]["id"], "s-00002");
+}
+
+/// Every id of every page of a prefixed listing, following continue tokens.
+std::vector<std::string> list_prefixed(const StateMachine& sm, const std::string& filter, const std::string& prefix,
+                                       size_t limit, size_t* pages = nullptr) {
+  std::vector<std::string> ids;
+  net::HttpRequest req = request({{"limit", std::to_string(limit)}});
+  for (size_t n = 1;; ++n) {
+    PageQuery q;
+    auto err = parse_page_query(req, "shards", filter, q, prefix);
+    EXPECT_FALSE(err.has_value()) << (err ? err->body : "");
+    auto page = collect_shards(sm, q);
+    EXPECT_LE(page.rows.size(), limit);
+    for (const auto& r : page.rows) ids.push_back(r.id.str());
+    auto token = page.next_token();
+    if (!token) {
+      if (pages) *pages = n;
+      return ids;
+    }
+    req.query["continue"] = *token;
+  }
+}
+
+TEST(ShardPagesTest, PrefixPagesThroughMatchingIdsOnly) {
+  StateMachine sm;
+  create(sm, 0, 2500);
+  ASSERT_EQ(sm.apply(Command{"", 1, CreateShards{{ShardId("s-01200x"), ShardId("s-0"), ShardId("t-1")}}}).code,
+            controlplane::ApplyCode::kOk);
+  for (size_t limit : {1ul, 7ul, 100ul, 101ul, 102ul, 10000ul}) {
+    size_t pages = 0;
+    auto ids = list_prefixed(sm, "", "s-012", limit, &pages);
+    ASSERT_EQ(ids.size(), 101u) << "limit " << limit;  // s-01200 .. s-01299 and s-01200x
+    EXPECT_EQ(ids[0], "s-01200");
+    EXPECT_EQ(ids[1], "s-01200x");
+    EXPECT_EQ(ids[100], "s-01299");
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+    EXPECT_EQ(pages, (101 + limit - 1) / limit) << "no empty last page, limit " << limit;
+  }
+  EXPECT_EQ(list_prefixed(sm, "", "s-01200", 10), (std::vector<std::string>{"s-01200", "s-01200x"}));
+  EXPECT_EQ(list_prefixed(sm, "", "t", 10), (std::vector<std::string>{"t-1"}));
+  EXPECT_TRUE(list_prefixed(sm, "", "x", 10).empty());
+  EXPECT_TRUE(list_prefixed(sm, "", "zzz", 10).empty());
+  EXPECT_TRUE(list_prefixed(sm, "", "s-012000", 10).empty());
+  EXPECT_EQ(list_prefixed(sm, "", "s-", 10000).size(), 2502u);
+  // With a worker filter: that worker's shards with the prefix.
+  assign(sm, "w1", 0, 2500, 3);
+  auto mine = list_prefixed(sm, "w1", "s-012", 4);
+  ASSERT_EQ(mine.size(), 34u);  // 1200, 1203, ..., 1299
+  for (size_t i = 0; i < mine.size(); ++i) EXPECT_EQ(mine[i], id_of(1200 + 3 * static_cast<int>(i)));
+}
+
+TEST(PageQueryTest, ContinueMustComeFromTheSamePrefix) {
+  StateMachine sm;
+  create(sm, 0, 300);
+  PageQuery q;
+  ASSERT_FALSE(parse_page_query(request({{"limit", "5"}}), "shards", "", q, "s-001"));
+  auto prefixed = *collect_shards(sm, q).next_token();
+  ASSERT_FALSE(parse_page_query(request({{"limit", "5"}}), "shards", "", q));
+  auto plain = *collect_shards(sm, q).next_token();
+  auto refused = [&](const std::string& token, const std::string& prefix) {
+    PageQuery out;
+    return error_field(parse_page_query(request({{"continue", token}}), "shards", "", out, prefix));
+  };
+  EXPECT_NE(refused(prefixed, "").find("prefix \"s-001\""), std::string::npos);
+  EXPECT_NE(refused(prefixed, "s-002").find("\"continue\""), std::string::npos);
+  EXPECT_NE(refused(plain, "s-001").find("prefix \"\""), std::string::npos);
+  EXPECT_EQ(refused(prefixed, "s-001"), "");
+  // The prefix is part of the token: a round trip keeps it, a forged one is refused.
+  PageToken t{"shards", "", "s-00104", 9, "s-001"};
+  EXPECT_EQ(decode_token(encode_token(t)), t);
+  EXPECT_FALSE(decode_token(encode_token({"shards", "", "s-00204", 9, "s-001"})));  // after lacks the prefix
+  EXPECT_FALSE(decode_token(encode_token({"workers", "", "w1", 9, "w"})));          // workers take no prefix
+  EXPECT_FALSE(decode_token(encode_token({"shards", "", "s-1", 9, "s 1"})));         // not id characters
+  // Tokens of unprefixed lists are spelled as before the prefix existed.
+  EXPECT_EQ(encode_token({"shards", "", "s-1", 5}), encode_token({"shards", "", "s-1", 5, ""}));
+  EXPECT_TRUE(valid_id_prefix("s-"));
+  EXPECT_FALSE(valid_id_prefix(""));
+  EXPECT_FALSE(valid_id_prefix(std::string(129, 'a')));
+  EXPECT_FALSE(valid_id_prefix("s/1"));
 }
 
 TEST(WorkerPagesTest, PagesWorkersWithTheirShardCounts) {
