@@ -11,6 +11,7 @@
 "use strict";
 
 const PAGE_SIZE = 50;
+const HANDOFFS_SHOWN = 200;
 const FEED_MAX = 300;
 const TOKEN_KEY = "tenure.adminToken";
 
@@ -51,11 +52,15 @@ function fact(label, value) {
   return el("div", { class: "fact" }, el("b", {}, label), value);
 }
 
+let noticeTimer = null;
 function showNotice(text, kind) {
   const n = $("notice");
   n.textContent = text;
   n.className = "notice " + (kind || "");
   n.hidden = !text;
+  // Confirmations fade after a while; problems stay until something replaces them.
+  clearTimeout(noticeTimer);
+  if (kind === "info") noticeTimer = setTimeout(() => { n.hidden = true; }, 6000);
 }
 
 // ---------------------------------------------------------------------------
@@ -222,13 +227,20 @@ async function refreshSummary() {
     const c = await api("GET", "/v1/cluster");
     lastCluster = c;
     if (typeof c.auth === "boolean") clusterAuth = c.auth;
-    $("summary").textContent = `leader ${c.leader_id || "none"} · term ${c.term} · revision ${c.revision}` +
-                               ` · via ${c.node_id}`;
+    renderSummary();
     if ($("notice").textContent.startsWith("Could not reach")) showNotice("");
   } catch (e) {
     $("summary").textContent = "unreachable";
     showNotice(`Could not reach the controller: ${e.message}`);
   }
+}
+
+/** The header line; the revision also moves with the watch stream. */
+function renderSummary() {
+  const c = lastCluster;
+  if (!c) return;
+  const revision = Math.max(c.revision, feed.revision);
+  $("summary").textContent = `leader ${c.leader_id || "none"} · term ${c.term} · revision ${revision} · via ${c.node_id}`;
 }
 
 function memberLag(m, c) {
@@ -307,15 +319,31 @@ function workerRow(w, fair, scale) {
     action = el("button", { type: "button", class: "secondary", dataset: { action: "undrain", worker: w.id },
                             onclick: () => drainWorker(w.id, false) }, "Undrain");
   }
+  // Zone and capacity last: on a phone the load and the action stay in view.
   return el("tr", { dataset: { worker: w.id } },
-    el("td", { class: "id" }, w.id), el("td", {}, badge(w.state, stateKind)), el("td", {}, w.zone || "—"),
-    el("td", {}, w.capacity), el("td", { class: "shard-count" }, w.shards),
-    el("td", {}, loadBar(w.shards, fair, scale)), el("td", {}, action));
+    el("td", { class: "id" }, w.id), el("td", {}, badge(w.state, stateKind)),
+    el("td", { class: "shard-count" }, w.shards), el("td", {}, loadBar(w.shards, fair, scale)), el("td", {}, action),
+    el("td", { class: "zone", title: w.zone || "" }, w.zone || "—"), el("td", {}, w.capacity));
+}
+
+/** Every worker: the list is paged too (1000 a page), but a fleet's
+ *  workers are few enough to show at once; bounded all the same. */
+async function listWorkers() {
+  const workers = [];
+  let token = "";
+  for (let pages = 0; pages < 20; pages++) {
+    const q = new URLSearchParams({ limit: "1000" });
+    if (token) q.set("continue", token);
+    const body = await api("GET", "/v1/workers?" + q.toString());
+    workers.push(...(body.workers || []));
+    token = body.continue || "";
+    if (!token) break;
+  }
+  return workers;
 }
 
 async function refreshWorkers() {
-  const body = await api("GET", "/v1/workers");
-  lastWorkers = body.workers || [];
+  lastWorkers = await listWorkers();
   const { total, fair } = fairShares(lastWorkers);
   let scale = 0;
   for (const w of lastWorkers) scale = Math.max(scale, w.shards, fair.get(w.id));
@@ -353,8 +381,17 @@ function shardListPath(token) {
   return "/v1/shards?" + q.toString();
 }
 
+const ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+
 async function refreshShards() {
   const p = shardPages;
+  for (const [what, value] of [["shard id or prefix", p.query], ["worker id", p.worker]]) {
+    if (value && !ID_PATTERN.test(value)) {
+      fillBody($("shards"), [], `not a valid ${what}: ids are 1 to 128 of A-Z a-z 0-9 . _ -`);
+      $("shards-next").disabled = true;
+      return;
+    }
+  }
   const page = await api("GET", shardListPath(p.tokens[p.index]));
   // A controller without the prefix filter answers with every shard's page:
   // keep only the matching ones (still one page, never the whole state).
@@ -449,8 +486,10 @@ async function moveSelected(event) {
 // Handoffs and rebalance
 
 async function refreshHandoffs() {
-  const body = await api("GET", "/v1/rebalance");
+  // The first page only: a drain of a big worker may have many thousands in flight.
+  const body = await api("GET", `/v1/rebalance?limit=${HANDOFFS_SHOWN}`);
   const now = Date.now();
+  $("handoffs-more").hidden = !body.continue;
   const rows = (body.moves || []).map((m) => el("tr", { dataset: { shard: m.shard } },
     el("td", { class: "id" }, m.shard), el("td", { class: "id" }, m.from || "—"), el("td", { class: "id" }, m.to || "—"),
     el("td", {}, m.epoch), el("td", {}, m.reason), el("td", {}, m.since_ms ? duration(now - m.since_ms) : "—")));
@@ -497,6 +536,7 @@ function eventText(e) {
 function onEvent(e) {
   if (typeof e.revision === "number") feed.revision = Math.max(feed.revision, e.revision);
   if (e.error) throw new Error(e.message || e.error);
+  renderSummary();
   if (e.type === "progress") return;
   if (!feed.paused) {
     const list = $("feed");

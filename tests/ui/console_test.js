@@ -64,6 +64,27 @@ async function checkAssets() {
   log("assets: types, ETag/304, CSP, 404 ok");
 }
 
+/** GET /v1/shards?prefix=P, which the search uses: matching ids only, paged. */
+async function checkPrefixRoute() {
+  const get = async (q) => {
+    const res = await fetch(`${BASE}/v1/shards?${q}`);
+    return { status: res.status, body: await res.json() };
+  };
+  const first = await get("prefix=s-1&limit=5");
+  assert.equal(first.status, 200);
+  const ids = first.body.shards.map((s) => s.id);
+  assert.deepEqual(ids, ["s-1", "s-10", "s-11", "s-12", "s-13"]);
+  const second = await get(`prefix=s-1&limit=10&continue=${encodeURIComponent(first.body.continue)}`);
+  assert.deepEqual(second.body.shards.map((s) => s.id), ["s-14", "s-15", "s-16", "s-17", "s-18", "s-19"]);
+  assert.equal(second.body.continue, null);
+  const bad = await get("prefix=s%201");
+  assert.deepEqual([bad.status, bad.body.error], [400, "bad_request"]);
+  assert.match(bad.body.message, /prefix/);
+  const otherPrefix = await get(`prefix=s-2&continue=${encodeURIComponent(first.body.continue)}`);
+  assert.equal(otherPrefix.status, 400);
+  log("GET /v1/shards?prefix: matching ids in pages, 400s ok");
+}
+
 async function apiCall(method, route, body) {
   const res = await fetch(BASE + route, {
     method,
@@ -99,7 +120,7 @@ async function checkWorkers(page) {
   await page.waitForFunction(() => document.querySelectorAll("#workers tbody tr[data-worker]").length === 4,
                              { timeout: 10000 });
   // The hostile zone is shown as the text it is, and made no element.
-  const zones = await page.$$eval("#workers tbody tr", (rows) => rows.map((r) => r.cells[2].textContent));
+  const zones = await page.$$eval("#workers tbody tr", (rows) => rows.map((r) => r.querySelector(".zone").textContent));
   assert.ok(zones.includes(HOSTILE_ZONE), `zones shown: ${JSON.stringify(zones)}`);
   assert.equal(await page.$("#pwn"), null, "a zone's markup became an element");
   assert.equal(await page.$$eval("#workers img", (imgs) => imgs.length), 0);
@@ -178,6 +199,21 @@ async function checkEventsView(page) {
   await shot(page, "events");
 }
 
+/** The picture in docs/console.png: a page of shards, one shard's history. */
+async function overviewShot(page) {
+  await openView(page, "shards");
+  await page.$eval("#shard-query", (input) => { input.value = ""; });
+  await page.click("#shard-search button[type=submit]");
+  await page.waitForFunction(() => document.querySelectorAll("#shards tbody tr[data-shard]").length >= 10,
+                             { timeout: 5000 });
+  await page.click(`#shards tbody tr[data-shard="${MOVE_SHARD}"]`);
+  await page.waitForFunction((id) => document.querySelector("#detail-title").textContent === `Shard ${id}`,
+                             { timeout: 5000 }, MOVE_SHARD);
+  const file = path.join(ARTIFACTS, "console.png");
+  await page.screenshot({ path: file, fullPage: false });
+  log("screenshot", file);
+}
+
 /** Every view at a phone's width: nothing wider than the screen (tables
  *  scroll inside their own box). */
 async function checkPhone(page) {
@@ -193,6 +229,7 @@ async function checkPhone(page) {
 
 async function main() {
   await checkAssets();
+  await checkPrefixRoute();
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -215,6 +252,7 @@ async function main() {
     await checkRebalancePreview(page);
     await checkDrainClick(page);
     await checkEventsView(page);
+    await overviewShot(page);
     await checkPhone(page);
     assert.deepEqual(problems, [], "the page logged errors");
     log("ok: no console errors");
