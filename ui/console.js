@@ -12,6 +12,7 @@
 
 const PAGE_SIZE = 50;
 const HANDOFFS_SHOWN = 200;
+const PREVIEW_SHOWN = 500;
 const FEED_MAX = 300;
 const TOKEN_KEY = "tenure.adminToken";
 
@@ -500,21 +501,26 @@ async function previewRebalance() {
   const body = await runAction("Rebalance preview ready", () => adminCall("POST", "/v1/rebalance?dry_run=true", {}));
   if (!body) return;
   const moves = body.moves || [];
+  const total = typeof body.moves_total === "number" ? body.moves_total : moves.length;
+  // The table shows the first PREVIEW_SHOWN; the controller lists at most 10,000.
+  const shown = moves.slice(0, PREVIEW_SHOWN);
   $("preview").hidden = false;
-  $("preview-summary").textContent = moves.length
-    ? `${moves.length} move(s) would start now. Applying runs a fresh placement pass, which may differ if the cluster changed since.`
+  $("preview-summary").textContent = total
+    ? `${total} move(s) would start now${shown.length < total ? ` (the first ${shown.length} below)` : ""}. ` +
+      "Applying runs a fresh placement pass, which may differ if the cluster changed since."
     : "The placement is balanced: a rebalance would move nothing.";
-  fillBody($("preview-moves"), moves.map((m) => el("tr", {},
+  fillBody($("preview-moves"), shown.map((m) => el("tr", {},
     el("td", { class: "id" }, m.shard), el("td", { class: "id" }, m.from || "—"), el("td", { class: "id" }, m.to || "—"),
     el("td", {}, m.reason))), "nothing to move");
-  $("rebalance-apply").hidden = moves.length === 0;
+  $("rebalance-apply").hidden = total === 0;
 }
 
 async function applyRebalance() {
   const body = await runAction("Rebalance started", () => adminCall("POST", "/v1/rebalance", {}));
   if (body) {
     $("rebalance-apply").hidden = true;
-    $("preview-summary").textContent = `${(body.moves || []).length} move(s) started.`;
+    const started = typeof body.started === "number" ? body.started : (body.moves || []).length;
+    $("preview-summary").textContent = `${started} move(s) started.`;
   }
   scheduleRefresh(200);
 }
