@@ -9,10 +9,13 @@ namespace tenure::api {
 
 void ControllerApi::add_ui_routes() {
   // "/ui" and "/ui/" are one route (empty path segments are skipped); the
-  // page names its script and style by absolute path, so both work.
-  router_.add({"GET", "/ui", Access::kOpen, false,
+  // page names its script and style by absolute path, so both work. Public
+  // like /healthz: the files hold no data, and a browser cannot send a
+  // bearer token when it navigates; the page's own reads carry the token
+  // typed into it (closed by auth.read_token like any read).
+  router_.add({"GET", "/ui", Access::kPublic, false,
                [this](const CallPtr& call) { reply(call, ui_response("index.html", call->req)); }});
-  router_.add({"GET", "/ui/{file}", Access::kOpen, false,
+  router_.add({"GET", "/ui/{file}", Access::kPublic, false,
                [this](const CallPtr& call) { reply(call, ui_response(call->param("file"), call->req)); }});
 }
 

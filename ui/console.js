@@ -121,7 +121,11 @@ async function api(method, path, body) {
   if (text) {
     try { parsed = JSON.parse(text); } catch (e) { parsed = { message: text.slice(0, 200) }; }
   }
-  if (!res.ok) throw new ApiError(res.status, parsed);
+  if (!res.ok) {
+    // Reads closed by auth.read_token: ask for a token (once at a time).
+    if (res.status === 401 && method === "GET" && !storedToken() && !$("token-dialog").open) askToken();
+    throw new ApiError(res.status, parsed);
+  }
   return parsed;
 }
 
@@ -159,15 +163,16 @@ function confirmAction(text) {
 }
 
 /** A mutating call: asks for the token first when the group needs one and
- *  none is kept, and once more if the controller refuses the kept one. */
+ *  none is kept, and once more if the controller refuses the kept one
+ *  (401 unknown, 403 a token of another role, e.g. the read token). */
 async function adminCall(method, path, body) {
   if (clusterAuth !== false && !storedToken() && !(await askToken())) return null;
   try {
     return await api(method, path, body);
   } catch (e) {
-    if (e.status !== 401) throw e;
+    if (e.status !== 401 && e.status !== 403) throw e;  // 403: a valid token of another role
     sessionStorage.removeItem(TOKEN_KEY);
-    showNotice("The controller refused the admin token: enter it again.");
+    showNotice(`The controller refused the token (${e.message}): enter the admin token.`);
     if (!(await askToken())) return null;
     return api(method, path, body);
   }
