@@ -74,6 +74,11 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
       messages_dropped(prometheus::BuildCounter()
                            .Name("tenure_raft_messages_dropped_total")
                            .Help("Peer messages dropped as inconsistent or malformed, by reason")
-                           .Register(r)) {}
+                           .Register(r)),
+      proposal_queue(prometheus::BuildGauge()
+                         .Name("tenure_raft_proposal_queue")
+                         .Help("Proposals queued while the log's fsync runs (bounded; past it 503 busy)")
+                         .Register(r)
+                         .Add({})) {}
 
 }  // namespace tenure::controller

@@ -34,6 +34,8 @@ struct RaftMetrics {
   /// Peer messages refused as inconsistent or malformed (label reason, a
   /// closed set: controller/message_drops.h).
   prometheus::Family<prometheus::Counter>& messages_dropped;
+  /// Proposals waiting for the current fsync (bounded: NodeOptions::max_queued_proposals).
+  prometheus::Gauge& proposal_queue;
 };
 
 }  // namespace tenure::controller

@@ -310,6 +310,7 @@ void RaftNode::fail_all(NodeErrc code, const std::string& message) {
   for (auto& [i, p] : pending) p.done(&err, nullptr);
   auto queued = std::move(queued_);
   queued_.clear();
+  queued_bound_.reset();
   for (auto& q : queued) q.done(&err, nullptr);
   auto reads = std::move(reads_);
   reads_.clear();

@@ -29,6 +29,7 @@
 #include "controller/metrics.h"
 #include "controller/peer_sender.h"
 #include "controller/persist_worker.h"
+#include "controller/queue_bound.h"
 #include "controlplane/commands.h"
 #include "controlplane/state_machine.h"
 
@@ -57,6 +58,10 @@ struct NodeOptions {
   std::map<NodeId, std::string> configured_addresses;
   /// First start: the initial voters; empty to join an existing group.
   std::vector<NodeId> bootstrap_voters;
+  /// Proposals queued while a Ready's fsync runs (they join the next Ready):
+  /// past either bound a proposal is refused with kBusy (503 `busy`).
+  size_t max_queued_proposals = 10000;
+  size_t max_queued_proposal_bytes = size_t(32) << 20;
   /// Bounds of the replicated state (events kept for watches, ...).
   controlplane::Limits limits;
 };
@@ -209,7 +214,10 @@ class RaftNode {
   /// the Ready that installs them (at most the one the core holds and the
   /// one being persisted).
   std::map<LogIndex, std::unique_ptr<controlplane::StateMachine>> staged_snapshots_;
+  /// Queues `q` if queued_bound_ admits it, else fails it with kBusy.
+  void enqueue(QueuedProposal q);
   std::vector<QueuedProposal> queued_;
+  QueueBound queued_bound_{options_.max_queued_proposals, options_.max_queued_proposal_bytes};
   std::map<LogIndex, PendingProposal> pending_;
   std::map<uint64_t, PendingRead> reads_;  ///< by request id
   uint64_t next_read_id_ = 1;

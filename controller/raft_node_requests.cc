@@ -57,15 +57,30 @@ void RaftNode::propose(controlplane::Command cmd, ProposeDone done) {
     }
     // The leader stamps its time; apply never reads a clock.
     cmd.at_ms = wall_clock_ms();
-    queued_.push_back(QueuedProposal{controlplane::encode_command(cmd), std::move(done), false});
+    enqueue(QueuedProposal{controlplane::encode_command(cmd), std::move(done), false});
     schedule_process();
   });
+}
+
+void RaftNode::enqueue(QueuedProposal q) {
+  if (!queued_bound_.admit(q.data.size())) {
+    metrics_.proposals.Add({{"result", "busy"}}).Increment();
+    NodeError err{NodeErrc::kBusy,
+                  "too many proposals wait for the log's fsync (" + std::to_string(queued_bound_.count()) + ", " +
+                      std::to_string(queued_bound_.bytes()) + " bytes); retry",
+                  raft_ ? raft_->leader() : NodeId()};
+    return q.done(&err, nullptr);
+  }
+  queued_.push_back(std::move(q));
+  metrics_.proposal_queue.Set(static_cast<double>(queued_.size()));
 }
 
 void RaftNode::flush_proposals() {
   if (queued_.empty()) return;
   auto queued = std::move(queued_);
   queued_.clear();
+  queued_bound_.reset();
+  metrics_.proposal_queue.Set(0);
   // Normal commands go in one batch: one append, one message per follower.
   std::vector<std::string> batch;
   std::vector<ProposeDone> dones;
@@ -213,7 +228,7 @@ void RaftNode::add_member(const NodeId& id, const std::string& address, SimpleDo
     }
     // §4.2.1: it joins as a learner and is promoted once caught up (maybe_promote_learners).
     ConfChange cc{ConfChangeType::kAddLearner, id, address};
-    queued_.push_back(QueuedProposal{consensus::encode_conf_change(cc), as_propose_done(std::move(done)), true});
+    enqueue(QueuedProposal{consensus::encode_conf_change(cc), as_propose_done(std::move(done)), true});
     schedule_process();
   });
 }
@@ -233,7 +248,7 @@ void RaftNode::remove_member(const NodeId& id, SimpleDone done) {
       return done(&err);
     }
     ConfChange cc{ConfChangeType::kRemoveNode, id, ""};
-    queued_.push_back(QueuedProposal{consensus::encode_conf_change(cc), as_propose_done(std::move(done)), true});
+    enqueue(QueuedProposal{consensus::encode_conf_change(cc), as_propose_done(std::move(done)), true});
     schedule_process();
   });
 }
@@ -297,7 +312,7 @@ void RaftNode::maybe_mark_started() {
   if (ids.empty()) return;
   marking_started_ = true;
   controlplane::Command cmd{"", wall_clock_ms(), controlplane::MarkMembersStarted{std::move(ids)}};
-  queued_.push_back(QueuedProposal{controlplane::encode_command(cmd),
+  enqueue(QueuedProposal{controlplane::encode_command(cmd),
                                    [this](const NodeError*, const controlplane::ApplyResult*) { marking_started_ = false; },
                                    false});
   schedule_process();
