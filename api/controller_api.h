@@ -18,6 +18,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "api/snapshot_inbox.h"
+
 #include "api/router.h"
 #include "controller/raft_node.h"
 #include "controller/supervisor.h"
@@ -40,6 +42,10 @@ struct ApiOptions {
   /// what it names is bound (CertIdentity, check_certificate).
   bool client_certs = false;
   uint32_t forward_timeout_ms = 5000;
+  /// Where incoming snapshot chunks are spooled (data_dir/snapshot-inbox);
+  /// empty: a directory under the system's temp dir.
+  std::string snapshot_spool_dir;
+  SnapshotInboxLimits snapshot_limits;
 };
 
 class ControllerApi {
@@ -90,6 +96,10 @@ class ControllerApi {
   void add_cluster_routes();
   void move_shard(const CallPtr& call);
   void add_peer_routes();
+  void reply_inbox(const CallPtr& call, const std::shared_ptr<SnapshotInbox>& inbox, SnapshotInbox::Status st,
+                   const std::string& from, const char* what);
+  prometheus::Gauge* snapshot_transfers_ = nullptr;
+  prometheus::Family<prometheus::Counter>* snapshot_refusals_ = nullptr;
   void add_agent_routes();
   void add_rebalance_routes();
   void add_ui_routes();

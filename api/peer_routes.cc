@@ -1,4 +1,7 @@
 // The receiving side of the peer transport: /raft/messages and chunked snapshots.
+#include <unistd.h>
+
+#include <filesystem>
 #include <mutex>
 
 #include "api/controller_api.h"
@@ -8,8 +11,6 @@
 namespace tenure::api {
 
 namespace {
-constexpr size_t kMaxSnapshotBytes = size_t(2) << 30;
-
 net::HttpResponse no_content() {
   net::HttpResponse r;
   r.status = 204;
@@ -28,18 +29,19 @@ std::optional<uint64_t> parse_u64(const std::optional<std::string>& s) {
 }
 }  // namespace
 
-/// Reassembles snapshots sent in chunks: one transfer per sending member.
-struct SnapshotAssembler {
-  struct Transfer {
-    std::string id;
-    std::string data;
-  };
-  std::mutex mu;
-  std::map<std::string, Transfer> by_sender;
-};
-
 void ControllerApi::add_peer_routes() {
-  auto assembler = std::make_shared<SnapshotAssembler>();
+  std::string dir = options_.snapshot_spool_dir;
+  if (dir.empty()) dir = (std::filesystem::temp_directory_path() / ("tenure-snapshots-" + std::to_string(::getpid()))).string();
+  auto inbox = std::make_shared<SnapshotInbox>(dir, options_.snapshot_limits);
+  snapshot_transfers_ = &prometheus::BuildGauge()
+                             .Name("tenure_raft_snapshot_transfers")
+                             .Help("Snapshot transfers being received (spooled to disk; bounded)")
+                             .Register(*registry_)
+                             .Add({});
+  snapshot_refusals_ = &prometheus::BuildCounter()
+                            .Name("tenure_raft_snapshot_chunks_refused_total")
+                            .Help("Snapshot chunks or completions refused, by reason")
+                            .Register(*registry_);
   router_.add({"POST", "/raft/messages", Access::kPeer, false, [this](const CallPtr& call) {
                  controller::WireError err = controller::WireError::kMalformed;
                  auto msgs = controller::decode_messages(call->req.body, &err);
@@ -60,63 +62,65 @@ void ControllerApi::add_peer_routes() {
                  node_.step(std::move(*msgs));
                  reply(call, no_content());
                }});
-  router_.add({"POST", "/raft/snapshot/chunk", Access::kPeer, false, [this, assembler](const CallPtr& call) {
+  router_.add({"POST", "/raft/snapshot/chunk", Access::kPeer, false, [this, inbox](const CallPtr& call) {
                  auto transfer = call->req.query_param("transfer");
                  auto offset = parse_u64(call->req.query_param("offset"));
                  auto crc_param = call->req.query_param("crc");
                  auto crc = parse_u64(crc_param);
                  std::string from = call->req.header("tenure-from");
-                 if (!transfer || !offset || from.empty() || (crc_param && !crc)) {
+                 if (!transfer || !offset || from.empty() || (crc_param && (!crc || *crc > 0xffffffffu))) {
                    return reply(call, net::json_error(400, "bad_request", "need transfer, offset and Tenure-From"));
                  }
                  if (!sender_matches(call, from)) return;
-                 if (crc && *crc != crc32c(call->req.body)) {
-                   node_.drops().count(controller::drop_reason::kChecksum, from, "snapshot_chunk",
-                                       "offset=" + std::to_string(*offset));
-                   return reply(call, net::json_error(400, "bad_request", "snapshot chunk fails its CRC32C check"));
-                 }
-                 std::lock_guard<std::mutex> lock(assembler->mu);
-                 auto& t = assembler->by_sender[from];
-                 if (t.id != *transfer) {
-                   if (*offset != 0) return reply(call, net::json_error(409, "conflict", "unknown transfer"));
-                   t.id = *transfer;  // a newer transfer replaces an abandoned one
-                   t.data.clear();
-                 }
-                 if (*offset != t.data.size() || t.data.size() + call->req.body.size() > kMaxSnapshotBytes) {
-                   return reply(call, net::json_error(409, "conflict", "chunk out of order or snapshot too large"));
-                 }
-                 t.data += call->req.body;
-                 reply(call, no_content());
+                 auto st = inbox->chunk(from, *transfer, *offset, call->req.body,
+                                        crc ? std::optional<uint32_t>(static_cast<uint32_t>(*crc)) : std::nullopt);
+                 reply_inbox(call, inbox, st, from, "snapshot_chunk");
                }});
-  router_.add({"POST", "/raft/snapshot/done", Access::kPeer, false, [this, assembler](const CallPtr& call) {
+  router_.add({"POST", "/raft/snapshot/done", Access::kPeer, false, [this, inbox](const CallPtr& call) {
                  auto transfer = call->req.query_param("transfer");
                  auto total = parse_u64(call->req.query_param("total"));
                  std::string from = call->req.header("tenure-from");
                  std::optional<uint32_t> data_crc;
-                 auto m = controller::decode_snapshot_meta(call->req.body, &data_crc);
-                 if (!transfer || !total || !m) return reply(call, net::json_error(400, "bad_request", "bad snapshot meta"));
+                 controller::WireError err = controller::WireError::kMalformed;
+                 auto m = controller::decode_snapshot_meta(call->req.body, &data_crc, &err);
+                 if (!transfer || !total || from.empty() || !m) {
+                   if (!m) {
+                     node_.drops().count(err == controller::WireError::kChecksum ? controller::drop_reason::kChecksum
+                                                                                 : controller::drop_reason::kUndecodable,
+                                         from, "snapshot", "metadata");
+                   }
+                   return reply(call, net::json_error(400, "bad_request", "bad snapshot meta"));
+                 }
                  if (!sender_matches(call, from) || !sender_matches(call, m->from.str())) return;
                  std::string data;
-                 {
-                   std::lock_guard<std::mutex> lock(assembler->mu);
-                   auto it = assembler->by_sender.find(from);
-                   if (it == assembler->by_sender.end() || it->second.id != *transfer || it->second.data.size() != *total) {
-                     return reply(call, net::json_error(409, "conflict", "incomplete snapshot transfer"));
-                   }
-                   data = std::move(it->second.data);
-                   assembler->by_sender.erase(it);
-                 }
-                 if (data_crc && *data_crc != crc32c(data)) {
-                   node_.drops().count(controller::drop_reason::kChecksum, from, "snapshot",
-                                       "bytes=" + std::to_string(data.size()));
-                   return reply(call, net::json_error(400, "bad_request", "snapshot fails its CRC32C check"));
-                 }
+                 auto st = inbox->finish(from, *transfer, *total, data_crc, data);
+                 if (st != SnapshotInbox::Status::kOk) return reply_inbox(call, inbox, st, from, "snapshot");
                  m->snapshot->data = std::make_shared<const std::string>(std::move(data));
                  std::vector<consensus::Message> msgs;
                  msgs.push_back(std::move(*m));
                  node_.step(std::move(msgs));
                  reply(call, no_content());
                }});
+}
+
+void ControllerApi::reply_inbox(const CallPtr& call, const std::shared_ptr<SnapshotInbox>& inbox,
+                                SnapshotInbox::Status st, const std::string& from, const char* what) {
+  using S = SnapshotInbox::Status;
+  snapshot_transfers_->Set(static_cast<double>(inbox->active()));
+  if (st == S::kOk) return reply(call, no_content());
+  snapshot_refusals_->Add({{"reason", to_string(st)}}).Increment();
+  if (st == S::kChecksum) node_.drops().count(controller::drop_reason::kChecksum, from, what, "snapshot data");
+  switch (st) {
+    case S::kBusy: {
+      auto r = net::json_error(503, "busy", "too many snapshot transfers in progress");
+      r.headers.push_back({"Retry-After", "1"});
+      return reply(call, std::move(r));
+    }
+    case S::kTooLarge: return reply(call, net::json_error(413, "too_large", "snapshot larger than the limit"));
+    case S::kChecksum: return reply(call, net::json_error(400, "bad_request", "snapshot fails its CRC32C check"));
+    case S::kIo: return reply(call, net::json_error(503, "busy", "cannot spool the snapshot"));
+    default: return reply(call, net::json_error(409, "conflict", std::string("snapshot transfer: ") + to_string(st)));
+  }
 }
 
 }  // namespace tenure::api

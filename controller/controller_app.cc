@@ -145,6 +145,7 @@ int ControllerApp::run() {
   aopts.read_token = config_.auth.read_token;
   aopts.client_certs = !config_.tls.ca_file.empty();
   warn_if_open(config_);
+  aopts.snapshot_spool_dir = config_.data_dir + "/snapshot-inbox";
   p.api = std::make_unique<api::ControllerApi>(*p.node, *p.supervisor, *p.client, aopts, p.registry);
   p.node->set_apply_hook([&p] {
     p.supervisor->on_applied();

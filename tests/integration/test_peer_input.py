@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Peer input is checked, never trusted (issue 8 §2).
+
+Hand-made Raft wire bodies, posted to a follower's peer routes: garbage, a
+batch whose CRC32C does not match, an append with a term of 2^64-1 (it would
+wrap), and a snapshot whose data does not decode. Each is refused and
+counted in tenure_raft_messages_dropped_total{reason}; the follower keeps its
+term, stays up, keeps committing with the group, and restarts cleanly (the
+bad snapshot was never made durable).
+"""
+
+import struct
+
+import tenure_harness as th
+
+APPEND, SNAPSHOT = 0, 8
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def varint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def s(text):
+    b = text.encode()
+    return varint(len(b)) + b
+
+
+def header(mtype, frm, to, term, log_term=0, index=0, commit=0):
+    return (bytes([mtype]) + s(frm) + s(to) + varint(term) + varint(log_term) + varint(index) + varint(commit)
+            + bytes([0]) + varint(0) + varint(0))
+
+
+def seal(body):
+    return body + struct.pack("<I", crc32c(body))
+
+
+def batch(*messages):
+    body = bytes([2]) + varint(len(messages))
+    for m in messages:
+        body += m + varint(0)  # no entries
+    return seal(body)
+
+
+class PeerInputTest(th.ClusterTestCase):
+
+    def dropped(self, member, reason):
+        return member.metric('tenure_raft_messages_dropped_total{reason="%s"}' % reason, 0)
+
+    def test_hostile_peer_bodies_are_dropped_and_counted(self):
+        c = self.make_cluster(n=3)
+        leader = c.start()
+        th.create_shards(leader, ["a-1"])
+        f = c.followers(leader)[0]
+        term = f.cluster_view()["term"]
+        hdr = {"Tenure-From": leader.id, "Content-Type": "application/octet-stream"}
+
+        r = f.post("/raft/messages", b"\x09garbage", headers=hdr)
+        self.assertStatus(r, 400)
+        th.wait_until(lambda: self.dropped(f, "undecodable") >= 1, 10, "undecodable counted")
+
+        good = batch(header(APPEND, leader.id, f.id, term))
+        bad = bytearray(good)
+        bad[5] ^= 0x10
+        self.assertStatus(f.post("/raft/messages", bytes(bad), headers=hdr), 400)
+        th.wait_until(lambda: self.dropped(f, "checksum") >= 1, 10, "checksum counted")
+
+        wrap = batch(header(APPEND, leader.id, f.id, 2**64 - 1, index=2**64 - 1))
+        self.assertStatus(f.post("/raft/messages", wrap, headers=hdr), 204)
+        th.wait_until(lambda: self.dropped(f, "out_of_range") >= 1, 10, "out_of_range counted")
+        self.assertEqual(f.cluster_view()["term"], term, "a term of 2^64-1 was refused, not adopted")
+
+        stranger = batch(header(APPEND + 2, "zz9", f.id, term + 1, log_term=term, index=10**6))  # a vote
+        self.assertStatus(f.post("/raft/messages", stranger, headers=hdr), 204)
+        th.wait_until(lambda: self.dropped(f, "unknown_sender") >= 1, 10, "unknown_sender counted")
+
+        # A snapshot whose data is not a state machine: decoded before it can be made durable.
+        data = b"not a snapshot at all"
+        chunk = f.post("/raft/snapshot/chunk?transfer=x1&offset=0&crc=%d" % crc32c(data), data, headers=hdr)
+        self.assertStatus(chunk, 204)
+        meta = (bytes([2]) + header(SNAPSHOT, leader.id, f.id, term) + varint(10**6) + varint(term)
+                + varint(3) + b"".join(s(i) for i in sorted(c.members)) + varint(0)
+                + varint(crc32c(data)))
+        done = f.post("/raft/snapshot/done?transfer=x1&total=%d" % len(data), seal(meta), headers=hdr)
+        self.assertStatus(done, 204)
+        th.wait_until(lambda: self.dropped(f, "bad_snapshot_data") >= 1, 10, "bad_snapshot_data counted")
+
+        # The follower is alive, keeps its term and log, and commits with the group.
+        th.create_shards(c.leader(), ["a-2"])
+        view = c.leader().cluster_view()
+        th.wait_until(lambda: f.cluster_view()["applied_index"] >= view["commit_index"], 20, "follower applies")
+        self.assertEqual(f.cluster_view()["term"], term)
+        # Nothing bad was made durable: it restarts and catches up.
+        f.kill()
+        f.start()
+        th.create_shards(c.leader(), ["a-3"])
+        view = c.leader().cluster_view()
+        th.wait_until(lambda: f.cluster_view()["applied_index"] >= view["commit_index"], 30, "restarted follower applies")
+        _, shards = th.list_shards(f)
+        self.assertEqual(sorted(shards), ["a-1", "a-2", "a-3"])
+
+
+if __name__ == "__main__":
+    th.main()
