@@ -192,6 +192,42 @@ async function checkDrainClick(page) {
   await shot(page, "workers-drained");
 }
 
+/** "Make leader" on a follower: the group hands leadership over. */
+async function checkTransferLeadership(page) {
+  await openView(page, "group");
+  const before = (await apiCall("GET", "/v1/cluster")).body.leader_id;
+  const target = await page.$eval("#members button[data-member]", (b) => b.dataset.member);
+  assert.notEqual(target, before);
+  await page.click(`#members button[data-member="${target}"]`);
+  await page.waitForSelector("#confirm-dialog[open]");
+  await page.click("#confirm-ok");
+  await page.waitForFunction((id) => {
+    const row = document.querySelector(`#members tr[data-member="${id}"]`);
+    return row && row.cells[2].textContent === "leader";
+  }, { timeout: 15000, polling: 100 }, target);
+  assert.equal((await apiCall("GET", "/v1/cluster")).body.leader_id, target);
+  log(`leadership handed from ${before} to ${target} by a click`);
+}
+
+/** The Move form of the selected shard. */
+async function checkMoveForm(page) {
+  await openView(page, "shards");
+  await page.click(`#shards tbody tr[data-shard="${MOVE_SHARD}"]`);
+  await page.waitForFunction((id) => document.querySelector("#detail-title").textContent === `Shard ${id}`,
+                             { timeout: 5000 }, MOVE_SHARD);
+  const owner = await page.$eval(`#shards tbody tr[data-shard="${MOVE_SHARD}"] .owner`, (td) => td.textContent);
+  const target = await page.$eval("#move-to", (sel) => sel.options[0].value);
+  assert.notEqual(target, owner);
+  await page.click("#move-form button[type=submit]");
+  await page.waitForFunction((id, to) => {
+    const row = document.querySelector(`#shards tbody tr[data-shard="${id}"]`);
+    return row && row.querySelector(".owner").textContent === to;
+  }, { timeout: 10000, polling: 50 }, MOVE_SHARD, target);
+  const s = (await apiCall("GET", `/v1/shards/${MOVE_SHARD}`)).body;
+  assert.equal(s.worker, target);
+  log(`${MOVE_SHARD} moved from ${owner} to ${target} by the Move form`);
+}
+
 async function checkEventsView(page) {
   await openView(page, "events");
   const n = await page.$$eval("#feed li", (li) => li.length);
@@ -251,6 +287,8 @@ async function main() {
     await checkMoveShowsUp(page);
     await checkRebalancePreview(page);
     await checkDrainClick(page);
+    await checkMoveForm(page);
+    await checkTransferLeadership(page);
     await checkEventsView(page);
     await overviewShot(page);
     await checkPhone(page);
