@@ -106,7 +106,10 @@ std::optional<net::HttpResponse> ControllerApi::check_access(const Route& route,
     // A follower forwarding a call presents its own (controller) certificate
     // and names the original client's identity, which it has checked; that
     // header is believed from a controller's certificate only.
-    if (call.identity.kind == CertKind::kController && !call.req.header("tenure-forwarded").empty()) {
+    // Only calls a follower forwards (never peer traffic: a member must not
+    // be able to speak as another through it).
+    if (route.needs_leader && route.access != Access::kPeer && call.identity.kind == CertKind::kController &&
+        !call.req.header("tenure-forwarded").empty()) {
       call.identity = CertIdentity::parse(call.req.header("tenure-forwarded-identity"));
     }
     std::string worker = route.access == Access::kAgent && call.params.count("id") ? call.params.at("id") : "";

@@ -33,10 +33,10 @@ class MtlsTest(fh.FleetTestCase):
         self.ca = tc.CA(os.path.join(self.tmp, "pki"))
         self.admin = self.ca.issue("admin-ops", "ops", ["tenure://admin/ops"])
 
-    def tls_cluster(self, certs=None):
+    def tls_cluster(self, certs=None, lease_ms=3000):
         members = certs or {i: self.ca.issue("controller-" + i, i, ["tenure://controller/" + i])
                             for i in ("c1", "c2", "c3")}
-        return self.make_cluster(n=3, auth=AUTH, worker_lease_ms=3000,
+        return self.make_cluster(n=3, auth=AUTH, worker_lease_ms=lease_ms,
                                  tls={"ca": self.ca.cert, "members": members, "client": self.admin.context()})
 
     def call(self, member, leaf, method, path, body=None, headers=None):
@@ -76,12 +76,14 @@ class MtlsTest(fh.FleetTestCase):
         self.assertStatus(self.call(f.agent("w1"), self.admin, "GET", "/v1/grants"), 200)
 
     def test_identities_are_bound(self):
-        c = self.tls_cluster()
+        c = self.tls_cluster(lease_ms=60000)  # w1 sends no heartbeats: it must not die meanwhile
         leader = c.start()
         th.create_shards(leader, ["s1"], headers=bearer(ADMIN))
         w1 = self.ca.issue("worker-w1", "w1", ["tenure://worker/w1"])
         register = {"address": "127.0.0.1:9"}
         self.assertStatus(self.call(leader, w1, "POST", "/v1/workers/w1/register", register, bearer(AGENT)), 200)
+        # Placement gives s1 to w1 first: nothing may change after.
+        th.wait_until(lambda: th.list_shards(leader)[1]["s1"]["state"] == "active", 20, "s1 granted to w1")
         before = th.list_shards(leader)[0]
         # w1's certificate may not speak for w2, nor make operator calls (even with the admin token).
         for path in ("/v1/workers/w2/register", "/v1/workers/w2/heartbeat", "/v1/workers/w2/leave"):
@@ -93,6 +95,10 @@ class MtlsTest(fh.FleetTestCase):
         # A peer certificate naming c9 may not send what claims to come from c1.
         c9 = self.ca.issue("controller-c9", "c9", ["tenure://controller/c9"])
         h = dict(bearer(PEER), **{"Tenure-From": "c1"})
+        self.assertStatus(self.call(leader, c9, "POST", "/raft/snapshot/chunk?transfer=t&offset=0", b"x", h),
+                          403, "forbidden")
+        # ... not even by claiming to forward for c1 (only forwarded client calls carry another identity).
+        h.update({"Tenure-Forwarded": "c9", "Tenure-Forwarded-Identity": "controller/c1"})
         self.assertStatus(self.call(leader, c9, "POST", "/raft/snapshot/chunk?transfer=t&offset=0", b"x", h),
                           403, "forbidden")
         # The admin's certificate may act for any worker.
