@@ -9,11 +9,21 @@
 #include "api/watch_hub.h"
 #include "common/log.h"
 #include "net/auth.h"
+#include "net/io_runner.h"
 
 namespace tenure::api {
 
 namespace {
 uint64_t now_ns() { return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()); }
+
+/// The method as a metric label: a closed set, so that a client inventing
+/// methods cannot grow /metrics (issue 8: 300 random methods added 329 series).
+std::string_view method_label(std::string_view method) {
+  for (std::string_view known : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
+    if (method == known) return known;
+  }
+  return "other";
+}
 
 std::string random_hex(size_t n) {
   std::random_device rd;
@@ -53,6 +63,11 @@ ControllerApi::ControllerApi(controller::RaftNode& node, controller::Supervisor&
                   .Name("tenure_auth_denied_total")
                   .Help("Calls refused by authentication or authorization, by route and reason")
                   .Register(*registry_)),
+      escaped_exceptions_(prometheus::BuildCounter()
+                              .Name("tenure_escaped_exceptions_total")
+                              .Help("Exceptions caught at a thread or handler boundary (logged); should stay 0")
+                              .Register(*registry_)
+                              .Add({})),
       watches_(std::make_unique<WatchHub>(node, *registry_)),
       request_prefix_(node.id() + "-" + random_hex(8) + "-") {
   // Only digests are kept: the tokens themselves leave memory with options_.
@@ -92,6 +107,12 @@ void ControllerApi::add_routes() {
 }
 
 void ControllerApi::serve_metrics(const CallPtr& call) {
+  {
+    std::lock_guard lock(scrape_mu_);
+    uint64_t escaped = net::escaped_exceptions();
+    escaped_exceptions_.Increment(static_cast<double>(escaped - escaped_synced_));
+    escaped_synced_ = escaped;
+  }
   prometheus::TextSerializer serializer;
   net::HttpResponse r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -157,7 +178,9 @@ void ControllerApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder>
 
 ControllerApi::RouteMetrics ControllerApi::route_metrics(const std::string& route, const std::string& method,
                                                          int status) {
-  constexpr size_t kMaxCached = 1024;  // routes x methods x statuses; beyond it (odd methods) no caching
+  // Labels come from closed sets (route templates, method_label, statuses),
+  // so this stays small; the cap only guards against a mistake.
+  constexpr size_t kMaxCached = 1024;
   std::lock_guard<std::mutex> lock(route_metrics_mu_);
   auto key = std::make_tuple(std::string_view(route), std::string_view(method), status);
   auto it = route_metrics_.find(key);
@@ -173,14 +196,14 @@ ControllerApi::RouteMetrics ControllerApi::route_metrics(const std::string& rout
 
 void ControllerApi::reply(const CallPtr& call, net::HttpResponse response) {
   double secs = static_cast<double>(now_ns() - call->start_ns) / 1e9;
-  RouteMetrics m = route_metrics(call->route, call->req.method, response.status);
+  RouteMetrics m = route_metrics(call->route, std::string(method_label(call->req.method)), response.status);
   m.requests->Increment();
   m.latency->Observe(secs);
   call->res->reply(std::move(response));
 }
 
 void ControllerApi::reply_stream_started(const CallPtr& call) {
-  requests_.Add({{"route", call->route}, {"method", call->req.method}, {"code", "200"}}).Increment();
+  route_metrics(call->route, std::string(method_label(call->req.method)), 200).requests->Increment();
 }
 
 void ControllerApi::reply_no_leader(const CallPtr& call, const std::string& why) {

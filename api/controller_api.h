@@ -126,6 +126,9 @@ class ControllerApi {
   prometheus::Family<prometheus::Histogram>& latency_;
   prometheus::Histogram& list_page_strand_;
   prometheus::Family<prometheus::Counter>& denied_;  ///< labels: route pattern x reason (bounded)
+  prometheus::Counter& escaped_exceptions_;  ///< net::escaped_exceptions(), synced at scrape time
+  std::mutex scrape_mu_;
+  uint64_t escaped_synced_ = 0;
   Router router_;
   std::unique_ptr<WatchHub> watches_;
   std::atomic<uint64_t> request_seq_{0};

@@ -10,7 +10,7 @@ net::HttpResponse bad_field(const std::string& field, const std::string& problem
 net::HttpResponse json_response(int status, const nlohmann::json& body) {
   net::HttpResponse r;
   r.status = status;
-  r.body = body.dump();
+  r.body = net::json_text(body);
   r.body.push_back('\n');
   return r;
 }

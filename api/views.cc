@@ -1,4 +1,5 @@
 #include "api/views.h"
+#include "net/http_types.h"
 
 namespace tenure::api {
 
@@ -46,7 +47,7 @@ namespace tenure::api {
 void append_json_string(std::string& out, std::string_view s) {
   for (char c : s) {
     if (static_cast<unsigned char>(c) >= 0x80) {
-      out += nlohmann::json(std::string(s)).dump();
+      out += net::json_text(nlohmann::json(std::string(s)));
       return;
     }
   }

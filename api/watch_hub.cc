@@ -48,12 +48,11 @@ void WatchHub::add_routes(ControllerApi& api) {
                         const auto& sm = node_.state();
                         Revision after = since ? Revision(*since) : sm.revision();
                         if (after < sm.compacted_revision()) {
-                          auto r = net::json_error(410, "compacted",
-                                                   "revision " + std::to_string(after.value()) +
-                                                       " is older than the history kept; list and watch again");
-                          auto body = nlohmann::json::parse(r.body);
-                          body["compact_revision"] = sm.compacted_revision().value();
-                          body["revision"] = sm.revision().value();
+                          nlohmann::json body{{"error", "compacted"},
+                                              {"message", "revision " + std::to_string(after.value()) +
+                                                              " is older than the history kept; list and watch again"},
+                                              {"compact_revision", sm.compacted_revision().value()},
+                                              {"revision", sm.revision().value()}};
                           return api.reply(call, json_response(410, body));
                         }
                         api.reply_stream_started(call);
@@ -108,7 +107,7 @@ void WatchHub::pump(uint64_t id) {
   node_.post_off_strand([this, id, res = w.res, events = std::move(events)] {
     std::string lines;
     for (const auto& e : events) {
-      lines += event_json(e).dump();
+      lines += net::json_text(event_json(e));
       lines.push_back('\n');
     }
     res->write_chunk(std::move(lines));
@@ -128,8 +127,7 @@ void WatchHub::resume(uint64_t id) {
 }
 void WatchHub::close(uint64_t id, Watcher& w, const std::string& error, const std::string& message) {
   if (!error.empty() && !w.res->closed()) {
-    w.res->write_chunk(nlohmann::json{{"error", error}, {"message", message}, {"revision", w.after.value()}}.dump() +
-                       "\n");
+    w.res->write_chunk(net::json_text({{"error", error}, {"message", message}, {"revision", w.after.value()}}) + "\n");
   }
   w.res->end_stream();
   if (watchers_.erase(id)) open_streams_.Decrement();
@@ -158,7 +156,7 @@ void WatchHub::on_tick() {
     if (now - w.last_write_ms < kProgressEveryMs) continue;
     // A progress line (type "progress") tells an idle consumer the stream is
     // alive and how far it is; only once every event before it was written.
-    w.res->write_chunk(nlohmann::json{{"type", "progress"}, {"revision", sm.revision().value()}}.dump() + "\n");
+    w.res->write_chunk(net::json_text({{"type", "progress"}, {"revision", sm.revision().value()}}) + "\n");
     w.last_write_ms = now;
   }
 }

@@ -10,6 +10,7 @@
 #include "cli/client.h"
 #include "cli/output.h"
 #include "net/http_client.h"
+#include "net/http_types.h"
 #include "net/line_splitter.h"
 
 namespace tenure::cli {
@@ -93,14 +94,14 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
     if (verb == "add") {
       r.method = "POST", r.target = "/v1/members";
       if (!need(4, "members add ID ADDRESS")) return false;
-      r.body = json{{"id", args[2]}, {"address", args[3]}}.dump();
+      r.body = net::json_text(json{{"id", args[2]}, {"address", args[3]}});
       return true;
     }
     if (verb == "remove") return r.method = "DELETE", need(3, "members remove ID") && (r.target = "/v1/members/" + args[2], true);
     if (verb == "transfer") {
       r.method = "POST", r.target = "/v1/members/transfer-leadership";
       if (!need(3, "members transfer ID")) return false;
-      r.body = json{{"to", args[2]}}.dump();
+      r.body = net::json_text(json{{"to", args[2]}});
       return true;
     }
   }
@@ -123,7 +124,7 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
     if (verb == "delete") return r.method = "DELETE", need(3, "shards delete ID") && (r.target = "/v1/shards/" + args[2], true);
     if (verb == "move") {
       if (!need(3, "shards move ID --to WORKER") || !flags.count("--to")) return error = "usage: tenurectl shards move ID --to WORKER", false;
-      r.method = "POST", r.target = "/v1/shards/" + args[2] + "/move", r.body = json{{"to", flags["--to"]}}.dump();
+      r.method = "POST", r.target = "/v1/shards/" + args[2] + "/move", r.body = net::json_text(json{{"to", flags["--to"]}});
       return true;
     }
     if (verb == "create") {
@@ -131,11 +132,11 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
       if (flags.count("--count")) {
         json b{{"count", std::atoll(flags["--count"].c_str())}};
         if (flags.count("--prefix")) b["prefix"] = flags["--prefix"];
-        r.body = b.dump();
+        r.body = net::json_text(b);
         return true;
       }
       if (args.size() < 3) return error = "usage: tenurectl shards create ID... | --count N [--prefix P]", false;
-      r.body = json{{"ids", std::vector<std::string>(args.begin() + 2, args.end())}}.dump();
+      r.body = net::json_text(json{{"ids", std::vector<std::string>(args.begin() + 2, args.end())}});
       return true;
     }
   }
@@ -213,9 +214,16 @@ int watch(const Options& opt, std::vector<std::string> args, std::string& error)
 
 /// The one-line error of a refused answer (and, with -o json, its body).
 int refused(const Options& opt, const Answer& a, std::string& error) {
-  error = a.body.is_object() && a.body.contains("message") && a.body["message"].is_string()
-              ? std::to_string(a.status) + " " + a.body.value("error", "") + ": " + a.body["message"].get<std::string>()
-              : std::to_string(a.status) + " " + a.raw;
+  // The body is the server's: read it without assuming its types (value()
+  // would throw on an "error" that is not a string).
+  auto text_field = [&](const char* name) -> std::string {
+    if (!a.body.is_object()) return {};
+    auto it = a.body.find(name);
+    return it != a.body.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::string message = text_field("message");
+  error = !message.empty() ? std::to_string(a.status) + " " + text_field("error") + ": " + message
+                           : std::to_string(a.status) + " " + a.raw;
   if (opt.output == "json") std::printf("%s\n", a.raw.c_str());
   return 1;
 }
@@ -239,9 +247,9 @@ int run_paged(const Options& opt, CtlClient& client, const Request& r, std::stri
       return 1;
     }
     if (opt.output == "json") {
-      if (first_page) std::printf("{\n  \"revision\": %s,\n  \"%s\": [", body.value("revision", json()).dump().c_str(), r.list_key.c_str());
+      if (first_page) std::printf("{\n  \"revision\": %s,\n  \"%s\": [", net::json_text(body.value("revision", json())).c_str(), r.list_key.c_str());
       for (const auto& row : body[r.list_key]) {
-        std::printf("%s\n    %s", first_row ? "" : ",", row.dump().c_str());
+        std::printf("%s\n    %s", first_row ? "" : ",", net::json_text(row).c_str());
         first_row = false;
       }
     } else {
@@ -279,7 +287,7 @@ int run(const Options& opt, const std::vector<std::string>& args, std::string& e
   if (!a) return 1;
   if (a->status >= 400) return refused(opt, *a, error);
   if (opt.output == "json" || a->body.is_null()) {
-    std::printf("%s\n", a->body.is_null() ? a->raw.c_str() : a->body.dump(2).c_str());
+    std::printf("%s\n", a->body.is_null() ? a->raw.c_str() : net::json_text(a->body, 2).c_str());
     return 0;
   }
   std::string out = key_values(a->body);

@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <exception>
+#include <string>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -53,7 +55,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> std::string {
       if (i + 1 >= argc) {
-        std::fprintf(stderr, "tenurectl: %s needs a value\n%s", flag, kUsage);
+        std::fprintf(stderr, "tenurectl: %s needs a value (see --help)\n", flag);
         std::exit(2);
       }
       return argv[++i];
@@ -66,7 +68,7 @@ int main(int argc, char** argv) {
     } else if (a == "-o" || a == "--output") {
       opt.output = value("-o");
       if (opt.output != "table" && opt.output != "json") {
-        std::fprintf(stderr, "tenurectl: -o must be table or json\n%s", kUsage);
+        std::fprintf(stderr, "tenurectl: -o must be table or json\n");
         return 2;
       }
     } else if (a == "--token" || a == "--token-file") {
@@ -87,12 +89,20 @@ int main(int argc, char** argv) {
     }
   }
   if (args.empty()) {
-    std::fprintf(stderr, "tenurectl: missing COMMAND\n%s", kUsage);
+    std::fprintf(stderr, "tenurectl: missing COMMAND (see --help)\n");
     return 2;
   }
   std::string error;
-  int rc = tenure::cli::run(opt, args, error);
-  if (rc == 2) std::fprintf(stderr, "tenurectl: %s\n%s", error.c_str(), kUsage);
+  int rc = 0;
+  try {
+    rc = tenure::cli::run(opt, args, error);
+  } catch (const std::exception& e) {
+    // Nothing we call should throw; if something does, one line, not std::terminate.
+    error = std::string("internal error: ") + e.what();
+    rc = 1;
+  }
+  // A usage error is one line too (CONTRACT.md); --help prints the usage.
+  if (rc == 2) std::fprintf(stderr, "tenurectl: %s (see --help)\n", error.c_str());
   else if (rc != 0) std::fprintf(stderr, "tenurectl: %s\n", error.c_str());
   return rc;
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "net/http_types.h"
+
 namespace tenure::cli {
 
 namespace {
@@ -9,10 +11,9 @@ std::string cell(const nlohmann::json& v) {
   if (v.is_null()) return "-";
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number_float()) {
-    std::string s = v.dump();
-    return s;
+    return net::json_text(v);
   }
-  return v.dump();
+  return net::json_text(v);
 }
 }  // namespace
 

@@ -19,6 +19,7 @@
 #include "controller/supervisor.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
+#include "net/io_runner.h"
 #include "storage/raft_storage.h"
 
 namespace tenure::controller {
@@ -191,7 +192,7 @@ int ControllerApp::run() {
   // to 44k/s and the writes' p99 from ~22 to ~14 ms (docs/performance.md).
   // TENURE_IO_THREADS overrides it for such A/B runs.
   int nthreads = std::getenv("TENURE_IO_THREADS") ? std::max(1, std::atoi(std::getenv("TENURE_IO_THREADS"))) : kIoThreads;
-  for (int i = 0; i < nthreads; ++i) threads.emplace_back([&p] { p.io.run(); });
+  for (int i = 0; i < nthreads; ++i) threads.emplace_back([&p] { net::run_guarded(p.io, "controller"); });
   int rc = 0;
   if (!may_start(stopping)) {
     rc = stopping ? 0 : 1;

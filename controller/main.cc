@@ -19,8 +19,10 @@ const char* kUsage =
     "                   valid, 2 with the reason when not; starts nothing\n"
     "  --help           this text\n";
 
+/// A bad flag or config: its one-line reason, nothing else (CONTRACT.md);
+/// --help prints the usage.
 int usage_error(const std::string& reason) {
-  std::fprintf(stderr, "tenure-controller: %s\n%s", reason.c_str(), kUsage);
+  std::fprintf(stderr, "tenure-controller: %s\n", reason.c_str());
   return 2;
 }
 
@@ -52,16 +54,12 @@ int main(int argc, char** argv) {
     } else if (a == "--config") {
       return usage_error("--config needs a FILE");
     } else {
-      return usage_error("unknown flag \"" + a + "\"");
+      return usage_error("unknown flag \"" + a + "\" (see --help)");
     }
   }
-  if (config_path.empty()) return usage_error("missing --config FILE");
+  if (config_path.empty()) return usage_error("missing --config FILE (see --help)");
   auto cfg = tenure::config::load_controller_config(config_path);
-  if (!cfg.ok()) {
-    // A check prints the reason alone: it is read by operators and scripts.
-    std::fprintf(stderr, "tenure-controller: %s\n%s", cfg.error().message.c_str(), check_only ? "" : kUsage);
-    return 2;
-  }
+  if (!cfg.ok()) return usage_error(cfg.error().message);  // one line, also for --check-config
   if (check_only) {
     std::printf("tenure-controller: config %s ok: %s\n", config_path.c_str(), summary(cfg.value()).c_str());
     return 0;

@@ -138,7 +138,7 @@ void RaftNode::schedule_process() {
   });
 }
 
-void RaftNode::post(std::function<void()> fn) { asio::post(strand_, std::move(fn)); }
+void RaftNode::post(std::function<void()> fn) { asio::post(strand_, guarded(std::move(fn), "post")); }
 
 void RaftNode::post_off_strand(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
 

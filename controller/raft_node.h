@@ -25,6 +25,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "consensus/raft.h"
+#include "controller/guarded.h"
 #include "controller/message_drops.h"
 #include "controller/metrics.h"
 #include "controller/peer_sender.h"
@@ -147,11 +148,11 @@ class RaftNode {
   consensus::Raft& raft() { return *raft_; }
   controlplane::StateMachine& state() { return state_; }
   /// Called on the strand after each tick on the leader (issue 4's lease tasks hook here).
-  void set_tick_hook(std::function<void()> hook) { tick_hook_ = std::move(hook); }
+  void set_tick_hook(std::function<void()> hook) { tick_hook_ = guarded(std::move(hook), "tick_hook"); }
   /// Called on the strand after every tick, on every member.
-  void set_every_tick_hook(std::function<void()> hook) { every_tick_hook_ = std::move(hook); }
+  void set_every_tick_hook(std::function<void()> hook) { every_tick_hook_ = guarded(std::move(hook), "every_tick_hook"); }
   /// Called on the strand after entries were applied.
-  void set_apply_hook(std::function<void()> hook) { apply_hook_ = std::move(hook); }
+  void set_apply_hook(std::function<void()> hook) { apply_hook_ = guarded(std::move(hook), "apply_hook"); }
 
  private:
   struct PendingProposal {

@@ -45,7 +45,7 @@ NodeError not_serving() { return NodeError{NodeErrc::kStopped, "this member is n
 }  // namespace
 
 void RaftNode::propose(controlplane::Command cmd, ProposeDone done) {
-  asio::post(strand_, [this, cmd = std::move(cmd), done = std::move(done)]() mutable {
+  asio::post(strand_, [this, cmd = std::move(cmd), done = guarded(std::move(done), "propose")]() mutable {
     if (stopped_) {
       NodeError err = not_serving();
       return done(&err, nullptr);
@@ -124,7 +124,7 @@ void RaftNode::flush_proposals() {
 }
 
 void RaftNode::read(ReadDone done) {
-  asio::post(strand_, [this, done = std::move(done)]() mutable {
+  asio::post(strand_, [this, done = guarded(std::move(done), "read")]() mutable {
     if (stopped_) {
       NodeError err = not_serving();
       return done(&err, nullptr);
@@ -141,7 +141,7 @@ void RaftNode::read(ReadDone done) {
 }
 
 void RaftNode::read_stale(StateFn fn) {
-  asio::post(strand_, [this, fn = std::move(fn)] { fn(state_); });
+  asio::post(strand_, [this, fn = guarded(std::move(fn), "read_stale")] { fn(state_); });
 }
 
 void RaftNode::step(std::vector<consensus::Message> msgs) {
@@ -213,7 +213,7 @@ ProposeDone as_propose_done(SimpleDone done) {
 }  // namespace
 
 void RaftNode::add_member(const NodeId& id, const std::string& address, SimpleDone done) {
-  asio::post(strand_, [this, id, address, done = std::move(done)]() mutable {
+  asio::post(strand_, [this, id, address, done = guarded(std::move(done), "add_member")]() mutable {
     if (stopped_) {
       NodeError err = not_serving();
       return done(&err);
@@ -234,7 +234,7 @@ void RaftNode::add_member(const NodeId& id, const std::string& address, SimpleDo
 }
 
 void RaftNode::remove_member(const NodeId& id, SimpleDone done) {
-  asio::post(strand_, [this, id, done = std::move(done)]() mutable {
+  asio::post(strand_, [this, id, done = guarded(std::move(done), "remove_member")]() mutable {
     if (stopped_) {
       NodeError err = not_serving();
       return done(&err);
@@ -254,7 +254,7 @@ void RaftNode::remove_member(const NodeId& id, SimpleDone done) {
 }
 
 void RaftNode::transfer_leadership(const NodeId& to, SimpleDone done) {
-  asio::post(strand_, [this, to, done = std::move(done)]() mutable {
+  asio::post(strand_, [this, to, done = guarded(std::move(done), "transfer_leadership")]() mutable {
     if (stopped_) {
       NodeError err = not_serving();
       return done(&err);

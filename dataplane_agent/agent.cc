@@ -21,6 +21,7 @@
 #include "dataplane_agent/session.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
+#include "net/io_runner.h"
 
 namespace tenure::agent {
 
@@ -173,7 +174,7 @@ Result<Ok, AgentErrc> Agent::start() {
     return network;
   }
   int n = std::max(1, p.options.io_threads);
-  for (int i = 0; i < n; ++i) p.threads.emplace_back([&p] { p.io.run(); });
+  for (int i = 0; i < n; ++i) p.threads.emplace_back([&p] { net::run_guarded(p.io, "agent"); });
   p.session->start();
   log_info("agent", "event=started worker=" + p.config.worker_id + " listen=" +
                         (p.options.serve_http ? p.config.listen.host + ":" + std::to_string(port()) : "none"));

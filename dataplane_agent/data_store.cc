@@ -1,5 +1,8 @@
 #include "dataplane_agent/data_store.h"
 
+#include "common/log.h"
+#include "net/io_runner.h"
+
 namespace tenure::agent {
 
 namespace {
@@ -87,9 +90,30 @@ void DataStore::run() {
         queue_.pop_front();
       }
     }
-    commit_batch(batch);
+    try {
+      commit_batch(batch);
+    } catch (const std::exception& e) {
+      // Nothing was acknowledged yet: every job of the batch fails whole.
+      net::count_escaped_exception();
+      log_error("agent", std::string("event=store_exception what=\"") + e.what() + "\"");
+      for (auto& job : batch) job.outcome = storage_failure(std::string("internal error: ") + e.what());
+    }
     // Answers go out after the fence is released: a callback may be slow.
-    for (auto& job : batch) job.done(std::move(job.outcome));
+    for (auto& job : batch) answer(job);
+  }
+}
+
+void DataStore::answer(Job& job) {
+  // The writer thread is ours: an exception from a caller's callback must
+  // not end it (std::terminate) nor skip the other answers of the batch.
+  try {
+    job.done(std::move(job.outcome));
+  } catch (const std::exception& e) {
+    net::count_escaped_exception();
+    log_error("agent", std::string("event=put_callback_exception what=\"") + e.what() + "\"");
+  } catch (...) {
+    net::count_escaped_exception();
+    log_error("agent", "event=put_callback_exception what=unknown");
   }
 }
 

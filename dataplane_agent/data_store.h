@@ -80,6 +80,8 @@ class DataStore {
             const FenceState& fence, size_t max_queued);
   void run();
   void commit_batch(std::deque<Job>& batch);
+  /// Runs the job's callback; an exception from it is logged, never fatal.
+  static void answer(Job& job);
   /// Checks and writes one job inside the open transaction.
   void write_one(Job& job, std::optional<storage::Transaction>& tx);
 

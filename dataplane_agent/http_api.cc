@@ -11,7 +11,7 @@ namespace {
 net::HttpResponse json_response(int status, const json& body) {
   net::HttpResponse r;
   r.status = status;
-  r.body = body.dump();
+  r.body = net::json_text(body);  // an echoed key may hold bytes a plain dump() throws on
   return r;
 }
 

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "net/http_types.h"
+
 namespace tenure::agent {
 
 using nlohmann::json;
@@ -195,13 +197,13 @@ std::string error_code_of(std::string_view body) {
 std::string register_body(const std::string& address, const std::string& zone, double capacity) {
   json j{{"address", address}, {"capacity", capacity}};
   if (!zone.empty()) j["zone"] = zone;
-  return j.dump();
+  return net::json_text(j);
 }
 
 std::string release_body(const std::vector<ShardEpoch>& shards) {
   json items = json::array();
   for (const auto& s : shards) items.push_back({{"shard", s.shard.str()}, {"epoch", s.epoch.value()}});
-  return json{{"shards", std::move(items)}}.dump();
+  return net::json_text(json{{"shards", std::move(items)}});
 }
 
 }  // namespace tenure::agent

@@ -4,6 +4,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "net/io_runner.h"
+
 namespace tenure::agent {
 
 namespace {
@@ -54,7 +56,12 @@ AgentMetrics::AgentMetrics(const FenceState& fence)
                        .Help("From a grant's proposal at the leader (its at_ms) to its arrival here")
                        .Register(*registry_)
                        .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
-                                                                        0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})) {
+                                                                        0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+      escaped_exceptions_(prometheus::BuildCounter()
+                              .Name("tenure_escaped_exceptions_total")
+                              .Help("Exceptions caught at a thread or handler boundary (logged); should stay 0")
+                              .Register(*registry_)
+                              .Add({})) {
   // Every label value exists from the start, so dashboards see zeros.
   for (int i = 0; i < kFenceCodeCount; ++i) {
     fence_checks_.Add({{"result", std::string(to_string(static_cast<FenceCode>(i)))}});
@@ -82,6 +89,9 @@ void AgentMetrics::refresh() {
   lease_remaining_.Set(std::chrono::duration<double>(fence_.lease_remaining()).count());
   revision_.Set(static_cast<double>(fence_.revision().value()));
   grants_.Set(static_cast<double>(fence_.held_count()));
+  uint64_t escaped = net::escaped_exceptions();
+  escaped_exceptions_.Increment(static_cast<double>(escaped - escaped_synced_));
+  escaped_synced_ = escaped;
 }
 
 std::string AgentMetrics::serialize() {

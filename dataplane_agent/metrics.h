@@ -60,8 +60,10 @@ class AgentMetrics {
   prometheus::Counter& watch_reconnects_;
   prometheus::Counter& lease_deferred_;
   prometheus::Histogram& grant_delay_;
+  prometheus::Counter& escaped_exceptions_;  ///< net::escaped_exceptions(), synced at scrape time
   std::mutex mu_;  ///< scrape-time refresh
   std::array<uint64_t, kFenceCodeCount> synced_{};
+  uint64_t escaped_synced_ = 0;
 };
 
 }  // namespace tenure::agent

@@ -21,10 +21,50 @@ HttpResponse json_error(int status, std::string_view code, std::string_view mess
   nlohmann::json body = {{"error", code}, {"message", message}};
   HttpResponse r;
   r.status = status;
-  // `replace` keeps a handler's invalid UTF-8 (e.g. an echoed bad id) from
+  // json_text keeps a handler's invalid UTF-8 (e.g. an echoed bad id) from
   // throwing here: the error path must never fail itself.
-  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.body = json_text(body);
   return r;
+}
+
+std::string json_text(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // UTF-16 surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return false;  // a continuation byte first, C0/C1 (overlong) or F5..FF
+    }
+    if (n - i < len) return false;
+    auto b1 = static_cast<unsigned char>(s[i + 1]);
+    if (b1 < lo || b1 > hi) return false;
+    for (size_t k = 2; k < len; ++k) {
+      auto b = static_cast<unsigned char>(s[i + k]);
+      if (b < 0x80 || b > 0xBF) return false;
+    }
+    i += len;
+  }
+  return true;
 }
 
 std::string_view reason_phrase(int status) {

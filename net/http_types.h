@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "common/result.h"
 
 namespace tenure::net {
@@ -59,6 +61,16 @@ struct HttpResponse {
 
 /// A response with the contract's error body {"error": code, "message": text}.
 HttpResponse json_error(int status, std::string_view code, std::string_view message);
+
+/// Whether `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+/// surrogates, nothing above U+10FFFF). Text that reaches a JSON encoder or a
+/// log must pass this first; the server checks paths, queries and headers.
+bool valid_utf8(std::string_view s);
+
+/// `j` as compact JSON text (or indented with `indent` >= 0) that never
+/// throws: a string holding invalid UTF-8 is written with U+FFFD in place of
+/// the bad bytes. Every JSON dump that may see bytes from outside goes here.
+std::string json_text(const nlohmann::json& j, int indent = -1);
 
 /// The standard reason phrase of `status` ("Not Found"), "Unknown" otherwise.
 std::string_view reason_phrase(int status);

@@ -24,9 +24,11 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "common/log.h"
 #include "net/detail/deadline.h"
 #include "net/detail/server_shared.h"
 #include "net/detail/tls.h"
+#include "net/io_runner.h"
 
 namespace tenure::net::detail {
 namespace {
@@ -79,6 +81,20 @@ HttpRequest to_request(http::request<http::string_body>&& msg, const std::string
   req.tls = tls;
   req.client_cert = cert;
   return req;
+}
+
+/// What part of a parsed request is not UTF-8 ("" when all is): such text
+/// would reach JSON encoders and logs, so it is refused at the edge, before
+/// any handler runs (CONTRACT.md "Limits": refused requests change nothing).
+std::string non_utf8_part(const HttpRequest& req) {
+  if (!valid_utf8(req.path)) return "the path";
+  for (const auto& [key, value] : req.query) {
+    if (!valid_utf8(key) || !valid_utf8(value)) return "the query";
+  }
+  for (const auto& [name, value] : req.headers) {
+    if (!valid_utf8(value)) return "header " + name;
+  }
+  return {};
 }
 
 std::string raw_error(int status, std::string_view code, std::string_view message) {
@@ -264,6 +280,10 @@ class ServerConnection final : public ConnectionBase {
     pending_.push_back(strong);
     if (!keep_alive) read_stopped_ = true;  // nothing after a "Connection: close" request
     HttpRequest req = to_request(std::move(msg), remote_, kTls, client_cert_);
+    if (std::string bad = non_utf8_part(req); !bad.empty()) {
+      strong->reply(json_error(400, "bad_request", bad + " is not valid UTF-8"));
+      return;
+    }
     // The handler's copy: when its last reference goes, an unanswered
     // request gets a 500 instead of hanging the pipeline.
     std::shared_ptr<Responder> handed(strong.get(),
@@ -272,8 +292,12 @@ class ServerConnection final : public ConnectionBase {
       try {
         shared_->handler(std::move(req), std::move(handed));
       } catch (const std::exception& e) {
+        count_escaped_exception();
+        log_error("http", std::string("event=handler_exception what=\"") + e.what() + "\"");
         strong->reply(json_error(500, "internal", e.what()));
       } catch (...) {
+        count_escaped_exception();
+        log_error("http", "event=handler_exception what=unknown");
         strong->reply(json_error(500, "internal", "unknown exception"));
       }
     });

@@ -197,7 +197,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   std::string error;
   auto parsed = parse_cli(argc, argv, error);
   if (!parsed) {
-    err << "tenure-sim: " << error << "\n" << usage();
+    err << "tenure-sim: " << error << " (see --help)\n";  // one line (CONTRACT.md)
     return 2;
   }
   const CliOptions& c = *parsed;

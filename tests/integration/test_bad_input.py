@@ -190,6 +190,8 @@ class BadConfigTest(th.ClusterTestCase):
         self.assertNotEqual(code, 0, "%s: accepted (stdout %r stderr %r)" % (what, out, err))
         first = err.splitlines()[0] if err else ""
         self.assertIn(must_name, first, "%s: first stderr line %r does not name %r" % (what, first, must_name))
+        # One line (CONTRACT.md): the reason, not the usage text after it.
+        self.assertEqual(len(err.splitlines()), 1, "%s: stderr is not one line: %r" % (what, err))
         self.assertTrue(first.startswith("tenure-controller:"), first)
         if data_dir_untouched:
             self.assertFalse(os.path.exists(os.path.join(self.tmp, "data")), "%s: data_dir created" % what)
@@ -244,6 +246,7 @@ class BadConfigTest(th.ClusterTestCase):
                 code, _, err = self.run_controller(*args)
                 self.assertNotEqual(code, 0, args)
                 self.assertIn(reason, err.splitlines()[0], args)
+                self.assertEqual(len(err.splitlines()), 1, "%r: stderr is not one line: %r" % (args, err))
         code, out, _ = self.run_controller("--help")
         self.assertEqual(code, 0)
         self.assertIn("--config", out)

@@ -116,11 +116,16 @@ int run(std::vector<const char*> args, std::string* out_text = nullptr, std::str
   return rc;
 }
 
-TEST(Cli, BadFlagsExitNonZeroWithAReasonAndHelp) {
+TEST(Cli, BadFlagsExitNonZeroWithAOneLineReason) {
   std::string err;
   EXPECT_EQ(run({"--nodes", "9"}, nullptr, &err), 2);
   EXPECT_EQ(err.rfind("tenure-sim: --nodes must be between 3 and 7", 0), 0u) << err;
-  EXPECT_NE(err.find("usage: tenure-sim"), std::string::npos);
+  // One line (CONTRACT.md): the usage text is for --help only.
+  EXPECT_EQ(err.find('\n'), err.size() - 1) << err;
+  EXPECT_EQ(err.find("usage: tenure-sim"), std::string::npos) << err;
+  std::string out;
+  EXPECT_EQ(run({"--help"}, &out), 0);
+  EXPECT_NE(out.find("usage: tenure-sim"), std::string::npos);
   EXPECT_EQ(run({"--seeds", "9-3"}), 2);
   EXPECT_EQ(run({"--seed"}), 2);
   EXPECT_EQ(run({"--bug", "nonsense"}), 2);

@@ -127,7 +127,7 @@ TEST_F(HttpApiTest, GrantsHealthAndMetrics) {
                            "tenure_agent_fence_checks_total{result=\"not_owner\"} 0",
                            "tenure_agent_fence_checks_total{result=\"lease_expired\"} 0",
                            "tenure_agent_watch_reconnects_total 0", "tenure_agent_grant_delay_seconds_count 0",
-                           "tenure_agent_heartbeats_total{result=\"ok\"} 0"}) {
+                           "tenure_agent_heartbeats_total{result=\"ok\"} 0", "# TYPE tenure_escaped_exceptions_total counter"}) {
     EXPECT_NE(m.body.find(name), std::string::npos) << name << "\n" << m.body;
   }
   EXPECT_EQ(call("GET", "/nope").status, 404);
@@ -158,6 +158,35 @@ TEST_F(HttpApiTest, ClientTokenGuardsFenceAndStore) {
   EXPECT_EQ(call("PUT", "/v1/data/s-1/k", "v", ok).status, 200);
   EXPECT_EQ(call("GET", "/v1/data/s-1/k", "", ok).body, "v");
   for (const char* open : {"/v1/grants", "/healthz", "/metrics"}) EXPECT_EQ(call("GET", open).status, 200) << open;
+}
+
+TEST_F(HttpApiTest, InvalidUtf8KeyIsRefusedBeforeAnythingChanges) {
+  // This request used to commit the write and then kill the agent: the
+  // reply's JSON encoding of the key threw on the store's writer thread.
+  for (const char* key : {"%FF", "a%C0%AFb", "%ED%A0%80", "%F4%90%80%80", "x%E2%82"}) {
+    auto r = call("PUT", std::string("/v1/data/s-1/") + key, "v", {{"tenure-epoch", "3"}});
+    EXPECT_EQ(r.status, 400) << key << " -> " << r.body;
+    EXPECT_EQ(json::parse(r.body, nullptr, false).value("error", ""), "bad_request") << r.body;
+    EXPECT_EQ(call("GET", std::string("/v1/data/s-1/") + key).status, 400) << key;
+  }
+  auto stored = data->get(ShardId("s-1"), "\xff");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_FALSE(stored.value().has_value());
+  // Valid UTF-8 beyond ASCII is a fine key, echoed back as it was sent.
+  auto ok = call("PUT", "/v1/data/s-1/caf%C3%A9-%F0%9F%94%91", "v", {{"tenure-epoch", "3"}});
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(json::parse(ok.body)["key"], "caf\u00e9-\U0001F511");
+  EXPECT_EQ(call("GET", "/healthz").status, 200);
+}
+
+TEST_F(HttpApiTest, ValuesRoundTripByteForByte) {
+  std::string all;
+  for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
+  ASSERT_EQ(call("PUT", "/v1/data/s-1/bytes", all, {{"tenure-epoch", "3"}}).status, 200);
+  auto got = call("GET", "/v1/data/s-1/bytes");
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(got.header("content-type"), "application/octet-stream");
+  EXPECT_EQ(got.body, all);
 }
 
 }  // namespace

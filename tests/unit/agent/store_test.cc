@@ -169,5 +169,44 @@ TEST_F(DataStoreTest, FullQueueIsOverloadedNotUnbounded) {
   EXPECT_EQ(p.get_future().get().kind, PutOutcome::Kind::kOverloaded);
 }
 
+TEST_F(DataStoreTest, ValuesAreBytesKeptByteForByte) {
+  // One value holding every byte value, and one value per byte (NUL, 0xFF,
+  // lone UTF-8 continuation bytes...): the store keeps bytes, not text.
+  std::string all;
+  for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
+  ASSERT_EQ(put("s", "all", 5, all).kind, PutOutcome::Kind::kOk);
+  for (int b = 0; b < 256; ++b) {
+    ASSERT_EQ(put("s", "one-" + std::to_string(b), 5, std::string(1, static_cast<char>(b))).kind,
+              PutOutcome::Kind::kOk);
+  }
+  ASSERT_EQ(put("s", "empty", 5, "").kind, PutOutcome::Kind::kOk);
+  auto v = data->get(ShardId("s"), "all");
+  ASSERT_TRUE(v.ok() && v.value().has_value());
+  EXPECT_EQ(v.value()->value, all);
+  for (int b = 0; b < 256; ++b) {
+    auto one = data->get(ShardId("s"), "one-" + std::to_string(b));
+    ASSERT_TRUE(one.ok() && one.value().has_value()) << b;
+    EXPECT_EQ(one.value()->value, std::string(1, static_cast<char>(b))) << b;
+  }
+  auto e = data->get(ShardId("s"), "empty");
+  ASSERT_TRUE(e.ok() && e.value().has_value());
+  EXPECT_EQ(e.value()->value, "");
+}
+
+TEST_F(DataStoreTest, AThrowingCallbackDoesNotStopTheWriter) {
+  // The writer thread runs callers' callbacks: one that throws is logged and
+  // the thread goes on (it used to end the process through std::terminate).
+  std::promise<void> thrown;
+  data->put(ShardId("s"), "k1", Epoch(5), "v1", [&](PutOutcome) {
+    thrown.set_value();
+    throw std::runtime_error("callback failed");
+  });
+  thrown.get_future().get();
+  EXPECT_EQ(put("s", "k2", 5, "v2").kind, PutOutcome::Kind::kOk);
+  auto v = data->get(ShardId("s"), "k1");
+  ASSERT_TRUE(v.ok() && v.value().has_value());
+  EXPECT_EQ(v.value()->value, "v1");
+}
+
 }  // namespace
 }  // namespace tenure::agent
