@@ -120,6 +120,7 @@ void HttpServer::Impl::on_accept(const boost::system::error_code& ec, detail::St
   if (shared->open.load() >= shared->options.max_connections) {
     boost::system::error_code ignored;
     socket.close(ignored);  // over the cap: refuse at once rather than queue
+    shared->refused_at_cap.fetch_add(1);
   } else {
     detail::start_connection(shared, conn_strand, std::move(socket));
   }
@@ -157,5 +158,21 @@ void HttpServer::stop() {
 size_t HttpServer::connection_count() const { return impl_->shared->open.load(); }
 
 uint64_t HttpServer::accepted_count() const { return impl_->shared->accepted.load(); }
+
+ServerStats HttpServer::stats() const {
+  const auto& s = *impl_->shared;
+  ServerStats out;
+  out.open_connections = s.open.load();
+  out.max_connections = s.options.max_connections;
+  out.accepted = s.accepted.load();
+  out.refused_at_cap = s.refused_at_cap.load();
+  out.malformed = s.malformed.load();
+  out.too_large = s.too_large.load();
+  out.non_utf8 = s.non_utf8.load();
+  out.timeouts = s.timeouts.load();
+  out.streams_refused = s.streams_refused.load();
+  out.held_behind_stream = s.held_behind_stream.load();
+  return out;
+}
 
 }  // namespace tenure::net

@@ -38,9 +38,24 @@ struct ServerOptions {
   std::string tls_cert_file;  ///< PEM chain; with tls_key_file, the listener speaks HTTPS only
   std::string tls_key_file;   ///< PEM private key
   std::string tls_ca_file;    ///< PEM CA bundle: when set, clients must present a cert it signed
-  size_t max_connections = 10000;       ///< further connections are closed at accept
+  size_t max_connections = 10000;       ///< further connections are closed at accept; keep it below RLIMIT_NOFILE (raise_fd_limit)
   size_t max_pipelined_requests = 16;   ///< per connection: requests read but not yet answered
   size_t max_stream_queued_bytes = 16 << 20;  ///< per stream: beyond this the connection is cut
+};
+
+/// What a listener has seen since start: exported as metrics by the
+/// programs (docs/architecture.md, "Limits"). Counters only grow.
+struct ServerStats {
+  size_t open_connections = 0;
+  size_t max_connections = 0;          ///< the cap (ServerOptions::max_connections)
+  uint64_t accepted = 0;
+  uint64_t refused_at_cap = 0;         ///< closed at accept: the cap was reached
+  uint64_t malformed = 0;              ///< 400: not HTTP/1.1 the parser accepts
+  uint64_t too_large = 0;              ///< 413 body, 431 header
+  uint64_t non_utf8 = 0;               ///< 400: path, query or header not UTF-8
+  uint64_t timeouts = 0;               ///< closed by the read (request or idle) or write timeout
+  uint64_t streams_refused = 0;        ///< 400: a stream with a request pipelined behind it
+  uint64_t held_behind_stream = 0;     ///< requests that waited for a stream on their connection to end
 };
 
 namespace detail {
@@ -57,7 +72,11 @@ class Responder {
   void reply(HttpResponse response);
 
   /// Starts a chunked response (e.g. an ndjson watch). False if the
-  /// connection is gone or an answer was already started.
+  /// connection is gone or an answer was already started. A stream holds its
+  /// connection until it ends (no later request is read meanwhile), so it
+  /// must be the last request pipelined on it: if another was already
+  /// handed to the handler, the stream is refused with 400 (answered here)
+  /// and false is returned.
   bool start_stream(int status, std::string content_type,
                     std::vector<std::pair<std::string, std::string>> headers = {});
   /// Queues one chunk; data is sent in order, as soon as the socket allows.
@@ -87,6 +106,7 @@ class Responder {
     bool http10 = false;
     bool head = false;
     size_t max_queued_bytes = 0;
+    uint64_t seq = 0;  ///< the request's number on its connection (0: the connection's own answer)
   };
   explicit Responder(Init init);
   Responder(const Responder&) = delete;
@@ -110,6 +130,7 @@ class Responder {
   void reply_internal(std::string raw, bool close_after);
   /// Whether the response is a stream still open.
   bool streaming() const;
+  uint64_t seq() const { return init_.seq; }
   /// The handler dropped its last reference: answer 500 if it never did.
   void released_by_handler();
 
@@ -156,6 +177,8 @@ class HttpServer {
   size_t connection_count() const;
   /// Connections accepted since start (keep-alive reuse shows in tests).
   uint64_t accepted_count() const;
+  /// Counters since start, for metrics. Thread-safe.
+  ServerStats stats() const;
 
   struct Impl;
 

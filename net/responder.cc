@@ -121,6 +121,16 @@ bool Responder::start_stream(int status, std::string content_type,
   {
     std::lock_guard lock(mu_);
     if (phase_ != Phase::waiting || over_) return false;
+    auto conn = init_.conn.lock();
+    if (conn && init_.seq != 0 && !conn->claim_stream(init_.seq)) {
+      phase_ = Phase::replied;
+      serialize_locked(json_error(400, "bad_request",
+                                  "a stream must be the last request pipelined on its connection; "
+                                  "open it on a connection of its own"),
+                       false);
+      kick();
+      return false;
+    }
     size_t before = out_.size();
     append_status_line(out_, status);
     if (!content_type.empty() && !has_crlf(content_type)) {
@@ -264,6 +274,30 @@ void ConnectionBase::kick() {
 
 void ConnectionBase::abort() {
   boost::asio::post(strand_, [self = shared_from_this()] { self->close_now(); });
+}
+
+bool ConnectionBase::claim_stream(uint64_t seq) {
+  std::lock_guard lock(order_mu_);
+  if (last_dispatched_ != seq) {
+    if (streams_refused_) streams_refused_->fetch_add(1);
+    return false;
+  }
+  stream_seq_ = seq;
+  return true;
+}
+
+bool ConnectionBase::may_dispatch(uint64_t seq) {
+  std::lock_guard lock(order_mu_);
+  if (stream_seq_ != 0) return false;
+  last_dispatched_ = seq;
+  return true;
+}
+
+bool ConnectionBase::release_stream(uint64_t seq) {
+  std::lock_guard lock(order_mu_);
+  if (seq == 0 || stream_seq_ != seq) return false;
+  stream_seq_ = 0;
+  return true;
 }
 
 }  // namespace detail

@@ -117,8 +117,9 @@ class ServerConnection final : public ConnectionBase {
         id_(id),
         stream_(std::move(stream)),
         buffer_(opts_.max_header_bytes + kReadChunkBytes),
-        read_deadline_(strand, [this] { close_now(); }),
-        write_deadline_(strand, [this] { close_now(); }) {
+        read_deadline_(strand, [this] { on_timeout(); }),
+        write_deadline_(strand, [this] { on_timeout(); }) {
+    streams_refused_ = &shared_->streams_refused;
     boost::system::error_code ec;
     auto ep = socket().remote_endpoint(ec);
     if (!ec) {
@@ -169,6 +170,10 @@ class ServerConnection final : public ConnectionBase {
   /// Parses what is buffered, dispatching complete requests, then reads more.
   void process_input() {
     while (!read_stopped_ && !closed_) {
+      if (held_) {
+        paused_ = true;  // resumes when the stream holding the connection ends
+        break;
+      }
       if (!parser_) {
         if (pending_.size() >= opts_.max_pipelined_requests) {
           paused_ = true;  // resumes when an answer is written
@@ -262,8 +267,9 @@ class ServerConnection final : public ConnectionBase {
     write_wanted_ = true;
   }
 
-  std::shared_ptr<Responder> make_responder(bool keep_alive, bool http10, bool head) {
+  std::shared_ptr<Responder> make_responder(bool keep_alive, bool http10, bool head, uint64_t seq = 0) {
     Responder::Init init;
+    init.seq = seq;
     init.conn = weak_from_this();
     init.keep_alive = keep_alive;
     init.http10 = http10;
@@ -275,12 +281,29 @@ class ServerConnection final : public ConnectionBase {
   void dispatch() {
     auto msg = parser_->release();
     parser_.reset();
+    dispatch(std::move(msg));
+  }
+
+  /// Hands a complete request to the handler, unless a stream holds the
+  /// connection: then it waits (the only one: reading pauses) until the
+  /// stream ends. Answers must go out in order, and one queued behind an
+  /// endless stream would never be sent, so it is not even started.
+  void dispatch(http::request<http::string_body>&& msg) {
+    uint64_t seq = next_seq_ + 1;
+    if (!may_dispatch(seq)) {
+      held_.emplace(std::move(msg));
+      paused_ = true;
+      shared_->held_behind_stream.fetch_add(1);
+      return;
+    }
+    next_seq_ = seq;
     bool keep_alive = msg.keep_alive();
-    auto strong = make_responder(keep_alive, msg.version() == 10, msg.method() == http::verb::head);
+    auto strong = make_responder(keep_alive, msg.version() == 10, msg.method() == http::verb::head, seq);
     pending_.push_back(strong);
     if (!keep_alive) read_stopped_ = true;  // nothing after a "Connection: close" request
     HttpRequest req = to_request(std::move(msg), remote_, kTls, client_cert_);
     if (std::string bad = non_utf8_part(req); !bad.empty()) {
+      shared_->non_utf8.fetch_add(1);
       strong->reply(json_error(400, "bad_request", bad + " is not valid UTF-8"));
       return;
     }
@@ -309,6 +332,11 @@ class ServerConnection final : public ConnectionBase {
     read_stopped_ = true;
     parser_.reset();
     std::string raw;
+    if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      shared_->too_large.fetch_add(1);
+    } else {
+      shared_->malformed.fetch_add(1);
+    }
     if (ec == http::error::body_limit) {
       raw = raw_error(413, "too_large",
                       "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes");
@@ -385,11 +413,20 @@ class ServerConnection final : public ConnectionBase {
   void after_write() {
     auto done = std::move(in_flight_);
     in_flight_.clear();
+    bool stream_ended = false;
     for (auto& f : done) {
       f.responder->written(f.bytes);
-      if (f.finished) run_close_callback(f.responder->finish());
+      if (!f.finished) continue;
+      stream_ended = release_stream(f.responder->seq()) || stream_ended;
+      run_close_callback(f.responder->finish());
     }
     if (closed_) return;
+    if (stream_ended && held_) {
+      auto msg = std::move(*held_);
+      held_.reset();
+      dispatch(std::move(msg));
+      paused_ = true;  // so that reading resumes below, within the pipelining cap
+    }
     if (write_closes_) return start_linger();
     if (pending_.empty()) {
       idle_since_ = Clock::now();
@@ -437,6 +474,11 @@ class ServerConnection final : public ConnectionBase {
                              });
   }
 
+  void on_timeout() {
+    if (!closed_ && !lingering_) shared_->timeouts.fetch_add(1);
+    close_now();
+  }
+
   void close_now() override {
     if (closed_) return;
     closed_ = true;
@@ -463,6 +505,8 @@ class ServerConnection final : public ConnectionBase {
   std::shared_ptr<const ClientCertificate> client_cert_;  ///< set after a TLS handshake that verified one
   beast::flat_buffer buffer_;
   std::optional<Parser> parser_;
+  std::optional<http::request<http::string_body>> held_;  ///< parsed, waiting for a stream to end
+  uint64_t next_seq_ = 0;  ///< seq of the last request dispatched
   Deadline read_deadline_;   ///< idle, request, TLS handshake or linger deadline
   Deadline write_deadline_;  ///< the socket write in flight
   Clock::time_point request_started_{};

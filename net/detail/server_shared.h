@@ -31,6 +31,14 @@ struct ServerShared {
   std::atomic<bool> stopped{false};
   std::atomic<size_t> open{0};
   std::atomic<uint64_t> accepted{0};
+  /// Counters behind HttpServer::stats() (see ServerStats).
+  std::atomic<uint64_t> refused_at_cap{0};
+  std::atomic<uint64_t> malformed{0};
+  std::atomic<uint64_t> too_large{0};
+  std::atomic<uint64_t> non_utf8{0};
+  std::atomic<uint64_t> timeouts{0};
+  std::atomic<uint64_t> streams_refused{0};
+  std::atomic<uint64_t> held_behind_stream{0};
 
   std::mutex conns_mu;
   std::map<uint64_t, std::weak_ptr<ConnectionBase>> conns;  ///< by id, for stop()
@@ -55,14 +63,32 @@ class ConnectionBase : public std::enable_shared_from_this<ConnectionBase> {
   void kick();
   /// Closes the connection now. Any thread.
   void abort();
+  /// The response to request `seq` wants to become a stream. Granted only
+  /// when no later request of this connection was handed to the handler:
+  /// a stream holds the connection until it ends, and an answer queued
+  /// behind an endless stream would wait forever. Any thread.
+  bool claim_stream(uint64_t seq);
 
  protected:
   virtual void try_write() = 0;
   virtual void close_now() = 0;
 
+  /// Whether request `seq` may go to the handler now (no stream holds the
+  /// connection); records it as the last one handed over. Strand only.
+  bool may_dispatch(uint64_t seq);
+  /// The stream of request `seq` is over (written or dropped): later
+  /// requests may be dispatched again. True if it held the connection.
+  bool release_stream(uint64_t seq);
+
   Strand strand_;
+  std::atomic<uint64_t>* streams_refused_ = nullptr;  ///< ServerShared's counter
   std::atomic<bool> kick_posted_{false};
   bool write_wanted_ = false;  ///< strand only: kick() from our own strand
+
+ private:
+  std::mutex order_mu_;          ///< the stream claim vs. dispatching the next request
+  uint64_t last_dispatched_ = 0;  ///< seq of the last request handed to the handler
+  uint64_t stream_seq_ = 0;       ///< seq of the stream holding the connection; 0: none
 };
 
 /// Takes over an accepted socket (bound to `strand`) and serves it.

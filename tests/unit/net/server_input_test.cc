@@ -91,6 +91,66 @@ TEST_F(ServerInputTest, Utf8BeyondAsciiReachesTheHandler) {
   EXPECT_EQ(r.value().body, "/caf\xC3\xA9");
 }
 
+/// A stream holds its connection: what is pipelined behind it waits unread
+/// (not dispatched, so never an answer queued forever) until it ends.
+class StreamPipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<HttpServer>(io_.ioc(), ServerOptions{},
+                                           [this](HttpRequest req, std::shared_ptr<Responder> res) {
+                                             calls_.fetch_add(1);
+                                             if (req.path == "/stream") {
+                                               res->start_stream(200, "application/x-ndjson");
+                                               res->write_chunk("{\"first\":1}\n");
+                                               stream_.set(res);
+                                             } else if (req.path == "/stream-later") {
+                                               stream_.set(res);
+                                             } else {
+                                               res->reply(HttpResponse{200, "text/plain", "answer" + req.path, {}});
+                                             }
+                                           });
+    ASSERT_TRUE(server_->start().ok());
+  }
+  void TearDown() override { server_->stop(); }
+
+  IoThreads io_{2};
+  std::unique_ptr<HttpServer> server_;
+  std::atomic<int> calls_{0};
+  Slot<std::shared_ptr<Responder>> stream_;
+};
+
+TEST_F(StreamPipelineTest, RequestBehindAStreamWaitsForItsEnd) {
+  RawConn c(server_->port());
+  ASSERT_TRUE(c.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto res = stream_.wait();
+  ASSERT_TRUE(res.has_value());
+  ASSERT_TRUE(c.read_until("first")) << c.data();
+  ASSERT_TRUE(c.send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(wait_until([&] { return server_->stats().held_behind_stream == 1; })) << c.data();
+  EXPECT_EQ(calls_.load(), 1);  // parsed, held, not handed to the handler
+  (*res)->end_stream();
+  ASSERT_TRUE(c.read_until("answer/next")) << c.data();
+  EXPECT_EQ(calls_.load(), 2);
+  EXPECT_NE(c.data().find("0\r\n\r\n"), std::string::npos);  // the stream ended first, in order
+  EXPECT_LT(c.data().find("0\r\n\r\n"), c.data().find("answer/next"));
+}
+
+TEST_F(StreamPipelineTest, StreamWithARequestAlreadyDispatchedBehindIsRefused) {
+  RawConn c(server_->port());
+  ASSERT_TRUE(c.send("GET /stream-later HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto res = stream_.wait();
+  ASSERT_TRUE(res.has_value());
+  ASSERT_TRUE(wait_until([&] { return calls_.load() == 2; }));
+  EXPECT_FALSE((*res)->start_stream(200, "application/x-ndjson"));
+  ASSERT_TRUE(c.read_until("answer/next")) << c.data();
+  EXPECT_TRUE(c.data().starts_with("HTTP/1.1 400")) << c.data();
+  EXPECT_NE(c.data().find("last request pipelined"), std::string::npos) << c.data();
+  EXPECT_EQ(server_->stats().streams_refused, 1u);
+  // The connection is still usable.
+  ASSERT_TRUE(c.send("GET /again HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(c.read_until("answer/again")) << c.data();
+}
+
 TEST(IoRunnerTest, AThrowingHandlerIsLoggedAndTheThreadGoesOn) {
   boost::asio::io_context ioc;
   uint64_t before = escaped_exceptions();
