@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--token" || a == "--token-file") {
       if (token_flag) {
-        std::fprintf(stderr, "tenurectl: give one of --token or --token-file\n%s", kUsage);
+        std::fprintf(stderr, "tenurectl: give one of --token or --token-file\n");
         return 2;
       }
       token_flag = true;
