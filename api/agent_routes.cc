@@ -71,12 +71,12 @@ void ControllerApi::add_agent_routes() {
     });
   };
 
-  router_.add({"POST", "/v1/workers/{id}/register", Access::kAgent, true, [this, lease_answer, confirmed_lease](const CallPtr& call) {
+  router_.add({"POST", "/v1/workers/{id}/register", Access::kAgent, true, [this, confirmed_lease](const CallPtr& call) {
                  if (auto err = check_worker(call)) return reply(call, std::move(*err));
                  controlplane::RegisterWorker r;
                  r.id = WorkerId(call->param("id"));
                  if (auto err = parse_register(call->req.body, r)) return reply(call, std::move(*err));
-                 node_.post([this, call, r, lease_answer, confirmed_lease] {
+                 node_.post([this, call, r, confirmed_lease] {
                    const auto* w = node_.state().worker(r.id);
                    bool same = w && w->state != controlplane::WorkerState::kDead && w->address == r.address &&
                                w->zone == r.zone && w->capacity == r.capacity;
