@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     tenure::net::HttpRequest req;
     req.query[key] = text;
     PageQuery q;
-    auto err = parse_page_query(req, token ? token->list : "shards", token ? token->filter : "", q);
+    auto err = parse_page_query(req, token ? token->list : "shards", token ? token->filter : "", q,
+                                token ? token->prefix : "");
     if (err && err->status != 400) std::abort();
     if (!err && (q.limit < 1 || q.limit > kMaxPageLimit)) std::abort();
     if (!err && std::string(key) == "continue" && (!token || !q.after || *q.after != token->after)) std::abort();
