@@ -148,6 +148,10 @@ function askToken() {
         sessionStorage.removeItem(TOKEN_KEY);
       }
       $("token-input").value = "";
+      if (storedToken()) {  // reads refused for want of it can go again now
+        refreshSummary();
+        scheduleRefresh(0);
+      }
       resolve(storedToken() !== "");
     }, { once: true });
   });
@@ -216,6 +220,8 @@ function scheduleRefresh(delay) {
     const v = views[current];
     try {
       if (v && v.refresh) await v.refresh();
+      // A load that failed before works again: its complaint goes.
+      if ($("notice").textContent.startsWith("Could not load")) showNotice("");
     } catch (e) {
       showNotice(`Could not load ${current}: ${e.message}`);
     }

@@ -94,5 +94,28 @@ class ConsoleTest(fh.FleetTestCase):
         self.assertEqual((workers["w3"]["state"], workers["w3"]["shards"]), ("draining", 0))
 
 
+    def test_console_with_read_token(self):
+        """Reads closed by auth.read_token: the page still loads, asks for a
+        token, and shows the group and the feed once given the read token."""
+        node = shutil.which("node")
+        if not node or not os.access(CHROMIUM, os.X_OK):
+            raise AssertionError("needs node and %s: run scripts/install-deps.sh" % CHROMIUM)
+        ensure_puppeteer()
+        auth = dict(AUTH, read_token="ui-read-token")
+        c = self.make_cluster(n=3, auth=auth)
+        c.start()
+        m = c.all()[0]
+        # Without a token (headers={}: the harness would present the read token).
+        self.assertStatus(m.get("/v1/cluster", headers={}), 401)
+        self.assertStatus(m.get("/ui", headers={}), 200)
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        env = dict(os.environ, TENURE_UI_BASE="http://%s" % m.address, TENURE_ADMIN_TOKEN=AUTH["admin_token"],
+                   TENURE_READ_TOKEN=auth["read_token"], TENURE_UI_ARTIFACTS=os.path.abspath(ARTIFACTS),
+                   TENURE_CHROMIUM=CHROMIUM, TENURE_UI_MOVE_SHARD="-", TENURE_UI_MOVE_TO="-",
+                   TENURE_UI_DRAIN="-", TENURE_UI_HOSTILE_ZONE="-")
+        run = subprocess.run([node, os.path.join(HERE, "console_test.js")], env=env, timeout=120)
+        self.assertEqual(run.returncode, 0, "console_test.js (read token) failed (its output is above)")
+
+
 if __name__ == "__main__":
     th.main()
