@@ -9,7 +9,8 @@ import fleet_harness as fh
 import tenure_harness as th
 
 ADMIN, AGENT, PEER, CLIENT = "adm-1", "agt-1", "peer-1", "client-1"
-AUTH = {"admin_token": ADMIN, "agent_token": AGENT, "peer_token": PEER}
+# read_token too: the agents' watch and lists must work with the agent token alone.
+AUTH = {"admin_token": ADMIN, "agent_token": AGENT, "peer_token": PEER, "read_token": "read-1"}
 
 CREDENTIALS = {
     "none": {},
@@ -31,7 +32,7 @@ class AgentAuthTest(fh.FleetTestCase):
         c.start()
         f.start()
         f.create_shards(1)
-        th.wait_until(lambda: len(a.grants().grants) == 1, 20, "w1 granted its shard")
+        th.wait_until(lambda: len(a.grants().grants) == 1, 20, "w1 granted its shard (heard through its watch)")
         shard, epoch = next(iter(a.grants().grants.items()))
         ok = CREDENTIALS["client"]
         put_headers = dict(ok, **{"Tenure-Epoch": str(epoch)})
