@@ -68,12 +68,11 @@ def expected_files():
     files |= {os.path.join(a.datadir, "dashboards", os.path.basename(j))
               for j in glob.glob(os.path.join(src, "dashboards", "*.json"))}
     files |= {os.path.join(a.docdir, n) for n in
-              ("README.md", "quickstart.md", "operations.md", "api.md", "fencing.md", "dashboards.md")}
-    # Installed when the source tree has them (install(... OPTIONAL)).
+              ("README.md", "quickstart.md", "operations.md", "security.md", "api.md", "fencing.md",
+               "console.md", "console.png", "dashboards.md")}
+    # Installed when the source tree has it (install(... OPTIONAL)).
     if os.path.exists(os.path.join(src, "dashboards", "alerts.yml")):
         files.add(os.path.join(a.datadir, "prometheus", "alerts.yml"))
-    if os.path.exists(os.path.join(src, "docs", "security.md")):
-        files.add(os.path.join(a.docdir, "security.md"))
     return files
 
 
