@@ -6,16 +6,31 @@
 namespace tenure::api {
 
 namespace {
+template <class T>
+nlohmann::json or_null(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+/// Each member's health and lag as this member knows them first hand
+/// (controller::MemberInfo): null where only the leader could tell.
 nlohmann::json members_json(const controller::NodeSummary& s) {
   nlohmann::json members = nlohmann::json::array();
   for (const auto& m : s.members) {
     members.push_back({{"id", m.id.str()},
                        {"address", m.address},
                        {"role", m.role},
-                       {"healthy", m.healthy},
+                       {"healthy", or_null(m.healthy)},
+                       {"lag", or_null(m.lag)},
                        {"started", m.started}});
   }
   return members;
+}
+
+template <class State>
+nlohmann::json counts_json(const std::array<size_t, 3>& counts, std::initializer_list<State> states) {
+  nlohmann::json out = nlohmann::json::object();
+  for (auto st : states) out[controlplane::to_string(st)] = counts[static_cast<size_t>(st)];
+  return out;
 }
 
 bool valid_member_id(const std::string& id) { return controlplane::valid_id(id, 64); }
@@ -32,7 +47,17 @@ void ControllerApi::add_cluster_routes() {
                                                  {"applied_index", s.applied.value()},
                                                  {"revision", s.revision.value()},
                                                  {"auth", auth_enabled()},
-                                                 {"members", members_json(s)}}));
+                                                 {"members", members_json(s)},
+                                                 {"shards_by_state",
+                                                  counts_json(s.shards_by_state,
+                                                              {controlplane::ShardState::kActive,
+                                                               controlplane::ShardState::kHandoff,
+                                                               controlplane::ShardState::kUnassigned})},
+                                                 {"workers_by_state",
+                                                  counts_json(s.workers_by_state,
+                                                              {controlplane::WorkerState::kAlive,
+                                                               controlplane::WorkerState::kDraining,
+                                                               controlplane::WorkerState::kDead})}}));
                }});
 
   router_.add({"GET", "/v1/members", Access::kOpen, false, [this](const CallPtr& call) {

@@ -40,6 +40,20 @@ void ControllerApi::add_worker_routes() {
                  }});
   }
 
+  router_.add({"GET", "/v1/workers/{id}", Access::kOpen, false, [this](const CallPtr& call) {
+                 if (auto err = check_worker_id(call)) return reply(call, std::move(*err));
+                 with_state(call, [this, call](const StateMachine& sm) {
+                   WorkerId id(call->param("id"));
+                   auto it = sm.workers().find(id);
+                   if (it == sm.workers().end()) {
+                     return reply(call, net::json_error(404, "not_found", "worker \"" + id.str() + "\" not found"));
+                   }
+                   auto body = worker_json(id, it->second, sm.shards_of(id).size());
+                   body["revision"] = sm.revision().value();
+                   reply(call, json_response(200, body));
+                 });
+               }});
+
   router_.add({"DELETE", "/v1/workers/{id}", Access::kAdmin, true, [this](const CallPtr& call) {
                  if (auto err = check_worker_id(call)) return reply(call, std::move(*err));
                  controlplane::Command cmd{request_id(call), 0, controlplane::RemoveWorker{WorkerId(call->param("id"))}};

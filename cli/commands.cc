@@ -2,12 +2,15 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
+#include <ctime>
 #include <cstdio>
 #include <map>
 
 #include <boost/asio/io_context.hpp>
 
 #include "cli/client.h"
+#include "cli/operator.h"
 #include "cli/output.h"
 #include "net/http_client.h"
 #include "net/http_types.h"
@@ -26,7 +29,35 @@ struct Request {
   std::vector<std::string> columns;  ///< table columns of the list in `list_key`
   std::string list_key;
   bool paged = false;  ///< a paged list: follow `continue` to the last page
+  enum class Wait { kNone, kDrained, kBalanced } wait = Wait::kNone;  ///< --wait: poll until done
+  std::string wait_worker;
+  int wait_timeout_s = 600;
 };
+
+/// Reads --wait and --timeout S for a command that can wait.
+bool take_wait(std::map<std::string, std::string>& flags, Request& r, Request::Wait kind, std::string& error) {
+  if (flags.count("--timeout")) {
+    const auto& t = flags["--timeout"];
+    char* end = nullptr;
+    long v = std::strtol(t.c_str(), &end, 10);
+    if (t.empty() || *end != '\0' || v < 1 || v > 86400) return error = "--timeout must be seconds, 1 to 86400", false;
+    if (!flags.count("--wait")) return error = "--timeout goes with --wait", false;
+    r.wait_timeout_s = static_cast<int>(v);
+  }
+  if (flags.count("--wait")) r.wait = kind;
+  return true;
+}
+
+/// Milliseconds since the epoch as "2026-12-04 21:05:40.871Z" (UTC).
+std::string human_time(uint64_t at_ms) {
+  std::time_t secs = static_cast<std::time_t>(at_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(at_ms % 1000));
+  return buf;
+}
 
 /// Appends "key=value" to a query string under construction.
 void add_query(std::string& q, const std::string& key, const std::string& value) {
@@ -73,7 +104,7 @@ std::map<std::string, std::string> take_flags(std::vector<std::string>& args, co
 }
 
 bool build(std::vector<std::string> args, Request& r, std::string& error) {
-  auto flags = take_flags(args, {"--stale", "--dry-run"});
+  auto flags = take_flags(args, {"--stale", "--dry-run", "--wait"});
   auto need = [&](size_t n, const char* usage) {
     if (args.size() == n) return true;
     error = std::string("usage: tenurectl ") + usage;
@@ -81,14 +112,8 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
   };
   const std::string group = args[0];
   const std::string verb = args.size() > 1 ? args[1] : "list";
-  if (group == "cluster") {
-    r.target = "/v1/cluster";
-    r.columns = {"id", "address", "role", "healthy"};
-    r.list_key = "members";
-    return need(1, "cluster");
-  }
   if (group == "members") {
-    r.columns = {"id", "address", "role", "healthy"};
+    r.columns = {"id", "address", "role", "healthy", "lag"};
     r.list_key = "members";
     if (verb == "list") return r.target = "/v1/members", need(args.size() == 1 ? 1 : 2, "members list");
     if (verb == "add") {
@@ -117,7 +142,7 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
     }
     if (verb == "get") return need(3, "shards get ID") && (r.target = "/v1/shards/" + args[2], true);
     if (verb == "history") {
-      r.columns = {"revision", "epoch", "from", "to", "reason", "at_ms"};
+      r.columns = {"revision", "epoch", "from", "to", "reason", "at"};
       r.list_key = "history";
       return need(3, "shards history ID") && (r.target = "/v1/shards/" + args[2] + "/history", true);
     }
@@ -146,7 +171,10 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
     if (verb == "list") return paged_target(r, "/v1/workers", "", flags), true;
     if (verb == "drain" || verb == "undrain") {
       r.method = "POST";
-      return need(3, "workers drain|undrain ID") && (r.target = "/v1/workers/" + args[2] + "/" + verb, true);
+      if (!need(3, "workers drain ID [--wait [--timeout S]] | undrain ID")) return false;
+      if (verb == "drain" && !take_wait(flags, r, Request::Wait::kDrained, error)) return false;
+      r.wait_worker = args[2];
+      return r.target = "/v1/workers/" + args[2] + "/" + verb, true;
     }
     if (verb == "remove") return r.method = "DELETE", need(3, "workers remove ID") && (r.target = "/v1/workers/" + args[2], true);
   }
@@ -156,7 +184,8 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
     if (args.size() > 1 && args[1] == "status") return paged_target(r, "/v1/rebalance", "", flags), true;
     r.method = "POST";
     r.target = flags.count("--dry-run") ? "/v1/rebalance?dry_run=true" : "/v1/rebalance";
-    return need(1, "rebalance [--dry-run] | rebalance status");
+    if (!flags.count("--dry-run") && !take_wait(flags, r, Request::Wait::kBalanced, error)) return false;
+    return need(1, "rebalance [--dry-run | --wait [--timeout S]] | rebalance status");
   }
   error = "unknown command \"" + group + (args.size() > 1 ? " " + args[1] : "") + "\"";
   return false;
@@ -272,30 +301,52 @@ int run_paged(const Options& opt, CtlClient& client, const Request& r, std::stri
   return 0;
 }
 
+/// `tenurectl completion bash`, `cluster` and `status`; -1 when `args` is
+/// none of them.
+int run_operator_command(const Options& opt, const std::vector<std::string>& args, std::string& error) {
+  const auto& group = args[0];
+  if (group == "completion") {
+    if (args.size() != 2 || args[1] != "bash") return error = "usage: tenurectl completion bash", 2;
+    return std::fputs(bash_completion(), stdout), 0;
+  }
+  if (group != "cluster" && group != "status") return -1;
+  if (args.size() != 1) return error = "usage: tenurectl " + group, 2;
+  auto client = make_client(opt, split(opt.endpoints, ','));
+  return group == "cluster" ? cluster_command(opt, client, error) : status_command(opt, client, error);
+}
+
+/// Shards' history in a table: at_ms as a UTC time.
+void humanize_history(nlohmann::json& body) {
+  if (!body.contains("history") || !body["history"].is_array()) return;
+  for (auto& row : body["history"]) {
+    if (row.contains("at_ms") && row["at_ms"].is_number_unsigned()) row["at"] = human_time(row["at_ms"].get<uint64_t>());
+  }
+}
+
 int run(const Options& opt, const std::vector<std::string>& args, std::string& error) {
   if (args[0] == "watch") return watch(opt, args, error);
+  if (int rc = run_operator_command(opt, args, error); rc >= 0) return rc;
   Request r;
   if (!build(args, r, error)) return 2;
-  net::ClientOptions copt;
-  copt.tls = !opt.ca_file.empty();
-  copt.tls_ca_file = opt.ca_file;
-  copt.tls_cert_file = opt.cert_file;
-  copt.tls_key_file = opt.key_file;
-  CtlClient client(split(opt.endpoints, ','), opt.token, copt);
+  auto client = make_client(opt, split(opt.endpoints, ','));
   if (r.paged) return run_paged(opt, client, r, error);
   auto a = client.call(r.method, r.target, r.body, error);
   if (!a) return 1;
   if (a->status >= 400) return refused(opt, *a, error);
   if (opt.output == "json" || a->body.is_null()) {
     std::printf("%s\n", a->body.is_null() ? a->raw.c_str() : net::json_text(a->body, 2).c_str());
-    return 0;
+  } else {
+    if (r.list_key == "history") humanize_history(a->body);
+    std::string out = key_values(a->body);
+    if (!r.list_key.empty() && a->body.contains(r.list_key) && a->body[r.list_key].is_array()) {
+      if (!out.empty()) out += "\n";
+      out += table(a->body[r.list_key], r.columns);
+    }
+    std::fputs(out.c_str(), stdout);
   }
-  std::string out = key_values(a->body);
-  if (!r.list_key.empty() && a->body.contains(r.list_key) && a->body[r.list_key].is_array()) {
-    if (!out.empty()) out += "\n";
-    out += table(a->body[r.list_key], r.columns);
-  }
-  std::fputs(out.c_str(), stdout);
+  std::fflush(stdout);
+  if (r.wait == Request::Wait::kDrained) return wait_drained(opt, client, r.wait_worker, r.wait_timeout_s, error);
+  if (r.wait == Request::Wait::kBalanced) return wait_balanced(opt, client, r.wait_timeout_s, error);
   return 0;
 }
 

@@ -18,14 +18,20 @@ const char* kUsage =
     "TLS: --cacert FILE [--cert FILE --key FILE].\n"
     "\n"
     "commands:\n"
-    "  cluster                          the group: leader, term, indexes, members\n"
+    "  cluster                          the group: leader, term, indexes, members (health and lag from the leader)\n"
+    "  status                           one screen: leader, members, shards and workers by state, handoffs, warnings\n"
     "  members list | add ID ADDR | remove ID | transfer ID\n"
     "  shards list [--worker W] [--stale] [--limit N] | get ID | create ID... | create --count N [--prefix P]\n"
     "  shards delete ID | move ID --to W | history ID\n"
-    "  workers list [--limit N] | drain W | undrain W | remove W\n"
-    "  rebalance [--dry-run] | rebalance status [--limit N]\n"
+    "  workers list [--limit N] | drain W [--wait [--timeout S]] | undrain W | remove W\n"
+    "  rebalance [--dry-run | --wait [--timeout S]] | rebalance status [--limit N]\n"
     "  (lists fetch every page, N rows a request: default 1000, at most 10000)\n"
-    "  watch [--worker W] [--since R]   stream changes as JSON lines (Ctrl-C to stop)\n";
+    "  watch [--worker W] [--since R]   stream changes as JSON lines (Ctrl-C to stop)\n"
+    "  completion bash                  the bash completion script\n"
+    "\n"
+    "--wait polls until done, with a progress bar on a terminal (plain lines otherwise).\n"
+    "exit codes: 0 done; 1 the server refused (4xx/5xx) or no endpoint answered; 2 bad usage;\n"
+    "3 --wait gave up at its --timeout (default 600 s).\n";
 /// The token in `path`: its content without one trailing newline. Exits
 /// with a one-line error when it cannot be read or is empty.
 std::string read_token_file(const std::string& path) {

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -79,7 +80,14 @@ struct MemberInfo {
   NodeId id;
   std::string address;
   std::string role;  ///< leader, follower, learner
-  bool healthy = false;
+  /// As this member knows it first hand: at the leader, whether it reaches
+  /// the member (its own sends succeed); at a follower, only for itself and
+  /// the leader. nullopt: not known here (followers do not talk to each
+  /// other), never a guess.
+  std::optional<bool> healthy;
+  /// Entries the member's log is behind the leader's (leader's progress);
+  /// known only at the leader.
+  std::optional<uint64_t> lag;
   bool started = false;  ///< known to have taken part in the group (see MarkMembersStarted)
 };
 
@@ -94,6 +102,10 @@ struct NodeSummary {
   bool is_leader = false;
   std::vector<MemberInfo> members;
   std::string leader_address;
+  /// Shards and workers by state (indexed by ShardState / WorkerState) in
+  /// this member's applied state.
+  std::array<size_t, 3> shards_by_state{};
+  std::array<size_t, 3> workers_by_state{};
 };
 
 using ProposeDone = std::function<void(const NodeError*, const controlplane::ApplyResult*)>;
@@ -227,6 +239,8 @@ class RaftNode {
   uint64_t ticks_ = 0;
   bool marking_started_ = false;
   controlplane::Revision metrics_revision_{~uint64_t(0)};
+  std::array<size_t, 3> shards_by_state_{};   ///< cached with metrics_revision_
+  std::array<size_t, 3> workers_by_state_{};
   std::function<void()> tick_hook_;
   std::function<void()> every_tick_hook_;
   std::function<void()> apply_hook_;

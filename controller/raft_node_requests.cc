@@ -336,10 +336,25 @@ void RaftNode::update_summary() {
   s.is_leader = raft_->role() == consensus::Role::kLeader;
   s.leader_address = address_of(s.leader);
   const auto& conf = raft_->conf();
+  consensus::Status status;
+  if (s.is_leader) status = raft_->status();
   auto add = [&](const NodeId& id, bool learner) {
-    std::string role = learner ? "learner" : (id == s.leader ? "leader" : "follower");
-    bool healthy = id == options_.id || peers_.peer_healthy(id);
-    s.members.push_back(MemberInfo{id, address_of(id), role, healthy, state_.started_members().count(id.str()) > 0});
+    MemberInfo m{id, address_of(id), learner ? "learner" : (id == s.leader ? "leader" : "follower"), std::nullopt,
+                 std::nullopt, state_.started_members().count(id.str()) > 0};
+    if (id == options_.id) {
+      m.healthy = true;
+    } else if (s.is_leader || id == s.leader) {
+      // The leader sends to every member all the time, and a follower
+      // answers its leader: these sends are first-hand evidence.
+      m.healthy = peers_.peer_healthy(id);
+    }
+    if (s.is_leader) {
+      m.lag = 0;
+      for (const auto& f : status.followers) {
+        if (f.id == id && f.id != options_.id) m.lag = status.last_index.value() - std::min(f.match, status.last_index).value();
+      }
+    }
+    s.members.push_back(std::move(m));
   };
   for (const auto& id : conf.voters) add(id, false);
   for (const auto& id : conf.learners) add(id, true);
@@ -362,13 +377,17 @@ void RaftNode::update_summary() {
     metrics_revision_ = s.revision;
     for (auto st : {controlplane::ShardState::kUnassigned, controlplane::ShardState::kActive,
                     controlplane::ShardState::kHandoff}) {
+      shards_by_state_[static_cast<size_t>(st)] = state_.count(st);
       metrics_.shards.Add({{"state", to_string(st)}}).Set(static_cast<double>(state_.count(st)));
     }
     for (auto st : {controlplane::WorkerState::kAlive, controlplane::WorkerState::kDraining,
                     controlplane::WorkerState::kDead}) {
+      workers_by_state_[static_cast<size_t>(st)] = state_.count(st);
       metrics_.workers.Add({{"state", to_string(st)}}).Set(static_cast<double>(state_.count(st)));
     }
   }
+  s.shards_by_state = shards_by_state_;
+  s.workers_by_state = workers_by_state_;
   is_leader_.store(s.is_leader, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(summary_mu_);
   summary_ = std::move(s);
