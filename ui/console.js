@@ -271,7 +271,10 @@ async function refreshGroup() {
     fact("applied index", c.applied_index), fact("revision", c.revision), fact("answered by", c.node_id));
   const rows = (c.members || []).map((m) => {
     const isLeader = m.id === c.leader_id;
-    const health = m.healthy ? badge("healthy", "ok") : badge("unreachable", "bad");
+    // Health is first hand only: a follower does not know the other
+    // followers' (null); the leader knows everyone's.
+    const health = m.healthy === true ? badge("healthy", "ok")
+      : m.healthy === false ? badge("unreachable", "bad") : badge("known at the leader", "");
     const action = !isLeader && m.role !== "learner"
       ? el("button", { type: "button", class: "secondary", dataset: { member: m.id },
                        onclick: () => transferLeadership(m.id) }, "Make leader")
