@@ -22,6 +22,8 @@ void put_result(Writer& w, const ApplyResult& r) {
   w.varint(r.changed);
 }
 
+bool valid_reason(ChangeReason r) { return static_cast<uint8_t>(r) <= static_cast<uint8_t>(ChangeReason::kReleased); }
+
 ApplyResult get_result(Reader& r) {
   ApplyResult a;
   a.code = static_cast<ApplyCode>(r.u8());
@@ -151,7 +153,12 @@ bool StateMachine::restore(const std::string& data) {
       h.at_ms = r.varint();
       s.history.push_back(std::move(h));
     }
-    if (static_cast<size_t>(s.state) > 2) return false;
+    // A snapshot is input (a leader's, or a disk's): every enum in range,
+    // no id twice (the counts and indexes below would disagree with the map).
+    if (static_cast<size_t>(s.state) > 2 || !valid_reason(s.handoff_reason) || next.shards_.count(id)) return false;
+    for (const auto& h : s.history) {
+      if (!valid_reason(h.reason)) return false;
+    }
     ++next.shard_counts_[static_cast<size_t>(s.state)];
     if (!s.worker.empty()) next.owned_[s.worker].insert(id);
     if (s.state == ShardState::kHandoff) next.handoffs_.insert(id);
@@ -159,7 +166,7 @@ bool StateMachine::restore(const std::string& data) {
   }
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
     ShardId id(r.str());
-    next.deleted_epochs_[id] = Epoch(r.varint());
+    if (!next.deleted_epochs_.emplace(std::move(id), Epoch(r.varint())).second) return false;
   }
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
     WorkerId id(r.str());
@@ -170,9 +177,10 @@ bool StateMachine::restore(const std::string& data) {
     wk.state = static_cast<WorkerState>(r.u8());
     wk.since_ms = r.varint();
     wk.drain_requested = r.u8() != 0;
-    next.workers_.emplace(std::move(id), std::move(wk));
+    if (static_cast<uint8_t>(wk.state) > 2 || !next.workers_.emplace(std::move(id), std::move(wk)).second) return false;
   }
   next.events_compacted_ = Revision(r.varint());
+  if (next.events_compacted_ > next.revision_) return false;
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
     Event e;
     e.revision = Revision(r.varint());
@@ -182,6 +190,10 @@ bool StateMachine::restore(const std::string& data) {
     e.epoch = Epoch(r.varint());
     e.worker_state = r.str();
     e.at_ms = r.varint();
+    // Watches binary-search the events by revision: strictly increasing,
+    // after the compacted revision, never past the state's revision.
+    Revision prev = next.events_.empty() ? next.events_compacted_ : next.events_.back().revision;
+    if (static_cast<uint8_t>(e.type) > 3 || e.revision <= prev || e.revision > next.revision_) return false;
     if (!e.worker.empty() && next.workers_.count(e.worker)) next.worker_events_[e.worker] = e.revision;
     next.events_.push_back(std::move(e));
   }
