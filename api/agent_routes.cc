@@ -3,6 +3,8 @@
 // (graceful shutdown). All go to the leader, which keeps leases in memory.
 #include "api/controller_api.h"
 #include "api/json_body.h"
+#include "api/propose_pieces.h"
+#include "controlplane/command_split.h"
 
 namespace tenure::api {
 
@@ -115,12 +117,18 @@ void ControllerApi::add_agent_routes() {
                    c.shards.emplace_back(item["shard"].get<std::string>());
                    c.epochs.emplace_back(item["epoch"].get<uint64_t>());
                  }
-                 node_.propose(controlplane::Command{request_id(call), 0, std::move(c)},
-                               [this, call](const controller::NodeError* err, const ApplyResult* r) {
-                                 if (err) return reply_node_error(call, *err);
-                                 if (r->code == ApplyCode::kIdempotencyMismatch) return reply(call, apply_error(*r));
-                                 reply(call, json_response(200, {{"released", r->changed}, {"revision", r->revision.value()}}));
-                               });
+                 auto cmds = controlplane::complete_moves_commands(request_id(call), std::move(c));
+                 propose_pieces(node_, std::move(cmds), [this, call](PiecesOutcome o) {
+                   if (o.error) return reply_node_error(call, *o.error);
+                   if (const auto* refused = first_refused(o)) return reply(call, apply_error(*refused));
+                   size_t released = 0;
+                   controlplane::Revision revision;
+                   for (const auto& r : o.results) {
+                     released += r.changed;
+                     revision = std::max(revision, r.revision);
+                   }
+                   reply(call, json_response(200, {{"released", released}, {"revision", revision.value()}}));
+                 });
                }});
 
   router_.add({"POST", "/v1/workers/{id}/leave", Access::kAgent, true, [this](const CallPtr& call) {
@@ -135,14 +143,22 @@ void ControllerApi::add_agent_routes() {
                    opt.max_concurrent_moves = supervisor_.options().max_concurrent_moves;
                    opt.join_delay_ms = supervisor_.options().join_delay_ms;
                    opt.now_ms = controller::wall_clock_ms();
-                   auto placements = controlplane::plan_failover(node_.state(), id, opt);
-                   controlplane::Command cmd{request_id(call), 0,
-                                             controlplane::DeclareDead{id, std::move(placements),
-                                                                       controlplane::ChangeReason::kReleased}};
-                   node_.propose(std::move(cmd), [this, call](const controller::NodeError* err, const ApplyResult* r) {
-                     if (err) return reply_node_error(call, *err);
-                     if (r->code != ApplyCode::kOk) return reply(call, apply_error(*r));
-                     reply(call, json_response(200, {{"left", true}, {"moved", r->changed}, {"revision", r->revision.value()}}));
+                   // Bounded pieces; a piece that fails is continued by the
+                   // leader's policy (the worker is dead and still holds shards).
+                   auto cmds = controlplane::failover_commands(request_id(call), id,
+                                                               controlplane::plan_failover(node_.state(), id, opt),
+                                                               controlplane::ChangeReason::kReleased);
+                   propose_pieces(node_, std::move(cmds), [this, call](PiecesOutcome o) {
+                     if (o.error) return reply_node_error(call, *o.error);
+                     if (o.results.empty()) return reply_no_leader(call, "leave did not apply; retry");
+                     if (o.results.front().code != ApplyCode::kOk) return reply(call, apply_error(o.results.front()));
+                     size_t moved = 0;
+                     controlplane::Revision revision;
+                     for (const auto& r : o.results) {
+                       moved += r.changed;
+                       revision = std::max(revision, r.revision);
+                     }
+                     reply(call, json_response(200, {{"left", true}, {"moved", moved}, {"revision", revision.value()}}));
                    });
                  });
                }});

@@ -229,6 +229,7 @@ void ControllerApi::reply_node_error(const CallPtr& call, const controller::Node
       return reply(call, std::move(r));
     }
     case NodeErrc::kInvalid: return reply(call, net::json_error(409, "conflict", err.message));
+    case NodeErrc::kTooLarge: return reply(call, net::json_error(413, "too_large", err.message));
   }
 }
 

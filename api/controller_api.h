@@ -28,6 +28,7 @@
 namespace tenure::api {
 
 class WatchHub;
+struct PiecesOutcome;
 
 /// The HTTP answer to a refused command (404, 409 or 400).
 net::HttpResponse apply_error(const controlplane::ApplyResult& r);
@@ -95,6 +96,8 @@ class ControllerApi {
   void add_worker_routes();
   void add_cluster_routes();
   void move_shard(const CallPtr& call);
+  /// Answers POST /v1/shards once every piece of the create has an outcome.
+  void answer_create(const CallPtr& call, const PiecesOutcome& o);
   void add_peer_routes();
   void reply_inbox(const CallPtr& call, const std::shared_ptr<SnapshotInbox>& inbox, SnapshotInbox::Status st,
                    const std::string& from, const char* what);

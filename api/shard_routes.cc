@@ -1,7 +1,9 @@
 // /v1/shards: create, list, get, delete, move, history.
 #include "api/controller_api.h"
 #include "api/json_body.h"
+#include "api/propose_pieces.h"
 #include "api/views.h"
+#include "controlplane/command_split.h"
 
 namespace tenure::api {
 
@@ -80,19 +82,37 @@ net::HttpResponse apply_error(const ApplyResult& r) {
   return net::json_error(500, "internal", "unexpected apply result");
 }
 
+void ControllerApi::answer_create(const CallPtr& call, const PiecesOutcome& o) {
+  if (o.error) {
+    controller::NodeError err = *o.error;
+    if (o.pieces > 1) {
+      err.message += "; " + std::to_string(o.results.size()) + " of " + std::to_string(o.pieces) +
+                     " pieces of this create committed, retrying the request is safe";
+    }
+    return reply_node_error(call, err);
+  }
+  if (const auto* refused = first_refused(o)) return reply(call, apply_error(*refused));
+  ApplyResult all;
+  for (const auto& r : o.results) {
+    all.created.insert(all.created.end(), r.created.begin(), r.created.end());
+    all.existing.insert(all.existing.end(), r.existing.begin(), r.existing.end());
+    all.revision = std::max(all.revision, r.revision);
+  }
+  net::HttpResponse resp;
+  resp.status = 201;
+  resp.body = created_body(all);
+  reply(call, std::move(resp));
+}
+
 void ControllerApi::add_shard_routes() {
   router_.add({"POST", "/v1/shards", Access::kAdmin, true, [this](const CallPtr& call) {
                  std::vector<ShardId> ids;
                  if (auto err = parse_create(call->req.body, ids)) return reply(call, std::move(*err));
-                 controlplane::Command cmd{request_id(call), 0, controlplane::CreateShards{std::move(ids)}};
-                 node_.propose(std::move(cmd), [this, call](const controller::NodeError* err, const ApplyResult* r) {
-                   if (err) return reply_node_error(call, *err);
-                   if (r->code != ApplyCode::kOk) return reply(call, apply_error(*r));
-                   net::HttpResponse resp;
-                   resp.status = 201;
-                   resp.body = created_body(*r);
-                   reply(call, std::move(resp));
-                 });
+                 // Bounded commands (command_split.h): a large create is several
+                 // entries. 201 only once every piece committed; otherwise 503 and
+                 // a retry is safe (existing ids are left as they are).
+                 auto cmds = controlplane::create_commands(request_id(call), std::move(ids));
+                 propose_pieces(node_, std::move(cmds), [this, call](PiecesOutcome o) { answer_create(call, o); });
                }});
 
   router_.add({"GET", "/v1/shards/{id}", Access::kOpen, false, [this](const CallPtr& call) {

@@ -36,6 +36,7 @@ enum class RaftError {
   kInvalidConfChange,
   kTooManyUncommitted,  ///< backpressure: max_uncommitted_bytes reached
   kUnknownMember,       ///< the named node is not a voter of the group
+  kEntryTooLarge,       ///< an entry exceeds RaftConfig::max_entry_bytes; message names the limit
 };
 
 template <typename T>

@@ -59,8 +59,19 @@ struct RaftConfig {
   /// Check-quorum (§6.2): a leader that hears from no majority within an
   /// election timeout steps down; followers in contact with a leader ignore votes.
   bool check_quorum = true;
-  /// Upper bound on the entries' payload bytes in one AppendEntries message.
+  /// Upper bound on the entries' bytes in one AppendEntries message: each
+  /// entry counts its payload plus entry_overhead_bytes. A message carries at
+  /// least one entry, so it is bounded by max(max_bytes_per_msg, max_entry_bytes).
   size_t max_bytes_per_msg = 1 << 20;
+  /// What an entry's envelope (term, index, type, length) takes in the
+  /// transport's encoding, counted against max_bytes_per_msg so that a
+  /// message of many small entries is bounded in encoded bytes too (etcd
+  /// counts an entry's protobuf size). 0 counts payload only.
+  size_t entry_overhead_bytes = 0;
+  /// Proposals with an entry whose payload exceeds this are refused
+  /// (RaftError::kEntryTooLarge): no entry may be larger than what a
+  /// follower accepts in one message (etcd: --max-request-bytes).
+  size_t max_entry_bytes = size_t{64} << 20;
   /// Upper bound on AppendEntries messages in flight to one follower (pipelining window).
   size_t max_inflight_msgs = 256;
   /// Proposals are refused once this many payload bytes await commitment.

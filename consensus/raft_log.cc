@@ -81,7 +81,7 @@ LogIndex RaftLog::find_conflict_by_term(LogIndex index, Term t) const {
   return index;
 }
 
-std::vector<Entry> RaftLog::entries_from(LogIndex from, size_t max_bytes) const {
+std::vector<Entry> RaftLog::entries_from(LogIndex from, size_t max_bytes, size_t overhead_bytes) const {
   std::vector<Entry> out;
   if (from > last_index()) return out;
   TENURE_CHECK(from > offset_, "entries_from compacted index " << from);
@@ -89,8 +89,10 @@ std::vector<Entry> RaftLog::entries_from(LogIndex from, size_t max_bytes) const 
   // reallocated it about log2(n) times per message on the replication path.
   auto first = entries_.begin() + static_cast<long>(from.value() - offset_.value() - 1);
   auto last = first + 1;  // at least one entry, whatever its size
-  size_t bytes = first->data.size();
-  for (; last != entries_.end() && bytes + last->data.size() <= max_bytes; ++last) bytes += last->data.size();
+  size_t bytes = first->data.size() + overhead_bytes;
+  for (; last != entries_.end() && bytes + last->data.size() + overhead_bytes <= max_bytes; ++last) {
+    bytes += last->data.size() + overhead_bytes;
+  }
   out.assign(first, last);
   return out;
 }

@@ -46,9 +46,9 @@ class RaftLog {
   /// Fast backtracking: the largest index <= `index` whose term is <= `t`.
   LogIndex find_conflict_by_term(LogIndex index, Term t) const;
 
-  /// Copies entries [from, last] whose payload fits `max_bytes` (at least one).
-  /// Requires from >= first_index().
-  std::vector<Entry> entries_from(LogIndex from, size_t max_bytes) const;
+  /// Copies entries [from, last] whose payload, plus `overhead_bytes` per
+  /// entry, fits `max_bytes` (at least one). Requires from >= first_index().
+  std::vector<Entry> entries_from(LogIndex from, size_t max_bytes, size_t overhead_bytes = 0) const;
   /// Entries in [lo, hi], copied. Requires first_index() <= lo.
   std::vector<Entry> slice(LogIndex lo, LogIndex hi) const;
 

@@ -32,7 +32,16 @@ RaftResult<ProposalTicket> Raft::append_as_leader(std::vector<Entry> entries) {
     return Error<RaftError>{RaftError::kTransferInProgress, transferee_->str()};
   }
   size_t bytes = 0;
-  for (const auto& e : entries) bytes += e.data.size();
+  for (const auto& e : entries) {
+    // An entry larger than a follower accepts would be sent, refused and
+    // sent again forever: the group would stop committing (issue 8).
+    if (e.data.size() > config_.max_entry_bytes) {
+      return Error<RaftError>{RaftError::kEntryTooLarge, "entry of " + std::to_string(e.data.size()) +
+                                                             " bytes exceeds the max entry size of " +
+                                                             std::to_string(config_.max_entry_bytes) + " bytes"};
+    }
+    bytes += e.data.size();
+  }
   // Backpressure (house style 6): refuse rather than buffer without bound.
   // An empty log tail always accepts, so one huge proposal cannot wedge us.
   if (uncommitted_bytes_ > 0 && uncommitted_bytes_ + bytes > config_.max_uncommitted_bytes) {
@@ -83,7 +92,7 @@ bool Raft::send_append(const NodeId& to, bool send_if_empty) {
   m.to = to;
   m.index = prev;
   m.log_term = *prev_term;
-  m.entries = log_.entries_from(pr.next, config_.max_bytes_per_msg);
+  m.entries = log_.entries_from(pr.next, config_.max_bytes_per_msg, config_.entry_overhead_bytes);
   m.commit = log_.committed();
   if (m.entries.empty() && !send_if_empty) return false;
   pr.sent_append(!m.entries.empty(), m.entries.empty() ? prev : m.entries.back().index);

@@ -11,6 +11,7 @@
 
 #include "api/controller_api.h"
 #include "api/watch_hub.h"
+#include "controller/wire_limits.h"
 #include "common/log.h"
 #include "controller/bootstrap_guard.h"
 #include "controller/metrics.h"
@@ -127,8 +128,11 @@ int ControllerApp::run() {
   TransportOptions topts;
   topts.self = consensus::NodeId(config_.node_id);
   topts.peer_token = config_.auth.peer_token;
+  topts.max_batch_bytes = kMaxBatchBytes;
+  topts.max_message_bytes = kPeerMaxBodyBytes - 16;
   p.transport = std::make_unique<PeerTransport>(*p.client, topts);
   p.metrics = std::make_unique<RaftMetrics>(*p.registry);
+  p.transport->set_refused_metric(&p.metrics->peer_refused);
   p.node = std::make_unique<RaftNode>(p.io, node_options(config_), *p.storage, *p.transport, *p.metrics);
   p.transport->set_node(p.node.get());
 
@@ -157,6 +161,8 @@ int ControllerApp::run() {
   net::ServerOptions sopts;
   sopts.host = config_.listen.host;
   sopts.port = config_.listen.port;
+  // Peer batches (wire_limits.h) may exceed the 1 MiB a client may send.
+  sopts.body_limits = {net::BodyLimit{"/raft/", kPeerMaxBodyBytes}};
   sopts.tls_cert_file = config_.tls.cert_file;
   sopts.tls_key_file = config_.tls.key_file;
   sopts.tls_ca_file = config_.tls.ca_file;

@@ -79,6 +79,10 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
                          .Name("tenure_raft_proposal_queue")
                          .Help("Proposals queued while the log's fsync runs (bounded; past it 503 busy)")
                          .Register(r)
-                         .Add({})) {}
+                         .Add({})),
+      peer_refused(prometheus::BuildCounter()
+                       .Name("tenure_peer_requests_refused_total")
+                       .Help("Raft peer requests refused by the peer (4xx) or too large to send, by reason")
+                       .Register(r)) {}
 
 }  // namespace tenure::controller

@@ -36,6 +36,8 @@ struct RaftMetrics {
   prometheus::Family<prometheus::Counter>& messages_dropped;
   /// Proposals waiting for the current fsync (bounded: NodeOptions::max_queued_proposals).
   prometheus::Gauge& proposal_queue;
+  /// Peer requests a peer refused (4xx) or never sent (oversized), label reason.
+  prometheus::Family<prometheus::Counter>& peer_refused;
 };
 
 }  // namespace tenure::controller

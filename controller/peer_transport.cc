@@ -2,8 +2,10 @@
 
 #include "common/crc32c.h"
 #include "common/log.h"
+#include "controller/peer_batch.h"
 #include "controller/raft_node.h"
 #include "controller/raft_wire.h"
+#include "controller/wire_limits.h"
 
 namespace tenure::controller {
 
@@ -45,14 +47,24 @@ void PeerTransport::send(std::vector<Message> msgs) {
         snapshots.emplace_back(m.to, std::move(m));
         continue;
       }
+      if (wire_size_bound(m) > options_.max_message_bytes) {
+        // Only an entry written before the bounds existed can be this large:
+        // the peer would refuse it forever. Say so instead of sending it.
+        count_refused("oversized");
+        log_error("transport", "event=message_oversized to=" + m.to.str() + " index=" +
+                                   std::to_string(m.index.value()) + " bytes=" + std::to_string(wire_size_bound(m)) +
+                                   " limit=" + std::to_string(options_.max_message_bytes));
+        continue;
+      }
       Peer& p = peers_[m.to];
-      if (p.queue.size() >= options_.max_queued_messages) {
+      Lane& lane = p.lanes[m.type == MessageType::kAppend && !m.entries.empty() ? kAppends : kControl];
+      if (lane.queue.size() >= options_.max_queued_messages) {
         // Bounded (house style 6): Raft retransmits what is lost.
         ++p.dropped;
         continue;
       }
       touched.push_back(m.to);
-      p.queue.push_back(std::move(m));
+      lane.queue.push_back(std::move(m));
     }
     for (const auto& id : touched) pump(id);
   }
@@ -61,24 +73,25 @@ void PeerTransport::send(std::vector<Message> msgs) {
 
 void PeerTransport::pump(const NodeId& id) {
   Peer& p = peers_[id];
-  if (p.in_flight || p.queue.empty() || p.address.empty()) {
-    if (p.address.empty()) p.queue.clear();  // nowhere to send: a member we cannot dial
+  if (p.address.empty()) {
+    for (auto& lane : p.lanes) lane.queue.clear();  // nowhere to send: a member we cannot dial
     return;
   }
+  pump_lane(id, p, kControl);
+  pump_lane(id, p, kAppends);
+}
+
+void PeerTransport::pump_lane(const NodeId& id, Peer& p, LaneId which) {
+  Lane& lane = p.lanes[which];
+  if (lane.in_flight || lane.queue.empty()) return;
   if (Clock::now() < p.retry_at) {
     // Backing off after a failure: keep only the newest messages.
-    while (p.queue.size() > 64) p.queue.pop_front();
+    while (lane.queue.size() > 64) lane.queue.pop_front();
     return;
   }
-  std::vector<Message> batch;
-  size_t bytes = 0;
-  while (!p.queue.empty() && (batch.empty() || bytes < options_.max_batch_bytes)) {
-    for (const auto& e : p.queue.front().entries) bytes += e.data.size() + 24;
-    bytes += 64;
-    batch.push_back(std::move(p.queue.front()));
-    p.queue.pop_front();
-  }
-  p.in_flight = true;
+  size_t max_bytes = lane.max_batch_bytes ? lane.max_batch_bytes : options_.max_batch_bytes;
+  std::vector<Message> batch = take_batch(lane.queue, max_bytes);
+  lane.in_flight = true;
   net::ClientRequest req;
   req.method = "POST";
   req.target = "/raft/messages";
@@ -90,20 +103,43 @@ void PeerTransport::pump(const NodeId& id) {
   req.body = encode_messages(batch);
   req.headers = headers();
   req.timeout_ms = options_.request_timeout_ms;
-  client_.request(p.address, std::move(req), [this, id](net::ClientResult r) {
-    on_done(id, r.ok() && r.value().status == 204);
+  size_t body_bytes = req.body.size();
+  client_.request(p.address, std::move(req), [this, id, which, body_bytes](net::ClientResult r) {
+    on_done(id, which, body_bytes, r);
   });
 }
 
-void PeerTransport::on_done(const NodeId& id, bool ok) {
+void PeerTransport::count_refused(const char* reason) {
+  if (refused_) refused_->Add({{"reason", reason}}).Increment();
+}
+
+void PeerTransport::on_done(const NodeId& id, LaneId which, size_t body_bytes, const net::ClientResult& r) {
   std::lock_guard<std::mutex> lock(mu_);
   Peer& p = peers_[id];
-  p.in_flight = false;
-  if (ok) {
+  Lane& lane = p.lanes[which];
+  lane.in_flight = false;
+  int status = r.ok() ? r.value().status : 0;
+  if (status == 204) {
     p.last_ok = Clock::now();
     p.last_failed = false;
     p.backoff_ms = 0;
     p.retry_at = {};
+  } else if (status >= 400 && status < 500) {
+    // The peer is there but refused the batch: no backoff (that would only
+    // delay heartbeats), never the same batch again (Raft resends entries
+    // in new messages), and never silently.
+    const char* reason = status == 413 ? "too_large" : status == 400 ? "bad_request"
+                         : status == 401 || status == 403 ? "unauthorized" : "other";
+    count_refused(reason);
+    if (status == 413) {
+      // A peer with a lower limit (an older member): smaller batches from now on.
+      lane.max_batch_bytes = std::max<size_t>(64 << 10, body_bytes / 2);
+    }
+    if (p.refused++ % 100 == 0) {
+      log_warn("transport", "event=peer_refused to=" + id.str() + " status=" + std::to_string(status) +
+                                " reason=" + reason + " body_bytes=" + std::to_string(body_bytes) +
+                                " refused_total=" + std::to_string(p.refused));
+    }
   } else {
     p.last_failed = true;
     p.backoff_ms = p.backoff_ms == 0 ? 50 : std::min(p.backoff_ms * 2, options_.max_backoff_ms);

@@ -1,9 +1,15 @@
 #pragma once
 // Raft traffic between members over HTTP on each member's `listen` address:
 // POST /raft/messages carries a batch of messages; snapshots travel in
-// chunks (POST /raft/snapshot/chunk, then /raft/snapshot/done). Per peer:
-// a bounded queue, one request in flight (what queues meanwhile becomes the
-// next batch), keep-alive connections, and backoff after failures.
+// chunks (POST /raft/snapshot/chunk, then /raft/snapshot/done). Per peer,
+// two lanes, each with a bounded queue and one request in flight (what
+// queues meanwhile becomes the next batch): appends that carry entries, and
+// everything else (heartbeats, votes, answers), so that a heartbeat never
+// waits behind a megabyte of entries. Keep-alive connections, backoff after
+// failures. A batch is at most max_batch_bytes (one message alone may be
+// larger, up to wire_limits.h's kMaxMessageBytes), below what the peer
+// routes accept; a batch the peer refuses (4xx) is logged with its reason
+// and counted, and the lane sends smaller batches from then on.
 
 #include <chrono>
 #include <cstdint>
@@ -14,6 +20,9 @@
 #include <string>
 
 #include "controller/peer_sender.h"
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+
 #include "net/http_client.h"
 
 namespace tenure::controller {
@@ -24,7 +33,9 @@ struct TransportOptions {
   consensus::NodeId self;
   std::string peer_token;             ///< sent as a bearer token when set
   size_t max_queued_messages = 4096;  ///< per peer; beyond it messages are dropped
-  size_t max_batch_bytes = 512 << 10; ///< body size aimed at per POST (server limit is 1 MiB)
+  size_t max_batch_bytes = 1 << 20;   ///< a POST's body at most (one larger message goes alone)
+  /// Larger messages are never sent (the peer would refuse them): dropped, logged and counted.
+  size_t max_message_bytes = 4 << 20;
   size_t snapshot_chunk_bytes = 512 << 10;
   uint32_t request_timeout_ms = 2000;
   uint32_t max_backoff_ms = 1000;
@@ -33,6 +44,9 @@ struct TransportOptions {
 class PeerTransport : public PeerSender {
  public:
   PeerTransport(net::HttpClient& client, TransportOptions options);
+  /// Counts refused requests by reason (label `reason`: too_large,
+  /// bad_request, unauthorized, other, oversized); set before traffic starts.
+  void set_refused_metric(prometheus::Family<prometheus::Counter>* refused) { refused_ = refused; }
   /// The node that receives snapshot verdicts; set before traffic starts.
   void set_node(RaftNode* node) { node_ = node; }
 
@@ -41,19 +55,27 @@ class PeerTransport : public PeerSender {
   bool peer_healthy(const consensus::NodeId& id) const override;
 
  private:
-  struct Peer {
-    std::string address;
+  enum LaneId : size_t { kControl = 0, kAppends = 1, kLanes = 2 };
+  struct Lane {
     std::deque<consensus::Message> queue;
     bool in_flight = false;
+    size_t max_batch_bytes = 0;  ///< 0: options_.max_batch_bytes; lowered after a 413
+  };
+  struct Peer {
+    std::string address;
+    Lane lanes[kLanes];
     bool snapshot_in_flight = false;
     uint32_t backoff_ms = 0;
     std::chrono::steady_clock::time_point retry_at{};
     std::chrono::steady_clock::time_point last_ok{};
     bool last_failed = true;
     uint64_t dropped = 0;
+    uint64_t refused = 0;
   };
   void pump(const consensus::NodeId& id);  // requires mu_
-  void on_done(const consensus::NodeId& id, bool ok);
+  void pump_lane(const consensus::NodeId& id, Peer& p, LaneId lane);  // requires mu_
+  void on_done(const consensus::NodeId& id, LaneId lane, size_t body_bytes, const net::ClientResult& r);
+  void count_refused(const char* reason);
   void send_snapshot(const consensus::NodeId& id, consensus::Message m);
   void send_chunk(const consensus::NodeId& id, std::string address, std::shared_ptr<consensus::Message> m,
                   std::string transfer, size_t offset);
@@ -62,6 +84,7 @@ class PeerTransport : public PeerSender {
   net::HttpClient& client_;
   TransportOptions options_;
   RaftNode* node_ = nullptr;
+  prometheus::Family<prometheus::Counter>* refused_ = nullptr;
   mutable std::mutex mu_;
   std::map<consensus::NodeId, Peer> peers_;
   uint64_t transfer_seq_ = 0;

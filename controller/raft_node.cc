@@ -1,5 +1,6 @@
 // The driver loop: ticks, Ready processing and apply (DESIGN.md "One pure core").
 #include "controller/raft_node.h"
+#include "controller/wire_limits.h"
 
 #include <chrono>
 #include <cstdio>
@@ -82,6 +83,10 @@ void RaftNode::start_on_strand() {
   cfg.heartbeat_ticks = options_.heartbeat_ticks;
   cfg.election_jitter_ticks = options_.election_jitter_ticks;
   cfg.random_seed = steady_ns();
+  // Bounded entries and messages (wire_limits.h).
+  cfg.max_entry_bytes = kMaxEntryBytes;
+  cfg.max_bytes_per_msg = kMaxAppendBytes;
+  cfg.entry_overhead_bytes = kEntryWireOverheadBytes;
   // The bootstrap log is durable before the core may act on it.
   if (storage_.empty() && !init.entries.empty()) storage_.bootstrap(init);
   raft_ = std::make_unique<consensus::Raft>(cfg, std::move(init));

@@ -68,7 +68,8 @@ struct NodeOptions {
   controlplane::Limits limits;
 };
 
-enum class NodeErrc { kNotLeader, kTimeout, kDropped, kBusy, kStopped, kInvalid };
+/// kTooLarge: the command exceeds the max entry size (413 too_large).
+enum class NodeErrc { kNotLeader, kTimeout, kDropped, kBusy, kStopped, kInvalid, kTooLarge };
 
 struct NodeError {
   NodeErrc code;

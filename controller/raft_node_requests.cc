@@ -6,6 +6,7 @@
 #include "consensus/assert.h"
 #include "common/log.h"
 #include "controller/raft_node.h"
+#include "controller/wire_limits.h"
 
 namespace tenure::controller {
 
@@ -30,6 +31,7 @@ NodeErrc map_error(RaftError e) {
     case RaftError::kConfChangePending: return NodeErrc::kBusy;
     case RaftError::kInvalidConfChange:
     case RaftError::kUnknownMember: return NodeErrc::kInvalid;
+    case RaftError::kEntryTooLarge: return NodeErrc::kTooLarge;
   }
   return NodeErrc::kInvalid;
 }
@@ -57,7 +59,17 @@ void RaftNode::propose(controlplane::Command cmd, ProposeDone done) {
     }
     // The leader stamps its time; apply never reads a clock.
     cmd.at_ms = wall_clock_ms();
-    enqueue(QueuedProposal{controlplane::encode_command(cmd), std::move(done), false});
+    std::string data = controlplane::encode_command(cmd);
+    if (data.size() > kMaxEntryBytes) {
+      // Refused here, alone, rather than failing the batch it would join.
+      metrics_.proposals.Add({{"result", "too_large"}}).Increment();
+      NodeError err{NodeErrc::kTooLarge, "command of " + std::to_string(data.size()) +
+                                             " bytes exceeds the max entry size of " +
+                                             std::to_string(kMaxEntryBytes) + " bytes; split it",
+                    NodeId()};
+      return done(&err, nullptr);
+    }
+    enqueue(QueuedProposal{std::move(data), std::move(done), false});
     schedule_process();
   });
 }
@@ -90,7 +102,10 @@ void RaftNode::flush_proposals() {
     auto r = raft_->propose_batch(std::move(batch));
     batch.clear();
     if (!r.ok()) {
-      metrics_.proposals.Add({{"result", r.code() == RaftError::kTooManyUncommitted ? "busy" : "not_leader"}})
+      const char* result = r.code() == RaftError::kTooManyUncommitted ? "busy"
+                           : r.code() == RaftError::kEntryTooLarge    ? "too_large"
+                                                                      : "not_leader";
+      metrics_.proposals.Add({{"result", result}})
           .Increment(static_cast<double>(n));
       NodeError err{map_error(r.code()), r.error().message, raft_->leader()};
       for (auto& d : dones) d(&err, nullptr);

@@ -55,6 +55,8 @@ void Supervisor::on_tick() {
 void Supervisor::propose(Decision d) {
   if (d.kind == Decision::Kind::kDeclareDead) {
     log_warn("supervisor", "event=lease_expired worker=" + d.worker.str() + " shards=" + std::to_string(d.shards));
+  } else if (d.kind == Decision::Kind::kFailover) {
+    log_info("supervisor", "event=failover_piece worker=" + d.worker.str() + " shards=" + std::to_string(d.shards));
   } else if (d.kind == Decision::Kind::kExpireHandoffs) {
     log_warn("supervisor", "event=handoff_unconfirmed from=" + d.worker.str() + " shards=" +
                                std::to_string(d.shards) + " action=lease_waited_out");
@@ -63,8 +65,10 @@ void Supervisor::propose(Decision d) {
   node_.propose(std::move(cmd), [this, d = std::move(d)](const NodeError* err, const controlplane::ApplyResult* r) {
     policy_.finished(d);
     if (err || !r) return;
-    if (d.kind == Decision::Kind::kDeclareDead) {
+    if (d.kind == Decision::Kind::kDeclareDead && r->code == controlplane::ApplyCode::kOk) {
       workers_declared_dead_.Increment();
+    }
+    if (d.kind == Decision::Kind::kDeclareDead || d.kind == Decision::Kind::kFailover) {
       handoffs_.Add({{"reason", "dead_worker"}}).Increment(static_cast<double>(r->changed));
     }
   });

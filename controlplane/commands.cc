@@ -55,6 +55,11 @@ struct Encoder {
     put_placements(w, c.placements);
     w.u8(static_cast<uint8_t>(c.reason));
   }
+  void operator()(const FailoverShards& c) {
+    w.str(c.id.str());
+    put_placements(w, c.placements);
+    w.u8(static_cast<uint8_t>(c.reason));
+  }
   void operator()(const BeginMoves& c) {
     put_placements(w, c.placements);
     w.u8(static_cast<uint8_t>(c.reason));
@@ -132,6 +137,13 @@ std::optional<CommandBody> decode_body(uint8_t kind, Reader& r) {
       MarkMembersStarted c;
       uint64_t n = r.varint();
       for (uint64_t i = 0; i < n && !r.failed(); ++i) c.ids.push_back(r.str());
+      return c;
+    }
+    case 10: {
+      FailoverShards c;
+      c.id = WorkerId(r.str());
+      c.placements = get_placements(r);
+      c.reason = static_cast<ChangeReason>(r.u8());
       return c;
     }
     default: return std::nullopt;

@@ -57,9 +57,25 @@ struct AssignShards {
   ChangeReason reason = ChangeReason::kCreated;
 };
 
-/// Declares a worker dead (its lease ran out, or it left) and moves each of
-/// its shards at once to the worker the leader chose, epoch + 1.
+/// Declares a worker dead (its lease ran out, or it left) and moves the
+/// shards named in `placements` to the worker chosen for each (or to nobody
+/// when empty), epoch + 1. A worker's failover may take more shards than one
+/// bounded command holds (command_split.h): the shards not named stay with
+/// the dead worker, serving nobody, until FailoverShards commands move them;
+/// the leader's policy continues any dead worker that still holds shards,
+/// so a failover completes whole across leader changes.
 struct DeclareDead {
+  WorkerId id;
+  std::vector<Placement> placements;
+  ChangeReason reason = ChangeReason::kDeadWorker;
+};
+
+/// Continues the failover of a dead worker: moves each named shard that the
+/// worker still holds at `expected_epoch` to its chosen worker (or to nobody
+/// when empty), epoch + 1. Refused when the worker is not dead; placements
+/// that no longer hold (the shard moved, the chosen worker cannot take
+/// shards now) are skipped, and the policy plans them again.
+struct FailoverShards {
   WorkerId id;
   std::vector<Placement> placements;
   ChangeReason reason = ChangeReason::kDeadWorker;
@@ -90,7 +106,8 @@ struct MarkMembersStarted {
 };
 
 using CommandBody = std::variant<CreateShards, DeleteShard, RegisterWorker, SetDraining, RemoveWorker,
-                                 AssignShards, DeclareDead, BeginMoves, CompleteMoves, MarkMembersStarted>;
+                                 AssignShards, DeclareDead, BeginMoves, CompleteMoves, MarkMembersStarted,
+                                 FailoverShards>;
 
 struct Command {
   /// Dedup key: a retried proposal with the same id applies once. May be empty.

@@ -32,6 +32,7 @@ void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
   heard_since_.clear();
   handoff_seen_ms_.clear();
   declaring_dead_.clear();
+  failing_over_.clear();
   expiring_.clear();
   held_until_ms_.clear();
   hold_formerly_owned_until_ms_ = now_ms + options_.lease_ms;
@@ -98,6 +99,7 @@ std::vector<Decision> FleetPolicy::tick(const StateMachine& sm, uint64_t now_ms,
     hold_expired_ = true;
   }
   check_leases(sm, now_ms, wall_ms, out);
+  continue_failovers(sm, wall_ms, out);
   expire_handoffs(sm, now_ms, out);
   maybe_place(sm, now_ms, wall_ms, out);
   return out;
@@ -115,10 +117,36 @@ void FleetPolicy::check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t
     }
     since = w.since_ms;
     if (fresh || now_ms - it->second <= options_.lease_ms) continue;
-    declaring_dead_.insert(id);
-    Decision d{Decision::Kind::kDeclareDead, next_id_++, {}, id, sm.shards_of(id).size()};
-    d.command.body = DeclareDead{id, plan_failover(sm, id, placement_options(wall_ms)), ChangeReason::kDeadWorker};
+    add_failover(sm, id, wall_ms, /*declare=*/true, ChangeReason::kDeadWorker, out);
+  }
+}
+
+void FleetPolicy::add_failover(const StateMachine& sm, const WorkerId& dead, uint64_t wall_ms, bool declare,
+                               ChangeReason reason, std::vector<Decision>& out) {
+  size_t held = sm.shards_of(dead).size();
+  auto cmds = failover_commands("", dead, plan_failover(sm, dead, placement_options(wall_ms)), reason, declare,
+                                options_.max_command_list_bytes);
+  for (size_t k = 0; k < cmds.size(); ++k) {
+    Command& c = cmds[k];
+    bool first = declare && k == 0;
+    Decision d{first ? Decision::Kind::kDeclareDead : Decision::Kind::kFailover, next_id_++, std::move(c), dead,
+               first ? held : 0};
+    if (first) {
+      declaring_dead_.insert(dead);
+    } else {
+      d.shards = std::get<FailoverShards>(d.command.body).placements.size();
+      ++failing_over_[dead];
+    }
     out.push_back(std::move(d));
+  }
+}
+
+void FleetPolicy::continue_failovers(const StateMachine& sm, uint64_t wall_ms, std::vector<Decision>& out) {
+  for (const auto& [id, w] : sm.workers()) {
+    if (w.state != WorkerState::kDead || sm.shards_of(id).empty()) continue;
+    // Pieces still in flight (this leader's own failover, proposed together): wait for them.
+    if (declaring_dead_.count(id) || failing_over_.count(id)) continue;
+    add_failover(sm, id, wall_ms, /*declare=*/false, ChangeReason::kDeadWorker, out);
   }
 }
 
@@ -136,9 +164,10 @@ void FleetPolicy::expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::
   }
   for (auto& [from, c] : overdue) {
     for (const auto& id : c.shards) expiring_.insert(id);
-    Decision d{Decision::Kind::kExpireHandoffs, next_id_++, {}, from, c.shards.size()};
-    d.command.body = std::move(c);
-    out.push_back(std::move(d));
+    for (auto& cmd : complete_moves_commands("", std::move(c), options_.max_command_list_bytes)) {
+      size_t n = std::get<CompleteMoves>(cmd.body).shards.size();
+      out.push_back(Decision{Decision::Kind::kExpireHandoffs, next_id_++, std::move(cmd), from, n});
+    }
   }
 }
 
@@ -162,6 +191,11 @@ void FleetPolicy::maybe_place(const StateMachine& sm, uint64_t now_ms, uint64_t 
 void FleetPolicy::finished(const Decision& d) {
   switch (d.kind) {
     case Decision::Kind::kDeclareDead: declaring_dead_.erase(d.worker); break;
+    case Decision::Kind::kFailover: {
+      auto it = failing_over_.find(d.worker);
+      if (it != failing_over_.end() && --it->second == 0) failing_over_.erase(it);
+      break;
+    }
     case Decision::Kind::kExpireHandoffs:
       for (const auto& id : std::get<CompleteMoves>(d.command.body).shards) expiring_.erase(id);
       break;
@@ -195,14 +229,16 @@ Plan FleetPolicy::plan(const StateMachine& sm, uint64_t wall_ms) const {
 
 std::vector<Command> FleetPolicy::plan_commands(const Plan& plan) const {
   std::vector<Command> cmds;
-  // One command per reason (so history records why), chunked to keep entries small.
+  // One command per reason (so history records why), each bounded in bytes
+  // (command_split.h) and in placements.
   auto chunked = [&](const std::vector<PlannedMove>& moves, bool handoff) {
     std::map<ChangeReason, std::vector<Placement>> by_reason;
     for (const auto& m : moves) by_reason[m.reason].push_back({m.shard, m.to, m.epoch});
     for (auto& [reason, all] : by_reason) {
-      for (size_t i = 0; i < all.size(); i += options_.max_placements_per_command) {
-        auto end = all.begin() + static_cast<long>(std::min(all.size(), i + options_.max_placements_per_command));
-        std::vector<Placement> ps(all.begin() + static_cast<long>(i), end);
+      auto runs = split_by_bytes(std::move(all), options_.max_command_list_bytes,
+                                 [](const Placement& p) { return encoded_size(p); },
+                                 std::max<size_t>(1, options_.max_placements_per_command));
+      for (auto& ps : runs) {
         Command c;
         if (handoff) {
           c.body = BeginMoves{std::move(ps), reason};

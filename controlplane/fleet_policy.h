@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "controlplane/command_split.h"
 #include "controlplane/placement.h"
 #include "controlplane/state_machine.h"
 
@@ -37,6 +38,9 @@ struct FleetPolicyOptions {
   uint64_t placement_interval_ms = 2000;      ///< a pass at least this often
   uint64_t placement_min_interval_ms = 200;   ///< and after changes, at most this often
   size_t max_placements_per_command = 4000;
+  /// The bytes a command's list may take (command_split.h); the simulator
+  /// draws smaller values so that few shards make many pieces.
+  size_t max_command_list_bytes = kCommandListBudgetBytes;
 };
 
 struct HeartbeatAnswer {
@@ -51,13 +55,16 @@ struct HeartbeatAnswer {
   std::vector<std::pair<ShardId, Epoch>> revoked;
 };
 
-/// A command the leader should propose, and what it is about.
+/// A command the leader should propose, and what it is about. A large
+/// operation is several decisions, one bounded command each
+/// (command_split.h): a declaration of death is a kDeclareDead (its first
+/// placements) and kFailover decisions for the rest, proposed together.
 struct Decision {
-  enum class Kind { kDeclareDead, kExpireHandoffs, kPlace } kind;
+  enum class Kind { kDeclareDead, kFailover, kExpireHandoffs, kPlace } kind;
   uint64_t id = 0;  ///< hand back to finished()
   Command command;
-  WorkerId worker;           ///< kDeclareDead
-  size_t shards = 0;         ///< shards concerned
+  WorkerId worker;           ///< kDeclareDead, kFailover, kExpireHandoffs
+  size_t shards = 0;         ///< shards concerned (kDeclareDead: all the worker held)
 };
 
 /// A handoff this leader saw finish (for metrics).
@@ -93,6 +100,12 @@ class FleetPolicy {
  private:
   void check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out);
   void expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::vector<Decision>& out);
+  /// Dead workers that still hold shards (a failover cut short by a leader
+  /// change or a refused piece): their shards are planned and moved again.
+  void continue_failovers(const StateMachine& sm, uint64_t wall_ms, std::vector<Decision>& out);
+  /// The failover of `dead` as decisions (declare: the first is DeclareDead).
+  void add_failover(const StateMachine& sm, const WorkerId& dead, uint64_t wall_ms, bool declare,
+                    ChangeReason reason, std::vector<Decision>& out);
   void maybe_place(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out);
   PlacementOptions placement_options(uint64_t wall_ms) const;
   void note_deletions(const StateMachine& sm, uint64_t now_ms);
@@ -106,6 +119,8 @@ class FleetPolicy {
   std::map<WorkerId, uint64_t> heard_since_;
   std::map<ShardId, uint64_t> handoff_seen_ms_;
   std::set<WorkerId> declaring_dead_;
+  /// Failover pieces (kFailover) in flight, per dead worker.
+  std::map<WorkerId, size_t> failing_over_;
   std::set<ShardId> expiring_;
   /// Shards not to be placed before the time given (deleted, maybe re-created).
   std::map<ShardId, uint64_t> held_until_ms_;

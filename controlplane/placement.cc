@@ -138,6 +138,12 @@ class LoadModel {
   std::priority_queue<Key> heap_;
 };
 
+/// A dead worker's shards move by its failover (FailoverShards), never by a handoff.
+bool held_by_dead(const StateMachine& sm, const Shard& s) {
+  const Worker* w = sm.worker(s.worker);
+  return !w || w->state == WorkerState::kDead;
+}
+
 ChangeReason reason_for_unassigned(const Shard& s) {
   if (s.epoch == Epoch(0) || s.history.empty()) return ChangeReason::kCreated;
   return s.history.back().reason;
@@ -164,7 +170,8 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
       WorkerId to = model.take();
       if (to.empty()) continue;
       plan.assignments.push_back({id, WorkerId(), to, s.epoch, reason_for_unassigned(s)});
-    } else if (s.state == ShardState::kActive && (!model.eligible(s.worker) || model.surplus(s.worker) > 0)) {
+    } else if (s.state == ShardState::kActive && (!model.eligible(s.worker) || model.surplus(s.worker) > 0) &&
+               !held_by_dead(sm, s)) {
       movable[s.worker].push_back(&id);
     }
   }
@@ -197,13 +204,16 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
 std::vector<Placement> plan_failover(const StateMachine& sm, const WorkerId& dead, const PlacementOptions& opt) {
   LoadModel model(sm, opt, dead);
   std::vector<Placement> out;
+  out.reserve(sm.shards_of(dead).size());
   for (const auto& id : sm.shards_of(dead)) {
     const Shard* s = sm.shard(id);
     // A shard already being handed off goes to its target (counted there).
-    if (s->state == ShardState::kHandoff && model.eligible(s->target)) continue;
-    WorkerId to = model.take();
-    if (to.empty()) break;
-    out.push_back(Placement{id, to, s->epoch});
+    if (s->state == ShardState::kHandoff && model.eligible(s->target)) {
+      out.push_back(Placement{id, s->target, s->epoch});
+      continue;
+    }
+    // Nobody can take it: it becomes unassigned (empty worker) until someone can.
+    out.push_back(Placement{id, model.take(), s->epoch});
   }
   return out;
 }

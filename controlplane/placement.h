@@ -49,8 +49,8 @@ struct Plan {
 /// Plans assignments and handoffs for the current state.
 Plan plan_placement(const StateMachine& sm, const PlacementOptions& options);
 
-/// Chooses new owners for the shards of `dead` as if it were gone; shards
-/// without a possible owner are left out (they become unassigned).
+/// Chooses new owners for every shard `dead` holds, as if it were gone; a
+/// shard without a possible owner gets an empty worker (it becomes unassigned).
 std::vector<Placement> plan_failover(const StateMachine& sm, const WorkerId& dead, const PlacementOptions& options);
 
 /// Largest-remainder quotas: `total` split by capacity, each within one of

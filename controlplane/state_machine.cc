@@ -60,6 +60,12 @@ std::string_view request_scope(std::string_view id) {
   size_t at = id.rfind(kRequestScopeSeparator);
   return at == std::string_view::npos ? std::string_view() : id.substr(0, at);
 }
+/// The request a (piece's) id belongs to: the id without its piece number.
+std::string_view request_of(std::string_view id) {
+  size_t scope_end = id.rfind(kRequestScopeSeparator);
+  size_t piece = id.find(kRequestPieceSeparator, scope_end == std::string_view::npos ? 0 : scope_end);
+  return piece == std::string_view::npos ? id : id.substr(0, piece);
+}
 }  // namespace
 
 ApplyResult StateMachine::apply(const Command& cmd) {
@@ -67,7 +73,9 @@ ApplyResult StateMachine::apply(const Command& cmd) {
     auto it = request_results_.find(cmd.request_id);
     if (it != request_results_.end()) return it->second;
     std::string_view scope = request_scope(cmd.request_id);
-    if (!scope.empty() && request_scopes_.count(std::string(scope))) {
+    auto used = scope.empty() ? request_scopes_.end() : request_scopes_.find(std::string(scope));
+    // Another piece of the same request is no reuse of the key.
+    if (used != request_scopes_.end() && request_of(used->second) != request_of(cmd.request_id)) {
       ApplyResult r;
       r.code = ApplyCode::kIdempotencyMismatch;
       r.message = "this Idempotency-Key was used for another request (route, path or body differ)";
@@ -111,6 +119,7 @@ ApplyResult StateMachine::apply_body(const Command& cmd) {
           [&](const RemoveWorker& c) { return remove_worker(c); },
           [&](const AssignShards& c) { return assign(c, at); },
           [&](const DeclareDead& c) { return declare_dead(c, at); },
+          [&](const FailoverShards& c) { return failover_shards(c, at); },
           [&](const BeginMoves& c) { return begin_moves(c, at); },
           [&](const CompleteMoves& c) { return complete_moves(c, at); },
           [&](const MarkMembersStarted& c) { return mark_members_started(c); },
@@ -220,6 +229,13 @@ ApplyResult StateMachine::delete_shard(const DeleteShard& c, uint64_t at_ms) {
 ApplyResult StateMachine::register_worker(const RegisterWorker& c, uint64_t at_ms) {
   if (!valid_worker_id(c.id.str())) return fail(ApplyCode::kInvalid, "invalid worker id \"" + c.id.str() + "\"");
   if (!(c.capacity > 0)) return fail(ApplyCode::kInvalid, "capacity must be > 0");
+  auto existing = workers_.find(c.id);
+  if (existing != workers_.end() && existing->second.state == WorkerState::kDead && !shards_of(c.id).empty()) {
+    // Its failover is not complete: the shards it still holds go elsewhere
+    // first (each moves once); the agent registers again at its next tick.
+    return fail(ApplyCode::kConflict, "worker \"" + c.id.str() + "\" is being failed over (" +
+                                          std::to_string(shards_of(c.id).size()) + " shards left); retry");
+  }
   auto [it, inserted] = workers_.try_emplace(c.id);
   Worker& w = it->second;
   bool changed = inserted || w.address != c.address || w.zone != c.zone || w.capacity != c.capacity;
@@ -252,9 +268,14 @@ ApplyResult StateMachine::remove_worker(const RemoveWorker& c) {
   if (it->second.state != WorkerState::kDead && !drained) {
     return fail(ApplyCode::kConflict, "worker \"" + c.id.str() + "\" is neither dead nor drained");
   }
+  if (!shards_of(c.id).empty()) {
+    return fail(ApplyCode::kConflict, "worker \"" + c.id.str() + "\" is being failed over (" +
+                                          std::to_string(shards_of(c.id).size()) + " shards left); retry");
+  }
   // Handoffs still aimed at it lose their target; their completion leaves the shard unassigned.
-  for (auto& [id, s] : shards_) {
-    if (s.state == ShardState::kHandoff && s.target == c.id) s.target = WorkerId();
+  for (const auto& id : handoffs_) {
+    Shard& s = shards_.at(id);
+    if (s.target == c.id) s.target = WorkerId();
   }
   workers_.erase(it);
   emit(EventType::kWorker, ShardId(), c.id, Epoch(0), "removed");
@@ -281,28 +302,43 @@ ApplyResult StateMachine::declare_dead(const DeclareDead& c, uint64_t at_ms) {
   if (it == workers_.end()) return fail(ApplyCode::kNotFound, "worker \"" + c.id.str() + "\" not found");
   if (it->second.state == WorkerState::kDead) return ApplyResult{};
   set_worker_state(c.id, it->second, WorkerState::kDead, at_ms);
-  std::map<ShardId, WorkerId> chosen;
-  for (const auto& p : c.placements) chosen[p.shard] = p.worker;
-  ApplyResult r;
-  std::vector<ShardId> owned(shards_of(c.id).begin(), shards_of(c.id).end());
-  for (const auto& id : owned) {
-    Shard& s = shards_.at(id);
-    auto ch = chosen.find(id);
-    // A shard already being handed off goes on to its target if the leader named nobody better.
-    WorkerId to;
-    if (ch != chosen.end() && accepts_shards(ch->second)) {
-      to = ch->second;
-    } else if (s.state == ShardState::kHandoff && accepts_shards(s.target)) {
-      to = s.target;
-    }
-    change_owner(id, s, to, c.reason, at_ms);
-    ++r.changed;
-  }
   // Handoffs aimed at the dead worker lose their target.
-  for (auto& [id, s] : shards_) {
-    if (s.state == ShardState::kHandoff && s.target == c.id) s.target = WorkerId();
+  for (const auto& id : handoffs_) {
+    Shard& s = shards_.at(id);
+    if (s.target == c.id) s.target = WorkerId();
   }
+  ApplyResult r;
+  r.changed = move_from_dead(c.id, c.placements, c.reason, at_ms);
   return r;
+}
+
+ApplyResult StateMachine::failover_shards(const FailoverShards& c, uint64_t at_ms) {
+  auto it = workers_.find(c.id);
+  if (it == workers_.end()) return fail(ApplyCode::kNotFound, "worker \"" + c.id.str() + "\" not found");
+  if (it->second.state != WorkerState::kDead) {
+    return fail(ApplyCode::kConflict, "worker \"" + c.id.str() + "\" is not dead");
+  }
+  ApplyResult r;
+  r.changed = move_from_dead(c.id, c.placements, c.reason, at_ms);
+  return r;
+}
+
+size_t StateMachine::move_from_dead(const WorkerId& dead, const std::vector<Placement>& placements,
+                                    ChangeReason reason, uint64_t at_ms) {
+  size_t changed = 0;
+  for (const auto& p : placements) {
+    auto it = shards_.find(p.shard);
+    if (it == shards_.end()) continue;
+    Shard& s = it->second;
+    // Only what the dead worker still holds at the planned epoch: a shard
+    // that moved meanwhile (an earlier piece, a completed handoff) moves no more.
+    if (s.worker != dead || s.epoch != p.expected_epoch) continue;
+    // A worker that cannot take shards now: left for the policy to plan again.
+    if (!p.worker.empty() && !accepts_shards(p.worker)) continue;
+    change_owner(p.shard, s, p.worker, reason, at_ms);
+    ++changed;
+  }
+  return changed;
 }
 
 ApplyResult StateMachine::begin_moves(const BeginMoves& c, uint64_t at_ms) {
@@ -311,8 +347,10 @@ ApplyResult StateMachine::begin_moves(const BeginMoves& c, uint64_t at_ms) {
     auto it = shards_.find(p.shard);
     if (it == shards_.end()) continue;
     Shard& s = it->second;
+    // A dead owner's shards are the failover's, never a handoff's (no release would come).
+    const Worker* owner = worker(s.worker);
     if (s.state != ShardState::kActive || s.epoch != p.expected_epoch || s.worker == p.worker ||
-        !accepts_shards(p.worker)) {
+        !accepts_shards(p.worker) || !owner || owner->state == WorkerState::kDead) {
       continue;
     }
     set_shard_state(p.shard, s, ShardState::kHandoff);

@@ -74,6 +74,9 @@ enum class ApplyCode : uint8_t { kOk, kNotFound, kConflict, kInvalid, kIdempoten
 /// the same id returns the first outcome; the same scope with another
 /// fingerprint is refused with kIdempotencyMismatch while the first is kept.
 inline constexpr char kRequestScopeSeparator = '#';
+/// The pieces of one split request (command_split.h) have ids "<id>.<k>"
+/// (k >= 1) beside "<id>" itself: one request for the check above.
+inline constexpr char kRequestPieceSeparator = '.';
 
 struct ApplyResult {
   ApplyCode code = ApplyCode::kOk;
@@ -142,6 +145,10 @@ class StateMachine {
   ApplyResult remove_worker(const RemoveWorker& c);
   ApplyResult assign(const AssignShards& c, uint64_t at_ms);
   ApplyResult declare_dead(const DeclareDead& c, uint64_t at_ms);
+  ApplyResult failover_shards(const FailoverShards& c, uint64_t at_ms);
+  /// Moves the named shards of dead worker `dead` (one failover piece).
+  size_t move_from_dead(const WorkerId& dead, const std::vector<Placement>& placements, ChangeReason reason,
+                        uint64_t at_ms);
   ApplyResult begin_moves(const BeginMoves& c, uint64_t at_ms);
   ApplyResult complete_moves(const CompleteMoves& c, uint64_t at_ms);
   ApplyResult mark_members_started(const MarkMembersStarted& c);

@@ -123,7 +123,7 @@ void GrantChanges::reset_revision(Revision r) { revision_ = r; }
 void GrantChanges::revoke_for_release(const ShardEpoch& s) {
   drop(s.shard, s.epoch);
   // Confirm even when already dropped: an earlier release may have been lost.
-  if (std::find(release_.begin(), release_.end(), s) == release_.end()) release_.push_back(s);
+  if (releasing_.emplace(s.shard.str(), s.epoch.value()).second) release_.push_back(s);
 }
 
 void GrantChanges::apply_event(const WatchEvent& e, const WorkerId& self) {

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -119,6 +120,10 @@ class GrantChanges {
   std::map<std::string, ShardRecord> records_;  ///< ordered: persisted and logged in id order
   std::optional<Revision> revision_;
   std::vector<ShardEpoch> release_;
+  /// release_ as a set: a drain revokes tens of thousands of shards in one
+  /// batch, and a linear search per revoke made that quadratic (seconds on
+  /// the session's strand, long enough to miss heartbeats).
+  std::set<std::pair<std::string, uint64_t>> releasing_;
   size_t granted_ = 0;
   size_t dropped_ = 0;
   size_t refused_ = 0;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -79,6 +80,8 @@ struct Session::Impl {
   void stop_watch();
   void on_watch_headers(uint64_t gen, int status);
   void on_watch_data(uint64_t gen, std::string chunk);
+  /// Runs on the strand: everything the stream delivered since the last run.
+  void drain_watch();
   void on_watch_end(uint64_t gen, bool transport_error);
   void process_lines(const std::vector<std::string>& lines);
   void schedule_watch_reconnect();
@@ -123,6 +126,14 @@ struct Session::Impl {
   uint64_t watch_gen = 0;
   int watch_status = 0;
   net::LineSplitter splitter;
+  /// Stream data not yet on the strand (written by the client's thread). One
+  /// drain at a time is posted: a backlog of events becomes one commit (one
+  /// fsync) instead of one per network read, and the strand's timers
+  /// (heartbeats) never wait behind thousands of queued reads.
+  std::mutex watch_mu;
+  std::string watch_pending;       ///< guarded by watch_mu
+  uint64_t watch_pending_gen = 0;  ///< guarded by watch_mu
+  bool watch_drain_posted = false; ///< guarded by watch_mu
   Backoff watch_backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
   /// A heartbeat showed a revision the watch had not reached, since when.
   std::optional<std::pair<Revision, SteadyTime>> watch_lag;

@@ -36,7 +36,15 @@ void Session::Impl::start_watch(Revision from) {
         asio::post(strand, [this, gen, status] { on_watch_headers(gen, status); });
       },
       [this, gen](std::string_view chunk) {
-        asio::post(strand, [this, gen, chunk = std::string(chunk)]() mutable { on_watch_data(gen, std::move(chunk)); });
+        std::lock_guard<std::mutex> lock(watch_mu);
+        if (watch_pending_gen != gen) {
+          watch_pending.clear();
+          watch_pending_gen = gen;
+        }
+        watch_pending.append(chunk);
+        if (watch_drain_posted) return;
+        watch_drain_posted = true;
+        asio::post(strand, [this] { drain_watch(); });
       },
       [this, gen](std::optional<net::ClientError> err) {
         bool transport_error = err.has_value() && err->code != net::ClientErrc::cancelled;
@@ -57,6 +65,18 @@ void Session::Impl::on_watch_headers(uint64_t gen, int status) {
   if (gen != watch_gen) return;
   watch_status = status;
   if (status == 200) watch_backoff.reset();
+}
+
+void Session::Impl::drain_watch() {
+  std::string data;
+  uint64_t gen = 0;
+  {
+    std::lock_guard<std::mutex> lock(watch_mu);
+    watch_drain_posted = false;
+    gen = watch_pending_gen;  // an older stream's data was dropped when a newer one began
+    data.swap(watch_pending);
+  }
+  if (!data.empty()) on_watch_data(gen, std::move(data));
 }
 
 void Session::Impl::on_watch_data(uint64_t gen, std::string chunk) {

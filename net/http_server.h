@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "net/http_types.h"
@@ -27,10 +28,19 @@ namespace tenure::net {
 
 /// Limits and TLS settings of one listener. Every wait on the network has a
 /// timeout and every queue a bound (DESIGN.md, house style 6).
+/// A body limit for the requests whose target starts with `path_prefix`.
+struct BodyLimit {
+  std::string path_prefix;
+  size_t max_bytes = 0;
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";  ///< address to bind ("0.0.0.0", "::1", a name)
   uint16_t port = 0;               ///< 0 = an ephemeral port; see HttpServer::port()
   size_t max_body_bytes = 1 << 20;     ///< larger bodies get 413 too_large, unread
+  /// Exceptions to max_body_bytes by target prefix, first match wins (the
+  /// controller's peer routes take larger batches than any client sends).
+  std::vector<BodyLimit> body_limits;
   size_t max_header_bytes = 16 << 10;  ///< request line + fields; larger gets 431
   uint32_t read_timeout_ms = 10000;    ///< from a request's first byte to its last (and TLS handshake)
   uint32_t idle_timeout_ms = 60000;    ///< keep-alive connection with nothing in flight

@@ -183,6 +183,7 @@ class ServerConnection final : public ConnectionBase {
         new_parser();
       }
       if (buffer_.size() == 0) break;
+      if (!parser_->is_header_done()) choose_body_limit();
       beast::error_code ec;
       size_t n = parser_->put(buffer_.data(), ec);
       buffer_.consume(n);
@@ -210,8 +211,34 @@ class ServerConnection final : public ConnectionBase {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(opts_.max_header_bytes));
     parser_->body_limit(opts_.max_body_bytes);
+    body_limit_ = opts_.max_body_bytes;
+    body_limit_chosen_ = opts_.body_limits.empty();
     request_started_ = Clock::now();
     continue_sent_ = false;
+  }
+
+  /// A ServerOptions::body_limits entry whose prefix the target has replaces
+  /// max_body_bytes. Chosen once the request line is buffered: Beast parses
+  /// a header only when all of it is buffered, and checks Content-Length
+  /// against the limit right then, so this comes before that check.
+  void choose_body_limit() {
+    if (body_limit_chosen_) return;
+    auto data = buffer_.data();
+    std::string_view in(static_cast<const char*>(data.data()), data.size());
+    size_t eol = in.find('\n');
+    if (eol == std::string_view::npos) return;
+    body_limit_chosen_ = true;
+    std::string_view line = in.substr(0, eol);
+    size_t sp = line.find(' ');
+    if (sp == std::string_view::npos) return;
+    std::string_view target = line.substr(sp + 1);
+    target = target.substr(0, target.find(' '));
+    for (const auto& l : opts_.body_limits) {
+      if (target.substr(0, l.path_prefix.size()) != l.path_prefix) continue;
+      body_limit_ = l.max_bytes;
+      parser_->body_limit(l.max_bytes);
+      return;
+    }
   }
 
   void maybe_read() {
@@ -339,7 +366,7 @@ class ServerConnection final : public ConnectionBase {
     }
     if (ec == http::error::body_limit) {
       raw = raw_error(413, "too_large",
-                      "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes");
+                      "request body exceeds " + std::to_string(body_limit_) + " bytes");
     } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       raw = raw_error(431, "header_too_large",
                       "request header exceeds " + std::to_string(opts_.max_header_bytes) + " bytes");
@@ -524,6 +551,8 @@ class ServerConnection final : public ConnectionBase {
   bool writing_ = false;
   bool write_closes_ = false;  ///< the write in flight ends with a closing answer
   bool continue_sent_ = false;
+  size_t body_limit_ = 0;           ///< of the request being parsed
+  bool body_limit_chosen_ = false;  ///< choose_body_limit() found its request line
   bool eof_ = false;
   bool lingering_ = false;
   bool closed_ = false;

@@ -125,6 +125,8 @@ class Fleet final : private AgentEnv, private ControllerEnv {
   void schedule(uint64_t mean_ms, void (Fleet::*fault)());
   /// Proposes `cmd` at the leader; `done(ok)` when applied (false: no leader or lost).
   void operate(controlplane::Command cmd, const std::string& what, std::function<void(bool)> done = nullptr);
+  /// The id of the k-th shard created (padded on large runs).
+  std::string shard_name(int k) const;
   void create_initial_shards();
   void create_fault();
   void delete_fault();

@@ -1,5 +1,6 @@
 #include "sim/fleet_controller.h"
 
+#include "controlplane/command_split.h"
 #include "controlplane/placement.h"
 
 namespace tenure::sim {
@@ -22,6 +23,7 @@ controlplane::FleetPolicyOptions policy_options(const FleetOptions& o) {
   p.placement_interval_ms = o.placement_interval_ms;
   p.placement_min_interval_ms = o.placement_min_interval_ms;
   p.max_placements_per_command = o.max_placements_per_command;
+  p.max_command_list_bytes = o.max_command_list_bytes;
   return p;
 }
 
@@ -127,6 +129,8 @@ void NodeController::on_tick() {
     if (env_.tracing()) {
       env_.trace("fleet: " + node_.id().str() + " decides " +
                  (d.kind == Decision::Kind::kDeclareDead      ? "declare-dead " + d.worker.str()
+                  : d.kind == Decision::Kind::kFailover       ? "failover " + d.worker.str() + " (" +
+                                                                    std::to_string(d.shards) + " shards)"
                   : d.kind == Decision::Kind::kExpireHandoffs ? "expire-handoffs from " + d.worker.str()
                                                                : std::string("place")));
     }
@@ -176,11 +180,10 @@ void NodeController::on_request(const NodeId& from, const FleetRequest& r) {
         c.shards.push_back(s.shard);
         c.epochs.push_back(s.epoch);
       }
-      Command cmd;
-      cmd.body = std::move(c);
-      propose(std::move(cmd), [this, from, id = r.id](bool ok, const ApplyResult*) {
-        answer_status(from, id, ok ? FleetStatus::kOk : FleetStatus::kUnavailable);
-      });
+      propose_all(controlplane::complete_moves_commands("", std::move(c), o_.max_command_list_bytes),
+                  [this, from, id = r.id](bool ok, const std::vector<ApplyResult>&) {
+                    answer_status(from, id, ok ? FleetStatus::kOk : FleetStatus::kUnavailable);
+                  });
       return;
     }
     case FleetCall::kList: return serve_list(from, r);
@@ -279,13 +282,33 @@ void NodeController::leave(const NodeId& agent, const FleetRequest& r) {
   opt.max_concurrent_moves = o_.max_concurrent_moves;
   opt.join_delay_ms = o_.join_delay_ms;
   opt.now_ms = env_.wall_ms(node_);
-  Command cmd;
-  cmd.body = controlplane::DeclareDead{r.worker, controlplane::plan_failover(sm, r.worker, opt),
-                                       controlplane::ChangeReason::kReleased};
-  propose(std::move(cmd), [this, agent, id = r.id](bool ok, const ApplyResult* res) {
-    if (!ok) return answer_status(agent, id, FleetStatus::kUnavailable);
-    answer_status(agent, id, res->code == ApplyCode::kOk ? FleetStatus::kOk : FleetStatus::kRefused);
+  // Bounded pieces, as api/agent_routes.cc proposes them.
+  auto cmds = controlplane::failover_commands("", r.worker, controlplane::plan_failover(sm, r.worker, opt),
+                                              controlplane::ChangeReason::kReleased, /*declare=*/true,
+                                              o_.max_command_list_bytes);
+  propose_all(std::move(cmds), [this, agent, id = r.id](bool ok, const std::vector<ApplyResult>& res) {
+    if (!ok || res.empty()) return answer_status(agent, id, FleetStatus::kUnavailable);
+    answer_status(agent, id, res.front().code == ApplyCode::kOk ? FleetStatus::kOk : FleetStatus::kRefused);
   });
+}
+
+void NodeController::propose_all(std::vector<Command> cmds, AllDone done) {
+  struct Tally {
+    size_t left;
+    bool ok = true;
+    std::vector<ApplyResult> results;
+    AllDone done;
+  };
+  auto tally = std::make_shared<Tally>(Tally{cmds.size(), true, {}, std::move(done)});
+  if (cmds.empty()) return tally->done(true, tally->results);
+  for (auto& c : cmds) {
+    // Results are copied at once: the state machine's last result changes with the next entry.
+    propose(std::move(c), [tally](bool ok, const ApplyResult* res) {
+      if (!ok) tally->ok = false;
+      if (ok && res) tally->results.push_back(*res);
+      if (--tally->left == 0) tally->done(tally->ok, tally->results);
+    });
+  }
 }
 
 }  // namespace tenure::sim

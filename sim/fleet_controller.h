@@ -65,6 +65,9 @@ class NodeController {
   void on_request(const NodeId& from, const FleetRequest& r);
   /// Proposes `cmd` stamped with this member's wall clock (leader only).
   void propose(controlplane::Command cmd, Done done);
+  using AllDone = std::function<void(bool all_ok, const std::vector<controlplane::ApplyResult>& results)>;
+  /// Proposes the pieces of a split operation; `done` once all have an outcome.
+  void propose_all(std::vector<controlplane::Command> cmds, AllDone done);
   uint64_t decisions() const { return decisions_; }
 
  private:

@@ -2,7 +2,9 @@
 // undrained, manual moves), the agents' faults (pauses past the lease,
 // kills, graceful leaves, cut links) and the liveness phase.
 #include <algorithm>
+#include <memory>
 
+#include "controlplane/command_split.h"
 #include "sim/fleet.h"
 
 namespace tenure::sim {
@@ -38,16 +40,29 @@ void Fleet::operate(Command cmd, const std::string& what, std::function<void(boo
   });
 }
 
+std::string Fleet::shard_name(int k) const {
+  // Long ids (a large run) make each placement, release and failover piece
+  // carry more bytes, so that pieces reach their bound with few shards.
+  std::string id = "s" + std::to_string(k);
+  if (f_.shard_id_pad > 0) id += "-" + std::string(f_.shard_id_pad, 'x');
+  return id;
+}
+
 void Fleet::create_initial_shards() {
-  controlplane::CreateShards c;
-  for (int k = 1; k <= f_.initial_shards; ++k) c.ids.emplace_back("s" + std::to_string(k));
+  std::vector<controlplane::ShardId> ids;
+  for (int k = 1; k <= f_.initial_shards; ++k) ids.emplace_back(shard_name(k));
   next_shard_ = std::max(next_shard_, f_.initial_shards + 1);
-  Command cmd;
-  cmd.body = std::move(c);
-  // Until it is applied (creating an existing shard changes nothing).
-  operate(std::move(cmd), "create initial shards", [this](bool ok) {
-    if (!ok) after(100'000, [this] { create_initial_shards(); });
-  });
+  // Bounded pieces, as POST /v1/shards proposes them.
+  auto cmds = controlplane::create_commands("", std::move(ids), f_.max_command_list_bytes);
+  auto left = std::make_shared<size_t>(cmds.size());
+  auto failed = std::make_shared<bool>(false);
+  for (auto& cmd : cmds) {
+    // Until every piece is applied (creating an existing shard changes nothing).
+    operate(std::move(cmd), "create initial shards", [this, left, failed](bool ok) {
+      if (!ok) *failed = true;
+      if (--*left == 0 && *failed) after(100'000, [this] { create_initial_shards(); });
+    });
+  }
 }
 
 void Fleet::create_fault() {
@@ -58,7 +73,7 @@ void Fleet::create_fault() {
     c.ids.emplace_back(deleted_[k]);
     deleted_.erase(deleted_.begin() + static_cast<long>(k));
   } else {
-    for (int64_t n = rng_.range(1, 3); n > 0; --n) c.ids.emplace_back("s" + std::to_string(next_shard_++));
+    for (int64_t n = rng_.range(1, 3); n > 0; --n) c.ids.emplace_back(shard_name(next_shard_++));
   }
   Command cmd;
   cmd.body = std::move(c);

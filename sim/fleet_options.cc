@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "controlplane/command_split.h"
 #include "sim/rng.h"
 
 namespace tenure::sim {
@@ -70,6 +71,20 @@ FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms) {
   f.delete_gap_ms = gap(rng, 0.6, 2000, 10000);
   f.drain_gap_ms = gap(rng, 0.3, 500, 5000);
   f.move_gap_ms = gap(rng, 0.3, 200, 3000);
+
+  // Large operations (issue 8), drawn last so earlier draws stay as they
+  // were: thousands of shards with long ids, so that failovers, drains and
+  // placements are split into many bounded pieces, some near their bound.
+  f.max_command_list_bytes = controlplane::kCommandListBudgetBytes;
+  // (5% of seeds: the checkers' cost grows with shards times steps.)
+  if (rng.chance(0.05)) {
+    f.initial_shards = static_cast<int>(rng.range(800, 2000));
+    f.max_placements_per_command = rng.pick(std::vector<size_t>{500, 4000});
+    f.shard_id_pad = static_cast<int>(rng.range(20, 110));
+    f.max_command_list_bytes = rng.pick(std::vector<size_t>{2048, 16384, 65536, controlplane::kCommandListBudgetBytes});
+    // Many shards per worker: moves in flight in proportion, or a drain lasts the whole run.
+    f.max_concurrent_moves = rng.pick(std::vector<uint32_t>{64, 1000, 100000});
+  }
   return f;
 }
 
@@ -78,7 +93,8 @@ std::string FleetOptions::describe() const {
   os << " fleet=1 agents=" << agents << " zones=" << zones << " shards=" << initial_shards << " lease_ms=" << lease_ms
      << " check_ms=" << check_interval_ms << " place_ms=" << placement_min_interval_ms << "-" << placement_interval_ms
      << " max_moves=" << max_concurrent_moves << " join_delay_ms=" << join_delay_ms
-     << " per_command=" << max_placements_per_command << " request_timeout_ms=" << request_timeout_ms
+     << " per_command=" << max_placements_per_command << " command_list_bytes=" << max_command_list_bytes
+     << " id_pad=" << shard_id_pad << " request_timeout_ms=" << request_timeout_ms
      << " events_kept=" << events_kept << " heartbeat_ms=" << heartbeat_ms << " watch_poll_ms=" << watch_poll_ms << " min_call_ms=" << min_call_ms
      << " rate_spread=" << fixed3(agent_rate_spread) << " rate_at_bound=" << fixed3(rate_at_bound)
      << " agent_fsync_us=" << fsync_min_us << "-" << fsync_max_us << " stall=" << fixed3(fsync_stall)

@@ -28,6 +28,12 @@ struct FleetOptions {
   uint32_t max_concurrent_moves = 64;
   uint64_t join_delay_ms = 0;
   size_t max_placements_per_command = 4000;
+  /// FleetPolicyOptions::max_command_list_bytes (and the creates' and the
+  /// leaves' pieces): small values split few shards into many pieces.
+  size_t max_command_list_bytes = 256 << 10;
+  /// Characters appended to every shard id ("s17-xxx..."): long ids, as
+  /// operators use them, fill the pieces sooner.
+  int shard_id_pad = 0;
   /// A proposal not applied within this fails (RaftNode's request timeout).
   uint64_t request_timeout_ms = 1600;
   /// controlplane::Limits::events_kept: small values make watches fall behind (410).

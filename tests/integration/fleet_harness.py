@@ -661,12 +661,13 @@ class FleetTestCase(th.ClusterTestCase):
         return f, views
 
     def make_fleet(self, agents=4, lease_ms=2000, heartbeat_ms=250, capacities=None, zones=None,
-                   controller_yaml="", start=True, agent_ids=None, auth=None):
+                   controller_yaml="", start=True, agent_ids=None, auth=None, cluster_kw=None):
         """3 controllers with `worker_lease_ms: lease_ms` (plus `controller_yaml`
-        appended to each config) and `agents` agents w1..wN (zones z1/z2
-        alternating unless given). `auth` is the controllers' auth block;
-        the agents get its agent_token. Starts them all when `start`."""
-        c = self.make_cluster(n=3, worker_lease_ms=lease_ms, auth=auth)
+        appended to each config; `cluster_kw` goes to th.Cluster, e.g. the Raft
+        timing) and `agents` agents w1..wN (zones z1/z2 alternating unless
+        given). `auth` is the controllers' auth block; the agents get its
+        agent_token. Starts them all when `start`."""
+        c = self.make_cluster(n=3, worker_lease_ms=lease_ms, auth=auth, **(cluster_kw or {}))
         for m in c.all():
             m.extra_yaml = controller_yaml
         f = Fleet(self.tmp, c, name="fleet%d" % len(self.fleets))

@@ -1,11 +1,15 @@
 """Helpers of the scale tests (test_scale_*.py): a writer that times each
-acknowledged write, percentiles, a process's resident memory."""
+acknowledged write, percentiles, a process's resident memory; and fleets of
+many shards with long ids observed through counts (GET /v1/workers at each
+member, stale, and the agents' own metrics) rather than whole shard lists,
+so that what is measured is the operation, not the listing."""
 
 import http.client
 import sys
 import threading
 import time
 
+import fleet_harness as fh
 import tenure_harness as th
 
 
@@ -71,3 +75,88 @@ class TimedWriter(threading.Thread):
     def latencies_between(self, t0, t1):
         """Latencies of the acknowledged writes that started in [t0, t1]."""
         return [lat for start, lat in zip(self.started, self.latencies) if t0 <= start <= t1]
+
+
+# 95 characters; with the number, ids of 96 to 100 characters.
+LONG_PREFIX = ("scale-long-id-" * 7)[:94] + "-"
+
+
+def worker_counts(member):
+    """{worker: (state, shards)} as `member` has applied it (stale read)."""
+    r = member.get("/v1/workers?consistency=stale", timeout=10)
+    assert r.status == 200, r
+    return {w["id"]: (w["state"], w["shards"]) for w in r.json["workers"]}
+
+
+def wait_counts(fleet, want, timeout, what, members=None):
+    """Waits until every member (default: all running) reports `want`
+    ({worker: shards}) for the workers named; returns the seconds it took."""
+    t0 = time.monotonic()
+    members = members or fleet.cluster.running()
+
+    def check():
+        for m in members:
+            got = worker_counts(m)
+            if any(got.get(w, (None, None))[1] != n for w, n in want.items()):
+                return None
+        return True
+    th.wait_until(check, timeout, what, interval=0.05)
+    return time.monotonic() - t0
+
+
+def agent_state(agent):
+    """(lease valid, grants held) from the agent's /metrics (refreshed at
+    each scrape; far cheaper than GET /v1/grants with 50,000 grants)."""
+    m = agent.metrics()
+    return m.get("tenure_agent_lease_valid") == 1.0, int(m.get("tenure_agent_grants", -1))
+
+
+def wait_agents_hold(fleet, want, timeout, what):
+    """Waits until each named agent reports a valid lease and exactly
+    `want[agent]` grants (or a count `want[agent](n)` accepts); returns the
+    seconds it took."""
+    t0 = time.monotonic()
+    pending = dict(want)
+
+    def check():
+        for aid in sorted(pending):
+            valid, n = agent_state(fleet.agent(aid))
+            ok = pending[aid](n) if callable(pending[aid]) else n == pending[aid]
+            if valid and ok:
+                del pending[aid]
+        return not pending
+    th.wait_until(check, timeout, what, interval=0.05)
+    return time.monotonic() - t0
+
+
+def group_state(cluster):
+    """{member: (term, leader, commit_index, applied_index)}."""
+    return {m.id: (v["term"], v["leader_id"], v["commit_index"], v["applied_index"])
+            for m in cluster.running() for v in [m.cluster_view()]}
+
+
+def wait_all_applied(cluster, timeout=30):
+    """Waits until every member applied the same index (what the leader committed)."""
+    def check():
+        s = group_state(cluster)
+        applied = {v[3] for v in s.values()}
+        commits = {v[2] for v in s.values()}
+        return s if len(applied) == 1 and applied == commits else None
+    return th.wait_until(check, timeout, "every member applied what was committed")
+
+
+def refused_peer_requests(cluster):
+    """The sum of tenure_peer_requests_refused_total over every member and reason."""
+    total = 0.0
+    for m in cluster.running():
+        for k, v in m.metrics().items():
+            if k.startswith("tenure_peer_requests_refused_total"):
+                total += v
+    return total
+
+
+def leader_changes(cluster):
+    return sum(m.metric("tenure_raft_leader_changes_total", 0.0) for m in cluster.running())
+
+
+verbose = fh.verbose

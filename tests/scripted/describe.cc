@@ -151,6 +151,7 @@ std::string describe_error(const Error<RaftError>& e) {
     case RaftError::kInvalidConfChange: return "InvalidConfChange: " + e.message;
     case RaftError::kTooManyUncommitted: return "TooManyUncommitted: " + e.message;
     case RaftError::kUnknownMember: return "UnknownMember: " + e.message;
+    case RaftError::kEntryTooLarge: return "EntryTooLarge: " + e.message;
   }
   return "?";
 }

@@ -55,6 +55,8 @@ RaftConfig InteractionEnv::config_from(const Command& c) const {
   cfg.max_inflight_msgs = c.get_uint("max-inflight", cfg.max_inflight_msgs);
   cfg.max_bytes_per_msg = c.get_uint("max-msg-bytes", cfg.max_bytes_per_msg);
   cfg.max_uncommitted_bytes = c.get_uint("max-uncommitted-bytes", cfg.max_uncommitted_bytes);
+  cfg.max_entry_bytes = c.get_uint("max-entry-bytes", cfg.max_entry_bytes);
+  cfg.entry_overhead_bytes = c.get_uint("entry-overhead", cfg.entry_overhead_bytes);
   cfg.random_seed = c.get_uint("seed", cfg.random_seed);
   for (const auto& name : c.get_list("bug")) {
     if (!enable_planted_bug(cfg.knobs, name)) throw ScriptError("unknown planted bug " + name);

@@ -51,7 +51,9 @@ TEST(FleetEpochs, AStateWhoseEpochWentDownAlongTheLogIsAViolation) {
   controlplane::StateMachine sm = owned_by_w1();  // s1 at epoch 1
   EXPECT_FALSE(e.on_state(NodeId("n1"), LogIndex(10), sm, /*fresh=*/true));
   controlplane::StateMachine later = sm;
-  put(later, Command{"", 0, controlplane::DeclareDead{WorkerId("w1"), {}, controlplane::ChangeReason::kDeadWorker}});
+  // Nobody can take it: failed over to nobody, epoch + 1.
+  put(later, Command{"", 0, controlplane::DeclareDead{WorkerId("w1"), {controlplane::Placement{ShardId("s1"), WorkerId(), Epoch(1)}},
+                                                      controlplane::ChangeReason::kDeadWorker}});
   ASSERT_EQ(later.shard(ShardId("s1"))->epoch, Epoch(2));
   EXPECT_FALSE(e.on_state(NodeId("n2"), LogIndex(20), later, true));
   // Another member shows the older epoch after a later index: impossible.

@@ -72,6 +72,43 @@ TEST(RaftReplication, AppendsRespectMaxBytesPerMessage) {
   EXPECT_EQ(c.node("c").log().committed(), c.node("a").log().last_index());
 }
 
+TEST(RaftReplication, EntryOverheadBoundsMessagesOfManySmallEntries) {
+  RaftConfig cfg;
+  cfg.max_bytes_per_msg = 1000;
+  cfg.entry_overhead_bytes = 32;
+  Cluster c({"a", "b", "c"}, cfg);
+  ASSERT_TRUE(c.elect("a"));
+  size_t most = 0;
+  c.set_filter([&most](const Message& m) {
+    if (m.type == MessageType::kAppend) most = std::max(most, m.entries.size());
+    return false;
+  });
+  // Without the overhead 1000 one-byte entries would travel in one message.
+  ASSERT_TRUE(c.node("a").propose_batch(std::vector<std::string>(1000, "x")).ok());
+  c.stabilize();
+  EXPECT_EQ(most, 1000u / 33);
+  EXPECT_EQ(c.node("c").log().committed(), c.node("a").log().last_index());
+}
+
+TEST(RaftReplication, EntryLargerThanTheMaxIsRefusedNamingTheLimit) {
+  RaftConfig cfg;
+  cfg.max_entry_bytes = 100;
+  Cluster c({"a", "b", "c"}, cfg);
+  ASSERT_TRUE(c.elect("a"));
+  LogIndex last = c.node("a").log().last_index();
+  auto refused = c.node("a").propose(std::string(101, 'x'));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code(), RaftError::kEntryTooLarge);
+  EXPECT_NE(refused.error().message.find("100 bytes"), std::string::npos) << refused.error().message;
+  // A batch with one such entry is refused whole; nothing reaches the log.
+  EXPECT_FALSE(c.node("a").propose_batch({"ok", std::string(101, 'y')}).ok());
+  EXPECT_EQ(c.node("a").log().last_index(), last);
+  // At the limit it is accepted, and commits.
+  ASSERT_TRUE(c.node("a").propose(std::string(100, 'z')).ok());
+  c.stabilize();
+  EXPECT_EQ(c.node("b").log().committed(), last.next());
+}
+
 TEST(RaftReplication, PipelineHoldsAtMostMaxInflightMsgs) {
   RaftConfig cfg;
   cfg.max_inflight_msgs = 4;

@@ -85,7 +85,12 @@ TEST_F(StateMachineTest, DeadWorkerShardsMoveWithEpochPlusOne) {
   EXPECT_EQ(sm.worker(WorkerId("w1"))->state, WorkerState::kDead);
   EXPECT_EQ(sm.shard(ShardId("s1"))->worker, WorkerId("w2"));
   EXPECT_EQ(sm.shard(ShardId("s1"))->epoch, Epoch(2));
-  // No placement given for s2: it becomes unassigned, still a change of owner.
+  // No placement given for s2: it stays with the dead worker (serving nobody)
+  // until a FailoverShards moves it, once.
+  EXPECT_EQ(sm.shard(ShardId("s2"))->worker, WorkerId("w1"));
+  EXPECT_EQ(sm.shard(ShardId("s2"))->epoch, Epoch(1));
+  // An empty worker: nobody can take it, it becomes unassigned (a change of owner).
+  sm.apply(cmd(FailoverShards{WorkerId("w1"), {Placement{ShardId("s2"), WorkerId(), Epoch(1)}}, ChangeReason::kDeadWorker}));
   EXPECT_EQ(sm.shard(ShardId("s2"))->state, ShardState::kUnassigned);
   EXPECT_EQ(sm.shard(ShardId("s2"))->epoch, Epoch(2));
   EXPECT_EQ(sm.count(ShardState::kUnassigned), 1u);

@@ -222,6 +222,37 @@ TEST_F(ServerFixture, OversizedChunkedBodyGets413) {
   EXPECT_EQ(calls_.load(), 0);
 }
 
+TEST_F(ServerFixture, BodyLimitByPathPrefix) {
+  // The controller's peer routes take larger batches than a client may send.
+  ServerOptions o;
+  o.max_body_bytes = 1000;
+  o.body_limits = {BodyLimit{"/raft/", 5000}};
+  start(o);
+  SyncHttpClient client;
+  auto big = client.call(addr_, ClientRequest{"POST", "/raft/messages", std::string(4000, 'x')});
+  ASSERT_TRUE(big.ok()) << big.error().message;
+  EXPECT_EQ(big.value().status, 200);
+  auto too_big = client.call(addr_, ClientRequest{"POST", "/raft/messages", std::string(6000, 'x')});
+  ASSERT_TRUE(too_big.ok());
+  EXPECT_EQ(too_big.value().status, 413);
+  EXPECT_NE(too_big.value().body.find("5000 bytes"), std::string::npos) << too_big.value().body;
+  // Other routes keep the general limit, also when the target only looks alike.
+  for (const char* target : {"/v1/shards", "/raft", "/v1/raft/messages"}) {
+    auto r = client.call(addr_, ClientRequest{"POST", target, std::string(4000, 'x')});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.value().status, 413) << target;
+    EXPECT_NE(r.value().body.find("1000 bytes"), std::string::npos) << r.value().body;
+  }
+  // Chunked bodies too (the limit is checked while the body arrives).
+  RawConn c(server_->port());
+  std::string req = "POST /raft/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 5; ++i) req += "190\r\n" + std::string(400, 'y') + "\r\n";
+  req += "0\r\n\r\n";
+  ASSERT_TRUE(c.send(req));
+  ASSERT_TRUE(c.read_until("}")) << c.data();
+  EXPECT_TRUE(c.data().starts_with("HTTP/1.1 200")) << c.data();
+}
+
 TEST_F(ServerFixture, ChunkedBodyIsReassembled) {
   start();
   RawConn c(server_->port());
