@@ -32,8 +32,8 @@ std::string shard_body(const controlplane::ShardId& id, const controlplane::Shar
 std::string created_body(const controlplane::ApplyResult& r);
 
 /// Appends `s` as a JSON string literal, escaped as nlohmann::json::dump()
-/// escapes it (strings with non-ASCII bytes go through nlohmann itself, so
-/// invalid UTF-8 is refused the same way).
+/// escapes it (strings with non-ASCII bytes go through nlohmann itself, via
+/// net::json_text: invalid UTF-8 becomes U+FFFD, nothing throws).
 void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace tenure::api
