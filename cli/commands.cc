@@ -205,6 +205,7 @@ int watch(const Options& opt, std::vector<std::string> args, std::string& error)
   copt.tls_ca_file = opt.ca_file;
   copt.tls_cert_file = opt.cert_file;
   copt.tls_key_file = opt.key_file;
+  copt.tls_server_kind = "controller";  // never send the token to a worker posing as a controller
   copt.tls = !opt.ca_file.empty();
   net::HttpClient client(io, copt);
   net::ClientRequest req;

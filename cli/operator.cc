@@ -143,6 +143,7 @@ CtlClient make_client(const Options& opt, std::vector<std::string> endpoints) {
   copt.tls_ca_file = opt.ca_file;
   copt.tls_cert_file = opt.cert_file;
   copt.tls_key_file = opt.key_file;
+  copt.tls_server_kind = "controller";  // never send the token to a worker posing as a controller
   return CtlClient(std::move(endpoints), opt.token, copt);
 }
 

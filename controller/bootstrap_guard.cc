@@ -12,6 +12,7 @@ BootstrapVerdict check_bootstrap(const config::ControllerConfig& config) {
   opt.tls_ca_file = config.tls.ca_file;
   opt.tls_cert_file = config.tls.cert_file;
   opt.tls_key_file = config.tls.key_file;
+  opt.tls_server_kind = "controller";
   net::SyncHttpClient client(opt);
   bool others = false, answered = false;
   for (const auto& peer : config.peers) {

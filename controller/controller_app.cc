@@ -78,6 +78,7 @@ net::ClientOptions client_options(const config::ControllerConfig& c) {
   o.tls_ca_file = c.tls.ca_file;
   o.tls_cert_file = c.tls.cert_file;
   o.tls_key_file = c.tls.key_file;
+  o.tls_server_kind = "controller";  // peers and the leader we forward to are controllers
   return o;
 }
 // An open control plane is legitimate on a laptop, never by accident.

@@ -99,6 +99,7 @@ Result<Ok, AgentErrc> Agent::Impl::start_network() {
   co.tls_ca_file = config.tls.ca_file;
   co.tls_cert_file = config.tls.cert_file;
   co.tls_key_file = config.tls.key_file;
+  co.tls_server_kind = "controller";  // our token goes to controllers only
   client = std::make_unique<net::HttpClient>(io, co);
   if (auto err = client->config_error()) return AgentError{AgentErrc::kClient, err->message};
   pool = std::make_unique<ControllerPool>(*client, config.controllers, config.auth.agent_token, *clock);

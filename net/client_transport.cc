@@ -5,6 +5,7 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 
 #include "net/detail/client_shared.h"
+#include "net/detail/tls.h"
 
 namespace tenure::net::detail {
 
@@ -67,7 +68,13 @@ void Transport::connect(const HostPort& hp,
     if (!SSL_set_tlsext_host_name(tls_->native_handle(), hp.host.c_str())) {
       return done(ClientError{ClientErrc::tls_failed, "cannot set TLS server name " + hp.host});
     }
-    tls_->set_verify_callback(ssl::host_name_verification(hp.host));
+    std::string kind = required_server_kind(tls_->native_handle());
+    tls_->set_verify_callback([host = hp.host, kind](bool preverified, ssl::verify_context& vc) {
+      if (!ssl::host_name_verification(host)(preverified, vc)) return false;
+      X509_STORE_CTX* store = vc.native_handle();
+      if (kind.empty() || X509_STORE_CTX_get_error_depth(store) != 0) return true;
+      return certificate_allows_kind(X509_STORE_CTX_get_current_cert(store), kind);
+    });
     tls_->async_handshake(ssl::stream_base::client,
                           [hp, done](const boost::system::error_code& e) {
                             if (e) return done(dial_error(ClientErrc::tls_failed, hp,

@@ -292,7 +292,7 @@ HttpClient::HttpClient(asio::io_context& ioc, ClientOptions options) {
   auto core = std::make_shared<ClientCore>(ioc);
   core->options = std::move(options);
   const ClientOptions& o = core->options;
-  auto tls = make_client_tls(o.tls_ca_file, o.tls_cert_file, o.tls_key_file);
+  auto tls = make_client_tls(o.tls_ca_file, o.tls_cert_file, o.tls_key_file, o.tls_server_kind);
   if (tls) {
     core->tls = tls.value();
   } else {

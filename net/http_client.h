@@ -81,6 +81,12 @@ struct ClientOptions {
   std::string tls_ca_file;    ///< PEM CA to verify servers; empty = the system store
   std::string tls_cert_file;  ///< PEM client certificate (for servers that require one)
   std::string tls_key_file;   ///< its private key
+  /// When set (e.g. "controller"), a server certificate that names a Tenure
+  /// identity (a tenure:// subjectAltName URI) must name this kind: an agent
+  /// or a peer then never talks, nor sends its token, to a worker's or an
+  /// admin's certificate posing as a controller. A certificate without any
+  /// tenure:// URI is accepted (CN-only, as the servers accept it).
+  std::string tls_server_kind;
   size_t max_connections_per_host = 64;  ///< beyond this, requests wait for a connection
   size_t max_idle_per_host = 16;         ///< keep-alive connections kept for reuse
   size_t max_queued_per_host = 4096;     ///< waiting requests beyond this fail "overloaded"

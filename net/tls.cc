@@ -1,6 +1,9 @@
 #include "net/detail/tls.h"
 
 #include <openssl/ssl.h>
+
+#include <mutex>
+#include <set>
 #include <openssl/x509v3.h>
 
 #include <boost/system/system_error.hpp>
@@ -80,10 +83,55 @@ Result<std::shared_ptr<ssl::context>, TlsErrc> make_server_tls(const std::string
   return ctx;
 }
 
+namespace {
+// The required server kind lives in the SSL_CTX (ex_data) so that every
+// connection made from the context checks it, with no plumbing per dial.
+int server_kind_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+// The contexts' kinds; a context points at one of these, which live forever.
+const std::string* intern_kind(const std::string& kind) {
+  static const std::string kController = "controller";
+  if (kind == kController) return &kController;
+  static std::mutex mu;
+  static std::set<std::string> others;
+  std::lock_guard lock(mu);
+  return &*others.insert(kind).first;
+}
+}  // namespace
+
+std::string required_server_kind(ssl_st* ssl) {
+  if (ssl == nullptr) return "";
+  auto* kind = static_cast<const std::string*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), server_kind_index()));
+  return kind == nullptr ? "" : *kind;
+}
+
+bool certificate_allows_kind(x509_st* cert, const std::string& kind) {
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names == nullptr) return true;
+  const std::string scheme = "tenure://", wanted = scheme + kind + "/";
+  bool any = false, match = false;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type != GEN_URI) continue;
+    std::string uri = asn1_utf8(name->d.uniformResourceIdentifier);
+    any = any || uri.rfind(scheme, 0) == 0;
+    match = match || (uri.size() > wanted.size() && uri.rfind(wanted, 0) == 0);
+  }
+  GENERAL_NAMES_free(names);
+  return match || !any;
+}
+
 Result<std::shared_ptr<ssl::context>, TlsErrc> make_client_tls(const std::string& ca_file,
                                                               const std::string& cert_file,
-                                                              const std::string& key_file) {
+                                                              const std::string& key_file,
+                                                              const std::string& server_kind) {
   auto ctx = base_context(ssl::context::tls_client);
+  if (!server_kind.empty()) {
+    SSL_CTX_set_ex_data(ctx->native_handle(), server_kind_index(),
+                        const_cast<std::string*>(intern_kind(server_kind)));
+  }
   try {
     if (ca_file.empty()) {
       ctx->set_default_verify_paths();

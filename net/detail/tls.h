@@ -10,6 +10,7 @@
 #include "net/http_types.h"
 
 struct ssl_st;
+struct x509_st;
 
 namespace tenure::net::detail {
 
@@ -21,9 +22,18 @@ Result<std::shared_ptr<boost::asio::ssl::context>, TlsErrc> make_server_tls(
     const std::string& cert_file, const std::string& key_file, const std::string& ca_file);
 
 /// A TLS 1.2+ client context that verifies the server against `ca_file`
-/// (the system store when empty) and presents cert/key when given.
+/// (the system store when empty) and presents cert/key when given. With
+/// `server_kind`, see ClientOptions::tls_server_kind (kept in the context).
 Result<std::shared_ptr<boost::asio::ssl::context>, TlsErrc> make_client_tls(
-    const std::string& ca_file, const std::string& cert_file, const std::string& key_file);
+    const std::string& ca_file, const std::string& cert_file, const std::string& key_file,
+    const std::string& server_kind = "");
+
+/// The server kind `ssl`'s context requires ("" when none).
+std::string required_server_kind(ssl_st* ssl);
+
+/// Whether `cert` names `kind` in a tenure://<kind>/ URI, or names no
+/// tenure:// identity at all.
+bool certificate_allows_kind(x509_st* cert, const std::string& kind);
 
 /// What the peer certificate of a finished handshake names; null when the
 /// peer sent none or it did not verify.

@@ -88,6 +88,7 @@ class AgentProc(th.ServerProcess):
         # API and identifies it to the controllers), plus "client": the
         # harness's context for calling it. None: plain HTTP.
         self.tls = tls
+        self.controllers = None  # the addresses it dials (default: every member of the fleet's cluster)
 
     def binary(self):
         return agent_binary()
@@ -97,7 +98,8 @@ class AgentProc(th.ServerProcess):
         lines = [
             "worker_id: %s" % y(self.id),
             "listen: %s" % y(self.address),
-            "controllers: [%s]" % ", ".join(y(m.address) for m in self.fleet.cluster.all()),
+            "controllers: [%s]" % ", ".join(y(a) for a in (self.controllers or
+                                                            [m.address for m in self.fleet.cluster.all()])),
             "data_dir: %s" % y(self.data_dir),
             "heartbeat_interval_ms: %d" % self.heartbeat_ms,
         ]

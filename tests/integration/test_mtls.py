@@ -10,8 +10,10 @@ the whole local cluster over mTLS with token files."""
 import http.client
 import os
 import signal
+import socket
 import ssl
 import subprocess
+import threading
 
 import fleet_harness as fh
 import tenure_certs as tc
@@ -24,6 +26,44 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 def bearer(token):
     return {"Authorization": "Bearer " + token}
+
+
+class FakeServer(threading.Thread):
+    """A TLS listener presenting `leaf`'s certificate that counts connections
+    and the requests that reach it (it never answers them)."""
+
+    def __init__(self, leaf):
+        super().__init__(daemon=True)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(leaf.cert, leaf.key)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.connections = self.requests = 0
+        self.stopped = False
+
+    def run(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            try:
+                conn.settimeout(2)
+                tls = self.ctx.wrap_socket(conn, server_side=True)
+                if tls.recv(4096):
+                    self.requests += 1
+                tls.close()
+            except (ssl.SSLError, OSError):
+                conn.close()
+
+    def stop(self):
+        self.stopped = True
+        self.join(5)
+        self.sock.close()
 
 
 class MtlsTest(fh.FleetTestCase):
@@ -120,6 +160,31 @@ class MtlsTest(fh.FleetTestCase):
                                   if k.startswith('tenure_auth_denied_total{reason="raft_sender"')) > 0, 15,
                       "c3's messages (from c3, certificate c2) refused")
         self.assertNotIn("x", th.list_shards(odd, "stale")[1])
+
+    def test_clients_talk_only_to_controllers(self):
+        """A worker's certificate posing as a controller gets no request (and
+        so no token) from tenurectl or an agent; a controller's does."""
+        ctl = [os.path.join(th.BIN_DIR, "tenurectl"), "--cacert", self.ca.cert, "--cert", self.admin.cert,
+               "--key", self.admin.key, "--token", ADMIN]
+        impostor = FakeServer(self.ca.issue("worker-w7", "w7", ["tenure://worker/w7"]))
+        genuine = FakeServer(self.ca.issue("controller-c7", "c7", ["tenure://controller/c7"]))
+        for server in (impostor, genuine):
+            server.start()
+            self.addCleanup(server.stop)
+            subprocess.run(ctl + ["--endpoints", server.address, "cluster"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=60 * th.SLOW)
+        th.wait_until(lambda: genuine.requests >= 1, 10, "tenurectl's request at the controller certificate")
+        self.assertGreaterEqual(impostor.connections, 1)
+        self.assertEqual(impostor.requests, 0, "tenurectl sent a request to a worker's certificate")
+        c = self.tls_cluster()
+        f = fh.Fleet(self.tmp, c)
+        self.fleets.append(f)
+        w1 = self.ca.issue("worker-w1", "w1", ["tenure://worker/w1"])
+        a = f.add_agent("w1", agent_token=AGENT, tls={"leaf": w1, "client": self.admin.context()})
+        a.controllers = [impostor.address]
+        a.start(wait_ready=False)
+        th.wait_until(lambda: impostor.connections >= 3, 20, "the agent dialing the impostor")
+        self.assertEqual(impostor.requests, 0, "the agent sent a request to a worker's certificate")
 
     def test_dev_cluster_over_mtls(self):
         base = 20000 + (os.getpid() % 200) * 50
