@@ -55,8 +55,6 @@ void Supervisor::on_tick() {
 void Supervisor::propose(Decision d) {
   if (d.kind == Decision::Kind::kDeclareDead) {
     log_warn("supervisor", "event=lease_expired worker=" + d.worker.str() + " shards=" + std::to_string(d.shards));
-  } else if (d.kind == Decision::Kind::kFailover) {
-    log_info("supervisor", "event=failover_piece worker=" + d.worker.str() + " shards=" + std::to_string(d.shards));
   } else if (d.kind == Decision::Kind::kExpireHandoffs) {
     log_warn("supervisor", "event=handoff_unconfirmed from=" + d.worker.str() + " shards=" +
                                std::to_string(d.shards) + " action=lease_waited_out");

@@ -33,6 +33,7 @@ void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
   handoff_seen_ms_.clear();
   declaring_dead_.clear();
   failing_over_.clear();
+  last_continue_ms_ = 0;
   expiring_.clear();
   held_until_ms_.clear();
   hold_formerly_owned_until_ms_ = now_ms + options_.lease_ms;
@@ -99,7 +100,7 @@ std::vector<Decision> FleetPolicy::tick(const StateMachine& sm, uint64_t now_ms,
     hold_expired_ = true;
   }
   check_leases(sm, now_ms, wall_ms, out);
-  continue_failovers(sm, wall_ms, out);
+  continue_failovers(sm, now_ms, wall_ms, out);
   expire_handoffs(sm, now_ms, out);
   maybe_place(sm, now_ms, wall_ms, out);
   return out;
@@ -141,12 +142,19 @@ void FleetPolicy::add_failover(const StateMachine& sm, const WorkerId& dead, uin
   }
 }
 
-void FleetPolicy::continue_failovers(const StateMachine& sm, uint64_t wall_ms, std::vector<Decision>& out) {
+void FleetPolicy::continue_failovers(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms,
+                                     std::vector<Decision>& out) {
+  // Each plan scans every shard: at most one worker per pass, and passes no
+  // more often than placements, so that pieces failing under load (a busy
+  // or changing leader) do not turn into a storm of whole-state scans.
+  if (now_ms - last_continue_ms_ < options_.placement_min_interval_ms) return;
   for (const auto& [id, w] : sm.workers()) {
     if (w.state != WorkerState::kDead || sm.shards_of(id).empty()) continue;
     // Pieces still in flight (this leader's own failover, proposed together): wait for them.
     if (declaring_dead_.count(id) || failing_over_.count(id)) continue;
+    last_continue_ms_ = now_ms;
     add_failover(sm, id, wall_ms, /*declare=*/false, ChangeReason::kDeadWorker, out);
+    return;
   }
 }
 

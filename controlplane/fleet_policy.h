@@ -102,7 +102,7 @@ class FleetPolicy {
   void expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::vector<Decision>& out);
   /// Dead workers that still hold shards (a failover cut short by a leader
   /// change or a refused piece): their shards are planned and moved again.
-  void continue_failovers(const StateMachine& sm, uint64_t wall_ms, std::vector<Decision>& out);
+  void continue_failovers(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out);
   /// The failover of `dead` as decisions (declare: the first is DeclareDead).
   void add_failover(const StateMachine& sm, const WorkerId& dead, uint64_t wall_ms, bool declare,
                     ChangeReason reason, std::vector<Decision>& out);
@@ -121,6 +121,7 @@ class FleetPolicy {
   std::set<WorkerId> declaring_dead_;
   /// Failover pieces (kFailover) in flight, per dead worker.
   std::map<WorkerId, size_t> failing_over_;
+  uint64_t last_continue_ms_ = 0;  ///< the last continue_failovers plan
   std::set<ShardId> expiring_;
   /// Shards not to be placed before the time given (deleted, maybe re-created).
   std::map<ShardId, uint64_t> held_until_ms_;
