@@ -179,6 +179,38 @@ class PackageTest(unittest.TestCase):
             postinst = f.read()
         self.assertIn("adduser --system --group", postinst, "postinst creates the tenure system user")
 
+    def run_postinst(self, user_exists, override_exists):
+        """The package's postinst with stand-ins for the commands it calls
+        (each records its arguments), so nothing on this machine changes."""
+        stubs = tempfile.mkdtemp(dir=self.tmp)
+        log = os.path.join(stubs, "calls")
+        stub = {"getent": 0 if user_exists else 2, "adduser": 0, "systemctl": 0,
+                "dpkg-statoverride": 0}
+        for name, rc in stub.items():
+            with open(os.path.join(stubs, name), "w") as f:
+                f.write('#!/bin/sh\necho "%s $*" >> %s\n' % (name, log))
+                if name == "dpkg-statoverride":
+                    f.write('[ "$1" = --list ] && exit %d\n' % (0 if override_exists else 1))
+                f.write("exit %d\n" % rc)
+            os.chmod(os.path.join(stubs, name), 0o755)
+        env = dict(os.environ, PATH=stubs + ":/usr/bin:/bin")
+        run(["sh", os.path.join(self.control, "postinst"), "configure"], env=env)
+        with open(log) as f:
+            return [line.split() for line in f.read().splitlines()]
+
+    def test_postinst_creates_user_and_override_once(self):
+        calls = self.run_postinst(user_exists=False, override_exists=False)
+        adduser = [c for c in calls if c[0] == "adduser"]
+        self.assertEqual(len(adduser), 1, calls)
+        for flag in ("--system", "--group", "--no-create-home"):
+            self.assertIn(flag, adduser[0])
+        self.assertEqual(adduser[0][-1], "tenure")
+        self.assertEqual(adduser[0][adduser[0].index("--home") + 1], "/var/lib/tenure")
+        self.assertIn(["dpkg-statoverride", "--update", "--add", "root", "tenure", "0750", "/etc/tenure"], calls)
+        # Again on an upgrade: the user and the operator's override are kept.
+        calls = self.run_postinst(user_exists=True, override_exists=True)
+        self.assertEqual([c for c in calls if c[0] == "adduser" or "--add" in c], [], calls)
+
     # --- systemd units ---------------------------------------------------
 
     def test_units_are_hardened(self):
