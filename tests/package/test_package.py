@@ -70,6 +70,7 @@ def expected_files():
     files |= {os.path.join(a.docdir, n) for n in
               ("README.md", "quickstart.md", "operations.md", "security.md", "api.md", "fencing.md",
                "console.md", "console.png", "dashboards.md")}
+    files.add(os.path.join(os.path.dirname(a.datadir), "bash-completion", "completions", "tenurectl"))
     # Installed when the source tree has it (install(... OPTIONAL)).
     if os.path.exists(os.path.join(src, "dashboards", "alerts.yml")):
         files.add(os.path.join(a.datadir, "prometheus", "alerts.yml"))
@@ -147,6 +148,14 @@ class PackageTest(unittest.TestCase):
         if os.path.exists(alerts):
             with open(alerts, "rb") as a, open(self.root + ARGS.datadir + "/prometheus/alerts.yml", "rb") as b:
                 self.assertEqual(a.read(), b.read())
+
+    def test_bash_completion_is_the_programs(self):
+        path = self.root + os.path.join(os.path.dirname(ARGS.datadir), "bash-completion", "completions", "tenurectl")
+        with open(path) as f:
+            text = f.read()
+        self.assertEqual(text, run([self.root + os.path.join(ARGS.bindir, "tenurectl"), "completion", "bash"]).stdout)
+        self.assertIn("complete ", text)
+        run(["bash", "-n", path])
 
     # --- the package's control data --------------------------------------
 
