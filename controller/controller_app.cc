@@ -18,6 +18,7 @@
 #include "controller/peer_transport.h"
 #include "controller/raft_node.h"
 #include "controller/supervisor.h"
+#include "net/certificate.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "net/io_runner.h"
@@ -134,6 +135,7 @@ int ControllerApp::run() {
   p.transport = std::make_unique<PeerTransport>(*p.client, topts);
   p.metrics = std::make_unique<RaftMetrics>(*p.registry);
   p.transport->set_refused_metric(&p.metrics->peer_refused);
+  net::register_certificate_expiry(*p.registry, config_.tls.cert_file, config_.tls.ca_file);
   p.node = std::make_unique<RaftNode>(p.io, node_options(config_), *p.storage, *p.transport, *p.metrics);
   p.transport->set_node(p.node.get());
 

@@ -18,6 +18,7 @@
 #include "dataplane_agent/grant_store.h"
 #include "dataplane_agent/http_api.h"
 #include "dataplane_agent/metrics.h"
+#include "net/certificate.h"
 #include "dataplane_agent/session.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
@@ -127,6 +128,7 @@ Result<Ok, AgentErrc> Agent::Impl::start_network() {
     log_warn("security", "event=no_agent_token worker=" + config.worker_id +
                              " hint=\"controllers with auth will refuse this agent (docs/security.md)\"");
   }
+  net::register_certificate_expiry(metrics.registry(), config.tls.cert_file, config.tls.ca_file);
   if (options.serve_http) {
     net::ServerOptions so;
     so.host = config.listen.host;

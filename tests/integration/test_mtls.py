@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 
 import fleet_harness as fh
 import tenure_certs as tc
@@ -114,6 +115,11 @@ class MtlsTest(fh.FleetTestCase):
             self.assertRefusedAtHandshake(target, expired, "an expired certificate")
             self.assertRefusedAtHandshake(target, no_cert, "no certificate")
         self.assertStatus(self.call(f.agent("w1"), self.admin, "GET", "/v1/grants"), 200)
+        # Certificate expiry is exported (TenureCertificateExpiry): its own and the CA's.
+        expiry = {k: v for k, v in leader.metrics().items()
+                  if k.startswith("tenure_tls_certificate_expiry_timestamp_seconds{")}
+        self.assertEqual(sorted('role="%s"' % r in k for k in expiry for r in ("cert", "ca")).count(True), 2, expiry)
+        self.assertTrue(all(v > time.time() for v in expiry.values()), expiry)
 
     def test_identities_are_bound(self):
         c = self.tls_cluster(lease_ms=60000)  # w1 sends no heartbeats: it must not die meanwhile
