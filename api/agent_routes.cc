@@ -5,6 +5,7 @@
 #include "api/json_body.h"
 #include "api/propose_pieces.h"
 #include "controlplane/command_split.h"
+#include "config/host_port.h"
 
 namespace tenure::api {
 
@@ -15,6 +16,13 @@ using controlplane::WorkerId;
 using controller::HeartbeatAnswer;
 
 namespace {
+constexpr size_t kMaxAddressBytes = 255;
+constexpr std::string_view kControlChars{"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
+                                         "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f", 33};
+/// Shards one release may name: an agent releases what one handoff batch
+/// moved off it, far fewer; the bound keeps one request's command bounded.
+constexpr size_t kMaxReleaseShards = 100000;
+
 std::optional<net::HttpResponse> check_worker(const CallPtr& call) {
   if (controlplane::valid_worker_id(call->param("id"))) return std::nullopt;
   return net::json_error(400, "bad_request", "invalid worker id \"" + call->param("id") + "\"");
@@ -24,12 +32,21 @@ std::optional<net::HttpResponse> parse_register(const std::string& body, control
   auto parsed = parse_object(body, {"address", "zone", "capacity"});
   if (parsed.error) return parsed.error;
   const auto& j = parsed.value;
-  if (!j.contains("address") || !j["address"].is_string() || j["address"].get<std::string>().empty()) {
-    return bad_field("address", "required, host:port the agent serves on");
+  // Every value here is replicated, kept per worker and shown in lists:
+  // each has a checked form and a bound (docs/architecture.md, "Limits").
+  if (!j.contains("address") || !j["address"].is_string() ||
+      j["address"].get_ref<const std::string&>().size() > kMaxAddressBytes ||
+      !config::parse_host_port(j["address"].get_ref<const std::string&>()).ok()) {
+    return bad_field("address", "required, host:port the agent serves on (at most 255 bytes)");
   }
   r.address = j["address"].get<std::string>();
   if (j.contains("zone")) {
-    if (!j["zone"].is_string() || j["zone"].get<std::string>().size() > 64) return bad_field("zone", "must be a string (<= 64)");
+    // Any text the agent's config allows (JSON made it UTF-8), short and
+    // printable: it is shown in tables and logs.
+    if (!j["zone"].is_string() || j["zone"].get_ref<const std::string&>().size() > 64 ||
+        j["zone"].get_ref<const std::string&>().find_first_of(kControlChars) != std::string::npos) {
+      return bad_field("zone", "must be a string of at most 64 bytes, no control characters");
+    }
     r.zone = j["zone"].get<std::string>();
   }
   if (j.contains("capacity")) {
@@ -97,6 +114,9 @@ void ControllerApi::add_agent_routes() {
                  if (auto err = check_worker(call)) return reply(call, std::move(*err));
                  auto parsed = parse_object(call->req.body, {"revision"}, /*empty_ok=*/true);
                  if (parsed.error) return reply(call, std::move(*parsed.error));
+                 if (parsed.value.contains("revision") && !parsed.value["revision"].is_number_unsigned()) {
+                   return reply(call, bad_field("revision", "must be an unsigned integer"));
+                 }
                  confirmed_lease(call);
                }});
 
@@ -106,6 +126,9 @@ void ControllerApi::add_agent_routes() {
                  if (parsed.error) return reply(call, std::move(*parsed.error));
                  const auto& j = parsed.value;
                  if (!j.contains("shards") || !j["shards"].is_array()) return reply(call, bad_field("shards", "required array"));
+                 if (j["shards"].size() > kMaxReleaseShards) {
+                   return reply(call, bad_field("shards", "at most " + std::to_string(kMaxReleaseShards) + " a request"));
+                 }
                  controlplane::CompleteMoves c;
                  c.from = WorkerId(call->param("id"));
                  for (const auto& item : j["shards"]) {

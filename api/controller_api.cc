@@ -68,6 +68,7 @@ ControllerApi::ControllerApi(controller::RaftNode& node, controller::Supervisor&
                               .Help("Exceptions caught at a thread or handler boundary (logged); should stay 0")
                               .Register(*registry_)
                               .Add({})),
+      server_metrics_(std::make_unique<net::ServerMetrics>(*registry_)),
       watches_(std::make_unique<WatchHub>(node, *registry_)),
       request_prefix_(node.id() + "-" + random_hex(8) + "-") {
   // Only digests are kept: the tokens themselves leave memory with options_.
@@ -113,6 +114,7 @@ void ControllerApi::serve_metrics(const CallPtr& call) {
     escaped_exceptions_.Increment(static_cast<double>(escaped - escaped_synced_));
     escaped_synced_ = escaped;
   }
+  if (server_stats_) server_metrics_->update(server_stats_());
   prometheus::TextSerializer serializer;
   net::HttpResponse r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";

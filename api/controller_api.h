@@ -24,6 +24,7 @@
 #include "controller/raft_node.h"
 #include "controller/supervisor.h"
 #include "net/http_client.h"
+#include "net/server_metrics.h"
 
 namespace tenure::api {
 
@@ -60,6 +61,8 @@ class ControllerApi {
   /// Registers extra routes (the peer transport's, the agents' calls).
   Router& router() { return router_; }
   WatchHub& watches() { return *watches_; }
+  /// Where /metrics reads the listener's counters (set once, before serving).
+  void set_server_stats(std::function<net::ServerStats()> stats) { server_stats_ = std::move(stats); }
 
   /// Sends `response` and records the request's metrics.
   void reply(const CallPtr& call, net::HttpResponse response);
@@ -131,6 +134,8 @@ class ControllerApi {
   prometheus::Family<prometheus::Counter>& denied_;  ///< labels: route pattern x reason (bounded)
   prometheus::Counter& escaped_exceptions_;  ///< net::escaped_exceptions(), synced at scrape time
   std::mutex scrape_mu_;
+  std::function<net::ServerStats()> server_stats_;
+  std::unique_ptr<net::ServerMetrics> server_metrics_;
   uint64_t escaped_synced_ = 0;
   Router router_;
   std::unique_ptr<WatchHub> watches_;

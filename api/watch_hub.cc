@@ -26,7 +26,24 @@ WatchHub::WatchHub(controller::RaftNode& node, prometheus::Registry& registry)
                         .Name("tenure_watch_streams")
                         .Help("Open watch streams on this member")
                         .Register(registry)
-                        .Add({})) {}
+                        .Add({})),
+      max_streams_gauge_(prometheus::BuildGauge()
+                             .Name("tenure_watch_streams_max")
+                             .Help("Open watch streams allowed on this member (limits.max_watch_streams)")
+                             .Register(registry)
+                             .Add({})),
+      refused_(prometheus::BuildCounter()
+                   .Name("tenure_watch_streams_refused_total")
+                   .Help("Watches refused with 503 busy: limits.max_watch_streams were open")
+                   .Register(registry)
+                   .Add({})) {
+  max_streams_gauge_.Set(static_cast<double>(max_streams_));
+}
+
+void WatchHub::set_max_streams(size_t max_streams) {
+  max_streams_ = max_streams;
+  max_streams_gauge_.Set(static_cast<double>(max_streams));
+}
 
 void WatchHub::add_routes(ControllerApi& api) {
   api.router().add({"GET", "/v1/watch", Access::kOpen, false, [this, &api](const CallPtr& call) {
@@ -54,6 +71,17 @@ void WatchHub::add_routes(ControllerApi& api) {
                                               {"compact_revision", sm.compacted_revision().value()},
                                               {"revision", sm.revision().value()}};
                           return api.reply(call, json_response(410, body));
+                        }
+                        if (watchers_.size() >= max_streams_) {
+                          // Bounded (issue 8 §5): each stream holds a connection and a
+                          // share of the strand's work after every apply.
+                          refused_.Increment();
+                          auto r = net::json_error(503, "busy",
+                                                   std::to_string(max_streams_) +
+                                                       " watch streams are open on this member "
+                                                       "(limits.max_watch_streams); retry, or watch through another member");
+                          r.headers.push_back({"Retry-After", "1"});
+                          return api.reply(call, std::move(r));
                         }
                         api.reply_stream_started(call);
                         open(call->res, worker ? WorkerId(*worker) : WorkerId(), after);

@@ -28,6 +28,9 @@ class ControllerApi;
 class WatchHub {
  public:
   WatchHub(controller::RaftNode& node, prometheus::Registry& registry);
+  /// At most `max_streams` open watches on this member (limits.max_watch_streams);
+  /// past it a new watch gets 503 busy with Retry-After. Set before serving.
+  void set_max_streams(size_t max_streams);
   void add_routes(ControllerApi& api);
   /// Strand only: new entries were applied.
   void on_applied();
@@ -61,6 +64,9 @@ class WatchHub {
 
   controller::RaftNode& node_;
   prometheus::Gauge& open_streams_;
+  prometheus::Gauge& max_streams_gauge_;
+  prometheus::Counter& refused_;
+  size_t max_streams_ = 4096;
   std::map<uint64_t, Watcher> watchers_;
   uint64_t next_id_ = 1;
 };

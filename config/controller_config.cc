@@ -100,6 +100,15 @@ void read_placement(YamlReader& r, const YAML::Node& node, ControllerConfig::Pla
   r.read_u32(node["join_delay_ms"], "placement.join_delay_ms", placement.join_delay_ms);
 }
 
+void read_limits(YamlReader& r, const YAML::Node& node, ControllerConfig::Limits& limits) {
+  if (!node.IsDefined() || !r.check_map(node, "limits", {"max_watch_streams", "max_connections"}) ||
+      node.IsNull()) {
+    return;
+  }
+  r.read_u32(node["max_watch_streams"], "limits.max_watch_streams", limits.max_watch_streams, 1);
+  r.read_u32(node["max_connections"], "limits.max_connections", limits.max_connections, 16);
+}
+
 // Rules across keys, checked once every key read well.
 void check_cross_keys(YamlReader& r, const ControllerConfig& cfg) {
   if (cfg.raft.heartbeat_interval_ms >= cfg.raft.election_timeout_ms) {
@@ -122,7 +131,7 @@ ConfigResult<ControllerConfig> parse_controller_config(const std::string& yaml_t
   try {
     const YAML::Node root = r.parse(yaml_text);
     if (!r.check_map(root, "", {"node_id", "data_dir", "listen", "peers", "raft", "worker_lease_ms", "auth",
-                                "tls", "placement", "watch_events_kept"})) {
+                                "tls", "placement", "watch_events_kept", "limits"})) {
       return r.error();
     }
     r.read_id(root["node_id"], "node_id", cfg.node_id, /*required=*/true);
@@ -135,6 +144,7 @@ ConfigResult<ControllerConfig> parse_controller_config(const std::string& yaml_t
     read_auth(r, root["auth"], cfg.auth);
     detail::read_tls(r, root["tls"], "tls", cfg.tls, /*ca_needs_cert=*/true);
     read_placement(r, root["placement"], cfg.placement);
+    read_limits(r, root["limits"], cfg.limits);
     if (!r.failed()) check_cross_keys(r, cfg);
   } catch (const std::exception& e) {
     // yaml-cpp may throw on a malformed tree we did not foresee; it stops here.

@@ -58,6 +58,16 @@ struct ControllerConfig {
     uint32_t max_concurrent_moves = 64;  ///< > 0
     uint32_t join_delay_ms = 0;          ///< wait this long before giving a new worker shards
   } placement;
+  /// Bounds on what clients can make a member hold (docs/architecture.md,
+  /// "Limits"). Each is also exported as a metric.
+  struct Limits {
+    /// Open watch streams on this member; past it a new watch gets 503 busy
+    /// with Retry-After (tenure_watch_streams, tenure_watch_streams_refused_total).
+    uint32_t max_watch_streams = 4096;  ///< >= 1
+    /// Open client connections; further ones are closed at accept. Lowered
+    /// at start to stay below RLIMIT_NOFILE (tenure_http_connections_max).
+    uint32_t max_connections = 10000;  ///< >= 16
+  } limits;
 
   /// Where the config came from ("<inline>" for parsed text), for messages.
   std::string source;

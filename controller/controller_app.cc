@@ -22,6 +22,7 @@
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "net/io_runner.h"
+#include "net/server_metrics.h"
 #include "storage/raft_storage.h"
 
 namespace tenure::controller {
@@ -169,10 +170,21 @@ int ControllerApp::run() {
   sopts.tls_cert_file = config_.tls.cert_file;
   sopts.tls_key_file = config_.tls.key_file;
   sopts.tls_ca_file = config_.tls.ca_file;
+  // A descriptor per connection: raise the soft limit, and keep the cap
+  // below it so that accept() (and our own files) never run out.
+  uint64_t fd_limit = net::raise_fd_limit();
+  sopts.max_connections = net::connection_cap(config_.limits.max_connections, fd_limit);
+  if (sopts.max_connections < config_.limits.max_connections) {
+    log_warn("controller", "event=connection_cap_lowered limits.max_connections=" +
+                               std::to_string(config_.limits.max_connections) + " cap=" +
+                               std::to_string(sopts.max_connections) + " rlimit_nofile=" + std::to_string(fd_limit));
+  }
+  p.api->watches().set_max_streams(config_.limits.max_watch_streams);
   p.server = std::make_unique<net::HttpServer>(
       p.io, sopts, [&p](net::HttpRequest req, std::shared_ptr<net::Responder> res) {
         p.api->handle(std::move(req), std::move(res));
       });
+  p.api->set_server_stats([&p] { return p.server->stats(); });
   auto started = p.server->start();
   if (!started.ok()) {
     std::fprintf(stderr, "tenure-controller: cannot listen on %s: %s\n", config_.listen.str().c_str(),

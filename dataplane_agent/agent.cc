@@ -23,6 +23,7 @@
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "net/io_runner.h"
+#include "net/server_metrics.h"
 
 namespace tenure::agent {
 
@@ -136,9 +137,12 @@ Result<Ok, AgentErrc> Agent::Impl::start_network() {
     so.tls_cert_file = config.tls.cert_file;
     so.tls_key_file = config.tls.key_file;
     so.tls_ca_file = config.tls_enabled() ? config.tls.ca_file : "";
+    // A descriptor per connection: raise the soft limit, keep the cap below it.
+    so.max_connections = net::connection_cap(so.max_connections, net::raise_fd_limit());
     server = std::make_unique<net::HttpServer>(io, so, [this](net::HttpRequest req, std::shared_ptr<net::Responder> res) {
       api->handle(std::move(req), std::move(res));
     });
+    metrics.set_server_stats([this] { return server ? server->stats() : net::ServerStats{}; });
     auto started = server->start();
     if (!started.ok()) {
       return AgentError{AgentErrc::kListen, "cannot listen on " + config.listen.str() + ": " + started.error().message};

@@ -5,6 +5,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "net/io_runner.h"
+#include "net/server_metrics.h"
 
 namespace tenure::agent {
 
@@ -67,7 +68,12 @@ AgentMetrics::AgentMetrics(const FenceState& fence)
     fence_checks_.Add({{"result", std::string(to_string(static_cast<FenceCode>(i)))}});
   }
   for (const char* r : {"ok", "error", "not_registered", "worker_dead", "bad_answer"}) heartbeats_.Add({{"result", r}});
+  server_metrics_ = std::make_unique<net::ServerMetrics>(*registry_);
 }
+
+AgentMetrics::~AgentMetrics() = default;
+
+void AgentMetrics::set_server_stats(std::function<net::ServerStats()> stats) { server_stats_ = std::move(stats); }
 
 void AgentMetrics::heartbeat(const std::string& result) { heartbeats_.Add({{"result", result}}).Increment(); }
 void AgentMetrics::release(const std::string& result) { releases_.Add({{"result", result}}).Increment(); }
@@ -92,6 +98,7 @@ void AgentMetrics::refresh() {
   uint64_t escaped = net::escaped_exceptions();
   escaped_exceptions_.Increment(static_cast<double>(escaped - escaped_synced_));
   escaped_synced_ = escaped;
+  if (server_stats_) server_metrics_->update(server_stats_());
 }
 
 std::string AgentMetrics::serialize() {

@@ -7,6 +7,7 @@
 // Thread: every method is thread-safe.
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,11 +19,19 @@
 
 #include "dataplane_agent/fence_state.h"
 
+namespace tenure::net {
+class ServerMetrics;
+struct ServerStats;
+}  // namespace tenure::net
+
 namespace tenure::agent {
 
 class AgentMetrics {
  public:
   explicit AgentMetrics(const FenceState& fence);
+  ~AgentMetrics();
+  /// Where a scrape reads the listener's counters (set once, before serving).
+  void set_server_stats(std::function<net::ServerStats()> stats);
 
   /// Heartbeat (and register) outcomes: ok, error, not_registered,
   /// worker_dead, bad_answer.
@@ -64,6 +73,8 @@ class AgentMetrics {
   std::mutex mu_;  ///< scrape-time refresh
   std::array<uint64_t, kFenceCodeCount> synced_{};
   uint64_t escaped_synced_ = 0;
+  std::unique_ptr<net::ServerMetrics> server_metrics_;
+  std::function<net::ServerStats()> server_stats_;
 };
 
 }  // namespace tenure::agent

@@ -53,6 +53,8 @@ TEST(ControllerConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_FALSE(c.tls_enabled());
   EXPECT_EQ(c.placement.max_concurrent_moves, 64u);
   EXPECT_EQ(c.placement.join_delay_ms, 0u);
+  EXPECT_EQ(c.limits.max_watch_streams, 4096u);
+  EXPECT_EQ(c.limits.max_connections, 10000u);
   EXPECT_EQ(c.source, "<inline>");
 }
 
@@ -106,6 +108,21 @@ placement:
   EXPECT_EQ(c.placement.max_concurrent_moves, 8u);
   EXPECT_EQ(c.placement.join_delay_ms, 2500u);
   EXPECT_EQ(c.source, path);
+}
+
+TEST(ControllerConfigTest, Limits) {
+  auto r = parse_controller_config(with("limits: {max_watch_streams: 3, max_connections: 100}\n"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().limits.max_watch_streams, 3u);
+  EXPECT_EQ(r.value().limits.max_connections, 100u);
+  auto zero = parse_controller_config(with("limits: {max_watch_streams: 0}\n"), "c.yaml");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.error().message.find("limits.max_watch_streams"), std::string::npos) << zero.error().message;
+  auto few = parse_controller_config(with("limits: {max_connections: 15}\n"), "c.yaml");
+  ASSERT_FALSE(few.ok());
+  EXPECT_NE(few.error().message.find("limits.max_connections"), std::string::npos) << few.error().message;
+  expect_error(with("limits: {max_streams: 1}\n"), ConfigErrorCode::kUnknownKey,
+               "config c.yaml: unknown key \"limits.max_streams\"");
 }
 
 TEST(ControllerConfigTest, EmptyOptionalBlocksKeepDefaults) {
