@@ -177,7 +177,6 @@ TEST_F(SplitFailoverTest, UnfinishedFailoverBlocksRegisterRemoveAndHandoffs) {
   // A dead owner's shard never starts a handoff (no release would come).
   EXPECT_EQ(sm.apply(cmd(BeginMoves{{Placement{ShardId("s1"), WorkerId("w2"), Epoch(1)}}, ChangeReason::kDrain})).changed, 0u);
   EXPECT_EQ(sm.shard(ShardId("s1"))->state, ShardState::kActive);
-  FleetPolicyOptions o;
   PlacementOptions po;
   EXPECT_TRUE(plan_placement(sm, po).moves.empty());
   // Once the failover completes, the worker may come back.
