@@ -9,50 +9,27 @@ term, stays up, keeps committing with the group, and restarts cleanly (the
 bad snapshot was never made durable).
 """
 
-import struct
+import os
+import sys
 
 import tenure_harness as th
 
 APPEND, SNAPSHOT = 0, 8
 
 
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
-
-
-def varint(v):
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-def s(text):
-    b = text.encode()
-    return varint(len(b)) + b
+# The wire encoders live once, in the fuzz seed generator.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "fuzz"))
+from make_seeds import crc32c, s, seal, varint  # noqa: E402
+import make_seeds  # noqa: E402
 
 
 def header(mtype, frm, to, term, log_term=0, index=0, commit=0):
-    return (bytes([mtype]) + s(frm) + s(to) + varint(term) + varint(log_term) + varint(index) + varint(commit)
-            + bytes([0]) + varint(0) + varint(0))
-
-
-def seal(body):
-    return body + struct.pack("<I", crc32c(body))
+    return make_seeds.header(mtype, frm, to, term, log_term=log_term, index=index, commit=commit)
 
 
 def batch(*messages):
-    body = bytes([2]) + varint(len(messages))
-    for m in messages:
-        body += m + varint(0)  # no entries
-    return seal(body)
+    """A wire-v2 batch of entry-less messages."""
+    return make_seeds.batch([(m, []) for m in messages])
 
 
 class PeerInputTest(th.ClusterTestCase):
