@@ -119,7 +119,7 @@ class Progress {
 
 /// Polls `check` (true when done) every 300 ms until `timeout_s`.
 template <class Check>
-int poll_until(const Options& opt, int timeout_s, const std::string& what, Check check, std::string& error) {
+int poll_until(int timeout_s, const std::string& what, Check check, std::string& error) {
   auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
   while (true) {
     int rc = 0;
@@ -132,7 +132,6 @@ int poll_until(const Options& opt, int timeout_s, const std::string& what, Check
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the poll interval
   }
-  (void)opt;
 }
 
 }  // namespace
@@ -204,7 +203,7 @@ int wait_drained(const Options& opt, CtlClient& client, const std::string& id, i
   Progress progress(opt, "drain " + id);
   size_t initial = 0;
   bool first = true;
-  int rc = poll_until(opt, timeout_s, "drain " + id, [&](int& rc) {
+  int rc = poll_until(timeout_s, "drain " + id, [&](int& rc) {
     auto w = get_json(opt, client, "/v1/workers/" + id, error, rc);
     if (!w) return false;
     size_t left = w->value("shards", size_t(0));
@@ -220,7 +219,7 @@ int wait_drained(const Options& opt, CtlClient& client, const std::string& id, i
 int wait_balanced(const Options& opt, CtlClient& client, int timeout_s, std::string& error) {
   Progress progress(opt, "rebalance");
   size_t most = 0;
-  int rc = poll_until(opt, timeout_s, "rebalance", [&](int& rc) {
+  int rc = poll_until(timeout_s, "rebalance", [&](int& rc) {
     auto in_flight = get_json(opt, client, "/v1/rebalance?limit=1", error, rc);
     if (!in_flight) return false;
     auto a = client.call("POST", "/v1/rebalance?dry_run=true", "", error);
