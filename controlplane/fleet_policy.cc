@@ -76,10 +76,7 @@ HeartbeatAnswer FleetPolicy::heartbeat(const StateMachine& sm, const WorkerId& w
   last_heard_ms_[worker] = now_ms;
   heard_since_[worker] = w->since_ms;
   a.worker_revision = sm.worker_events_revision(worker);
-  for (const auto& id : sm.shards_of(worker)) {
-    const auto* s = sm.shard(id);
-    if (s->state == ShardState::kHandoff) a.revoked.emplace_back(id, s->epoch);
-  }
+  for (const auto& id : sm.handoffs_from(worker)) a.revoked.emplace_back(id, sm.shard(id)->epoch);
   return a;
 }
 

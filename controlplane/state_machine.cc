@@ -49,6 +49,11 @@ const std::set<ShardId>& StateMachine::shards_of(const WorkerId& id) const {
   return it == owned_.end() ? kNoShards : it->second;
 }
 
+const std::set<ShardId>& StateMachine::handoffs_from(const WorkerId& id) const {
+  auto it = handoffs_from_.find(id);
+  return it == handoffs_from_.end() ? kNoShards : it->second;
+}
+
 size_t StateMachine::count(WorkerState s) const {
   return static_cast<size_t>(std::count_if(workers_.begin(), workers_.end(),
                                            [s](const auto& kv) { return kv.second.state == s; }));
@@ -142,8 +147,12 @@ Revision StateMachine::emit(EventType type, const ShardId& shard, const WorkerId
 void StateMachine::set_shard_state(const ShardId& id, Shard& s, ShardState state) {
   if (state == ShardState::kHandoff) {
     handoffs_.insert(id);
+    handoffs_from_[s.worker].insert(id);
   } else if (s.state == ShardState::kHandoff) {
     handoffs_.erase(id);
+    auto it = handoffs_from_.find(s.worker);
+    it->second.erase(id);
+    if (it->second.empty()) handoffs_from_.erase(it);
   }
   --shard_counts_[static_cast<size_t>(s.state)];
   ++shard_counts_[static_cast<size_t>(state)];
@@ -160,9 +169,10 @@ void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to,
     if (s.state == ShardState::kActive) emit(EventType::kRevoke, id, from, s.epoch);
   }
   s.epoch = s.epoch.next();
+  // Before the owner changes: a handoff is indexed by its old owner.
+  set_shard_state(id, s, to.empty() ? ShardState::kUnassigned : ShardState::kActive);
   s.worker = to;
   s.target = WorkerId();
-  set_shard_state(id, s, to.empty() ? ShardState::kUnassigned : ShardState::kActive);
   Revision rev;
   if (to.empty()) {
     revision_ = revision_.next();

@@ -161,7 +161,10 @@ bool StateMachine::restore(const std::string& data) {
     }
     ++next.shard_counts_[static_cast<size_t>(s.state)];
     if (!s.worker.empty()) next.owned_[s.worker].insert(id);
-    if (s.state == ShardState::kHandoff) next.handoffs_.insert(id);
+    if (s.state == ShardState::kHandoff) {
+      next.handoffs_.insert(id);
+      next.handoffs_from_[s.worker].insert(id);
+    }
     next.shards_.emplace(std::move(id), std::move(s));
   }
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace tenure::controlplane {
 namespace {
 
@@ -76,6 +78,32 @@ TEST_F(StateMachineTest, HandoffRevokesThenGrantsWithOneEpochStep) {
   EXPECT_EQ(s->history.back().reason, ChangeReason::kManual);
   EXPECT_EQ(s->history.back().from, WorkerId("w1"));
   EXPECT_TRUE(sm.shards_of(WorkerId("w1")).empty());
+}
+
+// The per-owner index of handoffs (what each heartbeat is answered with)
+// follows every way a handoff begins and ends, and is rebuilt on restore.
+TEST_F(StateMachineTest, HandoffsFromFollowTheOwnerThroughReleaseDeathDeleteAndRestore) {
+  sm.apply(cmd(CreateShards{{ShardId("s3"), ShardId("s4")}}));
+  for (const char* id : {"s1", "s2", "s3", "s4"}) assign(id, "w1");
+  sm.apply(cmd(BeginMoves{{Placement{ShardId("s1"), WorkerId("w2"), Epoch(1)},
+                           Placement{ShardId("s2"), WorkerId("w2"), Epoch(1)},
+                           Placement{ShardId("s3"), WorkerId("w2"), Epoch(1)}},
+                          ChangeReason::kDrain}));
+  using Ids = std::set<ShardId>;
+  EXPECT_EQ(sm.handoffs_from(WorkerId("w1")), (Ids{ShardId("s1"), ShardId("s2"), ShardId("s3")}));
+  EXPECT_TRUE(sm.handoffs_from(WorkerId("w2")).empty());
+  sm.apply(cmd(CompleteMoves{WorkerId("w1"), {ShardId("s1")}, {Epoch(1)}, false}));  // released
+  sm.apply(cmd(DeleteShard{ShardId("s2")}));                                         // deleted mid-handoff
+  EXPECT_EQ(sm.handoffs_from(WorkerId("w1")), (Ids{ShardId("s3")}));
+  StateMachine copy;
+  ASSERT_TRUE(copy.restore(sm.snapshot()));
+  EXPECT_EQ(copy.handoffs_from(WorkerId("w1")), (Ids{ShardId("s3")}));
+  // The source dies mid-handoff: its failover ends the handoff.
+  sm.apply(cmd(DeclareDead{WorkerId("w1"), {Placement{ShardId("s3"), WorkerId("w2"), Epoch(1)}},
+                           ChangeReason::kDeadWorker}));
+  EXPECT_TRUE(sm.handoffs_from(WorkerId("w1")).empty());
+  EXPECT_TRUE(sm.handoffs().empty());
+  EXPECT_EQ(sm.shard(ShardId("s3"))->worker, WorkerId("w2"));
 }
 
 TEST_F(StateMachineTest, DeadWorkerShardsMoveWithEpochPlusOne) {
