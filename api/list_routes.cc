@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "api/controller_api.h"
+#include "common/steady_clock.h"
 #include "api/json_body.h"
 #include "api/list_pages.h"
 
@@ -11,9 +12,6 @@ namespace tenure::api {
 using controlplane::StateMachine;
 
 namespace {
-uint64_t steady_ns() {
-  return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-}
 
 /// Adapts a collect_* / *_body pair to a PageCollector.
 template <class Row>

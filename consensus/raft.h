@@ -153,6 +153,15 @@ class Raft {
   /// slightly lagging followers still get entries. Returns the snapshot
   /// (the driver persists it) and the index up to which stored entries may go.
   std::pair<Snapshot, LogIndex> compact(std::string data, uint64_t keep_entries);
+  /// compact() in two steps, for a driver that encodes the state elsewhere
+  /// while the group goes on (a snapshot of the whole state takes long):
+  /// snapshot_point() names the applied index, its term and the
+  /// configuration now (data empty); compact_at() later records that
+  /// snapshot with its data and compacts as compact() does. nullopt when
+  /// the log's snapshot has meanwhile moved to or past it (one received
+  /// from the leader): the late snapshot is then of no use.
+  Snapshot snapshot_point() const;
+  std::optional<std::pair<Snapshot, LogIndex>> compact_at(Snapshot snap, uint64_t keep_entries);
 
   /// Index of a snapshot received from the leader and not yet handed out in
   /// a Ready; 0 if none (the driver keeps the decoded state for it).

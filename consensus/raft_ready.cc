@@ -92,15 +92,31 @@ void Raft::advance() {
 
 std::pair<Snapshot, LogIndex> Raft::compact(std::string data, uint64_t keep_entries) {
   TENURE_CHECK(!ready_outstanding_, "compact() between ready() and advance()");
-  Snapshot snap;
-  snap.index = log_.applied();
-  snap.term = log_.term(snap.index).value_or(Term(0));
-  snap.conf = conf_;
+  Snapshot snap = snapshot_point();
   snap.data = std::make_shared<const std::string>(std::move(data));
   LogIndex compact_to(snap.index.value() > keep_entries ? snap.index.value() - keep_entries : 0);
   if (compact_to < log_.first_index().prev()) compact_to = log_.first_index().prev();
   log_.compact(snap, compact_to);
   return {log_.snapshot(), compact_to};
+}
+
+Snapshot Raft::snapshot_point() const {
+  Snapshot snap;
+  snap.index = log_.applied();
+  snap.term = log_.term(snap.index).value_or(Term(0));
+  snap.conf = conf_;
+  return snap;
+}
+
+std::optional<std::pair<Snapshot, LogIndex>> Raft::compact_at(Snapshot snap, uint64_t keep_entries) {
+  TENURE_CHECK(!ready_outstanding_, "compact_at() between ready() and advance()");
+  if (snap.index <= log_.snapshot().index) return std::nullopt;
+  TENURE_CHECK(log_.term(snap.index) == snap.term,
+               "snapshot point " << snap.index << " term " << snap.term << " is not in the log");
+  LogIndex compact_to(snap.index.value() > keep_entries ? snap.index.value() - keep_entries : 0);
+  if (compact_to < log_.first_index().prev()) compact_to = log_.first_index().prev();
+  log_.compact(std::move(snap), compact_to);
+  return std::make_pair(log_.snapshot(), compact_to);
 }
 
 }  // namespace tenure::consensus

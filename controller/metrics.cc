@@ -59,6 +59,17 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
                           .Help("State-machine snapshots taken locally")
                           .Register(r)
                           .Add({})),
+      snapshot_pause_seconds(prometheus::BuildHistogram()
+                                 .Name("tenure_raft_snapshot_pause_seconds")
+                                 .Help("Time the Raft strand stopped for a local snapshot (the fork of the "
+                                       "process that encodes and writes it)")
+                                 .Register(r)
+                                 .Add({}, latency_buckets())),
+      snapshot_seconds(prometheus::BuildHistogram()
+                           .Name("tenure_raft_snapshot_seconds")
+                           .Help("Time to take a local snapshot: encoded, written, fsynced, read back")
+                           .Register(r)
+                           .Add({}, prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})),
       snapshots_installed(prometheus::BuildCounter()
                               .Name("tenure_raft_snapshots_installed_total")
                               .Help("Snapshots received from a leader and installed")

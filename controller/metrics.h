@@ -27,6 +27,8 @@ struct RaftMetrics {
   prometheus::Histogram& commit_seconds;               ///< propose -> applied, at the leader
   prometheus::Histogram& append_batch_entries;         ///< entries per persisted Ready
   prometheus::Counter& snapshots_taken;
+  prometheus::Histogram& snapshot_pause_seconds;  ///< the strand's share of a local snapshot (the fork)
+  prometheus::Histogram& snapshot_seconds;        ///< a local snapshot, start to file durable
   prometheus::Counter& snapshots_installed;
   prometheus::Gauge& members;
   prometheus::Family<prometheus::Gauge>& shards;   ///< label state

@@ -1,5 +1,6 @@
 // The driver loop: ticks, Ready processing and apply (DESIGN.md "One pure core").
 #include "controller/raft_node.h"
+#include "common/steady_clock.h"
 #include "controller/wire_limits.h"
 
 #include <chrono>
@@ -29,9 +30,6 @@ uint64_t steady_ms() {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
           .count());
-}
-uint64_t steady_ns() {
-  return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 }  // namespace
 
@@ -269,17 +267,51 @@ void RaftNode::release_reads() {
 }
 
 void RaftNode::maybe_snapshot() {
+  if (made_snapshot_) record_snapshot();
+  if (snapshot_in_flight_ || steady_ms() < snapshot_retry_ms_) return;
   const auto& log = raft_->log();
   if (log.applied().value() < log.snapshot().index.value() + options_.snapshot_threshold_entries) return;
-  auto [snap, compact_to] = raft_->compact(state_.snapshot(), options_.snapshot_keep_entries);
+  snapshot_in_flight_ = true;
+  snapshots_.start(state_, raft_->snapshot_point(), [this](MadeSnapshot made) {
+    asio::post(strand_, [this, made = std::move(made)]() mutable {
+      made_snapshot_ = std::move(made);
+      // The core takes it between Readies; during a persist, handle_ready
+      // calls maybe_snapshot once that Ready is advanced.
+      if (!stopped_ && !persisting_) maybe_snapshot();
+    });
+  });
+}
+
+void RaftNode::record_snapshot() {
+  MadeSnapshot made = std::move(*made_snapshot_);
+  made_snapshot_.reset();
+  snapshot_in_flight_ = false;
+  if (!made.snapshot.data) {
+    snapshot_retry_ms_ = steady_ms() + 10000;  // out of memory or killed: not again at once
+    return;
+  }
+  metrics_.snapshot_pause_seconds.Observe(static_cast<double>(made.pause_us) / 1e6);
+  metrics_.snapshot_seconds.Observe(static_cast<double>(made.total_ms) / 1e3);
+  LogIndex index = made.snapshot.index;
+  auto compacted = raft_->compact_at(std::move(made.snapshot), options_.snapshot_keep_entries);
+  if (!compacted) {
+    // A snapshot from the leader got there first: this one is older.
+    log_info("raft", "event=snapshot_superseded node=" + options_.id.str() + " index=" + std::to_string(index.value()));
+    return;
+  }
   // On the persist worker, after the Ready persisted before it and before
-  // any later one (its queue is in order); the io thread does not wait for
-  // this fsync. A crash before it lands leaves the older snapshot and the
-  // full log on disk, which is as good.
-  persister_.submit([this, snap = std::move(snap), compact_to = compact_to] {
+  // any later one (its queue is in order). The file is durable already, so
+  // this is a small transaction: the row naming it and the compacted
+  // entries' deletion. A crash before it lands leaves the older snapshot
+  // and the full log on disk, which is as good.
+  persister_.submit([this, snap = compacted->first, compact_to = compacted->second, made = std::move(made)] {
+    uint64_t t1 = steady_ns();
     storage_.save_snapshot(snap, compact_to);
     log_info("raft", "event=snapshot_taken node=" + options_.id.str() + " index=" +
-                         std::to_string(snap.index.value()) + " bytes=" + std::to_string(snap.data->size()));
+                         std::to_string(snap.index.value()) + " bytes=" + std::to_string(snap.data->size()) +
+                         " forked=" + (made.forked ? "true" : "false") + " pause_us=" + std::to_string(made.pause_us) +
+                         " total_ms=" + std::to_string(made.total_ms) +
+                         " save_ms=" + std::to_string((steady_ns() - t1) / 1000000));
   });
   metrics_.snapshots_taken.Increment();
 }

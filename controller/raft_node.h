@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@
 #include "controller/peer_sender.h"
 #include "controller/persist_worker.h"
 #include "controller/queue_bound.h"
+#include "controller/snapshot_maker.h"
 #include "controlplane/commands.h"
 #include "controlplane/state_machine.h"
 
@@ -202,6 +204,7 @@ class RaftNode {
   void complete(LogIndex index, Term term, const controlplane::ApplyResult* result);
   void release_reads();
   void maybe_snapshot();
+  void record_snapshot();
   void maybe_promote_learners();
   void maybe_mark_started();
   void expire_requests();
@@ -249,6 +252,12 @@ class RaftNode {
   mutable std::mutex summary_mu_;
   NodeSummary summary_;
   std::atomic<bool> is_leader_{false};
+  /// A local snapshot being made off the strand (snapshot_maker.h), and
+  /// its result until the core can take it (not while a Ready is out).
+  SnapshotMaker snapshots_{storage_};
+  bool snapshot_in_flight_ = false;
+  std::optional<MadeSnapshot> made_snapshot_;
+  uint64_t snapshot_retry_ms_ = 0;  ///< after a failed attempt, not before this steady time
   /// Last: destroyed (joined) first, while what its jobs touch still exists.
   PersistWorker persister_;
 };

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include "consensus/assert.h"
+#include "common/steady_clock.h"
 #include "common/log.h"
 #include "controller/raft_node.h"
 #include "controller/wire_limits.h"
@@ -21,7 +22,6 @@ uint64_t steady_ms() {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
           .count());
 }
-uint64_t steady_ns() { return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()); }
 
 NodeErrc map_error(RaftError e) {
   switch (e) {

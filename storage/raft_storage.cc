@@ -14,6 +14,7 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "consensus/assert.h"
+#include "storage/snapshot_file.h"
 
 namespace tenure::storage {
 
@@ -36,6 +37,9 @@ namespace {
 // by switch, so renumbering an enum cannot silently change the format.
 // Version 2 adds a CRC32C to every entry and to the snapshot (entry_crc,
 // snapshot_crc); a version 1 file is migrated in place at open.
+// Version 3 keeps the snapshot's bytes in a file of its own
+// (snapshot_file.h) named by snapshot.file; a row with an empty name (from
+// version 2) still holds them in snapshot.data and is read as before.
 constexpr const char* kCreateMeta =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID";
 constexpr const char* kCreateTables =
@@ -44,7 +48,7 @@ constexpr const char* kCreateTables =
     "CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL,"
     " data BLOB NOT NULL, crc INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL,"
-    " term INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);"
+    " term INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL, file TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE IF NOT EXISTS snapshot_conf (node_id TEXT PRIMARY KEY NOT NULL, learner INTEGER NOT NULL)"
     " WITHOUT ROWID;";
 
@@ -53,10 +57,10 @@ constexpr const char* kSetMeta = "INSERT OR REPLACE INTO meta (key, value) VALUE
 constexpr const char* kGetHardState = "SELECT term, vote, commit_index FROM hard_state WHERE id = 1";
 constexpr const char* kSetHardState =
     "INSERT OR REPLACE INTO hard_state (id, term, vote, commit_index) VALUES (1, ?1, ?2, ?3)";
-constexpr const char* kGetSnapshot = "SELECT idx, term, data, crc FROM snapshot WHERE id = 1";
-constexpr const char* kGetSnapshotIndex = "SELECT idx FROM snapshot WHERE id = 1";
+constexpr const char* kGetSnapshot = "SELECT idx, term, data, crc, file FROM snapshot WHERE id = 1";
+constexpr const char* kGetSnapshotIndex = "SELECT idx, file FROM snapshot WHERE id = 1";
 constexpr const char* kSetSnapshot =
-    "INSERT OR REPLACE INTO snapshot (id, idx, term, data, crc) VALUES (1, ?1, ?2, ?3, ?4)";
+    "INSERT OR REPLACE INTO snapshot (id, idx, term, data, crc, file) VALUES (1, ?1, ?2, X'', ?3, ?4)";
 constexpr const char* kGetConf = "SELECT node_id, learner FROM snapshot_conf ORDER BY node_id";
 constexpr const char* kClearConf = "DELETE FROM snapshot_conf";
 constexpr const char* kAddConf = "INSERT INTO snapshot_conf (node_id, learner) VALUES (?1, ?2)";
@@ -67,6 +71,8 @@ constexpr const char* kAddEntry = "INSERT INTO entries (idx, term, type, data, c
 constexpr const char* kMigrate1To2 =
     "ALTER TABLE entries ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE snapshot ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;";
+// Version 2 -> 3: the snapshot's file name (empty: its bytes are inline).
+constexpr const char* kMigrate2To3 = "ALTER TABLE snapshot ADD COLUMN file TEXT NOT NULL DEFAULT ''";
 constexpr const char* kAllEntries = "SELECT idx, term, type, data FROM entries ORDER BY idx";
 constexpr const char* kSetEntryCrc = "UPDATE entries SET crc = ?2 WHERE idx = ?1";
 constexpr const char* kSetSnapshotCrc = "UPDATE snapshot SET crc = ?1 WHERE id = 1";
@@ -182,9 +188,12 @@ std::unique_ptr<RaftStorage> RaftStorage::open(const std::string& data_dir, cons
   std::string path = data_dir + "/raft.db";
   auto db = Database::open(path, options.vfs);
   if (!db.ok()) storage_fatal("op=open path=" + path + " error=" + quoted(db.error().message));
-  std::unique_ptr<RaftStorage> s(new RaftStorage(std::move(db.value()), lock_fd));
+  std::unique_ptr<RaftStorage> s(new RaftStorage(std::move(db.value()), lock_fd, data_dir));
   s->init_schema();
   s->read_cached_state();
+  // A crash between a snapshot file's rename and the commit naming it
+  // leaves an orphan; temporaries of an interrupted write too.
+  remove_snapshot_files_except(data_dir, s->snapshot_file_, /*temporaries=*/true);
   sync_dir(data_dir);
   return s;
 }
@@ -215,13 +224,19 @@ void RaftStorage::init_schema() {
   TENURE_MUST(tx, "open");
   TENURE_MUST(db_->exec(kCreateMeta), "open");
   std::optional<std::string> version = get_meta(kSchemaVersionKey);
-  if (version && *version != "1" && *version != std::to_string(kSchemaVersion)) {
+  if (version && *version != "1" && *version != "2" && *version != std::to_string(kSchemaVersion)) {
     storage_fatal("op=open path=" + path() + " error=" +
                   quoted("schema_version " + *version + " is not supported (this build reads " +
-                         std::to_string(kSchemaVersion) + " and migrates 1)"));
+                         std::to_string(kSchemaVersion) + " and migrates 1 and 2)"));
   }
   if (version && *version == "1") {
     migrate_from_v1();
+    *version = "2";
+  }
+  if (version && *version == "2") {
+    // In the same transaction: a crash leaves version 2 intact.
+    TENURE_MUST(db_->exec(kMigrate2To3), "migrate");
+    log_info("storage", "event=migrated path=" + path() + " from_schema=2 to_schema=3");
     version.reset();  // written below
   }
   TENURE_MUST(db_->exec(kCreateTables), "open");
@@ -260,7 +275,7 @@ void RaftStorage::migrate_from_v1() {
     TENURE_MUST(st->bind_int64(1, snapshot_crc(*snap)), "migrate");
     TENURE_MUST(st->run(), "migrate");
   }
-  log_info("storage", "event=migrated path=" + path() + " from_schema=1 to_schema=" + std::to_string(kSchemaVersion) +
+  log_info("storage", "event=migrated path=" + path() + " from_schema=1 to_schema=2" +
                           " entries=" + std::to_string(crcs.size()));
 }
 
@@ -284,6 +299,7 @@ void RaftStorage::read_cached_state() {
     if (row.value()) {
       has_snapshot = true;
       snapshot_index_ = LogIndex(u64(st->column_int64(0)));
+      snapshot_file_ = st->column_text(1);
     }
   }
   StatementRef st = stmt(kMaxIndex, "open");
@@ -312,18 +328,22 @@ ConfState RaftStorage::read_conf(const char* op) {
   return conf;
 }
 
-std::optional<Snapshot> RaftStorage::read_snapshot_row(const char* op, uint32_t* crc) {
+std::optional<Snapshot> RaftStorage::read_snapshot_row(const char* op, uint32_t* crc, std::string* file) {
   Snapshot snap;
   {
-    // Column 3 (crc) exists from version 2 on: read only when asked.
+    // Columns 3 (crc) and 4 (file) exist from versions 2 and 3 on: read
+    // only when asked (the migration from version 1 reads without them).
     StatementRef st = stmt(crc ? kGetSnapshot : "SELECT idx, term, data FROM snapshot WHERE id = 1", op);
     auto row = st->step();
     TENURE_MUST(row, op);
     if (!row.value()) return std::nullopt;
     snap.index = LogIndex(u64(st->column_int64(0)));
     snap.term = Term(u64(st->column_int64(1)));
-    snap.data = std::make_shared<const std::string>(st->column_blob(2));
+    std::string name = crc ? st->column_text(4) : std::string();
+    snap.data = std::make_shared<const std::string>(name.empty() ? st->column_blob(2)
+                                                                  : read_snapshot_file(data_dir_, name));
     if (crc) *crc = static_cast<uint32_t>(st->column_int64(3));
+    if (file) *file = name;
   }
   snap.conf = read_conf(op);
   return snap;
@@ -331,9 +351,10 @@ std::optional<Snapshot> RaftStorage::read_snapshot_row(const char* op, uint32_t*
 
 std::optional<Snapshot> RaftStorage::snapshot() {
   uint32_t stored = 0;
-  auto snap = read_snapshot_row("load", &stored);
+  std::string file;
+  auto snap = read_snapshot_row("load", &stored, &file);
   if (snap && snapshot_crc(*snap) != stored) {
-    storage_fatal("op=load path=" + path() + " error=" +
+    storage_fatal("op=load path=" + (file.empty() ? path() : data_dir_ + "/" + file) + " error=" +
                   quoted("corrupt snapshot: the snapshot at index " + std::to_string(snap->index.value()) +
                          " fails its CRC32C check (stored " + std::to_string(stored) + ", computed " +
                          std::to_string(snapshot_crc(*snap)) + ")"));
@@ -397,13 +418,20 @@ void RaftStorage::write_hard_state(const HardState& hs, const char* op) {
   TENURE_MUST(st->run(), op);
 }
 
-void RaftStorage::write_snapshot(const Snapshot& snap, const char* op) {
+std::string RaftStorage::write_snapshot(const Snapshot& snap, const char* op) {
+  // Its file first (unless whoever took the snapshot wrote it already, off
+  // this thread: RaftStorage::write_snapshot_file), then the row naming it.
+  std::string name = snapshot_file_name(snap.index, snap.term);
+  std::error_code ec;
+  if (!std::filesystem::exists(data_dir_ + "/" + name, ec)) {
+    storage::write_snapshot_file(data_dir_, name, snap.data ? std::string_view(*snap.data) : std::string_view());
+  }
   {
     StatementRef st = stmt(kSetSnapshot, op);
     TENURE_MUST(st->bind_int64(1, i64(snap.index.value())), op);
     TENURE_MUST(st->bind_int64(2, i64(snap.term.value())), op);
-    TENURE_MUST(st->bind_blob(3, snap.data ? std::string_view(*snap.data) : std::string_view()), op);
-    TENURE_MUST(st->bind_int64(4, snapshot_crc(snap)), op);
+    TENURE_MUST(st->bind_int64(3, snapshot_crc(snap)), op);
+    TENURE_MUST(st->bind_text(4, name), op);
     TENURE_MUST(st->run(), op);
   }
   TENURE_MUST(stmt(kClearConf, op)->run(), op);
@@ -415,6 +443,7 @@ void RaftStorage::write_snapshot(const Snapshot& snap, const char* op) {
   };
   for (const auto& id : snap.conf.voters) add(id, 0);
   for (const auto& id : snap.conf.learners) add(id, 1);
+  return name;
 }
 
 void RaftStorage::write_entries(const std::vector<Entry>& entries, const char* op) {
@@ -450,13 +479,14 @@ void RaftStorage::persist(const Ready& rd) {
   if (!rd.hard_state && !rd.snapshot && rd.entries.empty()) return;
   LogIndex snapshot_index = snapshot_index_;
   LogIndex last_index = last_index_;
+  std::string snapshot_file = snapshot_file_;
   auto tx = Transaction::begin(*db_);
   TENURE_MUST(tx, "persist");
   if (rd.hard_state) write_hard_state(*rd.hard_state, "persist");
   if (rd.snapshot) {
     // The snapshot replaces the whole log (thesis §5.2: a follower that
     // installs a snapshot discards its entries).
-    write_snapshot(*rd.snapshot, "persist");
+    snapshot_file = write_snapshot(*rd.snapshot, "persist");
     delete_entries(kDeleteAll, LogIndex(0), "persist");
     snapshot_index = last_index = rd.snapshot->index;
   }
@@ -475,9 +505,18 @@ void RaftStorage::persist(const Ready& rd) {
   }
   TENURE_MUST(tx.value().commit(), "persist");
   if (rd.hard_state) hard_state_ = *rd.hard_state;
+  if (snapshot_file != snapshot_file_) {
+    snapshot_file_ = snapshot_file;
+    remove_snapshot_files_except(data_dir_, snapshot_file_);
+  }
   snapshot_index_ = snapshot_index;
   last_index_ = last_index;
   empty_ = false;
+}
+
+void RaftStorage::write_snapshot_file(const Snapshot& snap) const {
+  storage::write_snapshot_file(data_dir_, snapshot_file_name(snap.index, snap.term),
+                               snap.data ? std::string_view(*snap.data) : std::string_view());
 }
 
 void RaftStorage::save_snapshot(const Snapshot& snap, LogIndex compact_to) {
@@ -485,10 +524,14 @@ void RaftStorage::save_snapshot(const Snapshot& snap, LogIndex compact_to) {
   bool newer = snap.index > snapshot_index_;
   auto tx = Transaction::begin(*db_);
   TENURE_MUST(tx, "save_snapshot");
-  if (newer) write_snapshot(snap, "save_snapshot");
+  std::string file = newer ? write_snapshot(snap, "save_snapshot") : snapshot_file_;
   delete_entries(kDeleteUpTo, compact_to, "save_snapshot");
   TENURE_MUST(tx.value().commit(), "save_snapshot");
   if (newer) snapshot_index_ = snap.index;
+  if (file != snapshot_file_) {
+    snapshot_file_ = file;
+    remove_snapshot_files_except(data_dir_, snapshot_file_);
+  }
   last_index_ = std::max(last_index_, snapshot_index_);
   empty_ = false;
 }

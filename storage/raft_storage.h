@@ -11,7 +11,8 @@
 // that cannot be opened, is of an unknown schema version, is corrupt, or
 // whose data_dir is locked by another process is fatal the same way.
 //
-// Thread: one owner (the Raft driver's strand). Not thread-safe.
+// Thread: one owner (the Raft driver's strand). Not thread-safe, except
+// write_snapshot_file.
 
 #include <memory>
 #include <optional>
@@ -32,9 +33,10 @@ struct RaftStorageOptions {
 class RaftStorage {
  public:
   /// The on-disk schema this build reads and writes (meta "schema_version").
-  /// Version 2 stores a CRC32C with every entry and the snapshot; a
-  /// version 1 file is migrated in place at open (one transaction).
-  static constexpr int kSchemaVersion = 2;
+  /// Version 2 stores a CRC32C with every entry and the snapshot; version
+  /// 3 keeps the snapshot's bytes in a file of its own (snapshot_file.h).
+  /// Versions 1 and 2 are migrated in place at open (one transaction).
+  static constexpr int kSchemaVersion = 3;
   /// Meta keys reserved for the storage itself.
   static constexpr const char* kSchemaVersionKey = "schema_version";
 
@@ -69,8 +71,16 @@ class RaftStorage {
 
   /// Stores a snapshot this member took itself (Raft::compact) if newer than
   /// the stored one, and deletes entries with index <= compact_to; one
-  /// transaction.
+  /// transaction. Its file is written first unless write_snapshot_file
+  /// wrote it already (then the transaction is small).
   void save_snapshot(const consensus::Snapshot& snapshot, consensus::LogIndex compact_to);
+
+  /// Writes the file of a snapshot this member took (the slow part of
+  /// save_snapshot, a whole-state write and fsync) without touching the
+  /// database: callable from any thread while Readies persist.
+  void write_snapshot_file(const consensus::Snapshot& snapshot) const;
+  /// The directory of raft.db and the snapshot files.
+  const std::string& data_dir() const { return data_dir_; }
 
   /// The stored snapshot, read from disk (data included); nullopt if none.
   std::optional<consensus::Snapshot> snapshot();
@@ -89,14 +99,17 @@ class RaftStorage {
   const std::string& path() const { return db_->path(); }
 
  private:
-  RaftStorage(std::unique_ptr<Database> db, int lock_fd) : db_(std::move(db)), lock_fd_(lock_fd) {}
+  RaftStorage(std::unique_ptr<Database> db, int lock_fd, std::string data_dir)
+      : db_(std::move(db)), lock_fd_(lock_fd), data_dir_(std::move(data_dir)) {}
   void init_schema();
   void migrate_from_v1();
-  std::optional<consensus::Snapshot> read_snapshot_row(const char* op, uint32_t* crc = nullptr);
+  std::optional<consensus::Snapshot> read_snapshot_row(const char* op, uint32_t* crc = nullptr,
+                                                       std::string* file = nullptr);
   void read_cached_state();
   StatementRef stmt(const char* sql, const char* op);
   void write_hard_state(const consensus::HardState& hs, const char* op);
-  void write_snapshot(const consensus::Snapshot& snap, const char* op);
+  /// Returns the name of the snapshot's file.
+  std::string write_snapshot(const consensus::Snapshot& snap, const char* op);
   void write_entries(const std::vector<consensus::Entry>& entries, const char* op);
   void delete_entries(const char* sql, consensus::LogIndex index, const char* op);
   consensus::ConfState read_conf(const char* op);
@@ -104,6 +117,8 @@ class RaftStorage {
 
   std::unique_ptr<Database> db_;
   int lock_fd_;
+  std::string data_dir_;
+  std::string snapshot_file_;  ///< the current snapshot's file; empty: none, or inline (version 2)
   bool empty_ = true;
   consensus::HardState hard_state_;
   consensus::LogIndex snapshot_index_;

@@ -88,15 +88,16 @@ class ScaleSnapshotTest(th.ClusterTestCase):
         self.assertGreaterEqual(shards(follower), SHARDS + 1 + len(writer.acked))
         first = follower.get("/v1/shards?consistency=stale&limit=1").json
         self.assertEqual([s["id"] for s in first["shards"]], ["before-stop"])
-        if after != before:
-            # Seen in 1 of 1 runs (21:24 UTC, 4 Dec): the leader's own snapshot
-            # of 1,000,000 shards (27 MB, every 2,000 entries here) is written
-            # and fsynced on the persist worker, and no Ready - hence no
-            # heartbeat - goes out until it is done (RaftNode::process returns
-            # while persisting_): a follower's election timeout ran out.
-            th.known_bug(self, "leader changed %s -> %s while the leader took a snapshot of 1,000,000 shards: "
-                               "heartbeats wait behind the snapshot's write and fsync (issue 8 section 1)" %
-                         (sorted(before), sorted(after)))
+        # Snapshots are taken off the strand (controller/snapshot_maker.h):
+        # before, the leader's own snapshot of 1,000,000 shards stopped its
+        # heartbeats for 0.5-1.4 s and cost a leader change in 1 of 3 runs.
+        self.assertEqual(after, before, "the leader or term changed during the test")
+        for m in self.c.all():
+            pause = m.metric("tenure_raft_snapshot_pause_seconds_sum", 0.0)
+            count = m.metric("tenure_raft_snapshot_pause_seconds_count", 0.0)
+            if count:
+                sh.note("%s: %d local snapshots, the strand paused %.1f ms each on average (the fork)" %
+                        (m.id, count, pause / count * 1000))
         self.assertEqual(writer.failures, [], "writes failed during the transfer")
 
 

@@ -249,6 +249,36 @@ void compact_leader(Cluster& c) {
   ASSERT_GT(c.node("a").log().first_index(), LogIndex(30));
 }
 
+// A snapshot encoded elsewhere while the group went on (the driver's
+// off-strand snapshot): the point is fixed first, entries keep committing,
+// and compact_at records it at that point, not at the applied index of
+// the moment it lands; one that a newer snapshot overtook is refused.
+TEST(RaftSnapshot, CompactAtRecordsTheEarlierPointAndRefusesOneOvertaken) {
+  Cluster c({"a", "b", "c"});
+  ASSERT_TRUE(c.elect("a"));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c.node("a").propose("v" + std::to_string(i)).ok());
+  c.stabilize();
+  Snapshot point = c.node("a").snapshot_point();
+  EXPECT_EQ(point.index, c.node("a").log().applied());
+  EXPECT_EQ(point.conf, c.node("a").conf());
+  for (int i = 10; i < 20; ++i) ASSERT_TRUE(c.node("a").propose("v" + std::to_string(i)).ok());
+  c.stabilize();
+  ASSERT_GT(c.node("a").log().applied(), point.index);
+  point.data = std::make_shared<const std::string>("state@" + std::to_string(point.index.value()));
+  auto done = c.node("a").compact_at(point, 0);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->first.index, point.index);
+  EXPECT_EQ(done->second, point.index);
+  EXPECT_EQ(c.node("a").log().first_index(), point.index.next());
+  // The entries after the point are all still there and still replicate.
+  EXPECT_EQ(c.node("a").log().last_index(), c.node("b").log().last_index());
+  Snapshot older = point;
+  older.index = LogIndex(point.index.value() - 1);
+  EXPECT_FALSE(c.node("a").compact_at(older, 0).has_value());
+  EXPECT_FALSE(c.node("a").compact_at(point, 0).has_value());
+  EXPECT_EQ(c.node("a").log().snapshot().index, point.index);
+}
+
 TEST(RaftSnapshot, NewMemberBehindTheLogIsSentTheSnapshotOnce) {
   Cluster c({"a", "b", "c"});
   compact_leader(c);

@@ -1,15 +1,19 @@
-// CRC32C on the durable log (schema version 2): a record whose bytes changed
+// CRC32C on the durable log (schema version 2; snapshots in files of their
+// own from version 3): a record whose bytes changed
 // on disk stops the start with one FATAL line naming the file and the index,
 // never a crash loop through an assertion; and a version 1 file is migrated
 // in place (checksummed as found).
 #include <gtest/gtest.h>
+
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 
 #include "storage/raft_storage.h"
+#include "storage/snapshot_file.h"
 #include "tests/unit/storage/temp_dir.h"
 
 namespace tenure::storage {
@@ -86,9 +90,10 @@ TEST_F(RaftStorageCrcDeathTest, AFlippedBitInAnEntryStopsTheStartNamingFileAndIn
 TEST_F(RaftStorageCrcDeathTest, AFlippedBitInTheSnapshotStopsTheStart) {
   TempDir dir;
   write_log(dir.path(), 2, true);
-  flip_bit_in_file(dir.sub("raft.db"), "SNAPSHOT-DATA-0123456789");
+  flip_bit_in_file(dir.sub(snapshot_file_name(LogIndex(10), Term(1))), "SNAPSHOT-DATA-0123456789");
   EXPECT_EXIT(RaftStorage::open(dir.path())->load(), ::testing::ExitedWithCode(1),
-              "^FATAL storage op=load path=.*/raft.db error=\"corrupt snapshot: the snapshot at index 10 fails its "
+              "^FATAL storage op=load path=.*/snapshot-00000000000000000010-1.snap error=\"corrupt snapshot: "
+              "the snapshot at index 10 fails its "
               "CRC32C check .*\"\n$");
 }
 
@@ -121,7 +126,7 @@ TEST(RaftStorageCrcTest, AVersion1FileIsMigratedAndChecksummed) {
        "INSERT INTO entries VALUES (6, 3, 0, 'six'), (7, 3, 1, 'seven');");
   {
     auto s = RaftStorage::open(dir.path());
-    EXPECT_EQ(s->get_meta(RaftStorage::kSchemaVersionKey), "2");
+    EXPECT_EQ(s->get_meta(RaftStorage::kSchemaVersionKey), "3");
     EXPECT_EQ(s->get_meta("cluster"), "x");
     InitialState st = s->load();
     EXPECT_EQ(st.hard_state, (HardState{Term(3), NodeId("c2"), LogIndex(7)}));
@@ -136,8 +141,62 @@ TEST(RaftStorageCrcTest, AVersion1FileIsMigratedAndChecksummed) {
     rd.entries = {Entry{Term(3), LogIndex(8), EntryType::kNormal, "eight"}};
     s->persist(rd);
   }
+  {
+    auto s = RaftStorage::open(dir.path());
+    EXPECT_EQ(s->load().entries.size(), 3u);
+    // The migrated snapshot stays inline until the next one is taken, which
+    // goes to a file of its own.
+    Snapshot next = s->load().snapshot;
+    next.index = LogIndex(8);
+    next.term = Term(3);
+    next.data = std::make_shared<const std::string>("new-state");
+    s->save_snapshot(next, LogIndex(7));
+    EXPECT_TRUE(std::filesystem::exists(dir.sub(snapshot_file_name(LogIndex(8), Term(3)))));
+  }
+  EXPECT_EQ(*RaftStorage::open(dir.path())->snapshot()->data, "new-state");
+}
+
+TEST(RaftStorageSnapshotFileTest, AMissingSnapshotFileStopsTheStartNamingIt) {
+  TempDir dir;
+  write_log(dir.path(), 2, true);
+  std::filesystem::remove(dir.sub(snapshot_file_name(LogIndex(10), Term(1))));
+  EXPECT_EXIT(RaftStorage::open(dir.path())->load(), ::testing::ExitedWithCode(1),
+              "^FATAL storage op=load path=.*/snapshot-00000000000000000010-1.snap error=\"the snapshot file "
+              "raft.db names cannot be opened: No such file or directory\"\n$");
+}
+
+TEST(RaftStorageSnapshotFileTest, OrphansAndTemporariesAreRemovedAtOpenAndOldSnapshotsOnReplace) {
+  TempDir dir;
+  write_log(dir.path(), 2, true);
+  const std::string current = snapshot_file_name(LogIndex(10), Term(1));
+  // What a crash can leave: a file renamed but never named by raft.db, and
+  // an interrupted write.
+  write_snapshot_file(dir.path(), snapshot_file_name(LogIndex(12), Term(2)), "orphan");
+  { std::ofstream(dir.sub("snapshot-00000000000000000013-2.snap.tmp")) << "partial"; }
+  {
+    auto s = RaftStorage::open(dir.path());
+    EXPECT_EQ(*s->load().snapshot.data, "SNAPSHOT-DATA-0123456789-state-of-the-machine");
+    std::vector<std::string> left;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+      std::string name = e.path().filename().string();
+      if (name.rfind("snapshot-", 0) == 0) left.push_back(name);
+    }
+    EXPECT_EQ(left, std::vector<std::string>{current});
+    // A snapshot written ahead by the one who took it (off the storage's
+    // thread), then saved: the old file goes once the new one is named.
+    Snapshot snap = s->load().snapshot;
+    snap.index = LogIndex(12);
+    snap.term = Term(2);
+    snap.data = std::make_shared<const std::string>("state@12");
+    s->write_snapshot_file(snap);
+    s->save_snapshot(snap, LogIndex(11));
+    EXPECT_FALSE(std::filesystem::exists(dir.sub(current)));
+  }
   auto s = RaftStorage::open(dir.path());
-  EXPECT_EQ(s->load().entries.size(), 3u);
+  InitialState st = s->load();
+  EXPECT_EQ(st.snapshot.index, LogIndex(12));
+  EXPECT_EQ(*st.snapshot.data, "state@12");
+  EXPECT_TRUE(st.entries.empty());
 }
 
 TEST_F(RaftStorageCrcDeathTest, CorruptionAfterMigrationIsCaught) {

@@ -56,11 +56,11 @@ TEST_F(RaftStorageDeathTest, UnknownSchemaVersionIsFatal) {
   { RaftStorage::open(dir.path()); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(dir.sub("raft.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '3' WHERE key = 'schema_version'", nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '4' WHERE key = 'schema_version'", nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   EXPECT_EXIT(RaftStorage::open(dir.path()), ::testing::ExitedWithCode(1),
-              "FATAL storage op=open path=.* error=\"schema_version 3 is not supported \\(this build reads 2 and migrates 1\\)\"");
+              "FATAL storage op=open path=.* error=\"schema_version 4 is not supported \\(this build reads 3 and migrates 1 and 2\\)\"");
 }
 
 TEST_F(RaftStorageDeathTest, FailedFsyncIsFatal) {
