@@ -27,6 +27,18 @@ std::optional<uint64_t> parse_u64(const std::optional<std::string>& s) {
   }
   return v;
 }
+/// The index of the first entry of an append whose command does not decode.
+std::optional<consensus::LogIndex> first_undecodable_entry(const std::vector<consensus::Message>& msgs) {
+  for (const auto& m : msgs) {
+    if (m.type != consensus::MessageType::kAppend) continue;
+    for (const auto& e : m.entries) {
+      if (e.type != consensus::EntryType::kNormal || e.data.empty()) continue;  // membership, leader no-op
+      if (!controlplane::decode_command(e.data)) return e.index;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 void ControllerApi::add_peer_routes() {
@@ -58,6 +70,17 @@ void ControllerApi::add_peer_routes() {
                  // could sign as another could vote or append in its name.
                  for (const auto& m : *msgs) {
                    if (!sender_matches(call, m.from.str())) return;
+                 }
+                 // Every command appended is one this build can apply: an
+                 // entry that would not decode at apply time is refused here,
+                 // before it can be stored, acknowledged and committed (then
+                 // it could only stop the member). Off the strand.
+                 if (auto bad = first_undecodable_entry(*msgs)) {
+                   node_.drops().count(controller::drop_reason::kBadEntryData, call->req.header("tenure-from"),
+                                       "append", "index=" + std::to_string(bad->value()));
+                   return reply(call, net::json_error(400, "bad_request",
+                                                      "entry " + std::to_string(bad->value()) +
+                                                          " is not a command this build can apply"));
                  }
                  node_.step(std::move(*msgs));
                  reply(call, no_content());

@@ -10,7 +10,7 @@ MessageDrops::MessageDrops(prometheus::Family<prometheus::Counter>& family) : fa
     family_.Add({{"reason", consensus::to_string(static_cast<consensus::DropReason>(r))}});
   }
   for (const char* r : {drop_reason::kUnknownSender, drop_reason::kBadSnapshotData, drop_reason::kUndecodable,
-                        drop_reason::kChecksum}) {
+                        drop_reason::kChecksum, drop_reason::kBadEntryData}) {
     family_.Add({{"reason", r}});
   }
 }

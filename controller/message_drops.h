@@ -28,6 +28,7 @@ inline constexpr const char* kUnknownSender = "unknown_sender";        ///< not 
 inline constexpr const char* kBadSnapshotData = "bad_snapshot_data";   ///< snapshot data does not decode
 inline constexpr const char* kUndecodable = "undecodable";             ///< a batch the wire decoder refused
 inline constexpr const char* kChecksum = "checksum";                   ///< a CRC32C mismatch on the wire
+inline constexpr const char* kBadEntryData = "bad_entry_data";         ///< an appended command does not decode
 }  // namespace drop_reason
 
 class MessageDrops {

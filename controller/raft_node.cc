@@ -1,15 +1,16 @@
 // The driver loop: ticks, Ready processing and apply (DESIGN.md "One pure core").
 #include "controller/raft_node.h"
-#include "common/steady_clock.h"
-#include "controller/wire_limits.h"
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 #include <boost/asio/post.hpp>
 
 #include "consensus/assert.h"
 #include "common/log.h"
+#include "common/steady_clock.h"
+#include "controller/wire_limits.h"
 #include "storage/raft_storage.h"
 
 namespace tenure::controller {
@@ -228,8 +229,20 @@ void RaftNode::apply_entries(std::vector<Entry>& entries) {
       continue;
     }
     auto cmd = controlplane::decode_command(e.data);
-    TENURE_CHECK(cmd.has_value(), "node " << options_.id << " cannot decode committed entry " << e.index
-                                          << " term " << e.term << " (newer command version?)");
+    if (!cmd) {
+      // Committed: it cannot be skipped (the state would diverge from the
+      // group's) nor applied. One line and exit 1, as for a corrupt durable
+      // record, never an assertion's core dump. Entries carry a CRC32C on
+      // the wire and on disk, so this is a command of a newer build: run
+      // this member with the build the leader runs.
+      std::fprintf(stderr,
+                   "FATAL apply node=%s index=%llu term=%llu error=\"a committed entry does not decode (a command "
+                   "of a newer build? upgrade this member)\"\n",
+                   options_.id.str().c_str(), static_cast<unsigned long long>(e.index.value()),
+                   static_cast<unsigned long long>(e.term.value()));
+      std::fflush(stderr);
+      std::_Exit(1);
+    }
     controlplane::ApplyResult r = state_.apply(*cmd);
     complete(e.index, e.term, &r);
   }

@@ -75,6 +75,17 @@ class PeerInputTest(th.ClusterTestCase):
         self.assertStatus(done, 204)
         th.wait_until(lambda: self.dropped(f, "bad_snapshot_data") >= 1, 10, "bad_snapshot_data counted")
 
+        # A well-formed append (checksummed, right term, right place, its
+        # commit index past it) whose entry is no command this build can
+        # apply: refused before the core stores it. Accepted, it would be
+        # committed and then stop the member at apply, start after start.
+        view = f.cluster_view()
+        last = view["commit_index"]
+        forged = make_seeds.batch([(header(APPEND, leader.id, f.id, term, log_term=term, index=last, commit=last + 1),
+                                    [(term, last + 1, 0, "\x07not a command of any build")])])
+        self.assertStatus(f.post("/raft/messages", forged, headers=hdr), 400)
+        th.wait_until(lambda: self.dropped(f, "bad_entry_data") >= 1, 10, "bad_entry_data counted")
+
         # The follower is alive, keeps its term and log, and commits with the group.
         th.create_shards(c.leader(), ["a-2"])
         view = c.leader().cluster_view()
