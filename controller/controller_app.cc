@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <prometheus/registry.h>
 
@@ -197,10 +198,17 @@ int ControllerApp::run() {
     if (ec) return;
     log_info("controller", "event=stopping signal=" + std::to_string(sig));
     stopping = true;
-    p.server->stop();
-    p.node->stop();
-    p.client->shutdown();
-    p.io.stop();
+    // A leader hands its leadership over first, serving meanwhile, so that
+    // the group does not wait an election timeout for a member that is
+    // leaving on purpose (etcd and LogCabin do the same on a planned stop).
+    p.node->hand_over_leadership([&p](bool) {
+      boost::asio::post(p.io, [&p] {
+        p.server->stop();
+        p.node->stop();
+        p.client->shutdown();
+        p.io.stop();
+      });
+    });
   });
   // The listener serves (answering "not serving yet") while a first start
   // asks its peers, so the members of a new group can answer each other.

@@ -129,6 +129,7 @@ void RaftNode::on_tick() {
   }
   if (every_tick_hook_) every_tick_hook_();
   process();
+  check_hand_over();
 }
 
 void RaftNode::schedule_process() {

@@ -143,6 +143,14 @@ class RaftNode {
   void add_member(const NodeId& id, const std::string& address, SimpleDone done);
   void remove_member(const NodeId& id, SimpleDone done);
   void transfer_leadership(const NodeId& to, SimpleDone done);
+  /// A graceful stop's first step (SIGTERM): at the leader, hands
+  /// leadership to the voter that has the most of the log among those that
+  /// answer (§3.10, TimeoutNow), still serving meanwhile, and calls
+  /// done(true) once another member leads. done(false) at once when this
+  /// member does not lead or leads alone, or after an election timeout
+  /// without a new leader (the stop goes on; the others elect as after a
+  /// crash). On the strand.
+  void hand_over_leadership(std::function<void(bool moved)> done);
   /// Peer traffic from the transport. Each message is checked against
   /// this member's state before the core acts on it; what fails is dropped
   /// and counted in drops() (issue 8: nothing from the network reaches an
@@ -258,6 +266,14 @@ class RaftNode {
   bool snapshot_in_flight_ = false;
   std::optional<MadeSnapshot> made_snapshot_;
   uint64_t snapshot_retry_ms_ = 0;  ///< after a failed attempt, not before this steady time
+  /// A hand-over in progress: checked every tick until another member
+  /// leads or the deadline passes.
+  struct HandOver {
+    std::function<void(bool)> done;
+    uint64_t deadline_ms = 0;
+  };
+  std::optional<HandOver> hand_over_;
+  void check_hand_over();
   /// Last: destroyed (joined) first, while what its jobs touch still exists.
   PersistWorker persister_;
 };

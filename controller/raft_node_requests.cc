@@ -284,6 +284,39 @@ void RaftNode::transfer_leadership(const NodeId& to, SimpleDone done) {
   });
 }
 
+void RaftNode::hand_over_leadership(std::function<void(bool)> done) {
+  asio::post(strand_, [this, done = guarded(std::move(done), "hand_over_leadership")]() mutable {
+    if (stopped_ || raft_->role() != consensus::Role::kLeader) return done(false);
+    // The voter with the most of our log among those we reach: it needs the
+    // fewest entries before it can take over (the core sends them first).
+    const auto& voters = raft_->conf().voters;
+    NodeId to;
+    LogIndex best;
+    for (const auto& f : raft_->status().followers) {
+      if (f.id == options_.id || !voters.count(f.id) || !peers_.peer_healthy(f.id)) continue;
+      if (to.empty() || f.match > best) to = f.id, best = f.match;
+    }
+    if (to.empty()) return done(false);
+    auto r = raft_->transfer_leadership(to);
+    if (!r.ok()) return done(false);
+    log_info("raft", "event=handing_over_leadership node=" + options_.id.str() + " to=" + to.str() +
+                         " match=" + std::to_string(best.value()));
+    hand_over_ = HandOver{std::move(done), steady_ms() + uint64_t(options_.election_ticks) * options_.tick_ms};
+    schedule_process();
+  });
+}
+
+void RaftNode::check_hand_over() {
+  if (!hand_over_) return;
+  bool moved = raft_->role() != consensus::Role::kLeader;
+  if (!moved && steady_ms() < hand_over_->deadline_ms) return;
+  auto done = std::move(hand_over_->done);
+  hand_over_.reset();
+  log_info("raft", "event=hand_over_" + std::string(moved ? "done" : "timed_out") + " node=" + options_.id.str() +
+                       " leader=" + raft_->leader().str() + " term=" + std::to_string(raft_->term().value()));
+  done(moved);
+}
+
 void RaftNode::apply_conf_change(const consensus::Entry& e) {
   auto cc = consensus::decode_conf_change(e.data);
   TENURE_CHECK(cc.has_value(), "node " << options_.id << " cannot decode membership change at " << e.index);
