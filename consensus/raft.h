@@ -159,7 +159,10 @@ class Raft {
   /// configuration now (data empty); compact_at() later records that
   /// snapshot with its data and compacts as compact() does. nullopt when
   /// the log's snapshot has meanwhile moved to or past it (one received
-  /// from the leader): the late snapshot is then of no use.
+  /// from the leader): the late snapshot is then of no use. Unlike
+  /// compact(), it keeps the entries after a snapshot being sent to a
+  /// follower (the driver's snapshots; the simulator's keep compact()'s
+  /// behaviour until it runs the driver, issue 10).
   Snapshot snapshot_point() const;
   std::optional<std::pair<Snapshot, LogIndex>> compact_at(Snapshot snap, uint64_t keep_entries);
 

@@ -279,6 +279,48 @@ TEST(RaftSnapshot, CompactAtRecordsTheEarlierPointAndRefusesOneOvertaken) {
   EXPECT_EQ(c.node("a").log().snapshot().index, point.index);
 }
 
+// While a follower is being sent a snapshot, a later compact_at keeps the
+// entries right after that snapshot: once it has installed it, it catches
+// up from the log, not from the next snapshot.
+TEST(RaftSnapshot, CompactAtKeepsTheEntriesAFollowerReceivingASnapshotNeeds) {
+  Cluster c({"a", "b", "c"});
+  compact_leader(c);
+  const LogIndex sent = c.node("a").log().snapshot().index;
+  // d joins behind the log and is sent the snapshot, which is in flight.
+  c.add_empty_node("d");
+  c.set_filter([](const Message& m) { return m.type == MessageType::kSnapshot; });
+  ASSERT_TRUE(c.node("a").propose_conf_change({ConfChangeType::kAddLearner, NodeId("d"), ""}).ok());
+  c.stabilize();
+  c.tick("a");
+  c.stabilize();
+  ASSERT_EQ(follower(c.node("a"), "d").state, ProgressState::kSnapshot);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.node("a").propose("w" + std::to_string(i)).ok());
+  c.stabilize();
+  Snapshot point = c.node("a").snapshot_point();
+  ASSERT_GT(point.index, sent.plus(20));
+  point.data = std::make_shared<const std::string>("state@" + std::to_string(point.index.value()));
+  auto done = c.node("a").compact_at(point, 0);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->first.index, point.index);
+  // Not past the snapshot d is being sent: once installed, d continues from
+  // the entry after it.
+  EXPECT_EQ(done->second, sent);
+  EXPECT_EQ(c.node("a").log().first_index(), sent.next());
+  // Without a transfer in flight the same call compacts up to the point.
+  c.node("a").report_snapshot(NodeId("d"), /*delivered=*/false);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.node("a").propose("x" + std::to_string(i)).ok());
+  c.set_filter(nullptr);
+  for (int i = 0; i < 3; ++i) {
+    c.tick("a");
+    c.stabilize();
+  }
+  Snapshot later = c.node("a").snapshot_point();
+  later.data = std::make_shared<const std::string>("state@" + std::to_string(later.index.value()));
+  auto again = c.node("a").compact_at(later, 0);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->second, later.index);
+}
+
 TEST(RaftSnapshot, NewMemberBehindTheLogIsSentTheSnapshotOnce) {
   Cluster c({"a", "b", "c"});
   compact_leader(c);
