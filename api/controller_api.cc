@@ -163,7 +163,7 @@ void ControllerApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder>
   call->req = std::move(req);
   call->res = std::move(res);
   bool path_known = false;
-  const Route* route = router_.match(call->req.method, call->req.path, call->params, path_known);
+  const Route* route = router_.match(call->req.method, call->req.raw_path, call->params, path_known);
   if (!route) {
     call->route = path_known ? "method_not_allowed" : "not_found";
     if (path_known) {

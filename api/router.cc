@@ -1,5 +1,7 @@
 #include "api/router.h"
 
+#include "net/http_types.h"
+
 namespace tenure::api {
 
 std::vector<std::string> split_path(const std::string& path) {
@@ -24,9 +26,12 @@ void Router::add(Route route) {
   routes_.push_back(std::move(c));
 }
 
-const Route* Router::match(const std::string& method, const std::string& path,
+const Route* Router::match(const std::string& method, const std::string& raw_path,
                            std::map<std::string, std::string>& params, bool& path_known) const {
-  auto segs = split_path(path);
+  // Split first, then decode each segment: "/v1/shards/a%2Fhistory" names
+  // the shard "a/history" (refused as an invalid id), not a's history.
+  auto segs = split_path(raw_path);
+  for (auto& seg : segs) seg = net::percent_decode(seg, false);
   path_known = false;
   for (const auto& c : routes_) {
     if (c.segments.size() != segs.size()) continue;

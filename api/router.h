@@ -42,9 +42,11 @@ struct Route {
 class Router {
  public:
   void add(Route route);
-  /// The route for `method` and `path`, filling `params`; nullptr if none.
-  /// Sets `path_known` when some route has this path with another method.
-  const Route* match(const std::string& method, const std::string& path,
+  /// The route for `method` and `raw_path` (not percent-decoded: its
+  /// segments are decoded one by one), filling `params` with decoded
+  /// values; nullptr if none. Sets `path_known` when some route has this
+  /// path with another method.
+  const Route* match(const std::string& method, const std::string& raw_path,
                      std::map<std::string, std::string>& params, bool& path_known) const;
 
  private:

@@ -60,6 +60,11 @@ std::string human_time(uint64_t at_ms) {
 }
 
 /// Appends "key=value" to a query string under construction.
+/// An id as one path segment: whatever the operator typed ("a?b", "x/y")
+/// reaches the server as that id (and is refused there as invalid), never
+/// as another route or query.
+std::string seg(const std::string& id) { return net::percent_encode(id); }
+
 void add_query(std::string& q, const std::string& key, const std::string& value) {
   q += (q.empty() ? "" : "&") + key + "=" + net::percent_encode(value);
 }
@@ -122,7 +127,7 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
       r.body = net::json_text(json{{"id", args[2]}, {"address", args[3]}});
       return true;
     }
-    if (verb == "remove") return r.method = "DELETE", need(3, "members remove ID") && (r.target = "/v1/members/" + args[2], true);
+    if (verb == "remove") return r.method = "DELETE", need(3, "members remove ID") && (r.target = "/v1/members/" + seg(args[2]), true);
     if (verb == "transfer") {
       r.method = "POST", r.target = "/v1/members/transfer-leadership";
       if (!need(3, "members transfer ID")) return false;
@@ -140,16 +145,16 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
       paged_target(r, "/v1/shards", q, flags);
       return true;
     }
-    if (verb == "get") return need(3, "shards get ID") && (r.target = "/v1/shards/" + args[2], true);
+    if (verb == "get") return need(3, "shards get ID") && (r.target = "/v1/shards/" + seg(args[2]), true);
     if (verb == "history") {
       r.columns = {"revision", "epoch", "from", "to", "reason", "at"};
       r.list_key = "history";
-      return need(3, "shards history ID") && (r.target = "/v1/shards/" + args[2] + "/history", true);
+      return need(3, "shards history ID") && (r.target = "/v1/shards/" + seg(args[2]) + "/history", true);
     }
-    if (verb == "delete") return r.method = "DELETE", need(3, "shards delete ID") && (r.target = "/v1/shards/" + args[2], true);
+    if (verb == "delete") return r.method = "DELETE", need(3, "shards delete ID") && (r.target = "/v1/shards/" + seg(args[2]), true);
     if (verb == "move") {
       if (!need(3, "shards move ID --to WORKER") || !flags.count("--to")) return error = "usage: tenurectl shards move ID --to WORKER", false;
-      r.method = "POST", r.target = "/v1/shards/" + args[2] + "/move", r.body = net::json_text(json{{"to", flags["--to"]}});
+      r.method = "POST", r.target = "/v1/shards/" + seg(args[2]) + "/move", r.body = net::json_text(json{{"to", flags["--to"]}});
       return true;
     }
     if (verb == "create") {
@@ -174,9 +179,9 @@ bool build(std::vector<std::string> args, Request& r, std::string& error) {
       if (!need(3, "workers drain ID [--wait [--timeout S]] | undrain ID")) return false;
       if (verb == "drain" && !take_wait(flags, r, Request::Wait::kDrained, error)) return false;
       r.wait_worker = args[2];
-      return r.target = "/v1/workers/" + args[2] + "/" + verb, true;
+      return r.target = "/v1/workers/" + seg(args[2]) + "/" + verb, true;
     }
-    if (verb == "remove") return r.method = "DELETE", need(3, "workers remove ID") && (r.target = "/v1/workers/" + args[2], true);
+    if (verb == "remove") return r.method = "DELETE", need(3, "workers remove ID") && (r.target = "/v1/workers/" + seg(args[2]), true);
   }
   if (group == "rebalance") {
     r.columns = {"shard", "from", "to", "epoch", "reason"};

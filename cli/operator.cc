@@ -204,7 +204,7 @@ int wait_drained(const Options& opt, CtlClient& client, const std::string& id, i
   size_t initial = 0;
   bool first = true;
   int rc = poll_until(timeout_s, "drain " + id, [&](int& rc) {
-    auto w = get_json(opt, client, "/v1/workers/" + id, error, rc);
+    auto w = get_json(opt, client, "/v1/workers/" + net::percent_encode(id), error, rc);
     if (!w) return false;
     size_t left = w->value("shards", size_t(0));
     if (first) initial = left, first = false;

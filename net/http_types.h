@@ -34,6 +34,9 @@ struct HttpRequest {
   std::string method;  ///< "GET", "POST", ... as sent (upper case by convention)
   std::string target;  ///< the raw request-target, e.g. "/v1/shards?worker=w1"
   std::string path;    ///< target before '?', percent-decoded ('+' kept)
+  /// The same, not decoded: routers split it at '/' and decode each
+  /// segment, so an id holding "%2F" stays one segment.
+  std::string raw_path;
   std::map<std::string, std::string> query;  ///< decoded; the last of repeated keys wins
   HeaderMap headers;   ///< lower-case names
   std::string body;    ///< at most ServerOptions::max_body_bytes

@@ -66,7 +66,8 @@ HttpRequest to_request(http::request<http::string_body>&& msg, const std::string
     target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
   }
   size_t q = target.find('?');
-  req.path = percent_decode(target.substr(0, q), false);
+  req.raw_path = std::string(target.substr(0, q));
+  req.path = percent_decode(req.raw_path, false);
   if (q != std::string_view::npos) req.query = parse_query(target.substr(q + 1));
   for (const auto& field : msg) {
     std::string name = lower(field.name_string());

@@ -112,6 +112,15 @@ class TenurectlTest(fh.FleetTestCase):
         doc = self.ctl_json(leader, "shards", "history", shard)
         self.assertIsInstance(doc["history"][0]["at_ms"], int)  # JSON keeps the raw field
 
+        # An id that is not one is sent as one path segment and refused as
+        # such: "s?consistency=stale" is not the list, "x/history" not the
+        # history of "x".
+        for bad in ("%s?consistency=stale" % shard, "%s/history" % shard, "a%2Fb"):
+            out = self.ctl(leader, "shards", "get", bad)
+            self.assertEqual(out.returncode, 1, (bad, out.stdout, out.stderr))
+            self.assertEqual(out.stdout, "", bad)
+            self.assertRegex(out.stderr, r"(400|404)", bad)
+
         script = self.ctl(leader, "completion", "bash")
         self.assertEqual(script.returncode, 0)
         self.assertIn("complete -F _tenurectl tenurectl", script.stdout)
