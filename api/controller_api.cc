@@ -184,8 +184,7 @@ ControllerApi::RouteMetrics ControllerApi::route_metrics(const std::string& rout
   // so this stays small; the cap only guards against a mistake.
   constexpr size_t kMaxCached = 1024;
   std::lock_guard<std::mutex> lock(route_metrics_mu_);
-  auto key = std::make_tuple(std::string_view(route), std::string_view(method), status);
-  auto it = route_metrics_.find(key);
+  auto it = route_metrics_.find(RouteMetricsView(route, method, status));
   if (it != route_metrics_.end()) return it->second;
   RouteMetrics m;
   m.requests = &requests_.Add({{"route", route}, {"method", method}, {"code", std::to_string(status)}});

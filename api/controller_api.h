@@ -144,7 +144,25 @@ class ControllerApi {
   /// (a Histogram with its buckets) before finding the existing one: done
   /// once per (route, method, status), not per request. Bounded.
   std::mutex route_metrics_mu_;
-  std::map<std::tuple<std::string, std::string, int>, RouteMetrics, std::less<>> route_metrics_;
+  using RouteMetricsKey = std::tuple<std::string, std::string, int>;
+  using RouteMetricsView = std::tuple<std::string_view, std::string_view, int>;
+  /// Orders keys and their views alike, so that a lookup copies no strings.
+  /// Compared field by field: std::less<> on a tuple of strings against a
+  /// tuple of views does not compile with clang-14 and libstdc++ 12.
+  struct RouteMetricsLess {
+    using is_transparent = void;
+    static RouteMetricsView view(const RouteMetricsView& v) { return v; }
+    static RouteMetricsView view(const RouteMetricsKey& k) { return {std::get<0>(k), std::get<1>(k), std::get<2>(k)}; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      auto [ar, am, as] = view(a);
+      auto [br, bm, bs] = view(b);
+      if (int c = ar.compare(br); c != 0) return c < 0;
+      if (int c = am.compare(bm); c != 0) return c < 0;
+      return as < bs;
+    }
+  };
+  std::map<RouteMetricsKey, RouteMetrics, RouteMetricsLess> route_metrics_;
   std::string request_prefix_;
 };
 

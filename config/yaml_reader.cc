@@ -6,6 +6,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
+
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 
 namespace tenure::config::detail {
 
@@ -40,6 +44,24 @@ std::string quote(std::string_view s) {
   return out + "\"";
 }
 
+/// `s` with control characters written as \xNN, so that a message stays on
+/// one line whatever it repeats: yaml-cpp's messages show the offending
+/// character as it is (a newline, a NUL), file names may hold any byte.
+std::string one_line(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 const char* kind(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Map: return "a map";
@@ -48,6 +70,32 @@ const char* kind(const YAML::Node& node) {
     default: return "a scalar";
   }
 }
+
+/// Where each document of a stream starts; nothing else of it is kept.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    previous_ = last_;
+    last_ = mark;
+  }
+  /// Whether the last document started where the one before it did: the
+  /// parser consumed nothing in between and would go on so forever.
+  bool stuck() const { return previous_.pos == last_.pos; }
+  const YAML::Mark& last() const { return last_; }
+
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  YAML::Mark previous_ = YAML::Mark::null_mark();
+  YAML::Mark last_ = YAML::Mark::null_mark();
+};
 
 }  // namespace
 
@@ -76,8 +124,8 @@ std::string describe(const YAML::Node& node) {
 void YamlReader::fail(ConfigErrorCode code, const std::string& path, const std::string& what) {
   if (error_) return;
   std::string msg = "config " + source_ + ": ";
-  if (!path.empty()) msg += path + ": ";
-  error_ = ConfigError{code, msg + what};
+  if (!path.empty()) msg += one_line(path) + ": ";
+  error_ = ConfigError{code, msg + one_line(what)};
 }
 
 void YamlReader::fail_missing(const std::string& path) {
@@ -87,13 +135,29 @@ void YamlReader::fail_missing(const std::string& path) {
 
 YAML::Node YamlReader::parse(const std::string& text) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.empty()) return YAML::Node(YAML::NodeType::Null);
-    if (docs.size() > 1) {
-      fail(ConfigErrorCode::kInvalidYaml, "", "expected one YAML document, got " + std::to_string(docs.size()));
+    // Documents are counted by our own loop, not YAML::LoadAll: yaml-cpp
+    // 0.7's parser makes no progress on a stray ',' (a config holding just
+    // ",") and LoadAll then adds empty documents forever, growing until the
+    // process is killed (yaml-cpp issue 1040, found by the config fuzz target).
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    size_t docs = 0;
+    while (parser.HandleNextDocument(starts)) {
+      if (++docs > 1 && starts.stuck()) {
+        const YAML::Mark& at = starts.last();
+        fail(ConfigErrorCode::kInvalidYaml, "",
+             "invalid YAML at line " + std::to_string(at.line + 1) + ", column " + std::to_string(at.column + 1) +
+                 ": unexpected character");
+        return YAML::Node();
+      }
+    }
+    if (docs == 0) return YAML::Node(YAML::NodeType::Null);
+    if (docs > 1) {
+      fail(ConfigErrorCode::kInvalidYaml, "", "expected one YAML document, got " + std::to_string(docs));
       return YAML::Node();
     }
-    return docs.front();
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
     std::string where = e.mark.is_null() ? "" : " at line " + std::to_string(e.mark.line + 1) + ", column " +
                                                     std::to_string(e.mark.column + 1);

@@ -26,6 +26,7 @@
 
 #include "common/log.h"
 #include "net/detail/deadline.h"
+#include "net/detail/request_parse.h"
 #include "net/detail/server_shared.h"
 #include "net/detail/tls.h"
 #include "net/io_runner.h"
@@ -38,7 +39,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-using Parser = http::request_parser<http::string_body>;
+using Parser = RequestParser;
 using TlsStream = asio::ssl::stream<tcp::socket>;
 
 constexpr Clock::time_point kNever = Deadline::kNever;
@@ -52,58 +53,6 @@ std::string lower(std::string_view s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
-}
-
-HttpRequest to_request(http::request<http::string_body>&& msg, const std::string& remote, bool tls,
-                       const std::shared_ptr<const ClientCertificate>& cert) {
-  HttpRequest req;
-  req.method = std::string(msg.method_string());
-  req.target = std::string(msg.target());
-  std::string_view target = req.target;
-  // absolute-form ("http://host/path", RFC 9112 §3.2.2): route on the path.
-  if (target.starts_with("http://") || target.starts_with("https://")) {
-    size_t slash = target.find('/', target.find("//") + 2);
-    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
-  }
-  size_t q = target.find('?');
-  req.raw_path = std::string(target.substr(0, q));
-  req.path = percent_decode(req.raw_path, false);
-  if (q != std::string_view::npos) req.query = parse_query(target.substr(q + 1));
-  for (const auto& field : msg) {
-    std::string name = lower(field.name_string());
-    auto [it, inserted] = req.headers.try_emplace(std::move(name), field.value());
-    if (!inserted) {
-      it->second += ", ";
-      it->second += field.value();
-    }
-  }
-  req.body = std::move(msg.body());
-  req.remote = remote;
-  req.tls = tls;
-  req.client_cert = cert;
-  return req;
-}
-
-/// What part of a parsed request is not UTF-8 ("" when all is): such text
-/// would reach JSON encoders and logs, so it is refused at the edge, before
-/// any handler runs (CONTRACT.md "Limits": refused requests change nothing).
-std::string non_utf8_part(const HttpRequest& req) {
-  if (!valid_utf8(req.path)) return "the path";
-  for (const auto& [key, value] : req.query) {
-    if (!valid_utf8(key) || !valid_utf8(value)) return "the query";
-  }
-  for (const auto& [name, value] : req.headers) {
-    if (!valid_utf8(value)) return "header " + name;
-  }
-  return {};
-}
-
-std::string raw_error(int status, std::string_view code, std::string_view message) {
-  HttpResponse r = json_error(status, code, message);
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) +
-                    "\r\nContent-Type: application/json\r\nContent-Length: " +
-                    std::to_string(r.body.size()) + "\r\nConnection: close\r\n\r\n";
-  return out + r.body;
 }
 
 template <typename Stream>
@@ -210,8 +159,7 @@ class ServerConnection final : public ConnectionBase {
     // there is returned (Beast 1.74's eager mode can lose it) and the 413
     // goes out before any of the body is read.
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(opts_.max_header_bytes));
-    parser_->body_limit(opts_.max_body_bytes);
+    limit_parser(*parser_, opts_);
     body_limit_ = opts_.max_body_bytes;
     body_limit_chosen_ = opts_.body_limits.empty();
     request_started_ = Clock::now();
@@ -225,21 +173,11 @@ class ServerConnection final : public ConnectionBase {
   void choose_body_limit() {
     if (body_limit_chosen_) return;
     auto data = buffer_.data();
-    std::string_view in(static_cast<const char*>(data.data()), data.size());
-    size_t eol = in.find('\n');
-    if (eol == std::string_view::npos) return;
+    auto limit = body_limit_for(opts_, std::string_view(static_cast<const char*>(data.data()), data.size()));
+    if (!limit) return;
     body_limit_chosen_ = true;
-    std::string_view line = in.substr(0, eol);
-    size_t sp = line.find(' ');
-    if (sp == std::string_view::npos) return;
-    std::string_view target = line.substr(sp + 1);
-    target = target.substr(0, target.find(' '));
-    for (const auto& l : opts_.body_limits) {
-      if (target.substr(0, l.path_prefix.size()) != l.path_prefix) continue;
-      body_limit_ = l.max_bytes;
-      parser_->body_limit(l.max_bytes);
-      return;
-    }
+    body_limit_ = *limit;
+    parser_->body_limit(*limit);
   }
 
   void maybe_read() {
@@ -359,23 +297,10 @@ class ServerConnection final : public ConnectionBase {
   void reject(const boost::system::error_code& ec) {
     read_stopped_ = true;
     parser_.reset();
-    std::string raw;
-    if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-      shared_->too_large.fetch_add(1);
-    } else {
-      shared_->malformed.fetch_add(1);
-    }
-    if (ec == http::error::body_limit) {
-      raw = raw_error(413, "too_large",
-                      "request body exceeds " + std::to_string(body_limit_) + " bytes");
-    } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-      raw = raw_error(431, "header_too_large",
-                      "request header exceeds " + std::to_string(opts_.max_header_bytes) + " bytes");
-    } else {
-      raw = raw_error(400, "bad_request", "malformed HTTP request: " + ec.message());
-    }
+    Refusal refused = refusal(ec, body_limit_, opts_.max_header_bytes);
+    (refused.too_large ? shared_->too_large : shared_->malformed).fetch_add(1);
     auto r = make_responder(false, false, false);
-    r->reply_internal(std::move(raw), true);
+    r->reply_internal(std::move(refused.raw), true);
     pending_.push_back(std::move(r));
     write_wanted_ = true;
   }

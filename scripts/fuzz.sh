@@ -59,7 +59,7 @@ echo "fuzz.sh: $target for ${seconds}s ($(ls "$corpus" | wc -l) seeds)"
 status=0
 "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
   -artifact_prefix="$artifacts/" "$work/corpus" 2>"$work/log" || status=$?
-grep -E '^(stat::|#[0-9]+ +DONE)|ERROR|SUMMARY|Test unit written' "$work/log" || true
+grep -E '^(stat::|#[0-9]+[[:space:]]+DONE)|ERROR|SUMMARY|Test unit written' "$work/log" || true
 if [ $status -ne 0 ]; then
   echo "fuzz.sh: $target FAILED (exit $status); the last 60 lines of its log:"
   tail -n 60 "$work/log"

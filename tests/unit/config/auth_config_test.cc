@@ -108,5 +108,12 @@ TEST(AuthConfigTest, AgentTokens) {
             "config a.yaml: auth.client_token: give either auth.client_token or auth.client_token_file, not both");
 }
 
+// The config fuzz target's property (every message one line) also holds for
+// a token file's name, which may hold any character: it is shown escaped.
+TEST(AuthConfigTest, TokenFileNameWithANewlineIsShownOnOneLine) {
+  EXPECT_EQ(error_of(kBase + "auth: {admin_token_file: \"no\\nsuch\", agent_token: a, peer_token: p}\n"),
+            "config c.yaml: auth.admin_token_file: cannot read \"no\\x0asuch\": No such file or directory");
+}
+
 }  // namespace
 }  // namespace tenure::config

@@ -1,4 +1,5 @@
 #include "config/controller_config.h"
+#include "config/agent_config.h"
 
 #include <gtest/gtest.h>
 
@@ -307,6 +308,37 @@ TEST(ControllerConfigTest, TlsFilesComeTogetherAndMustBeReadable) {
   ASSERT_TRUE(ok.ok()) << ok.error().message;
   EXPECT_TRUE(ok.value().tls_enabled());
   EXPECT_TRUE(ok.value().tls.ca_file.empty());
+}
+
+// Found by the config fuzz target: yaml-cpp's message for a bad character
+// shows the character as it is, here a newline, and the message was two
+// lines. Control characters in a message are now written \xNN.
+TEST(ControllerConfigTest, YamlErrorMessagesStayOnOneLine) {
+  const std::string input("node_id: c\0\ndata_dir: d\nli\x8d\x8b\x9a\x91w2\xce\xd7" "3.0.0.1:7001\n", 47);
+  auto r = parse_controller_config(input, "c.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message.find_first_of("\r\n"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.rfind("config c.yaml: invalid YAML at line ", 0), 0u) << r.error().message;
+  auto agent = parse_agent_config(input, "a.yaml");
+  ASSERT_FALSE(agent.ok());
+  EXPECT_EQ(agent.error().message.find_first_of("\r\n"), std::string::npos) << agent.error().message;
+}
+
+// Found by the config fuzz target: a config of just "," made yaml-cpp 0.7's
+// LoadAll add empty documents forever (memory grew until the process was
+// killed; yaml-cpp issue 1040). Now an error naming where the parser stopped.
+TEST(ControllerConfigTest, StrayCommaIsAnErrorNotAHang) {
+  for (const std::string text : {",", " ,", "- a\n,", "[a],", "{a: 1},", "--- ,", "node_id: c1\n---\n,"}) {
+    auto r = parse_controller_config(text, "c.yaml");
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.code(), ConfigErrorCode::kInvalidYaml) << text;
+    EXPECT_EQ(r.error().message.rfind("config c.yaml: invalid YAML at line ", 0), 0u) << r.error().message;
+    EXPECT_FALSE(parse_agent_config(text, "a.yaml").ok()) << text;
+  }
+  expect_error(",", ConfigErrorCode::kInvalidYaml, "config c.yaml: invalid YAML at line 1, column 1: unexpected character");
+  // Several documents are still counted.
+  expect_error("a: 1\n---\nb: 2\n---\n", ConfigErrorCode::kInvalidYaml,
+               "config c.yaml: expected one YAML document, got 3");
 }
 
 }  // namespace
