@@ -1,0 +1,228 @@
+"""Change propagation for bench/vs-etcd.
+
+etcd: a v3 gateway watch stream (POST /v3/watch) on one key, held on member
+0; each round puts a new value at the leader and times from sending the put
+to the event's arrival on the stream.
+
+Tenure: two real tenure-agents (workers w1 and w2) and this script's own
+GET /v1/watch stream on member 0. One shard is moved back and forth between
+the workers; each round sends POST /v1/shards/{id}/move {"to": other} to the
+leader and times, on the stream, from sending it to
+  - the `revoke` event (the move's first committed change: the owner's
+    grant is withdrawn; one Raft commit, as etcd's put), and
+  - the `grant` event to the target (the whole handoff: revoke, the old
+    owner's agent confirms its release, then the grant commits).
+Besides, the agents' own tenure_agent_grant_delay_seconds histograms (from
+a grant's proposal at the leader to its arrival at the agent) are read
+before and after each pass; only their bucket of the median is known.
+
+Timing uses one process's monotonic clock; every round waits for its grant.
+(The contract's agent→program callbacks, app.url, are not implemented by
+tenure-agent yet, so the arrival at a data-plane program cannot be timed.)
+"""
+import base64
+import http.client
+import json
+import os
+import queue
+import subprocess
+import threading
+import time
+
+import groups
+
+AGENT_PORTS = (27191, 27192)
+SHARD = "prop0"
+ETCD_FIG = "propagation p50: etcd put→watch event / Tenure move→revoke event"
+HANDOFF_FIG = "Tenure only: move→grant event at the target (whole handoff)"
+
+
+class _Stream:
+    """A long-lived HTTP response read line by line on a thread; each line is queued with its arrival time."""
+
+    def __init__(self, address, method, path, body):
+        host, port = address.rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=None)
+        self.conn.request(method, path, body=None if body is None else json.dumps(body).encode(),
+                          headers={"Content-Type": "application/json"})
+        self.resp = self.conn.getresponse()
+        if self.resp.status != 200:
+            raise RuntimeError(f"stream {path} at {address}: HTTP {self.resp.status}")
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    break
+                self.lines.put((time.monotonic(), line))
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
+        self.lines.put(None)
+
+    def next(self, timeout):
+        item = self.lines.get(timeout=timeout)
+        if item is None:
+            raise RuntimeError("stream ended")
+        return item
+
+    def close(self):
+        try:
+            self.conn.sock.shutdown(2)
+        except OSError:
+            pass
+        self.conn.close()
+
+
+
+
+def _delay_buckets(address):
+    """Cumulative counts of an agent's tenure_agent_grant_delay_seconds histogram: {le: count}."""
+    host, port = address.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=2)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    out = {}
+    prefix = 'tenure_agent_grant_delay_seconds_bucket{le="'
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            le, count = line[len(prefix):].split('"}')
+            out[float(le)] = float(count)
+    return out
+
+
+def median_bucket(before, after):
+    """The upper bound (ms) of the bucket that holds the median of the grants observed between two readings."""
+    diff = sorted((le, sum(a.get(le, 0) for a in after) - sum(b.get(le, 0) for b in before)) for le in after[0])
+    total = diff[-1][1] if diff else 0
+    if total <= 0:
+        return None, 0
+    for le, count in diff:
+        if count >= total / 2:
+            return le * 1e3, int(total)
+    return None, int(total)
+
+
+class Propagation:
+    def __init__(self, work, args, tenure):
+        self.a = args
+        self.agents = []
+        self.addresses = [f"127.0.0.1:{p}" for p in AGENT_PORTS]
+        for n, address in enumerate(self.addresses):
+            wid = f"w{n + 1}"
+            d = os.path.join(work, f"agent-{wid}")
+            os.makedirs(d, exist_ok=True)
+            cfg = os.path.join(d, f"{wid}.yaml")
+            with open(cfg, "w") as f:
+                f.write(f"worker_id: {wid}\nlisten: {address}\ncontrollers: [{', '.join(tenure.client)}]\n"
+                        f"data_dir: {d}/data\nheartbeat_interval_ms: 500\n")
+            log = open(os.path.join(d, f"{wid}.log"), "ab")
+            self.agents.append(subprocess.Popen([os.path.join(args.bin, "tenure-agent"), "--config", cfg],
+                                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                start_new_session=True))
+            log.close()
+        self._wait_workers_alive(tenure)
+        status, _ = groups.http_call(tenure.client[tenure.leader()], "POST", "/v1/shards", {"ids": [SHARD]}, timeout=5)
+        if status != 201:
+            raise RuntimeError(f"Tenure: create {SHARD} answered {status}")
+        self.owner = self._wait_owner(tenure)
+        self.agent_fig = {}
+
+    def _wait_workers_alive(self, tenure):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status, j = groups.http_call(tenure.client[tenure.leader()], "GET", "/v1/workers")
+            alive = {w["id"] for w in (j or {}).get("workers", []) if w["state"] == "alive"}
+            if status == 200 and {"w1", "w2"} <= alive:
+                return
+            time.sleep(0.05)  # polling interval
+        raise RuntimeError("the tenure-agents did not register within 30 s")
+
+    def _wait_owner(self, tenure):
+        """Waits until the shard is actively held; returns its worker."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status, j = groups.http_call(tenure.client[tenure.leader()], "GET", f"/v1/shards/{SHARD}")
+            if status == 200 and j["state"] == "active" and j["worker"]:
+                return j["worker"]
+            time.sleep(0.02)  # polling interval
+        raise RuntimeError(f"Tenure: {SHARD} was not granted within 30 s")
+
+    def stop(self):
+        for a in self.agents:
+            if a.poll() is None:
+                a.terminate()
+        for a in self.agents:
+            try:
+                a.wait(15)
+            except subprocess.TimeoutExpired:
+                a.kill()
+                a.wait()
+
+    def etcd_pass(self, g, n):
+        key = base64.b64encode(b"propkey").decode()
+        stream = _Stream(g.client[0], "POST", "/v3/watch", {"create_request": {"key": key}})
+        out = {ETCD_FIG: []}
+        try:
+            stream.next(5)  # the "created" message
+            host, port = g.client[g.leader()].rsplit(":", 1)
+            conn = http.client.HTTPConnection(host, int(port), timeout=5)
+            for i in range(self.a.propagation_rounds):
+                value = base64.b64encode(f"v{n}-{i}".encode()).decode()
+                t0 = time.monotonic()
+                conn.request("POST", "/v3/kv/put", body=json.dumps({"key": key, "value": value}).encode(),
+                             headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                while True:
+                    t1, line = stream.next(5)
+                    events = json.loads(line).get("result", {}).get("events", [])
+                    if any(e.get("kv", {}).get("value") == value for e in events):
+                        break
+                out[ETCD_FIG].append(1e3 * (t1 - t0))
+            conn.close()
+        finally:
+            stream.close()
+        return out
+
+    def tenure_pass(self, g, n):
+        host, port = g.client[g.leader()].rsplit(":", 1)
+        _, view = groups.http_call(g.client[g.leader()], "GET", "/v1/cluster")
+        stream = _Stream(g.client[0], "GET", f"/v1/watch?since={view['revision']}", None)
+        out = {ETCD_FIG: [], HANDOFF_FIG: []}
+        before = [_delay_buckets(a) for a in self.addresses]
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        try:
+            for _ in range(self.a.propagation_rounds):
+                target = "w2" if self.owner == "w1" else "w1"
+                t0 = time.monotonic()
+                conn.request("POST", f"/v1/shards/{SHARD}/move", body=json.dumps({"to": target}).encode(),
+                             headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status != 202:
+                    raise RuntimeError(f"Tenure: move of {SHARD} to {target} answered {resp.status}")
+                revoked = None
+                while True:
+                    t1, line = stream.next(10)
+                    e = json.loads(line)
+                    if e.get("shard") != SHARD:
+                        continue
+                    if e.get("type") == "revoke" and revoked is None:
+                        revoked = t1
+                    if e.get("type") == "grant" and e.get("worker") == target:
+                        break
+                out[ETCD_FIG].append(1e3 * (revoked - t0))
+                out[HANDOFF_FIG].append(1e3 * (t1 - t0))
+                self.owner = target
+        finally:
+            conn.close()
+            stream.close()
+        bucket, count = median_bucket(before, [_delay_buckets(a) for a in self.addresses])
+        self.agent_fig.setdefault("passes", []).append((bucket, count))
+        return out
