@@ -71,6 +71,8 @@ class Group:
     def start_all(self):
         for port in self.ports():
             with socket.socket() as probe:
+                # As the servers do: connections in TIME-WAIT do not count, a listener does.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind(("127.0.0.1", port))
                 except OSError:

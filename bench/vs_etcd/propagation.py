@@ -33,8 +33,8 @@ import groups
 
 AGENT_PORTS = (27191, 27192)
 SHARD = "prop0"
-ETCD_FIG = "propagation p50: etcd put→watch event / Tenure move→revoke event"
-HANDOFF_FIG = "Tenure only: move→grant event at the target (whole handoff)"
+ETCD_FIG = "propagation {p}: etcd put→watch event / Tenure move→revoke event"
+HANDOFF_FIG = "Tenure only: move→grant event at the target (whole handoff), {p}"
 
 
 class _Stream:
@@ -58,7 +58,7 @@ class _Stream:
                 if not line:
                     break
                 self.lines.put((time.monotonic(), line))
-        except (OSError, http.client.HTTPException, ValueError):
+        except Exception:  # noqa: BLE001 - close() from another thread ends the read in any of several ways
             pass
         self.lines.put(None)
 

@@ -86,13 +86,8 @@ def table(results):
             if name.startswith("failover"):
                 fig = f"{name} of the leader → first acknowledged write, median of rounds"
                 _row(rows, fig, by.get("etcd", []), by.get("Tenure", []), "ms", False)
-            elif name.startswith("propagation"):
-                _row(rows, name, by.get("etcd", []), by.get("Tenure", []), "ms", False)
-                e, t = by.get("etcd", []), by.get("Tenure", [])
-                p99 = lambda v: [sorted(v)[min(len(v) - 1, int(0.99 * len(v)))]] if v else []  # noqa: E731
-                _row(rows, name.replace("p50", "p99"), p99(e), p99(t), "ms", False)
             else:
-                _row(rows, name + " (p50)", by.get("etcd", []), by.get("Tenure", []), "ms", False)
+                _row(rows, name, by.get("etcd", []), by.get("Tenure", []), "ms", False)
     return "\n".join(rows + results.extra)
 
 
@@ -128,8 +123,8 @@ def render(results, a, root, seconds, load_before, load_after):
         f"Tenure {head}{' (uncommitted changes)' if dirty else ''}",
         f"both: 3 members on 127.0.0.1, heartbeat 100 ms, election timeout 1000 ms, fsync on, fresh data dirs; "
         f"wrk passes of {a.seconds:g} s alternating etcd, Tenure, Tenure, etcd ({a.passes} per system); "
-        f"cells: median of the passes (min–max); latencies from wrk's histogram (p99.9 included), "
-        f"ratios of the medians",
+        f"cells: median of the passes (min–max); failover: median of the rounds (min–max); "
+        f"latencies from wrk's histogram (p99.9 included); ratios of the medians",
         "",
         table(results),
     ]
