@@ -113,13 +113,14 @@ def machine():
 
 def render(results, a, root, seconds, load_before, load_after):
     head = _first_line(["git", "-C", root, "rev-parse", "HEAD"])
-    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+    # Edits to docs/ (pasting this output) do not change what was measured.
+    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"],
                            capture_output=True, text=True).stdout.strip()
     lines = [
         f"bench/vs-etcd, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds / 60:.1f} min: "
         f"{' '.join(sys.argv[1:]) or '(defaults)'}",
         f"machine: {machine()}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after",
-        f"versions: {_first_line(['etcd', '--version'])}; {_first_line(['wrk', '-v'])}; "
+        f"versions: {_first_line(['etcd', '--version'])}; {_first_line(['wrk', '-v']).split(' Copyright')[0]}; "
         f"Tenure {head}{' (uncommitted changes)' if dirty else ''}",
         f"both: 3 members on 127.0.0.1, heartbeat 100 ms, election timeout 1000 ms, fsync on, fresh data dirs; "
         f"wrk passes of {a.seconds:g} s alternating etcd, Tenure, Tenure, etcd ({a.passes} per system); "
