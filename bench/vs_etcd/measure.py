@@ -167,5 +167,7 @@ class Runner:
                      for b, c in p.agent_fig.get("passes", [])]
             self.results.extra.append("| Tenure only: grant proposal (at_ms) → arrival at the agent, p50 bucket of the "
                                       f"agents' histogram, per pass | | {'; '.join(marks)} | |")
+            self.results.extra.append(f"| Tenure only: moves answered 409 (the leader had not applied the last grant yet) "
+                                      f"and retried, all passes | | {p.conflicts} | |")
         finally:
             p.stop()
