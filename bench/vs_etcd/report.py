@@ -113,8 +113,8 @@ def machine():
 
 def render(results, a, root, seconds, load_before, load_after):
     head = _first_line(["git", "-C", root, "rev-parse", "HEAD"])
-    # Edits to docs/ (pasting this output) do not change what was measured.
-    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"],
+    # Edits to docs (pasting this output) do not change what was measured.
+    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs", ":!*.md"],
                            capture_output=True, text=True).stdout.strip()
     lines = [
         f"bench/vs-etcd, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds / 60:.1f} min: "
