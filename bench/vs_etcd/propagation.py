@@ -78,8 +78,8 @@ class _Stream:
 
 
 
-def _delay_buckets(address):
-    """Cumulative counts of an agent's tenure_agent_grant_delay_seconds histogram: {le: count}."""
+def _delay_histogram(address):
+    """An agent's tenure_agent_grant_delay_seconds: ({le: cumulative count}, sum in seconds)."""
     host, port = address.rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=2)
     try:
@@ -87,25 +87,29 @@ def _delay_buckets(address):
         text = conn.getresponse().read().decode()
     finally:
         conn.close()
-    out = {}
+    buckets, total = {}, 0.0
     prefix = 'tenure_agent_grant_delay_seconds_bucket{le="'
     for line in text.splitlines():
         if line.startswith(prefix):
             le, count = line[len(prefix):].split('"}')
-            out[float(le)] = float(count)
-    return out
+            buckets[float(le)] = float(count)
+        elif line.startswith("tenure_agent_grant_delay_seconds_sum"):
+            total = float(line.split()[-1])
+    return buckets, total
 
 
-def median_bucket(before, after):
-    """The upper bound (ms) of the bucket that holds the median of the grants observed between two readings."""
-    diff = sorted((le, sum(a.get(le, 0) for a in after) - sum(b.get(le, 0) for b in before)) for le in after[0])
-    total = diff[-1][1] if diff else 0
-    if total <= 0:
-        return None, 0
-    for le, count in diff:
-        if count >= total / 2:
-            return le * 1e3, int(total)
-    return None, int(total)
+def agent_delay(before, after):
+    """Over the grants the agents received between two readings: (upper bound in ms of the
+    median's bucket, mean in ms, count). Both ends of each delay are wall clocks in whole
+    milliseconds, so single delays are off by up to 1 ms but the mean is not biased."""
+    les = sorted(after[0][0])
+    diff = [(le, sum(a[0].get(le, 0) for a in after) - sum(b[0].get(le, 0) for b in before)) for le in les]
+    count = diff[-1][1] if diff else 0
+    if count <= 0:
+        return None, None, 0
+    mean_ms = 1e3 * (sum(a[1] for a in after) - sum(b[1] for b in before)) / count
+    median_le = next((le * 1e3 for le, c in diff if c >= count / 2), None)
+    return median_le, mean_ms, int(count)
 
 
 class Propagation:
@@ -230,7 +234,7 @@ class Propagation:
         _, view = groups.http_call(g.client[g.leader()], "GET", "/v1/cluster")
         stream = _Stream(g.client[0], "GET", f"/v1/watch?since={view['revision']}", None)
         out = {ETCD_FIG: [], HANDOFF_FIG: []}
-        before = [_delay_buckets(a) for a in self.addresses]
+        before = [_delay_histogram(a) for a in self.addresses]
         conn = http.client.HTTPConnection(host, int(port), timeout=5)
         try:
             for _ in range(self.a.propagation_rounds):
@@ -244,6 +248,6 @@ class Propagation:
         finally:
             conn.close()
             stream.close()
-        bucket, count = median_bucket(before, [_delay_buckets(a) for a in self.addresses])
-        self.agent_fig.setdefault("passes", []).append((bucket, count))
+        self.agent_fig.setdefault("passes", []).append(
+            agent_delay(before, [_delay_histogram(a) for a in self.addresses]))
         return out

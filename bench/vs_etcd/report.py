@@ -99,6 +99,14 @@ def _first_line(cmd):
         return "unknown"
 
 
+def _built(bin_dir):
+    """When the controller binary was linked: a binary older than HEAD's commit may not be HEAD's code."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(os.path.join(bin_dir, "tenure-controller"))))
+    except OSError:
+        return "unknown"
+
+
 def machine():
     model = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -121,7 +129,7 @@ def render(results, a, root, seconds, load_before, load_after):
         f"{' '.join(sys.argv[1:]) or '(defaults)'}",
         f"machine: {machine()}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after",
         f"versions: {_first_line(['etcd', '--version'])}; {_first_line(['wrk', '-v']).split(' Copyright')[0]}; "
-        f"Tenure {head}{' (uncommitted changes)' if dirty else ''}",
+        f"Tenure {head}{' (uncommitted changes)' if dirty else ''}, tenure-controller built {_built(a.bin)}",
         f"both: 3 members on 127.0.0.1, heartbeat 100 ms, election timeout 1000 ms, fsync on, fresh data dirs; "
         f"wrk passes of {a.seconds:g} s alternating etcd, Tenure, Tenure, etcd ({a.passes} per system); "
         f"cells: median of the passes (min–max); failover: median of the rounds (min–max); "
