@@ -105,15 +105,19 @@ class Group:
             self.procs[i].wait()
 
     def stop_all(self):
+        self.terminate_all()
+        for i, p in enumerate(self.procs):
+            if p is not None:
+                self.wait_exit(i, timeout=15)
+
+    def terminate_all(self):
+        """SIGTERM to every live member (SIGCONT first where stopped), without waiting."""
         for i, p in enumerate(self.procs):
             if p is None or p.poll() is not None:
                 continue
             if self.stopped[i]:
                 self.cont(i)
             p.send_signal(signal.SIGTERM)
-        for i, p in enumerate(self.procs):
-            if p is not None:
-                self.wait_exit(i, timeout=15)
 
     def cpu_seconds(self):
         return sum(proc_cpu_seconds(p.pid) for p in self.procs if p is not None and p.poll() is None)
