@@ -207,7 +207,7 @@ class EtcdGroup(Group):
 class TenureGroup(Group):
     name = "Tenure"
 
-    def __init__(self, work, bin_dir, base_port):
+    def __init__(self, work, bin_dir, base_port, raft_extra=(), extra=""):
         super().__init__(work)
         self.bin = bin_dir
         self.client = [f"127.0.0.1:{base_port + 1 + i}" for i in range(3)]
@@ -217,6 +217,9 @@ class TenureGroup(Group):
                 for j in range(3):
                     f.write(f"  - {{id: c{j + 1}, address: {self.client[j]}}}\n")
                 f.write(f"raft:\n  heartbeat_interval_ms: {HEARTBEAT_MS}\n  election_timeout_ms: {ELECTION_MS}\n")
+                for kv in raft_extra:
+                    f.write(f"  {kv}\n")
+                f.write(extra)
 
     def member_id(self, i):
         return f"c{i + 1}"
