@@ -34,6 +34,7 @@ import groups
 AGENT_PORTS = (27191, 27192)
 SHARD = "prop0"
 ETCD_FIG = "propagation {p}: etcd put→watch event / Tenure move→revoke event"
+ACK_FIG = "(for reference) {p}: etcd put→its answer / Tenure move→its 202 answer, same rounds"
 HANDOFF_FIG = "Tenure only: move→grant event at the target (whole handoff), {p}"
 
 
@@ -175,7 +176,7 @@ class Propagation:
     def etcd_pass(self, g, n):
         key = base64.b64encode(b"propkey").decode()
         stream = _Stream(g.client[0], "POST", "/v3/watch", {"create_request": {"key": key}})
-        out = {ETCD_FIG: []}
+        out = {ETCD_FIG: [], ACK_FIG: []}
         try:
             stream.next(5)  # the "created" message
             host, port = g.client[g.leader()].rsplit(":", 1)
@@ -187,25 +188,28 @@ class Propagation:
                              headers={"Content-Type": "application/json"})
                 resp = conn.getresponse()
                 resp.read()
+                acked = time.monotonic()
                 while True:
                     t1, line = stream.next(5)
                     events = json.loads(line).get("result", {}).get("events", [])
                     if any(e.get("kv", {}).get("value") == value for e in events):
                         break
                 out[ETCD_FIG].append(1e3 * (t1 - t0))
+                out[ACK_FIG].append(1e3 * (acked - t0))
             conn.close()
         finally:
             stream.close()
         return out
 
     def _move(self, conn, target):
-        """POST /v1/shards/{id}/move; returns when it was sent (the accepted one, after retries)."""
+        """POST /v1/shards/{id}/move; (when it was sent, when its answer came): the accepted one, after retries."""
         for _ in range(100):
             t0 = time.monotonic()
             conn.request("POST", f"/v1/shards/{SHARD}/move", body=json.dumps({"to": target}).encode(),
                          headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
             answer = resp.read()
+            acked = time.monotonic()
             # 409 "shard changed while the move was planned; retry": the leader had not
             # yet applied the last grant this script saw on member 0's stream.
             if resp.status != 409 or b"retry" not in answer:
@@ -213,7 +217,7 @@ class Propagation:
             self.conflicts += 1
         if resp.status != 202:
             raise RuntimeError(f"Tenure: move of {SHARD} to {target} answered {resp.status} {answer!r}")
-        return t0
+        return t0, acked
 
     @staticmethod
     def _wait_grant(stream, worker, t0):
@@ -233,16 +237,17 @@ class Propagation:
         host, port = g.client[g.leader()].rsplit(":", 1)
         _, view = groups.http_call(g.client[g.leader()], "GET", "/v1/cluster")
         stream = _Stream(g.client[0], "GET", f"/v1/watch?since={view['revision']}", None)
-        out = {ETCD_FIG: [], HANDOFF_FIG: []}
+        out = {ETCD_FIG: [], ACK_FIG: [], HANDOFF_FIG: []}
         before = [_delay_histogram(a) for a in self.addresses]
         conn = http.client.HTTPConnection(host, int(port), timeout=5)
         try:
             for _ in range(self.a.propagation_rounds):
                 target = "w2" if self.home == "w1" else "w1"
-                t0 = self._move(conn, target)
+                t0, acked = self._move(conn, target)
                 revoked, granted = self._wait_grant(stream, target, t0)
                 out[ETCD_FIG].append(1e3 * (revoked - t0))
                 out[HANDOFF_FIG].append(1e3 * (granted - t0))
+                out[ACK_FIG].append(1e3 * (acked - t0))
                 # Placement gives the one shard back to the worker whose quota it is (untimed).
                 self._wait_grant(stream, self.home, t0)
         finally:
