@@ -145,6 +145,16 @@ def wait_all_applied(cluster, timeout=30):
     return th.wait_until(check, timeout, "every member applied what was committed")
 
 
+def assert_steady(test, cluster, leader, changes0):
+    """Every member applied what was committed, `leader` still leads, no
+    member saw the leader change since `changes0` (leader_changes at the
+    start) and no peer request was refused: the scale proofs' common end."""
+    state = wait_all_applied(cluster)
+    test.assertEqual({v[1] for v in state.values()}, {leader.id}, "the leader changed: %r" % state)
+    test.assertEqual(leader_changes(cluster), changes0, "a member saw the leader change")
+    test.assertEqual(refused_peer_requests(cluster), 0, "a peer request was refused")
+
+
 def refused_peer_requests(cluster):
     """The sum of tenure_peer_requests_refused_total over every member and reason."""
     total = 0.0

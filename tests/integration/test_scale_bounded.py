@@ -61,10 +61,7 @@ class ScaleBoundedTest(fh.FleetTestCase):
             self.assertEqual((last["from"], last["to"], last["epoch"], last["reason"]),
                              ("w1", "w2", before_drain[sid] + 1, "drain"), sid)
 
-        state = sh.wait_all_applied(c)
-        self.assertEqual({v[1] for v in state.values()}, {leader.id}, "the leader changed: %r" % state)
-        self.assertEqual(sh.leader_changes(c), changes0, "a member saw the leader change")
-        self.assertEqual(sh.refused_peer_requests(c), 0, "a peer request was refused")
+        sh.assert_steady(self, c, leader, changes0)
 
 
 if __name__ == "__main__":

@@ -88,10 +88,7 @@ class ScaleFailoverTest(fh.FleetTestCase):
             for w in survivors:
                 self.assertEqual(counts[w][0], "alive", "%s at %s: %r" % (w, m.id, counts[w]))
                 self.assertGreaterEqual(counts[w][1], share, "%s lost shards at %s" % (w, m.id))
-        state = sh.wait_all_applied(c)
-        self.assertEqual({v[1] for v in state.values()}, {leader.id}, "the leader changed: %r" % state)
-        self.assertEqual(sh.leader_changes(c), changes0, "a member saw the leader change")
-        self.assertEqual(sh.refused_peer_requests(c), 0, "a peer request was refused")
+        sh.assert_steady(self, c, leader, changes0)
 
 
 if __name__ == "__main__":
