@@ -25,11 +25,11 @@ namespace {
                             const std::string& data_dir, pid_t parent) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(3);  // the parent died before the line above
-  // Background work: on a machine as small as two cores, three members'
-  // encoders at full priority took the CPU the Raft strands and the HTTP
-  // threads needed, and the writes' tail grew with the state. At nice 19
-  // (and the lowest best-effort I/O priority) the child takes what the
-  // member leaves; a snapshot only has to finish before the next one.
+  // Background work: at nice 19 and the lowest best-effort I/O priority
+  // the child takes the CPU and disk the member leaves (on two cores, three
+  // members' encoders would otherwise compete with their own Raft strands
+  // and HTTP threads); a snapshot only has to finish before the next one.
+  // Not shown to shorten the write tail on its own (docs/performance.md).
   ::setpriority(PRIO_PROCESS, 0, 19);
   ::syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (2 << 13) | 7 /* best effort, lowest */);
   // Sockets, the data_dir LOCK, SQLite's files: the child must hold none of
