@@ -1,4 +1,5 @@
 #include "api/watch_hub.h"
+#include "common/steady_clock.h"
 
 #include <chrono>
 
@@ -12,11 +13,6 @@ using controlplane::Revision;
 using controlplane::WorkerId;
 
 namespace {
-uint64_t steady_ms() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
 constexpr uint64_t kProgressEveryMs = 5000;
 }  // namespace
 

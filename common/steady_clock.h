@@ -13,4 +13,6 @@ inline uint64_t steady_ns() {
           .count());
 }
 
+inline uint64_t steady_ms() { return steady_ns() / 1000000; }
+
 }  // namespace tenure

@@ -244,6 +244,9 @@ class Raft {
 
   // raft_membership.cc
   void apply_conf_entry(const Entry& e);
+  /// Where a snapshot at `snapshot` compacts the log to: `keep_entries`
+  /// behind it, not past `pinned`, never behind what is compacted already.
+  LogIndex compaction_point(LogIndex snapshot, uint64_t keep_entries, LogIndex pinned) const;
   void sync_progress_with_conf();
   void handle_timeout_now(const Message& m);
   void abort_transfer() { transferee_.reset(); }

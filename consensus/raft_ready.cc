@@ -90,12 +90,17 @@ void Raft::advance() {
   }
 }
 
+LogIndex Raft::compaction_point(LogIndex snapshot, uint64_t keep_entries, LogIndex pinned) const {
+  LogIndex to(snapshot.value() > keep_entries ? snapshot.value() - keep_entries : 0);
+  to = std::min(to, pinned);
+  return std::max(to, log_.first_index().prev());  // never behind what is already compacted
+}
+
 std::pair<Snapshot, LogIndex> Raft::compact(std::string data, uint64_t keep_entries) {
   TENURE_CHECK(!ready_outstanding_, "compact() between ready() and advance()");
   Snapshot snap = snapshot_point();
   snap.data = std::make_shared<const std::string>(std::move(data));
-  LogIndex compact_to(snap.index.value() > keep_entries ? snap.index.value() - keep_entries : 0);
-  if (compact_to < log_.first_index().prev()) compact_to = log_.first_index().prev();
+  LogIndex compact_to = compaction_point(snap.index, keep_entries, LogIndex(~uint64_t(0)));
   log_.compact(snap, compact_to);
   return {log_.snapshot(), compact_to};
 }
@@ -113,20 +118,20 @@ std::optional<std::pair<Snapshot, LogIndex>> Raft::compact_at(Snapshot snap, uin
   if (snap.index <= log_.snapshot().index) return std::nullopt;
   TENURE_CHECK(log_.term(snap.index) == snap.term,
                "snapshot point " << snap.index << " term " << snap.term << " is not in the log");
-  LogIndex compact_to(snap.index.value() > keep_entries ? snap.index.value() - keep_entries : 0);
   // A follower being sent the current snapshot, or that has just installed
   // it, continues from the entries right after it: keep them, or it would
   // need the next snapshot (seen: two snapshots for one catch-up of
   // 1,000,000 shards), and at a high write rate or on a slow link it would
   // never catch up. Followers further behind need a snapshot anyway and
-  // pin nothing; so the log holds at most one threshold more than before.
+  // pin nothing; so the log holds at most one threshold more.
   const LogIndex current = log_.snapshot().index;
+  LogIndex pinned(~uint64_t(0));
   for (const auto& [id, pr] : progress_) {
     if (id == config_.id) continue;
     LogIndex needs = pr.state == ProgressState::kSnapshot ? pr.pending_snapshot : std::max(pr.match, pr.next.prev());
-    if (needs >= current && needs < compact_to) compact_to = needs;
+    if (needs >= current) pinned = std::min(pinned, needs);
   }
-  if (compact_to < log_.first_index().prev()) compact_to = log_.first_index().prev();
+  LogIndex compact_to = compaction_point(snap.index, keep_entries, pinned);
   log_.compact(std::move(snap), compact_to);
   return std::make_pair(log_.snapshot(), compact_to);
 }

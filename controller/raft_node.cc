@@ -27,11 +27,6 @@ uint64_t wall_clock_ms() {
 }
 
 namespace {
-uint64_t steady_ms() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
 }  // namespace
 
 RaftNode::RaftNode(asio::io_context& io, NodeOptions options, storage::RaftStorage& storage, PeerSender& peers,

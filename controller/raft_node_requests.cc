@@ -17,11 +17,6 @@ using consensus::ConfChangeType;
 using consensus::RaftError;
 
 namespace {
-uint64_t steady_ms() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
 
 NodeErrc map_error(RaftError e) {
   switch (e) {

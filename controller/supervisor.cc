@@ -1,4 +1,5 @@
 #include "controller/supervisor.h"
+#include "common/steady_clock.h"
 
 #include <chrono>
 
@@ -9,11 +10,6 @@ namespace tenure::controller {
 using controlplane::Decision;
 
 namespace {
-uint64_t steady_ms() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
 }  // namespace
 
 Supervisor::Supervisor(RaftNode& node, controlplane::FleetPolicyOptions options, prometheus::Registry& registry)
