@@ -215,9 +215,16 @@ async function checkTransferLeadership(page) {
 /** The Move form of the selected shard. */
 async function checkMoveForm(page) {
   await openView(page, "shards");
-  await page.click(`#shards tbody tr[data-shard="${MOVE_SHARD}"]`);
-  await page.waitForFunction((id) => document.querySelector("#detail-title").textContent === `Shard ${id}`,
-                             { timeout: 5000 }, MOVE_SHARD);
+  // The list re-renders as it loads and as watch events refresh rows: a
+  // row handle can be replaced between finding and clicking it (a CI run
+  // failed on "Node is detached"). Find and click in one step in the page,
+  // until the detail shows (a row's click only selects it: repeats are
+  // harmless).
+  await page.waitForFunction((id) => {
+    const row = document.querySelector(`#shards tbody tr[data-shard="${id}"]`);
+    if (row) row.click();
+    return document.querySelector("#detail-title").textContent === `Shard ${id}`;
+  }, { timeout: 5000, polling: 100 }, MOVE_SHARD);
   const owner = await page.$eval(`#shards tbody tr[data-shard="${MOVE_SHARD}"] .owner`, (td) => td.textContent);
   const target = await page.$eval("#move-to", (sel) => sel.options[0].value);
   assert.notEqual(target, owner);
