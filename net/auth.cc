@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <boost/beast/core/string.hpp>
+
 namespace tenure::net {
 
 Sha256 sha256(std::string_view data) {
@@ -37,12 +39,8 @@ std::optional<std::string_view> bearer_token(const HttpRequest& req) {
   if (it == req.headers.end()) return std::nullopt;
   std::string_view v = it->second;
   constexpr std::string_view kScheme = "bearer";
-  if (v.size() <= kScheme.size()) return std::nullopt;
-  for (size_t i = 0; i < kScheme.size(); ++i) {
-    char c = v[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != kScheme[i]) return std::nullopt;
-  }
+  // The scheme is case-insensitive (RFC 9110 §11.1).
+  if (v.size() <= kScheme.size() || !boost::beast::iequals(v.substr(0, kScheme.size()), kScheme)) return std::nullopt;
   size_t i = kScheme.size();
   if (v[i] != ' ') return std::nullopt;
   while (i < v.size() && v[i] == ' ') ++i;

@@ -12,6 +12,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "net/detail/ascii.h"
 #include "net/detail/client_shared.h"
 #include "net/detail/deadline.h"
 
@@ -21,14 +22,6 @@ namespace {
 namespace beast = boost::beast;
 namespace http = beast::http;
 using Parser = http::response_parser<http::string_body>;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 bool connection_dropped(const boost::system::error_code& ec) {
   return ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -159,7 +152,7 @@ class PooledConn final : public ClientConn, public std::enable_shared_from_this<
     ClientResponse resp;
     resp.status = static_cast<int>(msg.result_int());
     for (const auto& f : msg) {
-      auto [it, inserted] = resp.headers.try_emplace(lower(f.name_string()), f.value());
+      auto [it, inserted] = resp.headers.try_emplace(ascii_lower(f.name_string()), f.value());
       if (!inserted) {
         it->second += ", ";
         it->second += f.value();

@@ -13,6 +13,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include "net/detail/ascii.h"
 #include "net/detail/client_shared.h"
 #include "net/detail/deadline.h"
 
@@ -22,14 +23,6 @@ namespace {
 namespace beast = boost::beast;
 namespace http = beast::http;
 constexpr Clock::time_point kNever = Deadline::kNever;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 class ClientStream final : public StreamHandle, public std::enable_shared_from_this<ClientStream> {
  public:
@@ -105,7 +98,7 @@ class ClientStream final : public StreamHandle, public std::enable_shared_from_t
     const auto& msg = parser_->get();
     HeaderMap headers;
     for (const auto& f : msg) {
-      auto [it, inserted] = headers.try_emplace(lower(f.name_string()), f.value());
+      auto [it, inserted] = headers.try_emplace(ascii_lower(f.name_string()), f.value());
       if (!inserted) it->second += ", " + std::string(f.value());
     }
     int status = static_cast<int>(msg.result_int());

@@ -1,8 +1,9 @@
-// Client plumbing without Beast: endpoints, dialing (resolve, connect, TLS
+// Client plumbing without Beast's HTTP code (only its iequals): endpoints, dialing (resolve, connect, TLS
 // handshake) and request serialization.
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/core/string.hpp>
 
 #include "net/detail/client_shared.h"
 #include "net/detail/tls.h"
@@ -102,16 +103,7 @@ void Transport::connect(const HostPort& hp,
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using boost::beast::iequals;  // declarations only: Beast's one non-template compare
 
 bool bad_text(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 

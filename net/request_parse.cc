@@ -1,18 +1,10 @@
 #include "net/detail/request_parse.h"
 
+#include "net/detail/ascii.h"
+
 namespace tenure::net::detail {
 
 namespace http = boost::beast::http;
-
-namespace {
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-}  // namespace
 
 void limit_parser(RequestParser& parser, const ServerOptions& opts) {
   parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
@@ -49,7 +41,7 @@ HttpRequest to_request(RequestMessage&& msg, const std::string& remote, bool tls
   req.path = percent_decode(req.raw_path, false);
   if (q != std::string_view::npos) req.query = parse_query(target.substr(q + 1));
   for (const auto& field : msg) {
-    std::string name = lower(field.name_string());
+    std::string name = ascii_lower(field.name_string());
     auto [it, inserted] = req.headers.try_emplace(std::move(name), field.value());
     if (!inserted) {
       it->second += ", ";

@@ -1,9 +1,11 @@
 // Responder: a response under construction, shared between the handler
 // (any thread) and its connection (one strand). The response is serialized
 // here, by hand, in the caller's thread: the wire format of a response is a
-// few lines, and keeping Beast's serializer out of this file keeps it cheap.
+// few lines, and keeping Beast's serializer out of this file keeps it cheap
+// (only <boost/beast/core/string.hpp> is seen: a declaration of iequals).
 
 #include <boost/asio/post.hpp>
+#include <boost/beast/core/string.hpp>
 
 #include "net/detail/server_shared.h"
 #include "net/http_server.h"
@@ -12,18 +14,9 @@ namespace tenure::net {
 
 namespace {
 
-bool has_crlf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+using boost::beast::iequals;  // declarations only: Beast's one non-template compare
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+bool has_crlf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
 /// Fields the server owns: a handler's copy would corrupt the framing.
 bool reserved_field(std::string_view name) {

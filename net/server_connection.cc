@@ -21,6 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -46,14 +47,6 @@ constexpr Clock::time_point kNever = Deadline::kNever;
 constexpr size_t kMaxCoalesceBytes = 256 << 10;  // one socket write gathers at most this
 constexpr size_t kReadChunkBytes = 16 << 10;
 constexpr uint32_t kLingerMs = 2000;  // drain after an error reply, so it is not lost to an RST
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 template <typename Stream>
 class ServerConnection final : public ConnectionBase {
@@ -226,7 +219,7 @@ class ServerConnection final : public ConnectionBase {
     continue_sent_ = true;
     const auto& msg = parser_->get();
     auto it = msg.find(http::field::expect);
-    if (it == msg.end() || lower(it->value()) != "100-continue") return;
+    if (it == msg.end() || !beast::iequals(it->value(), "100-continue")) return;
     auto interim = make_responder(true, false, false);
     interim->reply_internal("HTTP/1.1 100 Continue\r\n\r\n", false);
     pending_.push_back(std::move(interim));
