@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "common/stable_hash.h"
 #include "consensus/assert.h"
 
 namespace tenure::consensus {
@@ -46,7 +47,7 @@ Raft::Raft(RaftConfig config, InitialState state)
   TENURE_CHECK(config_.heartbeat_ticks > 0 && config_.heartbeat_ticks < config_.election_ticks,
                "need 0 < heartbeat_ticks < election_ticks");
   // The seed mixes in the id so members of one simulated group differ.
-  rng_state_ = config_.random_seed ^ 0x9E3779B97F4A7C15ULL ^ std::hash<std::string>()(config_.id.str());
+  rng_state_ = config_.random_seed ^ 0x9E3779B97F4A7C15ULL ^ stable_hash64(config_.id.str());
   if (rng_state_ == 0) rng_state_ = 1;
   persisted_hard_state_.commit = log_.committed();
   durable_commit_ = log_.committed();
