@@ -2,25 +2,26 @@
 // --check-config loads and validates the config and exits, so an operator
 // (or a package's test) can check a file before a service starts on it.
 #include <cstdio>
-#include <cstring>
 #include <string>
 
 #include "config/controller_config.h"
+#include "config/program_flags.h"
 #include "controller/controller_app.h"
 
 namespace {
 const char* kUsage =
     "usage: tenure-controller --config FILE [--check-config]\n"
+    "       tenure-controller --help | --version\n"
     "\n"
     "Runs one member of the Raft-replicated Tenure controller group.\n"
     "  --config FILE    the controller's YAML config (see docs/operations.md)\n"
     "  --check-config   load and validate FILE (and the token and TLS files it\n"
     "                   names), print a one-line summary and exit: 0 when\n"
     "                   valid, 2 with the reason when not; starts nothing\n"
-    "  --help           this text\n";
+    "  --help, -h       this text\n"
+    "  --version        print the version and exit\n";
 
-/// A bad flag or config: its one-line reason, nothing else (CONTRACT.md);
-/// --help prints the usage.
+/// A bad config: its one-line reason, nothing else (CONTRACT.md).
 int usage_error(const std::string& reason) {
   std::fprintf(stderr, "tenure-controller: %s\n", reason.c_str());
   return 2;
@@ -37,30 +38,12 @@ std::string summary(const tenure::config::ControllerConfig& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path;
-  bool check_only = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (a == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      config_path = a.substr(9);
-    } else if (a == "--check-config") {
-      check_only = true;
-    } else if (a == "--config") {
-      return usage_error("--config needs a FILE");
-    } else {
-      return usage_error("unknown flag \"" + a + "\" (see --help)");
-    }
-  }
-  if (config_path.empty()) return usage_error("missing --config FILE (see --help)");
+  auto flags = tenure::config::parse_program_flags(argc, argv);
+  if (auto code = tenure::config::finish_early("tenure-controller", kUsage, flags)) return *code;
+  const std::string& config_path = flags.value().config_path;
   auto cfg = tenure::config::load_controller_config(config_path);
   if (!cfg.ok()) return usage_error(cfg.error().message);  // one line, also for --check-config
-  if (check_only) {
+  if (flags.value().action == tenure::config::ProgramFlags::Action::kCheckConfig) {
     std::printf("tenure-controller: config %s ok: %s\n", config_path.c_str(), summary(cfg.value()).c_str());
     return 0;
   }

@@ -6,11 +6,13 @@
 #include <string>
 
 #include "config/agent_config.h"
+#include "config/program_flags.h"
 #include "dataplane_agent/agent.h"
 
 namespace {
 const char* kUsage =
     "usage: tenure-agent --config FILE [--check-config]\n"
+    "       tenure-agent --help | --version\n"
     "\n"
     "Runs the Tenure agent beside one data-plane worker: registers with the\n"
     "controllers, keeps its lease, follows its grants and serves the fence API.\n"
@@ -18,7 +20,8 @@ const char* kUsage =
     "  --check-config   load and validate FILE (and the token and TLS files it\n"
     "                   names), print a one-line summary and exit: 0 when\n"
     "                   valid, 2 with the reason when not; starts nothing\n"
-    "  --help           this text\n";
+    "  --help, -h       this text\n"
+    "  --version        print the version and exit\n";
 
 int usage_error(const std::string& reason) {
   std::fprintf(stderr, "tenure-agent: %s\n", reason.c_str());
@@ -36,30 +39,12 @@ std::string summary(const tenure::config::AgentConfig& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path;
-  bool check_only = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (a == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      config_path = a.substr(9);
-    } else if (a == "--check-config") {
-      check_only = true;
-    } else if (a == "--config") {
-      return usage_error("--config needs a FILE");
-    } else {
-      return usage_error("unknown flag \"" + a + "\" (see --help)");
-    }
-  }
-  if (config_path.empty()) return usage_error("missing --config FILE (see --help)");
+  auto flags = tenure::config::parse_program_flags(argc, argv);
+  if (auto code = tenure::config::finish_early("tenure-agent", kUsage, flags)) return *code;
+  const std::string& config_path = flags.value().config_path;
   auto cfg = tenure::config::load_agent_config(config_path);
   if (!cfg.ok()) return usage_error(cfg.error().message);
-  if (check_only) {
+  if (flags.value().action == tenure::config::ProgramFlags::Action::kCheckConfig) {
     std::printf("tenure-agent: config %s ok: %s\n", config_path.c_str(), summary(cfg.value()).c_str());
     return 0;
   }
