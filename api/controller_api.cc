@@ -162,15 +162,12 @@ void ControllerApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder>
   call->start_ns = now_ns();
   call->req = std::move(req);
   call->res = std::move(res);
-  bool path_known = false;
-  const Route* route = router_.match(call->req.method, call->req.raw_path, call->params, path_known);
+  std::string allowed;
+  const Route* route = router_.match(call->req.method, call->req.raw_path, call->params, allowed);
   if (!route) {
-    call->route = path_known ? "method_not_allowed" : "not_found";
-    if (path_known) {
-      return reply(call, net::json_error(405, "method_not_allowed",
-                                         "method " + call->req.method + " not allowed on " + call->req.path));
-    }
-    return reply(call, net::json_error(404, "not_found", "no such path: " + call->req.path));
+    call->route = allowed.empty() ? "not_found" : "method_not_allowed";
+    if (allowed.empty()) return reply(call, net::no_such_path(call->req.path));
+    return reply(call, net::method_not_allowed(call->req.method, call->req.path, allowed));
   }
   call->route = route->pattern;
   if (auto denied = check_access(*route, *call)) return reply(call, std::move(*denied));

@@ -23,10 +23,8 @@ struct JsonBody {
 /// An empty body counts as {} when `empty_ok`.
 JsonBody parse_object(const std::string& body, const std::set<std::string>& allowed, bool empty_ok = false);
 
-/// The 400 bad_request response naming a field and what was wrong with it.
-net::HttpResponse bad_field(const std::string& field, const std::string& problem);
-
-/// A JSON response with the given status.
-net::HttpResponse json_response(int status, const nlohmann::json& body);
+// The shared answers of net/http_types.h, used unqualified by the routes.
+using net::bad_field;
+using net::json_response;
 
 }  // namespace tenure::api

@@ -1,5 +1,7 @@
 #include "api/router.h"
 
+#include <set>
+
 #include "net/http_types.h"
 
 namespace tenure::api {
@@ -27,12 +29,12 @@ void Router::add(Route route) {
 }
 
 const Route* Router::match(const std::string& method, const std::string& raw_path,
-                           std::map<std::string, std::string>& params, bool& path_known) const {
+                           std::map<std::string, std::string>& params, std::string& allowed) const {
   // Split first, then decode each segment: "/v1/shards/a%2Fhistory" names
   // the shard "a/history" (refused as an invalid id), not a's history.
   auto segs = split_path(raw_path);
   for (auto& seg : segs) seg = net::percent_decode(seg, false);
-  path_known = false;
+  std::set<std::string> methods;  // sorted: the Allow field does not depend on the order of add()
   for (const auto& c : routes_) {
     if (c.segments.size() != segs.size()) continue;
     std::map<std::string, std::string> captured;
@@ -47,12 +49,15 @@ const Route* Router::match(const std::string& method, const std::string& raw_pat
     }
     if (!ok) continue;
     if (c.route.method != method && !(method == "HEAD" && c.route.method == "GET")) {
-      path_known = true;
+      methods.insert(c.route.method);
+      if (c.route.method == "GET") methods.insert("HEAD");
       continue;
     }
     params = std::move(captured);
     return &c.route;
   }
+  allowed.clear();
+  for (const auto& m : methods) allowed += (allowed.empty() ? "" : ", ") + m;
   return nullptr;
 }
 

@@ -44,10 +44,10 @@ class Router {
   void add(Route route);
   /// The route for `method` and `raw_path` (not percent-decoded: its
   /// segments are decoded one by one), filling `params` with decoded
-  /// values; nullptr if none. Sets `path_known` when some route has this
-  /// path with another method.
+  /// values; nullptr if none. Then `allowed` lists the methods some route
+  /// has for this path ("GET, HEAD, POST"; empty when none: a 404, not a 405).
   const Route* match(const std::string& method, const std::string& raw_path,
-                     std::map<std::string, std::string>& params, bool& path_known) const;
+                     std::map<std::string, std::string>& params, std::string& allowed) const;
 
  private:
   struct Compiled {

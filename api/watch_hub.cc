@@ -61,12 +61,12 @@ void WatchHub::add_routes(ControllerApi& api) {
                         const auto& sm = node_.state();
                         Revision after = since ? Revision(*since) : sm.revision();
                         if (after < sm.compacted_revision()) {
-                          nlohmann::json body{{"error", "compacted"},
-                                              {"message", "revision " + std::to_string(after.value()) +
-                                                              " is older than the history kept; list and watch again"},
-                                              {"compact_revision", sm.compacted_revision().value()},
-                                              {"revision", sm.revision().value()}};
-                          return api.reply(call, json_response(410, body));
+                          return api.reply(
+                              call, net::json_error(410, "compacted",
+                                                    "revision " + std::to_string(after.value()) +
+                                                        " is older than the history kept; list and watch again",
+                                                    {{"compact_revision", sm.compacted_revision().value()},
+                                                     {"revision", sm.revision().value()}}));
                         }
                         if (watchers_.size() >= max_streams_) {
                           // Bounded (issue 8 §5): each stream holds a connection and a

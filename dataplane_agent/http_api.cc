@@ -6,18 +6,14 @@ namespace tenure::agent {
 
 using nlohmann::json;
 
+// Errors come from net/http_types.h, shared with the controller: the same
+// shape and the same texts (an echoed key may hold bytes a plain dump()
+// throws on; json_text there replaces them).
+using net::bad_field;
+using net::json_error;
+using net::json_response;
+
 namespace {
-
-net::HttpResponse json_response(int status, const json& body) {
-  net::HttpResponse r;
-  r.status = status;
-  r.body = net::json_text(body);  // an echoed key may hold bytes a plain dump() throws on
-  return r;
-}
-
-net::HttpResponse bad_field(const std::string& field, const std::string& problem) {
-  return json_response(400, {{"error", "bad_request"}, {"message", field + ": " + problem}, {"field", field}});
-}
 
 /// A strict decimal epoch ("0".."18446744073709551615", no sign, no spaces).
 std::optional<Epoch> parse_epoch_text(const std::string& s) {
@@ -35,8 +31,8 @@ std::optional<Epoch> parse_epoch_text(const std::string& s) {
 /// Parses {"shard": S, "epoch": E}; the error names the field.
 std::optional<net::HttpResponse> parse_fence_body(const std::string& body, std::string& shard, Epoch& epoch) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return json_response(400, {{"error", "bad_request"}, {"message", "malformed JSON"}});
-  if (!j.is_object()) return json_response(400, {{"error", "bad_request"}, {"message", "the body must be a JSON object"}});
+  if (j.is_discarded()) return net::malformed_json_body();
+  if (!j.is_object()) return net::non_object_body();
   for (const auto& [key, value] : j.items()) {
     if (key != "shard" && key != "epoch") return bad_field(key, "unknown field");
   }
@@ -50,27 +46,21 @@ std::optional<net::HttpResponse> parse_fence_body(const std::string& body, std::
   return std::nullopt;
 }
 
-net::HttpResponse method_not_allowed(const char* allow) {
-  auto r = net::json_error(405, "method_not_allowed", std::string("allowed: ") + allow);
-  r.headers.emplace_back("Allow", allow);
-  return r;
-}
 
 }  // namespace
 
 net::HttpResponse fence_error(const FenceResult& r) {
   switch (r.code) {
     case FenceCode::kLeaseExpired: {
-      auto resp = net::json_error(503, "lease_expired", "this agent's lease is not valid; it accepts no writes until renewed");
+      auto resp = json_error(503, "lease_expired", "this agent's lease is not valid; it accepts no writes until renewed");
       resp.headers.emplace_back("Retry-After", "1");
       return resp;
     }
     case FenceCode::kStaleEpoch:
-      return json_response(409, {{"error", "stale_epoch"},
-                                 {"message", "the epoch is older than the newest one seen for the shard"},
-                                 {"current_epoch", r.current_epoch.value()}});
+      return json_error(409, "stale_epoch", "the epoch is older than the newest one seen for the shard",
+                        {{"current_epoch", r.current_epoch.value()}});
     case FenceCode::kNotOwner:
-      return net::json_error(421, "not_owner", "this worker does not hold the shard at that epoch");
+      return json_error(421, "not_owner", "this worker does not hold the shard at that epoch");
     case FenceCode::kOk: break;
   }
   return json_response(200, {{"ok", true}});
@@ -85,7 +75,7 @@ std::optional<net::HttpResponse> HttpApi::check_client_token(const net::HttpRequ
   auto token = net::bearer_token(req);
   if (token && client_token_.matches(net::sha256(*token))) return std::nullopt;
   metrics_.denied(route, token ? "unknown_token" : "missing_token");
-  auto r = net::json_error(401, "unauthorized",
+  auto r = json_error(401, "unauthorized",
                            token ? "the bearer token is not valid" : "this call needs Authorization: Bearer <client_token>");
   r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"tenure-agent\"");
   return r;
@@ -96,38 +86,40 @@ void HttpApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder> res) 
   const std::string& m = req.method;
   if (p == "/v1/fence") {
     if (auto denied = check_client_token(req, "/v1/fence")) return res->reply(std::move(*denied));
-    return res->reply(m == "POST" ? fence(req) : method_not_allowed("POST"));
+    return res->reply(m == "POST" ? fence(req) : net::method_not_allowed(m, p, "POST"));
   }
   if (p.rfind("/v1/data/", 0) == 0) {
     if (auto denied = check_client_token(req, "/v1/data/{shard}/{key}")) return res->reply(std::move(*denied));
     std::string rest = p.substr(9);
     size_t slash = rest.find('/');
     if (slash == std::string::npos || slash + 1 >= rest.size()) {
-      return res->reply(net::json_error(404, "not_found", "use /v1/data/{shard}/{key}"));
+      return res->reply(json_error(404, "not_found", "use /v1/data/{shard}/{key}"));
     }
     std::string shard = rest.substr(0, slash), key = rest.substr(slash + 1);
     if (!controlplane::valid_shard_id(shard)) return res->reply(bad_field("shard", "must match [A-Za-z0-9._-]{1,128}"));
     if (key.size() > kMaxKeyBytes) return res->reply(bad_field("key", "longer than 1024 bytes"));
     if (m == "PUT") return put_data(req, shard, std::move(key), std::move(res));
     if (m == "GET" || m == "HEAD") return res->reply(get_data(shard, key));
-    return res->reply(method_not_allowed("GET, PUT"));
+    return res->reply(net::method_not_allowed(m, p, "GET, HEAD, PUT"));
   }
   bool get = m == "GET" || m == "HEAD";
-  if (p == "/healthz") return res->reply(get ? json_response(200, {{"status", "ok"}}) : method_not_allowed("GET"));
+  if (p == "/healthz") {
+    return res->reply(get ? json_response(200, {{"status", "ok"}}) : net::method_not_allowed(m, p, "GET, HEAD"));
+  }
   if (p == "/readyz") {
-    if (!get) return res->reply(method_not_allowed("GET"));
+    if (!get) return res->reply(net::method_not_allowed(m, p, "GET, HEAD"));
     if (ready_() && fence_.lease_valid()) return res->reply(json_response(200, {{"status", "ready"}}));
-    return res->reply(net::json_error(503, "not_ready", "not registered, not re-listed, or the lease is not valid"));
+    return res->reply(json_error(503, "not_ready", "not registered, not re-listed, or the lease is not valid"));
   }
   if (p == "/metrics") {
-    if (!get) return res->reply(method_not_allowed("GET"));
+    if (!get) return res->reply(net::method_not_allowed(m, p, "GET, HEAD"));
     net::HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = metrics_.serialize();
     return res->reply(std::move(r));
   }
-  if (p == "/v1/grants") return res->reply(get ? grants() : method_not_allowed("GET"));
-  res->reply(net::json_error(404, "not_found", "no route for " + p));
+  if (p == "/v1/grants") return res->reply(get ? grants() : net::method_not_allowed(m, p, "GET, HEAD"));
+  res->reply(net::no_such_path(p));
 }
 
 net::HttpResponse HttpApi::grants() const {
@@ -166,26 +158,25 @@ void HttpApi::put_data(const net::HttpRequest& req, const std::string& shard, st
                   return res->reply(fence_error(o.fence));
                 case PutOutcome::Kind::kValueStale:
                   metrics_.put("stale_value");
-                  return res->reply(json_response(409, {{"error", "stale_epoch"},
-                                                        {"message", "a value with a newer epoch is stored"},
-                                                        {"current_epoch", o.stored_epoch.value()}}));
+                  return res->reply(json_error(409, "stale_epoch", "a value with a newer epoch is stored",
+                                               {{"current_epoch", o.stored_epoch.value()}}));
                 case PutOutcome::Kind::kOverloaded: {
                   metrics_.put("overloaded");
-                  auto r = net::json_error(503, "overloaded", o.message);
+                  auto r = json_error(503, "overloaded", o.message);
                   r.headers.emplace_back("Retry-After", "1");
                   return res->reply(std::move(r));
                 }
                 case PutOutcome::Kind::kStorage:
                   metrics_.put("storage_error");
-                  return res->reply(net::json_error(500, "internal", o.message));
+                  return res->reply(json_error(500, "internal", o.message));
               }
             });
 }
 
 net::HttpResponse HttpApi::get_data(const std::string& shard, const std::string& key) {
   auto v = data_.get(ShardId(shard), key);
-  if (!v.ok()) return net::json_error(500, "internal", v.error().message);
-  if (!v.value()) return net::json_error(404, "not_found", "no value for that shard and key");
+  if (!v.ok()) return json_error(500, "internal", v.error().message);
+  if (!v.value()) return json_error(404, "not_found", "no value for that shard and key");
   net::HttpResponse r;
   r.content_type = "application/octet-stream";
   r.body = std::move(v.value()->value);

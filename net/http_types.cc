@@ -27,6 +27,47 @@ HttpResponse json_error(int status, std::string_view code, std::string_view mess
   return r;
 }
 
+HttpResponse json_error(int status, std::string_view code, std::string_view message,
+                        const nlohmann::json& extra) {
+  nlohmann::json body = extra.is_object() ? extra : nlohmann::json::object();
+  body["error"] = code;
+  body["message"] = message;
+  HttpResponse r;
+  r.status = status;
+  r.body = json_text(body);
+  return r;
+}
+
+HttpResponse bad_field(std::string_view field, std::string_view problem) {
+  std::string message = "field \"";
+  message.append(field).append("\": ").append(problem);
+  return json_error(400, "bad_request", message, {{"field", field}});
+}
+
+HttpResponse malformed_json_body() { return json_error(400, "bad_request", "body is not valid JSON"); }
+
+HttpResponse non_object_body() { return json_error(400, "bad_request", "body must be a JSON object"); }
+
+HttpResponse no_such_path(std::string_view path) {
+  return json_error(404, "not_found", "no such path: " + std::string(path));
+}
+
+HttpResponse method_not_allowed(std::string_view method, std::string_view path, std::string_view allow) {
+  std::string message = "method ";
+  message.append(method).append(" not allowed on ").append(path).append(" (allowed: ").append(allow).append(")");
+  HttpResponse r = json_error(405, "method_not_allowed", message);
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+HttpResponse json_response(int status, const nlohmann::json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = json_text(body);
+  r.body.push_back('\n');
+  return r;
+}
+
 std::string json_text(const nlohmann::json& j, int indent) {
   return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }

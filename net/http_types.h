@@ -62,8 +62,37 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// The error answers of every Tenure server (controller and agent): one
+// shape, {"error": CODE, "message": TEXT, ...} (CONTRACT.md), and one text
+// for each common refusal, so a client sees the same words from both.
+
 /// A response with the contract's error body {"error": code, "message": text}.
 HttpResponse json_error(int status, std::string_view code, std::string_view message);
+
+/// The same with more fields beside the two (e.g. {"current_epoch": 7}).
+/// `extra` must be a JSON object; an "error" or "message" in it is replaced.
+HttpResponse json_error(int status, std::string_view code, std::string_view message,
+                        const nlohmann::json& extra);
+
+/// 400 bad_request naming what was wrong with one field of a request (a
+/// body key, a query parameter or a header): {"error": "bad_request",
+/// "message": "field \"F\": problem", "field": "F"}.
+HttpResponse bad_field(std::string_view field, std::string_view problem);
+
+/// 400 bad_request: the body is not JSON at all.
+HttpResponse malformed_json_body();
+/// 400 bad_request: the body is JSON but not an object.
+HttpResponse non_object_body();
+
+/// 404 not_found: no route has this path ("no such path: P").
+HttpResponse no_such_path(std::string_view path);
+/// 405 method_not_allowed: the path exists for other methods, listed in
+/// `allow` ("GET, PUT"), which also becomes the Allow field (RFC 9110 §15.5.6).
+HttpResponse method_not_allowed(std::string_view method, std::string_view path, std::string_view allow);
+
+/// A JSON response with the given status: `body` as json_text() plus a
+/// final newline (curl and shells print it on a line of its own).
+HttpResponse json_response(int status, const nlohmann::json& body);
 
 /// Whether `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no
 /// surrogates, nothing above U+10FFFF). Text that reaches a JSON encoder or a

@@ -106,6 +106,8 @@ class BadInputApiTest(th.ClusterTestCase):
         self.assertEqual(body.get("error"), code, "%s: %r" % (what, body))
         self.assertIsInstance(body.get("message"), str, what)
         self.assertTrue(body["message"], what)
+        if status == 405:  # RFC 9110 §15.5.6: a 405 lists the methods the path has
+            self.assertTrue(r.headers.get("allow"), "%s: no Allow field: %r" % (what, r.headers))
 
     def test_api_matrix_at_leader_and_follower(self):
         for member in (self.leader, self.follower):
@@ -241,7 +243,8 @@ class BadConfigTest(th.ClusterTestCase):
 
     def test_bad_flags(self):
         for args, reason in [((), "--config"), (("--bogus",), "--bogus"), (("--config",), "--config needs a FILE"),
-                             (("--config", "a.yaml", "extra"), "extra")]:
+                             (("--config", "a.yaml", "extra"), "extra"),
+                             (("--config", "a.yaml", "--config", "b.yaml"), "--config given twice")]:
             with self.subTest(args=args):
                 code, _, err = self.run_controller(*args)
                 self.assertNotEqual(code, 0, args)
@@ -250,6 +253,9 @@ class BadConfigTest(th.ClusterTestCase):
         code, out, _ = self.run_controller("--help")
         self.assertEqual(code, 0)
         self.assertIn("--config", out)
+        code, out, _ = self.run_controller("--version")
+        self.assertEqual(code, 0)
+        self.assertRegex(out, r"^tenure-controller \d+\.\d+\.\d+\n$")
 
     def test_listen_port_taken(self):
         """A second controller on a port already in use exits non-zero and says so."""

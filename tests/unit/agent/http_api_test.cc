@@ -78,9 +78,11 @@ TEST_F(HttpApiTest, FenceResults) {
 }
 
 TEST_F(HttpApiTest, FenceBodyIsStrict) {
-  EXPECT_EQ(fence_call("{", 400)["message"], "malformed JSON");
-  EXPECT_EQ(fence_call("[]", 400)["error"], "bad_request");
-  EXPECT_EQ(fence_call(R"({"epoch":3})", 400)["field"], "shard");
+  // The controller's texts (net/http_types.h): one client sees the same words from both.
+  EXPECT_EQ(fence_call("{", 400), json::parse(net::malformed_json_body().body));
+  EXPECT_EQ(fence_call("[]", 400), json::parse(net::non_object_body().body));
+  EXPECT_EQ(fence_call(R"({"epoch":3})", 400),
+            (json{{"error", "bad_request"}, {"message", "field \"shard\": required"}, {"field", "shard"}}));
   EXPECT_EQ(fence_call(R"({"shard":"s-1"})", 400)["field"], "epoch");
   EXPECT_EQ(fence_call(R"({"shard":1,"epoch":3})", 400)["field"], "shard");
   EXPECT_EQ(fence_call(R"({"shard":"no spaces","epoch":3})", 400)["field"], "shard");
@@ -88,7 +90,13 @@ TEST_F(HttpApiTest, FenceBodyIsStrict) {
   EXPECT_EQ(fence_call(R"({"shard":"s-1","epoch":-3})", 400)["field"], "epoch");
   EXPECT_EQ(fence_call(R"({"shard":"s-1","epoch":3.5})", 400)["field"], "epoch");
   EXPECT_EQ(fence_call(R"({"shard":"s-1","epoch":3,"extra":true})", 400)["field"], "extra");
-  EXPECT_EQ(call("GET", "/v1/fence").status, 405);
+  auto wrong_method = call("GET", "/v1/fence");
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(wrong_method.header("allow"), "POST");
+  EXPECT_EQ(json::parse(wrong_method.body)["message"], "method GET not allowed on /v1/fence (allowed: POST)");
+  auto unknown = call("GET", "/v2/nothing");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(json::parse(unknown.body)["message"], "no such path: /v2/nothing");
 }
 
 TEST_F(HttpApiTest, FencedStore) {

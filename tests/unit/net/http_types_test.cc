@@ -1,6 +1,7 @@
 #include "net/http_types.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace tenure::net {
 namespace {
@@ -10,6 +11,29 @@ TEST(HttpTypesTest, JsonErrorHasTheContractShape) {
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(r.content_type, "application/json");
   EXPECT_EQ(r.body, R"({"error":"not_found","message":"no shard \"x\""})");
+}
+
+TEST(HttpTypesTest, JsonErrorWithExtraFields) {
+  auto r = json_error(409, "stale_epoch", "older", {{"current_epoch", 7}, {"error", "ignored"}});
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(r.body, R"({"current_epoch":7,"error":"stale_epoch","message":"older"})");
+}
+
+TEST(HttpTypesTest, SharedRefusalTexts) {
+  auto f = bad_field("epoch", "must be an unsigned integer");
+  EXPECT_EQ(f.status, 400);
+  EXPECT_EQ(f.body, R"({"error":"bad_request","field":"epoch","message":"field \"epoch\": must be an unsigned integer"})");
+  EXPECT_EQ(malformed_json_body().body, R"({"error":"bad_request","message":"body is not valid JSON"})");
+  EXPECT_EQ(non_object_body().body, R"({"error":"bad_request","message":"body must be a JSON object"})");
+  auto nf = no_such_path("/v9");
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_EQ(nf.body, R"({"error":"not_found","message":"no such path: /v9"})");
+  auto na = method_not_allowed("PUT", "/v1/x", "GET, HEAD");
+  EXPECT_EQ(na.status, 405);
+  EXPECT_EQ(na.body, R"j({"error":"method_not_allowed","message":"method PUT not allowed on /v1/x (allowed: GET, HEAD)"})j");
+  ASSERT_EQ(na.headers.size(), 1u);
+  EXPECT_EQ(na.headers[0], (std::pair<std::string, std::string>("Allow", "GET, HEAD")));
+  EXPECT_EQ(json_response(201, {{"a", 1}}).body, "{\"a\":1}\n");
 }
 
 TEST(HttpTypesTest, JsonErrorSurvivesInvalidUtf8) {
