@@ -258,7 +258,10 @@ class LinkProxy:
     once (the sender sees fast failures); "blackhole" accepts and holds
     connections but forwards nothing (the sender sees timeouts). Leaving a
     cut mode closes the connections that lived through it, so no stream
-    resumes mid-request."""
+    resumes mid-request. `delay` (seconds, default 0) holds each chunk that
+    long before passing it on: a slow link (the chaos suite's nemesis)."""
+
+    delay = 0.0
 
     def __init__(self, name, target):
         self.name = name
@@ -345,6 +348,8 @@ class LinkProxy:
                 data = b""
             if not data:
                 break
+            if self.delay > 0:
+                time.sleep(self.delay)  # the injected latency itself, not a wait for a state
             with self._lock:
                 # A cut stops forwarding at once; the pair is closed by set_mode.
                 if self._mode != "pass" or pair not in self._conns:

@@ -1,0 +1,271 @@
+"""The nemesis: seeded faults on real processes and on the TCP proxies of
+the peer links, each logged with its time on the run's clock.
+
+Faults (`--faults` names):
+- `kill`: SIGKILL a controller (the leader half of the time), restart it
+  after the hold (same data_dir);
+- `pause`: SIGSTOP a controller (the leader half of the time), SIGCONT after;
+- `partition`: one of: `halves` (symmetric: a random minority cut from the
+  rest, both ways), `oneway` (every link out of one member cut, its inbound
+  links kept), `leader-minority` (the leader and a minority of the others cut
+  from the majority), `bridge` (two sides that only one member, the bridge,
+  reaches both of); each in `refuse` or `blackhole` mode at random;
+- `slow`: every link into and out of one member delays each chunk by
+  30-300 ms;
+- `agent-kill`, `agent-pause`: the same to one agent.
+One fault at a time; between faults a quiet gap. Every draw comes from the
+seeded random generator in a fixed order, so a seed replays the same
+schedule of kinds, roles, durations and gaps (what a role such as "the
+leader" resolves to, and every timing, is the system's).
+
+Stdlib only; builds on tests/integration (tenure_harness, tenure_net).
+"""
+
+import http.client
+import random
+import threading
+import time
+
+
+FAULTS = ("kill", "pause", "partition", "slow", "agent-kill", "agent-pause")
+DEFAULT_FAULTS = ("kill", "pause", "partition", "slow")
+
+
+class NemesisLog:
+    """Timestamped fault log: [(t, "start"|"end", kind, detail)], also
+    written line by line to a file as it happens."""
+
+    def __init__(self, path, t0):
+        self.t0 = t0
+        self.entries = []
+        self._lock = threading.Lock()
+        self._file = open(path, "a") if path else None
+
+    def now(self):
+        return time.monotonic() - self.t0
+
+    def log(self, phase, kind, detail):
+        t = self.now()
+        with self._lock:
+            self.entries.append((t, phase, kind, detail))
+            if self._file:
+                self._file.write("%9.3f %-5s %-12s %s\n" % (t, phase, kind, detail))
+                self._file.flush()
+        return t
+
+    def faults(self):
+        """[(t_start, t_end, kind, detail)] (t_end None while it lasts)."""
+        out, open_ = [], {}
+        for t, phase, kind, detail in self.entries:
+            if phase == "start":
+                open_[kind] = len(out)
+                out.append([t, None, kind, detail])
+            elif phase == "end" and kind in open_:
+                out[open_.pop(kind)][1] = t
+        return [tuple(f) for f in out]
+
+    def around(self, t_start, t_end, margin=2.0):
+        return [f for f in self.faults() if f[0] <= t_end + margin and (f[1] is None or f[1] >= t_start - margin)]
+
+
+def find_leader(cluster, timeout=1.0):
+    """The member that reports itself leader in the highest term, asked
+    quickly (a cut or paused member must not hold the nemesis up)."""
+    best = None
+    for m in cluster.running():
+        try:
+            r = m.get("/v1/cluster", timeout=timeout)
+            v = r.json if r.status == 200 else None
+        except (OSError, http.client.HTTPException, ValueError):
+            v = None
+        if v and v.get("leader_id") == m.id and (best is None or v["term"] > best[0]):
+            best = (v["term"], m)
+    return best[1] if best else None
+
+
+class Nemesis(threading.Thread):
+    def __init__(self, cluster, fleet, seed, faults, log, gap=(1.0, 3.0), hold=(1.0, 5.0)):
+        super().__init__(daemon=True, name="nemesis")
+        self.cluster = cluster
+        self.fleet = fleet
+        self.rng = random.Random("nemesis-%s" % seed)
+        self.faults = [f for f in faults if f in FAULTS]
+        unknown = [f for f in faults if f not in FAULTS]
+        if unknown:
+            raise ValueError("unknown faults %s (known: %s)" % (unknown, ", ".join(FAULTS)))
+        self.log = log
+        self.gap = gap
+        self.hold = hold
+        self.counts = {}
+        self.errors = []
+        self._halt = threading.Event()
+
+    def stop(self):
+        self._halt.set()
+        self.join(timeout=120)
+
+    def run(self):
+        while not self._halt.wait(self.rng.uniform(*self.gap)):  # the schedule's quiet gap
+            if not self.faults:
+                continue
+            kind = self.rng.choice(self.faults)
+            hold = self.rng.uniform(*self.hold)
+            try:
+                undo = getattr(self, "_" + kind.replace("-", "_"))()
+            except Exception as e:  # a fault that could not be set up is logged, the run goes on
+                self.errors.append("%s: %r" % (kind, e))
+                self.log.log("error", kind, repr(e))
+                continue
+            if undo is None:
+                continue
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            self._halt.wait(hold)  # how long the fault lasts
+            try:
+                detail = undo()
+            except Exception as e:
+                self.errors.append("healing %s: %r" % (kind, e))
+                detail = "heal failed: %r" % e
+            self.log.log("end", kind, detail or "")
+
+    # -- choosing targets -------------------------------------------------------
+
+    def _member(self, prefer_leader=None):
+        """A running controller: the leader when the draw says so, else any."""
+        leader_draw = self.rng.random() < 0.5 if prefer_leader is None else prefer_leader
+        pick = self.rng.random()
+        running = self.cluster.running()
+        if not running:
+            return None, ""
+        if leader_draw:
+            l = find_leader(self.cluster)
+            if l is not None:
+                return l, " (leader)"
+        return running[int(pick * len(running)) % len(running)], ""
+
+    # -- faults: each sets itself up, logs its start and returns its undo ----------
+
+    def _kill(self):
+        m, role = self._member()
+        if m is None:
+            return None
+        m.kill()
+        self.log.log("start", "kill", "SIGKILL %s%s" % (m.id, role))
+
+        def undo():
+            m.start(wait_healthy=True)
+            return "restarted %s (start %d)" % (m.id, m.starts)
+        return undo
+
+    def _pause(self):
+        m, role = self._member()
+        if m is None:
+            return None
+        m.pause()
+        self.log.log("start", "pause", "SIGSTOP %s%s" % (m.id, role))
+
+        def undo():
+            m.resume()
+            return "SIGCONT %s" % m.id
+        return undo
+
+    def _partition(self):
+        ids = sorted(self.cluster.members)
+        shape = self.rng.choice(("halves", "oneway", "leader-minority", "bridge"))
+        mode = self.rng.choice(("refuse", "blackhole"))
+        order = list(ids)
+        self.rng.shuffle(order)
+        minority = (len(ids) - 1) // 2
+        cuts = []
+        if shape == "halves":
+            side = set(order[:max(1, minority)])
+            cuts = [(a, b) for a in ids for b in ids if a != b and ((a in side) != (b in side))]
+            what = "%s | %s" % (sorted(side), sorted(set(ids) - side))
+        elif shape == "oneway":
+            src = order[0]
+            cuts = [(src, b) for b in ids if b != src]
+            what = "%s -> everyone cut (inbound kept)" % src
+        elif shape == "leader-minority":
+            leader = find_leader(self.cluster)
+            lid = leader.id if leader else order[0]
+            rest = [i for i in order if i != lid]
+            side = {lid} | set(rest[:minority - 1]) if minority > 1 else {lid}
+            cuts = [(a, b) for a in ids for b in ids if a != b and ((a in side) != (b in side))]
+            what = "leader %s%s with %s | %s" % (lid, "" if leader else " (no leader known)",
+                                                 sorted(side - {lid}), sorted(set(ids) - side))
+        else:
+            bridge, rest = order[0], order[1:]
+            left, right = set(rest[:len(rest) // 2]), set(rest[len(rest) // 2:])
+            cuts = [(a, b) for a in ids for b in ids if (a in left and b in right) or (a in right and b in left)]
+            what = "%s | bridge %s | %s" % (sorted(left), bridge, sorted(right))
+        for a, b in cuts:
+            self.cluster.cut(a, b, mode)
+        self.log.log("start", "partition", "%s %s: %s" % (shape, mode, what))
+
+        def undo():
+            for a, b in cuts:
+                self.cluster.heal(a, b)
+            return "healed %d links" % len(cuts)
+        return undo
+
+    def _slow(self):
+        m, role = self._member(prefer_leader=None)
+        if m is None:
+            return None
+        delay = self.rng.uniform(0.03, 0.3)
+        links = [p for (a, b), p in self.cluster.links.items() if m.id in (a, b)]
+        for p in links:
+            p.delay = delay
+        self.log.log("start", "slow", "links of %s%s delayed %.0f ms" % (m.id, role, delay * 1000))
+
+        def undo():
+            for p in links:
+                p.delay = 0.0
+            return "links of %s at full speed" % m.id
+        return undo
+
+    def _agent(self):
+        agents = self.fleet.running()
+        pick = self.rng.random()
+        return agents[int(pick * len(agents)) % len(agents)] if agents else None
+
+    def _agent_kill(self):
+        a = self._agent()
+        if a is None:
+            return None
+        a.kill()
+        self.log.log("start", "agent-kill", "SIGKILL %s" % a.id)
+
+        def undo():
+            a.start(wait_ready=False)
+            return "restarted %s" % a.id
+        return undo
+
+    def _agent_pause(self):
+        a = self._agent()
+        if a is None:
+            return None
+        a.pause()
+        self.log.log("start", "agent-pause", "SIGSTOP %s" % a.id)
+
+        def undo():
+            a.resume()
+            return "SIGCONT %s" % a.id
+        return undo
+
+    def heal_everything(self):
+        """After the run: every link passes at full speed, every process runs."""
+        self.cluster.heal_all()
+        for p in self.cluster.links.values():
+            p.delay = 0.0
+        for m in self.cluster.all():
+            if m.paused:
+                m.resume()
+            if not m.alive():
+                m.start(wait_healthy=True)
+        for a in self.fleet.all():
+            if a.paused:
+                a.resume()
+            if not a.alive():
+                a.start(wait_ready=False)
+        self.log.log("end", "all", "healed: every link passes, every process runs")
+
