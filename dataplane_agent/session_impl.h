@@ -1,9 +1,15 @@
 #pragma once
-// Internal: the state of Session, shared by session.cc (register,
-// heartbeat, re-list, release, leave) and session_watch.cc (the watch).
-// Every member is touched only on `strand`, except `synced` (atomic).
+// Internal: Session's I/O shell around the pure SessionCore. It turns the
+// core's calls into HTTP requests on the controller pool, its watch into a
+// streamed GET, its durable writes into GrantStore transactions and its
+// timers into steady_timers, and feeds every answer back to the core on
+// one strand. No decision is made here (session_core.h makes them all).
+//
+// Every member is touched only on `strand`, except `synced` (atomic) and
+// the watch's hand-over buffer (watch_mu).
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,110 +24,70 @@
 #include "dataplane_agent/controller_pool.h"
 #include "dataplane_agent/fence_state.h"
 #include "dataplane_agent/grant_store.h"
-#include "dataplane_agent/lease.h"
 #include "dataplane_agent/metrics.h"
 #include "dataplane_agent/session.h"
+#include "dataplane_agent/session_core.h"
 #include "net/http_client.h"
 #include "net/line_splitter.h"
 
 namespace tenure::agent {
 
-/// Jittered exponential backoff: the n-th wait is uniform in [d/2, d] with
-/// d = min(max, base * 2^n) ("full jitter" halved, so waits never collapse to 0).
-class Backoff {
- public:
-  Backoff(std::chrono::milliseconds base, std::chrono::milliseconds max) : base_(base), max_(max) {}
-  std::chrono::milliseconds next();
-  void reset() { attempt_ = 0; }
-
- private:
-  std::chrono::milliseconds base_, max_;
-  int attempt_ = 0;
-  std::mt19937_64 rng_{std::random_device{}()};
-};
-
-struct Session::Impl {
+struct Session::Impl final : SessionIo {
   using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
 
   Impl(boost::asio::io_context& io, net::HttpClient& client, ControllerPool& pool, GrantStore& store,
        FenceState& fence, AgentMetrics& metrics, const Clock& clock, SessionConfig config);
 
-  // --- session.cc ---
   void start();
-  void tick();
-  void schedule_tick();
-  void send_register();
-  void send_heartbeat();
-  void handle_lease_reply(const PoolReply& r, bool is_register);
-  void apply_lease_answer(const PoolReply& r, const struct LeaseAnswer& a, bool is_register);
-  /// Stops serving (lease invalid) and registers again; `drop_grants`
-  /// also forgets every grant for good (the worker was declared dead).
-  void lost_registration(const std::string& reason, bool drop_grants);
-  void start_relist();
-  /// Asks for the page after `token` ("" the first) of our shards.
-  void fetch_relist_page(const std::string& token);
-  void on_relist_page(const PoolReply& r);
-  /// Installs the whole listing (every page, in relist_pages).
-  void on_relist(const ShardList& list);
-  void schedule_relist();
-  void send_release(std::vector<ShardEpoch> shards, int attempt = 0);
-  /// Persists then installs `c`; false after a fatal storage failure.
-  bool commit(const GrantChanges& c);
-  void fatal(const std::string& message);
   void leave(std::chrono::milliseconds timeout, std::function<void(bool)> done);
-  void check_watch_lag(Revision heartbeat_revision, Revision worker_revision);
-  /// Sets the fence's lease from the ledger and the table's revision; called
-  /// after every change of either.
-  void refresh_lease();
+  /// Runs `fn` on the strand.
+  void post(std::function<void()> fn);
+
+  // --- SessionIo (session.cc) ---
+  void call(Call c, std::function<void(Reply)> done) override;
+  void rotate() override { pool.rotate(); }
+  std::string endpoint() const override { return pool.current(); }
+  void persist(std::shared_ptr<const GrantChanges> c, std::function<void(std::string)> done) override;
+  void after(std::chrono::nanoseconds d, std::function<void()> fn) override;
+  void cancel_timers() override;
+  int64_t uniform(int64_t lo, int64_t hi) override;
+  bool logging(LogLevel level) const override { return level != LogLevel::kDebug; }
+  void log(LogLevel level, const std::string& fields) override;
+  void fatal(const std::string& message) override;
+  void heartbeat_result(const char* result) override { metrics.heartbeat(result); }
+  void lease_deferred() override { metrics.lease_deferred(); }
+  void release_result(bool ok) override { metrics.release(ok ? "ok" : "error"); }
+  void watch_reconnect() override { metrics.watch_reconnect(); }
+  void grants_changed(size_t held) override { metrics.grants_changed(held); }
+  void grant_delay(double seconds) override { metrics.grant_delay(seconds); }
   std::string worker_path(const char* action) const;
 
-  // --- session_watch.cc ---
-  void start_watch(Revision from);
-  void stop_watch();
+  // --- SessionIo: the watch (session_watch.cc) ---
+  void open_watch(uint64_t gen, Revision from) override;
+  void close_watch() override;
   void on_watch_headers(uint64_t gen, int status);
-  void on_watch_data(uint64_t gen, std::string chunk);
   /// Runs on the strand: everything the stream delivered since the last run.
   void drain_watch();
+  void on_watch_data(uint64_t gen, std::string chunk);
   void on_watch_end(uint64_t gen, bool transport_error);
-  void process_lines(const std::vector<std::string>& lines);
-  void schedule_watch_reconnect();
 
   boost::asio::io_context& io;
   Strand strand;
   net::HttpClient& client;
   ControllerPool& pool;
   GrantStore& store;
-  FenceState& fence;
   AgentMetrics& metrics;
-  const Clock& clock;
   const SessionConfig config;
+  SessionCore core;
 
   std::atomic<bool> synced{false};
-  bool stopping = false;
-  bool failed = false;
-  bool registered = false;
-  bool register_inflight = false;
-  bool heartbeat_inflight = false;
-  bool relist_inflight = false;
-  bool heartbeat_failing = false;
-  /// Bumped on every loss of registration: replies to older calls are ignored.
-  uint64_t session_gen = 1;
-  /// Extensions from acknowledged heartbeats/registers, each waiting for the
-  /// grant table to reach its answer's worker revision.
-  LeaseLedger leases;
-  uint32_t lease_ms = 0;
   std::function<void(const std::string&)> on_fatal;
+  std::mt19937_64 rng{std::random_device{}()};
+  /// Timers pending (after()), by a serial, so cancel_timers() reaches them.
+  std::map<uint64_t, std::shared_ptr<boost::asio::steady_timer>> timers;
+  uint64_t next_timer = 0;
 
-  boost::asio::steady_timer tick_timer;
-  boost::asio::steady_timer relist_timer;
-  boost::asio::steady_timer watch_timer;
-  Backoff relist_backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
-  /// The pages of the relist in flight, concatenated; its revision is the
-  /// first page's (see on_relist_page).
-  ShardList relist_pages;
-  size_t relist_page_count = 0;
-
-  // Watch.
+  // Watch: the stream open, and the generation the core gave it.
   std::shared_ptr<net::StreamHandle> watch;
   uint64_t watch_gen = 0;
   int watch_status = 0;
@@ -134,12 +100,6 @@ struct Session::Impl {
   std::string watch_pending;       ///< guarded by watch_mu
   uint64_t watch_pending_gen = 0;  ///< guarded by watch_mu
   bool watch_drain_posted = false; ///< guarded by watch_mu
-  Backoff watch_backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
-  /// A heartbeat showed a revision the watch had not reached, since when.
-  std::optional<std::pair<Revision, SteadyTime>> watch_lag;
 };
-
-/// How long a heartbeat may go unanswered before the next member is tried.
-std::chrono::milliseconds heartbeat_timeout(std::chrono::milliseconds interval);
 
 }  // namespace tenure::agent

@@ -1,9 +1,8 @@
-// The watch half of Session: GET /v1/watch?worker=W&since=R, applied line
-// by line; reconnects with jittered backoff; a 410 or an error line means a
-// full re-list (the events in between may be gone).
+// The watch stream of Session's shell: GET /v1/watch?worker=W&since=R,
+// split into lines, decoded and handed to the core in one batch per drain
+// of what the stream delivered; its end reported with why it ended.
 #include <boost/asio/post.hpp>
 
-#include "common/log.h"
 #include "dataplane_agent/messages.h"
 #include "dataplane_agent/session_impl.h"
 
@@ -18,10 +17,9 @@ constexpr uint32_t kWatchConnectTimeoutMs = 5000;
 constexpr uint32_t kWatchIdleTimeoutMs = 15000;
 }  // namespace
 
-void Session::Impl::start_watch(Revision from) {
-  stop_watch();
-  if (stopping || !synced) return;
-  uint64_t gen = ++watch_gen;
+void Session::Impl::open_watch(uint64_t gen, Revision from) {
+  close_watch();
+  watch_gen = gen;
   watch_status = 0;
   splitter = net::LineSplitter();
   net::ClientRequest req;
@@ -32,9 +30,7 @@ void Session::Impl::start_watch(Revision from) {
   req.idle_timeout_ms = kWatchIdleTimeoutMs;
   watch = client.stream(
       pool.current(), std::move(req),
-      [this, gen](int status, const net::HeaderMap&) {
-        asio::post(strand, [this, gen, status] { on_watch_headers(gen, status); });
-      },
+      [this, gen](int status, const net::HeaderMap&) { post([this, gen, status] { on_watch_headers(gen, status); }); },
       [this, gen](std::string_view chunk) {
         std::lock_guard<std::mutex> lock(watch_mu);
         if (watch_pending_gen != gen) {
@@ -44,17 +40,16 @@ void Session::Impl::start_watch(Revision from) {
         watch_pending.append(chunk);
         if (watch_drain_posted) return;
         watch_drain_posted = true;
-        asio::post(strand, [this] { drain_watch(); });
+        post([this] { drain_watch(); });
       },
       [this, gen](std::optional<net::ClientError> err) {
         bool transport_error = err.has_value() && err->code != net::ClientErrc::cancelled;
-        asio::post(strand, [this, gen, transport_error] { on_watch_end(gen, transport_error); });
+        post([this, gen, transport_error] { on_watch_end(gen, transport_error); });
       });
 }
 
-void Session::Impl::stop_watch() {
-  ++watch_gen;
-  watch_timer.cancel();
+void Session::Impl::close_watch() {
+  watch_gen = 0;
   if (watch) {
     watch->cancel();
     watch.reset();
@@ -64,7 +59,7 @@ void Session::Impl::stop_watch() {
 void Session::Impl::on_watch_headers(uint64_t gen, int status) {
   if (gen != watch_gen) return;
   watch_status = status;
-  if (status == 200) watch_backoff.reset();
+  if (status == 200) core.on_watch_open(gen);
 }
 
 void Session::Impl::drain_watch() {
@@ -81,72 +76,31 @@ void Session::Impl::drain_watch() {
 
 void Session::Impl::on_watch_data(uint64_t gen, std::string chunk) {
   if (gen != watch_gen || watch_status != 200) return;  // an error body is judged by its status
-  std::vector<std::string> lines;
-  bool ok = splitter.feed(chunk, [&](std::string_view line) { lines.emplace_back(line); });
-  if (!lines.empty()) process_lines(lines);
-  if (!ok && gen == watch_gen) {
-    log_warn("agent", "event=watch_line_too_long action=relist");
-    start_relist();
-  }
-}
-
-void Session::Impl::process_lines(const std::vector<std::string>& lines) {
-  GrantChanges c(fence.table_for_planning());
-  std::vector<int64_t> grant_at_ms;
-  bool relist = false;
-  bool self_dead = false;
-  for (const auto& line : lines) {
+  WatchBatch batch;
+  batch.overflow = !splitter.feed(chunk, [&](std::string_view line) {
+    if (!batch.undecodable.empty()) return;  // the core re-lists: what follows is not applied
     auto parsed = parse_watch_line(line);
     if (!parsed.value) {
-      log_warn("agent", "event=watch_bad_line problem=\"" + parsed.error + "\" action=relist");
-      relist = true;
-      break;
+      batch.undecodable = parsed.error;
+      return;
     }
-    const WatchEvent& e = *parsed.value;
-    if (e.kind == WatchEvent::Kind::kError) {
-      log_warn("agent", "event=watch_error error=" + e.error + " action=relist");
-      relist = true;
-      break;
-    }
-    // Events at or below what we have applied are repeats (a reconnect).
-    Revision applied = c.revision().value_or(fence.revision());
-    if (e.kind != WatchEvent::Kind::kProgress && e.revision <= applied) continue;
-    if (e.kind == WatchEvent::Kind::kGrant && e.worker == config.worker && e.at_ms > 0) grant_at_ms.push_back(e.at_ms);
-    if (e.kind == WatchEvent::Kind::kWorker && e.worker == config.worker && (e.state == "dead" || e.state == "removed")) {
-      self_dead = true;
-    }
-    c.apply_event(e, config.worker);
-  }
-  if (!commit(c)) return;
-  int64_t now_ms = clock.wall_ms();
-  for (int64_t at : grant_at_ms) metrics.grant_delay(static_cast<double>(now_ms - at) / 1000.0);
-  send_release(c.to_release());
-  if (self_dead) return lost_registration("declared_dead_in_watch", /*drop_grants=*/true);
-  if (relist) start_relist();
+    batch.events.push_back(std::move(*parsed.value));
+  });
+  if (batch.events.empty() && batch.undecodable.empty() && !batch.overflow) return;
+  core.on_watch_batch(gen, std::move(batch));
 }
 
 void Session::Impl::on_watch_end(uint64_t gen, bool transport_error) {
-  if (gen != watch_gen || stopping) return;
+  if (gen != watch_gen) return;
   watch.reset();
+  watch_gen = 0;
+  WatchEnd why = WatchEnd::kOther;
   if (watch_status == 410) {
-    log_warn("agent", "event=watch_compacted revision=" + std::to_string(fence.revision().value()) + " action=relist");
-    return start_relist();
+    why = WatchEnd::kCompacted;
+  } else if (transport_error || watch_status == 503 || watch_status == 0) {
+    why = WatchEnd::kUnavailable;
   }
-  // No answer, or "no leader": another member may serve the stream.
-  if (transport_error || watch_status == 503 || watch_status == 0) pool.rotate();
-  log_warn("agent", "event=watch_ended status=" + std::to_string(watch_status) +
-                        (transport_error ? " transport_error=true" : "") + " action=reconnect");
-  schedule_watch_reconnect();
-}
-
-void Session::Impl::schedule_watch_reconnect() {
-  uint64_t gen = watch_gen;
-  watch_timer.expires_after(watch_backoff.next());
-  watch_timer.async_wait([this, gen](const boost::system::error_code& ec) {
-    if (ec || gen != watch_gen || stopping || !synced) return;
-    metrics.watch_reconnect();
-    start_watch(fence.revision());
-  });
+  core.on_watch_end(gen, why, watch_status);
 }
 
 }  // namespace tenure::agent
