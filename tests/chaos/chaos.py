@@ -21,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
+import fencing  # noqa: E402
 import fleet_harness as fh  # noqa: E402
 import invariants  # noqa: E402
 import linearizability as lin  # noqa: E402
@@ -31,7 +32,8 @@ import workloads as wl  # noqa: E402
 from history import History  # noqa: E402
 from tenure_net import wait_until  # noqa: E402
 
-CLASSES = ("linearizability", "watch", "reads-vs-watch", "acked-creations", "member-monotonic", "harness")
+CLASSES = ("linearizability", "watch", "reads-vs-watch", "acked-creations", "member-monotonic", "fencing", "harness")
+PLANTS = ("stale-read", "drop-watch-event", "fence-accept-stale")
 
 
 def parse_args(argv):
@@ -42,11 +44,13 @@ def parse_args(argv):
     p.add_argument("--faults", default=",".join(nem.DEFAULT_FAULTS),
                    help="comma-separated, from: %s; or none" % ", ".join(nem.FAULTS))
     p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--writers", type=int, default=2, help="fenced writers through the agents")
     p.add_argument("--shards", type=int, default=8, help="size of the shard pool the clients contend on")
     p.add_argument("--agents", type=int, default=3)
+    p.add_argument("--nodes", type=int, default=3, help="controllers (5 makes the partitions richer)")
     p.add_argument("--events-kept", type=int, default=300, help="controllers' watch_events_kept")
     p.add_argument("--check-seconds", type=float, default=60.0, help="time bound of the linearizability search")
-    p.add_argument("--plant", default="", help="a planted fault in the harness: stale-read, drop-watch-event")
+    p.add_argument("--plant", default="", help="a planted fault in the harness: %s" % ", ".join(PLANTS))
     p.add_argument("--expect", default="", choices=("",) + CLASSES,
                    help="succeed only if an anomaly of this class is found (to prove a checker)")
     p.add_argument("--dir", default="", help="keep the run here (default: a temp dir, removed if clean)")
@@ -54,7 +58,7 @@ def parse_args(argv):
     a.faults = [] if a.faults in ("", "none") else a.faults.split(",")
     a.plant = [x for x in a.plant.split(",") if x]
     for x in a.plant:
-        if x not in ("stale-read", "drop-watch-event"):
+        if x not in PLANTS:
             p.error("unknown --plant %s" % x)
     unknown = [f for f in a.faults if f not in nem.FAULTS]
     if unknown:
@@ -80,13 +84,17 @@ class Run:
     def replay_command(self):
         a = self.args
         cmd = "scripts/chaos.sh --time %g --seed %s --faults %s" % (a.time, a.seed, ",".join(a.faults) or "none")
+        defaults = parse_args([])
+        for name in ("nodes", "agents", "clients", "writers", "shards", "events_kept"):
+            if getattr(a, name) != getattr(defaults, name):
+                cmd += " --%s %s" % (name.replace("_", "-"), getattr(a, name))
         if a.plant:
             cmd += " --plant " + ",".join(a.plant)
         return cmd
 
     def setup(self):
         a = self.args
-        self.cluster = th.Cluster(self.dir, n=3, heartbeat_ms=50, election_ms=500, worker_lease_ms=2000)
+        self.cluster = th.Cluster(self.dir, n=a.nodes, heartbeat_ms=50, election_ms=500, worker_lease_ms=2000)
         for m in self.cluster.all():
             m.extra_yaml = "watch_events_kept: %d\n" % a.events_kept
         self.fleet = fh.Fleet(self.dir, self.cluster)
@@ -112,18 +120,24 @@ class Run:
         ]
         self.clients = [wl.RegisterClient(i, a.seed, self.cluster, self.workers, self.pool, self.history,
                                           self.clock, self.samples, plant=a.plant) for i in range(a.clients)]
+        self.writers = [fencing.FencedWriter(i, a.seed, self.fleet, self.clock, "k-", plant=a.plant)
+                        for i in range(a.writers)]
         self.nemesis = nem.Nemesis(self.cluster, self.fleet, a.seed, a.faults, self.nlog)
-        for t in [self.monitor] + self.watchers + self.clients + [self.nemesis]:
+        for t in [self.monitor] + self.watchers + self.clients + self.writers + [self.nemesis]:
             t.start()
 
     def finish(self):
-        self.nemesis.stop()
-        self.nemesis.heal_everything()
+        self.nemesis.stop()  # heals everything
         for c in self.clients:
             c.stop()
         for c in self.clients:
             c.join(timeout=30)
-        self.cluster.wait_leader(timeout=30)
+        for w in self.writers:
+            w.stop()
+        try:
+            self.cluster.wait_leader(timeout=30)
+        except th.WaitTimeout as e:
+            raise th.WaitTimeout("%s; after healing: %s" % (e, self.process_states()))
         self.final_read()
         stalled = []
         try:
@@ -136,7 +150,22 @@ class Run:
         for w in self.watchers:
             w.stop()
         self.monitor.stop()
+        self.writes = [x for w in self.writers for x in w.writes]
+        self.readback = fencing.read_back(self.fleet, self.writes)
         self.nlog.log("info", "run", "stopped; final revision %d" % self.final_revision)
+
+    def process_states(self):
+        """Each controller's process state and own view (for a failure after healing)."""
+        out = []
+        for m in self.cluster.all():
+            st = "running" if m.alive() else "exited %s" % (m.proc.returncode if m.proc else None)
+            try:
+                v = m.get("/v1/cluster", timeout=2).json
+                view = "leader=%s term=%s applied=%s" % (v.get("leader_id"), v.get("term"), v.get("applied_index"))
+            except Exception as e:  # a diagnostic: whatever went wrong is the answer
+                view = repr(e)[:80]
+            out.append("%s %s%s %s" % (m.id, st, " paused" if m.paused else "", view))
+        return "; ".join(out)
 
     def final_read(self):
         """A linearizable list of the pool after healing: part of the history
@@ -164,6 +193,8 @@ class Run:
     def shutdown(self):
         self.fleet.shutdown()
         self.cluster.shutdown()
+        if hasattr(self, "nemesis"):
+            self.nemesis.release()
 
     # -- checks ---------------------------------------------------------------------
 
@@ -177,6 +208,17 @@ class Run:
         for shard, report in self.lin["fail"]:
             self.anomalies["linearizability"].append("%s: not linearizable" % shard)
             self.details.append(self.describe_failure(shard, report))
+        self._check_rest()
+        for c in CLASSES:
+            first = next((x for x in self.anomalies[c] if getattr(x, "window", None)), None)
+            if first is not None:
+                self.details.append(self.describe_window("%s: %s" % (c, first), *first.window))
+        for c, xs in sorted(self.known.items()):
+            first = next((x for x in xs if getattr(x, "window", None)), None)
+            if first is not None:
+                self.details.append(self.describe_window("KNOWN BUG (%s): %s" % (c, first), *first.window))
+
+    def _check_rest(self):
         self.sessions = [s for w in self.watchers for s in w.sessions]
         wa, self.reference = watch_check.check(self.sessions)
         self.anomalies["watch"].extend(wa)
@@ -188,6 +230,10 @@ class Run:
         self.known["member-monotonic"] = []
         known = None if os.environ.get("TENURE_CHAOS_KNOWN_BUGS") == "fail" else self.known["member-monotonic"]
         self.anomalies["member-monotonic"].extend(invariants.monotonic_per_member(samples, across_restart=known))
+        self.anomalies["fencing"].extend(fencing.check(self.writes, self.reference,
+                                                       self.prefix >= self.final_revision, self.readback))
+        for w in self.writers:
+            self.anomalies["harness"].extend("fenced writer %d: %s" % (w.idx, e) for e in w.errors)
         for c in self.clients:
             self.anomalies["harness"].extend("client %d: %s" % (c.idx, e) for e in c.errors)
         for w in self.watchers:
@@ -203,6 +249,11 @@ class Run:
                                                               report["culprit"].describe() if report["culprit"] else "?"))
         lines.extend("  " + op.describe() for op in report["window"])
         t0, t1 = report["t_start"] or 0.0, report["t_end"] or self.clock.now()
+        return "\n".join(lines + [self.describe_window(None, t0, t1)])
+
+    def describe_window(self, title, t0, t1):
+        """The faults within 2 s of [t0, t1] and each process's log lines in it."""
+        lines = ["--- " + title] if title else []
         faults = self.nlog.around(t0, t1)
         lines.append("faults around it:" if faults else "no fault within 2 s of it")
         lines.extend("  %.3f .. %s %s: %s" % (f[0], "%.3f" % f[1] if f[1] is not None else "...", f[2], f[3])
@@ -235,6 +286,8 @@ class Run:
                        "dropped_by_plant": [e for w in self.watchers for e in w.dropped]}, f)
         with open(os.path.join(self.dir, "member_samples.json"), "w") as f:
             json.dump(self.samples, f)
+        with open(os.path.join(self.dir, "fenced_writes.json"), "w") as f:
+            json.dump(self.writes, f)
 
     def summary(self):
         a = self.args
@@ -247,6 +300,13 @@ class Run:
         lines.append("operations: %d" % len(self.history.ops))
         for f in sorted(counts):
             lines.append("  %-10s %s" % (f, "  ".join("%s=%d" % kv for kv in sorted(counts[f].items()))))
+        wc = {}
+        for x in self.writes:
+            k = "accepted" if x["status"] == 200 else (x["error"] if x["status"] else "no answer")
+            k = ("probe " if x["probe"] else "") + str(k)
+            wc[k] = wc.get(k, 0) + 1
+        lines.append("fenced writes: %d (%s); %d read back at the end" % (
+            len(self.writes), ", ".join("%s=%d" % kv for kv in sorted(wc.items())), len(self.readback)))
         lines.append("faults injected: %s%s" % (
             ", ".join("%s=%d" % kv for kv in sorted(self.nemesis.counts.items())) or "none",
             "; nemesis errors: %s" % self.nemesis.errors if self.nemesis.errors else ""))

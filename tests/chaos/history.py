@@ -18,6 +18,17 @@ import threading
 INF = float("inf")
 
 
+class Anomaly(str):
+    """An anomaly's text, with the window of the run's clock it concerns
+    (t0, t1) when known, so the report can show the faults and log lines
+    around it."""
+
+    def __new__(cls, text, t0=None, t1=None):
+        obj = super().__new__(cls, text)
+        obj.window = (t0, t1) if t0 is not None else None
+        return obj
+
+
 class Op:
     """One client operation on one shard (a list of many shards is recorded
     as one read per shard, with the list's times: a linearizable history

@@ -4,12 +4,12 @@
   have taken effect (acknowledged, or without an answer) was sent after it;
 - on every member, the revision and the Raft term never go back, across
   restarts (samples of GET /v1/cluster and stale reads, per member, in the
-  order they were answered; two samples overlapping in time are not ordered);
-- epochs never go down between linearizable reads that do not overlap in time
-  (also implied by linearizability; checked here across shards' lists too,
-  with a plain message).
-Stdlib only.
+  order they were answered; two samples overlapping in time are not ordered).
+(Epochs never going down is part of the linearizability model and of the
+watch checker.) Stdlib only.
 """
+
+from history import Anomaly
 
 
 def acked_creations_exist(ops, final):
@@ -55,9 +55,10 @@ def monotonic_per_member(samples, what=("revision", "term"), across_restart=None
                     j += 1
                 if best is not None and b[field] < best[field]:
                     sink = out if across_restart is None or best.get("start") == b.get("start") else across_restart
-                    sink.append("%s: %s went back from %d (%s, start %d, answered %.3f) to %d (%s, start %d, "
-                               "sent %.3f)" % (member, field, best[field], best.get("source", "?"),
-                                               best.get("start", 0), best["t_recv"], b[field],
-                                               b.get("source", "?"), b.get("start", 0), b["t_send"]))
+                    sink.append(Anomaly(
+                        "%s: %s went back from %d (%s, start %d, answered %.3f) to %d (%s, start %d, sent %.3f)" % (
+                            member, field, best[field], best.get("source", "?"), best.get("start", 0),
+                            best["t_recv"], b[field], b.get("source", "?"), b.get("start", 0), b["t_send"]),
+                        best["t_send"], b["t_recv"]))
                     best = b  # report each drop once
     return out

@@ -99,12 +99,38 @@ class Nemesis(threading.Thread):
         self.counts = {}
         self.errors = []
         self._halt = threading.Event()
+        self._healed = threading.Event()
+        self._release = threading.Event()
 
-    def stop(self):
+    def stop(self, timeout=180):
+        """Stops injecting, undoes the fault in progress and heals everything
+        (links pass at full speed, every process runs); returns once healed.
+        The thread itself lives on until release(): a process started with
+        PR_SET_PDEATHSIG dies with the thread that forked it, and this thread
+        restarts killed members."""
         self._halt.set()
-        self.join(timeout=120)
+        if not self._healed.wait(timeout):
+            raise RuntimeError("the nemesis did not heal within %ds" % timeout)
+
+    def release(self):
+        """Lets the thread end (after every process it started was stopped)."""
+        self._no_heal = True  # after an aborted run: the processes are gone, start none again
+        self._halt.set()
+        self._release.set()
+        self.join(timeout=30)
 
     def run(self):
+        try:
+            self._inject()
+            if not getattr(self, "_no_heal", False):
+                self.heal_everything()
+        except Exception as e:  # reported; the run's end checks will fail visibly
+            self.errors.append("healing: %r" % e)
+        finally:
+            self._healed.set()
+        self._release.wait()
+
+    def _inject(self):
         while not self._halt.wait(self.rng.uniform(*self.gap)):  # the schedule's quiet gap
             if not self.faults:
                 continue

@@ -8,7 +8,9 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
+import fencing  # noqa: E402
 import invariants  # noqa: E402
 import linearizability as lin  # noqa: E402
 import watch_check  # noqa: E402
@@ -257,6 +259,46 @@ class InvariantsTest(unittest.TestCase):
         self.assertEqual(invariants.monotonic_per_member(across, across_restart=known), [])
         self.assertEqual(len(known), 1)
         self.assertEqual(len(invariants.monotonic_per_member(across)), 1)
+
+
+def write(agent, shard, epoch, t0, t1, status=200, key=None, value=None):
+    key = key or "k%s%d%g" % (agent, epoch, t0)
+    return {"agent": agent, "shard": shard, "key": key, "value": value or key, "epoch": epoch, "t_call": t0,
+            "t_ret": t1, "status": status}
+
+
+class FencingTest(unittest.TestCase):
+    REF = {2: ev(2, "grant", "a", "w1", 1), 5: ev(5, "revoke", "a", "w1", 1), 6: ev(6, "grant", "a", "w2", 2)}
+
+    def check(self, writes, complete=True, readback=()):
+        return fencing.check(writes, self.REF, complete, list(readback))
+
+    def test_handoff_in_order_passes(self):
+        ws = [write("w1", "a", 1, 0, 1), write("w1", "a", 1, 0.5, 2), write("w2", "a", 2, 3, 4),
+              write("w1", "a", 1, 5, 6, status=409)]
+        self.assertEqual(self.check(ws, readback=[(w, 200, w["value"], str(w["epoch"])) for w in ws[:3]]), [])
+
+    def test_two_agents_at_one_epoch(self):
+        out = self.check([write("w1", "a", 1, 0, 1), write("w2", "a", 1, 2, 3)])
+        self.assertTrue(any("epoch 1 accepted by ['w1', 'w2']" in x for x in out), out)
+        self.assertTrue(any("granted to w1" in x for x in out), out)
+
+    def test_old_epoch_accepted_after_a_newer_one(self):
+        out = self.check([write("w2", "a", 2, 0, 1), write("w1", "a", 1, 2, 3)])
+        self.assertEqual(len(out), 1, out)
+        self.assertIn("accepted epoch 1 (sent 2.000) after w2's write at epoch 2", out[0])
+        # Overlapping in time: no order known, nothing to report.
+        self.assertEqual(self.check([write("w2", "a", 2, 0, 3), write("w1", "a", 1, 1, 2)]), [])
+
+    def test_never_granted(self):
+        self.assertEqual(len(self.check([write("w3", "a", 7, 0, 1)])), 1)
+        self.assertEqual(self.check([write("w3", "a", 7, 0, 1)], complete=False), [])
+
+    def test_read_back(self):
+        w = write("w1", "a", 1, 0, 1)
+        self.assertEqual(len(self.check([w], readback=[(w, 404, "", None)])), 1)
+        self.assertEqual(len(self.check([w], readback=[(w, 200, "other", "1")])), 1)
+        self.assertEqual(len(self.check([w], readback=[(w, 200, w["value"], "2")])), 1)
 
 
 if __name__ == "__main__":
