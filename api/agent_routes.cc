@@ -1,9 +1,10 @@
 // The agents' calls (CONTRACT.md leaves them to us, under /v1/workers/{id}/):
 // register, heartbeat, release (a handoff's first phase is done) and leave
 // (graceful shutdown). All go to the leader, which keeps leases in memory.
+// The decisions are the agent service's (controlplane/agent_service.h): these
+// routes only check the bodies and turn its answers into HTTP.
 #include "api/controller_api.h"
 #include "api/json_body.h"
-#include "api/propose_pieces.h"
 #include "controlplane/command_split.h"
 #include "config/host_port.h"
 
@@ -13,7 +14,11 @@ using controlplane::ApplyCode;
 using controlplane::ApplyResult;
 using controlplane::ShardId;
 using controlplane::WorkerId;
-using controller::HeartbeatAnswer;
+using controlplane::CallError;
+using controlplane::HeartbeatAnswer;
+using controlplane::LeaseReply;
+using controlplane::LeaveReply;
+using controlplane::ReleaseReply;
 
 namespace {
 constexpr size_t kMaxAddressBytes = 255;
@@ -59,65 +64,63 @@ std::optional<net::HttpResponse> parse_register(const std::string& body, control
 }
 }  // namespace
 
+namespace {
+/// Answers a call the agent service could not answer itself.
+void reply_call_error(ControllerApi& api, const CallPtr& call, const CallError& e) {
+  switch (e.kind) {
+    case CallError::Kind::kConsensus: return api.reply_node_error(call, controller::to_node_error(e.consensus));
+    case CallError::Kind::kRefused: return api.reply(call, apply_error(e.refused));
+    case CallError::Kind::kLeadershipMoved: return api.reply_no_leader(call, "leadership moved; retry");
+    case CallError::Kind::kNotApplied: return api.reply_no_leader(call, "leave did not apply; retry");
+    case CallError::Kind::kUnknownWorker:
+      return api.reply(call, net::json_error(404, "not_found", "worker \"" + call->param("id") + "\" not found"));
+  }
+}
+}  // namespace
+
 void ControllerApi::add_agent_routes() {
-  auto lease_answer = [this](const CallPtr& call, const HeartbeatAnswer& a) {
-    if (a.status == HeartbeatAnswer::Status::kUnknown) {
+  // Register and heartbeat: the service grants the lease only after a
+  // ReadIndex confirmed this member still leads (controlplane/agent_service.h).
+  auto lease_answer = [this](const CallPtr& call, const LeaseReply& a) {
+    if (a.error) return reply_call_error(*this, call, *a.error);
+    if (a.lease.status == HeartbeatAnswer::Status::kUnknown) {
       return reply(call, net::json_error(404, "not_found", "worker \"" + call->param("id") + "\" is not registered"));
     }
-    if (a.status == HeartbeatAnswer::Status::kDead) {
+    if (a.lease.status == HeartbeatAnswer::Status::kDead) {
       return reply(call, net::json_error(409, "worker_dead",
                                          "worker \"" + call->param("id") + "\" was declared dead; drop every grant and register again"));
     }
     nlohmann::json revoked = nlohmann::json::array();
-    for (const auto& [shard, epoch] : a.revoked) revoked.push_back({{"shard", shard.str()}, {"epoch", epoch.value()}});
+    for (const auto& [shard, epoch] : a.lease.revoked) revoked.push_back({{"shard", shard.str()}, {"epoch", epoch.value()}});
     reply(call, json_response(200, {{"worker", call->param("id")},
-                                    {"lease_ms", supervisor_.options().lease_ms},
-                                    {"revision", a.revision.value()},
-                                    {"worker_revision", a.worker_revision.value()},
+                                    {"lease_ms", a.lease_ms},
+                                    {"revision", a.lease.revision.value()},
+                                    {"worker_revision", a.lease.worker_revision.value()},
                                     {"revoked", std::move(revoked)}}));
   };
 
-  // A lease may only be granted by the leader of the moment: a deposed
-  // leader that has not noticed yet must not extend anyone's lease, or a
-  // worker could keep writing after the new leader gave its shards away.
-  // So leadership is confirmed with a quorum (ReadIndex, thesis §6.4) after
-  // the heartbeat arrived, and only then is the lease granted.
-  auto confirmed_lease = [this, lease_answer](const CallPtr& call) {
-    node_.read([this, call, lease_answer](const controller::NodeError* err, const controlplane::StateMachine*) {
-      if (err) return reply_node_error(call, *err);
-      if (node_.raft().role() != consensus::Role::kLeader) return reply_no_leader(call, "leadership moved; retry");
-      lease_answer(call, supervisor_.heartbeat(WorkerId(call->param("id"))));
-    });
-  };
-
-  router_.add({"POST", "/v1/workers/{id}/register", Access::kAgent, true, [this, confirmed_lease](const CallPtr& call) {
+  router_.add({"POST", "/v1/workers/{id}/register", Access::kAgent, true, [this, lease_answer](const CallPtr& call) {
                  if (auto err = check_worker(call)) return reply(call, std::move(*err));
                  controlplane::RegisterWorker r;
                  r.id = WorkerId(call->param("id"));
                  if (auto err = parse_register(call->req.body, r)) return reply(call, std::move(*err));
-                 node_.post([this, call, r, confirmed_lease] {
-                   const auto* w = node_.state().worker(r.id);
-                   bool same = w && w->state != controlplane::WorkerState::kDead && w->address == r.address &&
-                               w->zone == r.zone && w->capacity == r.capacity;
-                   // A reconnecting agent with nothing new costs no log entry.
-                   if (same) return confirmed_lease(call);
-                   node_.propose(controlplane::Command{request_id(call), 0, r},
-                                 [this, call, confirmed_lease](const controller::NodeError* err, const ApplyResult* res) {
-                                   if (err) return reply_node_error(call, *err);
-                                   if (res->code != ApplyCode::kOk) return reply(call, apply_error(*res));
-                                   confirmed_lease(call);
-                                 });
+                 node_.post([this, call, r = std::move(r), id = request_id(call), lease_answer]() mutable {
+                   supervisor_.agents().register_worker(std::move(r), std::move(id),
+                                                        [call, lease_answer](LeaseReply a) { lease_answer(call, a); });
                  });
                }});
 
-  router_.add({"POST", "/v1/workers/{id}/heartbeat", Access::kAgent, true, [this, confirmed_lease](const CallPtr& call) {
+  router_.add({"POST", "/v1/workers/{id}/heartbeat", Access::kAgent, true, [this, lease_answer](const CallPtr& call) {
                  if (auto err = check_worker(call)) return reply(call, std::move(*err));
                  auto parsed = parse_object(call->req.body, {"revision"}, /*empty_ok=*/true);
                  if (parsed.error) return reply(call, std::move(*parsed.error));
                  if (parsed.value.contains("revision") && !parsed.value["revision"].is_number_unsigned()) {
                    return reply(call, bad_field("revision", "must be an unsigned integer"));
                  }
-                 confirmed_lease(call);
+                 node_.post([this, call, lease_answer] {
+                   supervisor_.agents().heartbeat(WorkerId(call->param("id")),
+                                                  [call, lease_answer](LeaseReply a) { lease_answer(call, a); });
+                 });
                }});
 
   router_.add({"POST", "/v1/workers/{id}/release", Access::kAgent, true, [this](const CallPtr& call) {
@@ -140,48 +143,20 @@ void ControllerApi::add_agent_routes() {
                    c.shards.emplace_back(item["shard"].get<std::string>());
                    c.epochs.emplace_back(item["epoch"].get<uint64_t>());
                  }
-                 auto cmds = controlplane::complete_moves_commands(request_id(call), std::move(c));
-                 propose_pieces(node_, std::move(cmds), [this, call](PiecesOutcome o) {
-                   if (o.error) return reply_node_error(call, *o.error);
-                   if (const auto* refused = first_refused(o)) return reply(call, apply_error(*refused));
-                   size_t released = 0;
-                   controlplane::Revision revision;
-                   for (const auto& r : o.results) {
-                     released += r.changed;
-                     revision = std::max(revision, r.revision);
-                   }
-                   reply(call, json_response(200, {{"released", released}, {"revision", revision.value()}}));
+                 node_.post([this, call, c = std::move(c), id = request_id(call)]() mutable {
+                   supervisor_.agents().release(std::move(c), std::move(id), [this, call](ReleaseReply a) {
+                     if (a.error) return reply_call_error(*this, call, *a.error);
+                     reply(call, json_response(200, {{"released", a.released}, {"revision", a.revision.value()}}));
+                   });
                  });
                }});
 
   router_.add({"POST", "/v1/workers/{id}/leave", Access::kAgent, true, [this](const CallPtr& call) {
                  if (auto err = check_worker(call)) return reply(call, std::move(*err));
-                 // The agent has stopped accepting writes: its shards may move at once.
-                 node_.post([this, call] {
-                   WorkerId id(call->param("id"));
-                   if (!node_.state().worker(id)) {
-                     return reply(call, net::json_error(404, "not_found", "worker \"" + id.str() + "\" not found"));
-                   }
-                   controlplane::PlacementOptions opt;
-                   opt.max_concurrent_moves = supervisor_.options().max_concurrent_moves;
-                   opt.join_delay_ms = supervisor_.options().join_delay_ms;
-                   opt.now_ms = controller::wall_clock_ms();
-                   // Bounded pieces; a piece that fails is continued by the
-                   // leader's policy (the worker is dead and still holds shards).
-                   auto cmds = controlplane::failover_commands(request_id(call), id,
-                                                               controlplane::plan_failover(node_.state(), id, opt),
-                                                               controlplane::ChangeReason::kReleased);
-                   propose_pieces(node_, std::move(cmds), [this, call](PiecesOutcome o) {
-                     if (o.error) return reply_node_error(call, *o.error);
-                     if (o.results.empty()) return reply_no_leader(call, "leave did not apply; retry");
-                     if (o.results.front().code != ApplyCode::kOk) return reply(call, apply_error(o.results.front()));
-                     size_t moved = 0;
-                     controlplane::Revision revision;
-                     for (const auto& r : o.results) {
-                       moved += r.changed;
-                       revision = std::max(revision, r.revision);
-                     }
-                     reply(call, json_response(200, {{"left", true}, {"moved", moved}, {"revision", revision.value()}}));
+                 node_.post([this, call, id = request_id(call)]() mutable {
+                   supervisor_.agents().leave(WorkerId(call->param("id")), std::move(id), [this, call](LeaveReply a) {
+                     if (a.error) return reply_call_error(*this, call, *a.error);
+                     reply(call, json_response(200, {{"left", true}, {"moved", a.moved}, {"revision", a.revision.value()}}));
                    });
                  });
                }});
@@ -220,12 +195,12 @@ void ControllerApi::add_rebalance_routes() {
                  if (dry && *dry != "true" && *dry != "false") return reply(call, bad_field("dry_run", "must be true or false"));
                  bool dry_run = dry && *dry == "true";
                  node_.post([this, call, dry_run] {
-                   auto p = std::make_shared<controlplane::Plan>(supervisor_.plan());
+                   auto p = std::make_shared<controlplane::Plan>(supervisor_.leader().plan());
                    if (dry_run) {
                      return node_.post_off_strand([this, call, p] { reply(call, plan_response(200, *p, std::nullopt)); });
                    }
-                   supervisor_.execute(*p, [this, call, p](const controller::NodeError* err, size_t changed) {
-                     if (err) return reply_node_error(call, *err);
+                   supervisor_.leader().execute(*p, [this, call, p](const controlplane::PortError* err, size_t changed) {
+                     if (err) return reply_node_error(call, controller::to_node_error(*err));
                      node_.post_off_strand([this, call, p, changed] { reply(call, plan_response(202, *p, changed)); });
                    });
                  });

@@ -23,13 +23,13 @@
 #include "api/router.h"
 #include "controller/raft_node.h"
 #include "controller/supervisor.h"
+#include "controlplane/propose_pieces.h"
 #include "net/http_client.h"
 #include "net/server_metrics.h"
 
 namespace tenure::api {
 
 class WatchHub;
-struct PiecesOutcome;
 
 /// The HTTP answer to a refused command (404, 409 or 400).
 net::HttpResponse apply_error(const controlplane::ApplyResult& r);
@@ -100,7 +100,7 @@ class ControllerApi {
   void add_cluster_routes();
   void move_shard(const CallPtr& call);
   /// Answers POST /v1/shards once every piece of the create has an outcome.
-  void answer_create(const CallPtr& call, const PiecesOutcome& o);
+  void answer_create(const CallPtr& call, const controlplane::PiecesOutcome& o);
   void add_peer_routes();
   void reply_inbox(const CallPtr& call, const std::shared_ptr<SnapshotInbox>& inbox, SnapshotInbox::Status st,
                    const std::string& from, const char* what);

@@ -1,7 +1,7 @@
 // /v1/shards: create, list, get, delete, move, history.
 #include "api/controller_api.h"
 #include "api/json_body.h"
-#include "api/propose_pieces.h"
+#include "controlplane/propose_pieces.h"
 #include "api/views.h"
 #include "controlplane/command_split.h"
 
@@ -82,16 +82,16 @@ net::HttpResponse apply_error(const ApplyResult& r) {
   return net::json_error(500, "internal", "unexpected apply result");
 }
 
-void ControllerApi::answer_create(const CallPtr& call, const PiecesOutcome& o) {
+void ControllerApi::answer_create(const CallPtr& call, const controlplane::PiecesOutcome& o) {
   if (o.error) {
-    controller::NodeError err = *o.error;
+    controller::NodeError err = controller::to_node_error(*o.error);
     if (o.pieces > 1) {
       err.message += "; " + std::to_string(o.results.size()) + " of " + std::to_string(o.pieces) +
                      " pieces of this create committed, retrying the request is safe";
     }
     return reply_node_error(call, err);
   }
-  if (const auto* refused = first_refused(o)) return reply(call, apply_error(*refused));
+  if (const auto* refused = controlplane::first_refused(o)) return reply(call, apply_error(*refused));
   ApplyResult all;
   for (const auto& r : o.results) {
     all.created.insert(all.created.end(), r.created.begin(), r.created.end());
@@ -112,7 +112,8 @@ void ControllerApi::add_shard_routes() {
                  // entries. 201 only once every piece committed; otherwise 503 and
                  // a retry is safe (existing ids are left as they are).
                  auto cmds = controlplane::create_commands(request_id(call), std::move(ids));
-                 propose_pieces(node_, std::move(cmds), [this, call](PiecesOutcome o) { answer_create(call, o); });
+                 controlplane::propose_pieces(supervisor_.port(), std::move(cmds),
+                                              [this, call](controlplane::PiecesOutcome o) { answer_create(call, o); });
                }});
 
   router_.add({"GET", "/v1/shards/{id}", Access::kOpen, false, [this](const CallPtr& call) {

@@ -1,11 +1,13 @@
 #pragma once
-// Runs the leader's fleet policy (controlplane/fleet_policy.h) on the Raft
-// driver's strand with real time: it feeds ticks, heartbeats and applied
-// state in, proposes the decisions that come out, and exports their metrics.
+// The controller's adapter of the leader's services (controlplane/
+// leader_service.h, controlplane/agent_service.h) to its Raft driver: the
+// port over the RaftNode (RaftNodePort), the services on it, fed with the
+// driver's ticks and applies, and what the leader loop reports turned into
+// logs and Prometheus metrics. The decisions themselves are the services'.
 //
-// Thread: every method runs on the RaftNode's strand.
-
-#include <functional>
+// Thread: every method runs on the RaftNode's strand, except the port's
+// propose() and confirm(), which may be called from any thread (they post
+// to the strand; their completions run there).
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -13,34 +15,57 @@
 #include <prometheus/registry.h>
 
 #include "controller/raft_node.h"
-#include "controlplane/fleet_policy.h"
+#include "controlplane/consensus_port.h"
+#include "controlplane/agent_service.h"
+#include "controlplane/leader_service.h"
 
 namespace tenure::controller {
 
-using HeartbeatAnswer = controlplane::HeartbeatAnswer;
+/// The port's error for a driver error (one to one).
+controlplane::PortError to_port_error(const NodeError& e);
+/// The driver's error for a port error (one to one): the API answers both alike.
+NodeError to_node_error(const controlplane::PortError& e);
 
-class Supervisor {
+class RaftNodePort final : public controlplane::ConsensusPort {
+ public:
+  explicit RaftNodePort(RaftNode& node) : node_(node) {}
+
+  void propose(controlplane::Command cmd, ProposeDone done) override;
+  void confirm(ConfirmDone done) override;
+  const controlplane::StateMachine& state() const override { return node_.state(); }
+  bool leading() const override;
+  consensus::Term term() const override { return node_.raft().term(); }
+  bool caught_up() const override;
+  uint64_t steady_ms() const override;
+  uint64_t wall_ms() const override { return wall_clock_ms(); }
+
+ private:
+  RaftNode& node_;
+};
+
+class Supervisor final : private controlplane::LeaderObserver {
  public:
   Supervisor(RaftNode& node, controlplane::FleetPolicyOptions options, prometheus::Registry& registry);
 
   /// Every driver tick (leader or not).
-  void on_tick();
+  void on_tick() { leader_.on_tick(); }
   /// After entries were applied.
-  void on_applied();
-  /// A heartbeat (or registration) from a worker's agent, at the leader.
-  HeartbeatAnswer heartbeat(const controlplane::WorkerId& worker);
-  /// The placement the leader would carry out now.
-  controlplane::Plan plan() const;
-  /// Proposes `plan`; `done` gets the number of shards changed.
-  void execute(const controlplane::Plan& plan, std::function<void(const NodeError*, size_t)> done);
-  const controlplane::FleetPolicyOptions& options() const { return policy_.options(); }
+  void on_applied() { leader_.on_applied(); }
+  controlplane::LeaderService& leader() { return leader_; }
+  controlplane::AgentService& agents() { return agents_; }
+  controlplane::ConsensusPort& port() { return port_; }
+  const controlplane::FleetPolicyOptions& options() const { return leader_.options(); }
 
  private:
-  void propose(controlplane::Decision d);
+  void on_leading(consensus::Term term, const controlplane::StateMachine& sm) override;
+  void on_decided(const controlplane::Decision& d) override;
+  void on_decision_done(const controlplane::Decision& d, const controlplane::PortError* err,
+                        const controlplane::ApplyResult* r) override;
+  void on_handoffs_finished(const std::vector<controlplane::FinishedHandoff>& done) override;
 
-  RaftNode& node_;
-  controlplane::FleetPolicy policy_;
-  consensus::Term leading_term_;
+  RaftNodePort port_;
+  controlplane::LeaderService leader_;
+  controlplane::AgentService agents_;
   prometheus::Family<prometheus::Counter>& handoffs_;
   prometheus::Family<prometheus::Histogram>& handoff_seconds_;
   prometheus::Counter& workers_declared_dead_;

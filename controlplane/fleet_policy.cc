@@ -2,6 +2,22 @@
 
 namespace tenure::controlplane {
 
+const std::vector<std::string>& fleet_planted_bug_names() {
+  static const std::vector<std::string> names{"fleet-no-full-lease", "fleet-lease-while-declaring-dead"};
+  return names;
+}
+
+bool enable_fleet_planted_bug(FleetTestingKnobs& knobs, const std::string& name) {
+  if (name == "fleet-no-full-lease") {
+    knobs.no_full_lease = true;
+  } else if (name == "fleet-lease-while-declaring-dead") {
+    knobs.lease_while_declaring_dead = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 PlacementOptions FleetPolicy::placement_options(uint64_t wall_ms) const {
   PlacementOptions o;
   o.max_concurrent_moves = options_.max_concurrent_moves;
@@ -64,7 +80,7 @@ HeartbeatAnswer FleetPolicy::heartbeat(const StateMachine& sm, const WorkerId& w
     a.status = HeartbeatAnswer::Status::kDead;
     return a;
   }
-  if (declaring_dead_.count(worker)) {
+  if (declaring_dead_.count(worker) && !options_.testing.lease_while_declaring_dead) {
     // Its DeclareDead is proposed but not applied yet: it will give the
     // worker's shards away, so no lease may be granted now (the timing
     // argument counts only heartbeats acknowledged before the decision).

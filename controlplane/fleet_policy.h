@@ -30,6 +30,26 @@
 
 namespace tenure::controlplane {
 
+/// Deliberately planted bugs of the leader's fleet decisions, in the
+/// production code paths (as consensus::TestingKnobs for the Raft core).
+/// They exist only so that the simulator (`tenure-sim --fleet --bug NAME`)
+/// can prove its fleet checkers catch them; no config key or flag of the
+/// controller reaches them.
+struct FleetTestingKnobs {
+  /// A new leader counts every worker's lease as half gone at its election
+  /// (no full lease after an election; docs/fencing.md, Claim 1).
+  bool no_full_lease = false;
+  /// Grant a lease to a worker whose DeclareDead is in flight (undoes d5bd9e2).
+  bool lease_while_declaring_dead = false;
+
+  bool any() const { return no_full_lease || lease_while_declaring_dead; }
+};
+
+/// The fleet planted bugs' names, as `tenure-sim --fleet --bug NAME` takes them.
+const std::vector<std::string>& fleet_planted_bug_names();
+/// Switches on the named bug; false for a name that is not one of them.
+bool enable_fleet_planted_bug(FleetTestingKnobs& knobs, const std::string& name);
+
 struct FleetPolicyOptions {
   uint64_t lease_ms = 3000;
   uint32_t max_concurrent_moves = 64;
@@ -41,6 +61,8 @@ struct FleetPolicyOptions {
   /// The bytes a command's list may take (command_split.h); the simulator
   /// draws smaller values so that few shards make many pieces.
   size_t max_command_list_bytes = kCommandListBudgetBytes;
+  /// Planted bugs, for the simulator only.
+  FleetTestingKnobs testing;
 };
 
 struct HeartbeatAnswer {

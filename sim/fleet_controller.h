@@ -1,23 +1,23 @@
 #pragma once
-// One life of a simulated controller: what controller/supervisor.cc and
-// api/agent_routes.cc do around the real leader policy
-// (controlplane::FleetPolicy), on a simulated member. On every tick of the
-// leader it starts leading on a new term, and once the member has committed
-// an entry in its term and applied everything committed (§6.4) it ticks the
-// policy with the member's own (skewed) clock and proposes the decisions
-// through the real Raft core; finished() when they apply, fail or time out.
-// Agents' calls are served as the API serves them: register proposes
-// RegisterWorker when something changed; register and heartbeat grant the
-// lease only after a ReadIndex confirmed leadership; release proposes
-// CompleteMoves; leave proposes DeclareDead; a list is a linearizable read;
-// a watch poll reads the member's applied state as it is (maybe stale).
+// One life of a simulated controller: the production leader services
+// (controlplane::LeaderService, the leader's loop over the fleet policy, and
+// controlplane::AgentService, the agents' register, heartbeat, release and
+// leave) on a simulated member, through a ConsensusPort implemented here
+// over the member's client requests (a write of a command; a read for a
+// ReadIndex), with the member's own (skewed) steady clock and wall clock.
+// This class only translates: the simulated wire's calls to the service and
+// its answers back (as api/agent_routes.cc does for HTTP), and the loop's
+// reports into traces. A list is a linearizable read; a watch poll reads the
+// member's applied state as it is (maybe stale).
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
 
-#include "controlplane/fleet_policy.h"
+#include "controlplane/agent_service.h"
+#include "controlplane/consensus_port.h"
+#include "controlplane/leader_service.h"
 #include "sim/fleet_options.h"
 #include "sim/fleet_state_machine.h"
 #include "sim/fleet_wire.h"
@@ -44,16 +44,14 @@ class ControllerEnv {
   virtual void trace(const std::string& line) = 0;
 };
 
-class NodeController {
+class NodeController final : private controlplane::ConsensusPort, private controlplane::LeaderObserver {
  public:
-  /// `ok` false: not applied (not leader, lost, timed out); else `result` is the command's.
-  using Done = std::function<void(bool ok, const controlplane::ApplyResult* result)>;
-
   NodeController(Node& node, const FleetOptions& o, ControllerEnv& env);
 
   /// This object serves the member's current life only.
   bool alive() const { return node_.up() && node_.incarnation() == life_; }
-  const controlplane::StateMachine& state() const;
+  /// The member's applied fleet state.
+  const controlplane::StateMachine& state() const override;
 
   /// Every tick of the member.
   void on_tick();
@@ -63,12 +61,9 @@ class NodeController {
   void on_reply(const ClientReply& r);
   /// An agent's call arrived.
   void on_request(const NodeId& from, const FleetRequest& r);
-  /// Proposes `cmd` stamped with this member's wall clock (leader only).
-  void propose(controlplane::Command cmd, Done done);
-  using AllDone = std::function<void(bool all_ok, const std::vector<controlplane::ApplyResult>& results)>;
-  /// Proposes the pieces of a split operation; `done` once all have an outcome.
-  void propose_all(std::vector<controlplane::Command> cmds, AllDone done);
   uint64_t decisions() const { return decisions_; }
+  /// The member as the leader's services see it (the operator proposes through it too).
+  controlplane::ConsensusPort& port() { return *this; }
 
  private:
   using ReplyFn = std::function<void(const ClientReply*)>;
@@ -76,25 +71,34 @@ class NodeController {
     ReplyFn done;
     int64_t deadline_us = 0;
   };
+  // ConsensusPort over the simulated member.
+  void propose(controlplane::Command cmd, ProposeDone done) override;
+  void confirm(ConfirmDone done) override;
+  bool leading() const override;
+  consensus::Term term() const override { return node_.raft().term(); }
+  bool caught_up() const override;
+  uint64_t steady_ms() const override { return env_.clock_ms(node_); }
+  uint64_t wall_ms() const override { return env_.wall_ms(node_); }
+  // LeaderObserver: traces and the decisions count.
+  void on_leading(Term term, const controlplane::StateMachine& sm) override;
+  void on_decided(const controlplane::Decision& d) override;
+
   void submit(ClientRequest r, int64_t timeout_us, ReplyFn done);
-  /// A linearizable read (ReadIndex); `done(ok)` with the state at or past it.
-  void read(std::function<void(bool ok)> done);
-  void confirmed_lease(const NodeId& agent, const FleetRequest& r);
+  void lease(const NodeId& agent, const FleetRequest& r, const controlplane::LeaseReply& reply);
   void answer(const NodeId& to, FleetAnswer a);
   void answer_status(const NodeId& to, uint64_t id, FleetStatus s);
   void serve_list(const NodeId& agent, const FleetRequest& r);
   void serve_watch(const NodeId& agent, const FleetRequest& r);
-  void leave(const NodeId& agent, const FleetRequest& r);
   void expire();
 
   Node& node_;
   const uint64_t life_;
   const FleetOptions& o_;
   ControllerEnv& env_;
-  controlplane::FleetPolicy policy_;
-  Term leading_term_;
   std::map<uint64_t, Pending> pending_;
   uint64_t decisions_ = 0;
+  controlplane::LeaderService leader_;
+  controlplane::AgentService agents_;
 };
 
 }  // namespace tenure::sim

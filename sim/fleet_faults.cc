@@ -33,8 +33,9 @@ void Fleet::operate(Command cmd, const std::string& what, std::function<void(boo
     return;
   }
   trace("fleet: operator " + what + " at " + l->id().str());
-  c->propose(std::move(cmd), [this, what, done](bool ok, const controlplane::ApplyResult* r) {
-    bool applied = ok && r->code == controlplane::ApplyCode::kOk;
+  c->port().propose(std::move(cmd), [this, what, done](const controlplane::PortError* err,
+                                                       const controlplane::ApplyResult* r) {
+    bool applied = !err && r->code == controlplane::ApplyCode::kOk;
     if (applied) ++stats_.operator_ops;
     if (done) done(applied);
   });

@@ -89,8 +89,10 @@ struct FleetOptions {
 FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms);
 
 /// The planted bugs of the fleet mode, switched on by `--fleet --bug NAME`.
-/// All live in the simulator (its agent model or its controller driver);
-/// production code has no knob for them.
+/// The controller-side ones (fleet-no-full-lease,
+/// fleet-lease-while-declaring-dead) are testing knobs of the production
+/// leader services (controlplane::FleetTestingKnobs), which the simulated
+/// members run; the agent-side ones live in the simulator's agent model.
 ///   fleet-lease-no-margin:  the agent's lease is send time + lease, without
 ///                           the drift factor or the margin.
 ///   fleet-no-full-lease:    a new leader counts every worker's lease as half
@@ -98,8 +100,7 @@ FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms);
 ///                           election).
 ///   fleet-lease-while-declaring-dead:  the leader grants a lease to a worker
 ///                           whose DeclareDead is in flight (the bug d5bd9e2
-///                           fixed in FleetPolicy, put back by the simulator's
-///                           controller driver).
+///                           fixed in FleetPolicy, put back by its knob).
 ///   fleet-lease-ignores-worker-revision:  the agent extends its lease from
 ///                           any answer at once, whether or not its table
 ///                           has reached the answer's worker revision (the
