@@ -46,19 +46,19 @@ def monotonic_per_member(samples, what=("revision", "term"), across_restart=None
         for field in what:
             ordered = sorted((s for s in ss if s.get(field) is not None), key=lambda s: s["t_send"])
             by_recv = sorted(ordered, key=lambda s: s["t_recv"])
-            best, j = None, 0
+            best, j, reported = None, 0, None
             for b in ordered:
                 while j < len(by_recv) and by_recv[j]["t_recv"] < b["t_send"]:
                     a = by_recv[j]
                     if best is None or a[field] > best[field]:
                         best = a
                     j += 1
-                if best is not None and b[field] < best[field]:
+                if best is not None and b[field] < best[field] and reported is not best:
+                    reported = best  # each high point's drops once
                     sink = out if across_restart is None or best.get("start") == b.get("start") else across_restart
                     sink.append(Anomaly(
                         "%s: %s went back from %d (%s, start %d, answered %.3f) to %d (%s, start %d, sent %.3f)" % (
                             member, field, best[field], best.get("source", "?"), best.get("start", 0),
                             best["t_recv"], b[field], b.get("source", "?"), b.get("start", 0), b["t_send"]),
                         best["t_send"], b["t_recv"]))
-                    best = b  # report each drop once
     return out

@@ -250,6 +250,12 @@ class InvariantsTest(unittest.TestCase):
         out = invariants.monotonic_per_member(ok)
         self.assertEqual(len(out), 1, out)
         self.assertIn("revision went back from 7", out[0])
+        # Reported once per high point, and only against samples answered
+        # before the lower one was sent.
+        drops = [s("c1", 0, 1, 9), s("c1", 2, 3, 5), s("c1", 4, 9, 6), s("c1", 5, 6, 4)]
+        out = invariants.monotonic_per_member(drops, what=("revision",))
+        self.assertEqual(len(out), 1, out)
+        self.assertIn("from 9", out[0])
         overlapping = [s("c1", 0, 3, 8), s("c1", 1, 2, 7)]
         self.assertEqual(invariants.monotonic_per_member(overlapping), [])
         self.assertEqual(len(invariants.monotonic_per_member([s("c1", 0, 1, 5, 3), s("c1", 2, 3, 6, 2)])), 1)
