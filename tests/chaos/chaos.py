@@ -244,9 +244,10 @@ class Run:
         if report["t_end"] is None:
             lines.append("(no shortest failing prefix found within the time bound; last ops:)")
         else:
+            culprit = report["culprit"].describe() if report["culprit"] else "?"
             lines.append("shortest failing window: [%.3f, %.3f] s; the history up to %.3f s is already not "
                          "linearizable, answered last: %s" % (report["t_start"], report["t_end"], report["t_end"],
-                                                              report["culprit"].describe() if report["culprit"] else "?"))
+                                                              culprit))
         lines.extend("  " + op.describe() for op in report["window"])
         t0, t1 = report["t_start"] or 0.0, report["t_end"] or self.clock.now()
         return "\n".join(lines + [self.describe_window(None, t0, t1)])

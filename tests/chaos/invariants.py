@@ -41,7 +41,9 @@ def monotonic_per_member(samples, what=("revision", "term"), across_restart=None
     out = []
     by_member = {}
     for s in samples:
-        by_member.setdefault(s["member"], []).append(s)
+        # A member whose data_dir was wiped starts over: a new incarnation.
+        key = s["member"] if not s.get("incarnation") else "%s (incarnation %d)" % (s["member"], s["incarnation"])
+        by_member.setdefault(key, []).append(s)
     for member, ss in sorted(by_member.items()):
         for field in what:
             ordered = sorted((s for s in ss if s.get(field) is not None), key=lambda s: s["t_send"])

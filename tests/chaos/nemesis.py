@@ -12,7 +12,13 @@ Faults (`--faults` names):
   reaches both of); each in `refuse` or `blackhole` mode at random;
 - `slow`: every link into and out of one member delays each chunk by
   30-300 ms;
-- `agent-kill`, `agent-pause`: the same to one agent.
+- `agent-kill`, `agent-pause`: the same to one agent;
+- `member-replace`: a follower is removed from the group (DELETE
+  /v1/members), killed, its data_dir wiped (the loss of a member's disk),
+  and it joins again empty (POST /v1/members; it catches up by snapshot or
+  log and is promoted); the fault ends when it is a voter again. Other
+  members then reach it through one inbound proxy, so a partition cuts its
+  inbound traffic only when it cuts every link into it.
 One fault at a time; between faults a quiet gap. Every draw comes from the
 seeded random generator in a fixed order, so a seed replays the same
 schedule of kinds, roles, durations and gaps (what a role such as "the
@@ -26,8 +32,9 @@ import random
 import threading
 import time
 
+import tenure_harness as th
 
-FAULTS = ("kill", "pause", "partition", "slow", "agent-kill", "agent-pause")
+FAULTS = ("kill", "pause", "partition", "slow", "agent-kill", "agent-pause", "member-replace")
 DEFAULT_FAULTS = ("kill", "pause", "partition", "slow")
 
 
@@ -66,6 +73,22 @@ class NemesisLog:
 
     def around(self, t_start, t_end, margin=2.0):
         return [f for f in self.faults() if f[0] <= t_end + margin and (f[1] is None or f[1] >= t_start - margin)]
+
+
+def _ask(member, method, path, body=None, tries=20):
+    """A membership call at `member`, retried on 503 and lost connections
+    (one Idempotency-Key): the answer, or None."""
+    key = th.new_key()
+    r = None
+    for _ in range(tries):
+        try:
+            r = member.request(method, path, body=body, headers={"Idempotency-Key": key}, timeout=5)
+        except (OSError, http.client.HTTPException):
+            r = None
+        if r is not None and r.status != 503:
+            return r
+        time.sleep(0.25)  # a retry interval
+    return r
 
 
 def find_leader(cluster, timeout=1.0):
@@ -225,12 +248,20 @@ class Nemesis(threading.Thread):
             what = "%s | bridge %s | %s" % (sorted(left), bridge, sorted(right))
         for a, b in cuts:
             self.cluster.cut(a, b, mode)
+        # A member that joined again is reached through one inbound proxy:
+        # cut it when every link into that member is cut.
+        inbound = [p for dst, p in self.cluster.inbound.items()
+                   if all((a, dst) in cuts for a in ids if a != dst)]
+        for p in inbound:
+            p.set_mode(mode)
         self.log.log("start", "partition", "%s %s: %s" % (shape, mode, what))
 
         def undo():
             for a, b in cuts:
                 self.cluster.heal(a, b)
-            return "healed %d links" % len(cuts)
+            for p in inbound:
+                p.set_mode("pass")
+            return "healed %d links" % (len(cuts) + len(inbound))
         return undo
 
     def _slow(self):
@@ -276,6 +307,44 @@ class Nemesis(threading.Thread):
         def undo():
             a.resume()
             return "SIGCONT %s" % a.id
+        return undo
+
+    def _member_replace(self):
+        leader = find_leader(self.cluster)
+        pick = self.rng.random()
+        if leader is None:
+            return None
+        followers = [m for m in self.cluster.running() if m.in_group and m is not leader]
+        if not followers:
+            return None
+        m = followers[int(pick * len(followers)) % len(followers)]
+        r = _ask(leader, "DELETE", "/v1/members/" + m.id)
+        if r is None or r.status != 200:
+            raise RuntimeError("removing %s: %r" % (m.id, r))
+        m.kill()
+        m.wipe()
+        m.incarnation = getattr(m, "incarnation", 0) + 1
+        self.cluster.prepare_rejoin(m.id)
+        m.start(wait_healthy=True)
+        r = _ask(leader, "POST", "/v1/members", {"id": m.id, "address": self.cluster.joiner_address(m.id)})
+        if r is None or r.status != 201:
+            raise RuntimeError("adding %s again: %r" % (m.id, r))
+        m.in_group = True
+        self.log.log("start", "member-replace", "%s removed, wiped and added again (leader %s)" % (m.id, leader.id))
+
+        def undo():
+            def voter():
+                l = find_leader(self.cluster)
+                if l is None:
+                    return None
+                rows = l.get("/v1/members", timeout=2).json["members"]
+                return any(x["id"] == m.id and x["role"] in ("follower", "leader", "voter") for x in rows)
+            try:
+                th.wait_until(voter, 30, "%s a voter again" % m.id, interval=0.1)
+                return "%s is a voter again" % m.id
+            except th.WaitTimeout as e:
+                self.errors.append("member-replace: %s" % e)
+                return "%s NOT a voter again within 30 s" % m.id
         return undo
 
     def heal_everything(self):

@@ -221,8 +221,7 @@ class RegisterClient(threading.Thread):
                 History.complete(op, t, "ok", value, note="listed")
                 self._note_read(op, m, None, b["revision"], True, value)
         if stale:
-            self.samples.append({"member": m.id, "t_send": t_send, "t_recv": time.monotonic(), "start": m.starts,
-                                 "revision": b["revision"], "source": "stale list"})
+            self.samples.append(member_sample(m, t_send, b["revision"], "stale list"))
 
     def _op_list_stale(self, shard, keyed, draw):
         self._op_list(shard, keyed, draw, stale=True)
@@ -232,8 +231,17 @@ class RegisterClient(threading.Thread):
                            "worker": value and value["worker"], "epoch": value and value["epoch"],
                            "state": value and value["state"], "kind": op.f, "op": "#%d" % op.id})
         if op.f == "read_stale" and t_send is not None:
-            self.samples.append({"member": m.id, "t_send": t_send, "t_recv": time.monotonic(), "start": m.starts,
-                                 "revision": revision, "source": "stale read"})
+            self.samples.append(member_sample(m, t_send, revision, "stale read"))
+
+
+def member_sample(m, t_send, revision, source, term=None):
+    """One observation of a member's own state, for invariants.monotonic_per_member:
+    which start of the process and which incarnation of its data_dir answered."""
+    out = {"member": m.id, "t_send": t_send, "t_recv": time.monotonic(), "start": m.starts,
+           "incarnation": getattr(m, "incarnation", 0), "revision": revision, "source": source}
+    if term is not None:
+        out["term"] = term
+    return out
 
 
 def _message(r):
@@ -397,8 +405,6 @@ class ClusterMonitor(threading.Thread):
                 except (OSError, http.client.HTTPException, ValueError, socket.timeout):
                     continue
                 if v:
-                    self.samples.append({"member": m.id, "t_send": t_send, "t_recv": time.monotonic(),
-                                         "start": m.starts, "revision": v["revision"], "term": v["term"],
-                                         "source": "GET /v1/cluster"})
+                    self.samples.append(member_sample(m, t_send, v["revision"], "GET /v1/cluster", term=v["term"]))
         finally:
             close_connections()
