@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -7,7 +8,14 @@
 
 namespace tenure {
 
+namespace {
+std::atomic<bool> logging_on{true};
+}  // namespace
+
+void set_logging(bool on) { logging_on.store(on, std::memory_order_relaxed); }
+
 void log_line(const char* level, const char* component, const std::string& fields) {
+  if (!logging_on.load(std::memory_order_relaxed)) return;
   static std::mutex mu;
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();

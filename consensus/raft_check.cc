@@ -119,9 +119,10 @@ std::optional<DropReason> Raft::check_message(const Message& m) const {
       return std::nullopt;
     case MessageType::kVoteResponse:
     case MessageType::kPreVoteResponse:
-      if ((role_ == Role::kCandidate || role_ == Role::kPreCandidate) && !conf_.voters.count(m.from)) {
-        return DropReason::kBadSender;
-      }
+      // (An answer from a member that is not a voter is stale, not
+      // inconsistent: our configuration may have changed since we asked,
+      // as when a stalled fsync's Ready applies a removal mid-campaign
+      // (tenure-sim seed 535). The tally counts voters only.)
       return std::nullopt;
     case MessageType::kReadIndex:
       return std::nullopt;

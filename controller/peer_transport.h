@@ -19,7 +19,7 @@
 #include <mutex>
 #include <string>
 
-#include "controller/peer_sender.h"
+#include "replication/peer_sender.h"
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 
@@ -41,7 +41,7 @@ struct TransportOptions {
   uint32_t max_backoff_ms = 1000;
 };
 
-class PeerTransport : public PeerSender {
+class PeerTransport : public replication::PeerSender {
  public:
   PeerTransport(net::HttpClient& client, TransportOptions options);
   /// Counts refused requests by reason (label `reason`: too_large,

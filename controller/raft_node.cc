@@ -1,4 +1,5 @@
-// The driver loop: ticks, Ready processing and apply (DESIGN.md "One pure core").
+// The controller's Raft member: the driver on an Asio strand, a persist
+// thread, SQLite, the control plane's state machine and Prometheus.
 #include "controller/raft_node.h"
 
 #include <chrono>
@@ -7,7 +8,6 @@
 
 #include <boost/asio/post.hpp>
 
-#include "consensus/assert.h"
 #include "common/log.h"
 #include "common/steady_clock.h"
 #include "controller/wire_limits.h"
@@ -16,9 +16,6 @@
 namespace tenure::controller {
 
 namespace asio = boost::asio;
-using consensus::Entry;
-using consensus::EntryType;
-using consensus::Ready;
 
 uint64_t wall_clock_ms() {
   return static_cast<uint64_t>(
@@ -27,6 +24,35 @@ uint64_t wall_clock_ms() {
 }
 
 namespace {
+
+replication::DriverOptions driver_options(const NodeOptions& o) {
+  replication::DriverOptions d;
+  d.raft.id = o.id;
+  d.raft.election_ticks = o.election_ticks;
+  d.raft.heartbeat_ticks = o.heartbeat_ticks;
+  d.raft.election_jitter_ticks = o.election_jitter_ticks;
+  d.raft.random_seed = steady_ns();
+  // Bounded entries and messages (wire_limits.h).
+  d.raft.max_entry_bytes = kMaxEntryBytes;
+  d.raft.max_bytes_per_msg = kMaxAppendBytes;
+  d.raft.entry_overhead_bytes = kEntryWireOverheadBytes;
+  d.tick_ms = o.tick_ms;
+  d.snapshot_threshold_entries = o.snapshot_threshold_entries;
+  d.snapshot_keep_entries = o.snapshot_keep_entries;
+  d.request_timeout_ms = o.request_timeout_ms;
+  d.configured_addresses = o.configured_addresses;
+  d.bootstrap_voters = o.bootstrap_voters;
+  d.max_queued_proposals = o.max_queued_proposals;
+  d.max_queued_proposal_bytes = o.max_queued_proposal_bytes;
+  return d;
+}
+
+/// A leader's snapshot decoded aside until the Ready that installs it.
+struct StagedMachine final : replication::StagedState {
+  explicit StagedMachine(const controlplane::Limits& limits) : state(limits) {}
+  controlplane::StateMachine state;
+};
+
 }  // namespace
 
 RaftNode::RaftNode(asio::io_context& io, NodeOptions options, storage::RaftStorage& storage, PeerSender& peers,
@@ -39,64 +65,35 @@ RaftNode::RaftNode(asio::io_context& io, NodeOptions options, storage::RaftStora
       peers_(peers),
       metrics_(metrics),
       drops_(metrics.messages_dropped),
-      state_(options_.limits) {}
+      state_(options_.limits),
+      driver_(driver_options(options_), *this, storage, peers, *this, *this) {
+  driver_.set_leader_tick_hook([this] {
+    maybe_mark_started();
+    if (tick_hook_) tick_hook_();
+  });
+}
 
 RaftNode::~RaftNode() = default;
+
+uint64_t RaftNode::now_ms() const { return steady_ms(); }
+uint64_t RaftNode::now_ns() const { return steady_ns(); }
 
 void RaftNode::start() {
   // Everything on the strand: requests that arrived before (answered "not
   // serving") and the state restored here never race.
-  asio::post(strand_, [this] { start_on_strand(); });
-}
-
-void RaftNode::start_on_strand() {
-  consensus::InitialState init;
-  if (storage_.empty()) {
-    if (!options_.bootstrap_voters.empty()) {
-      init = consensus::bootstrap_state(options_.bootstrap_voters);
-      // The bootstrap entries are persisted by the first Ready like any other.
-    }
-    log_info("raft", "event=first_start node=" + options_.id.str() + " bootstrap_voters=" +
-                         std::to_string(options_.bootstrap_voters.size()));
-  } else {
-    init = storage_.load();
-    if (!init.snapshot.empty() && !state_.restore(*init.snapshot.data)) {
-      // Its checksum matched, so this build cannot read what an earlier one
-      // wrote: one clear line, no assertion (issue 8).
-      storage::storage_fatal("op=load path=" + storage_.path() + " error=\"the snapshot at index " +
-                             std::to_string(init.snapshot.index.value()) + " does not decode\"");
-    }
-    log_info("raft", "event=recovered node=" + options_.id.str() + " term=" +
-                         std::to_string(init.hard_state.term.value()) + " snapshot_index=" +
-                         std::to_string(init.snapshot.index.value()) + " entries=" +
-                         std::to_string(init.entries.size()));
-  }
-  consensus::RaftConfig cfg;
-  cfg.id = options_.id;
-  cfg.election_ticks = options_.election_ticks;
-  cfg.heartbeat_ticks = options_.heartbeat_ticks;
-  cfg.election_jitter_ticks = options_.election_jitter_ticks;
-  cfg.random_seed = steady_ns();
-  // Bounded entries and messages (wire_limits.h).
-  cfg.max_entry_bytes = kMaxEntryBytes;
-  cfg.max_bytes_per_msg = kMaxAppendBytes;
-  cfg.entry_overhead_bytes = kEntryWireOverheadBytes;
-  // The bootstrap log is durable before the core may act on it.
-  if (storage_.empty() && !init.entries.empty()) storage_.bootstrap(init);
-  raft_ = std::make_unique<consensus::Raft>(cfg, std::move(init));
-  for (const auto& [id, addr] : options_.configured_addresses) peers_.set_peer_address(id, addr);
-  stopped_ = false;
-  process();
-  ticker_.expires_at(std::chrono::steady_clock::now());
-  schedule_tick();
+  asio::post(strand_, [this] {
+    driver_.start();
+    ticking_ = true;
+    ticker_.expires_at(std::chrono::steady_clock::now());
+    schedule_tick();
+  });
 }
 
 void RaftNode::stop() {
   asio::post(strand_, [this] {
-    stopped_ = true;
+    ticking_ = false;
     ticker_.cancel();
-    fail_all(NodeErrc::kStopped, "controller is shutting down");
-    if (!raft_) return;
+    driver_.stop();
   });
 }
 
@@ -107,34 +104,10 @@ void RaftNode::schedule_tick() {
   auto next = ticker_.expiry() + std::chrono::milliseconds(options_.tick_ms);
   ticker_.expires_at(next < now ? now : next);
   ticker_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopped_) return;
-    on_tick();
+    if (ec || !ticking_) return;
+    ++ticks_;
+    driver_.tick();
     schedule_tick();
-  });
-}
-
-void RaftNode::on_tick() {
-  raft_->tick();
-  expire_requests();
-  ++ticks_;
-  if (raft_->role() == consensus::Role::kLeader) {
-    maybe_promote_learners();
-    maybe_mark_started();
-    if (tick_hook_) tick_hook_();
-  }
-  if (every_tick_hook_) every_tick_hook_();
-  process();
-  check_hand_over();
-}
-
-void RaftNode::schedule_process() {
-  if (process_scheduled_) return;
-  process_scheduled_ = true;
-  // Posting (not running now) lets every request already queued on the
-  // strand join this batch: one Ready, one fsync (group commit).
-  asio::post(strand_, [this] {
-    process_scheduled_ = false;
-    process();
   });
 }
 
@@ -142,225 +115,207 @@ void RaftNode::post(std::function<void()> fn) { asio::post(strand_, guarded(std:
 
 void RaftNode::post_off_strand(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
 
-void RaftNode::process() {
-  if (stopped_ || persisting_) return;  // on_persisted() calls us again
-  flush_proposals();
-  while (raft_->has_ready()) {
-    Ready rd = raft_->ready();
-    // §10.2.1: the leader's appends go out while its own fsync runs.
-    if (!rd.early_messages.empty()) peers_.send(std::move(rd.early_messages));
-    if (rd.must_sync()) {
-      start_persist(std::move(rd));
-      break;
-    }
-    handle_ready(rd);
-  }
-  update_summary();
-}
+// ---- Requests: posted to the strand, where the driver takes them ----
 
-void RaftNode::start_persist(Ready rd) {
-  persisting_ = true;
-  auto ready = std::make_shared<Ready>(std::move(rd));
-  persister_.submit([this, ready] {
-    uint64_t t0 = steady_ns();
-    storage_.persist(*ready);  // fatal inside on failure: nothing unpersisted is ever acknowledged
-    metrics_.append_seconds.Observe(static_cast<double>(steady_ns() - t0) / 1e9);
-    if (!ready->entries.empty()) metrics_.append_batch_entries.Observe(static_cast<double>(ready->entries.size()));
-    asio::post(strand_, [this, ready] { on_persisted(*ready); });
-  });
-}
-
-void RaftNode::on_persisted(Ready& rd) {
-  persisting_ = false;
-  // Stopped meanwhile: what was persisted stays durable; nothing is sent or
-  // answered any more (every request already failed with kStopped).
-  if (stopped_) return;
-  handle_ready(rd);
-  process();
-}
-
-/// The rest of a Ready once it is durable: send, apply, advance.
-void RaftNode::handle_ready(Ready& rd) {
-  if (rd.snapshot) install_snapshot(*rd.snapshot);
-  if (!rd.messages.empty()) peers_.send(std::move(rd.messages));
-  apply_entries(rd.committed_entries);
-  for (const auto& rs : rd.read_states) {
-    auto it = reads_.find(rs.request_id);
-    if (it != reads_.end()) it->second.index = rs.index;
-  }
-  for (uint64_t id : rd.dropped_reads) {
-    auto it = reads_.find(id);
-    if (it == reads_.end()) continue;
-    NodeError err{NodeErrc::kNotLeader, "leadership changed during the read; retry", raft_->leader()};
-    it->second.done(&err, nullptr);
-    reads_.erase(it);
-  }
-  release_reads();
-  raft_->advance();
-  maybe_snapshot();
-  flush_proposals();
-}
-
-void RaftNode::install_snapshot(const consensus::Snapshot& snap) {
-  auto it = staged_snapshots_.find(snap.index);
-  // Only a snapshot that decoded in step() reaches the core (step_one), so
-  // the staged state is there; restoring again would cost a second decode.
-  TENURE_CHECK(it != staged_snapshots_.end() && it->second,
-               "node " << options_.id << " installs snapshot " << snap.index << " that was never decoded");
-  state_ = std::move(*it->second);
-  staged_snapshots_.erase(staged_snapshots_.begin(), std::next(it));
-  metrics_.snapshots_installed.Increment();
-  log_info("raft", "event=snapshot_installed node=" + options_.id.str() + " index=" + std::to_string(snap.index.value()));
-}
-
-void RaftNode::apply_entries(std::vector<Entry>& entries) {
-  if (entries.empty()) return;
-  for (auto& e : entries) {
-    if (e.type == EntryType::kConfChange) {
-      apply_conf_change(e);
-      continue;
-    }
-    if (e.data.empty()) {  // a leader's no-op
-      complete(e.index, e.term, nullptr);
-      continue;
-    }
-    auto cmd = controlplane::decode_command(e.data);
-    if (!cmd) {
-      // Committed: it cannot be skipped (the state would diverge from the
-      // group's) nor applied. One line and exit 1, as for a corrupt durable
-      // record, never an assertion's core dump. Entries carry a CRC32C on
-      // the wire and on disk, so this is a command of a newer build: run
-      // this member with the build the leader runs.
-      std::fprintf(stderr,
-                   "FATAL apply node=%s index=%llu term=%llu error=\"a committed entry does not decode (a command "
-                   "of a newer build? upgrade this member)\"\n",
-                   options_.id.str().c_str(), static_cast<unsigned long long>(e.index.value()),
-                   static_cast<unsigned long long>(e.term.value()));
-      std::fflush(stderr);
-      std::_Exit(1);
-    }
-    controlplane::ApplyResult r = state_.apply(*cmd);
-    complete(e.index, e.term, &r);
-  }
-  if (apply_hook_) apply_hook_();
-}
-
-void RaftNode::complete(LogIndex index, Term term, const controlplane::ApplyResult* result) {
-  auto it = pending_.find(index);
-  if (it == pending_.end()) return;
-  PendingProposal p = std::move(it->second);
-  pending_.erase(it);
-  if (p.term != term) {
-    // Another leader's entry took this index: ours was lost with its term.
-    metrics_.proposals.Add({{"result", "dropped"}}).Increment();
-    NodeError err{NodeErrc::kDropped, "proposal lost in a leader change; retry", raft_->leader()};
-    p.done(&err, nullptr);
-    return;
-  }
-  metrics_.proposals.Add({{"result", "applied"}}).Increment();
-  metrics_.commit_seconds.Observe(static_cast<double>(steady_ns() - p.proposed_ns) / 1e9);
-  controlplane::ApplyResult empty;
-  p.done(nullptr, result ? result : &empty);
-}
-
-void RaftNode::release_reads() {
-  LogIndex applied = raft_->log().applied();
-  for (auto it = reads_.begin(); it != reads_.end();) {
-    if (it->second.index != LogIndex(0) && it->second.index <= applied) {
-      it->second.done(nullptr, &state_);
-      it = reads_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
-void RaftNode::maybe_snapshot() {
-  if (made_snapshot_) record_snapshot();
-  if (snapshot_in_flight_ || steady_ms() < snapshot_retry_ms_) return;
-  const auto& log = raft_->log();
-  if (log.applied().value() < log.snapshot().index.value() + options_.snapshot_threshold_entries) return;
-  snapshot_in_flight_ = true;
-  snapshots_.start(state_, raft_->snapshot_point(), [this](MadeSnapshot made) {
-    asio::post(strand_, [this, made = std::move(made)]() mutable {
-      made_snapshot_ = std::move(made);
-      // The core takes it between Readies; during a persist, handle_ready
-      // calls maybe_snapshot once that Ready is advanced.
-      if (!stopped_ && !persisting_) maybe_snapshot();
+void RaftNode::propose(controlplane::Command cmd, ProposeDone done) {
+  asio::post(strand_, [this, cmd = std::move(cmd), done = guarded(std::move(done), "propose")]() mutable {
+    // The leader stamps its time; apply never reads a clock.
+    cmd.at_ms = wall_clock_ms();
+    driver_.propose(controlplane::encode_command(cmd), [this, done = std::move(done)](const NodeError* err) {
+      if (err) return done(err, nullptr);
+      done(nullptr, &last_result_);
     });
   });
 }
 
-void RaftNode::record_snapshot() {
-  MadeSnapshot made = std::move(*made_snapshot_);
-  made_snapshot_.reset();
-  snapshot_in_flight_ = false;
-  if (!made.snapshot.data) {
-    snapshot_retry_ms_ = steady_ms() + 10000;  // out of memory or killed: not again at once
-    return;
+void RaftNode::read(ReadDone done) {
+  asio::post(strand_, [this, done = guarded(std::move(done), "read")]() mutable {
+    driver_.read([this, done = std::move(done)](const NodeError* err, LogIndex) { done(err, err ? nullptr : &state_); });
+  });
+}
+
+void RaftNode::read_stale(StateFn fn) {
+  asio::post(strand_, [this, fn = guarded(std::move(fn), "read_stale")] { fn(state_); });
+}
+
+void RaftNode::step(std::vector<consensus::Message> msgs) {
+  asio::post(strand_, [this, msgs = std::move(msgs)]() mutable { driver_.step(std::move(msgs)); });
+}
+
+void RaftNode::report_snapshot(const NodeId& to, bool delivered) {
+  asio::post(strand_, [this, to, delivered] { driver_.report_snapshot(to, delivered); });
+}
+
+void RaftNode::add_member(const NodeId& id, const std::string& address, SimpleDone done) {
+  asio::post(strand_, [this, id, address, done = guarded(std::move(done), "add_member")]() mutable {
+    driver_.add_member(id, address, std::move(done));
+  });
+}
+
+void RaftNode::remove_member(const NodeId& id, SimpleDone done) {
+  asio::post(strand_, [this, id, done = guarded(std::move(done), "remove_member")]() mutable {
+    driver_.remove_member(id, std::move(done));
+  });
+}
+
+void RaftNode::transfer_leadership(const NodeId& to, SimpleDone done) {
+  asio::post(strand_, [this, to, done = guarded(std::move(done), "transfer_leadership")]() mutable {
+    driver_.transfer_leadership(to, std::move(done));
+  });
+}
+
+void RaftNode::hand_over_leadership(std::function<void(bool)> done) {
+  asio::post(strand_, [this, done = guarded(std::move(done), "hand_over_leadership")]() mutable {
+    driver_.hand_over_leadership(std::move(done));
+  });
+}
+
+// ---- The machine: the control plane's state ----
+
+std::unique_ptr<replication::StagedState> RaftNode::stage(const std::string& data) {
+  auto staged = std::make_unique<StagedMachine>(options_.limits);
+  if (!staged->state.restore(data)) return nullptr;
+  return staged;
+}
+
+void RaftNode::install(std::unique_ptr<replication::StagedState> staged) {
+  state_ = std::move(static_cast<StagedMachine&>(*staged).state);
+}
+
+void RaftNode::apply(const consensus::Entry& e) {
+  auto cmd = controlplane::decode_command(e.data);
+  if (!cmd) {
+    // Committed: it cannot be skipped (the state would diverge from the
+    // group's) nor applied. One line and exit 1, as for a corrupt durable
+    // record, never an assertion's core dump. Entries carry a CRC32C on
+    // the wire and on disk, so this is a command of a newer build: run
+    // this member with the build the leader runs.
+    std::fprintf(stderr,
+                 "FATAL apply node=%s index=%llu term=%llu error=\"a committed entry does not decode (a command "
+                 "of a newer build? upgrade this member)\"\n",
+                 options_.id.str().c_str(), static_cast<unsigned long long>(e.index.value()),
+                 static_cast<unsigned long long>(e.term.value()));
+    std::fflush(stderr);
+    std::_Exit(1);
   }
+  last_result_ = state_.apply(*cmd);
+}
+
+void RaftNode::maybe_mark_started() {
+  // About once a second, and only once this term's first entry committed.
+  auto& raft = driver_.raft();
+  if (marking_started_ || ticks_ % 100 != 0 || !raft.committed_in_current_term()) return;
+  std::vector<std::string> ids;
+  for (const auto& f : raft.status().followers) {
+    // It acknowledged entries: it holds a log (and maybe a vote) it must never forget.
+    bool took_part = f.id == options_.id || f.match > LogIndex(0);
+    if (took_part && !state_.started_members().count(f.id.str())) ids.push_back(f.id.str());
+  }
+  if (ids.empty()) return;
+  marking_started_ = true;
+  controlplane::Command cmd{"", wall_clock_ms(), controlplane::MarkMembersStarted{std::move(ids)}};
+  driver_.propose(controlplane::encode_command(cmd), [this](const NodeError*) { marking_started_ = false; });
+}
+
+// ---- Events: metrics and the summary ----
+
+void RaftNode::proposals(const char* result, size_t count) {
+  metrics_.proposals.Add({{"result", result}}).Increment(static_cast<double>(count));
+}
+
+void RaftNode::committed(uint64_t latency_ns) { metrics_.commit_seconds.Observe(static_cast<double>(latency_ns) / 1e9); }
+
+void RaftNode::queue_length(size_t proposals) { metrics_.proposal_queue.Set(static_cast<double>(proposals)); }
+
+void RaftNode::persisted(const consensus::Ready& rd, uint64_t ns) {
+  metrics_.append_seconds.Observe(static_cast<double>(ns) / 1e9);
+  if (!rd.entries.empty()) metrics_.append_batch_entries.Observe(static_cast<double>(rd.entries.size()));
+}
+
+void RaftNode::dropped(const char* reason, const NodeId& from, const char* type, const std::string& detail) {
+  drops_.count(reason, from.str(), type, detail);
+}
+
+void RaftNode::snapshot_installed(const consensus::Snapshot&) { metrics_.snapshots_installed.Increment(); }
+
+void RaftNode::snapshot_taken(const replication::MadeSnapshot& made, LogIndex) {
   metrics_.snapshot_pause_seconds.Observe(static_cast<double>(made.pause_us) / 1e6);
   metrics_.snapshot_seconds.Observe(static_cast<double>(made.total_ms) / 1e3);
-  LogIndex index = made.snapshot.index;
-  auto compacted = raft_->compact_at(std::move(made.snapshot), options_.snapshot_keep_entries);
-  if (!compacted) {
-    // A snapshot from the leader got there first: this one is older.
-    log_info("raft", "event=snapshot_superseded node=" + options_.id.str() + " index=" + std::to_string(index.value()));
-    return;
-  }
-  // On the persist worker, after the Ready persisted before it and before
-  // any later one (its queue is in order). The file is durable already, so
-  // this is a small transaction: the row naming it and the compacted
-  // entries' deletion. A crash before it lands leaves the older snapshot
-  // and the full log on disk, which is as good.
-  persister_.submit([this, snap = compacted->first, compact_to = compacted->second, made = std::move(made)] {
-    uint64_t t1 = steady_ns();
-    storage_.save_snapshot(snap, compact_to);
-    log_info("raft", "event=snapshot_taken node=" + options_.id.str() + " index=" +
-                         std::to_string(snap.index.value()) + " bytes=" + std::to_string(snap.data->size()) +
-                         " forked=" + (made.forked ? "true" : "false") + " pause_us=" + std::to_string(made.pause_us) +
-                         " total_ms=" + std::to_string(made.total_ms) +
-                         " save_ms=" + std::to_string((steady_ns() - t1) / 1000000));
-  });
   metrics_.snapshots_taken.Increment();
 }
 
-void RaftNode::expire_requests() {
-  uint64_t now = steady_ms();
-  // Deadlines grow with the index and the read id: stop at the first live one.
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->second.deadline_ms > now) break;
-    {
-      metrics_.proposals.Add({{"result", "timeout"}}).Increment();
-      NodeError err{NodeErrc::kTimeout, "proposal not committed in time", raft_->leader()};
-      auto done = std::move(it->second.done);
-      it = pending_.erase(it);
-      done(&err, nullptr);
+void RaftNode::update_summary() {
+  const auto& raft = driver_.raft();
+  NodeSummary s;
+  s.id = options_.id;
+  s.leader = raft.leader();
+  s.term = raft.term();
+  s.commit = raft.log().committed();
+  s.applied = raft.log().applied();
+  s.revision = state_.revision();
+  s.is_leader = raft.role() == consensus::Role::kLeader;
+  s.leader_address = driver_.address_of(s.leader);
+  const auto& conf = raft.conf();
+  consensus::Status status;
+  if (s.is_leader) status = raft.status();
+  auto add = [&](const NodeId& id, bool learner) {
+    MemberInfo m{id, driver_.address_of(id), learner ? "learner" : (id == s.leader ? "leader" : "follower"),
+                 std::nullopt, std::nullopt, state_.started_members().count(id.str()) > 0};
+    if (id == options_.id) {
+      m.healthy = true;
+    } else if (s.is_leader || id == s.leader) {
+      // The leader sends to every member all the time, and a follower
+      // answers its leader: these sends are first-hand evidence.
+      m.healthy = peers_.peer_healthy(id);
+    }
+    if (s.is_leader) {
+      m.lag = 0;
+      for (const auto& f : status.followers) {
+        if (f.id == id && f.id != options_.id) m.lag = status.last_index.value() - std::min(f.match, status.last_index).value();
+      }
+    }
+    s.members.push_back(std::move(m));
+  };
+  for (const auto& id : conf.voters) add(id, false);
+  for (const auto& id : conf.learners) add(id, true);
+  if (s.leader != last_leader_) {
+    if (!s.leader.empty()) {
+      metrics_.leader_changes.Increment();
+      log_info("raft", "event=leader_changed node=" + options_.id.str() + " leader=" + s.leader.str() +
+                           " term=" + std::to_string(s.term.value()));
+    }
+    last_leader_ = s.leader;
+  }
+  metrics_.term.Set(static_cast<double>(s.term.value()));
+  metrics_.commit_index.Set(static_cast<double>(s.commit.value()));
+  metrics_.applied_index.Set(static_cast<double>(s.applied.value()));
+  metrics_.is_leader.Set(s.is_leader ? 1 : 0);
+  metrics_.revision.Set(static_cast<double>(s.revision.value()));
+  metrics_.members.Set(static_cast<double>(s.members.size()));
+  if (s.revision != metrics_revision_) {
+    // Worker counts cost a pass over the workers: only when something changed.
+    metrics_revision_ = s.revision;
+    for (auto st : {controlplane::ShardState::kUnassigned, controlplane::ShardState::kActive,
+                    controlplane::ShardState::kHandoff}) {
+      shards_by_state_[static_cast<size_t>(st)] = state_.count(st);
+      metrics_.shards.Add({{"state", to_string(st)}}).Set(static_cast<double>(state_.count(st)));
+    }
+    for (auto st : {controlplane::WorkerState::kAlive, controlplane::WorkerState::kDraining,
+                    controlplane::WorkerState::kDead}) {
+      workers_by_state_[static_cast<size_t>(st)] = state_.count(st);
+      metrics_.workers.Add({{"state", to_string(st)}}).Set(static_cast<double>(state_.count(st)));
     }
   }
-  for (auto it = reads_.begin(); it != reads_.end();) {
-    if (it->second.deadline_ms > now) break;
-    {
-      NodeError err{NodeErrc::kTimeout, "read index not confirmed in time", raft_->leader()};
-      auto done = std::move(it->second.done);
-      it = reads_.erase(it);
-      done(&err, nullptr);
-    }
-  }
+  s.shards_by_state = shards_by_state_;
+  s.workers_by_state = workers_by_state_;
+  is_leader_.store(s.is_leader, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(summary_mu_);
+  summary_ = std::move(s);
 }
 
-void RaftNode::fail_all(NodeErrc code, const std::string& message) {
-  NodeError err{code, message, raft_ ? raft_->leader() : NodeId()};
-  auto pending = std::move(pending_);
-  pending_.clear();
-  for (auto& [i, p] : pending) p.done(&err, nullptr);
-  auto queued = std::move(queued_);
-  queued_.clear();
-  queued_bound_.reset();
-  for (auto& q : queued) q.done(&err, nullptr);
-  auto reads = std::move(reads_);
-  reads_.clear();
-  for (auto& [id, r] : reads) r.done(&err, nullptr);
+NodeSummary RaftNode::summary() const {
+  std::lock_guard<std::mutex> lock(summary_mu_);
+  return summary_;
 }
 
 }  // namespace tenure::controller

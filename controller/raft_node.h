@@ -1,15 +1,11 @@
 #pragma once
-// The Raft driver of one controller: it owns the core, the durable storage
-// and the replicated state machine, and runs them on one Asio strand in the
-// order the core requires: persist (one transaction, one fsync per Ready:
-// group commit) -> send -> apply -> advance. Everything else reaches it by
-// posting to that strand, so the state machine needs no locks.
-//
-// The fsync runs on a PersistWorker thread: while a Ready is being made
-// durable the strand goes on stepping messages and queueing proposals (the
-// core allows steps between ready() and advance()), and pulls the next
-// Ready only after that one is advanced, so the next fsync covers
-// everything that arrived meanwhile.
+// One controller's Raft member: the driver (replication/raft_driver.h, the
+// same loop the simulator runs) plugged into the controller's world. Its
+// serial context is one Asio strand, its fsyncs run on a PersistWorker
+// thread, its log is SQLite (storage/), its machine is the control plane's
+// state machine (snapshots forked off by SnapshotMaker), and what happens
+// is counted in Prometheus metrics. Everything reaches the driver by
+// posting to the strand, so the state machine needs no locks.
 
 #include <atomic>
 #include <cstdint>
@@ -30,10 +26,9 @@
 #include "controller/guarded.h"
 #include "controller/message_drops.h"
 #include "controller/metrics.h"
-#include "controller/peer_sender.h"
 #include "controller/persist_worker.h"
-#include "controller/queue_bound.h"
 #include "controller/snapshot_maker.h"
+#include "replication/raft_driver.h"
 #include "controlplane/commands.h"
 #include "controlplane/state_machine.h"
 
@@ -70,14 +65,9 @@ struct NodeOptions {
   controlplane::Limits limits;
 };
 
-/// kTooLarge: the command exceeds the max entry size (413 too_large).
-enum class NodeErrc { kNotLeader, kTimeout, kDropped, kBusy, kStopped, kInvalid, kTooLarge };
-
-struct NodeError {
-  NodeErrc code;
-  std::string message;
-  NodeId leader;  ///< the known leader for kNotLeader, may be empty
-};
+using replication::NodeErrc;
+using replication::NodeError;
+using replication::PeerSender;
 
 struct MemberInfo {
   NodeId id;
@@ -117,11 +107,13 @@ using ReadDone = std::function<void(const NodeError*, const controlplane::StateM
 using StateFn = std::function<void(const controlplane::StateMachine&)>;
 using SimpleDone = std::function<void(const NodeError*)>;
 
-class RaftNode {
+class RaftNode final : private replication::Executor,
+                       private replication::Machine,
+                       private replication::DriverEvents {
  public:
   RaftNode(boost::asio::io_context& io, NodeOptions options, storage::RaftStorage& storage,
            PeerSender& peers, RaftMetrics& metrics);
-  ~RaftNode();
+  ~RaftNode() override;
 
   /// Loads persisted state (or bootstraps) and starts ticking.
   void start();
@@ -136,26 +128,17 @@ class RaftNode {
   /// A read of this node's own, possibly stale, state.
   void read_stale(StateFn fn);
   /// Runs `fn` on the strand with the core (for leader-only soft state).
-  void post(std::function<void()> fn);
+  void post(std::function<void()> fn) override;
   /// Runs `fn` on an I/O thread, off the strand: for work a strand task
   /// hands on so that it does not delay Raft (serializing a list's page).
   void post_off_strand(std::function<void()> fn);
   void add_member(const NodeId& id, const std::string& address, SimpleDone done);
   void remove_member(const NodeId& id, SimpleDone done);
   void transfer_leadership(const NodeId& to, SimpleDone done);
-  /// A graceful stop's first step (SIGTERM): at the leader, hands
-  /// leadership to the voter that has the most of the log among those that
-  /// answer (§3.10, TimeoutNow), still serving meanwhile, and calls
-  /// done(true) once another member leads. done(false) at once when this
-  /// member does not lead or leads alone, or after an election timeout
-  /// without a new leader (the stop goes on; the others elect as after a
-  /// crash). On the strand.
+  /// A graceful stop's first step (SIGTERM): RaftDriver::hand_over_leadership.
   void hand_over_leadership(std::function<void(bool moved)> done);
-  /// Peer traffic from the transport. Each message is checked against
-  /// this member's state before the core acts on it; what fails is dropped
-  /// and counted in drops() (issue 8: nothing from the network reaches an
-  /// assertion). A snapshot's data is decoded here, before the core may
-  /// make it durable.
+  /// Peer traffic from the transport (RaftDriver::step); refused messages
+  /// are counted in drops().
   void step(std::vector<consensus::Message> msgs);
   /// Counter and log of refused peer messages; thread-safe.
   MessageDrops& drops() { return drops_; }
@@ -168,58 +151,43 @@ class RaftNode {
   const std::string& id() const { return options_.id.str(); }
 
   /// Strand-only access for code already on the strand (e.g. leader tasks).
-  consensus::Raft& raft() { return *raft_; }
+  consensus::Raft& raft() { return driver_.raft(); }
   controlplane::StateMachine& state() { return state_; }
   /// Called on the strand after each tick on the leader (issue 4's lease tasks hook here).
   void set_tick_hook(std::function<void()> hook) { tick_hook_ = guarded(std::move(hook), "tick_hook"); }
   /// Called on the strand after every tick, on every member.
-  void set_every_tick_hook(std::function<void()> hook) { every_tick_hook_ = guarded(std::move(hook), "every_tick_hook"); }
+  void set_every_tick_hook(std::function<void()> hook) {
+    driver_.set_every_tick_hook(guarded(std::move(hook), "every_tick_hook"));
+  }
   /// Called on the strand after entries were applied.
-  void set_apply_hook(std::function<void()> hook) { apply_hook_ = guarded(std::move(hook), "apply_hook"); }
+  void set_apply_hook(std::function<void()> hook) { driver_.set_apply_hook(guarded(std::move(hook), "apply_hook")); }
 
  private:
-  struct PendingProposal {
-    Term term;
-    ProposeDone done;
-    uint64_t deadline_ms;
-    uint64_t proposed_ns;
-  };
-  struct QueuedProposal {
-    std::string data;
-    ProposeDone done;
-    bool conf_change = false;
-  };
-  struct PendingRead {
-    ReadDone done;
-    uint64_t deadline_ms;
-    LogIndex index;  ///< set once the read index is known
-  };
-
-  void start_on_strand();
-  void on_tick();
   void schedule_tick();
-  void schedule_process();
-  void process();
-  void flush_proposals();
-  void handle_ready(consensus::Ready& rd);
-  void start_persist(consensus::Ready rd);
-  void on_persisted(consensus::Ready& rd);
-  void step_one(consensus::Message& m);
-  bool known_sender(const consensus::Message& m) const;
-  void install_snapshot(const consensus::Snapshot& snap);
-  void apply_entries(std::vector<consensus::Entry>& entries);
-  void apply_conf_change(const consensus::Entry& e);
-  void complete(LogIndex index, Term term, const controlplane::ApplyResult* result);
-  void release_reads();
-  void maybe_snapshot();
-  void record_snapshot();
-  void maybe_promote_learners();
   void maybe_mark_started();
-  void expire_requests();
-  void fail_all(NodeErrc code, const std::string& message);
   void update_summary();
-  NodeError not_leader() const;
-  std::string address_of(const NodeId& id) const;
+
+  // replication::Executor: the strand, the persist thread, the steady clock.
+  void persist(std::function<void()> job) override { persister_.submit(std::move(job)); }
+  uint64_t now_ms() const override;
+  uint64_t now_ns() const override;
+  // replication::Machine: the control plane's state machine.
+  bool restore(const std::string& data) override { return state_.restore(data); }
+  std::unique_ptr<replication::StagedState> stage(const std::string& data) override;
+  void install(std::unique_ptr<replication::StagedState> staged) override;
+  void apply(const consensus::Entry& e) override;
+  void make_snapshot(consensus::Snapshot point, std::function<void(replication::MadeSnapshot)> done) override {
+    snapshots_.start(state_, std::move(point), std::move(done));
+  }
+  // replication::DriverEvents: metrics, the drops' log, the summary.
+  void proposals(const char* result, size_t count) override;
+  void committed(uint64_t latency_ns) override;
+  void queue_length(size_t proposals) override;
+  void persisted(const consensus::Ready& rd, uint64_t ns) override;
+  void dropped(const char* reason, const NodeId& from, const char* type, const std::string& detail) override;
+  void snapshot_installed(const consensus::Snapshot& s) override;
+  void snapshot_taken(const replication::MadeSnapshot& made, LogIndex compacted_to) override;
+  void processed() override { update_summary(); }
 
   boost::asio::io_context& io_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
@@ -229,51 +197,24 @@ class RaftNode {
   PeerSender& peers_;
   RaftMetrics& metrics_;
   MessageDrops drops_;
-  std::unique_ptr<consensus::Raft> raft_;
   controlplane::StateMachine state_;
-  bool stopped_ = true;  ///< until start(), and again after stop()
-  bool process_scheduled_ = false;
-  bool persisting_ = false;  ///< a Ready is on the persist worker: no ready() until it is advanced
-
-  /// Snapshots from the leader, decoded when they arrived, by index, until
-  /// the Ready that installs them (at most the one the core holds and the
-  /// one being persisted).
-  std::map<LogIndex, std::unique_ptr<controlplane::StateMachine>> staged_snapshots_;
-  /// Queues `q` if queued_bound_ admits it, else fails it with kBusy.
-  void enqueue(QueuedProposal q);
-  std::vector<QueuedProposal> queued_;
-  QueueBound queued_bound_{options_.max_queued_proposals, options_.max_queued_proposal_bytes};
-  std::map<LogIndex, PendingProposal> pending_;
-  std::map<uint64_t, PendingRead> reads_;  ///< by request id
-  uint64_t next_read_id_ = 1;
-  std::map<NodeId, std::string> learned_addresses_;
-  NodeId last_leader_;
+  /// What the last applied command returned, for its proposer's completion
+  /// (which the driver runs right after the apply).
+  controlplane::ApplyResult last_result_;
+  replication::RaftDriver driver_;
+  bool ticking_ = false;
   uint64_t ticks_ = 0;
   bool marking_started_ = false;
+  NodeId last_leader_;
   controlplane::Revision metrics_revision_{~uint64_t(0)};
   std::array<size_t, 3> shards_by_state_{};   ///< cached with metrics_revision_
   std::array<size_t, 3> workers_by_state_{};
   std::function<void()> tick_hook_;
-  std::function<void()> every_tick_hook_;
-  std::function<void()> apply_hook_;
 
   mutable std::mutex summary_mu_;
   NodeSummary summary_;
   std::atomic<bool> is_leader_{false};
-  /// A local snapshot being made off the strand (snapshot_maker.h), and
-  /// its result until the core can take it (not while a Ready is out).
   SnapshotMaker snapshots_{storage_};
-  bool snapshot_in_flight_ = false;
-  std::optional<MadeSnapshot> made_snapshot_;
-  uint64_t snapshot_retry_ms_ = 0;  ///< after a failed attempt, not before this steady time
-  /// A hand-over in progress: checked every tick until another member
-  /// leads or the deadline passes.
-  struct HandOver {
-    std::function<void(bool)> done;
-    uint64_t deadline_ms = 0;
-  };
-  std::optional<HandOver> hand_over_;
-  void check_hand_over();
   /// Last: destroyed (joined) first, while what its jobs touch still exists.
   PersistWorker persister_;
 };

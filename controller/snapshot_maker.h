@@ -30,6 +30,7 @@
 
 #include "consensus/message.h"
 #include "controlplane/state_machine.h"
+#include "replication/driver_ports.h"
 
 namespace tenure::storage {
 class RaftStorage;
@@ -37,14 +38,7 @@ class RaftStorage;
 
 namespace tenure::controller {
 
-struct MadeSnapshot {
-  /// With its data, its file durable; data null when the child failed
-  /// short of a storage failure (out of memory, killed): try again later.
-  consensus::Snapshot snapshot;
-  bool forked = false;           ///< false: encoded on the caller's thread (fork failed)
-  uint64_t pause_us = 0;         ///< what the caller's thread spent: the fork, or the whole encoding
-  uint64_t total_ms = 0;         ///< start to file durable and read back
-};
+using replication::MadeSnapshot;
 
 class SnapshotMaker {
  public:

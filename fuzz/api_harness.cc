@@ -21,7 +21,7 @@
 #include "api/controller_api.h"
 #include "api/watch_hub.h"
 #include "controller/metrics.h"
-#include "controller/peer_sender.h"
+#include "replication/peer_sender.h"
 #include "controller/raft_node.h"
 #include "controller/supervisor.h"
 #include "dataplane_agent/clock.h"
@@ -53,7 +53,7 @@ std::filesystem::path fresh_dir(const char* what) {
 }
 
 /// A single-member group sends nothing; forged messages to other ids go nowhere.
-class NoPeers final : public controller::PeerSender {
+class NoPeers final : public replication::PeerSender {
  public:
   void send(std::vector<consensus::Message>) override {}
   void set_peer_address(const consensus::NodeId&, const std::string&) override {}

@@ -1,41 +1,58 @@
 #include "sim/node.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace tenure::sim {
 
 using consensus::EntryType;
-using consensus::RaftError;
+
+namespace {
+/// A leader's snapshot decoded aside until the Ready that installs it.
+struct StagedMachine final : replication::StagedState {
+  std::unique_ptr<StateMachine> sm;
+};
+}  // namespace
 
 Node::Node(NodeId id, Settings s, StateMachineFactory sm, NodeHooks& hooks)
     : id_(std::move(id)), settings_(std::move(s)), make_sm_(std::move(sm)), hooks_(hooks) {
   settings_.raft.id = id_;
 }
 
+Node::~Node() = default;
+
 void Node::start(uint64_t random_seed) {
   if (decommissioned_) return;
-  RaftConfig cfg = settings_.raft;
-  cfg.random_seed = random_seed;
-  InitialState recovered = store_.initial_state();
-  raft_ = std::make_unique<Raft>(cfg, recovered);
+  replication::DriverOptions o;
+  o.raft = settings_.raft;
+  o.raft.random_seed = random_seed;
+  o.tick_ms = static_cast<uint32_t>(std::max<int64_t>(1, settings_.tick_us / 1000));
+  o.snapshot_threshold_entries = static_cast<uint64_t>(settings_.compact_every);
+  o.snapshot_keep_entries = static_cast<uint64_t>(settings_.keep_entries);
+  o.configured_addresses = settings_.configured_addresses;
+  o.promote_learners = settings_.promote_learners;
   sm_ = make_sm_();
-  applied_ = recovered.snapshot.index;
-  if (!recovered.snapshot.empty() && recovered.snapshot.data) sm_->restore(*recovered.snapshot.data);
-  // Read ids of different lives never collide: answers meant for an earlier
-  // life are ignored.
-  next_read_id_ = incarnation_ << 32;
-  hooks_.on_started(*this, recovered);
-  drain();
+  persist_free_at_ = 0;
+  // The conversions to the private bases happen here, where they are allowed.
+  replication::Executor& executor = *this;
+  replication::LogStore& log = *this;
+  replication::PeerSender& peers = *this;
+  replication::Machine& machine = *this;
+  replication::DriverEvents& events = *this;
+  driver_ = std::make_unique<replication::RaftDriver>(std::move(o), executor, log, peers, machine, events);
+  driver_->start();
+  applied_ = recovered_.snapshot.index;
+  hooks_.on_started(*this, recovered_);
 }
 
 void Node::crash() {
   if (!up()) return;
-  raft_.reset();
+  driver_.reset();
   sm_.reset();
-  writes_.clear();
-  reads_.clear();
-  waiting_reads_.clear();
-  pending_.reset();
+  prev_terms_.clear();
+  acked_.clear();
   ack_terms_.clear();
-  torn_ = CrashPoint::kNone;
+  torn_ = torn_now_ = CrashPoint::kNone;
   ++incarnation_;
   hooks_.on_crashed(*this);
 }
@@ -45,190 +62,183 @@ void Node::decommission() {
   crash();
 }
 
-void Node::tick() {
-  raft_->tick();
-  drain();
+void Node::tick() { driver_->tick(); }
+
+std::optional<std::string> Node::step(Message m) {
+  last_drop_.reset();
+  std::vector<Message> one;
+  one.push_back(std::move(m));
+  driver_->step(std::move(one));
+  return last_drop_;
 }
 
-std::optional<consensus::DropReason> Node::step(Message m) {
-  // An ack of this append names the entry our log holds at its last index
-  // right after the step. In async mode the ack may wait in the core for the
-  // next Ready while a newer leader replaces that entry (81022f1): the
-  // checker must judge the ack by the entry it named, not by its successor.
-  bool append = m.type == consensus::MessageType::kAppend;
-  std::tuple<NodeId, Term, LogIndex> key{m.from, m.term, m.index.plus(m.entries.size())};
-  auto dropped = raft_->step(std::move(m));
-  if (append && !dropped) {
-    if (auto t = raft_->log().term(std::get<2>(key))) ack_terms_[key] = *t;
-  }
-  drain();
-  return dropped;
-}
-
-void Node::report_snapshot(const NodeId& to, bool delivered) {
-  raft_->report_snapshot(to, delivered);
-  drain();
-}
+void Node::report_snapshot(const NodeId& to, bool delivered) { driver_->report_snapshot(to, delivered); }
 
 void Node::handle(const ClientRequest& r) {
   if (r.write) {
-    auto res = raft_->propose(r.command.empty() ? KvRegister::encode_put(r.key, r.value) : r.command);
-    if (res.ok()) {
-      writes_.emplace(res.value().index, std::make_pair(r, res.value().term));
-    } else if (res.code() == RaftError::kNotLeader) {
-      reply(r, ReplyKind::kNotLeader, NodeId(res.error().message));
-    } else {
-      reply(r, ReplyKind::kRetry);
-    }
-  } else {
-    uint64_t rid = ++next_read_id_;
-    auto res = raft_->read_index(rid);
-    if (res.ok()) {
-      reads_.emplace(rid, r);
-    } else {
-      reply(r, ReplyKind::kNotLeader, raft_->leader());
-    }
+    std::string data = r.command.empty() ? KvRegister::encode_put(r.key, r.value) : r.command;
+    driver_->propose(std::move(data), [this, r](const replication::NodeError* err) {
+      if (err) return reply_error(r, *err);
+      ClientReply ok;
+      ok.client = r.client;
+      ok.attempt = r.attempt;
+      ok.kind = ReplyKind::kOk;
+      ok.server = id_;
+      ok.index = last_applied_.first;
+      ok.term = last_applied_.second;
+      hooks_.on_reply(*this, std::move(ok));
+    });
+    return;
   }
-  drain();
+  driver_->read([this, r](const replication::NodeError* err, LogIndex read_index) {
+    if (err) return reply_error(r, *err);
+    ClientReply ok;
+    ok.client = r.client;
+    ok.attempt = r.attempt;
+    ok.kind = ReplyKind::kOk;
+    ok.server = id_;
+    ok.read_index = read_index;
+    ok.served_index = applied();
+    ok.value = sm_->query(r.key);
+    hooks_.on_reply(*this, std::move(ok));
+  });
 }
 
-void Node::drain() {
-  while (up() && !pending_ && raft_->has_ready()) {
-    if (!begin_ready()) return;
+// ---- The executor: events of the simulator's queue ----
+
+void Node::post(std::function<void()> fn) {
+  // From the persist thread (a fsync's completion) the result crosses
+  // threads and may wait behind other work; on the serial context itself
+  // (the driver's own schedule_process) it runs next.
+  if (in_persist_job_ && torn_now_ == CrashPoint::kAfterPersist) {
+    // Durable, but the member dies before its messages leave.
+    torn_now_ = CrashPoint::kNone;
+    hooks_.schedule(*this, 0, [this] { crash(); });
+    return;
   }
+  hooks_.schedule(*this, in_persist_job_ ? hooks_.handoff_us(*this) : 0, std::move(fn));
 }
 
-bool Node::begin_ready() {
-  Ready rd = raft_->ready();
-  // Log matching needs the term before the first new entry as the log was
-  // when the Ready was cut (in async mode the log moves on meanwhile).
+void Node::persist(std::function<void()> job) {
+  if (torn_now_ == CrashPoint::kBeforePersist) {
+    // Its early messages left; the member dies before the fsync.
+    torn_now_ = CrashPoint::kNone;
+    hooks_.schedule(*this, 0, [this] { crash(); });
+    return;
+  }
+  // Jobs run one at a time, in order, as on the persist thread.
+  int64_t now = hooks_.now_us();
+  int64_t at = std::max(now + hooks_.fsync_us(*this), persist_free_at_);
+  persist_free_at_ = at;
+  hooks_.schedule(*this, at - now, [this, job = std::move(job)] {
+    in_persist_job_ = true;
+    job();
+    in_persist_job_ = false;
+  });
+}
+
+// ---- The store ----
+
+void Node::persist(const consensus::Ready& rd) {
+  HardState before = store_.hard_state();
   Term prev_term;
-  if (!rd.entries.empty()) prev_term = raft_->log().term(rd.entries.front().index.prev()).value_or(Term(0));
-  std::vector<std::optional<Term>> acked;
-  for (const auto& m : rd.messages) acked.push_back(acked_term(m));
-  // A leader's own appends may leave before its fsync (§10.2.1).
-  for (auto& m : rd.early_messages) {
-    auto t = acked_term(m);
-    hooks_.on_send(*this, std::move(m), true, t);
+  if (!prev_terms_.empty()) {
+    prev_term = prev_terms_.front();
+    prev_terms_.pop_front();
   }
-  ack_terms_.clear();  // every ack made so far is in this Ready
-  rd.early_messages.clear();
-  bool sync = rd.must_sync();
-  if (sync && torn_ == CrashPoint::kBeforePersist) {
-    crash();
-    return false;
-  }
-  if (sync && settings_.async_fsync) {
-    pending_ = std::move(rd);
-    pending_prev_term_ = prev_term;
-    pending_acked_ = std::move(acked);
-    hooks_.on_fsync_started(*this);
-    return false;
-  }
-  return finish_ready(std::move(rd), prev_term, std::move(acked));
+  auto error = store_.persist(rd);
+  hooks_.on_persisted(*this, rd, before, prev_term, error);
 }
 
-std::optional<Term> Node::acked_term(const Message& m) const {
+void Node::fatal(const std::string& what) {
+  std::fprintf(stderr, "FATAL sim node=%s %s\n", id_.str().c_str(), what.c_str());
+  std::abort();
+}
+
+// ---- The network ----
+
+void Node::send(std::vector<Message> msgs) {
+  for (auto& m : msgs) {
+    std::optional<Term> acked;
+    if (!acked_.empty()) {
+      acked = acked_.front();
+      acked_.pop_front();
+    }
+    hooks_.on_send(*this, std::move(m), false, acked);
+  }
+}
+
+// ---- The machine ----
+
+std::unique_ptr<replication::StagedState> Node::stage(const std::string& data) {
+  auto staged = std::make_unique<StagedMachine>();
+  staged->sm = make_sm_();
+  if (!staged->sm->restore(data)) return nullptr;
+  return staged;
+}
+
+void Node::install(std::unique_ptr<replication::StagedState> staged) {
+  sm_ = std::move(static_cast<StagedMachine&>(*staged).sm);
+}
+
+void Node::make_snapshot(consensus::Snapshot point, std::function<void(replication::MadeSnapshot)> done) {
+  // The controller's child encodes a copy-on-write image of this moment;
+  // here the encoding is now and the result comes back later.
+  replication::MadeSnapshot made;
+  made.snapshot = std::move(point);
+  made.snapshot.data = std::make_shared<const std::string>(sm_->snapshot());
+  hooks_.schedule(*this, hooks_.handoff_us(*this), [done = std::move(done), made = std::move(made)] { done(made); });
+}
+
+// ---- Events: what the checkers need ----
+
+void Node::dropped(const char* reason, const NodeId&, const char*, const std::string&) { last_drop_ = reason; }
+
+void Node::stepped(const Message& m, size_t entries, const Raft& raft) {
+  // An ack of this append names the entry our log holds at its last index
+  // right after the step. The ack may wait in the core for the next Ready
+  // while a newer leader replaces that entry (81022f1): the checker must
+  // judge the ack by the entry it named, not by its successor.
+  if (m.type != consensus::MessageType::kAppend) return;
+  LogIndex last = m.index.plus(entries);
+  if (auto t = raft.log().term(last)) ack_terms_[{m.from, m.term, last}] = *t;
+}
+
+std::optional<Term> Node::acked_term(const Message& m, const Raft& raft) const {
   if (m.type != consensus::MessageType::kAppendResponse) return std::nullopt;
   auto it = ack_terms_.find({m.to, m.term, m.index});
   if (it != ack_terms_.end()) return it->second;
-  return raft_->log().term(m.index);
+  return raft.log().term(m.index);
 }
 
-void Node::finish_fsync() {
-  if (!up() || !pending_) return;
-  Ready rd = std::move(*pending_);
-  pending_.reset();
-  if (finish_ready(std::move(rd), pending_prev_term_, std::move(pending_acked_))) drain();
-}
-
-bool Node::finish_ready(Ready rd, Term prev_term, std::vector<std::optional<Term>> acked) {
-  bool sync = rd.must_sync();
-  HardState before = store_.hard_state();
-  bool stored = sync || !settings_.skip_unsynced;
-  auto error = store_.persist(rd, stored);
-  if (stored) hooks_.on_persisted(*this, rd, before, prev_term, error);
-  if (sync && torn_ == CrashPoint::kAfterPersist) {
-    crash();
-    return false;
-  }
-  for (size_t k = 0; k < rd.messages.size(); ++k) hooks_.on_send(*this, std::move(rd.messages[k]), false, acked[k]);
-  if (rd.snapshot) restore(*rd.snapshot);
-  for (const auto& e : rd.committed_entries) apply(e);
-  for (const auto& rs : rd.read_states) {
-    auto it = reads_.find(rs.request_id);
-    if (it == reads_.end()) continue;  // a duplicate answer, or one for an earlier life
-    waiting_reads_.emplace(rs.index, PendingRead{std::move(it->second), rs.index});
-    reads_.erase(it);
-  }
-  for (uint64_t id : rd.dropped_reads) {
-    auto it = reads_.find(id);
-    if (it == reads_.end()) continue;
-    reply(it->second, ReplyKind::kRetry);
-    reads_.erase(it);
-  }
-  raft_->advance();
-  serve_reads();
-  maybe_compact();
-  return true;
-}
-
-void Node::restore(const Snapshot& s) {
-  sm_ = make_sm_();
-  if (s.data) sm_->restore(*s.data);
-  applied_ = s.index;
-  // Proposals the snapshot jumped over have an unknown fate here.
-  while (!writes_.empty() && writes_.begin()->first <= s.index) {
-    reply(writes_.begin()->second.first, ReplyKind::kRetry);
-    writes_.erase(writes_.begin());
-  }
-  hooks_.on_restored(*this, s);
-}
-
-void Node::apply(const Entry& e) {
-  if (e.type == EntryType::kNormal && !e.data.empty()) sm_->apply(e.index, e.data);
-  applied_ = e.index;
-  hooks_.on_applied(*this, e);
-  auto range = writes_.equal_range(e.index);
-  for (auto it = range.first; it != range.second; ++it) {
-    const auto& [req, term] = it->second;
-    // The proposal succeeded iff the entry applied at its index has its term.
-    if (term == e.term) {
-      ClientReply r;
-      r.client = req.client;
-      r.attempt = req.attempt;
-      r.kind = ReplyKind::kOk;
-      r.server = id_;
-      r.index = e.index;
-      r.term = e.term;
-      hooks_.on_reply(*this, std::move(r));
-    } else {
-      reply(req, ReplyKind::kRetry);
+void Node::ready(const consensus::Ready& rd, const Raft& raft) {
+  // Log matching needs the term before the first new entry as the log was
+  // when the Ready was cut (the log moves on while it is persisted).
+  if (rd.must_sync()) {
+    Term prev;
+    if (!rd.entries.empty()) prev = raft.log().term(rd.entries.front().index.prev()).value_or(Term(0));
+    prev_terms_.push_back(prev);
+    if (torn_ != CrashPoint::kNone) {
+      torn_now_ = torn_;
+      torn_ = CrashPoint::kNone;
     }
   }
-  writes_.erase(range.first, range.second);
+  // Early messages leave now, the others after the persist: both before
+  // the next cut, in this order.
+  for (const auto& m : rd.early_messages) acked_.push_back(acked_term(m, raft));
+  for (const auto& m : rd.messages) acked_.push_back(acked_term(m, raft));
+  ack_terms_.clear();  // every ack made so far is in this Ready
 }
 
-void Node::serve_reads() {
-  while (!waiting_reads_.empty() && waiting_reads_.begin()->first <= applied_) {
-    PendingRead p = std::move(waiting_reads_.begin()->second);
-    waiting_reads_.erase(waiting_reads_.begin());
-    ClientReply r;
-    r.client = p.request.client;
-    r.attempt = p.request.attempt;
-    r.kind = ReplyKind::kOk;
-    r.server = id_;
-    r.read_index = p.read_index;
-    r.served_index = applied_;
-    r.value = sm_->query(p.request.key);
-    hooks_.on_reply(*this, std::move(r));
-  }
+void Node::applied(const consensus::Entry& e) {
+  last_applied_ = {e.index, e.term};
+  applied_ = e.index;
+  hooks_.on_applied(*this, e);
 }
 
-void Node::maybe_compact() {
-  if (applied_.value() < store_.snapshot().index.value() + static_cast<uint64_t>(settings_.compact_every)) return;
-  auto [snap, compact_to] = raft_->compact(sm_->snapshot(), static_cast<uint64_t>(settings_.keep_entries));
-  store_.compact(snap, compact_to);
+void Node::reply_error(const ClientRequest& r, const replication::NodeError& err) {
+  if (err.code == replication::NodeErrc::kNotLeader) return reply(r, ReplyKind::kNotLeader, err.leader);
+  reply(r, ReplyKind::kRetry);
 }
 
 void Node::reply(const ClientRequest& req, ReplyKind kind, NodeId hint) {

@@ -82,7 +82,9 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   }
 
   r.keep_removed = rng.chance(0.3);
-  r.skip_unsynced = rng.chance(0.5);
+  r.promote_learners = rng.chance(0.5);
+  r.handoff_max_us = rng.chance(0.5) ? rng.range(0, 3 * kTickUs) : 0;
+  r.fsync_stall = r.async_fsync && rng.chance(0.4) ? 0.02 + rng.unit() * 0.2 : 0;
 
   if (o.nodes) r.nodes = *o.nodes;
   if (o.ticks) r.ticks = *o.ticks;
@@ -120,7 +122,8 @@ std::string RunOptions::describe() const {
      << " value_bytes=" << value_bytes << " storm=" << (storm ? 1 : 0) << " react_leader=" << fixed3(react_leader)
      << " react_commit=" << fixed3(react_commit) << " crash_loses_inflight=" << fixed3(crash_loses_inflight)
      << " async_fsync=" << (async_fsync ? 1 : 0) << " fsync_us=" << fsync_min_us << "-" << fsync_max_us
-     << " keep_removed=" << (keep_removed ? 1 : 0) << " skip_unsynced=" << (skip_unsynced ? 1 : 0);
+     << " keep_removed=" << (keep_removed ? 1 : 0) << " promote_learners=" << (promote_learners ? 1 : 0)
+     << " handoff_us=0-" << handoff_max_us << " fsync_stall=" << fsync_stall;
   if (fleet) os << fleet_options.describe();
   return os.str();
 }

@@ -92,16 +92,24 @@ struct RunOptions {
   /// lost with it (a machine crash takes its unsent buffers along).
   double crash_loses_inflight = 0;
   /// Whether an fsync takes time (in [fsync_min_us, fsync_max_us]) while the
-  /// member keeps stepping messages, rather than completing at once.
+  /// member keeps stepping messages, rather than completing in the same
+  /// instant (still an event of its own, after the step that cut it).
   bool async_fsync = false;
   int64_t fsync_min_us = 0;
   int64_t fsync_max_us = 0;
   /// Removed members keep running (never shut down) instead of being
   /// decommissioned once their removal committed.
   bool keep_removed = false;
-  /// A Ready that needs no fsync (only the commit index moved) is not
-  /// persisted at all (the controller's driver), rather than written anyway.
-  bool skip_unsynced = false;
+  /// The leader promotes caught-up learners itself, as the controller does
+  /// (besides the simulator's own churn, which promotes some early).
+  bool promote_learners = false;
+  /// Probability that a member's fsync stalls (a disk's hiccup) for up to
+  /// three election timeouts while the member keeps stepping and ticking:
+  /// the window in which a newer leader replaces entries being persisted.
+  double fsync_stall = 0;
+  /// Results crossing from the persist thread (or a snapshot's child) back
+  /// to the driver's serial context wait up to this long (a busy strand).
+  int64_t handoff_max_us = 0;
 
   /// Fleet mode: the controller's state machine and leader policy, and agents.
   bool fleet = false;

@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include "common/log.h"
+
 namespace tenure::sim {
 
 using consensus::ConfChangeType;
@@ -17,6 +19,8 @@ Simulator::Simulator(RunOptions o, std::ostream* trace)
       net_(o_, rng_),
       clients_(o_, rng_, static_cast<ClientEnv&>(*this), history_, acked_writes_, reads_) {
   if (o_.fleet) fleet_ = std::make_unique<Fleet>(o_, static_cast<FleetEnv&>(*this));
+  // The members run the controller's driver, whose log lines would be noise here.
+  set_logging(false);
 }
 
 Simulator::~Simulator() = default;
@@ -61,8 +65,8 @@ Node& Simulator::add_node(const NodeId& id, const InitialState& initial) {
   s.tick_us = static_cast<int64_t>(static_cast<double>(kTickUs) * rate);
   s.compact_every = o_.compact_every;
   s.keep_entries = o_.keep_entries;
-  s.async_fsync = o_.async_fsync;
-  s.skip_unsynced = o_.skip_unsynced;
+  s.promote_learners = o_.promote_learners;
+  for (int i = 1; i <= o_.nodes; ++i) s.configured_addresses.emplace(NodeId("n" + std::to_string(i)), "sim://n" + std::to_string(i));
   NodeHooks& hooks = *this;
   StateMachineFactory sm = [] { return std::make_unique<KvRegister>(); };
   if (o_.fleet) sm = [this] { return Fleet::make_state_machine(o_.fleet_options); };
@@ -182,12 +186,15 @@ void Simulator::deliver(Message m, uint64_t sender_incarnation) {
   }
   MessageType type = m.type;
   auto dropped = to->step(std::move(m));
-  if (dropped && o_.bug.empty()) {
+  // A sender this member does not know of (a removed member still running,
+  // one added after the membership this member holds) is refused by the
+  // driver by design; every other refusal of an honest message is a bug.
+  if (dropped && *dropped != "unknown_sender" && o_.bug.empty()) {
     // Every member here is honest: the core's input checks (raft_check.cc)
     // must never refuse what a correct peer sends, however the network
     // delays, duplicates or reorders it.
     report(Violation{"honest-message-dropped", dest, to->raft().term(), LogIndex(0),
-                     std::string(to_string(type)) + " from " + from.str() + " dropped: " + consensus::to_string(*dropped)});
+                     std::string(to_string(type)) + " from " + from.str() + " dropped: " + *dropped});
   }
   observe(*to);
   if (snapshot) report_snapshot(from, sender_incarnation, dest, true);
@@ -218,15 +225,36 @@ void Simulator::on_persisted(Node& n, const Ready& rd, const HardState& before, 
   if (!rd.entries.empty()) report(log_matching_.observe(n.id(), prev_term, rd.entries));
 }
 
-void Simulator::on_fsync_started(Node& n) {
+void Simulator::schedule(Node& n, int64_t delay_us, std::function<void()> fn) {
   NodeId id = n.id();
   uint64_t life = n.incarnation();
-  after(rng_.range(o_.fsync_min_us, o_.fsync_max_us), [this, id, life] {
+  q_.at(q_.now() + delay_us, [this, id, life, fn = std::move(fn)] {
     Node* x = node(id);
-    if (!x->up() || x->incarnation() != life) return;  // the crash lost this fsync
-    x->finish_fsync();
+    if (!x->up() || x->incarnation() != life) return;  // the crash lost it
+    fn();
     observe(*x);
   });
+}
+
+int64_t Simulator::fsync_us(Node&) {
+  if (!o_.async_fsync) return 0;
+  // A stall is a fault: none once the liveness phase has begun.
+  if (phase_ == Phase::kSafety && o_.fsync_stall > 0 && rng_.chance(o_.fsync_stall)) return rng_.range(kTickUs, 3 * o_.election_ticks * kTickUs);
+  return rng_.range(o_.fsync_min_us, o_.fsync_max_us);
+}
+
+int64_t Simulator::handoff_us(Node&) { return o_.handoff_max_us > 0 ? rng_.range(0, o_.handoff_max_us) : 0; }
+
+uint64_t Simulator::steady_ns(const Node& n) const {
+  // A member's steady clock runs at its tick rate: a member whose ticks come
+  // every tick_us counts kTickUs of time for each.
+  double rate = static_cast<double>(kTickUs) / static_cast<double>(n.tick_us());
+  return static_cast<uint64_t>(static_cast<double>(q_.now()) * rate * 1000.0);
+}
+
+bool Simulator::link_healthy(const Node& n, const NodeId& peer) const {
+  auto it = nodes_.find(peer);
+  return it != nodes_.end() && it->second->up() && net_.link_up(n.id(), peer);
 }
 
 void Simulator::on_applied(Node& n, const Entry& e) {
@@ -295,8 +323,13 @@ void Simulator::on_crashed(Node& n) {
   if (n.decommissioned()) return;
   ++stats_.crashes;
   trace("crash " + n.id().str());
-  if (phase_ != Phase::kSafety) return;
   NodeId id = n.id();
+  if (phase_ == Phase::kLiveness) {
+    // A torn crash whose Ready was cut before the faults stopped: back at once.
+    after(kTickUs, [this, id] { restart(id); });
+    return;
+  }
+  if (phase_ != Phase::kSafety) return;
   after(rng_.range(1, 2 * o_.down_ticks) * kTickUs, [this, id] { restart(id); });
 }
 

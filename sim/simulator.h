@@ -82,7 +82,12 @@ class Simulator final : private NodeHooks, private FleetEnv {
   void on_send(Node& from, Message m, bool early, std::optional<Term> acked_term) override;
   void on_persisted(Node& n, const Ready& rd, const HardState& before, Term prev_term,
                     const std::optional<std::string>& contract_error) override;
-  void on_fsync_started(Node& n) override;
+  void schedule(Node& n, int64_t delay_us, std::function<void()> fn) override;
+  int64_t fsync_us(Node& n) override;
+  int64_t handoff_us(Node& n) override;
+  uint64_t steady_ns(const Node& n) const override;
+  bool link_healthy(const Node& n, const NodeId& peer) const override;
+  int64_t now_us() const override { return q_.now(); }
   void on_applied(Node& n, const Entry& e) override;
   void on_restored(Node& n, const Snapshot& s) override;
   void on_started(Node& n, const InitialState& recovered) override;

@@ -160,6 +160,13 @@ int lock_data_dir(const std::string& dir) {
 
 }  // namespace
 
+void RaftStorage::fatal(const std::string& what) {
+  // "op=X rest": the path goes right after the operation, as in every other line.
+  auto space = what.find(' ');
+  if (space == std::string::npos) storage_fatal(what + " path=" + path());
+  storage_fatal(what.substr(0, space) + " path=" + path() + what.substr(space));
+}
+
 void storage_fatal(const std::string& what) {
   std::fprintf(stderr, "FATAL storage %s\n", what.c_str());
   std::fflush(stderr);

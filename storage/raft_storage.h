@@ -19,6 +19,7 @@
 #include <string>
 
 #include "consensus/raft.h"
+#include "replication/driver_ports.h"
 #include "storage/sqlite.h"
 
 namespace tenure::storage {
@@ -30,7 +31,7 @@ struct RaftStorageOptions {
   std::string vfs;
 };
 
-class RaftStorage {
+class RaftStorage final : public replication::LogStore {
  public:
   /// The on-disk schema this build reads and writes (meta "schema_version").
   /// Version 2 stores a CRC32C with every entry and the snapshot; version
@@ -44,36 +45,38 @@ class RaftStorage {
   /// if missing, and takes an exclusive lock (data_dir/LOCK) so two
   /// processes never share one data_dir. Fatal on any failure. Never null.
   static std::unique_ptr<RaftStorage> open(const std::string& data_dir, const RaftStorageOptions& options = {});
-  ~RaftStorage();
+  ~RaftStorage() override;
   RaftStorage(const RaftStorage&) = delete;
   RaftStorage& operator=(const RaftStorage&) = delete;
 
   /// True when no Raft state (hard state, entry or snapshot) was ever
   /// persisted: a first start. The meta table does not count.
-  bool empty() const { return empty_; }
+  bool empty() const override { return empty_; }
 
   /// What the member restarts from: the hard state, the snapshot (empty if
   /// none) and every stored entry after the snapshot, contiguous. Fatal if
   /// the stored log is inconsistent or a record fails its CRC32C check (one
   /// line naming the file and the index).
-  consensus::InitialState load();
+  consensus::InitialState load() override;
 
   /// Writes a brand-new group's state (consensus::bootstrap_state) in one
   /// transaction. Requires empty().
-  void bootstrap(const consensus::InitialState& state);
+  void bootstrap(const consensus::InitialState& state) override;
 
   /// Persists the durable parts of a Ready in ONE transaction with one
   /// fsync, in the contract's order: hard state; snapshot (replaces the
   /// whole log); entries (stored entries at or after the first new index are
   /// dropped first, §3.5 conflict truncation). Returns only once durable;
   /// does nothing when the Ready holds nothing durable.
-  void persist(const consensus::Ready& rd);
+  void persist(const consensus::Ready& rd) override;
 
   /// Stores a snapshot this member took itself (Raft::compact) if newer than
   /// the stored one, and deletes entries with index <= compact_to; one
   /// transaction. Its file is written first unless write_snapshot_file
   /// wrote it already (then the transaction is small).
-  void save_snapshot(const consensus::Snapshot& snapshot, consensus::LogIndex compact_to);
+  void save_snapshot(const consensus::Snapshot& snapshot, consensus::LogIndex compact_to) override;
+  /// storage_fatal with this file's path.
+  [[noreturn]] void fatal(const std::string& what) override;
 
   /// Writes the file of a snapshot this member took (the slow part of
   /// save_snapshot, a whole-state write and fsync) without touching the

@@ -152,7 +152,7 @@ TEST(FleetRun, IsDeterministicAndBusy) {
 TEST(FleetRun, APlantedBugIsCaught) {
   Overrides f;
   f.fleet = true;
-  f.bug = "fleet-lease-no-margin";
+  f.bug = "fleet-no-full-lease";
   bool caught = false;
   for (uint64_t seed = 1; seed <= 100 && !caught; ++seed) {
     SimResult r = Simulator(draw_options(seed, f), nullptr).run();

@@ -1,5 +1,6 @@
-// What sim::Node tells the ack-persisted checker an AppendResponse
-// acknowledges, in async fsync mode (tenure-sim seed 572, 81022f1).
+// What sim::Node (the production driver under the simulator) tells the
+// ack-persisted checker an AppendResponse acknowledges while an fsync runs
+// (tenure-sim seed 572, 81022f1).
 //
 // While a Ready's fsync is in flight the member keeps stepping, so an ack can
 // wait in the core for the next Ready while a newer leader replaces the entry
@@ -10,8 +11,11 @@
 // such acks in the core (the bug 81022f1 fixed) so that they reach the checker.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "sim/checkers.h"
@@ -34,7 +38,9 @@ struct Ack {
   std::optional<Term> acked_term;
 };
 
-// Feeds every message to the ack-persisted checker, as the simulator does.
+// Feeds every message to the ack-persisted checker, as the simulator does,
+// and runs the member's events on a clock the test moves: a fsync takes
+// 1 ms, everything else happens at once.
 class RecordingHooks final : public NodeHooks {
  public:
   void on_send(Node& from, Message m, bool, std::optional<Term> acked_term) override {
@@ -42,18 +48,43 @@ class RecordingHooks final : public NodeHooks {
     if (auto v = checker_.on_send(from.id(), m, from.store(), acked_term); v && !violation) violation = v;
   }
   void on_persisted(Node&, const Ready&, const HardState&, Term, const std::optional<std::string>&) override {}
-  void on_fsync_started(Node&) override {}
+  void schedule(Node&, int64_t delay_us, std::function<void()> fn) override {
+    events_.emplace(std::make_pair(now_ + delay_us, seq_++), std::move(fn));
+  }
+  int64_t fsync_us(Node&) override { return 1000; }
+  int64_t handoff_us(Node&) override { return 0; }
+  uint64_t steady_ns(const Node&) const override { return static_cast<uint64_t>(now_) * 1000; }
+  bool link_healthy(const Node&, const NodeId&) const override { return true; }
+  int64_t now_us() const override { return now_; }
   void on_applied(Node&, const Entry&) override {}
   void on_restored(Node&, const Snapshot&) override {}
   void on_started(Node&, const InitialState&) override {}
   void on_reply(Node&, ClientReply) override {}
   void on_crashed(Node&) override {}
 
+  /// Runs what is due now (the driver's posted work), not the fsyncs.
+  void run_due() {
+    while (!events_.empty() && events_.begin()->first.first <= now_) {
+      auto fn = std::move(events_.begin()->second);
+      events_.erase(events_.begin());
+      fn();
+    }
+  }
+  /// Moves the clock to the next event (a fsync completing) and runs what is due.
+  void finish_fsync() {
+    ASSERT_FALSE(events_.empty());
+    now_ = events_.begin()->first.first;
+    run_due();
+  }
+
   std::vector<Ack> acks;
   std::optional<Violation> violation;
 
  private:
   AckPersisted checker_;
+  int64_t now_ = 0;
+  uint64_t seq_ = 0;
+  std::map<std::pair<int64_t, uint64_t>, std::function<void()>> events_;
 };
 
 std::vector<Entry> entries(uint64_t first, uint64_t last, uint64_t term) {
@@ -75,10 +106,10 @@ Message append(const char* from, uint64_t term, uint64_t prev, uint64_t prev_ter
   return m;
 }
 
-// Member b of {a, b, c} with 1..4 of term 1 committed, in async fsync mode.
+// Member b of {a, b, c} with 1..4 of term 1 committed.
 std::unique_ptr<Node> follower_b(RecordingHooks& hooks, bool keep_replaced_acks) {
   Node::Settings s;
-  s.async_fsync = true;
+  s.tick_us = 10000;
   s.raft.knobs.keep_acks_of_replaced_entries = keep_replaced_acks;
   auto n = std::make_unique<Node>(NodeId("b"), s, [] { return std::make_unique<KvRegister>(); }, hooks);
   InitialState init;
@@ -87,27 +118,30 @@ std::unique_ptr<Node> follower_b(RecordingHooks& hooks, bool keep_replaced_acks)
   init.hard_state = HardState{Term(2), NodeId(), LogIndex(4)};
   n->store().set_initial(init);
   n->start(1);
+  hooks.run_due();
   return n;
 }
 
 // The sequence of seed 572: acks of 6 and 7 (term 2) wait while 5 is being
 // persisted; the leader of term 3 replaces 6 and 7 by its own 6.
-void run_seed_572_sequence(Node& b) {
+void run_seed_572_sequence(Node& b, RecordingHooks& hooks) {
   b.step(append("a", 2, 4, 1, entries(5, 5, 2)));
+  hooks.run_due();
   ASSERT_TRUE(b.fsync_in_flight());
   b.step(append("a", 2, 5, 2, entries(6, 6, 2)));
   b.step(append("a", 2, 6, 2, entries(7, 7, 2)));
   b.step(append("c", 3, 5, 2, entries(6, 6, 3)));
-  b.finish_fsync();  // sends the ack of 5, cuts the Ready persisting (6, term 3)
+  hooks.run_due();
+  hooks.finish_fsync();  // sends the ack of 5, cuts the Ready persisting (6, term 3)
   ASSERT_TRUE(b.fsync_in_flight());
-  b.finish_fsync();
+  hooks.finish_fsync();
   ASSERT_FALSE(b.fsync_in_flight());
 }
 
 TEST(NodeAckTerms, AnAckIsJudgedByTheEntryItNamedWhenMade) {
   RecordingHooks hooks;
   auto b = follower_b(hooks, /*keep_replaced_acks=*/true);
-  run_seed_572_sequence(*b);
+  run_seed_572_sequence(*b, hooks);
   std::optional<Term> acked_6;
   for (const auto& a : hooks.acks) {
     if (a.to == NodeId("a") && a.index == LogIndex(6)) acked_6 = a.acked_term;
@@ -122,7 +156,7 @@ TEST(NodeAckTerms, AnAckIsJudgedByTheEntryItNamedWhenMade) {
 TEST(NodeAckTerms, TheFixedCoreSendsNoAckOfAReplacedEntry) {
   RecordingHooks hooks;
   auto b = follower_b(hooks, /*keep_replaced_acks=*/false);
-  run_seed_572_sequence(*b);
+  run_seed_572_sequence(*b, hooks);
   for (const auto& a : hooks.acks) {
     if (a.to == NodeId("a")) {
       EXPECT_LE(a.index, LogIndex(5));

@@ -8,7 +8,7 @@
 
 #include "consensus/message.h"
 
-namespace tenure::controller {
+namespace tenure::replication {
 
 class PeerSender {
  public:
@@ -23,4 +23,4 @@ class PeerSender {
   virtual bool peer_healthy(const consensus::NodeId& id) const = 0;
 };
 
-}  // namespace tenure::controller
+}  // namespace tenure::replication

@@ -1,8 +1,8 @@
-#include "controller/queue_bound.h"
+#include "replication/queue_bound.h"
 
 #include <gtest/gtest.h>
 
-namespace tenure::controller {
+namespace tenure::replication {
 namespace {
 
 TEST(QueueBound, RefusesPastTheCount) {
@@ -32,4 +32,4 @@ TEST(QueueBound, AnEmptyQueueAdmitsOneItemOfAnySize) {
 }
 
 }  // namespace
-}  // namespace tenure::controller
+}  // namespace tenure::replication

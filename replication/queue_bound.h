@@ -9,7 +9,7 @@
 
 #include <cstddef>
 
-namespace tenure::controller {
+namespace tenure::replication {
 
 class QueueBound {
  public:
@@ -37,4 +37,4 @@ class QueueBound {
   size_t bytes_ = 0;
 };
 
-}  // namespace tenure::controller
+}  // namespace tenure::replication

@@ -1,0 +1,290 @@
+// The driver loop: start, ticks, Ready processing, apply and snapshots
+// (DESIGN.md "One pure core").
+#include "replication/raft_driver.h"
+
+#include "common/log.h"
+
+namespace tenure::replication {
+
+using consensus::Entry;
+using consensus::EntryType;
+using consensus::Ready;
+
+RaftDriver::RaftDriver(DriverOptions options, Executor& executor, LogStore& store, PeerSender& peers,
+                       Machine& machine, DriverEvents& events)
+    : options_(std::move(options)),
+      executor_(executor),
+      store_(store),
+      peers_(peers),
+      machine_(machine),
+      events_(events) {}
+
+RaftDriver::~RaftDriver() = default;
+
+void RaftDriver::start() {
+  consensus::InitialState init;
+  bool first_start = store_.empty();
+  if (first_start) {
+    // The bootstrap entries are durable before the core may act on them.
+    if (!options_.bootstrap_voters.empty()) init = consensus::bootstrap_state(options_.bootstrap_voters);
+    if (!init.entries.empty()) store_.bootstrap(init);
+    log_info("raft", "event=first_start node=" + id().str() + " bootstrap_voters=" +
+                         std::to_string(options_.bootstrap_voters.size()));
+  } else {
+    init = store_.load();
+    if (!init.snapshot.empty() && init.snapshot.data && !machine_.restore(*init.snapshot.data)) {
+      // Its checksum matched, so this build cannot read what an earlier one
+      // wrote: one clear line, no assertion (issue 8).
+      store_.fatal("op=load error=\"the snapshot at index " + std::to_string(init.snapshot.index.value()) +
+                   " does not decode\"");
+    }
+    log_info("raft", "event=recovered node=" + id().str() + " term=" + std::to_string(init.hard_state.term.value()) +
+                         " snapshot_index=" + std::to_string(init.snapshot.index.value()) +
+                         " entries=" + std::to_string(init.entries.size()));
+  }
+  applied_ = init.snapshot.index;
+  raft_ = std::make_unique<consensus::Raft>(options_.raft, std::move(init));
+  for (const auto& [member, addr] : options_.configured_addresses) peers_.set_peer_address(member, addr);
+  stopped_ = false;
+  // Not now: whoever started the driver sees it started before any Ready.
+  schedule_process();
+}
+
+void RaftDriver::stop() {
+  stopped_ = true;
+  fail_all(NodeErrc::kStopped, "controller is shutting down");
+}
+
+void RaftDriver::tick() {
+  if (stopped_) return;
+  raft_->tick();
+  expire_requests();
+  if (raft_->role() == consensus::Role::kLeader) {
+    if (options_.promote_learners) maybe_promote_learners();
+    if (leader_tick_hook_) leader_tick_hook_();
+  }
+  if (every_tick_hook_) every_tick_hook_();
+  process();
+  check_hand_over();
+}
+
+void RaftDriver::schedule_process() {
+  if (process_scheduled_) return;
+  process_scheduled_ = true;
+  // Posting (not running now) lets every request already queued on the
+  // serial context join this batch: one Ready, one fsync (group commit).
+  executor_.post([this] {
+    process_scheduled_ = false;
+    process();
+  });
+}
+
+void RaftDriver::process() {
+  if (stopped_ || persisting_) return;  // on_persisted() calls us again
+  flush_proposals();
+  while (raft_->has_ready()) {
+    Ready rd = raft_->ready();
+    events_.ready(rd, *raft_);
+    // §10.2.1: the leader's appends go out while its own fsync runs.
+    if (!rd.early_messages.empty()) peers_.send(std::move(rd.early_messages));
+    if (rd.must_sync()) {
+      start_persist(std::move(rd));
+      break;
+    }
+    handle_ready(rd);
+  }
+  events_.processed();
+}
+
+void RaftDriver::start_persist(Ready rd) {
+  persisting_ = true;
+  auto ready = std::make_shared<Ready>(std::move(rd));
+  executor_.persist([this, ready] {
+    uint64_t t0 = executor_.now_ns();
+    store_.persist(*ready);  // fatal inside on failure: nothing unpersisted is ever acknowledged
+    events_.persisted(*ready, executor_.now_ns() - t0);
+    executor_.post([this, ready] { on_persisted(*ready); });
+  });
+}
+
+void RaftDriver::on_persisted(Ready& rd) {
+  persisting_ = false;
+  // Stopped meanwhile: what was persisted stays durable; nothing is sent or
+  // answered any more (every request already failed with kStopped).
+  if (stopped_) return;
+  handle_ready(rd);
+  process();
+}
+
+/// The rest of a Ready once it is durable: send, apply, advance.
+void RaftDriver::handle_ready(Ready& rd) {
+  if (rd.snapshot) install_snapshot(*rd.snapshot);
+  if (!rd.messages.empty()) peers_.send(std::move(rd.messages));
+  apply_entries(rd.committed_entries);
+  for (const auto& rs : rd.read_states) {
+    auto it = reads_.find(rs.request_id);
+    if (it != reads_.end()) it->second.index = rs.index;
+  }
+  for (uint64_t read_id : rd.dropped_reads) {
+    auto it = reads_.find(read_id);
+    if (it == reads_.end()) continue;
+    NodeError err{NodeErrc::kNotLeader, "leadership changed during the read; retry", raft_->leader()};
+    auto done = std::move(it->second.done);
+    reads_.erase(it);
+    done(&err, LogIndex(0));
+  }
+  release_reads();
+  raft_->advance();
+  maybe_snapshot();
+  flush_proposals();
+}
+
+void RaftDriver::install_snapshot(const consensus::Snapshot& snap) {
+  auto it = staged_snapshots_.find(snap.index);
+  // Only a snapshot that decoded in step() reaches the core (step_one), so
+  // the staged state is there; restoring again would cost a second decode.
+  if (it == staged_snapshots_.end() || !it->second) {
+    store_.fatal("op=install error=\"snapshot " + std::to_string(snap.index.value()) + " was never decoded\"");
+  }
+  machine_.install(std::move(it->second));
+  applied_ = snap.index;
+  staged_snapshots_.erase(staged_snapshots_.begin(), std::next(it));
+  // Proposals the snapshot jumped over: whether they committed is not
+  // known here (the log they were in is gone).
+  while (!pending_.empty() && pending_.begin()->first <= snap.index) {
+    auto done = std::move(pending_.begin()->second.done);
+    pending_.erase(pending_.begin());
+    events_.proposals("timeout", 1);
+    NodeError err{NodeErrc::kTimeout, "outcome unknown: a snapshot replaced the log past this proposal", raft_->leader()};
+    done(&err);
+  }
+  events_.snapshot_installed(snap);
+  log_info("raft", "event=snapshot_installed node=" + id().str() + " index=" + std::to_string(snap.index.value()));
+}
+
+void RaftDriver::apply_entries(std::vector<Entry>& entries) {
+  if (entries.empty()) return;
+  for (auto& e : entries) {
+    if (e.type == EntryType::kConfChange) {
+      apply_conf_change(e);
+    } else if (!e.data.empty()) {  // empty: a leader's no-op
+      machine_.apply(e);
+    }
+    applied_ = e.index;
+    events_.applied(e);
+    complete(e.index, e.term);
+  }
+  if (apply_hook_) apply_hook_();
+}
+
+void RaftDriver::complete(LogIndex index, Term term) {
+  auto it = pending_.find(index);
+  if (it == pending_.end()) return;
+  PendingProposal p = std::move(it->second);
+  pending_.erase(it);
+  if (p.term != term) {
+    // Another leader's entry took this index: ours was lost with its term.
+    events_.proposals("dropped", 1);
+    NodeError err{NodeErrc::kDropped, "proposal lost in a leader change; retry", raft_->leader()};
+    p.done(&err);
+    return;
+  }
+  events_.proposals("applied", 1);
+  events_.committed(executor_.now_ns() - p.proposed_ns);
+  p.done(nullptr);
+}
+
+void RaftDriver::release_reads() {
+  LogIndex applied = applied_;
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second.index != LogIndex(0) && it->second.index <= applied) {
+      auto done = std::move(it->second.done);
+      LogIndex index = it->second.index;
+      it = reads_.erase(it);
+      done(nullptr, index);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void RaftDriver::maybe_snapshot() {
+  if (made_snapshot_) record_snapshot();
+  if (snapshot_in_flight_ || executor_.now_ms() < snapshot_retry_ms_) return;
+  const auto& log = raft_->log();
+  if (log.applied().value() < log.snapshot().index.value() + options_.snapshot_threshold_entries) return;
+  snapshot_in_flight_ = true;
+  machine_.make_snapshot(raft_->snapshot_point(), [this](MadeSnapshot made) {
+    executor_.post([this, made = std::move(made)]() mutable {
+      made_snapshot_ = std::move(made);
+      // The core takes it between Readies; during a persist, handle_ready
+      // calls maybe_snapshot once that Ready is advanced.
+      if (!stopped_ && !persisting_) maybe_snapshot();
+    });
+  });
+}
+
+void RaftDriver::record_snapshot() {
+  MadeSnapshot made = std::move(*made_snapshot_);
+  made_snapshot_.reset();
+  snapshot_in_flight_ = false;
+  if (!made.snapshot.data) {
+    snapshot_retry_ms_ = executor_.now_ms() + 10000;  // out of memory or killed: not again at once
+    return;
+  }
+  LogIndex index = made.snapshot.index;
+  auto compacted = raft_->compact_at(std::move(made.snapshot), options_.snapshot_keep_entries);
+  if (!compacted) {
+    // A snapshot from the leader got there first: this one is older.
+    log_info("raft", "event=snapshot_superseded node=" + id().str() + " index=" + std::to_string(index.value()));
+    return;
+  }
+  events_.snapshot_taken(made, compacted->second);
+  // On the persist context, after the Ready persisted before it and before
+  // any later one (its jobs run in order). The data is durable already, so
+  // this is a small transaction: the row naming it and the compacted
+  // entries' deletion. A crash before it lands leaves the older snapshot
+  // and the full log, which is as good.
+  executor_.persist([this, snap = compacted->first, compact_to = compacted->second, made = std::move(made)] {
+    uint64_t t1 = executor_.now_ns();
+    store_.save_snapshot(snap, compact_to);
+    log_info("raft", "event=snapshot_taken node=" + id().str() + " index=" + std::to_string(snap.index.value()) +
+                         " bytes=" + std::to_string(snap.data->size()) + " forked=" + (made.forked ? "true" : "false") +
+                         " pause_us=" + std::to_string(made.pause_us) + " total_ms=" + std::to_string(made.total_ms) +
+                         " save_ms=" + std::to_string((executor_.now_ns() - t1) / 1000000));
+  });
+}
+
+void RaftDriver::expire_requests() {
+  uint64_t now = executor_.now_ms();
+  // Deadlines grow with the index and the read id: stop at the first live one.
+  while (!pending_.empty() && pending_.begin()->second.deadline_ms <= now) {
+    events_.proposals("timeout", 1);
+    NodeError err{NodeErrc::kTimeout, "proposal not committed in time", raft_->leader()};
+    auto done = std::move(pending_.begin()->second.done);
+    pending_.erase(pending_.begin());
+    done(&err);
+  }
+  while (!reads_.empty() && reads_.begin()->second.deadline_ms <= now) {
+    NodeError err{NodeErrc::kTimeout, "read index not confirmed in time", raft_->leader()};
+    auto done = std::move(reads_.begin()->second.done);
+    reads_.erase(reads_.begin());
+    done(&err, LogIndex(0));
+  }
+}
+
+void RaftDriver::fail_all(NodeErrc code, const std::string& message) {
+  NodeError err{code, message, raft_ ? raft_->leader() : NodeId()};
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [i, p] : pending) p.done(&err);
+  auto queued = std::move(queued_);
+  queued_.clear();
+  queued_bound_.reset();
+  for (auto& q : queued) q.done(&err);
+  auto reads = std::move(reads_);
+  reads_.clear();
+  for (auto& [read_id, r] : reads) r.done(&err, LogIndex(0));
+}
+
+}  // namespace tenure::replication

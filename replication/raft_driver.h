@@ -1,0 +1,213 @@
+#pragma once
+// The Raft driver: the one loop that runs the pure core (consensus/) for a
+// member, in the order the core requires: persist (one transaction, one
+// fsync per Ready: group commit) -> send -> apply -> advance. It owns the
+// core, queues proposals and reads, completes them, takes snapshots and
+// decodes the leader's, and hands leadership over on a graceful stop.
+//
+// It is the same code in the controller (an Asio strand and a persist
+// thread, SQLite, HTTP) and in the simulator (one event queue, an
+// in-memory store, a simulated network): everything it needs from the
+// world comes through driver_ports.h. Every public method runs on the
+// executor's serial context; the controller's RaftNode posts to it.
+//
+// While a Ready is being made durable the serial context goes on stepping
+// messages and queueing proposals (the core allows steps between ready()
+// and advance()), and pulls the next Ready only after that one is
+// advanced, so the next fsync covers everything that arrived meanwhile.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "consensus/raft.h"
+#include "replication/driver_ports.h"
+#include "replication/peer_sender.h"
+#include "replication/queue_bound.h"
+
+namespace tenure::replication {
+
+using consensus::LogIndex;
+using consensus::NodeId;
+using consensus::Term;
+
+struct DriverOptions {
+  /// The core's configuration: id, ticks, message bounds, random seed (and,
+  /// in the simulator only, planted bugs).
+  consensus::RaftConfig raft;
+  uint32_t tick_ms = 10;  ///< the tick's length in steady milliseconds (hand-over deadline)
+  uint64_t snapshot_threshold_entries = 10000;
+  uint64_t snapshot_keep_entries = 1000;  ///< entries kept behind a snapshot for slow followers
+  uint32_t request_timeout_ms = 5000;
+  /// Members' addresses from this member's config (they win over learned ones).
+  std::map<NodeId, std::string> configured_addresses;
+  /// First start: the initial voters; empty to join an existing group.
+  std::vector<NodeId> bootstrap_voters;
+  /// Proposals queued while a Ready's fsync runs (they join the next Ready):
+  /// past either bound a proposal is refused with kBusy.
+  size_t max_queued_proposals = 10000;
+  size_t max_queued_proposal_bytes = size_t(32) << 20;
+  /// The leader promotes a learner to voter once it has caught up (§4.2.1).
+  bool promote_learners = true;
+};
+
+/// kTooLarge: the command exceeds the max entry size (413 too_large).
+enum class NodeErrc { kNotLeader, kTimeout, kDropped, kBusy, kStopped, kInvalid, kTooLarge };
+
+struct NodeError {
+  NodeErrc code;
+  std::string message;
+  NodeId leader;  ///< the known leader for kNotLeader, may be empty
+};
+
+/// A proposal's outcome: null error once its entry applied (what the
+/// machine returned is the machine's to hand out).
+using EntryDone = std::function<void(const NodeError*)>;
+/// A linearizable read's outcome: the machine is at `read_index` or past it.
+using ReadIndexDone = std::function<void(const NodeError*, LogIndex read_index)>;
+
+class RaftDriver {
+ public:
+  RaftDriver(DriverOptions options, Executor& executor, LogStore& store, PeerSender& peers, Machine& machine,
+             DriverEvents& events);
+  ~RaftDriver();
+  RaftDriver(const RaftDriver&) = delete;
+  RaftDriver& operator=(const RaftDriver&) = delete;
+
+  /// Loads the stored state (or bootstraps); the first Ready follows (posted).
+  void start();
+  /// Fails every pending request with kStopped; nothing runs after it.
+  void stop();
+  bool running() const { return !stopped_; }
+
+  /// One tick of the core's clock, then the leader's own tasks and the hooks.
+  void tick();
+  /// Proposes a command (leader only).
+  void propose(std::string data, EntryDone done);
+  /// A linearizable read (ReadIndex, thesis §6.4), at a leader or a follower.
+  void read(ReadIndexDone done);
+  /// Peer traffic. Each message is checked against this member's state
+  /// before the core acts on it; what fails is dropped and reported
+  /// (nothing from the network reaches an assertion). A snapshot's data is
+  /// decoded here, before the core may make it durable.
+  void step(std::vector<consensus::Message> msgs);
+  /// The transport's verdict on a snapshot it was asked to send.
+  void report_snapshot(const NodeId& to, bool delivered);
+  void add_member(const NodeId& id, const std::string& address, EntryDone done);
+  void remove_member(const NodeId& id, EntryDone done);
+  void transfer_leadership(const NodeId& to, EntryDone done);
+  /// A graceful stop's first step: at the leader, hands leadership to the
+  /// voter that has the most of the log among those that answer (§3.10,
+  /// TimeoutNow), still serving meanwhile; done(true) once another member
+  /// leads. done(false) at once when this member does not lead or leads
+  /// alone, or after an election timeout without a new leader.
+  void hand_over_leadership(std::function<void(bool moved)> done);
+  /// Runs the Ready loop now (after code that worked on raft() directly).
+  void process();
+
+  const NodeId& id() const { return options_.raft.id; }
+  bool started() const { return raft_ != nullptr; }
+  consensus::Raft& raft() { return *raft_; }
+  const consensus::Raft& raft() const { return *raft_; }
+  const DriverOptions& options() const { return options_; }
+  /// Where a member is reached: its configured address, else the one its
+  /// membership change carried; empty if neither.
+  std::string address_of(const NodeId& id) const;
+  /// The index the machine has applied (the core's applied index moves only
+  /// at advance(), after the Ready's entries are applied).
+  LogIndex applied_index() const { return applied_; }
+  /// A Ready is being made durable (the next one waits for it).
+  bool persisting() const { return persisting_; }
+
+  /// After every tick at the leader (leases, failover, placement).
+  void set_leader_tick_hook(std::function<void()> hook) { leader_tick_hook_ = std::move(hook); }
+  /// After every tick, on every member.
+  void set_every_tick_hook(std::function<void()> hook) { every_tick_hook_ = std::move(hook); }
+  /// After a batch of committed entries was applied.
+  void set_apply_hook(std::function<void()> hook) { apply_hook_ = std::move(hook); }
+
+ private:
+  struct PendingProposal {
+    Term term;
+    EntryDone done;
+    uint64_t deadline_ms;
+    uint64_t proposed_ns;
+  };
+  struct QueuedProposal {
+    std::string data;
+    EntryDone done;
+    bool conf_change = false;
+  };
+  struct PendingRead {
+    ReadIndexDone done;
+    uint64_t deadline_ms;
+    LogIndex index;  ///< set once the read index is known
+  };
+  struct HandOver {
+    std::function<void(bool)> done;
+    uint64_t deadline_ms = 0;
+  };
+
+  // raft_driver.cc: the loop.
+  void schedule_process();
+  void handle_ready(consensus::Ready& rd);
+  void start_persist(consensus::Ready rd);
+  void on_persisted(consensus::Ready& rd);
+  void install_snapshot(const consensus::Snapshot& snap);
+  void apply_entries(std::vector<consensus::Entry>& entries);
+  void complete(LogIndex index, Term term);
+  void release_reads();
+  void maybe_snapshot();
+  void record_snapshot();
+  void expire_requests();
+  void fail_all(NodeErrc code, const std::string& message);
+
+  // raft_driver_requests.cc: what comes in.
+  void enqueue(QueuedProposal q);
+  void flush_proposals();
+  void step_one(consensus::Message& m);
+  bool known_sender(const consensus::Message& m) const;
+  void apply_conf_change(const consensus::Entry& e);
+  void maybe_promote_learners();
+  void check_hand_over();
+  NodeError not_leader() const;
+  bool refuse_if_not_leader(EntryDone& done);
+
+  DriverOptions options_;
+  Executor& executor_;
+  LogStore& store_;
+  PeerSender& peers_;
+  Machine& machine_;
+  DriverEvents& events_;
+  std::unique_ptr<consensus::Raft> raft_;
+  LogIndex applied_;  ///< see applied_index()
+  bool stopped_ = true;  ///< until start(), and again after stop()
+  bool process_scheduled_ = false;
+  bool persisting_ = false;  ///< a Ready is being persisted: no ready() until it is advanced
+
+  /// Snapshots from the leader, decoded when they arrived, by index, until
+  /// the Ready that installs them.
+  std::map<LogIndex, std::unique_ptr<StagedState>> staged_snapshots_;
+  std::vector<QueuedProposal> queued_;
+  QueueBound queued_bound_{options_.max_queued_proposals, options_.max_queued_proposal_bytes};
+  std::map<LogIndex, PendingProposal> pending_;
+  std::map<uint64_t, PendingRead> reads_;  ///< by request id
+  uint64_t next_read_id_ = 1;
+  std::map<NodeId, std::string> learned_addresses_;
+  std::function<void()> leader_tick_hook_;
+  std::function<void()> every_tick_hook_;
+  std::function<void()> apply_hook_;
+
+  /// A local snapshot being made off the serial context, and its result
+  /// until the core can take it (not while a Ready is out).
+  bool snapshot_in_flight_ = false;
+  std::optional<MadeSnapshot> made_snapshot_;
+  uint64_t snapshot_retry_ms_ = 0;  ///< after a failed attempt, not before this steady time
+  std::optional<HandOver> hand_over_;
+};
+
+}  // namespace tenure::replication

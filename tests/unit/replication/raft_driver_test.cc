@@ -1,0 +1,281 @@
+// The Raft driver (replication/raft_driver.h) with every port faked in
+// memory: a serial context and a persist context the test runs by hand, a
+// store that records each transaction, a machine that appends what it
+// applies, and a network that queues messages for the test to deliver.
+// The simulator runs the same driver at scale; these pin its contract.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "replication/raft_driver.h"
+
+namespace tenure::replication {
+namespace {
+
+using consensus::Entry;
+using consensus::Message;
+using consensus::MessageType;
+using consensus::Ready;
+
+class FakeMember final : public Executor, public LogStore, public PeerSender, public Machine, public DriverEvents {
+ public:
+  explicit FakeMember(const std::string& id, std::vector<NodeId> voters, size_t max_queued = 10000) {
+    DriverOptions o;
+    o.raft.id = NodeId(id);
+    o.raft.election_ticks = 5;
+    o.raft.heartbeat_ticks = 1;
+    o.raft.random_seed = 7;
+    o.raft.max_entry_bytes = 1000;
+    o.tick_ms = 10;
+    o.request_timeout_ms = 200;
+    o.snapshot_threshold_entries = 1000000;
+    o.bootstrap_voters = std::move(voters);
+    o.max_queued_proposals = max_queued;
+    for (const auto& v : o.bootstrap_voters) o.configured_addresses[v] = "addr-" + v.str();
+    driver = std::make_unique<RaftDriver>(std::move(o), *this, *this, *this, *this, *this);
+  }
+
+  // Executor: the test runs posts and persist jobs by hand.
+  void post(std::function<void()> fn) override { posted.push_back(std::move(fn)); }
+  void persist(std::function<void()> job) override { jobs.push_back(std::move(job)); }
+  uint64_t now_ms() const override { return now; }
+  uint64_t now_ns() const override { return now * 1000000; }
+  // LogStore
+  bool empty() const override { return true; }
+  consensus::InitialState load() override { return {}; }
+  void bootstrap(const consensus::InitialState&) override {}
+  void persist(const Ready& rd) override {
+    ++transactions;
+    persisted_entries += rd.entries.size();
+  }
+  void save_snapshot(const consensus::Snapshot&, LogIndex) override {}
+  [[noreturn]] void fatal(const std::string& what) override { throw std::runtime_error(what); }
+  // PeerSender
+  void send(std::vector<Message> msgs) override {
+    for (auto& m : msgs) outbox.push_back(std::move(m));
+  }
+  void set_peer_address(const NodeId&, const std::string&) override {}
+  bool peer_healthy(const NodeId&) const override { return true; }
+  // Machine
+  bool restore(const std::string&) override { return true; }
+  std::unique_ptr<StagedState> stage(const std::string& data) override {
+    if (data != "good") return nullptr;
+    return std::make_unique<StagedState>();
+  }
+  void install(std::unique_ptr<StagedState>) override {}
+  void apply(const Entry& e) override { applied.push_back(e.data); }
+  void make_snapshot(consensus::Snapshot, std::function<void(MadeSnapshot)>) override {}
+  // DriverEvents
+  void proposals(const char* result, size_t count) override { results[result] += count; }
+  void dropped(const char* reason, const NodeId&, const char*, const std::string&) override { drops.push_back(reason); }
+
+  /// Runs posted work until none is left (not the persist jobs).
+  void run_posted() {
+    while (!posted.empty()) {
+      auto fn = std::move(posted.front());
+      posted.pop_front();
+      fn();
+    }
+  }
+  /// Runs one persist job (a fsync completing), then what it posted.
+  bool finish_fsync() {
+    if (jobs.empty()) return false;
+    auto job = std::move(jobs.front());
+    jobs.pop_front();
+    job();
+    run_posted();
+    return true;
+  }
+  void settle() {
+    run_posted();
+    while (finish_fsync()) {
+    }
+  }
+  /// A lone voter ticks until it leads.
+  void elect() {
+    driver->start();
+    settle();
+    for (int i = 0; i < 50 && driver->raft().role() != consensus::Role::kLeader; ++i) {
+      now += 10;
+      driver->tick();
+      settle();
+    }
+    ASSERT_EQ(driver->raft().role(), consensus::Role::kLeader);
+  }
+
+  std::unique_ptr<RaftDriver> driver;
+  std::deque<std::function<void()>> posted;
+  std::deque<std::function<void()>> jobs;
+  uint64_t now = 1000;
+  int transactions = 0;
+  size_t persisted_entries = 0;
+  std::vector<Message> outbox;
+  std::vector<std::string> applied;
+  std::map<std::string, size_t> results;
+  std::vector<std::string> drops;
+};
+
+struct Outcome {
+  bool done = false;
+  std::optional<NodeErrc> error;
+};
+
+EntryDone record(Outcome& o) {
+  return [&o](const NodeError* err) {
+    o.done = true;
+    if (err) o.error = err->code;
+  };
+}
+
+TEST(RaftDriver, AppliesAProposalOnlyOnceItsReadyIsDurable) {
+  FakeMember m("a", {NodeId("a")});
+  m.elect();
+  Outcome o;
+  m.driver->propose("x", record(o));
+  m.run_posted();
+  ASSERT_EQ(m.jobs.size(), 1u) << "the Ready with the entry is being persisted";
+  EXPECT_FALSE(o.done) << "answered before its fsync";
+  EXPECT_TRUE(m.applied.empty());
+  m.finish_fsync();
+  m.settle();
+  EXPECT_TRUE(o.done);
+  EXPECT_FALSE(o.error);
+  EXPECT_EQ(m.applied, std::vector<std::string>{"x"});
+}
+
+TEST(RaftDriver, ProposalsArrivingDuringAFsyncShareTheNextOne) {
+  FakeMember m("a", {NodeId("a")});
+  m.elect();
+  int before = m.transactions;
+  Outcome first;
+  m.driver->propose("p0", record(first));
+  m.run_posted();
+  ASSERT_EQ(m.jobs.size(), 1u);
+  std::vector<Outcome> later(20);
+  for (size_t i = 0; i < later.size(); ++i) m.driver->propose("p" + std::to_string(i + 1), record(later[i]));
+  m.run_posted();
+  EXPECT_EQ(m.jobs.size(), 1u) << "no second Ready while the first is out";
+  m.settle();
+  for (const auto& o : later) EXPECT_TRUE(o.done && !o.error);
+  EXPECT_EQ(m.applied.size(), 21u);
+  // The twenty waited for one fsync together: group commit (two appends,
+  // and at most one more transaction for the commit index).
+  EXPECT_LE(m.transactions - before, 3);
+}
+
+TEST(RaftDriver, RefusesWhatItCannotTake) {
+  FakeMember m("a", {NodeId("a")}, /*max_queued=*/2);
+  m.driver->start();
+  m.settle();
+  Outcome follower;
+  m.driver->propose("x", record(follower));
+  EXPECT_EQ(follower.error, NodeErrc::kNotLeader) << "not elected yet";
+  m.elect();
+  Outcome big;
+  m.driver->propose(std::string(1001, 'b'), record(big));
+  EXPECT_EQ(big.error, NodeErrc::kTooLarge);
+  // Past the queue's bound while a fsync runs: busy, at once.
+  Outcome o1, o2, o3, o4;
+  m.driver->propose("1", record(o1));
+  m.run_posted();  // "1" is being persisted
+  m.driver->propose("2", record(o2));
+  m.driver->propose("3", record(o3));
+  m.driver->propose("4", record(o4));
+  EXPECT_EQ(o4.error, NodeErrc::kBusy);
+  EXPECT_FALSE(o2.done || o3.done);
+  m.settle();
+  EXPECT_TRUE(o2.done && !o2.error && o3.done && !o3.error);
+  EXPECT_EQ(m.results["busy"], 1u);
+  EXPECT_EQ(m.results["too_large"], 1u);
+}
+
+TEST(RaftDriver, ExpiresRequestsAtTheirDeadlineAndFailsAllOnStop) {
+  // Two voters, one of them never answers: nothing commits.
+  FakeMember m("a", {NodeId("a"), NodeId("b")});
+  m.driver->start();
+  m.settle();
+  Outcome timed_out;
+  // Leadership needs b's vote, which never comes: grant it by hand.
+  for (int i = 0; i < 50 && m.driver->raft().role() != consensus::Role::kLeader; ++i) {
+    m.now += 10;
+    m.driver->tick();
+    m.settle();
+    auto sent = std::move(m.outbox);
+    m.outbox.clear();
+    for (const auto& out : sent) {
+      if (out.type != MessageType::kPreVote && out.type != MessageType::kVote) continue;
+      Message grant;
+      grant.type = out.type == MessageType::kPreVote ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
+      grant.from = NodeId("b");
+      grant.to = NodeId("a");
+      grant.term = out.term;
+      m.driver->step({grant});
+      m.settle();
+    }
+  }
+  ASSERT_EQ(m.driver->raft().role(), consensus::Role::kLeader);
+  m.driver->propose("never", record(timed_out));
+  m.settle();
+  EXPECT_FALSE(timed_out.done);
+  m.now += 250;  // past request_timeout_ms
+  m.driver->tick();
+  EXPECT_EQ(timed_out.error, NodeErrc::kTimeout);
+  Outcome pending;
+  m.driver->propose("also never", record(pending));
+  m.settle();
+  bool read_failed = false;
+  m.driver->read([&](const NodeError* err, LogIndex) { read_failed = err && err->code == NodeErrc::kStopped; });
+  m.driver->stop();
+  EXPECT_EQ(pending.error, NodeErrc::kStopped);
+  EXPECT_TRUE(read_failed);
+}
+
+TEST(RaftDriver, DropsStrangersAndUndecodableSnapshotsBeforeTheCore) {
+  FakeMember m("a", {NodeId("a"), NodeId("b"), NodeId("c")});
+  m.driver->start();
+  m.settle();
+  Term term = m.driver->raft().term();
+  Message vote;
+  vote.type = MessageType::kVote;
+  vote.from = NodeId("mallory");
+  vote.to = NodeId("a");
+  vote.term = Term(50);
+  m.driver->step({vote});
+  EXPECT_EQ(m.driver->raft().term(), term) << "a stranger's vote moved the term";
+  Message snap;
+  snap.type = MessageType::kSnapshot;
+  snap.from = NodeId("b");
+  snap.to = NodeId("a");
+  snap.term = term.next();
+  snap.snapshot = consensus::Snapshot{LogIndex(100), term.next(), {}, std::make_shared<const std::string>("garbage")};
+  snap.snapshot->conf.voters = {NodeId("a"), NodeId("b"), NodeId("c")};
+  m.driver->step({snap});
+  m.settle();
+  EXPECT_EQ(m.drops, (std::vector<std::string>{"unknown_sender", "bad_snapshot_data"}));
+  EXPECT_LT(m.driver->raft().log().last_index(), LogIndex(100)) << "an undecodable snapshot reached the core";
+}
+
+TEST(RaftDriver, AReadIsAnsweredOnceItsIndexIsApplied) {
+  FakeMember m("a", {NodeId("a")});
+  m.elect();
+  Outcome w;
+  m.driver->propose("w", record(w));
+  std::optional<LogIndex> read_at;
+  m.driver->read([&](const NodeError* err, LogIndex index) {
+    ASSERT_EQ(err, nullptr);
+    read_at = index;
+  });
+  m.settle();
+  ASSERT_TRUE(w.done && !w.error);
+  ASSERT_TRUE(read_at.has_value());
+  EXPECT_LE(*read_at, m.driver->applied_index());
+}
+
+}  // namespace
+}  // namespace tenure::replication
