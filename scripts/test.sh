@@ -24,7 +24,7 @@ echo "== ASan+UBSan build (clang-14: core, state machine, simulator, fuzz target
 # replaced.
 ./scripts/configure-asan.sh
 # Only what the sanitizer run executes: the rest would double the build time.
-cmake --build build-asan -j "$jobs" --target consensus_tests common_tests controller_core_tests scripted_tests controlplane_tests sim_tests tenure-sim fuzz_all
+cmake --build build-asan -j "$jobs" --target consensus_tests common_tests controller_core_tests replication_tests scripted_tests controlplane_tests sim_tests tenure-sim fuzz_all
 
 echo "== ASan+UBSan tests (core, a simulator batch, every fuzz target for TENURE_FUZZ_SECONDS)"
 ctest --test-dir build-asan -j "$jobs" --timeout 900 -L 'core|sim-asan|fuzz'
