@@ -14,17 +14,13 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "controller/port_errors.h"
 #include "controller/raft_node.h"
 #include "controlplane/consensus_port.h"
 #include "controlplane/agent_service.h"
 #include "controlplane/leader_service.h"
 
 namespace tenure::controller {
-
-/// The port's error for a driver error (one to one).
-controlplane::PortError to_port_error(const NodeError& e);
-/// The driver's error for a port error (one to one): the API answers both alike.
-NodeError to_node_error(const controlplane::PortError& e);
 
 class RaftNodePort final : public controlplane::ConsensusPort {
  public:
