@@ -193,6 +193,15 @@ struct SessionStats {
   uint64_t relists = 0;        ///< listings installed
   uint64_t releases = 0;       ///< release calls sent
   uint64_t grants = 0;         ///< shards newly granted
+
+  SessionStats& operator+=(const SessionStats& o) {
+    heartbeats_ok += o.heartbeats_ok;
+    declared_dead += o.declared_dead;
+    relists += o.relists;
+    releases += o.releases;
+    grants += o.grants;
+    return *this;
+  }
 };
 
 /// Jittered exponential backoff: the n-th wait is uniform in [d/2, d] with

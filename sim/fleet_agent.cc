@@ -1,7 +1,9 @@
-// The simulated agent's process: its strand, timers, controller pool
-// (dataplane_agent/controller_pool.cc) and durable writes.
+// The simulated agent's process and I/O: its strand, timers, controller
+// pool (dataplane_agent/controller_pool.cc), durable writes and the watch,
+// around the real session core (dataplane_agent/session_core.h).
 #include "sim/fleet_agent.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -24,6 +26,35 @@ int64_t SimClock::real_us(nanoseconds d) const {
   return static_cast<int64_t>(std::ceil(static_cast<double>(d.count()) / rate_ / 1000.0));
 }
 
+namespace {
+
+/// tenure-agent's timings (session_core.h), scaled to the run's lease.
+agent::SessionTimings session_timings(const FleetOptions& o) {
+  agent::SessionTimings t;
+  t.heartbeat_interval = milliseconds(o.heartbeat_ms);
+  // max(interval, 500 ms), scaled; never below a round trip of this network.
+  t.heartbeat_timeout = milliseconds(std::max({o.heartbeat_ms, o.scaled_ms(500), o.min_call_ms}));
+  t.register_timeout = milliseconds(o.scaled_ms(5000));
+  t.list_timeout = milliseconds(o.scaled_ms(10000));
+  t.release_timeout = milliseconds(o.scaled_ms(5000));
+  t.release_retry_base = milliseconds(o.scaled_ms(200));
+  t.backoff_base = milliseconds(o.scaled_ms(100));
+  t.backoff_max = milliseconds(o.scaled_ms(5000));
+  t.watch_lag_limit = milliseconds(o.scaled_ms(15000));
+  t.own_events_lag_limit = milliseconds(o.scaled_ms(1000));
+  return t;
+}
+
+/// The planted agent bugs (--fleet --bug NAME) as the core's testing knobs.
+agent::SessionKnobs session_knobs(const FleetOptions& o) {
+  agent::SessionKnobs k;
+  k.lease_no_margin = o.bug == "fleet-lease-no-margin";
+  k.lease_ignores_worker_revision = o.bug == "fleet-lease-ignores-worker-revision";
+  return k;
+}
+
+}  // namespace
+
 SimAgent::SimAgent(WorkerId id, std::string zone, double capacity, double rate, int64_t clock_base_ns,
                    const FleetOptions& o, AgentEnv& env)
     : id_(std::move(id)),
@@ -32,13 +63,15 @@ SimAgent::SimAgent(WorkerId id, std::string zone, double capacity, double rate, 
       o_(o),
       env_(env),
       clock_(env, rate, clock_base_ns),
-      interval_(milliseconds(o.heartbeat_ms)) {}
+      session_config_{id_, session_timings(o), session_knobs(o)} {}
 
 SimAgent::~SimAgent() = default;
 
-void SimAgent::log(const std::string& what) const {
+void SimAgent::trace(const std::string& what) const {
   if (env_.tracing()) env_.trace("agent " + id_.str() + " " + what);
 }
+
+void SimAgent::log(agent::LogLevel, const std::string& fields) { trace(fields); }
 
 // ---- The process ----
 
@@ -48,69 +81,61 @@ void SimAgent::start() {
   paused_ = false;
   busy_ = false;
   ++life_;
-  stopping_ = false;
-  registered_ = register_inflight_ = heartbeat_inflight_ = relist_inflight_ = synced_ = false;
-  ++session_gen_;
-  leases_.clear();
-  relist_attempt_ = watch_attempt_ = 0;
-  stop_watch();
-  watch_lag_.reset();
+  watch_gen_ = watch_request_ = 0;
   current_ = 0;
-  // A new process: the fence starts from the durable table, with no lease.
+  // A new process: the fence starts from the durable table, with no lease,
+  // and a new session.
   fence_ = std::make_unique<agent::FenceState>(clock_);
   fence_->load(durable_, durable_revision_);
-  log("start held=" + std::to_string(fence_->held_count()));
-  post([this] {
-    send_register();
-    schedule_tick();
-  });
+  core_ = std::make_unique<agent::SessionCore>(session_config_, *fence_, clock_, static_cast<agent::SessionIo&>(*this));
+  trace("start held=" + std::to_string(fence_->held_count()));
+  post([this] { core_->start(); });
 }
 
 void SimAgent::crash() {
   if (!up_) return;
   // SQLite commits atomically: a write in flight is durable or not.
-  if (writing_ && env_.rng().chance(0.5)) persist(*writing_);
+  if (writing_ && env_.rng().chance(0.5)) write_durably(*writing_);
   writing_.reset();
   up_ = paused_ = busy_ = false;
   tasks_.clear();
   attempts_.clear();
+  past_stats_ += core_->stats();
+  core_.reset();
   fence_.reset();
   ++life_;
-  log("crash");
+  trace("crash");
   env_.changed(id_);
 }
 
 void SimAgent::pause() {
   if (!up_ || paused_) return;
   paused_ = true;
-  log("pause");
+  trace("pause");
 }
 
 void SimAgent::resume() {
   if (!up_ || !paused_) return;
   paused_ = false;
-  log("resume");
+  trace("resume");
   pump();
 }
 
 void SimAgent::shut_down() {
   if (!up_) return;
   post([this] {
-    log("shut down: leave");
-    stopping_ = true;
+    trace("shut down: leave");
     fence_->stop();  // every check fails from now on
-    stop_watch();
-    if (!registered_) return crash();
-    FleetRequest r;
-    r.call = FleetCall::kLeave;
-    r.worker = id_;
-    call(std::move(r), milliseconds(o_.scaled_ms(3000)), [this](Reply rep) {
-      if (!rep.ok()) return crash();
-      auto c = changes();
-      c->drop_all();
-      commit(c, [this] { crash(); });  // exit 0: nothing in flight, so the "crash" loses nothing
-    });
+    // Exit 0 once left (or refused): nothing in flight, so the "crash" loses
+    // nothing. As its own task: the core must not be destroyed under itself.
+    core_->leave(milliseconds(o_.scaled_ms(3000)), [this](bool) { post([this] { crash(); }); });
   });
+}
+
+AgentStats SimAgent::stats() const {
+  AgentStats s = past_stats_;
+  if (core_) s += core_->stats();
+  return s;
 }
 
 // ---- The strand ----
@@ -140,107 +165,38 @@ void SimAgent::timer(nanoseconds d, Task t) {
   });
 }
 
-// ---- The controller pool ----
+// ---- Durable writes and timers ----
 
-void SimAgent::call(FleetRequest r, milliseconds timeout, ReplyFn done) {
-  auto c = std::make_shared<Call>();
-  c->request = std::move(r);
-  c->request.worker = id_;
-  c->timeout = timeout;
-  c->done = std::move(done);
-  attempt(std::move(c));
-}
-
-void SimAgent::attempt(std::shared_ptr<Call> c) {
-  std::vector<NodeId> members = env_.controllers();
-  if (members.empty()) {
-    Reply r;
-    r.sent = clock_.now();
-    return c->done(std::move(r));
-  }
-  Attempt a;
-  a.index = current_;
-  a.endpoint = members[a.index % members.size()];
-  a.sent = clock_.now();
-  ++c->tried;
-  FleetRequest req = c->request;
-  req.id = env_.next_request_id();
-  uint64_t id = req.id;
-  milliseconds timeout = c->timeout;
-  a.call = std::move(c);
-  NodeId to = a.endpoint;
-  attempts_.emplace(id, std::move(a));
-  env_.send(address(), to, std::move(req));
-  timer(timeout, [this, id] { finish_attempt(id, std::nullopt); });
-}
-
-void SimAgent::on_answer(const FleetAnswer& a) {
-  if (!up_) return;
-  post([this, a] {
-    if (attempts_.count(a.id)) return finish_attempt(a.id, a);
-    if (a.id == watch_request_) on_watch_answer(watch_gen_, a);
-  });
-}
-
-void SimAgent::finish_attempt(uint64_t id, std::optional<FleetAnswer> a) {
-  auto it = attempts_.find(id);
-  if (it == attempts_.end()) return;  // answered or timed out already
-  Attempt at = std::move(it->second);
-  attempts_.erase(it);
-  // A 503 or no answer at all: another member may do better (each once per call).
-  if (!a || a->status == FleetStatus::kUnavailable) {
-    if (current_ == at.index) current_ = at.index + 1;
-    if (at.call->tried < env_.controllers().size()) return attempt(at.call);
-  }
-  Reply r;
-  r.status = a ? a->status : FleetStatus::kUnavailable;
-  if (a) r.answer = std::move(*a);
-  r.sent = at.sent;
-  r.endpoint = at.endpoint;
-  at.call->done(std::move(r));
-}
-
-// ---- Durable writes ----
-
-std::shared_ptr<agent::GrantChanges> SimAgent::changes() const {
-  return std::make_shared<agent::GrantChanges>(fence_->table_for_planning());
-}
-
-void SimAgent::persist(const agent::GrantChanges& c) {
+void SimAgent::write_durably(const agent::GrantChanges& c) {
   for (const auto& [id, rec] : c.records()) durable_[id] = rec;
   if (c.revision()) durable_revision_ = *c.revision();
 }
 
-void SimAgent::commit(std::shared_ptr<agent::GrantChanges> c, Task then) {
-  if (c->empty()) return then();
-  if (c->records().empty()) {
-    // Only the revision moves: no fsync (a restart re-lists anyway).
-    fence_->install(*c);
-    refresh_lease();
-    return then();
-  }
+void SimAgent::persist(std::shared_ptr<const agent::GrantChanges> c, std::function<void(std::string)> done) {
   // Durable before it takes effect: the strand waits for the fsync.
   busy_ = true;
   writing_ = c;
   int64_t us = env_.rng().range(o_.fsync_min_us, o_.fsync_max_us);
   if (env_.faulty() && env_.rng().chance(o_.fsync_stall)) {
     us = env_.rng().range(1, static_cast<int64_t>(o_.stall_max_ms)) * 1000;
-    log("fsync stall " + std::to_string(us / 1000) + "ms");
+    trace("fsync stall " + std::to_string(us / 1000) + "ms");
   }
   uint64_t life = life_;
-  env_.after(us, [this, life, c, then = std::move(then)]() mutable {
+  env_.after(us, [this, life, c, done = std::move(done)]() mutable {
     if (!up_ || life_ != life) return;
-    persist(*c);  // durable now, even if the process is stopped
+    write_durably(*c);  // durable now, even if the process is stopped
     writing_.reset();
     busy_ = false;
-    // The install and what follows run when the strand next runs.
-    tasks_.push_front([this, c, then = std::move(then)] {
-      fence_->install(*c);
-      refresh_lease();
-      if (env_.tracing()) log("installed granted=" + std::to_string(c->granted()) + " dropped=" + std::to_string(c->dropped()) + " " + status());
-      then();
-    });
+    // The install and what follows run when the strand next runs, first.
+    tasks_.push_front([done = std::move(done)] { done(std::string()); });
     pump();
+  });
+}
+
+void SimAgent::after(std::chrono::nanoseconds d, std::function<void()> fn) {
+  uint64_t armed = core_timers_;
+  timer(d, [this, armed, fn = std::move(fn)] {
+    if (armed == core_timers_) fn();
   });
 }
 
@@ -248,8 +204,8 @@ std::string SimAgent::status() const {
   std::ostringstream os;
   os << id_.str() << ":";
   if (!up_) return os.str() + "down";
-  os << (paused_ ? "paused" : "up") << (registered_ ? "/registered" : "/unregistered") << (synced_ ? "/synced" : "")
-     << (stopping_ ? "/stopping" : "");
+  os << (paused_ ? "paused" : "up") << (core_->registered() ? "/registered" : "/unregistered")
+     << (core_->synced() ? "/synced" : "") << (core_->stopping() ? "/stopping" : "");
   auto left = std::chrono::duration_cast<milliseconds>(fence_->lease_remaining()).count();
   os << "/lease=" << left << "ms/rev=" << fence_->revision() << "/held=";
   bool first = true;

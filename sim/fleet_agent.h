@@ -1,8 +1,10 @@
 #pragma once
-// A simulated tenure-agent: the real fence (dataplane_agent's FenceState,
-// GrantTable, GrantChanges and lease arithmetic) behind a model of its
-// session (dataplane_agent/session.cc, session_watch.cc) that keeps the
-// real one's order of work, on a clock of its own that runs at a drawn rate.
+// A simulated tenure-agent: the real agent code (dataplane_agent's
+// SessionCore, FenceState, GrantTable, GrantChanges and lease arithmetic,
+// the library tenure_agent_core) with only its I/O swapped: the simulated
+// network for HTTP, a simulated durable store for SQLite, and a clock of
+// its own that runs at a drawn rate. This file is the I/O shell, as
+// dataplane_agent/session.cc is tenure-agent's; no decision is made here.
 //
 // Like the real agent, all work runs on one strand: a task at a time, and a
 // durable write of grants (SQLite, fsync) blocks it until it completes. A
@@ -26,6 +28,7 @@
 #include "dataplane_agent/fence_state.h"
 #include "dataplane_agent/grant_table.h"
 #include "dataplane_agent/lease.h"
+#include "dataplane_agent/session_core.h"
 #include "sim/fleet_options.h"
 #include "sim/fleet_wire.h"
 #include "sim/rng.h"
@@ -71,15 +74,10 @@ class SimClock final : public agent::Clock {
   int64_t base_ns_;
 };
 
-struct AgentStats {
-  uint64_t heartbeats_ok = 0;
-  uint64_t declared_dead = 0;  ///< "worker dead" answers and watch events
-  uint64_t relists = 0;
-  uint64_t releases = 0;
-  uint64_t grants = 0;  ///< shards newly granted
-};
+/// What an agent's sessions did, over all its lives.
+using AgentStats = agent::SessionStats;
 
-class SimAgent {
+class SimAgent final : private agent::SessionIo {
  public:
   SimAgent(WorkerId id, std::string zone, double capacity, double rate, int64_t clock_base_ns,
            const FleetOptions& o, AgentEnv& env);
@@ -90,9 +88,9 @@ class SimAgent {
   const SimClock& clock() const { return clock_; }
   bool up() const { return up_; }
   bool paused() const { return paused_; }
-  bool registered() const { return registered_; }
+  bool registered() const { return core_ && core_->registered(); }
   /// Shutting down (SIGTERM): leaving, then exiting.
-  bool stopping() const { return stopping_; }
+  bool stopping() const { return core_ && core_->stopping(); }
   /// Changes at every start: timers and answers of an earlier life check it.
   uint64_t life() const { return life_; }
 
@@ -116,24 +114,15 @@ class SimAgent {
   const std::map<std::string, agent::ShardRecord>& durable() const { return durable_; }
   /// "w1:up/registered/synced/lease=..ms/held=.." for liveness reports.
   std::string status() const;
-  const AgentStats& stats() const { return stats_; }
-  /// When (real time) the leader granted the lease this agent holds now.
+  AgentStats stats() const;
 
  private:
   using Task = std::function<void()>;
-  struct Reply {
-    FleetStatus status = FleetStatus::kUnavailable;
-    FleetAnswer answer;
-    agent::SteadyTime sent;
-    NodeId endpoint;
-    bool ok() const { return status == FleetStatus::kOk; }
-  };
-  using ReplyFn = std::function<void(Reply)>;
   struct Call {
     FleetRequest request;
     std::chrono::milliseconds timeout{0};
     size_t tried = 0;
-    ReplyFn done;
+    std::function<void(agent::Reply)> done;
   };
   struct Attempt {
     std::shared_ptr<Call> call;
@@ -142,45 +131,31 @@ class SimAgent {
     NodeId endpoint;
   };
 
-  // fleet_agent.cc: the strand, timers, the controller pool, durable writes.
+  // fleet_agent.cc: the process, the strand, timers, durable writes.
   void post(Task t);
   void pump();
   /// Runs `t` after `d` of this agent's clock, on the strand, in this life.
   void timer(std::chrono::nanoseconds d, Task t);
-  void call(FleetRequest r, std::chrono::milliseconds timeout, ReplyFn done);
+  void write_durably(const agent::GrantChanges& c);
+  void trace(const std::string& what) const;
+  // fleet_agent_session.cc: calls through the controller pool, the watch.
   void attempt(std::shared_ptr<Call> c);
   void finish_attempt(uint64_t id, std::optional<FleetAnswer> a);
-  /// Persists `c` (blocking the strand for an fsync), installs it, then runs `then`.
-  void commit(std::shared_ptr<agent::GrantChanges> c, Task then);
-  void persist(const agent::GrantChanges& c);
-  std::shared_ptr<agent::GrantChanges> changes() const;
-  void log(const std::string& what) const;
-
-  // fleet_agent_session.cc: the session (register, heartbeat, re-list, watch, release).
-  void schedule_tick();
-  void tick();
-  void send_register();
-  void send_heartbeat();
-  void handle_lease_reply(const Reply& r, bool is_register);
-  void apply_lease_answer(const Reply& r, bool is_register);
-  void extend_from(const Reply& r);
-  void lost_registration(const std::string& reason, bool drop_grants);
-  void start_relist();
-  void on_relist(const Reply& r);
-  void schedule_relist();
-  void send_release(std::vector<agent::ShardEpoch> shards, int attempt = 0);
-  void check_watch_lag(Revision heartbeat_revision, Revision worker_revision);
-  void refresh_lease();
-  void start_watch(Revision from);
-  void stop_watch() {
-    ++watch_gen_;
-    watch_request_ = 0;
-  }
   void poll_watch(uint64_t gen);
-  void on_watch_answer(uint64_t gen, std::optional<FleetAnswer> a);
-  void on_watch_end(uint64_t gen, bool gone);
-  void schedule_watch_reconnect();
-  std::chrono::milliseconds backoff(int& attempt) const;
+  void on_watch_answer(const FleetAnswer& a);
+
+  // agent::SessionIo: what the session core asks of the world.
+  void call(agent::Call c, std::function<void(agent::Reply)> done) override;
+  void open_watch(uint64_t gen, Revision from) override;
+  void close_watch() override;
+  void rotate() override { ++current_; }
+  std::string endpoint() const override;
+  void persist(std::shared_ptr<const agent::GrantChanges> c, std::function<void(std::string)> done) override;
+  void after(std::chrono::nanoseconds d, std::function<void()> fn) override;
+  void cancel_timers() override { ++core_timers_; }
+  int64_t uniform(int64_t lo, int64_t hi) override { return env_.rng().range(lo, hi); }
+  bool logging(agent::LogLevel) const override { return env_.tracing(); }
+  void log(agent::LogLevel level, const std::string& fields) override;
 
   const WorkerId id_;
   const std::string zone_;
@@ -188,7 +163,7 @@ class SimAgent {
   const FleetOptions& o_;
   AgentEnv& env_;
   SimClock clock_;
-  const std::chrono::milliseconds interval_;
+  const agent::SessionCoreConfig session_config_;
 
   // The process.
   bool up_ = false;
@@ -198,33 +173,23 @@ class SimAgent {
   uint64_t life_ = 0;
   std::deque<Task> tasks_;
   std::unique_ptr<agent::FenceState> fence_;
+  std::unique_ptr<agent::SessionCore> core_;
+  /// after() timers armed before this count was bumped never run.
+  uint64_t core_timers_ = 0;
   /// A durable write in flight: at a crash it is durable or not, at random.
-  std::shared_ptr<agent::GrantChanges> writing_;
+  std::shared_ptr<const agent::GrantChanges> writing_;
   std::map<std::string, agent::ShardRecord> durable_;
   Revision durable_revision_;
+  AgentStats past_stats_;  ///< of earlier lives
 
   // The controller pool.
   size_t current_ = 0;
   std::map<uint64_t, Attempt> attempts_;
 
-  // The session (the names of session_impl.h).
-  bool stopping_ = false;
-  bool registered_ = false;
-  bool register_inflight_ = false;
-  bool heartbeat_inflight_ = false;
-  bool relist_inflight_ = false;
-  bool synced_ = false;
-  uint64_t session_gen_ = 1;
-  agent::LeaseLedger leases_;
-  int relist_attempt_ = 0;
-  // The watch: one poll at a time on `watch_node_`.
-  uint64_t watch_gen_ = 0;
+  // The watch stream, as one poll at a time on `watch_node_`.
+  uint64_t watch_gen_ = 0;  ///< the core's; 0 when none is open
   NodeId watch_node_;
   uint64_t watch_request_ = 0;
-  int watch_attempt_ = 0;
-  std::optional<std::pair<Revision, agent::SteadyTime>> watch_lag_;
-
-  AgentStats stats_;
 };
 
 }  // namespace tenure::sim

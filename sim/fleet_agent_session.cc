@@ -1,10 +1,7 @@
-// The simulated agent's session, step for step the real one
-// (dataplane_agent/session.cc and session_watch.cc): register, heartbeat,
-// the order of work on a lease answer, re-list, release and the watch.
-// Timeouts and backoffs are the real constants scaled to the run's lease.
-#include <algorithm>
-
-#include "dataplane_agent/lease.h"
+// The simulated agent's I/O towards the controllers, as agent::SessionIo:
+// its calls through a model of the controller pool
+// (dataplane_agent/controller_pool.cc) over the simulated network, and its
+// watch stream as one poll at a time. The decisions are the session core's.
 #include "sim/fleet_agent.h"
 
 namespace tenure::sim {
@@ -12,221 +9,138 @@ namespace tenure::sim {
 using std::chrono::milliseconds;
 
 namespace {
-constexpr int kReleaseAttempts = 4;
+
+agent::ReplyStatus reply_status(FleetStatus s) {
+  switch (s) {
+    case FleetStatus::kOk: return agent::ReplyStatus::kOk;
+    case FleetStatus::kUnavailable: return agent::ReplyStatus::kFailed;
+    case FleetStatus::kNotFound: return agent::ReplyStatus::kNotFound;
+    case FleetStatus::kDead: return agent::ReplyStatus::kWorkerDead;
+    case FleetStatus::kGone:
+    case FleetStatus::kRefused: return agent::ReplyStatus::kRefused;
+  }
+  return agent::ReplyStatus::kFailed;
+}
+
+/// The HTTP status each outcome stands for (logs only).
+int http_status(FleetStatus s) {
+  switch (s) {
+    case FleetStatus::kOk: return 200;
+    case FleetStatus::kUnavailable: return 503;
+    case FleetStatus::kNotFound: return 404;
+    case FleetStatus::kDead: return 409;
+    case FleetStatus::kGone: return 410;
+    case FleetStatus::kRefused: return 400;
+  }
+  return 0;
+}
+
 }  // namespace
 
-std::chrono::milliseconds SimAgent::backoff(int& attempt) const {
-  // Jittered exponential backoff (session.cc's Backoff): uniform in [d/2, d].
-  auto d = static_cast<int64_t>(o_.scaled_ms(100)) << std::min(attempt, 20);
-  d = std::min<int64_t>(d, static_cast<int64_t>(o_.scaled_ms(5000)));
-  ++attempt;
-  return milliseconds(env_.rng().range(d / 2, d));
-}
+// ---- The controller pool ----
 
-void SimAgent::schedule_tick() {
-  timer(interval_, [this] {
-    if (stopping_) return;
-    tick();
-    schedule_tick();
-  });
-}
-
-void SimAgent::tick() {
-  if (!registered_) {
-    if (!register_inflight_) send_register();
-  } else if (!heartbeat_inflight_) {
-    send_heartbeat();
+void SimAgent::call(agent::Call c, std::function<void(agent::Reply)> done) {
+  auto call = std::make_shared<Call>();
+  FleetRequest& r = call->request;
+  switch (c.kind) {
+    case agent::CallKind::kRegister:
+      r.call = FleetCall::kRegister;
+      r.address = "sim://" + id_.str();
+      r.zone = zone_;
+      r.capacity = capacity_;
+      break;
+    case agent::CallKind::kHeartbeat: r.call = FleetCall::kHeartbeat; break;
+    case agent::CallKind::kList: r.call = FleetCall::kList; break;  // one page holds every shard
+    case agent::CallKind::kRelease:
+      r.call = FleetCall::kRelease;
+      r.shards = std::move(c.shards);
+      break;
+    case agent::CallKind::kLeave: r.call = FleetCall::kLeave; break;
   }
+  r.worker = id_;
+  call->timeout = c.timeout;
+  call->done = std::move(done);
+  attempt(std::move(call));
 }
 
-void SimAgent::send_register() {
-  register_inflight_ = true;
-  uint64_t gen = session_gen_;
-  FleetRequest r;
-  r.call = FleetCall::kRegister;
-  r.address = "sim://" + id_.str();
-  r.zone = zone_;
-  r.capacity = capacity_;
-  call(std::move(r), milliseconds(o_.scaled_ms(5000)), [this, gen](Reply rep) {
-    register_inflight_ = false;
-    if (gen != session_gen_ || stopping_) return;
-    handle_lease_reply(rep, /*is_register=*/true);
-  });
-}
-
-void SimAgent::send_heartbeat() {
-  heartbeat_inflight_ = true;
-  uint64_t gen = session_gen_;
-  FleetRequest r;
-  r.call = FleetCall::kHeartbeat;
-  // heartbeat_timeout(): max(interval, 500 ms), scaled.
-  milliseconds timeout(std::max({o_.heartbeat_ms, o_.scaled_ms(500), o_.min_call_ms}));
-  call(std::move(r), timeout, [this, gen](Reply rep) {
-    heartbeat_inflight_ = false;
-    if (gen != session_gen_ || stopping_) return;
-    handle_lease_reply(rep, /*is_register=*/false);
-  });
-}
-
-void SimAgent::handle_lease_reply(const Reply& r, bool is_register) {
-  switch (r.status) {
-    case FleetStatus::kOk: break;
-    case FleetStatus::kNotFound:
-      // Not (yet) known to the member that answered: stop serving, forget nothing.
-      if (!is_register) lost_registration("not_registered", /*drop_grants=*/false);
-      return;
-    case FleetStatus::kDead:
-      ++stats_.declared_dead;
-      lost_registration("worker_dead", /*drop_grants=*/true);
-      return;
-    default: return;  // error, or refused: try again at the next tick
+void SimAgent::attempt(std::shared_ptr<Call> c) {
+  std::vector<NodeId> members = env_.controllers();
+  if (members.empty()) {
+    agent::Reply r;
+    r.sent = clock_.now();
+    r.detail = "no controllers";
+    return post([c, r = std::move(r)] { c->done(r); });
   }
-  ++stats_.heartbeats_ok;
-  apply_lease_answer(r, is_register);
+  Attempt a;
+  a.index = current_;
+  a.endpoint = members[a.index % members.size()];
+  a.sent = clock_.now();
+  ++c->tried;
+  FleetRequest req = c->request;
+  req.id = env_.next_request_id();
+  uint64_t id = req.id;
+  milliseconds timeout = c->timeout;
+  a.call = std::move(c);
+  NodeId to = a.endpoint;
+  attempts_.emplace(id, std::move(a));
+  env_.send(address(), to, std::move(req));
+  timer(timeout, [this, id] { finish_attempt(id, std::nullopt); });
 }
 
-void SimAgent::extend_from(const Reply& r) {
-  milliseconds lease(r.answer.lease.lease_ms);
-  agent::SteadyTime deadline = agent::lease_deadline(r.sent, lease, interval_);
-  if (o_.bug == "fleet-lease-no-margin") deadline = r.sent + lease;  // planted: no drift factor, no margin
-  // Planted: the lease needs no table that knows what we lost (before the ledger).
-  Revision needs = o_.bug == "fleet-lease-ignores-worker-revision" ? Revision() : r.answer.lease.worker_revision;
-  leases_.add(deadline, needs);
-  refresh_lease();
-  if (env_.tracing()) {
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - clock_.now()).count();
-    log("lease from " + r.endpoint.str() + (synced_ ? "" : " (not synced)") + ": " + std::to_string(left) +
-        "ms left once at revision " + std::to_string(needs.value()) + " (table " +
-        std::to_string(fence_->revision().value()) + "), valid=" + (fence_->lease_valid() ? "yes" : "no") +
-        ", revoked=" + std::to_string(r.answer.lease.revoked.size()));
+void SimAgent::on_answer(const FleetAnswer& a) {
+  if (!up_) return;
+  post([this, a] {
+    if (attempts_.count(a.id)) return finish_attempt(a.id, a);
+    if (a.id == watch_request_) on_watch_answer(a);
+  });
+}
+
+void SimAgent::finish_attempt(uint64_t id, std::optional<FleetAnswer> a) {
+  auto it = attempts_.find(id);
+  if (it == attempts_.end()) return;  // answered or timed out already
+  Attempt at = std::move(it->second);
+  attempts_.erase(it);
+  // A 503 or no answer at all: another member may do better (each once per call).
+  if (!a || a->status == FleetStatus::kUnavailable) {
+    if (current_ == at.index) current_ = at.index + 1;
+    if (at.call->tried < env_.controllers().size()) return attempt(at.call);
   }
-}
-
-void SimAgent::refresh_lease() {
-  if (synced_) fence_->set_lease_from(leases_);
-}
-
-void SimAgent::apply_lease_answer(const Reply& r, bool is_register) {
-  // 1. Stop serving what is being handed off, durably, before anything else.
-  auto c = changes();
-  for (const auto& s : r.answer.lease.revoked) c->revoke_for_release(s);
-  commit(c, [this, r, is_register, c] {
-    // 2. Only then extend the lease.
-    extend_from(r);
-    // 3. Confirm the handoffs so the new owners need not wait out the lease.
-    send_release(c->to_release());
-    if (is_register && !registered_) {
-      registered_ = true;
-      log("registered via " + r.endpoint.str() + " revision=" + std::to_string(r.answer.lease.revision.value()));
-      start_relist();
-    }
-    check_watch_lag(r.answer.lease.revision, r.answer.lease.worker_revision);
-  });
-}
-
-void SimAgent::lost_registration(const std::string& reason, bool drop_grants) {
-  ++session_gen_;
-  registered_ = false;
-  synced_ = false;
-  relist_inflight_ = false;
-  leases_.clear();
-  fence_->invalidate_lease();
-  stop_watch();
-  auto c = changes();
-  if (drop_grants) c->drop_all();
-  log("registration lost: " + reason + " dropped=" + std::to_string(c->dropped()));
-  commit(c, [this] { send_register(); });
-}
-
-void SimAgent::start_relist() {
-  if (relist_inflight_ || stopping_) return;
-  relist_inflight_ = true;
-  stop_watch();
-  uint64_t gen = session_gen_;
-  FleetRequest r;
-  r.call = FleetCall::kList;
-  call(std::move(r), milliseconds(o_.scaled_ms(10000)), [this, gen](Reply rep) {
-    if (gen != session_gen_ || stopping_) return;
-    relist_inflight_ = false;
-    on_relist(rep);
-  });
-}
-
-void SimAgent::on_relist(const Reply& r) {
-  if (!r.ok()) return schedule_relist();
-  relist_attempt_ = 0;
-  ++stats_.relists;
-  auto c = changes();
-  c->apply_listing(r.answer.list);
-  Revision rev = r.answer.list.revision;
-  commit(c, [this, c, rev] {
-    synced_ = true;
-    refresh_lease();
-    send_release(c->to_release());
-    stats_.grants += c->granted();
-    log("relisted revision=" + std::to_string(rev.value()) + " held=" + std::to_string(fence_->held_count()));
-    start_watch(rev);
-  });
-}
-
-void SimAgent::schedule_relist() {
-  uint64_t gen = session_gen_;
-  timer(backoff(relist_attempt_), [this, gen] {
-    if (gen != session_gen_ || stopping_) return;
-    start_relist();
-  });
-}
-
-void SimAgent::send_release(std::vector<agent::ShardEpoch> shards, int attempt) {
-  if (shards.empty() || stopping_) return;
-  ++stats_.releases;
-  FleetRequest r;
-  r.call = FleetCall::kRelease;
-  r.shards = shards;
-  call(std::move(r), milliseconds(o_.scaled_ms(5000)), [this, shards, attempt](Reply rep) {
-    if (rep.ok() || attempt + 1 >= kReleaseAttempts || stopping_) return;
-    // Unconfirmed, the controllers wait our lease out: slower, still safe.
-    timer(milliseconds(o_.scaled_ms(200)) * (1 << attempt), [this, shards, attempt] { send_release(shards, attempt + 1); });
-  });
-}
-
-void SimAgent::check_watch_lag(Revision heartbeat_revision, Revision worker_revision) {
-  // As Session::Impl::check_watch_lag: move a watch that stays behind, soon
-  // when it lacks an event of ours the lease waits for.
-  if (!synced_ || relist_inflight_) {
-    watch_lag_.reset();
-    return;
+  agent::Reply r;
+  r.sent = at.sent;
+  r.endpoint = at.endpoint.str();
+  if (a) {
+    r.status = reply_status(a->status);
+    r.http_status = http_status(a->status);
+    r.detail = to_string(a->status);
+    r.lease = std::move(a->lease);
+    r.list = std::move(a->list);
+  } else {
+    r.detail = "timeout";
   }
-  Revision seen = fence_->revision();
-  if (watch_lag_ && seen >= watch_lag_->first) watch_lag_.reset();
-  if (seen >= heartbeat_revision) return;
-  bool own_events_missing = seen < worker_revision;
-  if (!watch_lag_) {
-    watch_lag_ = {own_events_missing ? worker_revision : heartbeat_revision, clock_.now()};
-    return;
-  }
-  const milliseconds limit(o_.scaled_ms(own_events_missing ? 1000 : 15000));
-  if (clock_.now() - watch_lag_->second > limit) {
-    log("watch lagging at " + std::to_string(seen.value()) + ": rewatch");
-    watch_lag_.reset();
-    start_watch(seen);
-  }
+  at.call->done(std::move(r));
+}
+
+std::string SimAgent::endpoint() const {
+  std::vector<NodeId> members = env_.controllers();
+  return members.empty() ? std::string() : members[current_ % members.size()].str();
 }
 
 // ---- The watch: one poll at a time stands for the stream ----
 
-void SimAgent::start_watch(Revision from) {
+void SimAgent::open_watch(uint64_t gen, Revision from) {
   (void)from;  // every poll asks from the revision applied so far
-  stop_watch();
-  if (stopping_ || !synced_) return;
   std::vector<NodeId> members = env_.controllers();
+  watch_gen_ = gen;
+  watch_request_ = 0;
   if (members.empty()) return;
   watch_node_ = members[current_ % members.size()];
-  poll_watch(watch_gen_);
+  poll_watch(gen);
 }
 
+void SimAgent::close_watch() { watch_gen_ = watch_request_ = 0; }
+
 void SimAgent::poll_watch(uint64_t gen) {
-  if (gen != watch_gen_ || stopping_ || !synced_) return;
+  if (gen != watch_gen_ || !core_) return;
   FleetRequest r;
   r.call = FleetCall::kWatch;
   r.worker = id_;
@@ -236,55 +150,33 @@ void SimAgent::poll_watch(uint64_t gen) {
   // A stream that stays silent (its member crashed or was cut off) ends.
   uint64_t id = r.id;
   timer(milliseconds(3 * o_.watch_poll_ms + std::max(o_.scaled_ms(1000), o_.min_call_ms)), [this, gen, id] {
-    if (gen == watch_gen_ && watch_request_ == id) on_watch_answer(gen, std::nullopt);
+    if (gen != watch_gen_ || watch_request_ != id) return;
+    watch_gen_ = watch_request_ = 0;
+    core_->on_watch_end(gen, agent::WatchEnd::kUnavailable, 0);
   });
 }
 
-void SimAgent::on_watch_answer(uint64_t gen, std::optional<FleetAnswer> a) {
-  if (gen != watch_gen_) return;
+void SimAgent::on_watch_answer(const FleetAnswer& a) {
+  uint64_t gen = watch_gen_;
   watch_request_ = 0;
-  if (!a || a->status != FleetStatus::kOk) return on_watch_end(gen, a && a->status == FleetStatus::kGone);
-  watch_attempt_ = 0;
-  // process_lines(): one durable batch; repeats (at or below what we applied) skipped.
-  auto c = changes();
-  bool self_dead = false;
-  for (const auto& e : a->events) {
-    Revision applied = c->revision().value_or(fence_->revision());
-    if (e.revision <= applied) continue;
-    if (e.kind == agent::WatchEvent::Kind::kWorker && e.worker == id_ && (e.state == "dead" || e.state == "removed")) {
-      self_dead = true;
-    }
-    c->apply_event(e, id_);
+  if (a.status != FleetStatus::kOk) {
+    watch_gen_ = 0;
+    bool gone = a.status == FleetStatus::kGone;
+    return core_->on_watch_end(gen, gone ? agent::WatchEnd::kCompacted : agent::WatchEnd::kUnavailable,
+                               http_status(a.status));
   }
-  c->advance_revision(a->progress);
-  commit(c, [this, c, gen, self_dead] {
-    stats_.grants += c->granted();
-    send_release(c->to_release());
-    if (self_dead) {
-      ++stats_.declared_dead;
-      return lost_registration("declared_dead_in_watch", /*drop_grants=*/true);
-    }
-    timer(milliseconds(o_.watch_poll_ms), [this, gen] { poll_watch(gen); });
-  });
-}
-
-void SimAgent::on_watch_end(uint64_t gen, bool gone) {
-  if (gen != watch_gen_ || stopping_) return;
-  if (gone) {
-    log("watch compacted: relist");
-    return start_relist();
-  }
-  // No answer, or "no leader": another member may serve the stream.
-  ++current_;
-  schedule_watch_reconnect();
-}
-
-void SimAgent::schedule_watch_reconnect() {
-  uint64_t gen = ++watch_gen_;
-  timer(backoff(watch_attempt_), [this, gen] {
-    if (gen != watch_gen_ || stopping_ || !synced_) return;
-    start_watch(fence_->revision());
-  });
+  core_->on_watch_open(gen);
+  // The events, then a progress line at the revision they reach.
+  agent::WatchBatch batch;
+  batch.events = a.events;
+  agent::WatchEvent progress;
+  progress.kind = agent::WatchEvent::Kind::kProgress;
+  progress.revision = a.progress;
+  batch.events.push_back(std::move(progress));
+  core_->on_watch_batch(gen, std::move(batch));
+  // The next poll asks from what the batch installed: if it is still being
+  // made durable, the strand runs the poll after the install.
+  timer(milliseconds(o_.watch_poll_ms), [this, gen] { poll_watch(gen); });
 }
 
 }  // namespace tenure::sim

@@ -89,12 +89,14 @@ struct FleetOptions {
 FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms);
 
 /// The planted bugs of the fleet mode, switched on by `--fleet --bug NAME`.
-/// The controller-side ones (fleet-no-full-lease,
-/// fleet-lease-while-declaring-dead) are testing knobs of the production
-/// leader services (controlplane::FleetTestingKnobs), which the simulated
-/// members run; the agent-side ones live in the simulator's agent model.
+/// All four are testing knobs of production code, never set by a config key
+/// or flag of the programs: the controller-side ones (fleet-no-full-lease,
+/// fleet-lease-while-declaring-dead) of the leader services
+/// (controlplane::FleetTestingKnobs), which the simulated members run; the
+/// agent-side ones of the session core (agent::SessionKnobs,
+/// dataplane_agent/session_core.h), which the simulated agents run.
 ///   fleet-lease-no-margin:  the agent's lease is send time + lease, without
-///                           the drift factor or the margin.
+///                           the drift factor or the margin (SessionKnobs).
 ///   fleet-no-full-lease:    a new leader counts every worker's lease as half
 ///                           gone at its election (no full lease after an
 ///                           election).
@@ -104,7 +106,8 @@ FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms);
 ///   fleet-lease-ignores-worker-revision:  the agent extends its lease from
 ///                           any answer at once, whether or not its table
 ///                           has reached the answer's worker revision (the
-///                           stale-grant hole the LeaseLedger closed).
+///                           stale-grant hole the LeaseLedger closed;
+///                           SessionKnobs).
 const std::vector<std::string>& fleet_bug_names();
 bool is_fleet_bug(const std::string& name);
 
