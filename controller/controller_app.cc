@@ -139,7 +139,9 @@ int ControllerApp::run() {
   p.transport->set_refused_metric(&p.metrics->peer_refused);
   net::register_certificate_expiry(*p.registry, config_.tls.cert_file, config_.tls.ca_file);
   p.node = std::make_unique<RaftNode>(p.io, node_options(config_), *p.storage, *p.transport, *p.metrics);
-  p.transport->set_node(p.node.get());
+  p.transport->on_snapshot_verdict([node = p.node.get()](const consensus::NodeId& to, bool delivered) {
+    node->report_snapshot(to, delivered);
+  });
 
   controlplane::FleetPolicyOptions sup;
   sup.lease_ms = config_.worker_lease_ms;

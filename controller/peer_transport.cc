@@ -3,7 +3,6 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "controller/peer_batch.h"
-#include "controller/raft_node.h"
 #include "controller/raft_wire.h"
 #include "controller/wire_limits.h"
 
@@ -193,7 +192,7 @@ void PeerTransport::send_chunk(const NodeId& id, std::string address, std::share
       log_warn("transport", "event=snapshot_failed to=" + id.str() + " offset=" + std::to_string(offset) +
                                 " status=" + (r.ok() ? std::to_string(r.value().status) : std::string(net::to_string(r.code()))));
     }
-    if (node_) node_->report_snapshot(id, ok);
+    if (snapshot_verdict_) snapshot_verdict_(id, ok);
   });
 }
 

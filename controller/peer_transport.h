@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,8 +27,6 @@
 #include "net/http_client.h"
 
 namespace tenure::controller {
-
-class RaftNode;
 
 struct TransportOptions {
   consensus::NodeId self;
@@ -47,8 +46,10 @@ class PeerTransport : public replication::PeerSender {
   /// Counts refused requests by reason (label `reason`: too_large,
   /// bad_request, unauthorized, other, oversized); set before traffic starts.
   void set_refused_metric(prometheus::Family<prometheus::Counter>* refused) { refused_ = refused; }
-  /// The node that receives snapshot verdicts; set before traffic starts.
-  void set_node(RaftNode* node) { node_ = node; }
+  /// Who hears whether a snapshot got through (the Raft node's
+  /// report_snapshot); set before traffic starts.
+  using SnapshotVerdict = std::function<void(const consensus::NodeId& to, bool delivered)>;
+  void on_snapshot_verdict(SnapshotVerdict fn) { snapshot_verdict_ = std::move(fn); }
 
   void send(std::vector<consensus::Message> msgs) override;
   void set_peer_address(const consensus::NodeId& id, const std::string& address) override;
@@ -83,7 +84,7 @@ class PeerTransport : public replication::PeerSender {
 
   net::HttpClient& client_;
   TransportOptions options_;
-  RaftNode* node_ = nullptr;
+  SnapshotVerdict snapshot_verdict_;
   prometheus::Family<prometheus::Counter>* refused_ = nullptr;
   mutable std::mutex mu_;
   std::map<consensus::NodeId, Peer> peers_;

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "common/crc32c.h"
-#include "controlplane/codec.h"
+#include "common/codec.h"
 
 namespace tenure::controller {
 
@@ -14,8 +14,8 @@ using consensus::Message;
 using consensus::MessageType;
 using consensus::NodeId;
 using consensus::Term;
-using controlplane::Reader;
-using controlplane::Writer;
+using tenure::Reader;
+using tenure::Writer;
 
 namespace {
 

@@ -1,6 +1,6 @@
 #include "controlplane/commands.h"
 
-#include "controlplane/codec.h"
+#include "common/codec.h"
 
 namespace tenure::controlplane {
 

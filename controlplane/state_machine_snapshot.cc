@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <iterator>
 
-#include "controlplane/codec.h"
+#include "common/codec.h"
 #include "controlplane/state_machine.h"
 
 namespace tenure::controlplane {

@@ -4,16 +4,16 @@
 #include <cstdint>
 #include <string>
 
-#include "consensus/types.h"
+#include "common/counter.h"
 
 namespace tenure::controlplane {
 
 struct EpochTag {};
 struct RevisionTag {};
 /// Per-shard fencing token: raised by exactly one on every change of owner.
-using Epoch = consensus::Counter<EpochTag>;
+using Epoch = Counter<EpochTag>;
 /// Cluster-wide counter raised by every applied change.
-using Revision = consensus::Counter<RevisionTag>;
+using Revision = Counter<RevisionTag>;
 
 /// A string id with a distinct type per kind of thing it names.
 template <typename Tag>

@@ -1,7 +1,7 @@
 #include "sim/fleet_state_machine.h"
 
 #include "consensus/assert.h"
-#include "controlplane/codec.h"
+#include "common/codec.h"
 
 namespace tenure::sim {
 
@@ -19,7 +19,7 @@ std::string FleetStateMachine::apply(LogIndex index, const std::string& data) {
 }
 
 std::string FleetStateMachine::snapshot() const {
-  controlplane::Writer w;
+  tenure::Writer w;
   w.u8(kFormat);
   w.str(kv_.snapshot());
   w.str(fleet_.snapshot());
@@ -27,7 +27,7 @@ std::string FleetStateMachine::snapshot() const {
 }
 
 bool FleetStateMachine::restore(const std::string& data) {
-  controlplane::Reader r(data);
+  tenure::Reader r(data);
   if (r.u8() != kFormat) return false;
   std::string kv = r.str();
   std::string fleet = r.str();

@@ -11,7 +11,7 @@
 #include "common/crc32c.h"
 #include "controller/raft_wire.h"
 #include "controller/wire_limits.h"
-#include "controlplane/codec.h"
+#include "common/codec.h"
 
 namespace tenure::controller {
 namespace {
@@ -191,7 +191,7 @@ TEST(RaftWire, SnapshotMetaRoundTripsAndVersion1MetaHasNoChecksum) {
   EXPECT_EQ(back->snapshot->conf, s.conf);
   EXPECT_EQ(crc, 0xffffffffu);
   // Version 1: the same fields without the data CRC and the body's checksum.
-  controlplane::Writer w;
+  tenure::Writer w;
   w.u8(kWireVersionNoChecksum);
   w.u8(static_cast<uint8_t>(MessageType::kSnapshot));
   for (const char* id : {"c1", "c2"}) w.str(id);
@@ -227,7 +227,7 @@ void expect_malformed(const std::string& body, const char* what) {
 
 TEST(RaftWire, OversizedCountsAndLengthsAreMalformed) {
   auto varint = [](uint64_t v) {
-    controlplane::Writer w;
+    tenure::Writer w;
     w.varint(v);
     return w.take();
   };
@@ -281,7 +281,7 @@ TEST(RaftWire, UnknownTypesVersionsAndTrailingBytesAreMalformed) {
   m.snapshot = Snapshot{};
   std::string meta = encode_snapshot_meta(m, 1);
   std::string meta_payload = meta.substr(0, meta.size() - 4 - 1);  // drop checksum and the CRC varint (1)
-  controlplane::Writer big;
+  tenure::Writer big;
   big.varint(uint64_t{1} << 32);
   err = WireError::kChecksum;
   EXPECT_FALSE(decode_snapshot_meta(sealed(meta_payload + big.take()), &crc, &err));

@@ -4,7 +4,7 @@
 // changes nothing.
 #include <gtest/gtest.h>
 
-#include "controlplane/codec.h"
+#include "common/codec.h"
 #include "controlplane/state_machine.h"
 
 namespace tenure::controlplane {

@@ -1,5 +1,5 @@
 #pragma once
-// A small binary encoding for commands and snapshots: little-endian varints
+// A small binary encoding (commands, snapshots, the peer wire): little-endian varints
 // and length-prefixed strings. Deterministic byte for byte, so every member
 // encodes the same state identically.
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace tenure::controlplane {
+namespace tenure {
 
 class Writer {
  public:
@@ -41,4 +41,4 @@ class Reader {
   bool failed_ = false;
 };
 
-}  // namespace tenure::controlplane
+}  // namespace tenure

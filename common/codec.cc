@@ -1,8 +1,8 @@
-#include "controlplane/codec.h"
+#include "common/codec.h"
 
 #include <cstring>
 
-namespace tenure::controlplane {
+namespace tenure {
 
 void Writer::varint(uint64_t v) {
   while (v >= 0x80) {
@@ -67,4 +67,4 @@ double Reader::f64() {
   return v;
 }
 
-}  // namespace tenure::controlplane
+}  // namespace tenure
