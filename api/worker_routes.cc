@@ -95,6 +95,19 @@ void ControllerApi::move_shard(const CallPtr& call) {
     if (s->worker == to) {
       return reply(call, net::json_error(409, "conflict", "shard \"" + id.str() + "\" is already owned by " + to.str()));
     }
+    if (s->state == ShardState::kUnassigned) {
+      // A shard deleted and created again is granted to no one until its
+      // last owner's lease has run out (docs/api.md): a manual move obeys
+      // the hold as placement does.
+      auto hold = supervisor_.leader().grant_hold_ms(id);
+      if (!hold) return reply_no_leader(call, "the leader is not serving moves yet; retry");
+      if (*hold > 0) {
+        auto res = net::json_error(409, "conflict", "shard \"" + id.str() + "\" was deleted less than a worker lease ago; it may be granted in " +
+                                                  std::to_string(*hold) + " ms");
+        res.headers.emplace_back("Retry-After", std::to_string((*hold + 999) / 1000));
+        return reply(call, std::move(res));
+      }
+    }
     controlplane::Placement p{id, to, s->epoch};
     controlplane::Command cmd{request_id(call), 0, {}};
     if (s->state == ShardState::kUnassigned) {

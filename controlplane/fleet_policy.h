@@ -104,6 +104,12 @@ class FleetPolicy {
   void start_leading(const StateMachine& sm, uint64_t now_ms);
   void stop_leading() { leading_ = false; }
   bool leading() const { return leading_; }
+  /// How long `shard` (unassigned) must still wait before anyone may be
+  /// granted it: 0 once it may be; while its deletion is less than a worker
+  /// lease old (its last owner may still be serving it), or, after an
+  /// election, while any shard once owned is held. Placement and manual
+  /// moves both obey it (docs/api.md, "Deleting a shard").
+  uint64_t grant_hold_ms(const StateMachine& sm, const ShardId& shard, uint64_t now_ms);
 
   /// A heartbeat or registration arrived at `now_ms`.
   HeartbeatAnswer heartbeat(const StateMachine& sm, const WorkerId& worker, uint64_t now_ms);

@@ -49,6 +49,11 @@ HeartbeatAnswer LeaderService::heard(const WorkerId& worker) {
 
 Plan LeaderService::plan() const { return policy_.plan(port_.state(), port_.wall_ms()); }
 
+std::optional<uint64_t> LeaderService::grant_hold_ms(const ShardId& shard) {
+  if (!policy_.leading()) return std::nullopt;
+  return policy_.grant_hold_ms(port_.state(), shard, port_.steady_ms());
+}
+
 void LeaderService::execute(const Plan& plan, std::function<void(const PortError*, size_t)> done) {
   auto cmds = policy_.plan_commands(plan);
   if (cmds.empty()) return done(nullptr, 0);

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "controlplane/consensus_port.h"
@@ -48,6 +49,9 @@ class LeaderService {
   HeartbeatAnswer heard(const WorkerId& worker);
   /// The placement this leader would carry out now.
   Plan plan() const;
+  /// FleetPolicy::grant_hold_ms on this leader's state and clock; nullopt
+  /// while the service does not lead yet (it holds nothing it could vouch for).
+  std::optional<uint64_t> grant_hold_ms(const ShardId& shard);
   /// Proposes `plan`'s commands; `done` once, with the first error (if
   /// any) and the number of shards changed by those that applied.
   void execute(const Plan& plan, std::function<void(const PortError*, size_t changed)> done);

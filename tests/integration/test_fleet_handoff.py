@@ -7,6 +7,10 @@ polled every 20 ms:
   each move completes (history reason manual / drain, epoch + 1);
 - a graceful shutdown (SIGTERM): exit code 0, and its shards are active
   elsewhere before its lease would have run out (reason released);
+- a shard deleted and created again is not moved to anyone (409 with
+  Retry-After) until its last owner's lease has run out, then it is
+  (chaos seed 107: a manual move 43 ms after the deletion gave it to a new
+  owner while the old one, slow to hear, still accepted writes);
 - an agent restarted with the same data_dir refuses a write at an epoch
   older than the newest it saw, also for a shard the controllers no longer
   mention to it.
@@ -28,6 +32,25 @@ class FleetHandoffTest(fh.FleetTestCase):
     def wait_claimed(self, agent, shard, epoch, timeout=10):
         th.wait_until(lambda: agent.grants(timeout=1).claims().get(shard) == epoch, timeout,
                       "%s holding %s at epoch %d" % (agent.id, shard, epoch), interval=0.02)
+
+    def test_move_of_a_recreated_shard_waits_for_the_old_lease(self):
+        f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
+        sid = sorted(s for s, v in before.items() if v["worker"] == "w1")[0]
+        self.assertStatus(f.ctl("DELETE", "/v1/shards/%s" % sid), 200)
+        deleted_at = time.monotonic()
+        self.assertStatus(f.ctl("POST", "/v1/shards", {"ids": [sid]}), 201)
+        r = f.move(sid, "w2")
+        self.assertStatus(r, 409)
+        self.assertEqual(r.json["error"], "conflict")
+        self.assertIn("deleted less than a worker lease ago", r.json["message"])
+        self.assertGreaterEqual(int(r.headers.get("retry-after", "0")), 1, r.headers)
+        # Once the lease has run out, the same move goes through (or
+        # placement got there first and gave it to w2).
+        def moved():
+            x = f.move(sid, "w2")
+            return x.status == 202 or (f.shard(sid) or {}).get("worker") == "w2"
+        th.wait_until(moved, 10, "the move accepted after the hold", interval=0.1)
+        self.assertGreaterEqual(time.monotonic() - deleted_at, LEASE_MS / 1000.0 * 0.9)
 
     def test_manual_move_and_drain_never_two_holders(self):
         f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)
