@@ -21,8 +21,8 @@
 #include "api/snapshot_inbox.h"
 
 #include "api/router.h"
-#include "controller/raft_node.h"
-#include "controller/supervisor.h"
+#include "member/raft_node.h"
+#include "member/supervisor.h"
 #include "controlplane/propose_pieces.h"
 #include "net/http_client.h"
 #include "net/server_metrics.h"

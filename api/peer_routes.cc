@@ -6,7 +6,7 @@
 
 #include "api/controller_api.h"
 #include "common/crc32c.h"
-#include "controller/raft_wire.h"
+#include "peers/raft_wire.h"
 
 namespace tenure::api {
 

@@ -18,7 +18,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
-#include "controller/raft_node.h"
+#include "member/raft_node.h"
 #include "net/http_server.h"
 
 namespace tenure::api {

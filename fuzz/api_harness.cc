@@ -20,10 +20,10 @@
 
 #include "api/controller_api.h"
 #include "api/watch_hub.h"
-#include "controller/metrics.h"
+#include "member/metrics.h"
 #include "replication/peer_sender.h"
-#include "controller/raft_node.h"
-#include "controller/supervisor.h"
+#include "member/raft_node.h"
+#include "member/supervisor.h"
 #include "dataplane_agent/clock.h"
 #include "dataplane_agent/data_store.h"
 #include "dataplane_agent/fence_state.h"

@@ -18,7 +18,7 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 
-#include "controller/wire_limits.h"
+#include "peers/wire_limits.h"
 #include "fuzz/api_harness.h"
 #include "net/detail/request_parse.h"
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "controller/raft_wire.h"
+#include "peers/raft_wire.h"
 
 namespace {
 

@@ -92,7 +92,7 @@ class ScaleSnapshotTest(th.ClusterTestCase):
         self.assertGreaterEqual(shards(follower), SHARDS + 1 + len(writer.acked))
         first = follower.get("/v1/shards?consistency=stale&limit=1").json
         self.assertEqual([s["id"] for s in first["shards"]], ["before-stop"])
-        # Snapshots are taken off the strand (controller/snapshot_maker.h):
+        # Snapshots are taken off the strand (member/snapshot_maker.h):
         # before, the leader's own snapshot of 1,000,000 shards stopped its
         # heartbeats for 0.5-1.4 s and cost a leader change in 1 of 3 runs.
         self.assertEqual(after, before, "the leader or term changed during the test")

@@ -1,4 +1,4 @@
-#include "controller/bootstrap_guard.h"
+#include "member/bootstrap_guard.h"
 
 #include <nlohmann/json.hpp>
 

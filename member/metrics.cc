@@ -1,4 +1,4 @@
-#include "controller/metrics.h"
+#include "member/metrics.h"
 
 namespace tenure::controller {
 

@@ -2,7 +2,7 @@
 // encodes the state as it was at start(), whatever the parent changes
 // after, writes its file durably and lets go of every descriptor it
 // inherited; a maker destroyed mid-way kills its child and calls nothing.
-#include "controller/snapshot_maker.h"
+#include "member/snapshot_maker.h"
 
 #include <gtest/gtest.h>
 

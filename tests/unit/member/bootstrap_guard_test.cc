@@ -13,7 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
-#include "controller/bootstrap_guard.h"
+#include "member/bootstrap_guard.h"
 #include "net/http_server.h"
 
 namespace tenure::controller {

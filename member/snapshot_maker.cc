@@ -1,4 +1,4 @@
-#include "controller/snapshot_maker.h"
+#include "member/snapshot_maker.h"
 
 #include <signal.h>
 #include <sys/prctl.h>

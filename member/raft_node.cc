@@ -1,6 +1,6 @@
 // The controller's Raft member: the driver on an Asio strand, a persist
 // thread, SQLite, the control plane's state machine and Prometheus.
-#include "controller/raft_node.h"
+#include "member/raft_node.h"
 
 #include <chrono>
 #include <cstdio>
@@ -10,7 +10,7 @@
 
 #include "common/log.h"
 #include "common/steady_clock.h"
-#include "controller/wire_limits.h"
+#include "peers/wire_limits.h"
 #include "storage/raft_storage.h"
 
 namespace tenure::controller {
@@ -26,7 +26,7 @@ uint64_t wall_clock_ms() {
 namespace {
 
 replication::DriverOptions driver_options(const NodeOptions& o) {
-  replication::DriverOptions d;
+  replication::DriverOptions d = o;
   d.raft.id = o.id;
   d.raft.election_ticks = o.election_ticks;
   d.raft.heartbeat_ticks = o.heartbeat_ticks;
@@ -36,14 +36,6 @@ replication::DriverOptions driver_options(const NodeOptions& o) {
   d.raft.max_entry_bytes = kMaxEntryBytes;
   d.raft.max_bytes_per_msg = kMaxAppendBytes;
   d.raft.entry_overhead_bytes = kEntryWireOverheadBytes;
-  d.tick_ms = o.tick_ms;
-  d.snapshot_threshold_entries = o.snapshot_threshold_entries;
-  d.snapshot_keep_entries = o.snapshot_keep_entries;
-  d.request_timeout_ms = o.request_timeout_ms;
-  d.configured_addresses = o.configured_addresses;
-  d.bootstrap_voters = o.bootstrap_voters;
-  d.max_queued_proposals = o.max_queued_proposals;
-  d.max_queued_proposal_bytes = o.max_queued_proposal_bytes;
   return d;
 }
 

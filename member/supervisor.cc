@@ -1,4 +1,4 @@
-#include "controller/supervisor.h"
+#include "member/supervisor.h"
 
 #include "common/log.h"
 #include "common/steady_clock.h"

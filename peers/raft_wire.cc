@@ -1,4 +1,4 @@
-#include "controller/raft_wire.h"
+#include "peers/raft_wire.h"
 
 #include <algorithm>
 

@@ -6,7 +6,7 @@
 
 #include "config/controller_config.h"
 #include "config/program_flags.h"
-#include "controller/controller_app.h"
+#include "programs/controller/controller_app.h"
 
 namespace {
 const char* kUsage =

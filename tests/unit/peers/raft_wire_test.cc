@@ -9,8 +9,8 @@
 #include <gtest/gtest.h>
 
 #include "common/crc32c.h"
-#include "controller/raft_wire.h"
-#include "controller/wire_limits.h"
+#include "peers/raft_wire.h"
+#include "peers/wire_limits.h"
 #include "common/codec.h"
 
 namespace tenure::controller {

@@ -1,4 +1,4 @@
-#include "controller/message_drops.h"
+#include "member/message_drops.h"
 
 #include "common/log.h"
 

@@ -14,8 +14,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include "controller/port_errors.h"
-#include "controller/raft_node.h"
+#include "member/port_errors.h"
+#include "member/raft_node.h"
 #include "controlplane/consensus_port.h"
 #include "controlplane/agent_service.h"
 #include "controlplane/leader_service.h"

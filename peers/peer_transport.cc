@@ -1,10 +1,10 @@
-#include "controller/peer_transport.h"
+#include "peers/peer_transport.h"
 
 #include "common/crc32c.h"
 #include "common/log.h"
-#include "controller/peer_batch.h"
-#include "controller/raft_wire.h"
-#include "controller/wire_limits.h"
+#include "peers/peer_batch.h"
+#include "peers/raft_wire.h"
+#include "peers/wire_limits.h"
 
 namespace tenure::controller {
 

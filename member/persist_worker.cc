@@ -1,4 +1,4 @@
-#include "controller/persist_worker.h"
+#include "member/persist_worker.h"
 
 namespace tenure::controller {
 

@@ -6,7 +6,7 @@
 
 #include <set>
 
-#include "controller/port_errors.h"
+#include "member/port_errors.h"
 
 namespace tenure::controller {
 namespace {

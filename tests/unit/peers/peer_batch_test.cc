@@ -6,9 +6,9 @@
 
 #include <deque>
 
-#include "controller/peer_batch.h"
-#include "controller/raft_wire.h"
-#include "controller/wire_limits.h"
+#include "peers/peer_batch.h"
+#include "peers/raft_wire.h"
+#include "peers/wire_limits.h"
 
 namespace tenure::controller {
 namespace {

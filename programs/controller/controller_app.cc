@@ -1,4 +1,4 @@
-#include "controller/controller_app.h"
+#include "programs/controller/controller_app.h"
 
 #include <atomic>
 #include <cstdlib>
@@ -12,13 +12,13 @@
 
 #include "api/controller_api.h"
 #include "api/watch_hub.h"
-#include "controller/wire_limits.h"
+#include "peers/wire_limits.h"
 #include "common/log.h"
-#include "controller/bootstrap_guard.h"
-#include "controller/metrics.h"
-#include "controller/peer_transport.h"
-#include "controller/raft_node.h"
-#include "controller/supervisor.h"
+#include "member/bootstrap_guard.h"
+#include "member/metrics.h"
+#include "peers/peer_transport.h"
+#include "member/raft_node.h"
+#include "member/supervisor.h"
 #include "net/certificate.h"
 #include "net/http_client.h"
 #include "net/http_server.h"

@@ -1,6 +1,6 @@
-#include "controller/peer_batch.h"
+#include "peers/peer_batch.h"
 
-#include "controller/wire_limits.h"
+#include "peers/wire_limits.h"
 
 namespace tenure::controller {
 

@@ -1,4 +1,4 @@
-#include "controller/port_errors.h"
+#include "member/port_errors.h"
 
 #include <utility>
 

@@ -23,11 +23,11 @@
 #include <boost/asio/strand.hpp>
 
 #include "consensus/raft.h"
-#include "controller/guarded.h"
-#include "controller/message_drops.h"
-#include "controller/metrics.h"
-#include "controller/persist_worker.h"
-#include "controller/snapshot_maker.h"
+#include "member/guarded.h"
+#include "member/message_drops.h"
+#include "member/metrics.h"
+#include "member/persist_worker.h"
+#include "member/snapshot_maker.h"
 #include "replication/raft_driver.h"
 #include "controlplane/commands.h"
 #include "controlplane/state_machine.h"
@@ -42,25 +42,17 @@ using consensus::LogIndex;
 using consensus::NodeId;
 using consensus::Term;
 
-struct NodeOptions {
+/// The driver's options (snapshots, request timeout, addresses, bootstrap,
+/// the proposal queue's bounds: replication::DriverOptions) and what the
+/// controller derives the core's configuration from.
+struct NodeOptions : replication::DriverOptions {
   NodeId id;
-  /// The Raft clock's resolution. Finer than the heartbeat so that members'
-  /// randomized election timeouts land on distinct instants.
-  uint32_t tick_ms = 10;
+  /// (DriverOptions::tick_ms is the Raft clock's resolution: finer than the
+  /// heartbeat so that members' randomized election timeouts land on
+  /// distinct instants.)
   int heartbeat_ticks = 10;       ///< heartbeat interval in ticks
   int election_ticks = 100;       ///< election timeout in ticks
   int election_jitter_ticks = 10; ///< randomization above it, in ticks
-  uint64_t snapshot_threshold_entries = 10000;
-  uint64_t snapshot_keep_entries = 1000;  ///< entries kept behind a snapshot for slow followers
-  uint32_t request_timeout_ms = 5000;
-  /// Members' addresses from this node's config (they win over learned ones).
-  std::map<NodeId, std::string> configured_addresses;
-  /// First start: the initial voters; empty to join an existing group.
-  std::vector<NodeId> bootstrap_voters;
-  /// Proposals queued while a Ready's fsync runs (they join the next Ready):
-  /// past either bound a proposal is refused with kBusy (503 `busy`).
-  size_t max_queued_proposals = 10000;
-  size_t max_queued_proposal_bytes = size_t(32) << 20;
   /// Bounds of the replicated state (events kept for watches, ...).
   controlplane::Limits limits;
 };
