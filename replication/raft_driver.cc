@@ -2,6 +2,8 @@
 // (DESIGN.md "One pure core").
 #include "replication/raft_driver.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 
 namespace tenure::replication {
@@ -43,6 +45,12 @@ void RaftDriver::start() {
                          " entries=" + std::to_string(init.entries.size()));
   }
   applied_ = init.snapshot.index;
+  // Read ids name ReadIndex requests on the wire, and an answer to an
+  // earlier life's request may still arrive after a restart: ids of
+  // different lives must never collide, or that answer releases a new read
+  // at an older index (tenure-sim seed 100051: a read at index 28 after a
+  // write at 29 was acknowledged). The steady clock only grows.
+  next_read_id_ = std::max<uint64_t>(1, executor_.now_ns());
   raft_ = std::make_unique<consensus::Raft>(options_.raft, std::move(init));
   for (const auto& [member, addr] : options_.configured_addresses) peers_.set_peer_address(member, addr);
   stopped_ = false;

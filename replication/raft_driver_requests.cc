@@ -307,8 +307,12 @@ void RaftDriver::maybe_promote_learners() {
   auto status = raft_->status();
   for (const auto& f : status.followers) {
     if (!f.learner || f.state != consensus::ProgressState::kReplicate) continue;
-    // Caught up: within a heartbeat's worth of entries of the leader's log.
-    if (f.match.value() + 100 < status.last_index.value()) continue;
+    // Caught up: within a heartbeat's worth of entries of the leader's log,
+    // and holding everything committed. A voter promoted while far behind
+    // is one the quorum may have to wait for: with a member down, commits
+    // stalled while it caught up (tenure-sim seed 206378: a learner 80
+    // entries behind, one entry per round trip, promoted at once).
+    if (f.match.value() + 100 < status.last_index.value() || f.match < status.commit) continue;
     ConfChange cc{ConfChangeType::kAddVoter, f.id, ""};
     auto r = raft_->propose_conf_change(cc);
     if (r.ok()) log_info("raft", "event=promote_learner node=" + id().str() + " member=" + f.id.str());

@@ -84,7 +84,16 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   r.keep_removed = rng.chance(0.3);
   r.promote_learners = rng.chance(0.5);
   r.handoff_max_us = rng.chance(0.5) ? rng.range(0, 3 * kTickUs) : 0;
-  r.fsync_stall = r.async_fsync && rng.chance(0.4) ? 0.02 + rng.unit() * 0.2 : 0;
+  // Half the runs have a disk that stalls now and then (asynchronous
+  // fsyncs then, whatever was drawn above).
+  if (rng.chance(0.5)) {
+    r.fsync_stall = 0.05 + rng.unit() * 0.25;
+    if (!r.async_fsync) {
+      r.async_fsync = true;
+      r.fsync_min_us = rng.range(50, 2000);
+      r.fsync_max_us = r.fsync_min_us + rng.range(0, 2 * kTickUs);
+    }
+  }
 
   if (o.nodes) r.nodes = *o.nodes;
   if (o.ticks) r.ticks = *o.ticks;

@@ -277,5 +277,55 @@ TEST(RaftDriver, AReadIsAnsweredOnceItsIndexIsApplied) {
   EXPECT_LE(*read_at, m.driver->applied_index());
 }
 
+TEST(RaftDriver, AnAnswerToAnEarlierLifesReadReleasesNoReadOfThisOne) {
+  // Follower b asks leader a for a read index, then restarts; a's answer to
+  // the old request arrives in the new life. It must not release the new
+  // life's read (same id): that read would see an index older than writes
+  // acknowledged before it began (tenure-sim seed 100051).
+  auto follower = [](uint64_t now) {
+    auto m = std::make_unique<FakeMember>("b", std::vector<NodeId>{NodeId("a"), NodeId("b")});
+    m->now = now;
+    m->driver->start();
+    m->settle();
+    // b learns of leader a (term 2) from a heartbeat.
+    Message hb;
+    hb.type = MessageType::kHeartbeat;
+    hb.from = NodeId("a");
+    hb.to = NodeId("b");
+    hb.term = Term(2);
+    m->driver->step({hb});
+    m->settle();
+    return m;
+  };
+  auto read_request = [](FakeMember& m) {
+    for (const auto& out : m.outbox) {
+      if (out.type == MessageType::kReadIndex) return out;
+    }
+    ADD_FAILURE() << "no ReadIndex request sent";
+    return Message();
+  };
+  auto first = follower(1000);
+  first->driver->read([](const NodeError*, LogIndex) {});
+  first->settle();
+  Message old_request = read_request(*first);
+
+  auto second = follower(2000);  // the restart, a second later
+  bool released = false;
+  second->driver->read([&](const NodeError* err, LogIndex) { released = err == nullptr; });
+  second->settle();
+  Message new_request = read_request(*second);
+  EXPECT_NE(old_request.context, new_request.context) << "read ids repeat across lives";
+  Message stale;
+  stale.type = MessageType::kReadIndexResponse;
+  stale.from = NodeId("a");
+  stale.to = NodeId("b");
+  stale.term = Term(2);
+  stale.index = LogIndex(0);
+  stale.context = old_request.context;
+  second->driver->step({stale});
+  second->settle();
+  EXPECT_FALSE(released) << "the earlier life's answer released this life's read";
+}
+
 }  // namespace
 }  // namespace tenure::replication
