@@ -95,8 +95,9 @@ void ControllerApi::move_shard(const CallPtr& call) {
     if (s->worker == to) {
       return reply(call, net::json_error(409, "conflict", "shard \"" + id.str() + "\" is already owned by " + to.str()));
     }
-    if (s->state == ShardState::kUnassigned) {
-      // A shard deleted and created again is granted to no one until its
+    if (s->state == ShardState::kUnassigned && s->epoch > controlplane::Epoch(0)) {
+      // A shard never granted (epoch 0) has no earlier owner to wait for. A
+      // shard deleted and created again is granted to no one until its
       // last owner's lease has run out (docs/api.md): a manual move obeys
       // the hold as placement does.
       auto hold = supervisor_.leader().grant_hold_ms(id);
