@@ -171,6 +171,9 @@ class Raft {
   LogIndex pending_snapshot_index() const { return pending_snapshot_ ? pending_snapshot_->index : LogIndex(0); }
 
   bool has_ready() const;
+  /// Committed entries remain that no Ready handed out yet (a Ready hands
+  /// out at most max_committed_bytes_per_ready of them).
+  bool has_committed_to_apply() const { return log_.has_next_committed(); }
   Ready ready();
   /// Acknowledges that the last Ready was fully processed.
   void advance();

@@ -76,6 +76,12 @@ struct RaftConfig {
   size_t max_inflight_msgs = 256;
   /// Proposals are refused once this many payload bytes await commitment.
   size_t max_uncommitted_bytes = 64 << 20;
+  /// Upper bound on the committed entries' payload bytes one Ready hands
+  /// out to apply (at least one entry); the rest come in the next Ready.
+  /// The driver applies a Ready in one go, so this bounds how long it
+  /// keeps ticks and peer messages waiting (etcd: MaxCommittedSizePerReady).
+  /// 0: no bound.
+  size_t max_committed_bytes_per_ready = 0;
   /// Seeds the randomized election timeout; the core has no other randomness.
   uint64_t random_seed = 0;
   TestingKnobs knobs;

@@ -110,8 +110,15 @@ std::vector<Entry> RaftLog::unstable_entries() const {
   return slice(std::max(stable_, offset_).next(), last_index());
 }
 
-std::vector<Entry> RaftLog::next_committed_entries() const {
-  return slice(std::max(applied_, offset_).next(), committed_);
+std::vector<Entry> RaftLog::next_committed_entries(size_t max_bytes) const {
+  LogIndex lo = std::max(applied_, offset_).next();
+  if (max_bytes == 0 || lo > committed_) return slice(lo, committed_);
+  LogIndex hi = lo;
+  for (size_t bytes = at(lo).data.size(); hi < committed_; hi = hi.next()) {
+    bytes += at(hi.next()).data.size();
+    if (bytes > max_bytes) break;
+  }
+  return slice(lo, hi);
 }
 
 void RaftLog::commit_to(LogIndex i) {

@@ -55,7 +55,9 @@ class RaftLog {
   /// Entries not yet persisted, in order.
   std::vector<Entry> unstable_entries() const;
   /// Committed entries not yet applied, in order.
-  std::vector<Entry> next_committed_entries() const;
+  /// Committed entries not yet applied, at most `max_bytes` of payload
+  /// (at least one entry; 0: all of them).
+  std::vector<Entry> next_committed_entries(size_t max_bytes = 0) const;
   bool has_unstable() const { return stable_ < last_index(); }
   bool has_next_committed() const { return applied_ < committed_; }
 

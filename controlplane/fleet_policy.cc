@@ -25,6 +25,7 @@ PlacementOptions FleetPolicy::placement_options(uint64_t wall_ms) const {
   o.now_ms = wall_ms;
   o.held = &held_until_ms_;
   o.hold_formerly_owned = holding_formerly_owned_;
+  o.max_assignments_per_pass = options_.max_assignments_per_pass;
   return o;
 }
 

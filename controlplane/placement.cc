@@ -66,11 +66,14 @@ class LoadModel {
     }
     quota_ = fair_quotas(capacity, sm.shards().size(), zone_of_);
     for (const auto& [id, q] : quota_) load_[id.str()] = Slot{q, 0};
-    for (const auto& [id, s] : sm.shards()) {
-      const WorkerId& holder = s.state == ShardState::kHandoff ? s.target : s.worker;
-      if (s.worker == excluded && s.state == ShardState::kActive) continue;
-      add_load(holder);
+    // What each holds once the handoffs in flight complete, from the
+    // indexes (a pass over every shard took a million string compares each
+    // time): what it owns, less what it is handing off, plus what is being
+    // handed to it. The excluded worker is not eligible: it counts nothing.
+    for (const auto& [id, q] : quota_) {
+      add_load(id, sm.shards_of(id).size() - sm.handoffs_from(id).size());
     }
+    for (const auto& id : sm.handoffs()) add_load(sm.shard(id)->target, 1);
     for (const auto& [id, q] : quota_) push(id);
   }
 
@@ -88,7 +91,7 @@ class LoadModel {
       heap_.pop();
       if (k.deficit != deficit(k.id)) continue;  // stale entry
       if (k.deficit <= 0) return WorkerId();
-      add_load(k.id);
+      add_load(k.id, 1);
       push(k.id);
       return k.id;
     }
@@ -113,11 +116,11 @@ class LoadModel {
     }
   };
   int64_t deficit(const WorkerId& w) const { return -surplus(w); }
-  void add_load(const WorkerId& w) {
+  void add_load(const WorkerId& w, uint64_t n) {
     auto it = load_.find(w.str());
     if (it == load_.end()) return;
-    ++it->second.load;
-    ++zone_load_[zone_of_[w]];
+    it->second.load += n;
+    zone_load_[zone_of_[w]] += n;
   }
   void push(const WorkerId& w) {
     const std::string& z = zone_of_[w];
@@ -138,12 +141,6 @@ class LoadModel {
   std::priority_queue<Key> heap_;
 };
 
-/// A dead worker's shards move by its failover (FailoverShards), never by a handoff.
-bool held_by_dead(const StateMachine& sm, const Shard& s) {
-  const Worker* w = sm.worker(s.worker);
-  return !w || w->state == WorkerState::kDead;
-}
-
 ChangeReason reason_for_unassigned(const Shard& s) {
   if (s.epoch == Epoch(0) || s.history.empty()) return ChangeReason::kCreated;
   return s.history.back().reason;
@@ -153,48 +150,64 @@ ChangeReason reason_for_unassigned(const Shard& s) {
 
 Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
   Plan plan;
-  // Nobody can take shards: skip the pass over every shard (it runs often
-  // while shards are being created and no worker has registered yet).
+  // Nobody can take shards: skip the pass (it runs often while shards are
+  // being created and no worker has registered yet).
   if (sm.count(WorkerState::kAlive) == 0) return plan;
   LoadModel model(sm, opt, WorkerId());
   plan.quota = model.quota();
   if (plan.quota.empty()) return plan;
+  // Unassigned shards first, in id order: they have no owner at all. A
+  // pass grants at most max_assignments_per_pass of them (the rest wait for
+  // the next pass), so that a million new shards become a stream of
+  // bounded commands rather than one burst that stalls every member's apply.
+  for (const auto& id : sm.unassigned()) {
+    const Shard& s = *sm.shard(id);
+    if ((opt.hold_formerly_owned && s.epoch > Epoch(0)) || (opt.held && opt.held->count(id))) continue;
+    if (plan.assignments.size() >= opt.max_assignments_per_pass) return plan;
+    WorkerId to = model.take();
+    if (to.empty()) return plan;  // no worker lacks any: nobody can take a move either
+    plan.assignments.push_back({id, WorkerId(), to, s.epoch, reason_for_unassigned(s)});
+  }
   size_t in_flight = sm.count(ShardState::kHandoff);
   size_t budget = opt.max_concurrent_moves > in_flight ? opt.max_concurrent_moves - in_flight : 0;
-  // Active shards of owners that must give some up, in id order. Surpluses
-  // do not change while unassigned shards are placed (those go to deficits).
-  std::map<WorkerId, std::vector<const ShardId*>> movable;
-  for (const auto& [id, s] : sm.shards()) {
-    if (s.state == ShardState::kUnassigned) {
-      if ((opt.hold_formerly_owned && s.epoch > Epoch(0)) || (opt.held && opt.held->count(id))) continue;
-      WorkerId to = model.take();
-      if (to.empty()) continue;
-      plan.assignments.push_back({id, WorkerId(), to, s.epoch, reason_for_unassigned(s)});
-    } else if (s.state == ShardState::kActive && (!model.eligible(s.worker) || model.surplus(s.worker) > 0) &&
-               !held_by_dead(sm, s)) {
-      movable[s.worker].push_back(&id);
+  if (budget == 0) return plan;
+  // Owners that must give some up: those that may not keep any (draining,
+  // not settled) and those above their quota. Surpluses do not change
+  // while unassigned shards are placed (those go to deficits). A dead
+  // worker's shards move by its failover (FailoverShards), never here.
+  std::vector<const WorkerId*> draining, above_quota;
+  for (const auto& [id, w] : sm.workers()) {
+    if (w.state == WorkerState::kDead) continue;
+    if (!model.eligible(id)) {
+      draining.push_back(&id);
+    } else if (model.surplus(id) > 0) {
+      above_quota.push_back(&id);
     }
   }
-  // Shards of workers that may not keep them (draining) move first.
-  for (const auto& [owner, ids] : movable) {
-    if (model.eligible(owner)) continue;
-    for (const ShardId* id : ids) {
+  // Shards of workers that may not keep them move first, in id order.
+  for (const WorkerId* owner : draining) {
+    for (const auto& id : sm.shards_of(*owner)) {
+      const Shard& s = *sm.shard(id);
+      if (s.state != ShardState::kActive) continue;
       if (budget == 0) return plan;
       WorkerId to = model.take();
       if (to.empty()) return plan;
-      plan.moves.push_back({*id, owner, to, sm.shard(*id)->epoch, ChangeReason::kDrain});
+      plan.moves.push_back({id, *owner, to, s.epoch, ChangeReason::kDrain});
       --budget;
     }
   }
-  // Then balance: each worker above its quota gives exactly its surplus.
-  for (const auto& [owner, ids] : movable) {
-    if (!model.eligible(owner)) continue;
-    for (auto it = ids.rbegin(); it != ids.rend() && model.surplus(owner) > 0; ++it) {
+  // Then balance: each worker above its quota gives exactly its surplus,
+  // from its largest ids.
+  for (const WorkerId* owner : above_quota) {
+    const auto& owned = sm.shards_of(*owner);
+    for (auto it = owned.rbegin(); it != owned.rend() && model.surplus(*owner) > 0; ++it) {
+      const Shard& s = *sm.shard(*it);
+      if (s.state != ShardState::kActive) continue;
       if (budget == 0) return plan;
       WorkerId to = model.take();
       if (to.empty()) return plan;
-      model.release(owner);
-      plan.moves.push_back({**it, owner, to, sm.shard(**it)->epoch, ChangeReason::kRebalance});
+      model.release(*owner);
+      plan.moves.push_back({*it, *owner, to, s.epoch, ChangeReason::kRebalance});
       --budget;
     }
   }

@@ -30,6 +30,9 @@ struct PlacementOptions {
   /// Grant no unassigned shard that had an owner once (epoch > 0): a new
   /// leader cannot know which of them were deleted and created again lately.
   bool hold_formerly_owned = false;
+  /// Unassigned shards granted by one plan at most; the rest wait for the
+  /// next (the leader plans again once these are applied).
+  size_t max_assignments_per_pass = 20000;
 };
 
 struct PlannedMove {

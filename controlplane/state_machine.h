@@ -113,6 +113,9 @@ class StateMachine {
   const std::set<std::string>& started_members() const { return started_members_; }
   /// Shards being handed off now (an index: cheap to scan every tick).
   const std::set<ShardId>& handoffs() const { return handoffs_; }
+  /// Shards nobody owns, in id order: what placement hands out, without a
+  /// pass over every shard (a million of them, most owned).
+  const std::set<ShardId>& unassigned() const { return unassigned_; }
   /// The shards `id` is handing off (still its own, being released): what
   /// each of its heartbeats is answered with, so kept per worker rather
   /// than found among all it owns (50,000 lookups a heartbeat otherwise).
@@ -175,6 +178,7 @@ class StateMachine {
   std::map<WorkerId, std::set<ShardId>> owned_;
   std::array<size_t, 3> shard_counts_{};
   std::set<ShardId> handoffs_;
+  std::set<ShardId> unassigned_;
   std::map<WorkerId, std::set<ShardId>> handoffs_from_;  ///< handoffs_ by owner
   std::set<std::string> started_members_;
   std::deque<Event> events_;

@@ -160,6 +160,7 @@ bool StateMachine::restore(const std::string& data) {
       if (!valid_reason(h.reason)) return false;
     }
     ++next.shard_counts_[static_cast<size_t>(s.state)];
+    if (s.state == ShardState::kUnassigned) next.unassigned_.insert(next.unassigned_.end(), id);
     if (!s.worker.empty()) next.owned_[s.worker].insert(id);
     if (s.state == ShardState::kHandoff) {
       next.handoffs_.insert(id);

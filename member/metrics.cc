@@ -94,6 +94,11 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
       peer_refused(prometheus::BuildCounter()
                        .Name("tenure_peer_requests_refused_total")
                        .Help("Raft peer requests refused by the peer (4xx) or too large to send, by reason")
-                       .Register(r)) {}
+                       .Register(r)),
+      tick_delay_seconds(prometheus::BuildHistogram()
+                             .Name("tenure_raft_tick_delay_seconds")
+                             .Help("How late each Raft tick ran after its due time (the strand was busy)")
+                             .Register(r)
+                             .Add({}, latency_buckets())) {}
 
 }  // namespace tenure::controller

@@ -40,6 +40,9 @@ struct RaftMetrics {
   prometheus::Gauge& proposal_queue;
   /// Peer requests a peer refused (4xx) or never sent (oversized), label reason.
   prometheus::Family<prometheus::Counter>& peer_refused;
+  /// How late each Raft tick ran: the strand (or both io threads) busy
+  /// with something else. Late ticks are late heartbeats at a leader.
+  prometheus::Histogram& tick_delay_seconds;
 };
 
 }  // namespace tenure::controller

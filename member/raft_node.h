@@ -156,6 +156,7 @@ class RaftNode final : private replication::Executor,
 
  private:
   void schedule_tick();
+  void note_tick_delay(std::chrono::steady_clock::duration late);
   void maybe_mark_started();
   void update_summary();
 
@@ -196,6 +197,7 @@ class RaftNode final : private replication::Executor,
   replication::RaftDriver driver_;
   bool ticking_ = false;
   uint64_t ticks_ = 0;
+  std::chrono::steady_clock::time_point last_late_tick_log_{};
   bool marking_started_ = false;
   NodeId last_leader_;
   controlplane::Revision metrics_revision_{~uint64_t(0)};

@@ -100,6 +100,15 @@ void RaftDriver::process() {
       break;
     }
     handle_ready(rd);
+    if (raft_->has_committed_to_apply()) {
+      // A backlog to apply (a Ready hands out a bounded share of it): the
+      // rest in a later turn of the serial context, so that ticks and peer
+      // messages queued meanwhile run in between. A follower applying a
+      // million grants in one go missed heartbeats for over an election
+      // timeout, and so did its leader's (integration.scale_failover).
+      schedule_process();
+      break;
+    }
   }
   events_.processed();
 }

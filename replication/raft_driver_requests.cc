@@ -162,12 +162,26 @@ bool RaftDriver::known_sender(const consensus::Message& m) const {
       learned_addresses_.count(m.from)) {
     return true;
   }
-  // A leader added after the last membership change we applied is not known
-  // yet, and only its log can tell us about it: its appends, heartbeats and
-  // snapshots are let through to the core's own checks (as etcd's pipeline
-  // handler accepts them). Votes, answers and reads from strangers are not.
+  // A member added after the last membership change we applied is not known
+  // yet. A leader's log is the only way we learn of it: its appends,
+  // heartbeats and snapshots go to the core's own checks (as etcd's
+  // pipeline handler accepts them). So do its vote requests: a server
+  // grants its vote to a candidate not in its latest configuration (thesis
+  // §4.1), or a group whose only electable member (the longest log) was
+  // added after a lagging voter's configuration never elects anyone
+  // (tenure-sim --fleet --seed 40018: three members pre-voting for 30
+  // election timeouts). Check-quorum and pre-vote keep such requests from
+  // deposing a leader, as they do for known members. Answers and reads
+  // from strangers are not let through: we sent them nothing.
   using consensus::MessageType;
-  return m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat || m.type == MessageType::kSnapshot;
+  switch (m.type) {
+    case MessageType::kAppend:
+    case MessageType::kHeartbeat:
+    case MessageType::kSnapshot:
+    case MessageType::kVote:
+    case MessageType::kPreVote: return true;
+    default: return false;
+  }
 }
 
 void RaftDriver::step_one(consensus::Message& m) {

@@ -51,6 +51,8 @@ void Fleet::start() {
   schedule(f_.crash_gap_ms, &Fleet::crash_fault);
   schedule(f_.leave_gap_ms, &Fleet::leave_fault);
   schedule(f_.cut_gap_ms, &Fleet::cut_fault);
+  schedule(f_.mute_gap_ms, &Fleet::mute_fault);
+  schedule(f_.isolate_gap_ms, &Fleet::isolate_fault);
 }
 
 // ---- Clocks ----
@@ -224,6 +226,11 @@ int64_t Fleet::liveness_bound_us() const {
   // lease out at worst), joined after the join delay, watches moved.
   uint64_t ms = 10 * f_.lease_ms + f_.join_delay_ms + 2 * f_.placement_interval_ms + f_.scaled_ms(15000) +
                 f_.scaled_ms(10000) + 2000;
+  // Placement grants at most max_assignments_per_pass unassigned shards a
+  // pass, a pass at most every placement_min_interval_ms once the last one
+  // committed: every shard ever created may be unassigned at once.
+  uint64_t passes = static_cast<uint64_t>(next_shard_) / std::max<size_t>(1, f_.max_assignments_per_pass) + 1;
+  ms += passes * (f_.placement_min_interval_ms + 4 * f_.min_call_ms);
   return static_cast<int64_t>(ms) * 1000;
 }
 

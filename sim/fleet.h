@@ -136,6 +136,10 @@ class Fleet final : private AgentEnv, private ControllerEnv {
   void crash_fault();
   void leave_fault();
   void cut_fault();
+  void mute_fault();
+  void isolate_fault();
+  /// Cuts `links` for a drawn one to two leases (`lo`..`hi` leases, in halves).
+  void cut_for_leases(std::vector<std::pair<NodeId, NodeId>> links, int64_t lo_halves, int64_t hi_halves);
   void restart_agent(size_t k, int64_t delay_us);
   void undrain_all();
 

@@ -24,6 +24,7 @@ controlplane::FleetPolicyOptions policy_options(const FleetOptions& o) {
   p.placement_interval_ms = o.placement_interval_ms;
   p.placement_min_interval_ms = o.placement_min_interval_ms;
   p.max_placements_per_command = o.max_placements_per_command;
+  p.max_assignments_per_pass = o.max_assignments_per_pass;
   p.max_command_list_bytes = o.max_command_list_bytes;
   // The controller-side planted bugs are knobs of the production policy
   // and loop; the agent-side ones (fleet-lease-*) are the agent model's.

@@ -211,6 +211,34 @@ void Fleet::cut_fault() {
   });
 }
 
+void Fleet::mute_fault() {
+  SimAgent& a = *agents_[rng_.below(agents_.size())];
+  std::vector<std::pair<NodeId, NodeId>> links;
+  for (const auto& m : env_.members()) links.emplace_back(m, a.address());
+  trace("fleet: mute " + a.address().str() + " (every member's answers lost)");
+  cut_for_leases(std::move(links), 1, 4);
+}
+
+void Fleet::isolate_fault() {
+  SimAgent& a = *agents_[rng_.below(agents_.size())];
+  std::vector<std::pair<NodeId, NodeId>> links;
+  for (const auto& m : env_.members()) {
+    links.emplace_back(m, a.address());
+    links.emplace_back(a.address(), m);
+  }
+  trace("fleet: isolate " + a.address().str() + " from every member");
+  cut_for_leases(std::move(links), 2, 4);
+}
+
+void Fleet::cut_for_leases(std::vector<std::pair<NodeId, NodeId>> links, int64_t lo_halves, int64_t hi_halves) {
+  ++stats_.cuts;
+  for (const auto& l : links) cuts_.insert(l);
+  auto half_lease = static_cast<int64_t>(f_.lease_ms) / 2;
+  after(rng_.range(lo_halves * half_lease, hi_halves * half_lease) * 1000, [this, links] {
+    for (const auto& l : links) cuts_.erase(l);
+  });
+}
+
 // ---- Liveness ----
 
 void Fleet::start_liveness() {

@@ -85,6 +85,10 @@ FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms) {
     // Many shards per worker: moves in flight in proportion, or a drain lasts the whole run.
     f.max_concurrent_moves = rng.pick(std::vector<uint32_t>{64, 1000, 100000});
   }
+  // Drawn after everything above, so that seeds without them stay as they were.
+  f.mute_gap_ms = gap(rng, 0.5, 500, 4000);
+  f.max_assignments_per_pass = rng.chance(0.7) ? 20000 : urange(rng, 1, 50);
+  f.isolate_gap_ms = gap(rng, 0.5, 500, 4000);
   return f;
 }
 
@@ -100,7 +104,8 @@ std::string FleetOptions::describe() const {
      << " agent_fsync_us=" << fsync_min_us << "-" << fsync_max_us << " stall=" << fixed3(fsync_stall)
      << " stall_max_ms=" << stall_max_ms << " pause_gap_ms=" << pause_gap_ms << " pause_max_ms=" << pause_max_ms
      << " agent_crash_gap_ms=" << crash_gap_ms << " agent_down_ms=" << down_max_ms << " leave_gap_ms=" << leave_gap_ms
-     << " cut_gap_ms=" << cut_gap_ms << " cut_max_ms=" << cut_max_ms << " create_gap_ms=" << create_gap_ms
+     << " cut_gap_ms=" << cut_gap_ms << " cut_max_ms=" << cut_max_ms << " mute_gap_ms=" << mute_gap_ms << " isolate_gap_ms=" << isolate_gap_ms
+     << " per_pass=" << max_assignments_per_pass << " create_gap_ms=" << create_gap_ms
      << " delete_gap_ms=" << delete_gap_ms << " drain_gap_ms=" << drain_gap_ms << " move_gap_ms=" << move_gap_ms;
   return os.str();
 }

@@ -68,6 +68,20 @@ struct FleetOptions {
   uint64_t leave_gap_ms = 0;   ///< SIGTERM: graceful leave, restart later
   uint64_t cut_gap_ms = 0;     ///< an agent cut off from some or all controllers
   uint64_t cut_max_ms = 0;
+  /// The controllers' answers to an agent lost while its requests still
+  /// arrive (a one-way fault, for about a lease): the controllers hear its
+  /// heartbeats and keep it alive, it hears nothing, its lease lapses, and
+  /// a handoff from it completes on expiry. When the answers come back, a
+  /// heartbeat's may arrive before its watch has caught up (what the lease's
+  /// worker_revision guards).
+  uint64_t mute_gap_ms = 0;
+  /// An agent cut off from every controller both ways for one to two
+  /// leases while its program keeps writing: it must stop at its lease's
+  /// end (with the drift margin) before the controllers fail it over.
+  uint64_t isolate_gap_ms = 0;
+
+  /// Unassigned shards one placement pass grants at most.
+  size_t max_assignments_per_pass = 20000;
 
   // The operator (0: never).
   uint64_t create_gap_ms = 0;

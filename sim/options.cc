@@ -94,6 +94,8 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
       r.fsync_max_us = r.fsync_min_us + rng.range(0, 2 * kTickUs);
     }
   }
+  // Drawn last: the draws above, and so every seed's schedule, stay as they were.
+  r.apply_bytes_per_ready = rng.chance(0.5) ? 0 : rng.pick(std::vector<size_t>{1, 16, 64, 256});
 
   if (o.nodes) r.nodes = *o.nodes;
   if (o.ticks) r.ticks = *o.ticks;
@@ -132,7 +134,8 @@ std::string RunOptions::describe() const {
      << " react_commit=" << fixed3(react_commit) << " crash_loses_inflight=" << fixed3(crash_loses_inflight)
      << " async_fsync=" << (async_fsync ? 1 : 0) << " fsync_us=" << fsync_min_us << "-" << fsync_max_us
      << " keep_removed=" << (keep_removed ? 1 : 0) << " promote_learners=" << (promote_learners ? 1 : 0)
-     << " handoff_us=0-" << handoff_max_us << " fsync_stall=" << fsync_stall;
+     << " handoff_us=0-" << handoff_max_us << " fsync_stall=" << fsync_stall
+     << " apply_bytes=" << apply_bytes_per_ready;
   if (fleet) os << fleet_options.describe();
   return os.str();
 }

@@ -107,6 +107,10 @@ struct RunOptions {
   /// three election timeouts while the member keeps stepping and ticking:
   /// the window in which a newer leader replaces entries being persisted.
   double fsync_stall = 0;
+  /// The core's max_committed_bytes_per_ready: 0 (none), or so small that a
+  /// backlog is applied over many turns of the event loop, with ticks,
+  /// messages and crashes in between (the production bound is 1 MiB).
+  size_t apply_bytes_per_ready = 0;
   /// Results crossing from the persist thread (or a snapshot's child) back
   /// to the driver's serial context wait up to this long (a busy strand).
   int64_t handoff_max_us = 0;

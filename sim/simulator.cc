@@ -59,6 +59,7 @@ Node& Simulator::add_node(const NodeId& id, const InitialState& initial) {
   s.raft.heartbeat_ticks = o_.heartbeat_ticks;
   s.raft.max_inflight_msgs = o_.max_inflight;
   s.raft.max_bytes_per_msg = o_.max_bytes_per_msg;
+  s.raft.max_committed_bytes_per_ready = o_.apply_bytes_per_ready;
   if (!o_.bug.empty() && !is_fleet_bug(o_.bug)) consensus::enable_planted_bug(s.raft.knobs, o_.bug);
   // Clock skew: this member's ticks come a little faster or slower.
   double rate = 1.0 + o_.skew * (2.0 * rng_.unit() - 1.0);
@@ -186,10 +187,13 @@ void Simulator::deliver(Message m, uint64_t sender_incarnation) {
   }
   MessageType type = m.type;
   auto dropped = to->step(std::move(m));
-  // A sender this member does not know of (a removed member still running,
-  // one added after the membership this member holds) is refused by the
-  // driver by design; every other refusal of an honest message is a bug.
-  if (dropped && *dropped != "unknown_sender" && o_.bug.empty()) {
+  // An answer or read from a sender this member does not know of (a removed
+  // member still running) is refused by the driver by design; every other
+  // refusal of an honest message is a bug, a stranger's vote request
+  // included (a candidate added after this member's configuration).
+  bool stranger_answer = dropped && *dropped == "unknown_sender" && type != MessageType::kVote &&
+                         type != MessageType::kPreVote;
+  if (dropped && !stranger_answer && o_.bug.empty()) {
     // Every member here is honest: the core's input checks (raft_check.cc)
     // must never refuse what a correct peer sends, however the network
     // delays, duplicates or reorders it.

@@ -194,10 +194,17 @@ class LargeFailoverTest : public ::testing::Test {
     for (auto w : {"w1", "w2", "w3", "w4"}) sm.apply(cmd(RegisterWorker{WorkerId(w), "a", "", 1}));
     for (auto& c : create_commands("", long_ids(kShards))) sm.apply(c);
     FleetPolicy p(options());
-    for (auto& c : p.plan_commands(p.plan(sm, 0))) {
-      EXPECT_LE(encode_command(c).size(), kMaxCommandBytes);
-      sm.apply(c);
+    // Passes as the leader makes them: each grants at most
+    // max_assignments_per_pass (20,000), so 24,000 take two.
+    size_t passes = 0;
+    for (auto plan = p.plan(sm, 0); !plan.assignments.empty(); plan = p.plan(sm, 0), ++passes) {
+      EXPECT_LE(plan.assignments.size(), options().max_assignments_per_pass);
+      for (auto& c : p.plan_commands(plan)) {
+        EXPECT_LE(encode_command(c).size(), kMaxCommandBytes);
+        sm.apply(c);
+      }
     }
+    EXPECT_EQ(passes, 2u);
     ASSERT_EQ(sm.count(ShardState::kActive), kShards);
     held = sm.shards_of(WorkerId("w1")).size();
     ASSERT_EQ(held, kShards / 4);

@@ -80,6 +80,30 @@ TEST_F(StateMachineTest, HandoffRevokesThenGrantsWithOneEpochStep) {
   EXPECT_TRUE(sm.shards_of(WorkerId("w1")).empty());
 }
 
+// The index of unassigned shards (what placement hands out, without a pass
+// over every shard) follows creation, grants, failover to nobody, deletion
+// and restore.
+TEST_F(StateMachineTest, UnassignedIndexFollowsEveryWayAShardLosesOrGainsAnOwner) {
+  using Ids = std::set<ShardId>;
+  EXPECT_EQ(sm.unassigned(), (Ids{ShardId("s1"), ShardId("s2")}));
+  sm.apply(cmd(CreateShards{{ShardId("s3"), ShardId("s1")}}));  // s1 exists: not indexed twice
+  EXPECT_EQ(sm.unassigned(), (Ids{ShardId("s1"), ShardId("s2"), ShardId("s3")}));
+  assign("s1", "w1");
+  assign("s2", "w1");
+  EXPECT_EQ(sm.unassigned(), (Ids{ShardId("s3")}));
+  sm.apply(cmd(DeleteShard{ShardId("s3")}));
+  EXPECT_TRUE(sm.unassigned().empty());
+  // w1 dies and nobody can take s1: it becomes unassigned; s2 goes to w2.
+  sm.apply(cmd(DeclareDead{WorkerId("w1"),
+                           {Placement{ShardId("s1"), WorkerId(), Epoch(1)}, Placement{ShardId("s2"), WorkerId("w2"), Epoch(1)}},
+                           ChangeReason::kDeadWorker}));
+  EXPECT_EQ(sm.unassigned(), (Ids{ShardId("s1")}));
+  EXPECT_EQ(sm.count(ShardState::kUnassigned), 1u);
+  StateMachine copy;
+  ASSERT_TRUE(copy.restore(sm.snapshot()));
+  EXPECT_EQ(copy.unassigned(), (Ids{ShardId("s1")}));
+}
+
 // The per-owner index of handoffs (what each heartbeat is answered with)
 // follows every way a handoff begins and ends, and is rebuilt on restore.
 TEST_F(StateMachineTest, HandoffsFromFollowTheOwnerThroughReleaseDeathDeleteAndRestore) {
