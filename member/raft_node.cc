@@ -113,11 +113,11 @@ void RaftNode::schedule_tick() {
 void RaftNode::note_tick_delay(std::chrono::steady_clock::duration late) {
   double late_s = std::chrono::duration<double>(late).count();
   metrics_.tick_delay_seconds.Observe(late_s);
-  // As etcd's "leader failed to send out heartbeat on time": a tick later
-  // than two of them is a heartbeat a follower waited for. Once a second at
-  // most, so that an overloaded member does not also drown its log.
+  // As etcd's "leader failed to send out heartbeat on time": late by more
+  // than two heartbeat intervals, a follower waited for a heartbeat. Once a
+  // second at most, so that an overloaded member does not also drown its log.
   auto late_ms = std::chrono::duration_cast<std::chrono::milliseconds>(late).count();
-  if (late_ms < 2 * static_cast<int64_t>(options_.tick_ms)) return;
+  if (late_ms < 2 * static_cast<int64_t>(options_.heartbeat_ticks) * static_cast<int64_t>(options_.tick_ms)) return;
   auto now = std::chrono::steady_clock::now();
   if (now - last_late_tick_log_ < std::chrono::seconds(1)) return;
   last_late_tick_log_ = now;

@@ -201,8 +201,16 @@ async function checkTransferLeadership(page) {
   const before = (await apiCall("GET", "/v1/cluster")).body.leader_id;
   const target = await page.$eval("#members button[data-member]", (b) => b.dataset.member);
   assert.notEqual(target, before);
-  await page.click(`#members button[data-member="${target}"]`);
-  await page.waitForSelector("#confirm-dialog[open]");
+  // The group view re-renders on every refresh: a button handle can be
+  // replaced between finding and clicking it (a CI run failed on "Node is
+  // detached from document"). Click in the page until the confirmation opens.
+  await page.waitForFunction((id) => {
+    if (!document.querySelector("#confirm-dialog[open]")) {
+      const button = document.querySelector(`#members button[data-member="${id}"]`);
+      if (button) button.click();
+    }
+    return !!document.querySelector("#confirm-dialog[open]");
+  }, { timeout: 10000, polling: 100 }, target);
   await page.click("#confirm-ok");
   await page.waitForFunction((id) => {
     const row = document.querySelector(`#members tr[data-member="${id}"]`);
