@@ -59,7 +59,7 @@ struct FleetPolicyOptions {
   uint64_t placement_min_interval_ms = 200;   ///< and after changes, at most this often
   size_t max_placements_per_command = 4000;
   /// Unassigned shards one placement pass grants at most (PlacementOptions).
-  size_t max_assignments_per_pass = 20000;
+  size_t max_assignments_per_pass = PlacementOptions().max_assignments_per_pass;
   /// The bytes a command's list may take (command_split.h); the simulator
   /// draws smaller values so that few shards make many pieces.
   size_t max_command_list_bytes = kCommandListBudgetBytes;

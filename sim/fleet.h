@@ -138,8 +138,10 @@ class Fleet final : private AgentEnv, private ControllerEnv {
   void cut_fault();
   void mute_fault();
   void isolate_fault();
-  /// Cuts `links` for a drawn one to two leases (`lo`..`hi` leases, in halves).
-  void cut_for_leases(std::vector<std::pair<NodeId, NodeId>> links, int64_t lo_halves, int64_t hi_halves);
+  /// Cuts `links` (agent <-> member) for `for_us`, then restores them.
+  void cut_links(std::vector<std::pair<NodeId, NodeId>> links, int64_t for_us);
+  /// A drawn duration of `lo` to `hi` half leases, in µs.
+  int64_t half_leases(int64_t lo, int64_t hi);
   void restart_agent(size_t k, int64_t delay_us);
   void undrain_all();
 

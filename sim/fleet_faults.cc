@@ -203,12 +203,8 @@ void Fleet::cut_fault() {
     if (dir != 0) links.emplace_back(m, self);
   }
   if (links.empty()) return;
-  ++stats_.cuts;
-  for (const auto& l : links) cuts_.insert(l);
   trace("fleet: cut " + self.str() + (all ? " from every member" : " from some members"));
-  after(rng_.range(1, static_cast<int64_t>(f_.cut_max_ms)) * 1000, [this, links] {
-    for (const auto& l : links) cuts_.erase(l);
-  });
+  cut_links(std::move(links), rng_.range(1, static_cast<int64_t>(f_.cut_max_ms)) * 1000);
 }
 
 void Fleet::mute_fault() {
@@ -216,7 +212,7 @@ void Fleet::mute_fault() {
   std::vector<std::pair<NodeId, NodeId>> links;
   for (const auto& m : env_.members()) links.emplace_back(m, a.address());
   trace("fleet: mute " + a.address().str() + " (every member's answers lost)");
-  cut_for_leases(std::move(links), 1, 4);
+  cut_links(std::move(links), half_leases(1, 4));
 }
 
 void Fleet::isolate_fault() {
@@ -227,14 +223,18 @@ void Fleet::isolate_fault() {
     links.emplace_back(a.address(), m);
   }
   trace("fleet: isolate " + a.address().str() + " from every member");
-  cut_for_leases(std::move(links), 2, 4);
+  cut_links(std::move(links), half_leases(2, 4));
 }
 
-void Fleet::cut_for_leases(std::vector<std::pair<NodeId, NodeId>> links, int64_t lo_halves, int64_t hi_halves) {
+int64_t Fleet::half_leases(int64_t lo, int64_t hi) {
+  auto half_lease = static_cast<int64_t>(f_.lease_ms) / 2;
+  return rng_.range(lo * half_lease, hi * half_lease) * 1000;
+}
+
+void Fleet::cut_links(std::vector<std::pair<NodeId, NodeId>> links, int64_t for_us) {
   ++stats_.cuts;
   for (const auto& l : links) cuts_.insert(l);
-  auto half_lease = static_cast<int64_t>(f_.lease_ms) / 2;
-  after(rng_.range(lo_halves * half_lease, hi_halves * half_lease) * 1000, [this, links] {
+  after(for_us, [this, links] {
     for (const auto& l : links) cuts_.erase(l);
   });
 }
