@@ -132,7 +132,10 @@ std::vector<int64_t> Fleet::route(const NodeId& from, const NodeId& to) {
 }
 
 void Fleet::send(const NodeId& from, const NodeId& to, FleetRequest r) {
-  if (tracing()) trace("fleet: " + from.str() + " -> " + to.str() + " " + to_string(r.call) + " #" + std::to_string(r.id));
+  if (tracing()) {
+    trace("fleet: " + from.str() + " -> " + to.str() + " " + to_string(r.call) + (r.forwarded ? " forwarded" : "") +
+          " #" + std::to_string(r.id));
+  }
   for (int64_t d : route(from, to)) {
     after(d, [this, from, to, r] {
       Node* n = env_.fleet_node(to);
@@ -144,13 +147,13 @@ void Fleet::send(const NodeId& from, const NodeId& to, FleetRequest r) {
       a.id = r.id;
       a.status = FleetStatus::kUnavailable;
       for (int64_t back : route(to, from)) {
-        after(back, [this, from, a] {
-          if (SimAgent* ag = agent(from)) ag->on_answer(a);
-        });
+        after(back, [this, from, a] { deliver(from, a); });
       }
     });
   }
 }
+
+void Fleet::forward(const Node& from, const NodeId& to, FleetRequest r) { send(from.id(), to, std::move(r)); }
 
 void Fleet::answer(const Node& from, const NodeId& to, FleetAnswer a) {
   NodeId node = from.id();
@@ -158,8 +161,16 @@ void Fleet::answer(const Node& from, const NodeId& to, FleetAnswer a) {
   for (int64_t d : route(node, to)) {
     after(d, [this, node, to, a] {
       if (cut(node, to)) return;
-      if (SimAgent* ag = agent(to)) ag->on_answer(a);
+      deliver(to, a);
     });
+  }
+}
+
+void Fleet::deliver(const NodeId& to, const FleetAnswer& a) {
+  if (SimAgent* ag = agent(to)) return ag->on_answer(a);
+  // A member that forwarded the call relays the leader's answer.
+  if (Node* n = env_.fleet_node(to)) {
+    if (NodeController* c = controller(*n)) c->on_forwarded_answer(a);
   }
 }
 

@@ -109,6 +109,9 @@ class Fleet final : private AgentEnv, private ControllerEnv {
   uint64_t clock_ms(const Node& n) override;
   uint64_t wall_ms(const Node& n) override;
   void answer(const Node& from, const NodeId& to, FleetAnswer a) override;
+  void forward(const Node& from, const NodeId& to, FleetRequest r) override;
+  /// Hands an answer to the agent or member it is addressed to.
+  void deliver(const NodeId& to, const FleetAnswer& a);
   void observe(Node& n) override { env_.fleet_observe(n); }
 
   // fleet.cc

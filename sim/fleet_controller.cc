@@ -109,6 +109,16 @@ void NodeController::expire() {
     it = pending_.erase(it);
     done(nullptr);
   }
+  for (auto it = forwarded_.begin(); it != forwarded_.end();) {
+    if (it->second.deadline_us > now) {
+      ++it;
+      continue;
+    }
+    NodeId agent = it->second.agent;
+    uint64_t id = it->second.id;
+    it = forwarded_.erase(it);
+    answer_status(agent, id, FleetStatus::kUnavailable);
+  }
 }
 
 namespace {
@@ -201,6 +211,10 @@ void NodeController::answer_status(const NodeId& to, uint64_t id, FleetStatus s)
 
 void NodeController::on_request(const NodeId& from, const FleetRequest& r) {
   if (!alive()) return;
+  // The calls whose routes need the leader (needs_leader in api/agent_routes.cc).
+  bool needs_leader = r.call == FleetCall::kRegister || r.call == FleetCall::kHeartbeat ||
+                      r.call == FleetCall::kRelease || r.call == FleetCall::kLeave;
+  if (needs_leader && node_.raft().role() != Role::kLeader) return forward_to_leader(from, r);
   auto lease_done = [this, from, r](controlplane::LeaseReply reply) { lease(from, r, reply); };
   switch (r.call) {
     case FleetCall::kRegister:
@@ -225,6 +239,32 @@ void NodeController::on_request(const NodeId& from, const FleetRequest& r) {
         answer_status(from, id, reply.error ? status_of(*reply.error) : FleetStatus::kOk);
       });
   }
+}
+
+void NodeController::forward_to_leader(const NodeId& agent, const FleetRequest& r) {
+  // As ControllerApi::forward_to_leader: one hop only, to the leader this
+  // member knows, answered 503 when there is none or it does not answer.
+  NodeId leader = node_.raft().leader();
+  if (r.forwarded || leader.empty() || leader == node_.id()) {
+    return answer_status(agent, r.id, FleetStatus::kUnavailable);
+  }
+  FleetRequest f = r;
+  f.forwarded = true;
+  f.id = env_.next_request_id();
+  int64_t deadline = env_.now() + static_cast<int64_t>(o_.request_timeout_ms) * 1000;
+  forwarded_.emplace(f.id, Forwarded{agent, r.id, deadline});
+  env_.forward(node_, leader, std::move(f));
+}
+
+void NodeController::on_forwarded_answer(const FleetAnswer& a) {
+  if (!alive()) return;
+  auto it = forwarded_.find(a.id);
+  if (it == forwarded_.end()) return;  // timed out already
+  FleetAnswer relay = a;
+  relay.id = it->second.id;
+  NodeId agent = it->second.agent;
+  forwarded_.erase(it);
+  answer(agent, std::move(relay));
 }
 
 void NodeController::lease(const NodeId& agent, const FleetRequest& r, const controlplane::LeaseReply& reply) {

@@ -36,8 +36,10 @@ class ControllerEnv {
   /// The member's wall clock (stamps commands; join delays).
   virtual uint64_t wall_ms(const Node& n) = 0;
   virtual uint64_t next_request_id() = 0;
-  /// Sends an agent its answer over the simulated network.
+  /// Sends an agent (or a forwarding member) its answer over the simulated network.
   virtual void answer(const Node& from, const NodeId& to, FleetAnswer a) = 0;
+  /// Forwards an agent's call to another member over the simulated network.
+  virtual void forward(const Node& from, const NodeId& to, FleetRequest r) = 0;
   /// The simulator looks at a member after the fleet drove it.
   virtual void observe(Node& n) = 0;
   virtual bool tracing() const = 0;
@@ -59,8 +61,10 @@ class NodeController final : private controlplane::ConsensusPort, private contro
   void on_applied();
   /// The member answered one of our requests.
   void on_reply(const ClientReply& r);
-  /// An agent's call arrived.
+  /// An agent's call arrived (or one forwarded by another member).
   void on_request(const NodeId& from, const FleetRequest& r);
+  /// The leader answered a call this member forwarded.
+  void on_forwarded_answer(const FleetAnswer& a);
   uint64_t decisions() const { return decisions_; }
   /// The member as the leader's services see it (the operator proposes through it too).
   controlplane::ConsensusPort& port() { return *this; }
@@ -69,6 +73,12 @@ class NodeController final : private controlplane::ConsensusPort, private contro
   using ReplyFn = std::function<void(const ClientReply*)>;
   struct Pending {
     ReplyFn done;
+    int64_t deadline_us = 0;
+  };
+  /// A call forwarded to the leader: whom to answer, under which id.
+  struct Forwarded {
+    NodeId agent;
+    uint64_t id = 0;
     int64_t deadline_us = 0;
   };
   // ConsensusPort over the simulated member.
@@ -88,6 +98,7 @@ class NodeController final : private controlplane::ConsensusPort, private contro
   void answer(const NodeId& to, FleetAnswer a);
   void answer_status(const NodeId& to, uint64_t id, FleetStatus s);
   void serve_list(const NodeId& agent, const FleetRequest& r);
+  void forward_to_leader(const NodeId& agent, const FleetRequest& r);
   void serve_watch(const NodeId& agent, const FleetRequest& r);
   void expire();
 
@@ -96,6 +107,7 @@ class NodeController final : private controlplane::ConsensusPort, private contro
   const FleetOptions& o_;
   ControllerEnv& env_;
   std::map<uint64_t, Pending> pending_;
+  std::map<uint64_t, Forwarded> forwarded_;
   uint64_t decisions_ = 0;
   controlplane::LeaderService leader_;
   controlplane::AgentService agents_;

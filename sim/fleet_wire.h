@@ -37,6 +37,10 @@ struct FleetRequest {
   std::vector<agent::ShardEpoch> shards;
   // kWatch
   Revision after;
+  /// Sent by a member on an agent's behalf (production's tenure-forwarded
+  /// header): the leader's answer goes back to that member, and a member
+  /// that is not the leader answers 503 rather than forwarding again.
+  bool forwarded = false;
 };
 
 /// The HTTP outcomes an agent distinguishes.
