@@ -36,6 +36,26 @@ void read_auth(YamlReader& r, const YAML::Node& node, AgentConfig::Auth& auth) {
   detail::read_secret(r, node, "auth", "client_token", auth.client_token);
 }
 
+void read_app(YamlReader& r, const YAML::Node& node, AgentConfig::App& app) {
+  if (!node.IsDefined() || !r.check_map(node, "app", {"url", "prepare_timeout_ms", "drain_timeout_ms"}) ||
+      node.IsNull()) {
+    return;
+  }
+  r.read_nonempty(node["url"], "app.url", app.url, /*required=*/true);
+  if (!r.failed()) {
+    // Plain HTTP to a program beside the agent; host:port must parse.
+    const std::string scheme = "http://";
+    std::string rest = app.url.rfind(scheme, 0) == 0 ? app.url.substr(scheme.size()) : "";
+    std::string host_port = rest.substr(0, rest.find('/'));
+    if (rest.empty() || !parse_host_port(host_port).ok()) {
+      r.fail(ConfigErrorCode::kInvalidValue, "app.url", "must be http://HOST:PORT[/PATH], got \"" + app.url + "\"");
+      return;
+    }
+  }
+  r.read_u32(node["prepare_timeout_ms"], "app.prepare_timeout_ms", app.prepare_timeout_ms, 1);
+  r.read_u32(node["drain_timeout_ms"], "app.drain_timeout_ms", app.drain_timeout_ms, 1);
+}
+
 }  // namespace
 
 ConfigResult<AgentConfig> parse_agent_config(const std::string& yaml_text, const std::string& source) {
@@ -45,7 +65,7 @@ ConfigResult<AgentConfig> parse_agent_config(const std::string& yaml_text, const
   try {
     const YAML::Node root = r.parse(yaml_text);
     if (!r.check_map(root, "", {"worker_id", "listen", "advertise", "controllers", "data_dir", "zone", "capacity",
-                                "heartbeat_interval_ms", "auth", "tls"})) {
+                                "heartbeat_interval_ms", "auth", "tls", "app"})) {
       return r.error();
     }
     r.read_id(root["worker_id"], "worker_id", cfg.worker_id, /*required=*/true);
@@ -62,6 +82,7 @@ ConfigResult<AgentConfig> parse_agent_config(const std::string& yaml_text, const
     // An agent may trust a CA for its calls to the controllers without
     // serving TLS itself, so ca_file alone is fine here.
     detail::read_tls(r, root["tls"], "tls", cfg.tls, /*ca_needs_cert=*/false);
+    read_app(r, root["app"], cfg.app);
   } catch (const std::exception& e) {
     r.fail(ConfigErrorCode::kInvalidYaml, "", std::string("invalid YAML: ") + e.what());
   }

@@ -28,6 +28,12 @@ struct AgentConfig {
   } auth;
   using Tls = TlsConfig;
   Tls tls;
+  /// The data-plane program told of changes (CONTRACT.md, "Agent and program").
+  struct App {
+    std::string url;  ///< "http://host:port[/prefix]"; empty: no program calls
+    uint32_t prepare_timeout_ms = 5000;  ///< > 0
+    uint32_t drain_timeout_ms = 5000;    ///< > 0
+  } app;
   /// True when cert_file and key_file are set (they come together).
   bool tls_enabled() const { return !tls.cert_file.empty(); }
 

@@ -19,6 +19,7 @@
 #include "dataplane_agent/http_api.h"
 #include "dataplane_agent/metrics.h"
 #include "net/certificate.h"
+#include "dataplane_agent/program_link.h"
 #include "dataplane_agent/session.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
@@ -58,6 +59,7 @@ struct Agent::Impl {
   std::unique_ptr<DataStore> data;
   std::unique_ptr<net::HttpClient> client;
   std::unique_ptr<ControllerPool> pool;
+  std::unique_ptr<ProgramLink> program;  // outlives the session, which calls it
   std::unique_ptr<Session> session;
   std::unique_ptr<HttpApi> api;
   std::unique_ptr<net::HttpServer> server;
@@ -111,6 +113,17 @@ Result<Ok, AgentErrc> Agent::Impl::start_network() {
   sc.zone = config.zone;
   sc.capacity = config.capacity;
   sc.heartbeat_interval = std::chrono::milliseconds(config.heartbeat_interval_ms);
+  ProgramLinkOptions po;
+  po.url = config.app.url;
+  po.drain_timeout = std::chrono::milliseconds(config.app.drain_timeout_ms);
+  po.handler = options.handler;
+  program = std::make_unique<ProgramLink>(io, *client, metrics, po);
+  if (program->enabled()) {
+    log_info("agent", "event=program worker=" + config.worker_id +
+                          " via=" + (options.handler ? std::string("handler") : "url=" + config.app.url) +
+                          " drain_timeout_ms=" + std::to_string(config.app.drain_timeout_ms));
+  }
+  sc.program = program.get();
   session = std::make_unique<Session>(io, *client, *pool, *grants, fence, metrics, *clock, sc);
   session->on_fatal([this](const std::string&) {
     failed = true;
@@ -240,9 +253,18 @@ void Agent::shutdown(std::chrono::milliseconds leave_timeout) {
       log_warn("agent", "event=leave_timeout action=exit_anyway hint=\"the controllers will wait out the lease\"");
     }
   }
-  // 3. Close the network; the stores close (checkpointing the WAL) as they go.
+  // 3. The program hears of the shards the leave took (briefly: it may be gone).
+  if (p.program) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (p.program->pending() > 0 && !p.threads.empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    p.program->shutdown();
+  }
+  // 4. Close the network; the stores close (checkpointing the WAL) as they go.
   p.stop_threads();
   p.session.reset();
+  p.program.reset();
   p.api.reset();
   p.server.reset();
   p.pool.reset();

@@ -27,6 +27,7 @@
 #include "dataplane_agent/clock.h"
 #include "dataplane_agent/fence.h"
 #include "dataplane_agent/messages.h"
+#include "dataplane_agent/program_handler.h"
 
 namespace tenure::agent {
 
@@ -39,6 +40,9 @@ struct AgentOptions {
   /// Serve the agent HTTP API on config.listen (an embedding program may
   /// not need it; the fence is then only the C++ call).
   bool serve_http = true;
+  /// The embedding program's callbacks (grant, drain, revoke); instead of
+  /// the webhooks to config.app.url. May be null.
+  std::shared_ptr<ProgramHandler> handler;
   /// Tests only: called on the control strand after every grant-table
   /// install ("install") and lease extension ("extend_lease").
   std::function<void(std::string_view event)> trace;

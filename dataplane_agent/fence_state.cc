@@ -22,6 +22,10 @@ FenceResult FenceState::check_impl(std::string_view shard, Epoch epoch) const {
     r = {FenceCode::kLeaseExpired, rec ? rec->max_epoch : Epoch()};
   } else {
     r = table_.check(shard, epoch);
+    if (r.ok() && !drain_deadlines_.empty()) {
+      auto it = drain_deadlines_.find(shard);
+      if (it != drain_deadlines_.end() && ns_of(clock_.now()) >= it->second) r = {FenceCode::kLeaseExpired, epoch};
+    }
   }
   counts_[static_cast<size_t>(r.code)].fetch_add(1, std::memory_order_relaxed);
   return r;
@@ -61,6 +65,10 @@ void FenceState::install(const GrantChanges& changes) {
   {
     std::unique_lock lock(lock_);
     table_.install(changes);
+    for (auto it = drain_deadlines_.begin(); it != drain_deadlines_.end();) {
+      const ShardRecord* rec = table_.find(it->first);
+      it = rec && rec->held ? std::next(it) : drain_deadlines_.erase(it);
+    }
   }
   if (trace_) trace_("install");
 }
@@ -91,6 +99,16 @@ void FenceState::set_lease_from(LeaseLedger& ledger) {
   } else if (lease_valid()) {
     invalidate_lease();
   }
+}
+
+void FenceState::set_drain_deadline(const ShardId& shard, SteadyTime deadline) {
+  std::unique_lock lock(lock_);
+  drain_deadlines_[shard.str()] = ns_of(deadline);
+}
+
+size_t FenceState::draining() const {
+  std::shared_lock lock(lock_);
+  return drain_deadlines_.size();
 }
 
 void FenceState::invalidate_lease() {

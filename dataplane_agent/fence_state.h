@@ -69,6 +69,15 @@ class FenceState {
   /// (then invalid: what made it valid needs a revision the table no longer
   /// has, after a re-list went back). Drops the ledger's expired entries.
   void set_lease_from(LeaseLedger& ledger);
+  /// A shard revoked for a planned handoff stays admitted while the program
+  /// drains it, but never past `deadline`: the lease in force when the
+  /// revoke was seen, which the controllers wait out before they complete
+  /// the handoff without us (docs/fencing.md, "Drains"). Checks of it fail
+  /// with kLeaseExpired from then on, even if the strand is late. Cleared
+  /// when an install drops the shard.
+  void set_drain_deadline(const ShardId& shard, SteadyTime deadline);
+  /// Shards with a drain deadline (tests, metrics).
+  size_t draining() const;
   /// Makes every check fail with kLeaseExpired until the next extend_lease(),
   /// and waits for writes in flight.
   void invalidate_lease();
@@ -103,6 +112,8 @@ class FenceState {
   const Clock& clock_;
   mutable RwLock lock_;
   GrantTable table_;
+  /// Drain deadlines (steady ns) of shards held but revoked for a handoff.
+  std::map<std::string, int64_t, std::less<>> drain_deadlines_;
   /// Nanoseconds of the steady clock's epoch; 0 = not valid.
   std::atomic<int64_t> lease_deadline_ns_{0};
   std::atomic<bool> stopped_{false};

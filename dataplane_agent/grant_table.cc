@@ -88,16 +88,24 @@ bool GrantChanges::grant(const ShardId& shard, Epoch epoch) {
   return true;
 }
 
-bool GrantChanges::drop(const ShardId& shard, Epoch epoch) {
+bool GrantChanges::drop(const ShardId& shard, Epoch epoch, const char* reason) {
   ShardRecord cur = current(shard);
   auto next = after_drop(cur, epoch);
   if (!next) return false;
-  if (cur.held && !next->held) ++dropped_;
+  if (cur.held && !next->held) {
+    ++dropped_;
+    drop_reasons_[shard.str()] = reason;
+  }
   records_[shard.str()] = *next;
   return true;
 }
 
-void GrantChanges::drop_all() {
+const char* GrantChanges::drop_reason(const std::string& shard) const {
+  auto it = drop_reasons_.find(shard);
+  return it == drop_reasons_.end() ? "revoked" : it->second;
+}
+
+void GrantChanges::drop_all(const char* reason) {
   // Everything held now: the base's held shards, overlaid with this batch.
   std::set<std::string> held;
   for (const auto& s : base_.held()) held.insert(s.shard.str());
@@ -110,7 +118,7 @@ void GrantChanges::drop_all() {
   }
   for (const auto& id : held) {
     ShardId shard(id);
-    drop(shard, current(shard).max_epoch);
+    drop(shard, current(shard).max_epoch, reason);
   }
 }
 
@@ -121,7 +129,14 @@ void GrantChanges::advance_revision(Revision r) {
 void GrantChanges::reset_revision(Revision r) { revision_ = r; }
 
 void GrantChanges::revoke_for_release(const ShardEpoch& s) {
-  drop(s.shard, s.epoch);
+  if (drains_) {
+    ShardRecord cur = current(s.shard);
+    if (cur.held && cur.max_epoch == s.epoch && drains_(s)) {
+      drain_.push_back(s);
+      return;
+    }
+  }
+  drop(s.shard, s.epoch, "handoff");
   // Confirm even when already dropped: an earlier release may have been lost.
   if (releasing_.emplace(s.shard.str(), s.epoch.value()).second) release_.push_back(s);
 }
@@ -138,11 +153,11 @@ void GrantChanges::apply_event(const WatchEvent& e, const WorkerId& self) {
     case Kind::kShardDeleted:
       // Carries no worker; only a shard we know of is worth a row.
       if (e.worker.empty() || e.worker == self) {
-        if (base_.find(e.shard.str()) || records_.count(e.shard.str())) drop(e.shard, e.epoch);
+        if (base_.find(e.shard.str()) || records_.count(e.shard.str())) drop(e.shard, e.epoch, "deleted");
       }
       break;
     case Kind::kWorker:
-      if (e.worker == self && (e.state == "dead" || e.state == "removed")) drop_all();
+      if (e.worker == self && (e.state == "dead" || e.state == "removed")) drop_all(e.state == "dead" ? "worker_dead" : "worker_removed");
       break;
     default: break;
   }
@@ -161,7 +176,7 @@ void GrantChanges::apply_listing(const ShardList& list) {
     }
   }
   for (const auto& s : base_.held()) {
-    if (!listed.count(s.shard.str())) drop(s.shard, s.epoch);
+    if (!listed.count(s.shard.str())) drop(s.shard, s.epoch, "not_listed");
   }
   reset_revision(list.revision);
 }

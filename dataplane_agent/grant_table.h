@@ -82,17 +82,23 @@ class GrantChanges {
 
   /// True when the grant changed something.
   bool grant(const ShardId& shard, Epoch epoch);
-  /// True when the drop changed something.
-  bool drop(const ShardId& shard, Epoch epoch);
+  /// True when the drop changed something. `reason` is what the program
+  /// is told (CONTRACT.md, "Agent and program").
+  bool drop(const ShardId& shard, Epoch epoch, const char* reason = "revoked");
   /// Drops every shard held (worker declared dead, removed, or leaving).
-  void drop_all();
+  void drop_all(const char* reason = "worker_dead");
   /// Raises the revision (never lowers it).
   void advance_revision(Revision r);
   /// Sets the revision even if lower (a re-list is the new truth to watch from).
   void reset_revision(Revision r);
 
-  /// A revoked-for-handoff shard: drop it, then confirm to the controllers.
+  /// A revoked-for-handoff shard: drop it, then confirm to the controllers;
+  /// unless the drain filter holds it back for the program to drain first.
   void revoke_for_release(const ShardEpoch& s);
+  /// Planned handoffs the program drains before the release: when `drains`
+  /// says so of a shard held here at exactly the revoked epoch,
+  /// revoke_for_release leaves it held and lists it in to_drain() instead.
+  void set_drain_filter(std::function<bool(const ShardEpoch&)> drains) { drains_ = std::move(drains); }
   /// Applies one watch event meant for `self`. Events for other workers
   /// are ignored; a worker event saying `self` is dead or removed drops all.
   void apply_event(const WatchEvent& e, const WorkerId& self);
@@ -108,6 +114,10 @@ class GrantChanges {
   std::optional<Revision> revision() const { return revision_; }
   /// (shard, epoch) to confirm with POST .../release once installed.
   const std::vector<ShardEpoch>& to_release() const { return release_; }
+  /// Held back for the program to drain (see set_drain_filter).
+  const std::vector<ShardEpoch>& to_drain() const { return drain_; }
+  /// Why this batch drops `shard` ("revoked" when not said).
+  const char* drop_reason(const std::string& shard) const;
   /// Shards newly granted by this batch, for logs and metrics.
   size_t granted() const { return granted_; }
   size_t dropped() const { return dropped_; }
@@ -124,6 +134,9 @@ class GrantChanges {
   /// batch, and a linear search per revoke made that quadratic (seconds on
   /// the session's strand, long enough to miss heartbeats).
   std::set<std::pair<std::string, uint64_t>> releasing_;
+  std::function<bool(const ShardEpoch&)> drains_;
+  std::vector<ShardEpoch> drain_;
+  std::map<std::string, const char*> drop_reasons_;
   size_t granted_ = 0;
   size_t dropped_ = 0;
   size_t refused_ = 0;

@@ -42,6 +42,14 @@ AgentMetrics::AgentMetrics(const FenceState& fence)
                   .Name("tenure_auth_denied_total")
                   .Help("Calls refused for a missing or wrong client token, by route and reason")
                   .Register(*registry_)),
+      program_calls_(prometheus::BuildCounter()
+                         .Name("tenure_agent_program_calls_total")
+                         .Help("Calls to the data-plane program (app.url or the C++ handler) by call and result")
+                         .Register(*registry_)),
+      program_wait_(prometheus::BuildHistogram()
+                        .Name("tenure_agent_program_wait_seconds")
+                        .Help("From a program call's queueing to its answer (or a drain's timeout), by call")
+                        .Register(*registry_)),
       watch_reconnects_(prometheus::BuildCounter()
                             .Name("tenure_agent_watch_reconnects_total")
                             .Help("Watch streams re-opened")
@@ -68,6 +76,9 @@ AgentMetrics::AgentMetrics(const FenceState& fence)
     fence_checks_.Add({{"result", std::string(to_string(static_cast<FenceCode>(i)))}});
   }
   for (const char* r : {"ok", "error", "not_registered", "worker_dead", "bad_answer"}) heartbeats_.Add({{"result", r}});
+  for (const char* c : {"grant", "drain", "revoke"}) {
+    for (const char* r : {"ok", "error", "timeout"}) program_calls_.Add({{"call", c}, {"result", r}});
+  }
   server_metrics_ = std::make_unique<net::ServerMetrics>(*registry_);
 }
 
@@ -79,6 +90,17 @@ void AgentMetrics::heartbeat(const std::string& result) { heartbeats_.Add({{"res
 void AgentMetrics::release(const std::string& result) { releases_.Add({{"result", result}}).Increment(); }
 void AgentMetrics::denied(const std::string& route, const std::string& reason) {
   denied_.Add({{"route", route}, {"reason", reason}}).Increment();
+}
+
+void AgentMetrics::program_call(const std::string& call, const std::string& result) {
+  program_calls_.Add({{"call", call}, {"result", result}}).Increment();
+}
+
+void AgentMetrics::program_wait(const std::string& call, double seconds) {
+  program_wait_
+      .Add({{"call", call}},
+           prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})
+      .Observe(seconds < 0 ? 0 : seconds);
 }
 
 void AgentMetrics::put(const std::string& result) { puts_.Add({{"result", result}}).Increment(); }

@@ -47,6 +47,11 @@ class AgentMetrics {
   /// A call refused by the client-token check; `route` is a route template.
   void denied(const std::string& route, const std::string& reason);
   void grants_changed(size_t held) { grants_.Set(static_cast<double>(held)); }
+  /// One call to the data-plane program (prepare, grant, drain, revoke) by
+  /// result: ok, error (retried), timeout (a drain's budget ran out).
+  void program_call(const std::string& call, const std::string& result);
+  /// Seconds from a call's queueing to the program's answer (or its timeout).
+  void program_wait(const std::string& call, double seconds);
 
   /// The text exposition, with the scrape-time values refreshed.
   std::string serialize();
@@ -66,6 +71,8 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>& releases_;
   prometheus::Family<prometheus::Counter>& puts_;
   prometheus::Family<prometheus::Counter>& denied_;
+  prometheus::Family<prometheus::Counter>& program_calls_;
+  prometheus::Family<prometheus::Histogram>& program_wait_;
   prometheus::Counter& watch_reconnects_;
   prometheus::Counter& lease_deferred_;
   prometheus::Histogram& grant_delay_;

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "dataplane_agent/messages.h"
+#include "dataplane_agent/program_link.h"
 #include "dataplane_agent/session_impl.h"
 
 namespace tenure::agent {
@@ -99,6 +100,17 @@ void Session::Impl::post(std::function<void()> fn) {
 
 std::string Session::Impl::worker_path(const char* action) const {
   return "/v1/workers/" + config.worker.str() + "/" + action;
+}
+
+bool Session::Impl::program_drains() const { return config.program && config.program->enabled(); }
+
+void Session::Impl::program_drain(const ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) {
+  // The answer comes on an io thread; the core takes it on the strand.
+  config.program->drain(s, budget, [this, done = std::move(done)]() mutable { post(std::move(done)); });
+}
+
+void Session::Impl::program_changes(std::vector<ProgramChange> changes) {
+  if (config.program) config.program->changes(changes);
 }
 
 void Session::Impl::start() {

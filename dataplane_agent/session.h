@@ -36,6 +36,7 @@ class AgentMetrics;
 class ControllerPool;
 class FenceState;
 class GrantStore;
+class ProgramLink;
 
 /// What the session needs to know about this worker.
 struct SessionConfig {
@@ -44,6 +45,9 @@ struct SessionConfig {
   std::string zone;
   double capacity = 1;
   std::chrono::milliseconds heartbeat_interval{500};
+  /// The data-plane program told of changes and asked to drain; null or
+  /// disabled: none. Must outlive the session.
+  ProgramLink* program = nullptr;
 };
 
 class Session {

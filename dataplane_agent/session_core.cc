@@ -57,7 +57,15 @@ void SessionCore::log(LogLevel level, const std::string& fields) const {
 }
 
 std::shared_ptr<GrantChanges> SessionCore::changes() const {
-  return std::make_shared<GrantChanges>(fence_.table_for_planning());
+  auto c = std::make_shared<GrantChanges>(fence_.table_for_planning());
+  if (io_.program_drains()) {
+    // Held back until its drain finished; then the next batch drops it.
+    c->set_drain_filter([this](const ShardEpoch& s) {
+      auto it = draining_.find(s.shard.str());
+      return it == draining_.end() || it->second.epoch != s.epoch || !it->second.finished;
+    });
+  }
+  return c;
 }
 
 void SessionCore::start() {
@@ -342,6 +350,9 @@ void SessionCore::send_release(std::vector<ShardEpoch> shards, int attempt) {
 
 void SessionCore::commit(std::shared_ptr<GrantChanges> c, Then then) {
   if (failed_) return;
+  // Before anything of this batch takes effect: the lease in force now is
+  // the one the drains may use (a lease answer extends it only afterwards).
+  start_drains(*c);
   if (c->refused() > 0) {
     // Normal for a re-list racing a revoke; persistent ones mean the
     // controllers' epochs went back (a wiped cluster with kept agents).
@@ -364,7 +375,10 @@ void SessionCore::commit(std::shared_ptr<GrantChanges> c, Then then) {
 }
 
 void SessionCore::installed(const GrantChanges& c) {
+  // Told once in effect: a revoked epoch is refused by the time the program hears of it.
+  std::vector<ProgramChange> told = program_changes(c);
   fence_.install(c);
+  if (!told.empty()) io_.program_changes(std::move(told));
   refresh_lease();
   stats_.grants += c.granted();
   if (c.records().empty()) return;
@@ -374,6 +388,57 @@ void SessionCore::installed(const GrantChanges& c) {
                              std::to_string(c.dropped()) + " grants=" + std::to_string(fence_.held_count()) +
                              " revision=" + std::to_string(fence_.revision().value()));
   }
+}
+
+std::vector<ProgramChange> SessionCore::program_changes(const GrantChanges& c) const {
+  if (c.records().empty()) return {};
+  const GrantTable& before = fence_.table_for_planning();
+  Revision revision = c.revision() ? std::max(*c.revision(), before.revision()) : before.revision();
+  std::vector<ProgramChange> out;
+  for (const auto& [id, rec] : c.records()) {
+    const ShardRecord* old = before.find(id);
+    bool was_held = old && old->held;
+    bool epoch_moved = was_held && rec.held && old->max_epoch != rec.max_epoch;
+    if (was_held && (!rec.held || epoch_moved)) {
+      out.push_back({ProgramChange::Kind::kRevoke, ShardId(id), old->max_epoch, c.drop_reason(id), revision});
+    }
+    if (rec.held && (!was_held || epoch_moved)) {
+      out.push_back({ProgramChange::Kind::kGrant, ShardId(id), rec.max_epoch, "granted", revision});
+    }
+  }
+  return out;
+}
+
+void SessionCore::start_drains(const GrantChanges& c) {
+  for (const auto& s : c.to_drain()) {
+    auto [it, fresh] = draining_.try_emplace(s.shard.str(), Drain{s.epoch, false});
+    if (!fresh && it->second.epoch == s.epoch) continue;  // asked already
+    it->second = Drain{s.epoch, false};
+    // The lease in force now, never one extended later: the controllers
+    // complete the handoff without us once it has surely run out.
+    auto budget = fence_.lease_remaining();
+    fence_.set_drain_deadline(s.shard, clock_.now() + budget);
+    ++stats_.drains;
+    if (io_.logging(LogLevel::kInfo)) {
+      log(LogLevel::kInfo, "event=drain shard=" + s.shard.str() + " epoch=" + std::to_string(s.epoch.value()) +
+                               " budget_ms=" + std::to_string(ms_of(budget)));
+    }
+    io_.program_drain(s, budget, [this, s] { finish_drain(s); });
+  }
+}
+
+void SessionCore::finish_drain(const ShardEpoch& s) {
+  auto it = draining_.find(s.shard.str());
+  if (it == draining_.end() || it->second.epoch != s.epoch || it->second.finished || failed_) return;
+  it->second.finished = true;
+  // Dropped durably first, then released, as for any revoke.
+  auto c = changes();
+  c->revoke_for_release(s);
+  commit(c, [this, c, s] {
+    auto again = draining_.find(s.shard.str());
+    if (again != draining_.end() && again->second.epoch == s.epoch) draining_.erase(again);
+    send_release(c->to_release());
+  });
 }
 
 void SessionCore::fatal(const std::string& message) {
@@ -439,7 +504,7 @@ void SessionCore::leave(milliseconds timeout, std::function<void(bool)> done) {
       return done(false);
     }
     auto all = changes();
-    all->drop_all();
+    all->drop_all("left");
     commit(all, [log_result, done] {
       log_result(true);
       done(true);

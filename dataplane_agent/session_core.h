@@ -16,7 +16,11 @@
 // - a revoke from the watch drops the grant (keeping its epoch), then
 //   releases it;
 // - a grant is made durable before it is served (persist, then install);
-// - nothing is served until the agent has registered and re-listed.
+// - nothing is served until the agent has registered and re-listed;
+// - with a program that drains (SessionIo::program_drains), a shard revoked
+//   for a planned handoff stays served until the program drained it or the
+//   lease in force when the revoke was seen ran out (the fence enforces
+//   that deadline), and only then is dropped (durably) and released.
 //
 // Thread: one at a time (the agent's control strand; the simulator's
 // agent strand). Every callback handed to SessionIo must be run on it.
@@ -24,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +40,7 @@
 #include "dataplane_agent/grant_table.h"
 #include "dataplane_agent/lease.h"
 #include "dataplane_agent/messages.h"
+#include "dataplane_agent/program_change.h"
 
 namespace tenure::agent {
 
@@ -177,6 +183,20 @@ class SessionIo {
   virtual void watch_reconnect() {}
   virtual void grants_changed(size_t held) { (void)held; }
   virtual void grant_delay(double seconds) { (void)seconds; }
+
+  // The data-plane program in the loop (CONTRACT.md, "Agent and program").
+  /// Whether a shard revoked for a planned handoff is drained by the program
+  /// before its release (an app URL or a handler is set).
+  virtual bool program_drains() const { return false; }
+  /// Asks the program to drain `s`; `done` runs on the strand once, when it
+  /// answered or `budget` ran out, whichever is first.
+  virtual void program_drain(const ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) {
+    (void)s;
+    (void)budget;
+    done();
+  }
+  /// Grants gained and lost, in the order they took effect.
+  virtual void program_changes(std::vector<ProgramChange> changes) { (void)changes; }
 };
 
 /// What the session identifies as, and how it behaves.
@@ -193,6 +213,7 @@ struct SessionStats {
   uint64_t relists = 0;        ///< listings installed
   uint64_t releases = 0;       ///< release calls sent
   uint64_t grants = 0;         ///< shards newly granted
+  uint64_t drains = 0;         ///< drains the program was asked for
 
   SessionStats& operator+=(const SessionStats& o) {
     heartbeats_ok += o.heartbeats_ok;
@@ -200,6 +221,7 @@ struct SessionStats {
     relists += o.relists;
     releases += o.releases;
     grants += o.grants;
+    drains += o.drains;
     return *this;
   }
 };
@@ -271,6 +293,11 @@ class SessionCore {
   /// Persists `c`, installs it, then runs `then` (not after a storage failure).
   void commit(std::shared_ptr<GrantChanges> c, Then then);
   void installed(const GrantChanges& c);
+  /// What `c` changes for the program against the table as it is now.
+  std::vector<ProgramChange> program_changes(const GrantChanges& c) const;
+  /// Starts the drains `c` held back; each ends in finish_drain().
+  void start_drains(const GrantChanges& c);
+  void finish_drain(const ShardEpoch& s);
   void fatal(const std::string& message);
   void refresh_lease();
   void check_watch_lag(Revision heartbeat_revision, Revision worker_revision);
@@ -316,6 +343,14 @@ class SessionCore {
   Backoff watch_backoff_;
   /// A heartbeat showed a revision the watch had not reached, since when.
   std::optional<std::pair<Revision, SteadyTime>> watch_lag_;
+
+  /// Shards the program is draining (by id): the epoch, and whether it
+  /// finished (then the next batch drops and releases it).
+  struct Drain {
+    Epoch epoch;
+    bool finished = false;
+  };
+  std::map<std::string, Drain> draining_;
 
   SessionStats stats_;
 };

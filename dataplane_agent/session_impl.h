@@ -60,6 +60,9 @@ struct Session::Impl final : SessionIo {
   void watch_reconnect() override { metrics.watch_reconnect(); }
   void grants_changed(size_t held) override { metrics.grants_changed(held); }
   void grant_delay(double seconds) override { metrics.grant_delay(seconds); }
+  bool program_drains() const override;
+  void program_drain(const ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) override;
+  void program_changes(std::vector<ProgramChange> changes) override;
   std::string worker_path(const char* action) const;
 
   // --- SessionIo: the watch (session_watch.cc) ---

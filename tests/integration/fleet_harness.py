@@ -89,6 +89,7 @@ class AgentProc(th.ServerProcess):
         # harness's context for calling it. None: plain HTTP.
         self.tls = tls
         self.controllers = None  # the addresses it dials (default: every member of the fleet's cluster)
+        self.app = None  # {"url": ..., "drain_timeout_ms": ...}: the data-plane program it calls
 
     def binary(self):
         return agent_binary()
@@ -110,6 +111,9 @@ class AgentProc(th.ServerProcess):
         auth = {k: v for k, v in (("agent_token", self.agent_token), ("client_token", self.client_token)) if v}
         if auth:
             lines.append("auth: {%s}" % ", ".join("%s: %s" % (k, y(v)) for k, v in sorted(auth.items())))
+        if self.app:
+            lines.append("app: {%s}" % ", ".join("%s: %s" % (k, y(v) if isinstance(v, str) else v)
+                                                 for k, v in sorted(self.app.items())))
         if self.tls:
             lines.append("tls: {cert_file: %s, key_file: %s, ca_file: %s}" % (
                 y(self.tls["leaf"].cert), y(self.tls["leaf"].key), y(self.tls["leaf"].ca.cert)))

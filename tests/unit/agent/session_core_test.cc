@@ -60,6 +60,17 @@ class FakeIo final : public SessionIo {
   bool logging(LogLevel) const override { return true; }
   void log(LogLevel, const std::string&) override {}
   void fatal(const std::string& message) override { fatal_message = message; }
+  bool program_drains() const override { return drains; }
+  void program_drain(const ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) override {
+    log_.push_back("drain:" + s.shard.str());
+    drain_calls.push_back({s, budget, std::move(done)});
+  }
+  void program_changes(std::vector<ProgramChange> changes) override {
+    for (auto& c : changes) {
+      log_.push_back(std::string(to_string(c.kind)) + ":" + c.shard.str() + "@" + std::to_string(c.epoch.value()));
+      told.push_back(std::move(c));
+    }
+  }
 
   /// Completes the oldest durable write (its records become durable).
   void complete_persist(const std::string& error = "") {
@@ -110,6 +121,15 @@ class FakeIo final : public SessionIo {
   std::optional<Revision> watch_from;
   int rotations = 0;
   std::string fatal_message;
+  /// The program: whether it drains, the drains asked for, what it was told.
+  bool drains = false;
+  struct PendingDrain {
+    ShardEpoch shard;
+    std::chrono::nanoseconds budget;
+    std::function<void()> done;
+  };
+  std::deque<PendingDrain> drain_calls;
+  std::vector<ProgramChange> told;
 
  private:
   const ManualClock& clock_;
@@ -442,6 +462,106 @@ TEST_F(SessionCoreTest, AFailedDurableWriteStopsTheFenceForGood) {
   EXPECT_TRUE(fence.stopped());
   EXPECT_FALSE(io.fatal_message.empty());
   EXPECT_EQ(fence.check("s1", Epoch(1)).code, FenceCode::kLeaseExpired);
+}
+
+// ---- The program in the loop (CONTRACT.md, "Agent and program") ----
+
+TEST_F(SessionCoreTest, TheProgramIsToldOfGrantsAndRevokesOnceTheyAreInEffect) {
+  io.drains = true;
+  make();
+  sync(5, {{"s1", 2}});
+  ASSERT_EQ(io.told.size(), 1u);
+  EXPECT_EQ(io.told[0].kind, ProgramChange::Kind::kGrant);
+  EXPECT_EQ(io.told[0].epoch, Epoch(2));
+  EXPECT_LT(index_of("persisted"), index_of("grant:s1@2")) << "told only once durable";
+  // A deletion is no planned move: no drain, the program hears the revoke.
+  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kShardDeleted, 6, "s1", 3)}, "", false});
+  persist_all();
+  EXPECT_TRUE(io.drain_calls.empty());
+  ASSERT_EQ(io.told.size(), 2u);
+  EXPECT_EQ(io.told[1].kind, ProgramChange::Kind::kRevoke);
+  EXPECT_EQ(io.told[1].reason, "deleted");
+  EXPECT_EQ(io.told[1].epoch, Epoch(2)) << "the epoch the program held";
+}
+
+TEST_F(SessionCoreTest, APlannedMoveIsServedUntilTheProgramDrainedItThenDroppedAndReleased) {
+  io.drains = true;
+  make();
+  sync(5, {{"s1", 1}, {"s2", 1}});
+  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kProgress, 6, "", 0)}, "", false});
+  clock.advance(kInterval);
+  io.fire_due();
+  auto before = fence.lease_remaining();
+  io.take(CallKind::kHeartbeat).done(lease_answer(6, 6, {{ShardId("s1"), Epoch(1)}}));
+  persist_all();
+  ASSERT_EQ(io.drain_calls.size(), 1u);
+  EXPECT_EQ(io.drain_calls[0].shard.shard, ShardId("s1"));
+  EXPECT_EQ(io.drain_calls[0].budget, before) << "the lease in force before this answer extended it";
+  EXPECT_GT(fence.lease_remaining(), before) << "the answer extended the lease";
+  EXPECT_TRUE(fence.check("s1", Epoch(1)).ok()) << "still served while draining";
+  EXPECT_FALSE(io.pending(CallKind::kRelease));
+  // A second answer naming the same handoff asks nothing more.
+  clock.advance(kInterval);
+  io.fire_due();
+  io.take(CallKind::kHeartbeat).done(lease_answer(6, 6, {{ShardId("s1"), Epoch(1)}}));
+  persist_all();
+  EXPECT_EQ(io.drain_calls.size(), 1u);
+  EXPECT_FALSE(io.pending(CallKind::kRelease));
+  // Drained: dropped durably, then released, then the program hears the revoke.
+  io.events().clear();
+  auto drained = std::move(io.drain_calls.front());
+  io.drain_calls.pop_front();
+  drained.done();
+  EXPECT_TRUE(fence.check("s1", Epoch(1)).ok()) << "not dropped before it is durable";
+  persist_all();
+  EXPECT_FALSE(io.durable.at("s1").held);
+  EXPECT_FALSE(fence.check("s1", Epoch(1)).ok());
+  EXPECT_TRUE(fence.check("s2", Epoch(1)).ok());
+  EXPECT_LT(index_of("persisted"), index_of("call:release"));
+  EXPECT_LT(index_of("install"), index_of("revoke:s1@1")) << "refused before the program hears of it";
+  auto rel = io.take(CallKind::kRelease);
+  ASSERT_EQ(rel.call.shards.size(), 1u);
+  EXPECT_EQ(rel.call.shards[0].shard, ShardId("s1"));
+  ASSERT_FALSE(io.told.empty());
+  EXPECT_EQ(io.told.back().reason, "handoff");
+  EXPECT_EQ(fence.draining(), 0u);
+}
+
+TEST_F(SessionCoreTest, ADrainNeverOutlivesTheLeaseInForceWhenTheMoveWasSeen) {
+  // The controllers complete a handoff nobody confirmed once that lease
+  // has surely run out; later heartbeats extend the lease of the rest only.
+  io.drains = true;
+  make();
+  sync(5, {{"s1", 1}, {"s2", 1}});
+  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kRevoke, 6, "s1", 1)}, "", false});
+  persist_all();
+  ASSERT_EQ(io.drain_calls.size(), 1u);
+  auto budget = io.drain_calls[0].budget;
+  ASSERT_GT(budget, std::chrono::nanoseconds(0));
+  // Heartbeats keep the lease alive past the drain's budget.
+  auto end = clock.now() + budget;
+  while (clock.now() < end + kInterval) {
+    clock.advance(kInterval);
+    io.fire_due();
+    if (io.pending(CallKind::kHeartbeat)) {
+      io.take(CallKind::kHeartbeat).done(lease_answer(6, 6, {{ShardId("s1"), Epoch(1)}}));
+      persist_all();
+    }
+  }
+  EXPECT_TRUE(fence.lease_valid());
+  EXPECT_TRUE(fence.check("s2", Epoch(1)).ok());
+  EXPECT_EQ(fence.check("s1", Epoch(1)).code, FenceCode::kLeaseExpired) << "the program never answered";
+  EXPECT_FALSE(io.pending(CallKind::kRelease)) << "released only when the drain ends (its budget's timer)";
+}
+
+TEST_F(SessionCoreTest, WithoutAProgramThatDrainsARevokeTakesEffectAtOnce) {
+  make();
+  sync(5, {{"s1", 1}});
+  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kRevoke, 6, "s1", 1)}, "", false});
+  persist_all();
+  EXPECT_TRUE(io.drain_calls.empty());
+  EXPECT_FALSE(fence.check("s1", Epoch(1)).ok());
+  EXPECT_TRUE(io.pending(CallKind::kRelease));
 }
 
 }  // namespace

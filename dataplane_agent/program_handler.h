@@ -1,0 +1,33 @@
+#pragma once
+// The C++ face of "Agent and program" (CONTRACT.md): what an embedding
+// program implements to be told of its shards, as a webhook program is
+// through app.url. Set it in AgentOptions::handler.
+//
+// Threads: callbacks run on the agent's io threads, never two at once for
+// one shard, and for one shard in the order grant, drain, revoke. A
+// callback must not block: a drain answers through `done`, from any
+// thread, when the shard is flushed.
+
+#include <functional>
+#include <string>
+
+#include "dataplane_agent/fence.h"
+
+namespace tenure::agent {
+
+class ProgramHandler {
+ public:
+  virtual ~ProgramHandler() = default;
+  /// `shard` is ours at `epoch`: the fence admits it from now on.
+  virtual void on_grant(const ShardId& shard, Epoch epoch, const std::string& reason) = 0;
+  /// A planned move takes `shard` away: finish and flush it, then call
+  /// `done` once. The fence keeps admitting `epoch` until then, or until
+  /// the drain's budget (app.drain_timeout_ms, and never past the lease in
+  /// force when the move began) runs out; then the shard is released.
+  virtual void on_drain(const ShardId& shard, Epoch epoch, std::function<void()> done) = 0;
+  /// `shard` is no longer ours (after a drain, a deletion, a declared
+  /// death or a leave): the fence refuses `epoch` already.
+  virtual void on_revoke(const ShardId& shard, Epoch epoch, const std::string& reason) = 0;
+};
+
+}  // namespace tenure::agent

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""The data-plane program in the loop (CONTRACT.md, "Agent and program"),
+with real tenure-agents calling a real HTTP program (a stdlib server in
+this process standing in for the data-plane program of each worker):
+
+- the program is told of every grant it holds; a grant it does not
+  acknowledge (503) is sent again until it is;
+- a manual move asks the source's program to drain first: while it drains,
+  the source still accepts fenced writes at its epoch (the program flushes
+  through the fence), the target is granted only after the drain was
+  answered, and the source's program then hears the revoke (reason
+  handoff) and its fence refuses the old epoch;
+- a program that never answers a drain holds the move up only for
+  app.drain_timeout_ms (counted as a timeout), never for good.
+"""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import fleet_harness as fh
+import tenure_harness as th
+
+LEASE_MS = 3000
+HEARTBEAT_MS = 250
+
+
+class Program:
+    """One worker's program: records every call; answers drains after
+    `drain_delay` seconds (after `on_drain(shard, epoch)` ran), or never
+    when `drain_hangs`; refuses the first `refuse_grants` grants with 503."""
+
+    def __init__(self, worker):
+        self.worker = worker
+        self.calls = []  # (monotonic time, call, shard, epoch, reason)
+        self.lock = threading.Lock()
+        self.drain_delay = 0.0
+        self.drain_hangs = False
+        self.refuse_grants = 0
+        self.on_drain = None
+        self.release_hang = threading.Event()
+
+    def record(self, call, body):
+        with self.lock:
+            self.calls.append((time.monotonic(), call, body["shard"], body["epoch"], body["reason"]))
+
+    def of(self, call, shard=None):
+        with self.lock:
+            return [c for c in self.calls if c[1] == call and (shard is None or c[2] == shard)]
+
+    def held(self):
+        """{shard: epoch} from the grants and revokes it was told, in order."""
+        out = {}
+        with self.lock:
+            for _, call, shard, epoch, _ in self.calls:
+                if call == "grant":
+                    out[shard] = epoch
+                elif call == "revoke" and out.get(shard) == epoch:
+                    del out[shard]
+        return out
+
+
+class Programs:
+    """An HTTP server routing /WORKER/tenure/v1/CALL to that worker's Program."""
+
+    def __init__(self):
+        self.by_worker = {}
+        programs = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                parts = self.path.strip("/").split("/")
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+                p = programs.by_worker.get(parts[0])
+                if p is None or parts[1:3] != ["tenure", "v1"]:
+                    return self.answer(404)
+                call = parts[3]
+                if call == "grant" and p.refuse_grants > 0:
+                    p.refuse_grants -= 1
+                    p.record("grant_refused", body)
+                    return self.answer(503)
+                if call == "drain":
+                    p.record("drain_asked", body)
+                    if p.drain_hangs:
+                        p.release_hang.wait(30)
+                        return self.answer(200)
+                    if p.on_drain:
+                        p.on_drain(body["shard"], body["epoch"])
+                    time.sleep(p.drain_delay)  # the program's own flush time
+                p.record(call, body)
+                self.answer(200)
+
+            def answer(self, status):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, worker):
+        self.by_worker[worker] = Program(worker)
+        return "http://127.0.0.1:%d/%s" % (self.server.server_address[1], worker)
+
+    def stop(self):
+        for p in self.by_worker.values():
+            p.release_hang.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ProgramCallsTest(fh.FleetTestCase):
+
+    def start_with_programs(self, drain_timeout_ms=5000, refuse_grants=0):
+        programs = Programs()
+        self.addCleanup(programs.stop)
+        f = self.make_fleet(agents=2, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS, start=False)
+        for a in f.all():
+            a.app = {"url": programs.url(a.id), "drain_timeout_ms": drain_timeout_ms}
+            programs.by_worker[a.id].refuse_grants = refuse_grants
+        f.cluster.start()
+        f.start()
+        ids = f.create_shards(6)
+        views, _ = f.wait_agreement(timeout=30)
+        self.assertEqual(sorted(views), sorted(ids))
+        return f, programs, views
+
+    def wait_told(self, f, programs):
+        """Every program was told exactly the grants its agent holds."""
+        def agree():
+            return all(programs.by_worker[a.id].held() == a.grants(timeout=2).claims() for a in f.all())
+        th.wait_until(agree, 15, "each program told of the grants its agent holds", interval=0.05)
+
+    def test_grants_are_told_and_retried_until_acknowledged(self):
+        f, programs, views = self.start_with_programs(refuse_grants=2)
+        self.wait_told(f, programs)
+        for a in f.all():
+            p = programs.by_worker[a.id]
+            if p.of("grant"):
+                self.assertTrue(p.of("grant_refused"), "%s: the first grants were refused" % a.id)
+        m = f.agent("w1").metrics()
+        self.assertGreaterEqual(m.get('tenure_agent_program_calls_total{call="grant",result="error"}', 0) +
+                                f.agent("w2").metrics().get(
+                                    'tenure_agent_program_calls_total{call="grant",result="error"}', 0), 2)
+
+    def test_a_planned_move_drains_the_source_before_the_target_is_granted(self):
+        f, programs, views = self.start_with_programs()
+        self.wait_told(f, programs)
+        sid = sorted(s for s, v in views.items() if v["worker"] == "w1")[0]
+        epoch = views[sid]["epoch"]
+        source, target = programs.by_worker["w1"], programs.by_worker["w2"]
+        flushed = []
+
+        def flush(shard, e):
+            # The program flushes through the fence while it drains: admitted.
+            flushed.append(f.agent("w1").put(shard, "last", e, "flushed").status)
+        source.on_drain = flush
+        source.drain_delay = 0.3
+        self.assertStatus(f.move(sid, "w2"), 202)
+        th.wait_until(lambda: target.of("grant", sid), 15, "the target's program granted %s" % sid, interval=0.02)
+        self.assertEqual(flushed, [200], "a write at the old epoch during the drain")
+        drained_at = source.of("drain", sid)[0][0]
+        granted_at = target.of("grant", sid)[0][0]
+        self.assertGreaterEqual(granted_at, drained_at, "granted before the source drained")
+        self.assertEqual(target.of("grant", sid)[0][3], epoch + 1)
+        th.wait_until(lambda: source.of("revoke", sid), 5, "the source's program told of the revoke")
+        revoke = source.of("revoke", sid)[0]
+        self.assertEqual((revoke[3], revoke[4]), (epoch, "handoff"))
+        self.assertLessEqual(revoke[0], granted_at + 1.0)
+        r = f.agent("w1").put(sid, "late", epoch, "x")
+        self.assertNotEqual(r.status, 200, "the old epoch is refused after the drain")
+        self.assertEqual(f.agent("w1").get_data(sid, "last").status, 200)
+        m = f.agent("w1").metrics()
+        self.assertGreaterEqual(m.get('tenure_agent_program_calls_total{call="drain",result="ok"}', 0), 1)
+
+    def test_a_drain_that_never_answers_holds_the_move_for_its_timeout_only(self):
+        f, programs, views = self.start_with_programs(drain_timeout_ms=600)
+        self.wait_told(f, programs)
+        sid = sorted(s for s, v in views.items() if v["worker"] == "w1")[0]
+        source, target = programs.by_worker["w1"], programs.by_worker["w2"]
+        source.drain_hangs = True
+        moved_at = time.monotonic()
+        self.assertStatus(f.move(sid, "w2"), 202)
+        th.wait_until(lambda: target.of("grant", sid), 15, "the target granted despite a hung drain",
+                      interval=0.02)
+        asked_at = source.of("drain_asked", sid)[0][0]
+        granted_at = target.of("grant", sid)[0][0]
+        self.assertGreaterEqual(granted_at - asked_at, 0.5, "the drain's timeout was not waited for")
+        self.assertLess(granted_at - moved_at, LEASE_MS / 1000.0, "a hung drain held the move past a lease")
+        m = f.agent("w1").metrics()
+        self.assertGreaterEqual(m.get('tenure_agent_program_calls_total{call="drain",result="timeout"}', 0), 1)
+
+
+if __name__ == "__main__":
+    th.main()
