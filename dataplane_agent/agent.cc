@@ -9,6 +9,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "common/log.h"
 #include "dataplane_agent/agent_db.h"
@@ -19,6 +20,7 @@
 #include "dataplane_agent/http_api.h"
 #include "dataplane_agent/metrics.h"
 #include "net/certificate.h"
+#include "dataplane_agent/grant_feed.h"
 #include "dataplane_agent/program_link.h"
 #include "dataplane_agent/session.h"
 #include "net/http_client.h"
@@ -59,7 +61,10 @@ struct Agent::Impl {
   std::unique_ptr<DataStore> data;
   std::unique_ptr<net::HttpClient> client;
   std::unique_ptr<ControllerPool> pool;
+  std::unique_ptr<GrantFeed> feed;       // outlives the session and the API, which call it
   std::unique_ptr<ProgramLink> program;  // outlives the session, which calls it
+  std::unique_ptr<asio::steady_timer> feed_timer;
+  void schedule_feed_progress();
   std::unique_ptr<Session> session;
   std::unique_ptr<HttpApi> api;
   std::unique_ptr<net::HttpServer> server;
@@ -124,6 +129,8 @@ Result<Ok, AgentErrc> Agent::Impl::start_network() {
                           " drain_timeout_ms=" + std::to_string(config.app.drain_timeout_ms));
   }
   sc.program = program.get();
+  feed = std::make_unique<GrantFeed>([this] { return fence.held(); }, [this] { return fence.revision(); });
+  sc.feed = feed.get();
   session = std::make_unique<Session>(io, *client, *pool, *grants, fence, metrics, *clock, sc);
   session->on_fatal([this](const std::string&) {
     failed = true;
@@ -131,6 +138,9 @@ Result<Ok, AgentErrc> Agent::Impl::start_network() {
     cv.notify_all();
   });
   api = std::make_unique<HttpApi>(sc.worker, fence, *data, metrics, [this] { return session->synced(); });
+  api->serve_grant_feed(*feed);
+  feed_timer = std::make_unique<asio::steady_timer>(io);
+  schedule_feed_progress();
   if (!config.auth.client_token.empty()) {
     api->require_client_token(config.auth.client_token);
   } else {
@@ -164,7 +174,20 @@ Result<Ok, AgentErrc> Agent::Impl::start_network() {
   return Ok{};
 }
 
+void Agent::Impl::schedule_feed_progress() {
+  // A progress line keeps idle /v1/grants/watch streams alive (and tells
+  // the program the agent's revision).
+  feed_timer->expires_after(std::chrono::seconds(5));
+  feed_timer->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    feed->tick();
+    schedule_feed_progress();
+  });
+}
+
 void Agent::Impl::stop_threads() {
+  if (feed) feed->close();
+  if (feed_timer) feed_timer->cancel();
   if (server) server->stop();
   if (client) client->shutdown();
   signals.reset();
@@ -267,6 +290,8 @@ void Agent::shutdown(std::chrono::milliseconds leave_timeout) {
   p.program.reset();
   p.api.reset();
   p.server.reset();
+  p.feed_timer.reset();
+  p.feed.reset();
   p.pool.reset();
   p.client.reset();
   p.data.reset();

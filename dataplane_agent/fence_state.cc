@@ -22,10 +22,7 @@ FenceResult FenceState::check_impl(std::string_view shard, Epoch epoch) const {
     r = {FenceCode::kLeaseExpired, rec ? rec->max_epoch : Epoch()};
   } else {
     r = table_.check(shard, epoch);
-    if (r.ok() && !drain_deadlines_.empty()) {
-      auto it = drain_deadlines_.find(shard);
-      if (it != drain_deadlines_.end() && ns_of(clock_.now()) >= it->second) r = {FenceCode::kLeaseExpired, epoch};
-    }
+    if (r.ok() && drained_out(shard, epoch, ns_of(clock_.now()))) r = {FenceCode::kLeaseExpired, epoch};
   }
   counts_[static_cast<size_t>(r.code)].fetch_add(1, std::memory_order_relaxed);
   return r;
@@ -67,7 +64,8 @@ void FenceState::install(const GrantChanges& changes) {
     table_.install(changes);
     for (auto it = drain_deadlines_.begin(); it != drain_deadlines_.end();) {
       const ShardRecord* rec = table_.find(it->first);
-      it = rec && rec->held ? std::next(it) : drain_deadlines_.erase(it);
+      bool still = rec && rec->held && rec->max_epoch == it->second.epoch;
+      it = still ? std::next(it) : drain_deadlines_.erase(it);
     }
   }
   if (trace_) trace_("install");
@@ -101,9 +99,15 @@ void FenceState::set_lease_from(LeaseLedger& ledger) {
   }
 }
 
-void FenceState::set_drain_deadline(const ShardId& shard, SteadyTime deadline) {
+void FenceState::set_drain_deadline(const ShardId& shard, Epoch epoch, SteadyTime deadline) {
   std::unique_lock lock(lock_);
-  drain_deadlines_[shard.str()] = ns_of(deadline);
+  drain_deadlines_[shard.str()] = DrainDeadline{epoch, ns_of(deadline)};
+}
+
+bool FenceState::drained_out(std::string_view shard, Epoch epoch, int64_t now_ns) const {
+  if (drain_deadlines_.empty()) return false;
+  auto it = drain_deadlines_.find(shard);
+  return it != drain_deadlines_.end() && it->second.epoch == epoch && now_ns >= it->second.ns;
 }
 
 size_t FenceState::draining() const {
@@ -136,6 +140,24 @@ std::chrono::nanoseconds FenceState::lease_remaining() const {
 std::vector<ShardEpoch> FenceState::held() const {
   std::shared_lock lock(lock_);
   return table_.held();
+}
+
+std::vector<ShardEpoch> FenceState::accepting() const {
+  std::shared_lock lock(lock_);
+  if (!lease_valid() || stopped()) return {};
+  std::vector<ShardEpoch> out = table_.held();
+  if (drain_deadlines_.empty()) return out;
+  int64_t now = ns_of(clock_.now());
+  std::erase_if(out, [&](const ShardEpoch& s) { return drained_out(s.shard.str(), s.epoch, now); });
+  return out;
+}
+
+std::optional<Epoch> FenceState::admits(std::string_view shard) const {
+  std::shared_lock lock(lock_);
+  if (!lease_valid() || stopped()) return std::nullopt;
+  const ShardRecord* rec = table_.find(shard);
+  if (!rec || !rec->held || drained_out(shard, rec->max_epoch, ns_of(clock_.now()))) return std::nullopt;
+  return rec->max_epoch;
 }
 
 size_t FenceState::held_count() const {

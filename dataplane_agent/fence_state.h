@@ -74,8 +74,9 @@ class FenceState {
   /// revoke was seen, which the controllers wait out before they complete
   /// the handoff without us (docs/fencing.md, "Drains"). Checks of it fail
   /// with kLeaseExpired from then on, even if the strand is late. Cleared
-  /// when an install drops the shard.
-  void set_drain_deadline(const ShardId& shard, SteadyTime deadline);
+  /// when an install drops the shard or moves it to a newer epoch (granted
+  /// here again after the handoff completed without us: not drained).
+  void set_drain_deadline(const ShardId& shard, Epoch epoch, SteadyTime deadline);
   /// Shards with a drain deadline (tests, metrics).
   size_t draining() const;
   /// Makes every check fail with kLeaseExpired until the next extend_lease(),
@@ -91,6 +92,11 @@ class FenceState {
   std::chrono::nanoseconds lease_remaining() const;
   bool stopped() const { return stopped_.load(std::memory_order_acquire); }
   std::vector<ShardEpoch> held() const;
+  /// The held shards a check would admit now: none without a valid lease,
+  /// and none past its drain deadline (one lock for the lot).
+  std::vector<ShardEpoch> accepting() const;
+  /// The epoch a check of `shard` would admit now, if any (uncounted).
+  std::optional<Epoch> admits(std::string_view shard) const;
   size_t held_count() const;
   Revision revision() const;
   /// The record of one shard (copy), if known.
@@ -112,8 +118,14 @@ class FenceState {
   const Clock& clock_;
   mutable RwLock lock_;
   GrantTable table_;
-  /// Drain deadlines (steady ns) of shards held but revoked for a handoff.
-  std::map<std::string, int64_t, std::less<>> drain_deadlines_;
+  struct DrainDeadline {
+    Epoch epoch;       ///< the epoch being drained; a newer grant is not
+    int64_t ns = 0;    ///< steady clock
+  };
+  /// Drain deadlines of shards held but revoked for a handoff.
+  std::map<std::string, DrainDeadline, std::less<>> drain_deadlines_;
+  /// Whether `rec` (held at `epoch`) is past its drain deadline at `now_ns`.
+  bool drained_out(std::string_view shard, Epoch epoch, int64_t now_ns) const;
   /// Nanoseconds of the steady clock's epoch; 0 = not valid.
   std::atomic<int64_t> lease_deadline_ns_{0};
   std::atomic<bool> stopped_{false};

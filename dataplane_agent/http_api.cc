@@ -119,6 +119,13 @@ void HttpApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder> res) 
     return res->reply(std::move(r));
   }
   if (p == "/v1/grants") return res->reply(get ? grants() : net::method_not_allowed(m, p, "GET, HEAD"));
+  if (p == "/v1/grants/watch" && feed_) {
+    if (m != "GET") return res->reply(net::method_not_allowed(m, p, "GET"));
+    for (const auto& [key, value] : req.query) {
+      if (key != "resume") return res->reply(bad_field(key, "unknown query parameter (only resume)"));
+    }
+    return feed_->watch(req.query_param("resume").value_or(""), std::move(res));
+  }
   res->reply(net::no_such_path(p));
 }
 

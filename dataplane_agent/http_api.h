@@ -10,6 +10,7 @@
 
 #include "dataplane_agent/data_store.h"
 #include "dataplane_agent/fence_state.h"
+#include "dataplane_agent/grant_feed.h"
 #include "dataplane_agent/metrics.h"
 #include "net/auth.h"
 #include "net/http_server.h"
@@ -25,6 +26,8 @@ class HttpApi {
   /// Requires `Authorization: Bearer <token>` on /v1/fence and /v1/data
   /// from now on (config auth.client_token). Call before serving.
   void require_client_token(std::string_view token) { client_token_ = net::SecretDigest(token); }
+  /// Serves GET /v1/grants/watch from `feed` (must outlive the API).
+  void serve_grant_feed(GrantFeed& feed) { feed_ = &feed; }
 
   /// The net::Handler: dispatches one request.
   void handle(net::HttpRequest req, std::shared_ptr<net::Responder> res);
@@ -47,6 +50,7 @@ class HttpApi {
   AgentMetrics& metrics_;
   std::function<bool()> ready_;
   net::SecretDigest client_token_;  ///< not set: the data API is open
+  GrantFeed* feed_ = nullptr;
 };
 
 /// The response for a refused fence check (409, 421 or 503, JSON).

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "dataplane_agent/messages.h"
+#include "dataplane_agent/grant_feed.h"
 #include "dataplane_agent/program_link.h"
 #include "dataplane_agent/session_impl.h"
 
@@ -110,6 +111,7 @@ void Session::Impl::program_drain(const ShardEpoch& s, std::chrono::nanoseconds 
 }
 
 void Session::Impl::program_changes(std::vector<ProgramChange> changes) {
+  if (config.feed) config.feed->push(changes);
   if (config.program) config.program->changes(changes);
 }
 

@@ -35,6 +35,7 @@ namespace tenure::agent {
 class AgentMetrics;
 class ControllerPool;
 class FenceState;
+class GrantFeed;
 class GrantStore;
 class ProgramLink;
 
@@ -48,6 +49,8 @@ struct SessionConfig {
   /// The data-plane program told of changes and asked to drain; null or
   /// disabled: none. Must outlive the session.
   ProgramLink* program = nullptr;
+  /// GET /v1/grants/watch's changes; null: none. Must outlive the session.
+  GrantFeed* feed = nullptr;
 };
 
 class Session {

@@ -416,8 +416,9 @@ void SessionCore::start_drains(const GrantChanges& c) {
     it->second = Drain{s.epoch, false};
     // The lease in force now, never one extended later: the controllers
     // complete the handoff without us once it has surely run out.
-    auto budget = fence_.lease_remaining();
-    fence_.set_drain_deadline(s.shard, clock_.now() + budget);
+    std::chrono::nanoseconds budget = fence_.lease_remaining();
+    if (config_.knobs.drain_past_lease) budget = std::chrono::hours(1);  // planted bug
+    fence_.set_drain_deadline(s.shard, s.epoch, clock_.now() + budget);
     ++stats_.drains;
     if (io_.logging(LogLevel::kInfo)) {
       log(LogLevel::kInfo, "event=drain shard=" + s.shard.str() + " epoch=" + std::to_string(s.epoch.value()) +
@@ -431,12 +432,28 @@ void SessionCore::finish_drain(const ShardEpoch& s) {
   auto it = draining_.find(s.shard.str());
   if (it == draining_.end() || it->second.epoch != s.epoch || it->second.finished || failed_) return;
   it->second.finished = true;
+  finished_drains_.push_back(s);
+  if (drain_flush_scheduled_) return;
+  drain_flush_scheduled_ = true;
+  // Drains that end together (a program answering a whole drain of the
+  // worker, or a hung program's budgets running out at once) become one
+  // durable batch: one fsync and one release call, not one per shard.
+  io_.after(std::chrono::nanoseconds(0), [this] { flush_drains(); });
+}
+
+void SessionCore::flush_drains() {
+  drain_flush_scheduled_ = false;
+  if (failed_ || finished_drains_.empty()) return;
+  auto done = std::make_shared<std::vector<ShardEpoch>>(std::move(finished_drains_));
+  finished_drains_.clear();
   // Dropped durably first, then released, as for any revoke.
   auto c = changes();
-  c->revoke_for_release(s);
-  commit(c, [this, c, s] {
-    auto again = draining_.find(s.shard.str());
-    if (again != draining_.end() && again->second.epoch == s.epoch) draining_.erase(again);
+  for (const auto& s : *done) c->revoke_for_release(s);
+  commit(c, [this, c, done] {
+    for (const auto& s : *done) {
+      auto it = draining_.find(s.shard.str());
+      if (it != draining_.end() && it->second.epoch == s.epoch) draining_.erase(it);
+    }
     send_release(c->to_release());
   });
 }

@@ -54,6 +54,9 @@ struct SessionKnobs {
   /// fleet-lease-ignores-worker-revision: an answer extends the lease at
   /// once, whether or not the table reached its worker revision.
   bool lease_ignores_worker_revision = false;
+  /// fleet-drain-past-lease: a drain is bounded by the program's timeout
+  /// only, not by the lease in force when the move was seen.
+  bool drain_past_lease = false;
 };
 
 /// The session's waits. The defaults are tenure-agent's; the simulator
@@ -298,6 +301,8 @@ class SessionCore {
   /// Starts the drains `c` held back; each ends in finish_drain().
   void start_drains(const GrantChanges& c);
   void finish_drain(const ShardEpoch& s);
+  /// Drops and releases every drain finished since the last flush, at once.
+  void flush_drains();
   void fatal(const std::string& message);
   void refresh_lease();
   void check_watch_lag(Revision heartbeat_revision, Revision worker_revision);
@@ -351,6 +356,8 @@ class SessionCore {
     bool finished = false;
   };
   std::map<std::string, Drain> draining_;
+  std::vector<ShardEpoch> finished_drains_;
+  bool drain_flush_scheduled_ = false;
 
   SessionStats stats_;
 };

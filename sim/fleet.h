@@ -50,6 +50,7 @@ struct FleetStats {
   uint64_t relists = 0;
   uint64_t releases = 0;
   uint64_t grants = 0;          ///< grants agents took up
+  uint64_t drains = 0;          ///< planned moves drained through a program
   uint64_t pauses = 0;
   uint64_t long_pauses = 0;     ///< pauses longer than the lease
   uint64_t agent_crashes = 0;
@@ -115,6 +116,8 @@ class Fleet final : private AgentEnv, private ControllerEnv {
   void observe(Node& n) override { env_.fleet_observe(n); }
 
   // fleet.cc
+  /// Each agent's table_version() when EpochOwners::on_agent last read it.
+  std::map<WorkerId, uint64_t> table_checked_;
   NodeController* controller(Node& n);
   SimAgent* agent(const NodeId& address);
   std::vector<int64_t> route(const NodeId& from, const NodeId& to);

@@ -50,6 +50,7 @@ agent::SessionKnobs session_knobs(const FleetOptions& o) {
   agent::SessionKnobs k;
   k.lease_no_margin = o.bug == "fleet-lease-no-margin";
   k.lease_ignores_worker_revision = o.bug == "fleet-lease-ignores-worker-revision";
+  k.drain_past_lease = o.bug == "fleet-drain-past-lease";
   return k;
 }
 
@@ -87,6 +88,7 @@ void SimAgent::start() {
   // and a new session.
   fence_ = std::make_unique<agent::FenceState>(clock_);
   fence_->load(durable_, durable_revision_);
+  ++table_version_;
   core_ = std::make_unique<agent::SessionCore>(session_config_, *fence_, clock_, static_cast<agent::SessionIo&>(*this));
   trace("start held=" + std::to_string(fence_->held_count()));
   post([this] { core_->start(); });
@@ -103,6 +105,7 @@ void SimAgent::crash() {
   past_stats_ += core_->stats();
   core_.reset();
   fence_.reset();
+  ++table_version_;
   ++life_;
   trace("crash");
   env_.changed(id_);
@@ -168,6 +171,7 @@ void SimAgent::timer(nanoseconds d, Task t) {
 // ---- Durable writes and timers ----
 
 void SimAgent::write_durably(const agent::GrantChanges& c) {
+  if (!c.records().empty()) ++table_version_;
   for (const auto& [id, rec] : c.records()) durable_[id] = rec;
   if (c.revision()) durable_revision_ = *c.revision();
 }
@@ -188,7 +192,10 @@ void SimAgent::persist(std::shared_ptr<const agent::GrantChanges> c, std::functi
     writing_.reset();
     busy_ = false;
     // The install and what follows run when the strand next runs, first.
-    tasks_.push_front([done = std::move(done)] { done(std::string()); });
+    tasks_.push_front([this, done = std::move(done)] {
+      done(std::string());
+      ++table_version_;  // installed
+    });
     pump();
   });
 }
@@ -217,8 +224,36 @@ std::string SimAgent::status() const {
 }
 
 std::vector<agent::ShardEpoch> SimAgent::accepting() const {
-  if (!up_ || !fence_ || !fence_->lease_valid()) return {};
-  return fence_->held();
+  if (!up_ || !fence_) return {};
+  // The fence's own rule: a shard being drained stops at its deadline.
+  return fence_->accepting();
+}
+
+std::optional<Epoch> SimAgent::accepts(const ShardId& shard) const {
+  if (!up_ || !fence_) return std::nullopt;
+  return fence_->admits(shard.str());
+}
+
+// ---- The program (CONTRACT.md, "Agent and program") ----
+
+void SimAgent::program_drain(const agent::ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) {
+  // As ProgramLink: done once, at the program's answer or when the budget
+  // (the core's, capped by drain_timeout) runs out, whichever is first.
+  auto once = std::make_shared<std::function<void()>>(std::move(done));
+  auto finish = [once] {
+    if (!*once) return;
+    auto f = std::move(*once);
+    *once = nullptr;
+    f();
+  };
+  auto limit = std::min<std::chrono::nanoseconds>(budget, std::chrono::milliseconds(o_.drain_timeout_ms));
+  bool answers = !env_.rng().chance(o_.program_never);
+  int64_t answer_ms = env_.rng().range(0, static_cast<int64_t>(o_.program_drain_max_ms));
+  trace("drain " + s.shard.str() + "@" + std::to_string(s.epoch.value()) +
+        " limit_ms=" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(limit).count()) +
+        (answers ? " answer_ms=" + std::to_string(answer_ms) : " never"));
+  timer(limit, finish);
+  if (answers) timer(std::chrono::milliseconds(answer_ms), finish);
 }
 
 }  // namespace tenure::sim

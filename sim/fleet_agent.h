@@ -108,8 +108,13 @@ class SimAgent final : private agent::SessionIo {
   /// The shards this agent accepts writes for now (held, under a valid
   /// lease by its own clock), sorted; empty when down.
   std::vector<agent::ShardEpoch> accepting() const;
+  /// The epoch this agent accepts writes for `shard` at now, if any.
+  std::optional<Epoch> accepts(const ShardId& shard) const;
   /// The fence table (what it remembers of every shard); null when down.
   const agent::GrantTable* table() const { return fence_ ? &fence_->table_for_planning() : nullptr; }
+  /// Moves whenever the durable table or the fence's records may have
+  /// changed (a checker that reads them need not look again until then).
+  uint64_t table_version() const { return table_version_; }
   /// The durable table (what survives a crash).
   const std::map<std::string, agent::ShardRecord>& durable() const { return durable_; }
   /// "w1:up/registered/synced/lease=..ms/held=.." for liveness reports.
@@ -156,6 +161,8 @@ class SimAgent final : private agent::SessionIo {
   int64_t uniform(int64_t lo, int64_t hi) override { return env_.rng().range(lo, hi); }
   bool logging(agent::LogLevel) const override { return env_.tracing(); }
   void log(agent::LogLevel level, const std::string& fields) override;
+  bool program_drains() const override { return o_.program; }
+  void program_drain(const agent::ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) override;
 
   const WorkerId id_;
   const std::string zone_;
@@ -179,6 +186,7 @@ class SimAgent final : private agent::SessionIo {
   /// A durable write in flight: at a crash it is durable or not, at random.
   std::shared_ptr<const agent::GrantChanges> writing_;
   std::map<std::string, agent::ShardRecord> durable_;
+  uint64_t table_version_ = 0;
   Revision durable_revision_;
   AgentStats past_stats_;  ///< of earlier lives
 

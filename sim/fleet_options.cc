@@ -19,7 +19,8 @@ uint64_t urange(Rng& rng, uint64_t lo, uint64_t hi) {
 }
 
 const std::vector<std::string> kBugs = {"fleet-lease-no-margin", "fleet-no-full-lease",
-                                        "fleet-lease-while-declaring-dead", "fleet-lease-ignores-worker-revision"};
+                                        "fleet-lease-while-declaring-dead", "fleet-lease-ignores-worker-revision",
+                                        "fleet-drain-past-lease"};
 
 }  // namespace
 
@@ -89,6 +90,14 @@ FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms) {
   f.mute_gap_ms = gap(rng, 0.5, 500, 4000);
   f.max_assignments_per_pass = rng.chance(0.7) ? 20000 : urange(rng, 1, 50);
   f.isolate_gap_ms = gap(rng, 0.5, 500, 4000);
+  // Half the runs: a program that drains slowly, or never, and outlasts
+  // leases now and then (a crash mid-drain is the agent crash fault).
+  if (rng.chance(0.5)) {
+    f.program = true;
+    f.program_drain_max_ms = urange(rng, 0, 2 * f.lease_ms);
+    f.program_never = rng.chance(0.5) ? 0.0 : 0.3 * rng.unit();
+    f.drain_timeout_ms = urange(rng, f.lease_ms / 2, 3 * f.lease_ms);
+  }
   return f;
 }
 
@@ -106,7 +115,9 @@ std::string FleetOptions::describe() const {
      << " agent_crash_gap_ms=" << crash_gap_ms << " agent_down_ms=" << down_max_ms << " leave_gap_ms=" << leave_gap_ms
      << " cut_gap_ms=" << cut_gap_ms << " cut_max_ms=" << cut_max_ms << " mute_gap_ms=" << mute_gap_ms << " isolate_gap_ms=" << isolate_gap_ms
      << " per_pass=" << max_assignments_per_pass << " create_gap_ms=" << create_gap_ms
-     << " delete_gap_ms=" << delete_gap_ms << " drain_gap_ms=" << drain_gap_ms << " move_gap_ms=" << move_gap_ms;
+     << " delete_gap_ms=" << delete_gap_ms << " drain_gap_ms=" << drain_gap_ms << " move_gap_ms=" << move_gap_ms
+     << " program=" << (program ? 1 : 0) << " program_drain_max_ms=" << program_drain_max_ms
+     << " program_never=" << fixed3(program_never) << " drain_timeout_ms=" << drain_timeout_ms;
   return os.str();
 }
 

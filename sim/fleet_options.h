@@ -83,6 +83,16 @@ struct FleetOptions {
   /// Unassigned shards one placement pass grants at most.
   size_t max_assignments_per_pass = 20000;
 
+  /// The data-plane program in the loop (CONTRACT.md, "Agent and program"):
+  /// with `program`, agents drain a planned move's shard through a program
+  /// that answers after up to program_drain_max_ms, or never (probability
+  /// program_never), bounded by drain_timeout_ms and by the lease in force
+  /// when the move was seen (the session core and the fence enforce that).
+  bool program = false;
+  uint64_t program_drain_max_ms = 0;
+  double program_never = 0;
+  uint64_t drain_timeout_ms = 0;
+
   // The operator (0: never).
   uint64_t create_gap_ms = 0;
   uint64_t delete_gap_ms = 0;

@@ -113,6 +113,12 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
     // decided again faster than they commit, and it never settles.
     r.max_bytes_per_msg = std::max<size_t>(r.max_bytes_per_msg, size_t{64} << 10);
     if (is_fleet_bug(o.bug)) r.fleet_options.bug = o.bug;
+    if (o.bug == "fleet-drain-past-lease" && !r.fleet_options.program) {
+      // The bug lives in drains: every run with it has a program that drains.
+      r.fleet_options.program = true;
+      r.fleet_options.program_drain_max_ms = 2 * r.fleet_options.lease_ms;
+      r.fleet_options.drain_timeout_ms = 3 * r.fleet_options.lease_ms;
+    }
   }
   return r;
 }

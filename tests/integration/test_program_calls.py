@@ -11,10 +11,15 @@ this process standing in for the data-plane program of each worker):
   answered, and the source's program then hears the revoke (reason
   handoff) and its fence refuses the old epoch;
 - a program that never answers a drain holds the move up only for
-  app.drain_timeout_ms (counted as a timeout), never for good.
+  app.drain_timeout_ms (counted as a timeout), never for good;
+- GET /v1/grants/watch streams the current grants, then each change as it
+  takes effect; a resume token replays what came after it, and a token
+  the agent cannot honour starts over with a reset and the grants.
 """
 
+import http.client
 import json
+import queue
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -117,6 +122,47 @@ class Programs:
         self.server.server_close()
 
 
+class GrantStream:
+    """GET /v1/grants/watch on an agent, its lines collected by a thread."""
+
+    def __init__(self, agent, resume=None):
+        host, port = agent.address.rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        path = "/v1/grants/watch" + ("?resume=%s" % resume if resume else "")
+        self.conn.request("GET", path)
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+        self.lines = queue.Queue()
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        try:
+            for raw in self.response:
+                self.lines.put(json.loads(raw))
+        except Exception:  # the stream ended or was closed by the test
+            pass
+
+    def next(self, timeout=10, skip_progress=True):
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            if not (skip_progress and line["type"] == "progress"):
+                return line
+
+    def until(self, pred, timeout=10):
+        """Lines up to and including the first for which pred holds."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.next(timeout=max(0.01, deadline - time.monotonic()))
+            out.append(line)
+            if pred(line):
+                return out
+
+    def close(self):
+        self.conn.close()
+
+
 class ProgramCallsTest(fh.FleetTestCase):
 
     def start_with_programs(self, drain_timeout_ms=5000, refuse_grants=0):
@@ -197,6 +243,42 @@ class ProgramCallsTest(fh.FleetTestCase):
         self.assertLess(granted_at - moved_at, LEASE_MS / 1000.0, "a hung drain held the move past a lease")
         m = f.agent("w1").metrics()
         self.assertGreaterEqual(m.get('tenure_agent_program_calls_total{call="drain",result="timeout"}', 0), 1)
+
+    def test_the_grants_stream_resumes_after_a_cut(self):
+        f, programs, views = self.start_with_programs()
+        w1 = f.agent("w1")
+        held = w1.grants().claims()
+        s = GrantStream(w1)
+        self.addCleanup(s.close)
+        self.assertEqual(s.status, 200)
+        first = s.until(lambda l: l["type"] == "synced")
+        self.assertEqual({l["shard"]: l["epoch"] for l in first if l["type"] == "grant"}, held)
+        self.assertTrue(all(l.get("initial") for l in first if l["type"] == "grant"))
+        token = first[-1]["resume"]
+        sid = sorted(held)[0]
+        self.assertStatus(f.move(sid, "w2"), 202)
+        revoke = s.until(lambda l: l["type"] == "revoke")[-1]
+        self.assertEqual((revoke["shard"], revoke["epoch"], revoke["reason"]), (sid, held[sid], "handoff"))
+        s.close()
+        # Resumed from before the revoke: only what came after, no snapshot.
+        again = GrantStream(w1, resume=token)
+        self.addCleanup(again.close)
+        line = again.next()
+        self.assertEqual((line["type"], line["shard"], line["resume"]), ("revoke", sid, revoke["resume"]))
+        # A token of another life (or garbage) starts over.
+        other = GrantStream(w1, resume="1.5")
+        self.addCleanup(other.close)
+        lines = other.until(lambda l: l["type"] == "synced")
+        self.assertEqual(lines[0]["type"], "reset")
+        now = {l["shard"]: l["epoch"] for l in lines if l["type"] == "grant"}
+        self.assertEqual(now, w1.grants().claims())
+        self.assertNotIn(sid, now)
+        garbage = GrantStream(w1, resume="not-a-token")
+        self.addCleanup(garbage.close)
+        self.assertEqual(garbage.next()["type"], "reset")
+        bad = w1.get("/v1/grants/watch?since=3")
+        self.assertStatus(bad, 400)
+        self.assertEqual(bad.json["field"], "since")
 
 
 if __name__ == "__main__":

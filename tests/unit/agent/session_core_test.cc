@@ -191,6 +191,17 @@ class SessionCoreTest : public ::testing::Test {
     ASSERT_TRUE(core->synced());
     ASSERT_TRUE(fence.lease_valid());
   }
+  /// With a program that drains: synced holding s1 and s2 at epoch 1, then
+  /// a watch revoke of s1 starts its drain. Returns the drain's budget.
+  std::chrono::nanoseconds start_draining_s1() {
+    io.drains = true;
+    make();
+    sync(5, {{"s1", 1}, {"s2", 1}});
+    core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kRevoke, 6, "s1", 1)}, "", false});
+    persist_all();
+    EXPECT_EQ(io.drain_calls.size(), 1u);
+    return io.drain_calls.empty() ? std::chrono::nanoseconds(0) : io.drain_calls[0].budget;
+  }
   size_t index_of(const std::string& what) {
     auto& ev = io.events();
     auto it = std::find(ev.begin(), ev.end(), what);
@@ -512,6 +523,7 @@ TEST_F(SessionCoreTest, APlannedMoveIsServedUntilTheProgramDrainedItThenDroppedA
   auto drained = std::move(io.drain_calls.front());
   io.drain_calls.pop_front();
   drained.done();
+  io.fire_due();  // finished drains are flushed together, in a turn of their own
   EXPECT_TRUE(fence.check("s1", Epoch(1)).ok()) << "not dropped before it is durable";
   persist_all();
   EXPECT_FALSE(io.durable.at("s1").held);
@@ -530,13 +542,7 @@ TEST_F(SessionCoreTest, APlannedMoveIsServedUntilTheProgramDrainedItThenDroppedA
 TEST_F(SessionCoreTest, ADrainNeverOutlivesTheLeaseInForceWhenTheMoveWasSeen) {
   // The controllers complete a handoff nobody confirmed once that lease
   // has surely run out; later heartbeats extend the lease of the rest only.
-  io.drains = true;
-  make();
-  sync(5, {{"s1", 1}, {"s2", 1}});
-  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kRevoke, 6, "s1", 1)}, "", false});
-  persist_all();
-  ASSERT_EQ(io.drain_calls.size(), 1u);
-  auto budget = io.drain_calls[0].budget;
+  auto budget = start_draining_s1();
   ASSERT_GT(budget, std::chrono::nanoseconds(0));
   // Heartbeats keep the lease alive past the drain's budget.
   auto end = clock.now() + budget;
@@ -552,6 +558,49 @@ TEST_F(SessionCoreTest, ADrainNeverOutlivesTheLeaseInForceWhenTheMoveWasSeen) {
   EXPECT_TRUE(fence.check("s2", Epoch(1)).ok());
   EXPECT_EQ(fence.check("s1", Epoch(1)).code, FenceCode::kLeaseExpired) << "the program never answered";
   EXPECT_FALSE(io.pending(CallKind::kRelease)) << "released only when the drain ends (its budget's timer)";
+}
+
+TEST_F(SessionCoreTest, DrainsThatEndTogetherAreOneDurableBatchAndOneRelease) {
+  // A drain of the whole worker: a per-shard fsync would hold the strand
+  // (and the heartbeats) for seconds at thousands of shards.
+  io.drains = true;
+  make();
+  sync(5, {{"s1", 1}, {"s2", 1}, {"s3", 1}});
+  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kRevoke, 6, "s1", 1),
+                                                 event(WatchEvent::Kind::kRevoke, 7, "s2", 1),
+                                                 event(WatchEvent::Kind::kRevoke, 8, "s3", 1)},
+                                                "", false});
+  persist_all();
+  ASSERT_EQ(io.drain_calls.size(), 3u);
+  for (auto& d : io.drain_calls) d.done();
+  io.drain_calls.clear();
+  io.fire_due();
+  EXPECT_EQ(io.persists.size(), 1u);
+  persist_all();
+  auto rel = io.take(CallKind::kRelease);
+  EXPECT_EQ(rel.call.shards.size(), 3u);
+  EXPECT_FALSE(io.pending(CallKind::kRelease));
+  EXPECT_EQ(fence.held_count(), 0u);
+}
+
+TEST_F(SessionCoreTest, AShardGrantedBackAtANewerEpochMidDrainIsNotHeldToTheOldDeadline) {
+  // tenure-sim --fleet --seed 40056: the program never answered, the
+  // controllers completed the move without us, then granted the shard back
+  // at a newer epoch; the old epoch's drain deadline refused the new grant
+  // for good and the fleet never settled.
+  auto budget = start_draining_s1();
+  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kGrant, 9, "s1", 3)}, "", false});
+  persist_all();
+  clock.advance(std::chrono::duration_cast<milliseconds>(budget) + kInterval);
+  // Keep the lease itself alive meanwhile.
+  io.fire_due();
+  while (io.pending(CallKind::kHeartbeat)) {
+    io.take(CallKind::kHeartbeat).done(lease_answer(9, 9));
+    persist_all();
+  }
+  ASSERT_TRUE(fence.lease_valid());
+  EXPECT_TRUE(fence.check("s1", Epoch(3)).ok()) << "the newer grant is not the drained one";
+  EXPECT_EQ(fence.check("s1", Epoch(1)).code, FenceCode::kStaleEpoch);
 }
 
 TEST_F(SessionCoreTest, WithoutAProgramThatDrainsARevokeTakesEffectAtOnce) {

@@ -156,5 +156,31 @@ TEST(AgentConfigTest, TlsCertAndKeyTogether) {
   EXPECT_TRUE(ok.value().tls_enabled());
 }
 
+TEST(AgentConfigTest, AppIsTheProgramToTell) {
+  auto r = parse_agent_config(with("app: {url: \"http://127.0.0.1:9000/w1\", drain_timeout_ms: 800}\n"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().app.url, "http://127.0.0.1:9000/w1");
+  EXPECT_EQ(r.value().app.drain_timeout_ms, 800u);
+  EXPECT_EQ(r.value().app.prepare_timeout_ms, 5000u);
+  EXPECT_EQ(parse_agent_config(kMinimal).value().app.url, "") << "no program unless configured";
+}
+
+TEST(AgentConfigTest, AppErrorsNameTheirKey) {
+  struct Case {
+    const char* yaml;
+    const char* key;
+  };
+  for (const Case& c : {Case{"app: {url: \"ftp://x:1\"}\n", "app.url"}, Case{"app: {url: \"http://nohost\"}\n", "app.url"},
+                        Case{"app: {drain_timeout_ms: 5}\n", "app.url"},
+                        Case{"app: {url: \"http://h:1\", drain_timeout_ms: 0}\n", "app.drain_timeout_ms"},
+                        Case{"app: {url: \"http://h:1\", prepare_timeout_ms: -3}\n", "app.prepare_timeout_ms"},
+                        Case{"app: {url: \"http://h:1\", retries: 3}\n", "app.retries"}}) {
+    auto r = parse_agent_config(with(c.yaml), "a.yaml");
+    ASSERT_FALSE(r.ok()) << "accepted: " << c.yaml;
+    EXPECT_NE(r.error().message.find(c.key), std::string::npos) << c.yaml << " -> " << r.error().message;
+    EXPECT_EQ(r.error().message.find('\n'), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace tenure::config
