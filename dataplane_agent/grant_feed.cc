@@ -95,6 +95,12 @@ void GrantFeed::tick() {
   broadcast_locked(with_token(json{{"type", "progress"}, {"revision", revision_().value()}}.dump(), seq_));
 }
 
+void GrantFeed::lease_lost() {
+  std::lock_guard lock(mu_);
+  if (watchers_.empty()) return;
+  broadcast_locked(with_token(json{{"type", "lease_lost"}, {"revision", revision_().value()}}.dump(), seq_));
+}
+
 void GrantFeed::broadcast_locked(const std::string& data) {
   std::vector<std::shared_ptr<net::Responder>> kept;
   kept.reserve(watchers_.size());

@@ -42,6 +42,9 @@ class GrantFeed {
   void push(const std::vector<ProgramChange>& changes);
   /// Serves one watcher from `resume` (empty: from the current grants).
   void watch(const std::string& resume, std::shared_ptr<net::Responder> res);
+  /// A `lease_lost` line to every watcher: writes are refused until the
+  /// lease is renewed (the grants stay unless revokes follow).
+  void lease_lost();
   /// A progress line to every watcher (keeps idle streams alive).
   void tick();
   /// Ends every stream.

@@ -28,6 +28,11 @@ class ProgramHandler {
   /// `shard` is no longer ours (after a drain, a deletion, a declared
   /// death or a leave): the fence refuses `epoch` already.
   virtual void on_revoke(const ShardId& shard, Epoch epoch, const std::string& reason) = 0;
+  /// The agent could not renew its lease: the fence refuses every write
+  /// already (this comes up to a heartbeat interval later). The grants are
+  /// not revoked: once the lease is renewed they are served again, unless
+  /// revokes say otherwise.
+  virtual void on_lease_lost() {}
 };
 
 }  // namespace tenure::agent

@@ -284,6 +284,12 @@ void ProgramLink::drain(const ShardEpoch& s, std::chrono::nanoseconds budget, st
   impl_->drain(s, budget, std::move(done));
 }
 
+void ProgramLink::lease_lost() {
+  auto handler = impl_->options.handler;
+  if (!handler) return;
+  asio::post(impl_->io, [handler] { handler->on_lease_lost(); });
+}
+
 size_t ProgramLink::pending() const { return impl_->pending(); }
 
 void ProgramLink::shutdown() { impl_->shutdown(); }

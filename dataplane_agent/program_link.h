@@ -57,6 +57,9 @@ class ProgramLink {
   /// Asks the program to drain `s` within min(budget, drain_timeout);
   /// `done` runs once, when it answered or the time ran out.
   void drain(const ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done);
+  /// Tells the handler (if any) that the lease is lost; webhooks have no
+  /// such call (CONTRACT.md's table): their program sees refused writes.
+  void lease_lost();
   /// Calls not yet acknowledged (queued or out).
   size_t pending() const;
   /// Stops sending; pending calls are dropped (drains finish at once).

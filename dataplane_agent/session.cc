@@ -115,6 +115,11 @@ void Session::Impl::program_changes(std::vector<ProgramChange> changes) {
   if (config.program) config.program->changes(changes);
 }
 
+void Session::Impl::program_lease_lost() {
+  if (config.feed) config.feed->lease_lost();
+  if (config.program) config.program->lease_lost();
+}
+
 void Session::Impl::start() {
   post([this] {
     log_info("agent", "event=starting worker=" + config.worker.str() + " advertise=" + config.advertise +

@@ -94,6 +94,7 @@ void SessionCore::tick() {
     }
     refresh_lease();
   }
+  check_lease_lost();  // a lease that ran out with nobody looking
   if (!registered_) {
     if (!register_inflight_) send_register();
   } else if (!heartbeat_inflight_) {
@@ -234,6 +235,7 @@ void SessionCore::lost_registration(const std::string& reason, bool drop_grants)
   relist_inflight_ = false;
   leases_.clear();
   fence_.invalidate_lease();
+  check_lease_lost();
   stop_watch();
   // The controllers moved every shard of ours: nothing to release.
   auto c = changes();
@@ -464,6 +466,7 @@ void SessionCore::fatal(const std::string& message) {
   stopping_ = true;
   fence_.stop();
   synced_ = false;
+  check_lease_lost();
   stop_watch();
   io_.cancel_timers();
   log(LogLevel::kError, "event=fatal error=\"" + message + "\" action=fence_stopped");
@@ -472,6 +475,16 @@ void SessionCore::fatal(const std::string& message) {
 
 void SessionCore::refresh_lease() {
   if (synced_) fence_.set_lease_from(leases_);
+  check_lease_lost();
+}
+
+void SessionCore::check_lease_lost() {
+  bool valid = synced_ && fence_.lease_valid();
+  if (lease_was_valid_ && !valid) {
+    log(LogLevel::kWarn, "event=lease_lost grants=" + std::to_string(fence_.held_count()));
+    io_.program_lease_lost();
+  }
+  lease_was_valid_ = valid;
 }
 
 void SessionCore::check_watch_lag(Revision heartbeat_revision, Revision worker_revision) {

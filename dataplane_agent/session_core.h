@@ -200,6 +200,9 @@ class SessionIo {
   }
   /// Grants gained and lost, in the order they took effect.
   virtual void program_changes(std::vector<ProgramChange> changes) { (void)changes; }
+  /// The lease stopped being valid (the fence refuses every write already):
+  /// told once per loss, at most a heartbeat interval after it lapsed.
+  virtual void program_lease_lost() {}
 };
 
 /// What the session identifies as, and how it behaves.
@@ -305,6 +308,8 @@ class SessionCore {
   void flush_drains();
   void fatal(const std::string& message);
   void refresh_lease();
+  /// Tells the program when the lease it was serving under is gone.
+  void check_lease_lost();
   void check_watch_lag(Revision heartbeat_revision, Revision worker_revision);
   std::shared_ptr<GrantChanges> changes() const;
   void log(LogLevel level, const std::string& fields) const;
@@ -357,6 +362,8 @@ class SessionCore {
   };
   std::map<std::string, Drain> draining_;
   std::vector<ShardEpoch> finished_drains_;
+  /// The lease was valid (synced) when last looked at: a loss is told once.
+  bool lease_was_valid_ = false;
   bool drain_flush_scheduled_ = false;
 
   SessionStats stats_;

@@ -63,6 +63,7 @@ struct Session::Impl final : SessionIo {
   bool program_drains() const override;
   void program_drain(const ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) override;
   void program_changes(std::vector<ProgramChange> changes) override;
+  void program_lease_lost() override;
   std::string worker_path(const char* action) const;
 
   // --- SessionIo: the watch (session_watch.cc) ---

@@ -343,5 +343,69 @@ TEST_F(AgentSessionTest, ShutdownStopsWritesAndLeaves) {
   EXPECT_EQ(loaded.value().records.at("a").max_epoch, Epoch(2));
 }
 
+/// An embedding program: records every callback; holds a drain until told.
+class RecordingHandler final : public ProgramHandler {
+ public:
+  void on_grant(const ShardId& s, Epoch e, const std::string& reason) override {
+    add("grant:" + s.str() + "@" + std::to_string(e.value()) + ":" + reason);
+  }
+  void on_drain(const ShardId& s, Epoch e, std::function<void()> done) override {
+    std::lock_guard lock(mu_);
+    drain_done_ = std::move(done);
+    calls_.push_back("drain:" + s.str() + "@" + std::to_string(e.value()));
+  }
+  void on_revoke(const ShardId& s, Epoch e, const std::string& reason) override {
+    add("revoke:" + s.str() + "@" + std::to_string(e.value()) + ":" + reason);
+  }
+  void on_lease_lost() override { add("lease_lost"); }
+  bool has(const std::string& call) {
+    std::lock_guard lock(mu_);
+    return std::find(calls_.begin(), calls_.end(), call) != calls_.end();
+  }
+  void finish_drain() {
+    std::function<void()> done;
+    {
+      std::lock_guard lock(mu_);
+      done = std::move(drain_done_);
+    }
+    if (done) done();
+  }
+
+ private:
+  void add(std::string call) {
+    std::lock_guard lock(mu_);
+    calls_.push_back(std::move(call));
+  }
+  std::mutex mu_;
+  std::vector<std::string> calls_;
+  std::function<void()> drain_done_;
+};
+
+TEST_F(AgentSessionTest, AHandlerHearsGrantsDrainsRevokesAndALostLease) {
+  fake.set_listing({{"revision", 5}, {"shards", json::array({shard("a", 2)})}});
+  auto handler = std::make_shared<RecordingHandler>();
+  AgentOptions options;
+  options.handler = handler;
+  start(std::move(options));
+  ASSERT_TRUE(agent->wait_ready(5000ms));
+  ASSERT_TRUE(wait_until([&] { return handler->has("grant:a@2:granted"); }));
+  ASSERT_TRUE(wait_until([&] { return fake.watch_open(); }));
+  // A planned move: the handler drains first, the fence admits meanwhile.
+  ASSERT_TRUE(fake.push(event(6, "revoke", "a", 2)));
+  ASSERT_TRUE(wait_until([&] { return handler->has("drain:a@2"); }));
+  EXPECT_TRUE(holds("a", 2)) << "served while the program drains";
+  EXPECT_TRUE(fake.releases().empty()) << "released before the drain finished";
+  handler->finish_drain();
+  ASSERT_TRUE(wait_until([&] { return !fake.releases().empty(); }));
+  ASSERT_TRUE(wait_until([&] { return handler->has("revoke:a@2:handoff"); }));
+  EXPECT_FALSE(holds("a", 2));
+  // The lease lapses: told once.
+  fake.set_heartbeat_mode(FakeController::HeartbeatMode::kUnavailable);
+  int seen = fake.heartbeats();
+  ASSERT_TRUE(wait_until([&] { return fake.heartbeats() >= seen + 2; }));
+  clock.advance(2750ms);
+  ASSERT_TRUE(wait_until([&] { return handler->has("lease_lost"); }));
+}
+
 }  // namespace
 }  // namespace tenure::agent

@@ -65,6 +65,7 @@ class FakeIo final : public SessionIo {
     log_.push_back("drain:" + s.shard.str());
     drain_calls.push_back({s, budget, std::move(done)});
   }
+  void program_lease_lost() override { log_.push_back("lease_lost"); }
   void program_changes(std::vector<ProgramChange> changes) override {
     for (auto& c : changes) {
       log_.push_back(std::string(to_string(c.kind)) + ":" + c.shard.str() + "@" + std::to_string(c.epoch.value()));
@@ -601,6 +602,38 @@ TEST_F(SessionCoreTest, AShardGrantedBackAtANewerEpochMidDrainIsNotHeldToTheOldD
   ASSERT_TRUE(fence.lease_valid());
   EXPECT_TRUE(fence.check("s1", Epoch(3)).ok()) << "the newer grant is not the drained one";
   EXPECT_EQ(fence.check("s1", Epoch(1)).code, FenceCode::kStaleEpoch);
+}
+
+TEST_F(SessionCoreTest, TheProgramHearsOnceWhenTheLeaseIsLost) {
+  make();
+  sync(5, {{"s1", 1}});
+  auto count = [this] { return std::count(io.events().begin(), io.events().end(), "lease_lost"); };
+  // A heartbeat that times out after the lease ran out: the next tick notices.
+  clock.advance(kInterval);
+  io.fire_due();
+  auto hb = io.take(CallKind::kHeartbeat);
+  clock.advance(milliseconds(kLeaseMs));
+  Reply timeout;
+  timeout.detail = "timeout";
+  hb.done(timeout);
+  EXPECT_EQ(count(), 0);
+  io.fire_due();
+  EXPECT_FALSE(fence.lease_valid());
+  EXPECT_EQ(count(), 1);
+  clock.advance(kInterval);
+  io.fire_due();
+  EXPECT_EQ(count(), 1) << "told once per loss";
+  // Renewed, then lost through a 404: told again, at once.
+  io.take(CallKind::kHeartbeat).done(lease_answer(5, 5));
+  persist_all();
+  ASSERT_TRUE(fence.lease_valid());
+  clock.advance(kInterval);
+  io.fire_due();
+  Reply not_found;
+  not_found.status = ReplyStatus::kNotFound;
+  not_found.http_status = 404;
+  io.take(CallKind::kHeartbeat).done(not_found);
+  EXPECT_EQ(count(), 2);
 }
 
 TEST_F(SessionCoreTest, WithoutAProgramThatDrainsARevokeTakesEffectAtOnce) {
