@@ -203,6 +203,15 @@ class SessionCoreTest : public ::testing::Test {
     EXPECT_EQ(io.drain_calls.size(), 1u);
     return io.drain_calls.empty() ? std::chrono::nanoseconds(0) : io.drain_calls[0].budget;
   }
+  /// The next tick's heartbeat, answered with a bare `status`.
+  void answer_next_heartbeat(ReplyStatus status, int http_status) {
+    clock.advance(kInterval);
+    io.fire_due();
+    Reply r;
+    r.status = status;
+    r.http_status = http_status;
+    io.take(CallKind::kHeartbeat).done(r);
+  }
   size_t index_of(const std::string& what) {
     auto& ev = io.events();
     auto it = std::find(ev.begin(), ev.end(), what);
@@ -395,12 +404,7 @@ TEST_F(SessionCoreTest, APauseStopsTheLeaseAndAnOldAnswerDoesNotRestartIt) {
 TEST_F(SessionCoreTest, WorkerDeadDropsEveryGrantDurablyAndRegistersAgain) {
   make();
   sync(5, {{"s1", 1}, {"s2", 3}});
-  clock.advance(kInterval);
-  io.fire_due();
-  Reply dead;
-  dead.status = ReplyStatus::kWorkerDead;
-  dead.http_status = 409;
-  io.take(CallKind::kHeartbeat).done(dead);
+  answer_next_heartbeat(ReplyStatus::kWorkerDead, 409);
   EXPECT_FALSE(fence.lease_valid());
   EXPECT_FALSE(core->synced());
   EXPECT_FALSE(io.pending(CallKind::kRegister)) << "registers only once the drop is durable";
@@ -414,12 +418,7 @@ TEST_F(SessionCoreTest, WorkerDeadDropsEveryGrantDurablyAndRegistersAgain) {
 TEST_F(SessionCoreTest, NotRegisteredStopsServingButForgetsNothing) {
   make();
   sync(5, {{"s1", 1}});
-  clock.advance(kInterval);
-  io.fire_due();
-  Reply nf;
-  nf.status = ReplyStatus::kNotFound;
-  nf.http_status = 404;
-  io.take(CallKind::kHeartbeat).done(nf);
+  answer_next_heartbeat(ReplyStatus::kNotFound, 404);
   EXPECT_FALSE(fence.lease_valid());
   EXPECT_TRUE(io.persists.empty());
   EXPECT_TRUE(io.pending(CallKind::kRegister));
@@ -627,12 +626,7 @@ TEST_F(SessionCoreTest, TheProgramHearsOnceWhenTheLeaseIsLost) {
   io.take(CallKind::kHeartbeat).done(lease_answer(5, 5));
   persist_all();
   ASSERT_TRUE(fence.lease_valid());
-  clock.advance(kInterval);
-  io.fire_due();
-  Reply not_found;
-  not_found.status = ReplyStatus::kNotFound;
-  not_found.http_status = 404;
-  io.take(CallKind::kHeartbeat).done(not_found);
+  answer_next_heartbeat(ReplyStatus::kNotFound, 404);
   EXPECT_EQ(count(), 2);
 }
 
