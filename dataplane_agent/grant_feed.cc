@@ -61,7 +61,6 @@ void GrantFeed::push(const std::vector<ProgramChange>& changes) {
 
 void GrantFeed::watch(const std::string& resume, std::shared_ptr<net::Responder> res) {
   std::lock_guard lock(mu_);
-  if (!res->start_stream(200, "application/x-ndjson")) return;
   std::string out;
   auto from = parse_token(resume);
   // Resumable: this life's token, and nothing after it forgotten yet.
@@ -85,20 +84,26 @@ void GrantFeed::watch(const std::string& resume, std::shared_ptr<net::Responder>
     }
     out += with_token(json{{"type", "synced"}, {"revision", rev}}.dump(), seq_);
   }
-  if (!res->write_chunk(std::move(out))) return;
+  // The grants go out in one piece, and more than a stream may queue would
+  // be cut at once and cut again on every retry: a clear error instead.
+  if (out.size() > kMaxSnapshotBytes) {
+    return res->reply(net::json_error(413, "too_large",
+                                      "the current grants take " + std::to_string(out.size()) +
+                                          " bytes, more than a stream may queue (" +
+                                          std::to_string(kMaxSnapshotBytes) + "); read GET /v1/grants"));
+  }
+  if (!res->start_stream(200, "application/x-ndjson") || !res->write_chunk(std::move(out))) return;
   watchers_.push_back(std::move(res));
 }
 
-void GrantFeed::tick() {
-  std::lock_guard lock(mu_);
-  if (watchers_.empty()) return;
-  broadcast_locked(with_token(json{{"type", "progress"}, {"revision", revision_().value()}}.dump(), seq_));
-}
+void GrantFeed::tick() { note("progress"); }
 
-void GrantFeed::lease_lost() {
+void GrantFeed::lease_lost() { note("lease_lost"); }
+
+void GrantFeed::note(const char* type) {
   std::lock_guard lock(mu_);
   if (watchers_.empty()) return;
-  broadcast_locked(with_token(json{{"type", "lease_lost"}, {"revision", revision_().value()}}.dump(), seq_));
+  broadcast_locked(with_token(json{{"type", type}, {"revision", revision_().value()}}.dump(), seq_));
 }
 
 void GrantFeed::broadcast_locked(const std::string& data) {

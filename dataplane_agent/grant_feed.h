@@ -7,7 +7,10 @@
 // Every line carries a `resume` token; `?resume=TOKEN` after a cut replays
 // only what came after it when this agent still keeps it (the last
 // kKeptChanges changes of this process's life), else the stream starts
-// over with a `reset` line and the current grants.
+// over with a `reset` line and the current grants. Current grants that
+// would take more than kMaxSnapshotBytes (about 65,000 with 128-character
+// ids, 140,000 with short ones) get a 413 `too_large` instead of a stream
+// the server would cut on every try (its queue holds 16 MiB).
 //
 // Threads: every method is thread-safe.
 
@@ -34,6 +37,8 @@ class GrantFeed {
   /// Unsent bytes a watcher may have queued before its stream is ended
   /// (it resumes with its last token).
   static constexpr size_t kMaxQueuedBytes = 8 << 20;
+  /// The current grants, sent in one piece at the start of a stream.
+  static constexpr size_t kMaxSnapshotBytes = 15 << 20;
 
   /// `held` lists the grants in effect now (FenceState::held).
   explicit GrantFeed(std::function<std::vector<ShardEpoch>()> held, std::function<Revision()> revision);
@@ -58,6 +63,8 @@ class GrantFeed {
   };
   std::string token(uint64_t seq) const;
   std::string with_token(const std::string& line, uint64_t seq) const;
+  /// A line of `type` with the agent's revision to every watcher.
+  void note(const char* type);
   /// Writes to every watcher; drops those gone or too slow. Under mu_.
   void broadcast_locked(const std::string& data);
 
