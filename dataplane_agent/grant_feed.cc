@@ -44,8 +44,19 @@ std::string GrantFeed::with_token(const std::string& line, uint64_t seq) const {
 
 void GrantFeed::push(const std::vector<ProgramChange>& changes) {
   std::lock_guard lock(mu_);
+  // A batch larger than a resume could replay (a re-list of a big worker):
+  // only its newest changes are serialized and kept, and readers start over
+  // (their tokens are now too old: a reset and the current grants).
+  size_t skip = changes.size() > kKeptChanges ? changes.size() - kKeptChanges : 0;
+  if (skip > 0) {
+    seq_ += skip;
+    kept_.clear();
+    for (auto& w : watchers_) w->end_stream();
+    watchers_.clear();
+  }
   std::string out;
-  for (const auto& c : changes) {
+  for (size_t i = skip; i < changes.size(); ++i) {
+    const ProgramChange& c = changes[i];
     json j{{"type", to_string(c.kind)},
            {"shard", c.shard.str()},
            {"epoch", c.epoch.value()},
