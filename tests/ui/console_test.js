@@ -181,11 +181,23 @@ async function checkRebalancePreview(page) {
   await shot(page, "handoffs");
 }
 
+/** Views re-render on every refresh: a button handle can be replaced
+ *  between finding and clicking it (CI runs failed on "Node is detached
+ *  from document", in the group view and the workers view). Clicks in the
+ *  page until the confirmation dialog opens. */
+async function clickUntilConfirm(page, selector) {
+  await page.waitForFunction((sel) => {
+    if (!document.querySelector("#confirm-dialog[open]")) {
+      const button = document.querySelector(sel);
+      if (button) button.click();
+    }
+    return !!document.querySelector("#confirm-dialog[open]");
+  }, { timeout: 10000, polling: 100 }, selector);
+}
+
 async function checkDrainClick(page) {
   await openView(page, "workers");
-  await page.waitForSelector(`#workers button[data-action="drain"][data-worker="${DRAIN}"]`, { timeout: 5000 });
-  await page.click(`#workers button[data-action="drain"][data-worker="${DRAIN}"]`);
-  await page.waitForSelector("#confirm-dialog[open]");
+  await clickUntilConfirm(page, `#workers button[data-action="drain"][data-worker="${DRAIN}"]`);
   await page.click("#confirm-ok");  // no token asked again: the session has it
   await page.waitForFunction((w) => {
     const row = document.querySelector(`#workers tr[data-worker="${w}"]`);
@@ -205,16 +217,7 @@ async function checkTransferLeadership(page) {
   const before = (await apiCall("GET", "/v1/cluster")).body.leader_id;
   const target = await page.$eval("#members button[data-member]", (b) => b.dataset.member);
   assert.notEqual(target, before);
-  // The group view re-renders on every refresh: a button handle can be
-  // replaced between finding and clicking it (a CI run failed on "Node is
-  // detached from document"). Click in the page until the confirmation opens.
-  await page.waitForFunction((id) => {
-    if (!document.querySelector("#confirm-dialog[open]")) {
-      const button = document.querySelector(`#members button[data-member="${id}"]`);
-      if (button) button.click();
-    }
-    return !!document.querySelector("#confirm-dialog[open]");
-  }, { timeout: 10000, polling: 100 }, target);
+  await clickUntilConfirm(page, `#members button[data-member="${target}"]`);
   await page.click("#confirm-ok");
   await page.waitForFunction((id) => {
     const row = document.querySelector(`#members tr[data-member="${id}"]`);
