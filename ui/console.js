@@ -452,19 +452,31 @@ function turnPage(delta) {
   scheduleRefresh(0);
 }
 
+// One fetch per row at a time; an event that arrives while it is out marks
+// the row stale, and it is fetched once more when the first answer is in (a
+// skipped refresh left a row showing the owner before the newest grant).
+const rowRefreshes = new Map();  // shard id -> fetch again when this one ends
+
 /** Updates the shard's row, if it is on the page, from the controller. */
-const rowRefreshes = new Set();
 function refreshShardRow(id) {
+  if (rowRefreshes.has(id)) {
+    rowRefreshes.set(id, true);
+    return;
+  }
   const row = [...$("shards").tBodies[0].rows].find((tr) => tr.dataset.shard === id);
-  if (!row || rowRefreshes.has(id)) return;
-  rowRefreshes.add(id);
+  if (!row) return;
+  rowRefreshes.set(id, false);
   api("GET", `/v1/shards/${enc(id)}`).then((s) => {
     const fresh = shardRow(s);
     fresh.classList.add("flash");
     if (row.isConnected) row.replaceWith(fresh);
     markSelected();
     if (shardPages.selected === id) showShard(id);
-  }).catch(() => {}).finally(() => rowRefreshes.delete(id));
+  }).catch(() => {}).finally(() => {
+    const again = rowRefreshes.get(id);
+    rowRefreshes.delete(id);
+    if (again) refreshShardRow(id);
+  });
 }
 
 async function showShard(id) {
