@@ -1,6 +1,6 @@
 // The agents' calls (CONTRACT.md leaves them to us, under /v1/workers/{id}/):
-// register, heartbeat, release (a handoff's first phase is done) and leave
-// (graceful shutdown). All go to the leader, which keeps leases in memory.
+// register, heartbeat, prepared (a planned move's target is ready), release
+// (the source drained) and leave (graceful shutdown). All go to the leader, which keeps leases in memory.
 // The decisions are the agent service's (controlplane/agent_service.h): these
 // routes only check the bodies and turn its answers into HTTP.
 #include "api/controller_api.h"
@@ -34,7 +34,7 @@ std::optional<net::HttpResponse> check_worker(const CallPtr& call) {
 }
 
 std::optional<net::HttpResponse> parse_register(const std::string& body, controlplane::RegisterWorker& r) {
-  auto parsed = parse_object(body, {"address", "zone", "capacity"});
+  auto parsed = parse_object(body, {"address", "zone", "capacity", "prepares"});
   if (parsed.error) return parsed.error;
   const auto& j = parsed.value;
   // Every value here is replicated, kept per worker and shown in lists:
@@ -59,6 +59,31 @@ std::optional<net::HttpResponse> parse_register(const std::string& body, control
       return bad_field("capacity", "must be a number > 0");
     }
     r.capacity = j["capacity"].get<double>();
+  }
+  if (j.contains("prepares")) {
+    if (!j["prepares"].is_boolean()) return bad_field("prepares", "must be true or false");
+    r.prepares = j["prepares"].get<bool>();
+  }
+  return std::nullopt;
+}
+
+/// A release's or a prepared's body, {"shards": [{"shard", "epoch"}, ...]}.
+std::optional<net::HttpResponse> parse_shard_list(const std::string& body, std::vector<ShardId>& shards,
+                                                  std::vector<controlplane::Epoch>& epochs) {
+  auto parsed = parse_object(body, {"shards"});
+  if (parsed.error) return parsed.error;
+  const auto& j = parsed.value;
+  if (!j.contains("shards") || !j["shards"].is_array()) return bad_field("shards", "required array");
+  if (j["shards"].size() > kMaxReleaseShards) {
+    return bad_field("shards", "at most " + std::to_string(kMaxReleaseShards) + " a request");
+  }
+  for (const auto& item : j["shards"]) {
+    if (!item.is_object() || !item.contains("shard") || !item["shard"].is_string() || !item.contains("epoch") ||
+        !item["epoch"].is_number_unsigned() || !controlplane::valid_shard_id(item["shard"].get<std::string>())) {
+      return bad_field("shards", "items must be {\"shard\": id, \"epoch\": n}");
+    }
+    shards.emplace_back(item["shard"].get<std::string>());
+    epochs.emplace_back(item["epoch"].get<uint64_t>());
   }
   return std::nullopt;
 }
@@ -123,30 +148,32 @@ void ControllerApi::add_agent_routes() {
                  });
                }});
 
-  router_.add({"POST", "/v1/workers/{id}/release", Access::kAgent, true, [this](const CallPtr& call) {
+  auto shard_list_answer = [this](const CallPtr& call, const ReleaseReply& a, const char* key) {
+    if (a.error) return reply_call_error(*this, call, *a.error);
+    reply(call, json_response(200, {{key, a.released}, {"revision", a.revision.value()}}));
+  };
+
+  router_.add({"POST", "/v1/workers/{id}/release", Access::kAgent, true, [this, shard_list_answer](const CallPtr& call) {
                  if (auto err = check_worker(call)) return reply(call, std::move(*err));
-                 auto parsed = parse_object(call->req.body, {"shards"});
-                 if (parsed.error) return reply(call, std::move(*parsed.error));
-                 const auto& j = parsed.value;
-                 if (!j.contains("shards") || !j["shards"].is_array()) return reply(call, bad_field("shards", "required array"));
-                 if (j["shards"].size() > kMaxReleaseShards) {
-                   return reply(call, bad_field("shards", "at most " + std::to_string(kMaxReleaseShards) + " a request"));
-                 }
                  controlplane::CompleteMoves c;
                  c.from = WorkerId(call->param("id"));
-                 for (const auto& item : j["shards"]) {
-                   if (!item.is_object() || !item.contains("shard") || !item["shard"].is_string() ||
-                       !item.contains("epoch") || !item["epoch"].is_number_unsigned() ||
-                       !controlplane::valid_shard_id(item["shard"].get<std::string>())) {
-                     return reply(call, bad_field("shards", "items must be {\"shard\": id, \"epoch\": n}"));
-                   }
-                   c.shards.emplace_back(item["shard"].get<std::string>());
-                   c.epochs.emplace_back(item["epoch"].get<uint64_t>());
-                 }
-                 node_.post([this, call, c = std::move(c), id = request_id(call)]() mutable {
-                   supervisor_.agents().release(std::move(c), std::move(id), [this, call](ReleaseReply a) {
-                     if (a.error) return reply_call_error(*this, call, *a.error);
-                     reply(call, json_response(200, {{"released", a.released}, {"revision", a.revision.value()}}));
+                 if (auto err = parse_shard_list(call->req.body, c.shards, c.epochs)) return reply(call, std::move(*err));
+                 node_.post([this, call, c = std::move(c), id = request_id(call), shard_list_answer]() mutable {
+                   supervisor_.agents().release(std::move(c), std::move(id), [call, shard_list_answer](ReleaseReply a) {
+                     shard_list_answer(call, a, "released");
+                   });
+                 });
+               }});
+
+  // The epochs are those of the grants to come (what the prepare events said).
+  router_.add({"POST", "/v1/workers/{id}/prepared", Access::kAgent, true, [this, shard_list_answer](const CallPtr& call) {
+                 if (auto err = check_worker(call)) return reply(call, std::move(*err));
+                 controlplane::EndPrepares c;
+                 c.target = WorkerId(call->param("id"));
+                 if (auto err = parse_shard_list(call->req.body, c.shards, c.epochs)) return reply(call, std::move(*err));
+                 node_.post([this, call, c = std::move(c), id = request_id(call), shard_list_answer]() mutable {
+                   supervisor_.agents().prepared(std::move(c), std::move(id), [call, shard_list_answer](ReleaseReply a) {
+                     shard_list_answer(call, a, "prepared");
                    });
                  });
                }});

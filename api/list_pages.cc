@@ -215,13 +215,15 @@ Page<ShardRow> collect_shards(const StateMachine& sm, const PageQuery& q) {
   if (q.filter.empty()) {
     copy_rows<std::map<ShardId, controlplane::Shard>, ShardId>(
         sm.shards(), q.after, q.prefix, q.limit, page,
-        [](const auto& kv) { return ShardRow{kv.first, kv.second.worker, kv.second.epoch, kv.second.state}; });
+        [](const auto& kv) {
+          return ShardRow{kv.first, kv.second.worker, kv.second.epoch, kv.second.state, kv.second.phase};
+        });
     return page;
   }
   copy_rows<std::set<ShardId>, ShardId>(sm.shards_of(WorkerId(q.filter)), q.after, q.prefix, q.limit, page,
                                         [&sm](const ShardId& id) {
                                           const auto& s = *sm.shard(id);
-                                          return ShardRow{id, s.worker, s.epoch, s.state};
+                                          return ShardRow{id, s.worker, s.epoch, s.state, s.phase};
                                         });
   return page;
 }
@@ -238,7 +240,9 @@ Page<MoveRow> collect_moves(const StateMachine& sm, const PageQuery& q) {
   auto page = start_page<MoveRow>(sm, q);
   copy_rows<std::set<ShardId>, ShardId>(sm.handoffs(), q.after, "", q.limit, page, [&sm](const ShardId& id) {
     const auto& s = *sm.shard(id);
-    return MoveRow{id, s.worker, s.target, s.epoch, s.handoff_reason, s.handoff_since_ms};
+    bool preparing = s.phase == controlplane::HandoffPhase::kPreparing;
+    return MoveRow{id,      s.worker,         s.target, s.epoch, s.handoff_reason, s.handoff_since_ms,
+                   s.phase, preparing ? s.handoff_since_ms : s.drain_since_ms};
   });
   return page;
 }
@@ -257,6 +261,11 @@ std::string shards_body(const Page<ShardRow>& page) {
     out += std::to_string(r.epoch.value());
     out += ",\"id\":";
     append_json_string(out, r.id.str());
+    // A handoff's phase: its owner serves it while the target prepares
+    // (an agent's re-list must not take it for revoked).
+    if (r.state == controlplane::ShardState::kHandoff) {
+      out += r.phase == controlplane::HandoffPhase::kPreparing ? ",\"phase\":\"preparing\"" : ",\"phase\":\"draining\"";
+    }
     out += ",\"state\":";
     append_json_string(out, controlplane::to_string(r.state));
     out += ",\"worker\":";
@@ -287,7 +296,9 @@ std::string moves_body(const Page<MoveRow>& page) {
                     {"to", r.to.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.to.str())},
                     {"epoch", r.epoch.value()},
                     {"reason", controlplane::to_string(r.reason)},
-                    {"since_ms", r.since_ms}});
+                    {"since_ms", r.since_ms},
+                    {"phase", controlplane::to_string(r.phase)},
+                    {"phase_since_ms", r.phase_since_ms}});
   }
   auto j = head_json(page);
   j["moves"] = std::move(rows);

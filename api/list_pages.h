@@ -83,6 +83,7 @@ struct ShardRow {
   controlplane::WorkerId worker;
   controlplane::Epoch epoch;
   controlplane::ShardState state = controlplane::ShardState::kUnassigned;
+  controlplane::HandoffPhase phase = controlplane::HandoffPhase::kDraining;  ///< handoff rows only
 };
 
 /// One row of GET /v1/workers.
@@ -100,6 +101,8 @@ struct MoveRow {
   controlplane::Epoch epoch;
   controlplane::ChangeReason reason = controlplane::ChangeReason::kRebalance;
   uint64_t since_ms = 0;
+  controlplane::HandoffPhase phase = controlplane::HandoffPhase::kDraining;
+  uint64_t phase_since_ms = 0;  ///< when the current phase began
 };
 
 /// A page copied off the state: rows plus where to resume.

@@ -8,10 +8,12 @@ nlohmann::json id_or_null(const std::string& s) { return s.empty() ? nlohmann::j
 }  // namespace
 
 nlohmann::json shard_json(const controlplane::ShardId& id, const controlplane::Shard& s) {
-  return {{"id", id.str()},
-          {"worker", id_or_null(s.worker.str())},
-          {"epoch", s.epoch.value()},
-          {"state", controlplane::to_string(s.state)}};
+  nlohmann::json j{{"id", id.str()},
+                   {"worker", id_or_null(s.worker.str())},
+                   {"epoch", s.epoch.value()},
+                   {"state", controlplane::to_string(s.state)}};
+  if (s.state == controlplane::ShardState::kHandoff) j["phase"] = controlplane::to_string(s.phase);
+  return j;
 }
 
 nlohmann::json worker_json(const controlplane::WorkerId& id, const controlplane::Worker& w, size_t shards) {
@@ -32,12 +34,22 @@ nlohmann::json event_json(const controlplane::Event& e) {
 }
 
 nlohmann::json history_json(const controlplane::HistoryRecord& h) {
-  return {{"revision", h.revision.value()},
-          {"epoch", h.epoch.value()},
-          {"from", id_or_null(h.from.str())},
-          {"to", id_or_null(h.to.str())},
-          {"reason", controlplane::to_string(h.reason)},
-          {"at_ms", h.at_ms}};
+  nlohmann::json j{{"revision", h.revision.value()},
+                   {"epoch", h.epoch.value()},
+                   {"from", id_or_null(h.from.str())},
+                   {"to", id_or_null(h.to.str())},
+                   {"reason", controlplane::to_string(h.reason)},
+                   {"at_ms", h.at_ms}};
+  // A planned move's phases (a failover or a grant of an unassigned shard has none).
+  bool planned = !h.from.empty() && (h.reason == controlplane::ChangeReason::kDrain || h.reason == controlplane::ChangeReason::kRebalance ||
+                 h.reason == controlplane::ChangeReason::kManual);
+  if (planned) {
+    j["phases"] = {{"prepare_ms", h.prepare_ms},
+                   {"drain_ms", h.drain_ms},
+                   {"prepare_timed_out", h.prepare_timed_out},
+                   {"drain_timed_out", h.drain_timed_out}};
+  }
+  return j;
 }
 
 }  // namespace tenure::api
@@ -102,6 +114,10 @@ std::string shard_body(const controlplane::ShardId& id, const controlplane::Shar
   out += std::to_string(s.epoch.value());
   out += ",\"id\":";
   append_json_string(out, id.str());
+  if (s.state == controlplane::ShardState::kHandoff) {
+    out += ",\"phase\":";
+    append_json_string(out, controlplane::to_string(s.phase));
+  }
   out += ",\"revision\":";
   out += std::to_string(revision.value());
   out += ",\"state\":";

@@ -92,12 +92,14 @@ void read_auth(YamlReader& r, const YAML::Node& node, ControllerConfig::Auth& au
 }
 
 void read_placement(YamlReader& r, const YAML::Node& node, ControllerConfig::Placement& placement) {
-  if (!node.IsDefined() || !r.check_map(node, "placement", {"max_concurrent_moves", "join_delay_ms"}) ||
+  if (!node.IsDefined() ||
+      !r.check_map(node, "placement", {"max_concurrent_moves", "join_delay_ms", "prepare_timeout_ms"}) ||
       node.IsNull()) {
     return;
   }
   r.read_u32(node["max_concurrent_moves"], "placement.max_concurrent_moves", placement.max_concurrent_moves, 1);
   r.read_u32(node["join_delay_ms"], "placement.join_delay_ms", placement.join_delay_ms);
+  r.read_u32(node["prepare_timeout_ms"], "placement.prepare_timeout_ms", placement.prepare_timeout_ms, 1);
 }
 
 void read_limits(YamlReader& r, const YAML::Node& node, ControllerConfig::Limits& limits) {

@@ -57,6 +57,9 @@ struct ControllerConfig {
   struct Placement {
     uint32_t max_concurrent_moves = 64;  ///< > 0
     uint32_t join_delay_ms = 0;          ///< wait this long before giving a new worker shards
+    /// A planned move's target that has not said it is prepared by then is
+    /// treated as prepared (FleetPolicyOptions::prepare_timeout_ms).
+    uint32_t prepare_timeout_ms = 10000;
   } placement;
   /// Bounds on what clients can make a member hold (docs/architecture.md,
   /// "Limits"). Each is also exported as a metric.

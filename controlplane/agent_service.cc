@@ -46,7 +46,7 @@ std::pair<size_t, Revision> tally(const PiecesOutcome& o) {
 void AgentService::register_worker(RegisterWorker r, std::string request_id, std::function<void(LeaseReply)> done) {
   const auto* w = port_.state().worker(r.id);
   bool same = w && w->state != WorkerState::kDead && w->address == r.address && w->zone == r.zone &&
-              w->capacity == r.capacity;
+              w->capacity == r.capacity && w->prepares == r.prepares;
   // A reconnecting agent with nothing new costs no log entry.
   WorkerId id = r.id;
   if (same) return confirmed_lease(id, std::move(done));
@@ -82,7 +82,16 @@ void AgentService::confirmed_lease(const WorkerId& worker, std::function<void(Le
 }
 
 void AgentService::release(CompleteMoves c, std::string request_id, std::function<void(ReleaseReply)> done) {
-  auto cmds = complete_moves_commands(request_id, std::move(c), leader_.options().max_command_list_bytes);
+  propose_shard_list(complete_moves_commands(request_id, std::move(c), leader_.options().max_command_list_bytes),
+                     std::move(done));
+}
+
+void AgentService::prepared(EndPrepares c, std::string request_id, std::function<void(ReleaseReply)> done) {
+  propose_shard_list(end_prepares_commands(request_id, std::move(c), leader_.options().max_command_list_bytes),
+                     std::move(done));
+}
+
+void AgentService::propose_shard_list(std::vector<Command> cmds, std::function<void(ReleaseReply)> done) {
   propose_pieces(port_, std::move(cmds), [done = std::move(done)](PiecesOutcome o) {
     ReleaseReply reply;
     if (o.error) {

@@ -14,7 +14,9 @@
 //     leads then. Otherwise a deposed leader that has not noticed could
 //     extend a lease after the new leader gave the worker's shards away;
 //   - release completes the handoffs the agent confirms (CompleteMoves, in
-//     bounded pieces);
+//     bounded pieces); prepared ends the prepare phase of the moves to the
+//     agent's worker that its program has prepared (EndPrepares), so that
+//     their sources are asked to drain;
 //   - leave (the agent stopped accepting writes) fails the worker over at
 //     once, in bounded pieces; pieces that fail are continued by the
 //     leader's policy (the worker is dead and still holds shards).
@@ -53,9 +55,10 @@ struct LeaseReply {
   uint64_t lease_ms = 0;  ///< the lease the leader counts, for the agent
 };
 
+/// A release's or a prepared's answer.
 struct ReleaseReply {
   std::optional<CallError> error;
-  size_t released = 0;  ///< handoffs completed
+  size_t released = 0;  ///< handoffs completed (release) or advanced to their drain (prepared)
   Revision revision;    ///< the highest revision among the pieces
 };
 
@@ -76,11 +79,16 @@ class AgentService {
   void heartbeat(const WorkerId& worker, std::function<void(LeaseReply)> done);
   /// `c.from` is the calling worker; `c.shards`/`c.epochs` what it released.
   void release(CompleteMoves c, std::string request_id, std::function<void(ReleaseReply)> done);
+  /// `c.target` is the calling worker; `c.shards`/`c.epochs` what it prepared
+  /// (the epochs its grants will carry).
+  void prepared(EndPrepares c, std::string request_id, std::function<void(ReleaseReply)> done);
   void leave(const WorkerId& worker, std::string request_id, std::function<void(LeaveReply)> done);
 
  private:
   /// Confirms leadership after the call arrived, then answers the lease.
   void confirmed_lease(const WorkerId& worker, std::function<void(LeaseReply)> done);
+  /// Proposes the pieces of a release or a prepared and tallies them.
+  void propose_shard_list(std::vector<Command> cmds, std::function<void(ReleaseReply)> done);
 
   ConsensusPort& port_;
   LeaderService& leader_;

@@ -52,7 +52,11 @@ std::vector<Command> failover_commands(const std::string& request_id, const Work
   return out;
 }
 
-std::vector<Command> complete_moves_commands(const std::string& request_id, CompleteMoves c, size_t list_bytes) {
+namespace {
+/// A command naming shards with their epochs (CompleteMoves, EndPrepares)
+/// in pieces of bounded size, each with the same header (worker, expired).
+template <class Body>
+std::vector<Command> split_shard_list(const std::string& request_id, Body c, size_t list_bytes) {
   struct Item {
     ShardId shard;
     Epoch epoch;
@@ -62,14 +66,14 @@ std::vector<Command> complete_moves_commands(const std::string& request_id, Comp
   for (size_t i = 0; i < c.shards.size(); ++i) {
     items.push_back({std::move(c.shards[i]), i < c.epochs.size() ? c.epochs[i] : Epoch(0)});
   }
+  c.shards.clear();
+  c.epochs.clear();
   auto runs = split_by_bytes(std::move(items), list_bytes,
                              [](const Item& it) { return encoded_size(it.shard) + varint_size(it.epoch.value()); });
   if (runs.empty()) runs.emplace_back();
   std::vector<Command> out;
   for (auto& run : runs) {
-    CompleteMoves piece;
-    piece.from = c.from;
-    piece.expired = c.expired;
+    Body piece = c;
     for (auto& it : run) {
       piece.shards.push_back(std::move(it.shard));
       piece.epochs.push_back(it.epoch);
@@ -77,6 +81,15 @@ std::vector<Command> complete_moves_commands(const std::string& request_id, Comp
     out.push_back(Command{piece_request_id(request_id, out.size()), 0, std::move(piece)});
   }
   return out;
+}
+}  // namespace
+
+std::vector<Command> complete_moves_commands(const std::string& request_id, CompleteMoves c, size_t list_bytes) {
+  return split_shard_list(request_id, std::move(c), list_bytes);
+}
+
+std::vector<Command> end_prepares_commands(const std::string& request_id, EndPrepares c, size_t list_bytes) {
+  return split_shard_list(request_id, std::move(c), list_bytes);
 }
 
 }  // namespace tenure::controlplane

@@ -71,5 +71,8 @@ std::vector<Command> failover_commands(const std::string& request_id, const Work
 /// `c` in pieces of bounded size (at least one).
 std::vector<Command> complete_moves_commands(const std::string& request_id, CompleteMoves c,
                                              size_t list_bytes = kCommandListBudgetBytes);
+/// `c` in pieces of bounded size (at least one).
+std::vector<Command> end_prepares_commands(const std::string& request_id, EndPrepares c,
+                                           size_t list_bytes = kCommandListBudgetBytes);
 
 }  // namespace tenure::controlplane

@@ -15,6 +15,23 @@ void put_placements(Writer& w, const std::vector<Placement>& ps) {
   }
 }
 
+/// The shards and epochs of a CompleteMoves or an EndPrepares, pairwise.
+void put_shard_epochs(Writer& w, const std::vector<ShardId>& shards, const std::vector<Epoch>& epochs) {
+  w.varint(shards.size());
+  for (size_t i = 0; i < shards.size(); ++i) {
+    w.str(shards[i].str());
+    w.varint(i < epochs.size() ? epochs[i].value() : 0);
+  }
+}
+
+void get_shard_epochs(Reader& r, std::vector<ShardId>& shards, std::vector<Epoch>& epochs) {
+  uint64_t n = r.varint();
+  for (uint64_t i = 0; i < n && !r.failed(); ++i) {
+    shards.emplace_back(r.str());
+    epochs.emplace_back(r.varint());
+  }
+}
+
 std::vector<Placement> get_placements(Reader& r) {
   std::vector<Placement> ps;
   uint64_t n = r.varint();
@@ -40,6 +57,7 @@ struct Encoder {
     w.str(c.address);
     w.str(c.zone);
     w.f64(c.capacity);
+    if (c.prepares) w.u8(1);
   }
   void operator()(const SetDraining& c) {
     w.str(c.id.str());
@@ -64,13 +82,14 @@ struct Encoder {
     put_placements(w, c.placements);
     w.u8(static_cast<uint8_t>(c.reason));
   }
+  void operator()(const EndPrepares& c) {
+    w.str(c.target.str());
+    put_shard_epochs(w, c.shards, c.epochs);
+    w.u8(c.expired ? 1 : 0);
+  }
   void operator()(const CompleteMoves& c) {
     w.str(c.from.str());
-    w.varint(c.shards.size());
-    for (size_t i = 0; i < c.shards.size(); ++i) {
-      w.str(c.shards[i].str());
-      w.varint(i < c.epochs.size() ? c.epochs[i].value() : 0);
-    }
+    put_shard_epochs(w, c.shards, c.epochs);
     w.u8(c.expired ? 1 : 0);
   }
   void operator()(const MarkMembersStarted& c) {
@@ -94,6 +113,7 @@ std::optional<CommandBody> decode_body(uint8_t kind, Reader& r) {
       c.address = r.str();
       c.zone = r.str();
       c.capacity = r.f64();
+      if (!r.done()) c.prepares = r.u8() == 1;
       return c;
     }
     case 3: {
@@ -125,11 +145,7 @@ std::optional<CommandBody> decode_body(uint8_t kind, Reader& r) {
     case 8: {
       CompleteMoves c;
       c.from = WorkerId(r.str());
-      uint64_t n = r.varint();
-      for (uint64_t i = 0; i < n && !r.failed(); ++i) {
-        c.shards.emplace_back(r.str());
-        c.epochs.emplace_back(r.varint());
-      }
+      get_shard_epochs(r, c.shards, c.epochs);
       c.expired = r.u8() != 0;
       return c;
     }
@@ -144,6 +160,13 @@ std::optional<CommandBody> decode_body(uint8_t kind, Reader& r) {
       c.id = WorkerId(r.str());
       c.placements = get_placements(r);
       c.reason = static_cast<ChangeReason>(r.u8());
+      return c;
+    }
+    case 11: {
+      EndPrepares c;
+      c.target = WorkerId(r.str());
+      get_shard_epochs(r, c.shards, c.epochs);
+      c.expired = r.u8() != 0;
       return c;
     }
     default: return std::nullopt;

@@ -32,6 +32,9 @@ struct RegisterWorker {
   std::string address;
   std::string zone;
   double capacity = 1;
+  /// The agent has a program that prepares shards (encoded only when set,
+  /// so that older entries decode as false).
+  bool prepares = false;
 };
 
 struct SetDraining {
@@ -97,6 +100,17 @@ struct CompleteMoves {
   bool expired = false;
 };
 
+/// Ends the prepare phase of handoffs to `target`: it is prepared (it said
+/// so, or `expired`: the leader waited long enough), so each source is now
+/// asked to drain. `epochs` are the epochs the grants will carry (what the
+/// target was told), one per shard.
+struct EndPrepares {
+  WorkerId target;
+  std::vector<ShardId> shards;
+  std::vector<Epoch> epochs;
+  bool expired = false;
+};
+
 /// Records that controller-group members took part in the group (the leader
 /// heard them acknowledge entries). A member that later starts with an empty
 /// data_dir checks this before bootstrapping: it must not bootstrap a group
@@ -107,7 +121,7 @@ struct MarkMembersStarted {
 
 using CommandBody = std::variant<CreateShards, DeleteShard, RegisterWorker, SetDraining, RemoveWorker,
                                  AssignShards, DeclareDead, BeginMoves, CompleteMoves, MarkMembersStarted,
-                                 FailoverShards>;
+                                 FailoverShards, EndPrepares>;
 
 struct Command {
   /// Dedup key: a retried proposal with the same id applies once. May be empty.

@@ -60,6 +60,8 @@ void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
   last_heard_ms_.clear();
   heard_since_.clear();
   handoff_seen_ms_.clear();
+  prepare_seen_ms_.clear();
+  ending_prepares_.clear();
   declaring_dead_.clear();
   failing_over_.clear();
   last_continue_ms_ = 0;
@@ -78,7 +80,22 @@ void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
       heard_since_[id] = w.since_ms;
     }
   }
-  for (const auto& id : sm.handoffs()) handoff_seen_ms_[id] = now_ms;
+  track_phases(sm, now_ms);
+}
+
+void FleetPolicy::track_phases(const StateMachine& sm, uint64_t now_ms) {
+  for (const auto& id : sm.handoffs()) {
+    if (sm.shard(id)->phase == HandoffPhase::kPreparing) {
+      prepare_seen_ms_.try_emplace(id, now_ms);
+    } else {
+      handoff_seen_ms_.try_emplace(id, now_ms);
+    }
+  }
+  for (auto it = prepare_seen_ms_.begin(); it != prepare_seen_ms_.end();) {
+    const Shard* s = sm.shard(it->first);
+    bool preparing = s && s->state == ShardState::kHandoff && s->phase == HandoffPhase::kPreparing;
+    it = preparing ? std::next(it) : prepare_seen_ms_.erase(it);
+  }
 }
 
 HeartbeatAnswer FleetPolicy::heartbeat(const StateMachine& sm, const WorkerId& worker, uint64_t now_ms) {
@@ -105,7 +122,10 @@ HeartbeatAnswer FleetPolicy::heartbeat(const StateMachine& sm, const WorkerId& w
   last_heard_ms_[worker] = now_ms;
   heard_since_[worker] = w->since_ms;
   a.worker_revision = sm.worker_events_revision(worker);
-  for (const auto& id : sm.handoffs_from(worker)) a.revoked.emplace_back(id, sm.shard(id)->epoch);
+  for (const auto& id : sm.handoffs_from(worker)) {
+    const Shard* s = sm.shard(id);
+    if (s->phase == HandoffPhase::kDraining) a.revoked.emplace_back(id, s->epoch);
+  }
   return a;
 }
 
@@ -128,6 +148,7 @@ std::vector<Decision> FleetPolicy::tick(const StateMachine& sm, uint64_t now_ms,
   check_leases(sm, now_ms, wall_ms, out);
   continue_failovers(sm, now_ms, wall_ms, out);
   expire_handoffs(sm, now_ms, out);
+  end_overdue_prepares(sm, now_ms, out);
   maybe_place(sm, now_ms, wall_ms, out);
   return out;
 }
@@ -187,9 +208,11 @@ void FleetPolicy::continue_failovers(const StateMachine& sm, uint64_t now_ms, ui
 void FleetPolicy::expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::vector<Decision>& out) {
   std::map<WorkerId, CompleteMoves> overdue;
   for (const auto& id : sm.handoffs()) {
+    const auto* s = sm.shard(id);
+    // The source serves a preparing shard under its lease like any other.
+    if (s->phase == HandoffPhase::kPreparing) continue;
     auto [it, fresh] = handoff_seen_ms_.try_emplace(id, now_ms);
     if (fresh || expiring_.count(id) || now_ms - it->second <= options_.lease_ms) continue;
-    const auto* s = sm.shard(id);
     auto& c = overdue[s->worker];
     c.from = s->worker;
     c.expired = true;
@@ -201,6 +224,27 @@ void FleetPolicy::expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::
     for (auto& cmd : complete_moves_commands("", std::move(c), options_.max_command_list_bytes)) {
       size_t n = std::get<CompleteMoves>(cmd.body).shards.size();
       out.push_back(Decision{Decision::Kind::kExpireHandoffs, next_id_++, std::move(cmd), from, n});
+    }
+  }
+}
+
+void FleetPolicy::end_overdue_prepares(const StateMachine& sm, uint64_t now_ms, std::vector<Decision>& out) {
+  std::map<WorkerId, EndPrepares> overdue;
+  for (const auto& [id, seen] : prepare_seen_ms_) {
+    if (ending_prepares_.count(id) || now_ms - seen <= options_.prepare_timeout_ms) continue;
+    const Shard* s = sm.shard(id);
+    if (!s || s->state != ShardState::kHandoff || s->phase != HandoffPhase::kPreparing) continue;
+    auto& c = overdue[s->target];
+    c.target = s->target;
+    c.expired = true;
+    c.shards.push_back(id);
+    c.epochs.push_back(s->epoch.next());
+  }
+  for (auto& [target, c] : overdue) {
+    for (const auto& id : c.shards) ending_prepares_.insert(id);
+    for (auto& cmd : end_prepares_commands("", std::move(c), options_.max_command_list_bytes)) {
+      size_t n = std::get<EndPrepares>(cmd.body).shards.size();
+      out.push_back(Decision{Decision::Kind::kEndPrepares, next_id_++, std::move(cmd), target, n});
     }
   }
 }
@@ -236,6 +280,9 @@ void FleetPolicy::finished(const Decision& d) {
     case Decision::Kind::kPlace:
       if (placing_ > 0) --placing_;
       break;
+    case Decision::Kind::kEndPrepares:
+      for (const auto& id : std::get<EndPrepares>(d.command.body).shards) ending_prepares_.erase(id);
+      break;
   }
 }
 
@@ -249,11 +296,18 @@ std::vector<FinishedHandoff> FleetPolicy::on_applied(const StateMachine& sm, uin
       continue;
     }
     const auto* s = sm.shard(it->first);
-    std::string reason = s && !s->history.empty() ? to_string(s->history.back().reason) : "deleted";
-    done.push_back({it->first, reason, now_ms - it->second});
+    FinishedHandoff f{it->first, "deleted", now_ms - it->second};
+    if (s && !s->history.empty()) {
+      const HistoryRecord& h = s->history.back();
+      f.reason = to_string(h.reason);
+      f.prepare_ms = h.prepare_ms;
+      f.drain_ms = h.drain_ms;
+      f.prepared = h.prepare_ms > 0 || h.prepare_timed_out;
+    }
+    done.push_back(std::move(f));
     it = handoff_seen_ms_.erase(it);
   }
-  for (const auto& id : sm.handoffs()) handoff_seen_ms_.try_emplace(id, now_ms);
+  track_phases(sm, now_ms);
   return done;
 }
 

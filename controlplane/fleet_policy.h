@@ -9,8 +9,10 @@
 //     for lease_ms, counted from the later of its last heartbeat's arrival
 //     and this leader's start (a new leader gives everyone a full lease).
 //   - A handoff the old owner does not confirm completes once lease_ms has
-//     passed since this leader saw it begin: by then the old owner has
-//     either seen the revoke in a heartbeat answer or let its lease lapse.
+//     passed since this leader saw its drain begin (the revoke): by then the
+//     old owner has either seen the revoke in a heartbeat answer or let its
+//     lease lapse. A move whose target prepares first asks the source to
+//     drain once the target says it is prepared, or after prepare_timeout_ms.
 //   - A deletion takes a shard from its owner at once (its epoch moves on),
 //     but the owner may serve it until its lease lapses; so a shard created
 //     again under the same id is not granted until lease_ms after this
@@ -52,6 +54,10 @@ bool enable_fleet_planted_bug(FleetTestingKnobs& knobs, const std::string& name)
 
 struct FleetPolicyOptions {
   uint64_t lease_ms = 3000;
+  /// A planned move's target that has not said it is prepared after this
+  /// long (dead, partitioned, its program stuck) is prepared enough: the
+  /// source is asked to drain. Above the agents' app.prepare_timeout_ms.
+  uint64_t prepare_timeout_ms = 10000;
   uint32_t max_concurrent_moves = 64;
   uint64_t join_delay_ms = 0;
   uint64_t check_interval_ms = 50;
@@ -75,7 +81,8 @@ struct HeartbeatAnswer {
   /// a grant taken from it without a revoke it saw (a handoff completed on
   /// lease expiry while its watch lagged) is then gone from its table.
   Revision worker_revision;
-  /// Shards this worker must stop serving (being handed off from it).
+  /// Shards this worker must drain and release (being handed off from it;
+  /// not those whose target still prepares: it serves them meanwhile).
   std::vector<std::pair<ShardId, Epoch>> revoked;
 };
 
@@ -84,10 +91,10 @@ struct HeartbeatAnswer {
 /// (command_split.h): a declaration of death is a kDeclareDead (its first
 /// placements) and kFailover decisions for the rest, proposed together.
 struct Decision {
-  enum class Kind { kDeclareDead, kFailover, kExpireHandoffs, kPlace } kind;
+  enum class Kind { kDeclareDead, kFailover, kExpireHandoffs, kPlace, kEndPrepares } kind;
   uint64_t id = 0;  ///< hand back to finished()
   Command command;
-  WorkerId worker;           ///< kDeclareDead, kFailover, kExpireHandoffs
+  WorkerId worker;           ///< kDeclareDead, kFailover, kExpireHandoffs (source), kEndPrepares (target)
   size_t shards = 0;         ///< shards concerned (kDeclareDead: all the worker held)
 };
 
@@ -96,6 +103,10 @@ struct FinishedHandoff {
   ShardId shard;
   std::string reason;
   uint64_t duration_ms;
+  /// Its phases as the shard's history records them (the commands' clocks).
+  uint64_t prepare_ms = 0;
+  uint64_t drain_ms = 0;
+  bool prepared = false;  ///< it had a prepare phase
 };
 
 class FleetPolicy {
@@ -130,6 +141,9 @@ class FleetPolicy {
  private:
   void check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out);
   void expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::vector<Decision>& out);
+  void end_overdue_prepares(const StateMachine& sm, uint64_t now_ms, std::vector<Decision>& out);
+  /// Notes when this leader first saw each handoff in its phase.
+  void track_phases(const StateMachine& sm, uint64_t now_ms);
   /// Dead workers that still hold shards (a failover cut short by a leader
   /// change or a refused piece): their shards are planned and moved again.
   void continue_failovers(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out);
@@ -147,7 +161,11 @@ class FleetPolicy {
   /// Worker::since_ms when last_heard_ms_ was recorded: a worker that died
   /// and registered again is a new incarnation and gets a fresh lease.
   std::map<WorkerId, uint64_t> heard_since_;
+  /// Handoffs by when this leader saw their drain begin (or began leading).
   std::map<ShardId, uint64_t> handoff_seen_ms_;
+  /// Handoffs still preparing, by when this leader saw them begin.
+  std::map<ShardId, uint64_t> prepare_seen_ms_;
+  std::set<ShardId> ending_prepares_;  ///< EndPrepares(expired) in flight
   std::set<WorkerId> declaring_dead_;
   /// Failover pieces (kFailover) in flight, per dead worker.
   std::map<WorkerId, size_t> failing_over_;

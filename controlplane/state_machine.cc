@@ -16,6 +16,17 @@ struct Overloaded : Fs... {
 template <class... Fs>
 Overloaded(Fs...) -> Overloaded<Fs...>;
 
+/// Calls fn(id, shard, epoch) for each shard a command names with its
+/// epoch (CompleteMoves, EndPrepares) that still exists.
+template <class Fn>
+void for_each_named(std::map<ShardId, Shard>& shards, const std::vector<ShardId>& ids,
+                    const std::vector<Epoch>& epochs, Fn fn) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = shards.find(ids[i]);
+    if (it != shards.end()) fn(ids[i], it->second, i < epochs.size() ? epochs[i] : Epoch(0));
+  }
+}
+
 ApplyResult fail(ApplyCode code, std::string message) {
   ApplyResult r;
   r.code = code;
@@ -30,6 +41,7 @@ const char* to_string(EventType t) {
     case EventType::kRevoke: return "revoke";
     case EventType::kShardDeleted: return "shard_deleted";
     case EventType::kWorker: return "worker";
+    case EventType::kPrepare: return "prepare";
   }
   return "?";
 }
@@ -127,6 +139,7 @@ ApplyResult StateMachine::apply_body(const Command& cmd) {
           [&](const FailoverShards& c) { return failover_shards(c, at); },
           [&](const BeginMoves& c) { return begin_moves(c, at); },
           [&](const CompleteMoves& c) { return complete_moves(c, at); },
+          [&](const EndPrepares& c) { return end_prepares(c, at); },
           [&](const MarkMembersStarted& c) { return mark_members_started(c); },
       },
       cmd.body);
@@ -167,14 +180,18 @@ void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to,
   if (!from.empty()) {
     owned_[from].erase(id);
     if (owned_[from].empty()) owned_.erase(from);
-    // The old owner hears it lost the shard; during a handoff it already did.
-    if (s.state == ShardState::kActive) emit(EventType::kRevoke, id, from, s.epoch);
+    // The old owner hears it lost the shard; a handoff's source heard it
+    // when it was asked to drain, unless the move was still preparing.
+    bool told = s.state == ShardState::kHandoff && s.phase == HandoffPhase::kDraining;
+    if (s.state != ShardState::kUnassigned && !told) emit(EventType::kRevoke, id, from, s.epoch);
   }
   s.epoch = s.epoch.next();
   // Before the owner changes: a handoff is indexed by its old owner.
   set_shard_state(id, s, to.empty() ? ShardState::kUnassigned : ShardState::kActive);
   s.worker = to;
   s.target = WorkerId();
+  s.phase = HandoffPhase::kDraining;
+  s.prepare_timed_out = false;
   Revision rev;
   if (to.empty()) {
     revision_ = revision_.next();
@@ -253,10 +270,12 @@ ApplyResult StateMachine::register_worker(const RegisterWorker& c, uint64_t at_m
   }
   auto [it, inserted] = workers_.try_emplace(c.id);
   Worker& w = it->second;
-  bool changed = inserted || w.address != c.address || w.zone != c.zone || w.capacity != c.capacity;
+  bool changed = inserted || w.address != c.address || w.zone != c.zone || w.capacity != c.capacity ||
+                 w.prepares != c.prepares;
   w.address = c.address;
   w.zone = c.zone;
   w.capacity = c.capacity;
+  w.prepares = c.prepares;
   if (inserted || w.state == WorkerState::kDead) {
     set_worker_state(c.id, w, w.drain_requested ? WorkerState::kDraining : WorkerState::kAlive, at_ms);
   } else if (changed) {
@@ -273,6 +292,7 @@ ApplyResult StateMachine::set_draining(const SetDraining& c, uint64_t at_ms) {
   w.drain_requested = c.draining;
   WorkerState want = c.draining ? WorkerState::kDraining : WorkerState::kAlive;
   if (w.state != want) set_worker_state(c.id, w, want, at_ms);
+  if (c.draining) lose_target(c.id, /*gone=*/false);
   return ApplyResult{};
 }
 
@@ -287,11 +307,7 @@ ApplyResult StateMachine::remove_worker(const RemoveWorker& c) {
     return fail(ApplyCode::kConflict, "worker \"" + c.id.str() + "\" is being failed over (" +
                                           std::to_string(shards_of(c.id).size()) + " shards left); retry");
   }
-  // Handoffs still aimed at it lose their target; their completion leaves the shard unassigned.
-  for (const auto& id : handoffs_) {
-    Shard& s = shards_.at(id);
-    if (s.target == c.id) s.target = WorkerId();
-  }
+  lose_target(c.id, /*gone=*/true);
   workers_.erase(it);
   emit(EventType::kWorker, ShardId(), c.id, Epoch(0), "removed");
   worker_events_.erase(c.id);
@@ -317,11 +333,7 @@ ApplyResult StateMachine::declare_dead(const DeclareDead& c, uint64_t at_ms) {
   if (it == workers_.end()) return fail(ApplyCode::kNotFound, "worker \"" + c.id.str() + "\" not found");
   if (it->second.state == WorkerState::kDead) return ApplyResult{};
   set_worker_state(c.id, it->second, WorkerState::kDead, at_ms);
-  // Handoffs aimed at the dead worker lose their target.
-  for (const auto& id : handoffs_) {
-    Shard& s = shards_.at(id);
-    if (s.target == c.id) s.target = WorkerId();
-  }
+  lose_target(c.id, /*gone=*/true);
   ApplyResult r;
   r.changed = move_from_dead(c.id, c.placements, c.reason, at_ms);
   return r;
@@ -372,7 +384,14 @@ ApplyResult StateMachine::begin_moves(const BeginMoves& c, uint64_t at_ms) {
     s.target = p.worker;
     s.handoff_since_ms = at_ms;
     s.handoff_reason = c.reason;
-    emit(EventType::kRevoke, p.shard, s.worker, s.epoch);
+    s.prepare_timed_out = false;
+    if (worker(p.worker)->prepares) {
+      // The source keeps serving while the target prepares: no revoke yet.
+      s.phase = HandoffPhase::kPreparing;
+      emit(EventType::kPrepare, p.shard, p.worker, s.epoch.next());
+    } else {
+      begin_drain(p.shard, s, at_ms);
+    }
     ++r.changed;
   }
   return r;
@@ -380,17 +399,69 @@ ApplyResult StateMachine::begin_moves(const BeginMoves& c, uint64_t at_ms) {
 
 ApplyResult StateMachine::complete_moves(const CompleteMoves& c, uint64_t at_ms) {
   ApplyResult r;
-  for (size_t i = 0; i < c.shards.size(); ++i) {
-    auto it = shards_.find(c.shards[i]);
-    if (it == shards_.end()) continue;
-    Shard& s = it->second;
-    Epoch e = i < c.epochs.size() ? c.epochs[i] : Epoch(0);
-    if (s.state != ShardState::kHandoff || s.worker != c.from || s.epoch != e) continue;
+  for_each_named(shards_, c.shards, c.epochs, [&](const ShardId& id, Shard& s, Epoch e) {
+    if (s.state != ShardState::kHandoff || s.worker != c.from || s.epoch != e) return;
     WorkerId to = accepts_shards(s.target) ? s.target : WorkerId();
-    change_owner(c.shards[i], s, to, s.handoff_reason, at_ms);
+    // The phases, from the commands' clocks (a release while the target
+    // still prepared ends both at once).
+    bool preparing = s.phase == HandoffPhase::kPreparing;
+    uint64_t drain_from = preparing ? at_ms : s.drain_since_ms;
+    uint64_t prepare_ms = drain_from > s.handoff_since_ms ? drain_from - s.handoff_since_ms : 0;
+    uint64_t drain_ms = at_ms > drain_from ? at_ms - drain_from : 0;
+    bool prepare_timed_out = s.prepare_timed_out;
+    change_owner(id, s, to, s.handoff_reason, at_ms);
+    HistoryRecord& h = s.history.back();
+    h.prepare_ms = prepare_ms;
+    h.drain_ms = drain_ms;
+    h.prepare_timed_out = prepare_timed_out;
+    h.drain_timed_out = c.expired;
     ++r.changed;
-  }
+  });
   return r;
+}
+
+ApplyResult StateMachine::end_prepares(const EndPrepares& c, uint64_t at_ms) {
+  ApplyResult r;
+  for_each_named(shards_, c.shards, c.epochs, [&](const ShardId& id, Shard& s, Epoch e) {
+    // Only the move the target was told of: the same target, the same grant epoch.
+    if (s.state != ShardState::kHandoff || s.phase != HandoffPhase::kPreparing || s.target != c.target ||
+        s.epoch.next() != e) {
+      return;
+    }
+    s.prepare_timed_out = c.expired;
+    begin_drain(id, s, at_ms);
+    ++r.changed;
+  });
+  return r;
+}
+
+void StateMachine::begin_drain(const ShardId& id, Shard& s, uint64_t at_ms) {
+  s.phase = HandoffPhase::kDraining;
+  s.drain_since_ms = at_ms;
+  emit(EventType::kRevoke, id, s.worker, s.epoch);
+}
+
+void StateMachine::lose_target(const WorkerId& id, bool gone) {
+  std::vector<ShardId> called_off;
+  for (const auto& shard : handoffs_) {
+    Shard& s = shards_.at(shard);
+    if (s.target != id) continue;
+    if (s.phase == HandoffPhase::kPreparing) {
+      called_off.push_back(shard);
+      s.target = WorkerId();
+    } else if (gone) {
+      s.target = WorkerId();
+    }
+  }
+  for (const auto& shard : called_off) {
+    // The source was never asked to drain and still serves: it simply
+    // keeps the shard, at the same epoch (placement plans it again).
+    Shard& s = shards_.at(shard);
+    s.phase = HandoffPhase::kDraining;
+    s.prepare_timed_out = false;
+    set_shard_state(shard, s, ShardState::kActive);
+    revision_ = revision_.next();
+  }
 }
 
 ApplyResult StateMachine::mark_members_started(const MarkMembersStarted& c) {

@@ -28,6 +28,13 @@ struct HistoryRecord {
   WorkerId to;    ///< empty: nobody
   ChangeReason reason;
   uint64_t at_ms = 0;
+  /// A planned move's phases (the commands' clocks): how long the target
+  /// prepared while the source served, and how long the source drained.
+  /// Zero for changes that were not handoffs.
+  uint64_t prepare_ms = 0;
+  uint64_t drain_ms = 0;
+  bool prepare_timed_out = false;  ///< the target never said it was prepared
+  bool drain_timed_out = false;    ///< the source never released: its lease was waited out
 };
 
 struct Shard {
@@ -37,6 +44,9 @@ struct Shard {
   WorkerId target;  ///< handoff only: who gets it next (empty if it died meanwhile)
   uint64_t handoff_since_ms = 0;
   ChangeReason handoff_reason = ChangeReason::kRebalance;
+  HandoffPhase phase = HandoffPhase::kDraining;  ///< handoff only
+  uint64_t drain_since_ms = 0;                   ///< handoff only: when the source was asked to drain
+  bool prepare_timed_out = false;                ///< handoff only
   std::vector<HistoryRecord> history;  ///< oldest first, bounded
 };
 
@@ -49,9 +59,14 @@ struct Worker {
   /// The operator asked to drain it; survives its death, so a drained worker
   /// that comes back is draining again, not handed shards.
   bool drain_requested = false;
+  /// Its agent has a program to prepare shards (it registered so): planned
+  /// moves to it begin with a prepare phase.
+  bool prepares = false;
 };
 
-enum class EventType : uint8_t { kGrant = 0, kRevoke = 1, kShardDeleted = 2, kWorker = 3 };
+/// kPrepare goes to a planned move's target, with the epoch its grant will
+/// carry; kRevoke to the source once it must drain (or has lost the shard).
+enum class EventType : uint8_t { kGrant = 0, kRevoke = 1, kShardDeleted = 2, kWorker = 3, kPrepare = 4 };
 const char* to_string(EventType t);
 
 /// One line of a watch stream.
@@ -158,6 +173,14 @@ class StateMachine {
                         uint64_t at_ms);
   ApplyResult begin_moves(const BeginMoves& c, uint64_t at_ms);
   ApplyResult complete_moves(const CompleteMoves& c, uint64_t at_ms);
+  ApplyResult end_prepares(const EndPrepares& c, uint64_t at_ms);
+  /// Handoffs aimed at `id`, which can take no shards now: those still
+  /// preparing are called off (their source was never asked to drain and
+  /// keeps the shard at its epoch). When it is `gone` (dead, removed) the
+  /// others lose their target too, and their completion leaves the shard
+  /// unassigned; a draining target may still be undrained in time.
+  void lose_target(const WorkerId& id, bool gone);
+  void begin_drain(const ShardId& id, Shard& s, uint64_t at_ms);
   ApplyResult mark_members_started(const MarkMembersStarted& c);
 
   /// Moves a shard to `to` (or nobody) with epoch + 1: the only place an owner changes.

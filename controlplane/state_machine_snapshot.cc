@@ -9,7 +9,9 @@
 namespace tenure::controlplane {
 
 namespace {
-constexpr uint8_t kSnapshotVersion = 1;
+// 2 added the handoff phases (shards, history) and Worker::prepares;
+// version 1 snapshots are still read (every new field at its default).
+constexpr uint8_t kSnapshotVersion = 2;
 
 void put_result(Writer& w, const ApplyResult& r) {
   w.u8(static_cast<uint8_t>(r.code));
@@ -83,6 +85,9 @@ std::string StateMachine::snapshot() const {
     w.str(s.target.str());
     w.varint(s.handoff_since_ms);
     w.u8(static_cast<uint8_t>(s.handoff_reason));
+    w.u8(static_cast<uint8_t>(s.phase));
+    w.varint(s.drain_since_ms);
+    w.u8(s.prepare_timed_out ? 1 : 0);
     w.varint(s.history.size());
     for (const auto& h : s.history) {
       w.varint(h.revision.value());
@@ -91,6 +96,9 @@ std::string StateMachine::snapshot() const {
       w.str(h.to.str());
       w.u8(static_cast<uint8_t>(h.reason));
       w.varint(h.at_ms);
+      w.varint(h.prepare_ms);
+      w.varint(h.drain_ms);
+      w.u8((h.prepare_timed_out ? 1 : 0) | (h.drain_timed_out ? 2 : 0));
     }
   }
   w.varint(deleted_epochs_.size());
@@ -107,6 +115,7 @@ std::string StateMachine::snapshot() const {
     w.u8(static_cast<uint8_t>(wk.state));
     w.varint(wk.since_ms);
     w.u8(wk.drain_requested ? 1 : 0);
+    w.u8(wk.prepares ? 1 : 0);
   }
   w.varint(events_compacted_.value());
   w.varint(events_.size());
@@ -131,7 +140,9 @@ std::string StateMachine::snapshot() const {
 
 bool StateMachine::restore(const std::string& data) {
   Reader r(data);
-  if (r.u8() != kSnapshotVersion) return false;
+  const uint8_t version = r.u8();
+  if (version != 1 && version != kSnapshotVersion) return false;
+  const bool phases = version >= 2;
   StateMachine next(limits_);
   next.revision_ = Revision(r.varint());
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
@@ -143,6 +154,13 @@ bool StateMachine::restore(const std::string& data) {
     s.target = WorkerId(r.str());
     s.handoff_since_ms = r.varint();
     s.handoff_reason = static_cast<ChangeReason>(r.u8());
+    if (phases) {
+      s.phase = static_cast<HandoffPhase>(r.u8());
+      s.drain_since_ms = r.varint();
+      s.prepare_timed_out = r.u8() != 0;
+    } else {
+      s.drain_since_ms = s.handoff_since_ms;
+    }
     for (uint64_t k = r.varint(); k > 0 && !r.failed(); --k) {
       HistoryRecord h;
       h.revision = Revision(r.varint());
@@ -151,11 +169,21 @@ bool StateMachine::restore(const std::string& data) {
       h.to = WorkerId(r.str());
       h.reason = static_cast<ChangeReason>(r.u8());
       h.at_ms = r.varint();
+      if (phases) {
+        h.prepare_ms = r.varint();
+        h.drain_ms = r.varint();
+        uint8_t flags = r.u8();
+        h.prepare_timed_out = flags & 1;
+        h.drain_timed_out = flags & 2;
+      }
       s.history.push_back(std::move(h));
     }
     // A snapshot is input (a leader's, or a disk's): every enum in range,
     // no id twice (the counts and indexes below would disagree with the map).
-    if (static_cast<size_t>(s.state) > 2 || !valid_reason(s.handoff_reason) || next.shards_.count(id)) return false;
+    if (static_cast<size_t>(s.state) > 2 || !valid_reason(s.handoff_reason) ||
+        static_cast<uint8_t>(s.phase) > 1 || next.shards_.count(id)) {
+      return false;
+    }
     for (const auto& h : s.history) {
       if (!valid_reason(h.reason)) return false;
     }
@@ -181,6 +209,7 @@ bool StateMachine::restore(const std::string& data) {
     wk.state = static_cast<WorkerState>(r.u8());
     wk.since_ms = r.varint();
     wk.drain_requested = r.u8() != 0;
+    if (phases) wk.prepares = r.u8() != 0;
     if (static_cast<uint8_t>(wk.state) > 2 || !next.workers_.emplace(std::move(id), std::move(wk)).second) return false;
   }
   next.events_compacted_ = Revision(r.varint());
@@ -197,7 +226,7 @@ bool StateMachine::restore(const std::string& data) {
     // Watches binary-search the events by revision: strictly increasing,
     // after the compacted revision, never past the state's revision.
     Revision prev = next.events_.empty() ? next.events_compacted_ : next.events_.back().revision;
-    if (static_cast<uint8_t>(e.type) > 3 || e.revision <= prev || e.revision > next.revision_) return false;
+    if (static_cast<uint8_t>(e.type) > 4 || e.revision <= prev || e.revision > next.revision_) return false;
     if (!e.worker.empty() && next.workers_.count(e.worker)) next.worker_events_[e.worker] = e.revision;
     next.events_.push_back(std::move(e));
   }

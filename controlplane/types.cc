@@ -30,6 +30,14 @@ const char* to_string(WorkerState s) {
   return "?";
 }
 
+const char* to_string(HandoffPhase p) {
+  switch (p) {
+    case HandoffPhase::kDraining: return "draining";
+    case HandoffPhase::kPreparing: return "preparing";
+  }
+  return "?";
+}
+
 const char* to_string(ChangeReason r) {
   switch (r) {
     case ChangeReason::kCreated: return "created";

@@ -41,8 +41,15 @@ inline bool valid_worker_id(const std::string& s) { return valid_id(s, 64); }
 
 enum class ShardState : uint8_t { kUnassigned = 0, kActive = 1, kHandoff = 2 };
 enum class WorkerState : uint8_t { kAlive = 0, kDraining = 1, kDead = 2 };
+/// The phases of a planned move (CONTRACT.md, "Agent and program"). A
+/// target whose agent has a program is asked to prepare first, while the
+/// source still serves; then the source is asked to drain (the revoke); the
+/// grant follows the release. kDraining is 0: what a handoff was before
+/// there were phases.
+enum class HandoffPhase : uint8_t { kDraining = 0, kPreparing = 1 };
 const char* to_string(ShardState s);
 const char* to_string(WorkerState s);
+const char* to_string(HandoffPhase p);
 
 /// Why ownership changed; recorded in a shard's history.
 enum class ChangeReason : uint8_t {

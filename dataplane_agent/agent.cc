@@ -121,11 +121,13 @@ Result<Ok, AgentErrc> Agent::Impl::start_network() {
   ProgramLinkOptions po;
   po.url = config.app.url;
   po.drain_timeout = std::chrono::milliseconds(config.app.drain_timeout_ms);
+  po.prepare_timeout = std::chrono::milliseconds(config.app.prepare_timeout_ms);
   po.handler = options.handler;
   program = std::make_unique<ProgramLink>(io, *client, metrics, po);
   if (program->enabled()) {
     log_info("agent", "event=program worker=" + config.worker_id +
                           " via=" + (options.handler ? std::string("handler") : "url=" + config.app.url) +
+                          " prepare_timeout_ms=" + std::to_string(config.app.prepare_timeout_ms) +
                           " drain_timeout_ms=" + std::to_string(config.app.drain_timeout_ms));
   }
   sc.program = program.get();

@@ -168,10 +168,10 @@ void GrantChanges::apply_listing(const ShardList& list) {
   std::set<std::string> listed;
   for (const auto& s : list.shards) {
     listed.insert(s.id.str());
-    if (s.state == "active") {
+    if (s.served()) {
       grant(s.id, s.epoch);
     } else {
-      // "handoff": revoked; confirm so the new owner need not wait.
+      // A handoff past its prepare: revoked; confirm so the new owner need not wait.
       revoke_for_release({s.id, s.epoch});
     }
   }

@@ -51,6 +51,7 @@ bool read_string(const json& j, const char* key, std::string& out, bool nullable
 WatchEvent::Kind kind_of(const std::string& type) {
   if (type == "grant") return WatchEvent::Kind::kGrant;
   if (type == "revoke") return WatchEvent::Kind::kRevoke;
+  if (type == "prepare") return WatchEvent::Kind::kPrepare;
   if (type == "shard_deleted") return WatchEvent::Kind::kShardDeleted;
   if (type == "worker") return WatchEvent::Kind::kWorker;
   if (type == "progress") return WatchEvent::Kind::kProgress;
@@ -132,7 +133,8 @@ Parsed<ShardList> parse_shard_list(std::string_view body) {
     uint64_t epoch = 0;
     if (!item.is_object() || !read_string(item, "id", id, false, out.error) ||
         !read_string(item, "worker", worker, true, out.error) || !read_u64(item, "epoch", epoch, out.error) ||
-        !read_string(item, "state", s.state, false, out.error) || !controlplane::valid_shard_id(id)) {
+        !read_string(item, "state", s.state, false, out.error) ||
+        !read_string(item, "phase", s.phase, true, out.error) || !controlplane::valid_shard_id(id)) {
       out.error = "field \"shards\" items must be {\"id\", \"worker\", \"epoch\", \"state\"}";
       return out;
     }
@@ -167,6 +169,7 @@ Parsed<WatchEvent> parse_watch_line(std::string_view line) {
     case WatchEvent::Kind::kGrant:
     case WatchEvent::Kind::kRevoke:
     case WatchEvent::Kind::kShardDeleted:
+    case WatchEvent::Kind::kPrepare:
       if (!read_shard_event(*j, e, out.error)) return out;
       break;
     case WatchEvent::Kind::kWorker: {
@@ -194,9 +197,10 @@ std::string error_code_of(std::string_view body) {
   return {};
 }
 
-std::string register_body(const std::string& address, const std::string& zone, double capacity) {
+std::string register_body(const std::string& address, const std::string& zone, double capacity, bool prepares) {
   json j{{"address", address}, {"capacity", capacity}};
   if (!zone.empty()) j["zone"] = zone;
+  if (prepares) j["prepares"] = true;
   return net::json_text(j);
 }
 

@@ -38,6 +38,11 @@ struct ListedShard {
   WorkerId worker;
   Epoch epoch;
   std::string state;  ///< "active" (serve it) or "handoff" (revoked: do not)
+  /// A handoff's phase: "preparing" means its target prepares and this
+  /// owner still serves it (no phase: a controller from before phases).
+  std::string phase;
+  /// Whether the owner is to serve it (active, or a handoff still preparing).
+  bool served() const { return state == "active" || (state == "handoff" && phase == "preparing"); }
 };
 
 /// GET /v1/shards?worker=W: one page, or (assembled by the session) all of them.
@@ -49,7 +54,9 @@ struct ShardList {
 
 /// One line of a watch stream.
 struct WatchEvent {
-  enum class Kind : uint8_t { kGrant, kRevoke, kShardDeleted, kWorker, kProgress, kError, kUnknown };
+  /// kPrepare: this worker is a planned move's target; `epoch` is the
+  /// epoch its grant will carry.
+  enum class Kind : uint8_t { kGrant, kRevoke, kShardDeleted, kWorker, kProgress, kError, kUnknown, kPrepare };
   Kind kind = Kind::kUnknown;
   Revision revision;
   ShardId shard;
@@ -76,7 +83,9 @@ Parsed<WatchEvent> parse_watch_line(std::string_view line);
 std::string error_code_of(std::string_view body);
 
 /// Bodies the agent sends.
-std::string register_body(const std::string& address, const std::string& zone, double capacity);
+/// `prepares`: a program prepares shards, so moves here begin with a prepare.
+std::string register_body(const std::string& address, const std::string& zone, double capacity, bool prepares);
+/// A release's or a prepared's body: {"shards": [{"shard", "epoch"}, ...]}.
 std::string release_body(const std::vector<ShardEpoch>& shards);
 
 }  // namespace tenure::agent

@@ -4,7 +4,7 @@
 // through app.url. Set it in AgentOptions::handler.
 //
 // Threads: callbacks run on the agent's io threads, never two at once for
-// one shard, and for one shard in the order grant, drain, revoke. A
+// one shard, and for one shard in the order prepare, grant, drain, revoke. A
 // callback must not block: a drain answers through `done`, from any
 // thread, when the shard is flushed.
 
@@ -18,6 +18,16 @@ namespace tenure::agent {
 class ProgramHandler {
  public:
   virtual ~ProgramHandler() = default;
+  /// A planned move will grant `shard` here at `epoch`: load it while its
+  /// current owner still serves it, then call `done` once (from any
+  /// thread). The move waits for it up to app.prepare_timeout_ms. A shard
+  /// prepared but never granted (the move was called off) is revoked with
+  /// reason "not_granted" a while later.
+  virtual void on_prepare(const ShardId& shard, Epoch epoch, std::function<void()> done) {
+    (void)shard;
+    (void)epoch;
+    done();
+  }
   /// `shard` is ours at `epoch`: the fence admits it from now on.
   virtual void on_grant(const ShardId& shard, Epoch epoch, const std::string& reason) = 0;
   /// A planned move takes `shard` away: finish and flush it, then call

@@ -56,13 +56,13 @@ std::pair<std::string, std::string> split_url(const std::string& url) {
 
 struct ProgramLink::Impl : std::enable_shared_from_this<Impl> {
   struct Item {
-    std::string call;  ///< "grant", "drain" or "revoke"
+    std::string call;  ///< "prepare", "grant", "drain" or "revoke"
     ShardId shard;
     Epoch epoch;
     std::string reason;
     SysSteady::time_point queued;
-    SysSteady::time_point deadline;  ///< drain only
-    std::shared_ptr<Once> done;  ///< drain only
+    SysSteady::time_point deadline;  ///< prepare and drain only
+    std::shared_ptr<Once> done;  ///< prepare and drain only
     int attempt = 0;
   };
 
@@ -130,9 +130,14 @@ struct ProgramLink::Impl : std::enable_shared_from_this<Impl> {
           self->finished(item, true);
         } else {
           auto once = std::make_shared<std::atomic<bool>>(false);
-          h.on_drain(item.shard, item.epoch, [self, item, once] {
+          auto done = [self, item, once] {
             if (!once->exchange(true)) self->finished(item, true);
-          });
+          };
+          if (item.call == "prepare") {
+            h.on_prepare(item.shard, item.epoch, std::move(done));
+          } else {
+            h.on_drain(item.shard, item.epoch, std::move(done));
+          }
         }
       });
       return;
@@ -209,21 +214,23 @@ struct ProgramLink::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  void drain(const ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) {
-    auto limit = std::min<std::chrono::nanoseconds>(budget, options.drain_timeout);
+  /// A call the move waits for (prepare, drain), within `limit`.
+  void bounded(const char* call, const ShardEpoch& s, std::chrono::nanoseconds limit, std::function<void()> done) {
     auto once = std::make_shared<Once>(std::move(done));
     if (limit <= std::chrono::nanoseconds(0)) {
       asio::post(io, [once] { once->fire(); });
       return;
     }
-    Item item{"drain", s.shard, s.epoch, "handoff", SysSteady::now(), SysSteady::now() + limit, once, 0};
+    Item item{call, s.shard, s.epoch, "handoff", SysSteady::now(), SysSteady::now() + limit, once, 0};
     auto timer = std::make_shared<asio::steady_timer>(io, limit);
     auto self = shared_from_this();
-    timer->async_wait([self, timer, once, queued = item.queued, shard = s.shard](const boost::system::error_code&) {
+    timer->async_wait([self, timer, once, call = item.call, queued = item.queued, shard = s.shard](
+                          const boost::system::error_code&) {
       if (!once->fire()) return;
-      self->metrics.program_call("drain", "timeout");
-      self->metrics.program_wait("drain", std::chrono::duration<double>(SysSteady::now() - queued).count());
-      log_warn("program", "event=drain_timeout shard=" + shard.str() + " action=release");
+      self->metrics.program_call(call, "timeout");
+      self->metrics.program_wait(call, std::chrono::duration<double>(SysSteady::now() - queued).count());
+      log_warn("program", "event=" + call + "_timeout shard=" + shard.str() +
+                              (call == "drain" ? " action=release" : " action=report_prepared"));
     });
     enqueue(std::move(item));
   }
@@ -281,7 +288,11 @@ void ProgramLink::changes(const std::vector<ProgramChange>& changes) {
 }
 
 void ProgramLink::drain(const ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) {
-  impl_->drain(s, budget, std::move(done));
+  impl_->bounded("drain", s, std::min<std::chrono::nanoseconds>(budget, impl_->options.drain_timeout), std::move(done));
+}
+
+void ProgramLink::prepare(const ShardEpoch& s, std::function<void()> done) {
+  impl_->bounded("prepare", s, impl_->options.prepare_timeout, std::move(done));
 }
 
 void ProgramLink::lease_lost() {

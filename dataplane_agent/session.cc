@@ -70,6 +70,7 @@ Reply classify(CallKind kind, const PoolReply& r) {
       return out;
     }
     case CallKind::kRelease:
+    case CallKind::kPrepared:
     case CallKind::kLeave:
       if (r.ok()) out.status = ReplyStatus::kOk;
       return out;
@@ -110,6 +111,14 @@ void Session::Impl::program_drain(const ShardEpoch& s, std::chrono::nanoseconds 
   config.program->drain(s, budget, [this, done = std::move(done)]() mutable { post(std::move(done)); });
 }
 
+void Session::Impl::program_prepare(const ShardEpoch& s, std::function<void()> done) {
+  config.program->prepare(s, [this, done = std::move(done)]() mutable { post(std::move(done)); });
+}
+
+void Session::Impl::program_abandon(const ShardEpoch& s) {
+  if (config.program) config.program->changes({{ProgramChange::Kind::kRevoke, s.shard, s.epoch, "not_granted", {}}});
+}
+
 void Session::Impl::program_changes(std::vector<ProgramChange> changes) {
   if (config.feed) config.feed->push(changes);
   if (config.program) config.program->changes(changes);
@@ -139,7 +148,7 @@ void Session::Impl::call(Call c, std::function<void(Reply)> done) {
   switch (c.kind) {
     case CallKind::kRegister:
       target = worker_path("register");
-      body = register_body(config.advertise, config.zone, config.capacity);
+      body = register_body(config.advertise, config.zone, config.capacity, program_drains());
       break;
     case CallKind::kHeartbeat: target = worker_path("heartbeat"); break;
     case CallKind::kList:
@@ -151,6 +160,10 @@ void Session::Impl::call(Call c, std::function<void(Reply)> done) {
       break;
     case CallKind::kRelease:
       target = worker_path("release");
+      body = release_body(c.shards);
+      break;
+    case CallKind::kPrepared:
+      target = worker_path("prepared");
       body = release_body(c.shards);
       break;
     case CallKind::kLeave: target = worker_path("leave"); break;

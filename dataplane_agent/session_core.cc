@@ -31,6 +31,7 @@ const char* to_string(CallKind k) {
     case CallKind::kHeartbeat: return "heartbeat";
     case CallKind::kList: return "list";
     case CallKind::kRelease: return "release";
+    case CallKind::kPrepared: return "prepared";
     case CallKind::kLeave: return "leave";
   }
   return "?";
@@ -326,26 +327,31 @@ void SessionCore::schedule_relist() {
 }
 
 void SessionCore::send_release(std::vector<ShardEpoch> shards, int attempt) {
+  send_shards(CallKind::kRelease, std::move(shards), attempt);
+}
+
+void SessionCore::send_shards(CallKind kind, std::vector<ShardEpoch> shards, int attempt) {
   if (shards.empty() || stopping_) return;
   if (shards.size() > kReleaseChunk) {
     std::vector<ShardEpoch> rest(shards.begin() + kReleaseChunk, shards.end());
     shards.resize(kReleaseChunk);
-    send_release(std::move(rest), attempt);
+    send_shards(kind, std::move(rest), attempt);
   }
-  ++stats_.releases;
+  if (kind == CallKind::kRelease) ++stats_.releases;
   Call c;
-  c.kind = CallKind::kRelease;
+  c.kind = kind;
   c.timeout = t_.release_timeout;
   c.shards = shards;
-  io_.call(std::move(c), [this, shards = std::move(shards), attempt](Reply r) mutable {
-    io_.release_result(r.ok());
+  io_.call(std::move(c), [this, kind, shards = std::move(shards), attempt](Reply r) mutable {
+    if (kind == CallKind::kRelease) io_.release_result(r.ok());
     if (r.ok()) return;
-    log(LogLevel::kWarn, "event=release_failed shards=" + std::to_string(shards.size()) +
+    log(LogLevel::kWarn, std::string("event=") + to_string(kind) + "_failed shards=" + std::to_string(shards.size()) +
                              " status=" + std::to_string(r.http_status) + " attempt=" + std::to_string(attempt + 1));
-    // Unconfirmed, the controllers wait our lease out: slower, still safe.
+    // Unconfirmed, the controllers wait our lease out (a release) or their
+    // prepare timeout (a prepared): slower, still safe.
     if (attempt + 1 >= kReleaseAttempts || stopping_) return;
-    io_.after(t_.release_retry_base * (1 << attempt), [this, shards = std::move(shards), attempt]() mutable {
-      send_release(std::move(shards), attempt + 1);
+    io_.after(t_.release_retry_base * (1 << attempt), [this, kind, shards = std::move(shards), attempt]() mutable {
+      send_shards(kind, std::move(shards), attempt + 1);
     });
   });
 }

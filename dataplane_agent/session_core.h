@@ -20,7 +20,11 @@
 // - with a program that drains (SessionIo::program_drains), a shard revoked
 //   for a planned handoff stays served until the program drained it or the
 //   lease in force when the revoke was seen ran out (the fence enforces
-//   that deadline), and only then is dropped (durably) and released.
+//   that deadline), and only then is dropped (durably) and released;
+// - with a program, a prepare event (this worker is a planned move's
+//   target) asks it to prepare; once it answered (or its prepare timeout
+//   ran out) the controllers are told, and the source is asked to drain.
+//   The grant comes later, as a grant event.
 //
 // Thread: one at a time (the agent's control strand; the simulator's
 // agent strand). Every callback handed to SessionIo must be run on it.
@@ -77,6 +81,10 @@ struct SessionTimings {
   /// when it lacks an event of ours the lease waits for.
   std::chrono::milliseconds watch_lag_limit{15000};
   std::chrono::milliseconds own_events_lag_limit{1000};
+  /// A shard the program prepared and that was not granted here this long
+  /// after (the move was called off, or went elsewhere) is given up: the
+  /// program hears a revoke ("not_granted") so it can unload it.
+  std::chrono::milliseconds prepare_abandon_after{60000};
 
   /// tenure-agent's timings for a heartbeat interval.
   static SessionTimings for_interval(std::chrono::milliseconds interval);
@@ -89,6 +97,7 @@ enum class CallKind : uint8_t {
   kHeartbeat,  ///< POST /v1/workers/{id}/heartbeat
   kList,       ///< GET /v1/shards?worker=W&limit=N[&continue=T] (linearizable)
   kRelease,    ///< POST /v1/workers/{id}/release
+  kPrepared,   ///< POST /v1/workers/{id}/prepared
   kLeave,      ///< POST /v1/workers/{id}/leave
 };
 const char* to_string(CallKind k);
@@ -99,7 +108,7 @@ struct Call {
   std::chrono::milliseconds timeout{0};
   std::string page_token;         ///< kList: "" for the first page
   size_t page_limit = 0;          ///< kList
-  std::vector<ShardEpoch> shards; ///< kRelease
+  std::vector<ShardEpoch> shards; ///< kRelease, kPrepared (the grants' epochs)
 };
 
 /// What became of a call, decoded by the shell.
@@ -198,6 +207,16 @@ class SessionIo {
     (void)budget;
     done();
   }
+  /// Asks the program to prepare `s` (this worker is to be granted it at
+  /// s.epoch); `done` runs on the strand once, when it answered or the
+  /// agent's prepare timeout ran out.
+  virtual void program_prepare(const ShardEpoch& s, std::function<void()> done) {
+    (void)s;
+    done();
+  }
+  /// A prepared shard that was never granted: the program may unload it
+  /// (told as a revoke, to the program only: the grants feed never had it).
+  virtual void program_abandon(const ShardEpoch& s) { (void)s; }
   /// Grants gained and lost, in the order they took effect.
   virtual void program_changes(std::vector<ProgramChange> changes) { (void)changes; }
   /// The lease stopped being valid (the fence refuses every write already):
@@ -220,6 +239,7 @@ struct SessionStats {
   uint64_t releases = 0;       ///< release calls sent
   uint64_t grants = 0;         ///< shards newly granted
   uint64_t drains = 0;         ///< drains the program was asked for
+  uint64_t prepares = 0;       ///< prepares the program was asked for
 
   SessionStats& operator+=(const SessionStats& o) {
     heartbeats_ok += o.heartbeats_ok;
@@ -228,6 +248,7 @@ struct SessionStats {
     releases += o.releases;
     grants += o.grants;
     drains += o.drains;
+    prepares += o.prepares;
     return *this;
   }
 };
@@ -296,6 +317,8 @@ class SessionCore {
   void on_relist(std::shared_ptr<ShardList> list);
   void schedule_relist();
   void send_release(std::vector<ShardEpoch> shards, int attempt = 0);
+  /// A release or a prepared: in chunks, retried a few times when unconfirmed.
+  void send_shards(CallKind kind, std::vector<ShardEpoch> shards, int attempt);
   /// Persists `c`, installs it, then runs `then` (not after a storage failure).
   void commit(std::shared_ptr<GrantChanges> c, Then then);
   void installed(const GrantChanges& c);
@@ -306,6 +329,13 @@ class SessionCore {
   void finish_drain(const ShardEpoch& s);
   /// Drops and releases every drain finished since the last flush, at once.
   void flush_drains();
+  /// Asks the program to prepare what the watch said is coming here.
+  void start_prepares(const std::vector<ShardEpoch>& prepares);
+  void finish_prepare(const ShardEpoch& s);
+  /// Tells the controllers, in one call, every prepare finished since the last.
+  void flush_prepares();
+  /// The program prepared `s` long ago and it never came: tell it so.
+  void check_prepare_abandoned(const ShardEpoch& s);
   void fatal(const std::string& message);
   void refresh_lease();
   /// Tells the program when the lease it was serving under is gone.
@@ -365,6 +395,10 @@ class SessionCore {
   /// The lease was valid (synced) when last looked at: a loss is told once.
   bool lease_was_valid_ = false;
   bool drain_flush_scheduled_ = false;
+  /// Shards the program is preparing, by id: the grant epoch to come.
+  std::map<std::string, Epoch> preparing_;
+  std::vector<ShardEpoch> finished_prepares_;
+  bool prepare_flush_scheduled_ = false;
 
   SessionStats stats_;
 };

@@ -33,6 +33,7 @@ void SessionCore::on_watch_batch(uint64_t gen, WatchBatch batch) {
 void SessionCore::process_events(uint64_t gen, WatchBatch batch) {
   auto c = changes();
   std::vector<int64_t> grant_at_ms;
+  std::vector<ShardEpoch> prepares;
   bool relist = false;
   bool self_dead = false;
   for (const WatchEvent& e : batch.events) {
@@ -45,6 +46,9 @@ void SessionCore::process_events(uint64_t gen, WatchBatch batch) {
     Revision applied = c->revision().value_or(fence_.revision());
     if (e.kind != WatchEvent::Kind::kProgress && e.revision <= applied) continue;
     if (e.kind == WatchEvent::Kind::kGrant && e.worker == config_.worker && e.at_ms > 0) grant_at_ms.push_back(e.at_ms);
+    if (e.kind == WatchEvent::Kind::kPrepare && e.worker == config_.worker && io_.program_drains()) {
+      prepares.push_back({e.shard, e.epoch});
+    }
     if (e.kind == WatchEvent::Kind::kWorker && e.worker == config_.worker &&
         (e.state == "dead" || e.state == "removed")) {
       self_dead = true;
@@ -56,12 +60,14 @@ void SessionCore::process_events(uint64_t gen, WatchBatch batch) {
     relist = true;
   }
   bool overflow = batch.overflow;
-  commit(c, [this, c, gen, grant_at_ms = std::move(grant_at_ms), relist, self_dead, overflow] {
+  commit(c, [this, c, gen, grant_at_ms = std::move(grant_at_ms), prepares = std::move(prepares), relist, self_dead,
+             overflow] {
     if (!grant_at_ms.empty()) {
       int64_t now_ms = clock_.wall_ms();
       for (int64_t at : grant_at_ms) io_.grant_delay(static_cast<double>(now_ms - at) / 1000.0);
     }
     send_release(c->to_release());
+    start_prepares(prepares);
     if (self_dead) {
       ++stats_.declared_dead;
       return lost_registration("declared_dead_in_watch", /*drop_grants=*/true);

@@ -62,6 +62,8 @@ struct Session::Impl final : SessionIo {
   void grant_delay(double seconds) override { metrics.grant_delay(seconds); }
   bool program_drains() const override;
   void program_drain(const ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) override;
+  void program_prepare(const ShardEpoch& s, std::function<void()> done) override;
+  void program_abandon(const ShardEpoch& s) override;
   void program_changes(std::vector<ProgramChange> changes) override;
   void program_lease_lost() override;
   std::string worker_path(const char* action) const;

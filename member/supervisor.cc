@@ -52,6 +52,15 @@ Supervisor::Supervisor(RaftNode& node, controlplane::FleetPolicyOptions options,
                            .Name("tenure_handoff_duration_seconds")
                            .Help("Graceful handoff duration (revoke to grant), by reason")
                            .Register(registry)),
+      phase_seconds_(prometheus::BuildHistogram()
+                         .Name("tenure_handoff_phase_seconds")
+                         .Help("Planned moves' phases: the target preparing, the source draining (revoke to release)")
+                         .Register(registry)),
+      phase_timeouts_(prometheus::BuildCounter()
+                          .Name("tenure_handoff_phase_timeouts_total")
+                          .Help("Handoff phases this leader ended at their timeout (prepare: prepare_timeout_ms; "
+                                "drain: the source's lease), in shards")
+                          .Register(registry)),
       workers_declared_dead_(prometheus::BuildCounter()
                                  .Name("tenure_workers_declared_dead_total")
                                  .Help("Workers this leader declared dead after their lease ran out")
@@ -69,6 +78,11 @@ void Supervisor::on_decided(const Decision& d) {
   } else if (d.kind == Decision::Kind::kExpireHandoffs) {
     log_warn("supervisor", "event=handoff_unconfirmed from=" + d.worker.str() + " shards=" +
                                std::to_string(d.shards) + " action=lease_waited_out");
+    phase_timeouts_.Add({{"phase", "drain"}}).Increment(static_cast<double>(d.shards));
+  } else if (d.kind == Decision::Kind::kEndPrepares) {
+    log_warn("supervisor", "event=prepare_timed_out target=" + d.worker.str() + " shards=" +
+                               std::to_string(d.shards) + " action=drain_anyway");
+    phase_timeouts_.Add({{"phase", "prepare"}}).Increment(static_cast<double>(d.shards));
   }
 }
 
@@ -84,12 +98,12 @@ void Supervisor::on_decision_done(const Decision& d, const controlplane::PortErr
 }
 
 void Supervisor::on_handoffs_finished(const std::vector<controlplane::FinishedHandoff>& done) {
+  const prometheus::Histogram::BucketBoundaries buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
   for (const auto& h : done) {
     handoffs_.Add({{"reason", h.reason}}).Increment();
-    handoff_seconds_
-        .Add({{"reason", h.reason}},
-             prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
-        .Observe(static_cast<double>(h.duration_ms) / 1000.0);
+    handoff_seconds_.Add({{"reason", h.reason}}, buckets).Observe(static_cast<double>(h.duration_ms) / 1000.0);
+    if (h.prepared) phase_seconds_.Add({{"phase", "prepare"}}, buckets).Observe(h.prepare_ms / 1000.0);
+    phase_seconds_.Add({{"phase", "drain"}}, buckets).Observe(h.drain_ms / 1000.0);
   }
 }
 

@@ -64,6 +64,8 @@ class Supervisor final : private controlplane::LeaderObserver {
   controlplane::AgentService agents_;
   prometheus::Family<prometheus::Counter>& handoffs_;
   prometheus::Family<prometheus::Histogram>& handoff_seconds_;
+  prometheus::Family<prometheus::Histogram>& phase_seconds_;
+  prometheus::Family<prometheus::Counter>& phase_timeouts_;
   prometheus::Counter& workers_declared_dead_;
 };
 

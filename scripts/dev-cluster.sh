@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds Release, and starts a local Tenure cluster
-# on 127.0.0.1: 3 controllers, a few agents and some shards. Prints where to
-# look, then keeps running until Ctrl-C (which stops everything cleanly).
+# on 127.0.0.1: 3 controllers, a few agents and some shards, and beside each
+# agent the example program (examples/kv-service, a sharded key-value
+# service the agent calls at its app.url). Prints where to look, then keeps
+# running until Ctrl-C (which stops everything cleanly).
 #
-#   scripts/dev-cluster.sh [--agents N] [--shards N] [--dir DIR] [--tls] [--auth] [--no-build] [--port-base P]
+#   scripts/dev-cluster.sh [--agents N] [--shards N] [--dir DIR] [--tls] [--auth] [--no-build] [--port-base P] [--no-kv]
 #
 # --tls: everything over mutual TLS, with certificates from scripts/gen-certs.sh
 # (controllers, agents, and tenurectl with an admin certificate).
 # --auth: bearer tokens from files (0600) for admin, agents, peers and clients.
-# --port-base P: controllers on P+1..P+3, agents on P+1101.. (default 7000).
+# --port-base P: controllers on P+1..P+3, agents on P+1101.., kv services on
+# P+1201.. (default 7000).
 # --no-build: use the programs already built (in build/bin, or --bin DIR).
+# --no-kv: agents without the example program (no app.url).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,6 +24,7 @@ dir="$root/.cluster"
 tls=0
 auth=0
 build=1
+kv=1
 base=7000
 bin_dir="$root/build/bin"
 while [ $# -gt 0 ]; do
@@ -30,9 +35,10 @@ while [ $# -gt 0 ]; do
     --tls) tls=1; shift ;;
     --auth) auth=1; shift ;;
     --no-build) build=0; shift ;;
+    --no-kv) kv=0; shift ;;
     --port-base) base=$2; shift 2 ;;
     --bin) bin_dir=$2; shift 2 ;;
-    -h|--help) sed -n 2,13p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) echo "dev-cluster: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -88,6 +94,24 @@ agent_auth() {
   [ $auth = 1 ] || return 0
   echo "auth: {agent_token_file: $dir/tokens/agent, client_token_file: $dir/tokens/client}"
 }
+app_block() {  # kv service port
+  [ $kv = 1 ] || return 0
+  echo "app: {url: \"http://127.0.0.1:$1\", drain_timeout_ms: 2000, prepare_timeout_ms: 2000}"
+}
+# The example program beside agent i: its fence calls carry the client token
+# (--auth) and, under --tls, the worker's certificate (the agent's API then
+# requires one from the CA).
+start_kv() {  # i
+  local i=$1 args=()
+  if [ $tls = 1 ]; then
+    args+=(--agent-ca "$dir/certs/ca.crt" --agent-cert "$dir/certs/worker-w$i.crt" --agent-key "$dir/certs/worker-w$i.key")
+  fi
+  [ $auth = 1 ] && args+=(--agent-token-file "$dir/tokens/client")
+  python3 "$root/examples/kv-service/kv_service.py" --listen "127.0.0.1:$((base + 1200 + i))" \
+    --agent "$scheme://127.0.0.1:$((base + 1100 + i))" --shared-dir "$dir/shared" "${args[@]}" \
+    >"$dir/kv-w$i.log" 2>&1 &
+  pids+=($!)
+}
 
 peers=""
 for i in 1 2 3; do peers="$peers  - {id: c$i, address: 127.0.0.1:$((base + i))}"$'\n'; done
@@ -120,6 +144,8 @@ curl -sf "${curl_tls[@]}" "${curl_auth[@]}" -X POST "$scheme://127.0.0.1:$((base
 if [ -x "$bin/tenure-agent" ]; then
   for i in $(seq 1 "$agents"); do
     port=$((base + 1100 + i))
+    # The program first, so the agent's first calls find it.
+    [ $kv = 0 ] || start_kv "$i"
     cat > "$dir/w$i.yaml" <<YAML
 worker_id: w$i
 listen: 127.0.0.1:$port
@@ -127,6 +153,7 @@ controllers: [127.0.0.1:$((base + 1)), 127.0.0.1:$((base + 2)), 127.0.0.1:$((bas
 data_dir: $dir/w$i
 zone: z$(( (i - 1) % 2 + 1 ))
 $(agent_auth)
+$(app_block $((base + 1200 + i)))
 $(tls_block worker w$i)
 YAML
     "$bin/tenure-agent" --config "$dir/w$i.yaml" >"$dir/w$i.log" 2>&1 &
@@ -137,6 +164,21 @@ fi
 endpoints="127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))"
 ctl="$bin/tenurectl ${ctl_tls[*]}"
 [ $auth = 1 ] && ctl="TENURE_TOKEN_FILE=$dir/tokens/admin $ctl"
+kv_info=""
+if [ $kv = 1 ] && [ -x "$bin/tenure-agent" ]; then
+  kv_base=$((base + 1200))
+  kv_info=$(cat <<KV
+
+The example program (examples/kv-service/kv_service.py; README, "An example program"):
+  kv services:  $(for i in $(seq 1 "$agents"); do printf 'http://127.0.0.1:%s (w%s)  ' $((kv_base + i)) "$i"; done)
+  shared dir:   $dir/shared     logs: $dir/kv-w*.log
+Write and read a key at the service of the shard's owner (the others answer 421 not_owner):
+  w=\$(curl -s ${curl_tls[*]} $scheme://127.0.0.1:$((base + 1))/v1/shards/s-1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["worker"])')
+  curl -s -X PUT --data-binary hello http://127.0.0.1:\$(($kv_base + \${w#w}))/kv/s-1/greeting
+  curl -s http://127.0.0.1:\$(($kv_base + \${w#w}))/kv/s-1/greeting
+KV
+)
+fi
 cat <<INFO
 
 Tenure local cluster is up.
@@ -153,6 +195,7 @@ Try:
   curl -s ${curl_tls[*]} $scheme://127.0.0.1:$((base + 1))/v1/shards | python3 -m json.tool
   curl -s ${curl_tls[*]} $scheme://127.0.0.1:$((base + 1101))/v1/grants
   curl -s ${curl_tls[*]} $scheme://127.0.0.1:$((base + 1))/metrics | grep ^tenure_
+$kv_info
 Ctrl-C stops the cluster.
 INFO
 wait

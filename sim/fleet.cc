@@ -256,6 +256,14 @@ int64_t Fleet::liveness_bound_us() const {
   // committed: every shard ever created may be unassigned at once.
   uint64_t passes = static_cast<uint64_t>(next_shard_) / std::max<size_t>(1, f_.max_assignments_per_pass) + 1;
   ms += passes * (f_.placement_min_interval_ms + 4 * f_.min_call_ms);
+  // With programs, each planned move may first wait for its target to
+  // prepare (up to the agent's or the leader's timeout, whichever is
+  // shorter), and at most max_concurrent_moves are in flight: a drain of a
+  // worker holding most shards is that many rounds of prepares.
+  if (f_.program) {
+    uint64_t rounds = static_cast<uint64_t>(next_shard_) / std::max<uint32_t>(1, f_.max_concurrent_moves) + 1;
+    ms += rounds * (std::min(f_.prepare_timeout_ms, f_.controller_prepare_timeout_ms) + 4 * f_.min_call_ms);
+  }
   return static_cast<int64_t>(ms) * 1000;
 }
 
@@ -268,6 +276,7 @@ FleetStats Fleet::stats() const {
     s.declared_dead += as.declared_dead;
     s.relists += as.relists;
     s.drains += as.drains;
+    s.prepares += as.prepares;
     s.releases += as.releases;
     s.grants += as.grants;
   }
@@ -281,6 +290,7 @@ void add(FleetStats& t, const FleetStats& s) {
   t.declared_dead += s.declared_dead;
   t.relists += s.relists;
   t.drains += s.drains;
+  t.prepares += s.prepares;
   t.releases += s.releases;
   t.grants += s.grants;
   t.pauses += s.pauses;
@@ -296,7 +306,7 @@ std::string describe(const FleetStats& s) {
   std::ostringstream os;
   os << "decisions=" << s.decisions << " operator_ops=" << s.operator_ops << " heartbeats=" << s.heartbeats_ok
      << " declared_dead=" << s.declared_dead << " relists=" << s.relists << " releases=" << s.releases
-     << " grants=" << s.grants << " drains=" << s.drains << " pauses=" << s.pauses << " long_pauses=" << s.long_pauses
+     << " grants=" << s.grants << " drains=" << s.drains << " prepares=" << s.prepares << " pauses=" << s.pauses << " long_pauses=" << s.long_pauses
      << " agent_crashes=" << s.agent_crashes << " leaves=" << s.leaves << " cuts=" << s.cuts
      << " max_shards=" << s.max_shards
      << " settled_ms=" << s.settled_ms;
@@ -311,6 +321,7 @@ const char* to_string(FleetCall c) {
     case FleetCall::kList: return "list";
     case FleetCall::kWatch: return "watch";
     case FleetCall::kLeave: return "leave";
+    case FleetCall::kPrepared: return "prepared";
   }
   return "?";
 }

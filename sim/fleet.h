@@ -51,6 +51,7 @@ struct FleetStats {
   uint64_t releases = 0;
   uint64_t grants = 0;          ///< grants agents took up
   uint64_t drains = 0;          ///< planned moves drained through a program
+  uint64_t prepares = 0;        ///< planned moves prepared through a program
   uint64_t pauses = 0;
   uint64_t long_pauses = 0;     ///< pauses longer than the lease
   uint64_t agent_crashes = 0;

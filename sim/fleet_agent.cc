@@ -237,8 +237,20 @@ std::optional<Epoch> SimAgent::accepts(const ShardId& shard) const {
 // ---- The program (CONTRACT.md, "Agent and program") ----
 
 void SimAgent::program_drain(const agent::ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) {
-  // As ProgramLink: done once, at the program's answer or when the budget
-  // (the core's, capped by drain_timeout) runs out, whichever is first.
+  // As ProgramLink: the core's budget, capped by drain_timeout.
+  auto limit = std::min<std::chrono::nanoseconds>(budget, std::chrono::milliseconds(o_.drain_timeout_ms));
+  program_call("drain", s, limit, o_.program_drain_max_ms, std::move(done));
+}
+
+void SimAgent::program_prepare(const agent::ShardEpoch& s, std::function<void()> done) {
+  program_call("prepare", s, std::chrono::milliseconds(o_.prepare_timeout_ms), o_.program_prepare_max_ms,
+               std::move(done));
+}
+
+void SimAgent::program_call(const char* call, const agent::ShardEpoch& s, std::chrono::nanoseconds limit,
+                            uint64_t max_ms, std::function<void()> done) {
+  // As ProgramLink: done once, at the program's answer or when the limit
+  // runs out, whichever is first.
   auto once = std::make_shared<std::function<void()>>(std::move(done));
   auto finish = [once] {
     if (!*once) return;
@@ -246,10 +258,9 @@ void SimAgent::program_drain(const agent::ShardEpoch& s, std::chrono::nanosecond
     *once = nullptr;
     f();
   };
-  auto limit = std::min<std::chrono::nanoseconds>(budget, std::chrono::milliseconds(o_.drain_timeout_ms));
   bool answers = !env_.rng().chance(o_.program_never);
-  int64_t answer_ms = env_.rng().range(0, static_cast<int64_t>(o_.program_drain_max_ms));
-  trace("drain " + s.shard.str() + "@" + std::to_string(s.epoch.value()) +
+  int64_t answer_ms = env_.rng().range(0, static_cast<int64_t>(max_ms));
+  trace(std::string(call) + " " + s.shard.str() + "@" + std::to_string(s.epoch.value()) +
         " limit_ms=" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(limit).count()) +
         (answers ? " answer_ms=" + std::to_string(answer_ms) : " never"));
   timer(limit, finish);

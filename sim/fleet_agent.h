@@ -163,6 +163,11 @@ class SimAgent final : private agent::SessionIo {
   void log(agent::LogLevel level, const std::string& fields) override;
   bool program_drains() const override { return o_.program; }
   void program_drain(const agent::ShardEpoch& s, std::chrono::nanoseconds budget, std::function<void()> done) override;
+  void program_prepare(const agent::ShardEpoch& s, std::function<void()> done) override;
+  /// The program answers a drain or a prepare after up to `max_ms`, or
+  /// never; `done` runs once, at its answer or when `limit` runs out.
+  void program_call(const char* call, const agent::ShardEpoch& s, std::chrono::nanoseconds limit, uint64_t max_ms,
+                    std::function<void()> done);
 
   const WorkerId id_;
   const std::string zone_;

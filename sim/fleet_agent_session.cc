@@ -48,6 +48,7 @@ void SimAgent::call(agent::Call c, std::function<void(agent::Reply)> done) {
       r.address = "sim://" + id_.str();
       r.zone = zone_;
       r.capacity = capacity_;
+      r.prepares = o_.program;
       break;
     case agent::CallKind::kHeartbeat: r.call = FleetCall::kHeartbeat; break;
     case agent::CallKind::kList: r.call = FleetCall::kList; break;  // one page holds every shard
@@ -56,6 +57,10 @@ void SimAgent::call(agent::Call c, std::function<void(agent::Reply)> done) {
       r.shards = std::move(c.shards);
       break;
     case agent::CallKind::kLeave: r.call = FleetCall::kLeave; break;
+    case agent::CallKind::kPrepared:
+      r.call = FleetCall::kPrepared;
+      r.shards = std::move(c.shards);
+      break;
   }
   r.worker = id_;
   call->timeout = c.timeout;

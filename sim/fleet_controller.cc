@@ -26,6 +26,7 @@ controlplane::FleetPolicyOptions policy_options(const FleetOptions& o) {
   p.max_placements_per_command = o.max_placements_per_command;
   p.max_assignments_per_pass = o.max_assignments_per_pass;
   p.max_command_list_bytes = o.max_command_list_bytes;
+  p.prepare_timeout_ms = o.controller_prepare_timeout_ms;
   // The controller-side planted bugs are knobs of the production policy
   // and loop; the agent-side ones (fleet-lease-*) are the agent model's.
   controlplane::enable_fleet_planted_bug(p.testing, o.bug);
@@ -44,12 +45,22 @@ FleetStatus status_of(const CallError& e) {
   return FleetStatus::kUnavailable;
 }
 
+/// A release's or a prepared's (shard, epoch) pairs as the command's two lists.
+void split_shard_epochs(const std::vector<agent::ShardEpoch>& in, std::vector<controlplane::ShardId>& shards,
+                        std::vector<controlplane::Epoch>& epochs) {
+  for (const auto& s : in) {
+    shards.push_back(s.shard);
+    epochs.push_back(s.epoch);
+  }
+}
+
 agent::WatchEvent::Kind kind_of(controlplane::EventType t) {
   switch (t) {
     case controlplane::EventType::kGrant: return agent::WatchEvent::Kind::kGrant;
     case controlplane::EventType::kRevoke: return agent::WatchEvent::Kind::kRevoke;
     case controlplane::EventType::kShardDeleted: return agent::WatchEvent::Kind::kShardDeleted;
     case controlplane::EventType::kWorker: return agent::WatchEvent::Kind::kWorker;
+    case controlplane::EventType::kPrepare: return agent::WatchEvent::Kind::kPrepare;
   }
   return agent::WatchEvent::Kind::kUnknown;
 }
@@ -195,6 +206,7 @@ void NodeController::on_decided(const Decision& d) {
               : d.kind == Decision::Kind::kFailover       ? "failover " + d.worker.str() + " (" +
                                                                 std::to_string(d.shards) + " shards)"
               : d.kind == Decision::Kind::kExpireHandoffs ? "expire-handoffs from " + d.worker.str()
+              : d.kind == Decision::Kind::kEndPrepares    ? "end-prepares to " + d.worker.str()
                                                            : std::string("place")));
 }
 
@@ -213,24 +225,28 @@ void NodeController::on_request(const NodeId& from, const FleetRequest& r) {
   if (!alive()) return;
   // The calls whose routes need the leader (needs_leader in api/agent_routes.cc).
   bool needs_leader = r.call == FleetCall::kRegister || r.call == FleetCall::kHeartbeat ||
-                      r.call == FleetCall::kRelease || r.call == FleetCall::kLeave;
+                      r.call == FleetCall::kRelease || r.call == FleetCall::kLeave || r.call == FleetCall::kPrepared;
   if (needs_leader && node_.raft().role() != Role::kLeader) return forward_to_leader(from, r);
   auto lease_done = [this, from, r](controlplane::LeaseReply reply) { lease(from, r, reply); };
+  auto answer_shard_list = [this, from, id = r.id](controlplane::ReleaseReply reply) {
+    answer_status(from, id, reply.error ? status_of(*reply.error) : FleetStatus::kOk);
+  };
   switch (r.call) {
     case FleetCall::kRegister:
-      return agents_.register_worker(controlplane::RegisterWorker{r.worker, r.address, r.zone, r.capacity}, "",
-                                     lease_done);
+      return agents_.register_worker(
+          controlplane::RegisterWorker{r.worker, r.address, r.zone, r.capacity, r.prepares}, "", lease_done);
     case FleetCall::kHeartbeat: return agents_.heartbeat(r.worker, lease_done);
     case FleetCall::kRelease: {
       controlplane::CompleteMoves c;
       c.from = r.worker;
-      for (const auto& s : r.shards) {
-        c.shards.push_back(s.shard);
-        c.epochs.push_back(s.epoch);
-      }
-      return agents_.release(std::move(c), "", [this, from, id = r.id](controlplane::ReleaseReply reply) {
-        answer_status(from, id, reply.error ? status_of(*reply.error) : FleetStatus::kOk);
-      });
+      split_shard_epochs(r.shards, c.shards, c.epochs);
+      return agents_.release(std::move(c), "", answer_shard_list);
+    }
+    case FleetCall::kPrepared: {
+      controlplane::EndPrepares c;
+      c.target = r.worker;
+      split_shard_epochs(r.shards, c.shards, c.epochs);
+      return agents_.prepared(std::move(c), "", answer_shard_list);
     }
     case FleetCall::kList: return serve_list(from, r);
     case FleetCall::kWatch: return serve_watch(from, r);
@@ -300,7 +316,9 @@ void NodeController::serve_list(const NodeId& agent, const FleetRequest& r) {
     a.list.revision = sm.revision();
     for (const auto& id : sm.shards_of(r.worker)) {
       const auto* s = sm.shard(id);
-      a.list.shards.push_back({id, s->worker, s->epoch, controlplane::to_string(s->state)});
+      // As GET /v1/shards?worker=W (api/list_pages.cc): a handoff's phase too.
+      std::string phase = s->state == controlplane::ShardState::kHandoff ? controlplane::to_string(s->phase) : "";
+      a.list.shards.push_back({id, s->worker, s->epoch, controlplane::to_string(s->state), std::move(phase)});
     }
     answer(agent, std::move(a));
   });

@@ -97,6 +97,10 @@ FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms) {
     f.program_drain_max_ms = urange(rng, 0, 2 * f.lease_ms);
     f.program_never = rng.chance(0.5) ? 0.0 : 0.3 * rng.unit();
     f.drain_timeout_ms = urange(rng, f.lease_ms / 2, 3 * f.lease_ms);
+    f.program_prepare_max_ms = urange(rng, 0, f.lease_ms);
+    f.prepare_timeout_ms = urange(rng, f.lease_ms / 4, 2 * f.lease_ms);
+    // Now and then shorter than the agents' own: the leader moves on first.
+    f.controller_prepare_timeout_ms = urange(rng, f.lease_ms / 2, 4 * f.lease_ms);
   }
   return f;
 }
@@ -117,7 +121,9 @@ std::string FleetOptions::describe() const {
      << " per_pass=" << max_assignments_per_pass << " create_gap_ms=" << create_gap_ms
      << " delete_gap_ms=" << delete_gap_ms << " drain_gap_ms=" << drain_gap_ms << " move_gap_ms=" << move_gap_ms
      << " program=" << (program ? 1 : 0) << " program_drain_max_ms=" << program_drain_max_ms
-     << " program_never=" << fixed3(program_never) << " drain_timeout_ms=" << drain_timeout_ms;
+     << " program_never=" << fixed3(program_never) << " drain_timeout_ms=" << drain_timeout_ms
+     << " program_prepare_max_ms=" << program_prepare_max_ms << " prepare_timeout_ms=" << prepare_timeout_ms
+     << " controller_prepare_timeout_ms=" << controller_prepare_timeout_ms;
   return os.str();
 }
 

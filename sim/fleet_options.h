@@ -88,10 +88,17 @@ struct FleetOptions {
   /// that answers after up to program_drain_max_ms, or never (probability
   /// program_never), bounded by drain_timeout_ms and by the lease in force
   /// when the move was seen (the session core and the fence enforce that).
+  /// The program also prepares a move's target: it answers after up to
+  /// program_prepare_max_ms (or never, as for drains), bounded by the
+  /// agent's prepare_timeout_ms; the leader drains the source anyway after
+  /// its own controller_prepare_timeout_ms.
   bool program = false;
   uint64_t program_drain_max_ms = 0;
   double program_never = 0;
   uint64_t drain_timeout_ms = 0;
+  uint64_t program_prepare_max_ms = 0;
+  uint64_t prepare_timeout_ms = 0;
+  uint64_t controller_prepare_timeout_ms = 10000;
 
   // The operator (0: never).
   uint64_t create_gap_ms = 0;

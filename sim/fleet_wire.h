@@ -1,6 +1,6 @@
 #pragma once
 // The calls simulated agents make to the controllers (CONTRACT.md's
-// /v1/workers/{id}/register|heartbeat|release|leave, GET /v1/shards?worker=W
+// /v1/workers/{id}/register|heartbeat|prepared|release|leave, GET /v1/shards?worker=W
 // and one poll of GET /v1/watch), as plain values carried by the simulated
 // network. Answers reuse the agent's own decoded message types.
 
@@ -22,7 +22,7 @@ using controlplane::WorkerId;
 /// linearizable reads); KV clients have ids >= 0 and the liveness probe -1.
 inline constexpr int kFleetClient = -2;
 
-enum class FleetCall : uint8_t { kRegister, kHeartbeat, kRelease, kList, kWatch, kLeave };
+enum class FleetCall : uint8_t { kRegister, kHeartbeat, kRelease, kList, kWatch, kLeave, kPrepared };
 const char* to_string(FleetCall c);
 
 struct FleetRequest {
@@ -33,7 +33,8 @@ struct FleetRequest {
   std::string address;
   std::string zone;
   double capacity = 1;
-  // kRelease
+  bool prepares = false;
+  // kRelease, kPrepared
   std::vector<agent::ShardEpoch> shards;
   // kWatch
   Revision after;

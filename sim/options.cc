@@ -118,6 +118,7 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
       r.fleet_options.program = true;
       r.fleet_options.program_drain_max_ms = 2 * r.fleet_options.lease_ms;
       r.fleet_options.drain_timeout_ms = 3 * r.fleet_options.lease_ms;
+      r.fleet_options.prepare_timeout_ms = r.fleet_options.lease_ms;
     }
   }
   return r;

@@ -519,7 +519,9 @@ async function refreshHandoffs() {
   $("handoffs-more").hidden = !body.continue;
   const rows = (body.moves || []).map((m) => el("tr", { dataset: { shard: m.shard } },
     el("td", { class: "id" }, m.shard), el("td", { class: "id" }, m.from || "—"), el("td", { class: "id" }, m.to || "—"),
-    el("td", {}, m.epoch), el("td", {}, m.reason), el("td", {}, m.since_ms ? duration(now - m.since_ms) : "—")));
+    el("td", {}, m.epoch), el("td", {}, m.reason),
+    el("td", {}, m.phase ? `${m.phase} ${m.phase_since_ms ? duration(now - m.phase_since_ms) : ""}`.trim() : "—"),
+    el("td", {}, m.since_ms ? duration(now - m.since_ms) : "—")));
   fillBody($("handoffs"), rows, "no handoffs in flight");
 }
 

@@ -12,14 +12,15 @@ new one) back to back over kept-alive connections, and the script records:
 
 - fence gap: first acceptance at the target minus last acceptance at the
   source (negative would be two writers; it is checked);
-- program gap: first acceptance at the target minus the moment the
-  source's program was asked to drain (a program stops taking writes for
-  the shard then: this is what its clients see).
+- program gap: the moment the target's program can serve the shard minus
+  the moment the source's program was asked to drain (a program stops
+  taking writes for the shard then): what the program's clients see. The
+  target's program needs --load-ms to load a shard: when asked to prepare
+  (the default), or, with --no-prepare, once granted (it answers prepare at
+  once and loads after the grant). It can serve when its grant call is
+  answered.
 
-    bench/program-moves/run.py --bin build/bin [--moves 1000] [--flush-ms 100]
-
-Without prepare (the controllers cannot yet ask the target to load the
-shard first), the target's own load time would come on top.
+    bench/program-moves/run.py --bin build/bin [--moves 1000] [--flush-ms 100] [--load-ms 100] [--no-prepare]
 """
 
 import argparse
@@ -88,6 +89,8 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--moves", type=int, default=1000)
     ap.add_argument("--flush-ms", type=int, default=100)
+    ap.add_argument("--load-ms", type=int, default=100, help="the target's program loads a shard this long")
+    ap.add_argument("--no-prepare", action="store_true", help="the program loads after the grant, not when asked to prepare")
     ap.add_argument("--no-program", action="store_true", help="agents without app.url (a revoke takes effect at once)")
     args = ap.parse_args()
     th.BIN_DIR = os.path.abspath(args.bin)
@@ -100,6 +103,10 @@ def main():
         a = f.add_agent(w, heartbeat_ms=500)
         url = programs.url(w)
         programs.by_worker[w].drain_delay = args.flush_ms / 1000.0
+        if args.no_prepare:
+            programs.by_worker[w].grant_delay = args.load_ms / 1000.0
+        else:
+            programs.by_worker[w].prepare_delay = args.load_ms / 1000.0
         if not args.no_program:
             a.app = {"url": url, "drain_timeout_ms": 5000}
     try:
@@ -120,22 +127,28 @@ def main():
             probes[dst].watch(shard, epoch + 1)
             th.wait_until(lambda: probes[src].last_ok is not None, 10, "the source accepting", interval=0.001)
             asked_before = len(programs.by_worker[src].of("drain_asked", shard))
+            granted_before = len(programs.by_worker[dst].of("grant", shard))
             r = f.move(shard, dst)
             assert r.status == 202, r
             th.wait_until(lambda: probes[dst].first_ok is not None, 20, "the target accepting", interval=0.001)
-            drained = programs.by_worker[src].of("drain_asked", shard)
             first, last = probes[dst].first_ok, probes[src].last_ok
             fence_gaps.append((first - last) * 1000)
-            if len(drained) > asked_before:
-                program_gaps.append((first - drained[-1][0]) * 1000)
+            if not args.no_program:
+                th.wait_until(lambda: len(programs.by_worker[dst].of("grant", shard)) > granted_before, 20,
+                              "the target's program serving", interval=0.001)
+                drained = programs.by_worker[src].of("drain_asked", shard)
+                ready = programs.by_worker[dst].of("grant", shard)[-1][0]
+                if len(drained) > asked_before:
+                    program_gaps.append((ready - drained[-1][0]) * 1000)
             if (i + 1) % 100 == 0:
                 print("moves=%d fence_gap_p50=%.1fms" % (i + 1, statistics.median(fence_gaps)), flush=True)
         overlaps = [g for g in fence_gaps if g < 0]
-        print("moves=%d flush_ms=%d program=%s" % (len(fence_gaps), args.flush_ms, not args.no_program))
+        print("moves=%d flush_ms=%d load_ms=%d program=%s prepare=%s" %
+              (len(fence_gaps), args.flush_ms, args.load_ms, not args.no_program, not args.no_prepare))
         print("fence gap (last write at the source -> first at the target): p50 %.1f ms, p99 %.1f ms, max %.1f ms" %
               (pct(fence_gaps, 50), pct(fence_gaps, 99), max(fence_gaps)))
         if program_gaps:
-            print("program gap (drain asked -> first write at the target): p50 %.1f ms, p99 %.1f ms, max %.1f ms" %
+            print("program gap (drain asked -> the target's program serving): p50 %.1f ms, p99 %.1f ms, max %.1f ms" %
                   (pct(program_gaps, 50), pct(program_gaps, 99), max(program_gaps)))
         print("overlaps (two writers): %d" % len(overlaps))
         for p in probes.values():

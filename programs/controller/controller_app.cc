@@ -147,6 +147,7 @@ int ControllerApp::run() {
   sup.lease_ms = config_.worker_lease_ms;
   sup.max_concurrent_moves = config_.placement.max_concurrent_moves;
   sup.join_delay_ms = config_.placement.join_delay_ms;
+  sup.prepare_timeout_ms = config_.placement.prepare_timeout_ms;
   p.supervisor = std::make_unique<Supervisor>(*p.node, sup, *p.registry);
   p.node->set_tick_hook([&p] { p.supervisor->on_tick(); });
 

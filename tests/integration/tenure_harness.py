@@ -94,6 +94,15 @@ def yaml_str(s):
     return json.dumps(str(s))  # a JSON string is a valid YAML scalar
 
 
+def read_log(path):
+    """A log file's text ("" when it does not exist yet), bad bytes replaced."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 class ServerProcess:
     """One of our programs as a process of its own: directory, config, log,
     port, start (moving to another port if the one given was taken), signals,
@@ -204,11 +213,7 @@ class ServerProcess:
         self.paused = False
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def log_tail(self, n=40):
         text = self.log_text()

@@ -12,6 +12,13 @@ this process standing in for the data-plane program of each worker):
   handoff) and its fence refuses the old epoch;
 - a program that never answers a drain holds the move up only for
   app.drain_timeout_ms (counted as a timeout), never for good;
+- a planned move's target is asked to prepare first, while the source still
+  serves (no drain asked, its fence admits the old epoch); the source is
+  asked to drain only once the target answered; the phases show in
+  GET /v1/rebalance and in the shard's history; a prepare that never
+  answers holds the move for app.prepare_timeout_ms, and a target whose
+  agent never says "prepared" for placement.prepare_timeout_ms (the
+  leader's bound);
 - GET /v1/grants/watch streams the current grants, then each change as it
   takes effect; a resume token replays what came after it, and a token
   the agent cannot honour starts over with a reset and the grants.
@@ -41,6 +48,8 @@ class Program:
         self.calls = []  # (monotonic time, call, shard, epoch, reason)
         self.lock = threading.Lock()
         self.drain_delay = 0.0
+        self.prepare_delay = 0.0
+        self.grant_delay = 0.0
         self.drain_hangs = False
         self.refuse_grants = 0
         self.on_drain = None
@@ -88,6 +97,10 @@ class Programs:
                     p.refuse_grants -= 1
                     p.record("grant_refused", body)
                     return self.answer(503)
+                if call == "prepare":
+                    time.sleep(p.prepare_delay)  # the program's own load time
+                if call == "grant":
+                    time.sleep(p.grant_delay)  # a load it did not do ahead
                 if call == "drain":
                     p.record("drain_asked", body)
                     if p.drain_hangs:
@@ -165,12 +178,14 @@ class GrantStream:
 
 class ProgramCallsTest(fh.FleetTestCase):
 
-    def start_with_programs(self, drain_timeout_ms=5000, refuse_grants=0):
+    def start_with_programs(self, drain_timeout_ms=5000, refuse_grants=0, prepare_timeout_ms=5000, controller_yaml=""):
         programs = Programs()
         self.addCleanup(programs.stop)
-        f = self.make_fleet(agents=2, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS, start=False)
+        f = self.make_fleet(agents=2, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS, start=False,
+                            controller_yaml=controller_yaml)
         for a in f.all():
-            a.app = {"url": programs.url(a.id), "drain_timeout_ms": drain_timeout_ms}
+            a.app = {"url": programs.url(a.id), "drain_timeout_ms": drain_timeout_ms,
+                     "prepare_timeout_ms": prepare_timeout_ms}
             programs.by_worker[a.id].refuse_grants = refuse_grants
         f.cluster.start()
         f.start()
@@ -243,6 +258,72 @@ class ProgramCallsTest(fh.FleetTestCase):
         self.assertLess(granted_at - moved_at, LEASE_MS / 1000.0, "a hung drain held the move past a lease")
         m = f.agent("w1").metrics()
         self.assertGreaterEqual(m.get('tenure_agent_program_calls_total{call="drain",result="timeout"}', 0), 1)
+
+    def test_the_target_prepares_while_the_source_serves_then_the_source_drains(self):
+        f, programs, views = self.start_with_programs()
+        self.wait_told(f, programs)
+        sid = sorted(s for s, v in views.items() if v["worker"] == "w1")[0]
+        epoch = views[sid]["epoch"]
+        source, target = programs.by_worker["w1"], programs.by_worker["w2"]
+        target.prepare_delay = 0.6
+        self.assertStatus(f.move(sid, "w2"), 202)
+        # While the target prepares: the phase shows, the source serves, no drain.
+        def preparing():
+            moves = f.ctl("GET", "/v1/rebalance").json.get("moves", [])
+            return [m for m in moves if m["shard"] == sid and m["phase"] == "preparing"]
+        th.wait_until(preparing, 5, "the move of %s preparing" % sid, interval=0.02)
+        self.assertStatus(f.agent("w1").put(sid, "during-prepare", epoch, "v"), 200)
+        self.assertEqual(source.of("drain_asked", sid), [])
+        th.wait_until(lambda: target.of("grant", sid), 15, "the target's program granted %s" % sid, interval=0.02)
+        prepared = target.of("prepare", sid)
+        self.assertEqual(len(prepared), 1)
+        self.assertEqual(prepared[0][3], epoch + 1, "prepare names the epoch of the grant to come")
+        drain_asked = source.of("drain_asked", sid)[0][0]
+        self.assertGreaterEqual(drain_asked, prepared[0][0], "the source drained before the target was prepared")
+        self.assertGreaterEqual(target.of("grant", sid)[0][0], source.of("drain", sid)[0][0])
+        last = f.history(sid)[-1]
+        self.assertEqual((last["reason"], last["to"]), ("manual", "w2"))
+        self.assertGreaterEqual(last["phases"]["prepare_ms"], 500)
+        self.assertFalse(last["phases"]["prepare_timed_out"])
+        self.assertFalse(last["phases"]["drain_timed_out"])
+        m = f.agent("w2").metrics()
+        self.assertGreaterEqual(m.get('tenure_agent_program_calls_total{call="prepare",result="ok"}', 0), 1)
+        leader = f.cluster.leader()
+        self.assertGreaterEqual(leader.metrics().get('tenure_handoff_phase_seconds_count{phase="prepare"}', 0), 1)
+
+    def test_a_prepare_that_never_answers_holds_the_move_for_its_timeout_only(self):
+        f, programs, views = self.start_with_programs(prepare_timeout_ms=700)
+        self.wait_told(f, programs)
+        sid = sorted(s for s, v in views.items() if v["worker"] == "w1")[0]
+        source, target = programs.by_worker["w1"], programs.by_worker["w2"]
+        target.prepare_delay = 30  # never, for this test
+        moved_at = time.monotonic()
+        self.assertStatus(f.move(sid, "w2"), 202)
+        th.wait_until(lambda: target.of("grant", sid), 15, "the target granted despite a hung prepare",
+                      interval=0.02)
+        waited = source.of("drain_asked", sid)[0][0] - moved_at
+        self.assertGreaterEqual(waited, 0.6, "the prepare's timeout was not waited for")
+        self.assertLess(waited, LEASE_MS / 1000.0)
+        m = f.agent("w2").metrics()
+        self.assertGreaterEqual(m.get('tenure_agent_program_calls_total{call="prepare",result="timeout"}', 0), 1)
+
+    def test_the_leader_ends_a_prepare_nobody_reports(self):
+        # The target's agent would wait 20 s for its program; the leader's
+        # own bound (placement.prepare_timeout_ms) moves on after 800 ms.
+        f, programs, views = self.start_with_programs(
+            prepare_timeout_ms=20000, controller_yaml="placement: {prepare_timeout_ms: 800}\n")
+        self.wait_told(f, programs)
+        sid = sorted(s for s, v in views.items() if v["worker"] == "w1")[0]
+        programs.by_worker["w2"].prepare_delay = 30
+        self.assertStatus(f.move(sid, "w2"), 202)
+        th.wait_until(lambda: programs.by_worker["w1"].of("drain", sid), 10, "the source drained", interval=0.02)
+        th.wait_until(lambda: f.shard(sid)["worker"] == "w2", 10, "%s moved to w2" % sid, interval=0.02)
+        last = f.history(sid)[-1]
+        self.assertTrue(last["phases"]["prepare_timed_out"])
+        self.assertGreaterEqual(last["phases"]["prepare_ms"], 700)
+        leader = f.cluster.leader()
+        self.assertGreaterEqual(
+            leader.metrics().get('tenure_handoff_phase_timeouts_total{phase="prepare"}', 0), 1)
 
     def test_the_grants_stream_resumes_after_a_cut(self):
         f, programs, views = self.start_with_programs()

@@ -51,11 +51,16 @@ TEST(Messages, WatchLines) {
   EXPECT_EQ(e.value->error, "too_slow");
   EXPECT_FALSE(parse_watch_line(R"({"revision":5,"type":"grant","worker":"w1","epoch":2})").value);
   EXPECT_FALSE(parse_watch_line("[1]").value);
+  auto prep = parse_watch_line(R"({"revision":9,"type":"prepare","shard":"s","worker":"w1","epoch":4})");
+  ASSERT_TRUE(prep.value);
+  EXPECT_EQ(prep.value->kind, WatchEvent::Kind::kPrepare);
+  EXPECT_EQ(prep.value->epoch, Epoch(4));
 }
 
 TEST(Messages, Bodies) {
   EXPECT_EQ(release_body({{ShardId("a"), Epoch(2)}}), R"({"shards":[{"epoch":2,"shard":"a"}]})");
-  EXPECT_EQ(register_body("h:1", "", 1.5), R"({"address":"h:1","capacity":1.5})");
+  EXPECT_EQ(register_body("h:1", "", 1.5, false), R"({"address":"h:1","capacity":1.5})");
+  EXPECT_EQ(register_body("h:1", "z", 1, true), R"({"address":"h:1","capacity":1.0,"prepares":true,"zone":"z"})");
   EXPECT_EQ(error_code_of(R"({"error":"worker_dead","message":"m"})"), "worker_dead");
   EXPECT_EQ(error_code_of("nope"), "");
 }

@@ -65,6 +65,13 @@ class FakeIo final : public SessionIo {
     log_.push_back("drain:" + s.shard.str());
     drain_calls.push_back({s, budget, std::move(done)});
   }
+  void program_prepare(const ShardEpoch& s, std::function<void()> done) override {
+    log_.push_back("prepare:" + s.shard.str() + "@" + std::to_string(s.epoch.value()));
+    prepare_calls.push_back({s, std::chrono::nanoseconds(0), std::move(done)});
+  }
+  void program_abandon(const ShardEpoch& s) override {
+    log_.push_back("abandon:" + s.shard.str() + "@" + std::to_string(s.epoch.value()));
+  }
   void program_lease_lost() override { log_.push_back("lease_lost"); }
   void program_changes(std::vector<ProgramChange> changes) override {
     for (auto& c : changes) {
@@ -130,6 +137,7 @@ class FakeIo final : public SessionIo {
     std::function<void()> done;
   };
   std::deque<PendingDrain> drain_calls;
+  std::deque<PendingDrain> prepare_calls;
   std::vector<ProgramChange> told;
 
  private:
@@ -638,6 +646,100 @@ TEST_F(SessionCoreTest, WithoutAProgramThatDrainsARevokeTakesEffectAtOnce) {
   EXPECT_TRUE(io.drain_calls.empty());
   EXPECT_FALSE(fence.check("s1", Epoch(1)).ok());
   EXPECT_TRUE(io.pending(CallKind::kRelease));
+}
+
+}  // namespace
+}  // namespace tenure::agent
+
+namespace tenure::agent {
+namespace {
+
+// A planned move's target: the program prepares while the source serves;
+// the controllers hear "prepared" (one call for those that end together)
+// with the grants' epochs; nothing is served until the grant comes.
+TEST_F(SessionCoreTest, APrepareIsToldToTheProgramThenReportedAsPrepared) {
+  io.drains = true;
+  make();
+  sync(5, {{"s1", 1}});
+  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kPrepare, 6, "s7", 4),
+                                                 event(WatchEvent::Kind::kPrepare, 7, "s8", 2)},
+                                                "", false});
+  persist_all();
+  ASSERT_EQ(io.prepare_calls.size(), 2u);
+  EXPECT_EQ(io.prepare_calls[0].shard.epoch, Epoch(4));
+  EXPECT_FALSE(fence.check("s7", Epoch(4)).ok()) << "prepared is not granted";
+  EXPECT_FALSE(io.pending(CallKind::kPrepared)) << "not before the program answered";
+  // The same events again (a reconnect) ask nothing more.
+  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kPrepare, 6, "s7", 4)}, "", false});
+  persist_all();
+  EXPECT_EQ(io.prepare_calls.size(), 2u);
+  for (auto& p : io.prepare_calls) p.done();
+  io.prepare_calls.clear();
+  io.fire_due();
+  auto prepared = io.take(CallKind::kPrepared);
+  ASSERT_EQ(prepared.call.shards.size(), 2u);
+  EXPECT_EQ(prepared.call.shards[0].shard, ShardId("s7"));
+  EXPECT_EQ(prepared.call.shards[0].epoch, Epoch(4));
+  EXPECT_FALSE(io.pending(CallKind::kPrepared));
+  // s7's grant comes; s8's never does: the program hears it may unload s8.
+  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kGrant, 9, "s7", 4)}, "", false});
+  persist_all();
+  EXPECT_TRUE(fence.check("s7", Epoch(4)).ok());
+  clock.advance(SessionTimings().prepare_abandon_after);
+  io.fire_due();
+  EXPECT_EQ(index_of("abandon:s7@4"), io.events().size()) << "s7 came";
+  EXPECT_LT(index_of("abandon:s8@2"), io.events().size());
+}
+
+TEST_F(SessionCoreTest, AnUnconfirmedPreparedIsSentAgain) {
+  io.drains = true;
+  make();
+  sync(5, {});
+  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kPrepare, 6, "s7", 1)}, "", false});
+  persist_all();
+  io.prepare_calls.front().done();
+  io.fire_due();
+  Reply failed;
+  failed.http_status = 503;
+  io.take(CallKind::kPrepared).done(failed);
+  clock.advance(SessionTimings().release_retry_base);
+  io.fire_due();
+  EXPECT_EQ(io.take(CallKind::kPrepared).call.shards.size(), 1u);
+}
+
+// tenure-sim --fleet --seed 993: a source that re-listed while its move's
+// target prepared took the "handoff" row for a revoke, dropped the shard and
+// released it; the move was then called off (the target died), the shard
+// stayed the source's at its epoch, and the source refused it for good.
+TEST_F(SessionCoreTest, AReListServesAHandoffWhoseTargetStillPrepares) {
+  make();
+  core->start();
+  io.take(CallKind::kRegister).done(lease_answer(5, 5));
+  persist_all();
+  Reply r = listing(5, {{"s1", 3}});
+  r.list.shards.push_back({ShardId("s2"), WorkerId("w1"), Epoch(4), "handoff", "preparing"});
+  r.list.shards.push_back({ShardId("s3"), WorkerId("w1"), Epoch(2), "handoff", "draining"});
+  r.list.shards.push_back({ShardId("s4"), WorkerId("w1"), Epoch(2), "handoff", ""});  // an older controller
+  io.take(CallKind::kList).done(r);
+  persist_all();
+  ASSERT_TRUE(core->synced());
+  EXPECT_TRUE(fence.check("s2", Epoch(4)).ok());
+  EXPECT_FALSE(fence.check("s3", Epoch(2)).ok());
+  EXPECT_FALSE(fence.check("s4", Epoch(2)).ok());
+  auto rel = io.take(CallKind::kRelease);
+  ASSERT_EQ(rel.call.shards.size(), 2u);
+  EXPECT_EQ(rel.call.shards[0].shard, ShardId("s3"));
+}
+
+TEST_F(SessionCoreTest, WithoutAProgramPrepareEventsAreOnlyRevisions) {
+  make();
+  sync(5, {});
+  core->on_watch_batch(io.watch_gen, WatchBatch{{event(WatchEvent::Kind::kPrepare, 6, "s7", 1)}, "", false});
+  persist_all();
+  io.fire_due();
+  EXPECT_TRUE(io.prepare_calls.empty());
+  EXPECT_FALSE(io.pending(CallKind::kPrepared));
+  EXPECT_EQ(fence.revision(), Revision(6)) << "the table reached the event (the lease waits for it)";
 }
 
 }  // namespace
