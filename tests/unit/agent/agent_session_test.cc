@@ -358,6 +358,24 @@ class RecordingHandler final : public ProgramHandler {
     add("revoke:" + s.str() + "@" + std::to_string(e.value()) + ":" + reason);
   }
   void on_lease_lost() override { add("lease_lost"); }
+  void on_prepare(const ShardId& s, Epoch e, std::function<void()> done) override {
+    std::lock_guard lock(mu_);
+    prepare_done_ = std::move(done);
+    calls_.push_back("prepare:" + s.str() + "@" + std::to_string(e.value()));
+  }
+  void finish_prepare() {
+    std::function<void()> done;
+    {
+      std::lock_guard lock(mu_);
+      done = std::move(prepare_done_);
+    }
+    if (done) done();
+  }
+  /// The position of `call` among the calls so far (their count if absent).
+  size_t index(const std::string& call) {
+    std::lock_guard lock(mu_);
+    return static_cast<size_t>(std::find(calls_.begin(), calls_.end(), call) - calls_.begin());
+  }
   bool has(const std::string& call) {
     std::lock_guard lock(mu_);
     return std::find(calls_.begin(), calls_.end(), call) != calls_.end();
@@ -379,9 +397,10 @@ class RecordingHandler final : public ProgramHandler {
   std::mutex mu_;
   std::vector<std::string> calls_;
   std::function<void()> drain_done_;
+  std::function<void()> prepare_done_;
 };
 
-TEST_F(AgentSessionTest, AHandlerHearsGrantsDrainsRevokesAndALostLease) {
+TEST_F(AgentSessionTest, AHandlerHearsPreparesGrantsDrainsRevokesAndALostLease) {
   fake.set_listing({{"revision", 5}, {"shards", json::array({shard("a", 2)})}});
   auto handler = std::make_shared<RecordingHandler>();
   AgentOptions options;
@@ -399,6 +418,21 @@ TEST_F(AgentSessionTest, AHandlerHearsGrantsDrainsRevokesAndALostLease) {
   ASSERT_TRUE(wait_until([&] { return !fake.releases().empty(); }));
   ASSERT_TRUE(wait_until([&] { return handler->has("revoke:a@2:handoff"); }));
   EXPECT_FALSE(holds("a", 2));
+  // The target of a planned move: the handler prepares, the controllers
+  // hear "prepared" only once it answered, and the grant comes after.
+  EXPECT_EQ(fake.last_register().value("prepares", false), true) << "an agent with a program says it prepares";
+  ASSERT_TRUE(fake.push(event(7, "prepare", "b", 4)));
+  ASSERT_TRUE(wait_until([&] { return handler->has("prepare:b@4"); }));
+  EXPECT_FALSE(holds("b", 4)) << "prepared is not granted";
+  EXPECT_TRUE(fake.prepareds().empty()) << "reported before the program answered";
+  handler->finish_prepare();
+  ASSERT_TRUE(wait_until([&] { return !fake.prepareds().empty(); }));
+  EXPECT_EQ(fake.prepareds()[0]["shards"][0]["shard"], "b");
+  EXPECT_EQ(fake.prepareds()[0]["shards"][0]["epoch"], 4);
+  ASSERT_TRUE(fake.push(event(8, "grant", "b", 4)));
+  ASSERT_TRUE(wait_until([&] { return handler->has("grant:b@4:granted"); }));
+  EXPECT_LT(handler->index("prepare:b@4"), handler->index("grant:b@4:granted"));
+  EXPECT_TRUE(holds("b", 4));
   // The lease lapses: told once.
   fake.set_heartbeat_mode(FakeController::HeartbeatMode::kUnavailable);
   int seen = fake.heartbeats();

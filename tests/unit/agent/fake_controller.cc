@@ -91,6 +91,16 @@ std::string FakeController::last_watch_target() const {
   std::lock_guard lock(mu_);
   return watch_target_;
 }
+std::vector<json> FakeController::prepareds() const {
+  std::lock_guard lock(mu_);
+  return prepareds_;
+}
+
+json FakeController::last_register() const {
+  std::lock_guard lock(mu_);
+  return last_register_;
+}
+
 std::vector<json> FakeController::releases() const {
   std::lock_guard lock(mu_);
   return releases_;
@@ -118,6 +128,7 @@ void FakeController::handle(net::HttpRequest req, std::shared_ptr<net::Responder
   if (req.path.rfind("/v1/workers/", 0) == 0) authorization_ = req.header("authorization");
   if (req.method == "POST" && req.path == "/v1/workers/w1/register") {
     ++registers_;
+    last_register_ = json::parse(req.body, nullptr, false);
     return res->reply(lease_answer(false));
   }
   if (req.method == "POST" && req.path == "/v1/workers/w1/heartbeat") {
@@ -143,6 +154,10 @@ void FakeController::handle(net::HttpRequest req, std::shared_ptr<net::Responder
   if (req.method == "POST" && req.path == "/v1/workers/w1/release") {
     releases_.push_back(json::parse(req.body));
     return res->reply(json_reply(200, {{"released", 1}, {"revision", listing_["revision"]}}));
+  }
+  if (req.method == "POST" && req.path == "/v1/workers/w1/prepared") {
+    prepareds_.push_back(json::parse(req.body));
+    return res->reply(json_reply(200, {{"prepared", 1}, {"revision", listing_["revision"]}}));
   }
   if (req.method == "POST" && req.path == "/v1/workers/w1/leave") {
     ++leaves_;

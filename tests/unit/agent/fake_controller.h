@@ -57,6 +57,9 @@ class FakeController {
   bool watch_open() const;
   std::string last_watch_target() const;
   std::vector<nlohmann::json> releases() const;
+  /// Bodies of POST .../prepared, and of the last register.
+  std::vector<nlohmann::json> prepareds() const;
+  nlohmann::json last_register() const;
   /// Authorization header of the last agent call.
   std::string last_authorization() const;
 
@@ -78,6 +81,8 @@ class FakeController {
   std::string watch_target_;
   int registers_ = 0, heartbeats_ = 0, listings_ = 0, leaves_ = 0;
   std::vector<nlohmann::json> releases_;
+  std::vector<nlohmann::json> prepareds_;
+  nlohmann::json last_register_;
   std::string authorization_;
 };
 
