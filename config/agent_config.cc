@@ -37,7 +37,8 @@ void read_auth(YamlReader& r, const YAML::Node& node, AgentConfig::Auth& auth) {
 }
 
 void read_app(YamlReader& r, const YAML::Node& node, AgentConfig::App& app) {
-  if (!node.IsDefined() || !r.check_map(node, "app", {"url", "prepare_timeout_ms", "drain_timeout_ms"}) ||
+  if (!node.IsDefined() ||
+      !r.check_map(node, "app", {"url", "prepare_timeout_ms", "drain_timeout_ms", "token", "token_file"}) ||
       node.IsNull()) {
     return;
   }
@@ -54,6 +55,7 @@ void read_app(YamlReader& r, const YAML::Node& node, AgentConfig::App& app) {
   }
   r.read_u32(node["prepare_timeout_ms"], "app.prepare_timeout_ms", app.prepare_timeout_ms, 1);
   r.read_u32(node["drain_timeout_ms"], "app.drain_timeout_ms", app.drain_timeout_ms, 1);
+  detail::read_secret(r, node, "app", "token", app.token);
 }
 
 }  // namespace

@@ -33,6 +33,10 @@ struct AgentConfig {
     std::string url;  ///< "http://host:port[/prefix]"; empty: no program calls
     uint32_t prepare_timeout_ms = 5000;  ///< > 0
     uint32_t drain_timeout_ms = 5000;    ///< > 0
+    /// Sent as "Authorization: Bearer <token>" with every call, so that the
+    /// program can refuse calls that are not its agent's (a forged drain or
+    /// revoke would make a shard unavailable); empty: none sent.
+    std::string token;
   } app;
   /// True when cert_file and key_file are set (they come together).
   bool tls_enabled() const { return !tls.cert_file.empty(); }

@@ -122,6 +122,7 @@ Result<Ok, AgentErrc> Agent::Impl::start_network() {
   po.url = config.app.url;
   po.drain_timeout = std::chrono::milliseconds(config.app.drain_timeout_ms);
   po.prepare_timeout = std::chrono::milliseconds(config.app.prepare_timeout_ms);
+  po.token = config.app.token;
   po.handler = options.handler;
   program = std::make_unique<ProgramLink>(io, *client, metrics, po);
   if (program->enabled()) {

@@ -147,6 +147,7 @@ struct ProgramLink::Impl : std::enable_shared_from_this<Impl> {
     req.target = prefix + "/tenure/v1/" + item.call;
     req.body = nlohmann::json{{"shard", item.shard.str()}, {"epoch", item.epoch.value()}, {"reason", item.reason}}.dump();
     req.timeout_ms = static_cast<uint32_t>(kCallTimeout.count());
+    if (!options.token.empty()) req.headers["authorization"] = "Bearer " + options.token;
     if (item.done) {
       auto left = std::chrono::duration_cast<milliseconds>(item.deadline - SysSteady::now()).count();
       req.timeout_ms = static_cast<uint32_t>(std::clamp<int64_t>(left, 1, kCallTimeout.count()));

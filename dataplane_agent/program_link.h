@@ -40,6 +40,8 @@ struct ProgramLinkOptions {
   std::string url;
   std::chrono::milliseconds drain_timeout{5000};
   std::chrono::milliseconds prepare_timeout{5000};
+  /// Sent as a bearer token with every webhook; empty: none.
+  std::string token;
   /// The embedding program's handler (takes precedence over url); may be null.
   std::shared_ptr<ProgramHandler> handler;
 };

@@ -83,7 +83,7 @@ tls_block() {  # kind id
 curl_auth=()
 if [ $auth = 1 ]; then
   (umask 077; mkdir -p "$dir/tokens"
-   for t in admin agent peer client; do head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/tokens/$t"; done)
+   for t in admin agent peer client app; do head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/tokens/$t"; done)
   curl_auth=(-H "Authorization: Bearer $(cat "$dir/tokens/admin")")
 fi
 controller_auth() {
@@ -96,17 +96,19 @@ agent_auth() {
 }
 app_block() {  # kv service port
   [ $kv = 1 ] || return 0
-  echo "app: {url: \"http://127.0.0.1:$1\", drain_timeout_ms: 2000, prepare_timeout_ms: 2000}"
+  local token=""
+  [ $auth = 1 ] && token=", token_file: $dir/tokens/app"
+  echo "app: {url: \"http://127.0.0.1:$1\", drain_timeout_ms: 2000, prepare_timeout_ms: 2000$token}"
 }
 # The example program beside agent i: its fence calls carry the client token
-# (--auth) and, under --tls, the worker's certificate (the agent's API then
+# (--auth), it requires the agent's app token of the webhooks (--auth), and, under --tls, the worker's certificate (the agent's API then
 # requires one from the CA).
 start_kv() {  # i
   local i=$1 args=()
   if [ $tls = 1 ]; then
     args+=(--agent-ca "$dir/certs/ca.crt" --agent-cert "$dir/certs/worker-w$i.crt" --agent-key "$dir/certs/worker-w$i.key")
   fi
-  [ $auth = 1 ] && args+=(--agent-token-file "$dir/tokens/client")
+  [ $auth = 1 ] && args+=(--agent-token-file "$dir/tokens/client" --app-token-file "$dir/tokens/app")
   python3 "$root/examples/kv-service/kv_service.py" --listen "127.0.0.1:$((base + 1200 + i))" \
     --agent "$scheme://127.0.0.1:$((base + 1100 + i))" --shared-dir "$dir/shared" "${args[@]}" \
     >"$dir/kv-w$i.log" 2>&1 &

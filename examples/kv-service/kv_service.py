@@ -3,7 +3,7 @@
 tenure-agent and lets Tenure decide which shards it serves.
 
     kv_service.py --listen 127.0.0.1:8201 --agent http://127.0.0.1:8101 \\
-                  --shared-dir /srv/kv-shared [--agent-token-file FILE] \\
+                  --shared-dir /srv/kv-shared [--agent-token-file FILE] [--app-token-file FILE] \\
                   [--agent-ca CA --agent-cert CRT --agent-key KEY] [--flush-delay-ms N]
 
 and in the agent's config:  app: {url: "http://127.0.0.1:8201"}
@@ -17,7 +17,9 @@ and get 421 {"error": "not_owner"} from a service that does not own the
 shard (ask the controllers, GET /v1/shards/{id}, who does), 503 while the
 shard is draining or the fence refuses. GET /status shows what it holds.
 The agent calls POST /tenure/v1/{prepare,grant,drain,revoke}
-(docs/api.md, "Agent and program").
+(docs/api.md, "Agent and program"); with --app-token-file (the agent's
+app.token) a call without that bearer token gets 401 and changes nothing:
+a forged drain or revoke would otherwise make a shard unavailable.
 
 Storage
 -------
@@ -101,14 +103,18 @@ Deleting a shard in Tenure ends its ownership, not its data: created
 again (its epochs go on from where they were), it loads what the shared dir
 holds for it.
 
+Webhooks are authenticated with --app-token-file (the agent's app.token):
+a forged drain or revoke would make a shard unavailable until its next
+move (a forged grant is refused by the fence check anyway). Without it,
+bind --listen to loopback.
+
 Not done here, a real service would: delete files older than the newest
-snapshot, bound its threads, and authenticate the webhooks (bind --listen
-to loopback: a forged drain or revoke makes a shard unavailable until its
-next move; a forged grant is refused by the fence check).
+snapshot, and bound its threads.
 """
 
 import argparse
 import base64
+import hmac
 import http.client
 import json
 import os
@@ -442,6 +448,7 @@ def check_state(shard, state):
 
 class Service:
     def __init__(self, agent, shared, flush_delay_ms=0):
+        self.app_token = None  # required of webhook calls when set (--app-token-file)
         self.agent = agent
         self.shared = shared
         self.flush_delay = flush_delay_ms / 1000.0
@@ -752,6 +759,9 @@ def make_handler(service):
         def webhook(self, call):
             if self.command != "POST":
                 raise HttpError(405, "method_not_allowed", "POST only")
+            if service.app_token is not None and not hmac.compare_digest(
+                    self.headers.get("Authorization", "").encode(), ("Bearer " + service.app_token).encode()):
+                raise HttpError(401, "unauthorized", "webhooks need the agent's app.token")
             raw = self.read_body(MAX_WEBHOOK_BODY)
             if call not in WEBHOOKS:
                 raise HttpError(404, "not_found", "unknown call %r" % call)
@@ -811,6 +821,7 @@ def parse_args(argv):
     p.add_argument("--agent", required=True, help="the agent's own API, http(s)://HOST:PORT")
     p.add_argument("--shared-dir", required=True, help="storage shared by every worker")
     p.add_argument("--agent-token-file", help="the agent's auth.client_token (sent to /v1/fence)")
+    p.add_argument("--app-token-file", help="the agent's app.token (required of its webhook calls)")
     p.add_argument("--agent-ca", help="CA of the agent's certificate (https --agent)")
     p.add_argument("--agent-cert", help="client certificate for an agent that requires one")
     p.add_argument("--agent-key", help="its key")
@@ -842,6 +853,9 @@ def main(argv=None):
         agent = AgentClient(a.agent, token=token, ssl_context=ctx)
         shared = SharedDir(a.shared_dir)
         service = Service(agent, shared, a.flush_delay_ms)
+        if a.app_token_file:
+            with open(a.app_token_file) as f:
+                service.app_token = f.readline().strip()
         server = ThreadingHTTPServer(a.listen_addr, make_handler(service))
     except (OSError, ValueError, ssl.SSLError) as e:
         sys.stderr.write("kv_service: %s\n" % e)

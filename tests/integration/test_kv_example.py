@@ -61,6 +61,9 @@ PLANNED = ("manual", "drain", "rebalance")
 FLUSH_DELAY_MS = int(os.environ.get("TENURE_KV_FLUSH_DELAY_MS", "0"))
 
 
+APP_TOKEN = "kv-webhook-token"  # the agents' app.token; the services require it of webhooks
+
+
 class KvProc:
     """One kv_service process beside agent `agent` (a fleet_harness.AgentProc)."""
 
@@ -71,6 +74,9 @@ class KvProc:
         self.dir = os.path.join(base_dir, "kv-" + agent.id)
         os.makedirs(self.dir, exist_ok=True)
         self.log_path = os.path.join(self.dir, "kv_service.log")
+        self.token_path = os.path.join(self.dir, "app.token")
+        with open(self.token_path, "w") as f:
+            f.write(APP_TOKEN + "\n")
         self.port = th.free_port()
         self.proc = None
         self.starts = 0
@@ -97,7 +103,7 @@ class KvProc:
                 self.proc = subprocess.Popen(
                     [sys.executable, "-u", KV_SERVICE, "--listen", self.address,
                      "--agent", "http://" + self.agent.address, "--shared-dir", self.shared_dir,
-                     "--flush-delay-ms", str(FLUSH_DELAY_MS)],
+                     "--flush-delay-ms", str(FLUSH_DELAY_MS), "--app-token-file", self.token_path],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     preexec_fn=th._die_with_parent)
             deadline = time.monotonic() + timeout * th.SLOW
@@ -278,7 +284,8 @@ class KvExampleTest(fh.FleetTestCase):
         """The worker's kv_service, then its agent (app.url at the service)."""
         kv, agent = self.kvs[wid], self.fleet.agent(wid)
         kv.start()
-        agent.app = {"url": kv.url, "drain_timeout_ms": DRAIN_TIMEOUT_MS, "prepare_timeout_ms": PREPARE_TIMEOUT_MS}
+        agent.app = {"url": kv.url, "drain_timeout_ms": DRAIN_TIMEOUT_MS, "prepare_timeout_ms": PREPARE_TIMEOUT_MS,
+                     "token": APP_TOKEN}
 
     def kill_worker(self, wid):
         self.fleet.agent(wid).kill()
@@ -346,10 +353,17 @@ class KvExampleTest(fh.FleetTestCase):
         mine = sorted(s for s, v in shards.items() if v["worker"] == "w2")[0]
         other = sorted(s for s, v in shards.items() if v["worker"] != "w2")[0]
 
-        def req(method, path, body=None):
-            return http_request(kv.address, method, path, body=body, timeout=5,
-                                headers={"Content-Type": "application/octet-stream"})
+        def req(method, path, body=None, token=APP_TOKEN):
+            headers = {"Content-Type": "application/octet-stream"}
+            if token and path.startswith("/tenure/"):
+                headers["Authorization"] = "Bearer " + token
+            return http_request(kv.address, method, path, body=body, timeout=5, headers=headers)
         cases = [
+            # A forged revoke (no app token, or a wrong one) changes nothing: it still serves below.
+            (req("POST", "/tenure/v1/revoke", {"shard": mine, "epoch": shards[mine]["epoch"], "reason": "x"},
+                 token=None), 401, "unauthorized"),
+            (req("POST", "/tenure/v1/drain", {"shard": mine, "epoch": shards[mine]["epoch"], "reason": "x"},
+                 token="guess"), 401, "unauthorized"),
             (req("PUT", "/kv/%s/%s" % (mine, "k" * 257), b"v"), 413, "too_large"),
             (req("PUT", "/kv/%s/big" % mine, b"x" * (64 * 1024 + 1)), 413, "too_large"),
             (req("PUT", "/kv/%s/k" % other, b"v"), 421, "not_owner"),

@@ -50,6 +50,7 @@ class Program:
         self.drain_delay = 0.0
         self.prepare_delay = 0.0
         self.grant_delay = 0.0
+        self.token = None  # when set, calls without it get 401 (app.token)
         self.drain_hangs = False
         self.refuse_grants = 0
         self.on_drain = None
@@ -93,6 +94,9 @@ class Programs:
                 if p is None or parts[1:3] != ["tenure", "v1"]:
                     return self.answer(404)
                 call = parts[3]
+                if p.token and self.headers.get("Authorization") != "Bearer " + p.token:
+                    p.record("unauthorized", body)
+                    return self.answer(401)
                 if call == "grant" and p.refuse_grants > 0:
                     p.refuse_grants -= 1
                     p.record("grant_refused", body)
@@ -178,7 +182,8 @@ class GrantStream:
 
 class ProgramCallsTest(fh.FleetTestCase):
 
-    def start_with_programs(self, drain_timeout_ms=5000, refuse_grants=0, prepare_timeout_ms=5000, controller_yaml=""):
+    def start_with_programs(self, drain_timeout_ms=5000, refuse_grants=0, prepare_timeout_ms=5000, controller_yaml="",
+                            app_token=None):
         programs = Programs()
         self.addCleanup(programs.stop)
         f = self.make_fleet(agents=2, lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS, start=False,
@@ -187,6 +192,9 @@ class ProgramCallsTest(fh.FleetTestCase):
             a.app = {"url": programs.url(a.id), "drain_timeout_ms": drain_timeout_ms,
                      "prepare_timeout_ms": prepare_timeout_ms}
             programs.by_worker[a.id].refuse_grants = refuse_grants
+            if app_token:
+                a.app["token"] = app_token
+                programs.by_worker[a.id].token = app_token
         f.cluster.start()
         f.start()
         ids = f.create_shards(6)
@@ -213,7 +221,8 @@ class ProgramCallsTest(fh.FleetTestCase):
                                     'tenure_agent_program_calls_total{call="grant",result="error"}', 0), 2)
 
     def test_a_planned_move_drains_the_source_before_the_target_is_granted(self):
-        f, programs, views = self.start_with_programs()
+        # With app.token: every call carries it (the programs refuse calls without).
+        f, programs, views = self.start_with_programs(app_token="webhook-s3cret")
         self.wait_told(f, programs)
         sid = sorted(s for s, v in views.items() if v["worker"] == "w1")[0]
         epoch = views[sid]["epoch"]
@@ -241,6 +250,8 @@ class ProgramCallsTest(fh.FleetTestCase):
         self.assertEqual(f.agent("w1").get_data(sid, "last").status, 200)
         m = f.agent("w1").metrics()
         self.assertGreaterEqual(m.get('tenure_agent_program_calls_total{call="drain",result="ok"}', 0), 1)
+        for p in programs.by_worker.values():
+            self.assertEqual(p.of("unauthorized"), [], "a webhook without the app token")
 
     def test_a_drain_that_never_answers_holds_the_move_for_its_timeout_only(self):
         f, programs, views = self.start_with_programs(drain_timeout_ms=600)

@@ -163,6 +163,10 @@ TEST(AgentConfigTest, AppIsTheProgramToTell) {
   EXPECT_EQ(r.value().app.drain_timeout_ms, 800u);
   EXPECT_EQ(r.value().app.prepare_timeout_ms, 5000u);
   EXPECT_EQ(parse_agent_config(kMinimal).value().app.url, "") << "no program unless configured";
+  EXPECT_EQ(r.value().app.token, "") << "no token unless configured";
+  auto t = parse_agent_config(with("app: {url: \"http://h:1\", token: s3cret}\n"));
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t.value().app.token, "s3cret");
 }
 
 TEST(AgentConfigTest, AppErrorsNameTheirKey) {
@@ -174,7 +178,9 @@ TEST(AgentConfigTest, AppErrorsNameTheirKey) {
                         Case{"app: {drain_timeout_ms: 5}\n", "app.url"},
                         Case{"app: {url: \"http://h:1\", drain_timeout_ms: 0}\n", "app.drain_timeout_ms"},
                         Case{"app: {url: \"http://h:1\", prepare_timeout_ms: -3}\n", "app.prepare_timeout_ms"},
-                        Case{"app: {url: \"http://h:1\", retries: 3}\n", "app.retries"}}) {
+                        Case{"app: {url: \"http://h:1\", retries: 3}\n", "app.retries"},
+                        Case{"app: {url: \"http://h:1\", token: a, token_file: /nonexistent}\n", "app.token"},
+                        Case{"app: {url: \"http://h:1\", token_file: /nonexistent/app.token}\n", "app.token_file"}}) {
     auto r = parse_agent_config(with(c.yaml), "a.yaml");
     ASSERT_FALSE(r.ok()) << "accepted: " << c.yaml;
     EXPECT_NE(r.error().message.find(c.key), std::string::npos) << c.yaml << " -> " << r.error().message;
