@@ -115,6 +115,14 @@ size_t FenceState::draining() const {
   return drain_deadlines_.size();
 }
 
+std::vector<ShardEpoch> FenceState::draining_shards() const {
+  std::shared_lock lock(lock_);
+  std::vector<ShardEpoch> out;
+  out.reserve(drain_deadlines_.size());
+  for (const auto& [shard, d] : drain_deadlines_) out.push_back({ShardId(shard), d.epoch});
+  return out;
+}
+
 void FenceState::invalidate_lease() {
   lease_deadline_ns_.store(0, std::memory_order_release);
   // Writes admitted before the store finish before we go on.

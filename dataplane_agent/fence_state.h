@@ -79,6 +79,8 @@ class FenceState {
   void set_drain_deadline(const ShardId& shard, Epoch epoch, SteadyTime deadline);
   /// Shards with a drain deadline (tests, metrics).
   size_t draining() const;
+  /// The shards being drained, at the epoch being drained (any thread).
+  std::vector<ShardEpoch> draining_shards() const;
   /// Makes every check fail with kLeaseExpired until the next extend_lease(),
   /// and waits for writes in flight.
   void invalidate_lease();

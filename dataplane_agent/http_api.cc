@@ -1,5 +1,7 @@
 #include "dataplane_agent/http_api.h"
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 namespace tenure::agent {
@@ -130,8 +132,17 @@ void HttpApi::handle(net::HttpRequest req, std::shared_ptr<net::Responder> res) 
 }
 
 net::HttpResponse HttpApi::grants() const {
+  // A shard being drained for a planned move is still held (and admitted
+  // until its drain ends): a program restarted meanwhile sees it marked, so
+  // it does not take it up again for writes.
+  std::set<std::pair<std::string, uint64_t>> draining;
+  for (const auto& d : fence_.draining_shards()) draining.emplace(d.shard.str(), d.epoch.value());
   json list = json::array();
-  for (const auto& g : fence_.held()) list.push_back({{"shard", g.shard.str()}, {"epoch", g.epoch.value()}});
+  for (const auto& g : fence_.held()) {
+    json item{{"shard", g.shard.str()}, {"epoch", g.epoch.value()}};
+    if (draining.count({g.shard.str(), g.epoch.value()})) item["draining"] = true;
+    list.push_back(std::move(item));
+  }
   return json_response(200, {{"worker", worker_.str()},
                              {"lease_valid", fence_.lease_valid()},
                              {"revision", fence_.revision().value()},

@@ -581,6 +581,11 @@ class Service:
                 shard, epoch = g.get("shard"), g.get("epoch")
                 if not isinstance(shard, str) or not SHARD_RE.fullmatch(shard) or not isinstance(epoch, int):
                     continue
+                if g.get("draining"):
+                    # A planned move is taking it: the revoke follows; serving
+                    # it again now would ignore the drain.
+                    log("call=adopt shard=%s epoch=%d -> skipped: draining" % (shard, epoch))
+                    continue
                 try:
                     outcome = self.grant(shard, epoch, adopting=True)
                     if not outcome.startswith(("already held", "skipped")):

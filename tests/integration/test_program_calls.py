@@ -229,14 +229,19 @@ class ProgramCallsTest(fh.FleetTestCase):
         source, target = programs.by_worker["w1"], programs.by_worker["w2"]
         flushed = []
 
+        listed = []
+
         def flush(shard, e):
             # The program flushes through the fence while it drains: admitted.
             flushed.append(f.agent("w1").put(shard, "last", e, "flushed").status)
+            # And a program restarted now would see the shard marked as draining.
+            listed.extend(g for g in f.agent("w1").get("/v1/grants").json["grants"] if g["shard"] == shard)
         source.on_drain = flush
         source.drain_delay = 0.3
         self.assertStatus(f.move(sid, "w2"), 202)
         th.wait_until(lambda: target.of("grant", sid), 15, "the target's program granted %s" % sid, interval=0.02)
         self.assertEqual(flushed, [200], "a write at the old epoch during the drain")
+        self.assertEqual(listed, [{"shard": sid, "epoch": epoch, "draining": True}])
         drained_at = source.of("drain", sid)[0][0]
         granted_at = target.of("grant", sid)[0][0]
         self.assertGreaterEqual(granted_at, drained_at, "granted before the source drained")

@@ -518,6 +518,8 @@ TEST_F(SessionCoreTest, APlannedMoveIsServedUntilTheProgramDrainedItThenDroppedA
   EXPECT_EQ(io.drain_calls[0].budget, before) << "the lease in force before this answer extended it";
   EXPECT_GT(fence.lease_remaining(), before) << "the answer extended the lease";
   EXPECT_TRUE(fence.check("s1", Epoch(1)).ok()) << "still served while draining";
+  ASSERT_EQ(fence.draining_shards().size(), 1u) << "GET /v1/grants marks it draining";
+  EXPECT_EQ(fence.draining_shards()[0].shard, ShardId("s1"));
   EXPECT_FALSE(io.pending(CallKind::kRelease));
   // A second answer naming the same handoff asks nothing more.
   clock.advance(kInterval);
