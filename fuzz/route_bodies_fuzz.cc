@@ -36,6 +36,7 @@ constexpr RouteCase kRoutes[] = {
     {"POST", "/v1/workers/w1/heartbeat"},
     {"POST", "/v1/workers/w1/release"},
     {"POST", "/v1/workers/w2/release"},
+    {"POST", "/v1/workers/w1/prepared"},
     {"POST", "/v1/members"},
     {"POST", "/v1/members/transfer-leadership"},
     {"POST", "/raft/messages"},
