@@ -302,7 +302,7 @@ std::vector<FinishedHandoff> FleetPolicy::on_applied(const StateMachine& sm, uin
       f.reason = to_string(h.reason);
       f.prepare_ms = h.prepare_ms;
       f.drain_ms = h.drain_ms;
-      f.prepared = h.prepare_ms > 0 || h.prepare_timed_out;
+      f.prepared = h.prepared;
     }
     done.push_back(std::move(f));
     it = handoff_seen_ms_.erase(it);

@@ -191,6 +191,7 @@ void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to,
   s.worker = to;
   s.target = WorkerId();
   s.phase = HandoffPhase::kDraining;
+  s.prepared = false;
   s.prepare_timed_out = false;
   Revision rev;
   if (to.empty()) {
@@ -200,7 +201,9 @@ void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to,
     rev = emit(EventType::kGrant, id, to, s.epoch);
     owned_[to].insert(id);
   }
-  s.history.push_back(HistoryRecord{rev, s.epoch, from, to, reason, at_ms});
+  HistoryRecord h{rev, s.epoch, from, to, reason};
+  h.at_ms = at_ms;
+  s.history.push_back(std::move(h));
   if (s.history.size() > limits_.history_per_shard) s.history.erase(s.history.begin());
 }
 
@@ -385,7 +388,8 @@ ApplyResult StateMachine::begin_moves(const BeginMoves& c, uint64_t at_ms) {
     s.handoff_since_ms = at_ms;
     s.handoff_reason = c.reason;
     s.prepare_timed_out = false;
-    if (worker(p.worker)->prepares) {
+    s.prepared = worker(p.worker)->prepares;
+    if (s.prepared) {
       // The source keeps serving while the target prepares: no revoke yet.
       s.phase = HandoffPhase::kPreparing;
       emit(EventType::kPrepare, p.shard, p.worker, s.epoch.next());
@@ -406,13 +410,17 @@ ApplyResult StateMachine::complete_moves(const CompleteMoves& c, uint64_t at_ms)
     // still prepared ends both at once).
     bool preparing = s.phase == HandoffPhase::kPreparing;
     uint64_t drain_from = preparing ? at_ms : s.drain_since_ms;
-    uint64_t prepare_ms = drain_from > s.handoff_since_ms ? drain_from - s.handoff_since_ms : 0;
-    uint64_t drain_ms = at_ms > drain_from ? at_ms - drain_from : 0;
-    bool prepare_timed_out = s.prepare_timed_out;
+    auto ms = [](uint64_t from, uint64_t to) {
+      return static_cast<uint32_t>(std::min<uint64_t>(to > from ? to - from : 0, UINT32_MAX));
+    };
+    uint32_t prepare_ms = ms(s.handoff_since_ms, drain_from);
+    uint32_t drain_ms = ms(drain_from, at_ms);
+    bool prepared = s.prepared, prepare_timed_out = s.prepare_timed_out;
     change_owner(id, s, to, s.handoff_reason, at_ms);
     HistoryRecord& h = s.history.back();
     h.prepare_ms = prepare_ms;
     h.drain_ms = drain_ms;
+    h.prepared = prepared;
     h.prepare_timed_out = prepare_timed_out;
     h.drain_timed_out = c.expired;
     ++r.changed;
@@ -458,6 +466,7 @@ void StateMachine::lose_target(const WorkerId& id, bool gone) {
     // keeps the shard, at the same epoch (placement plans it again).
     Shard& s = shards_.at(shard);
     s.phase = HandoffPhase::kDraining;
+    s.prepared = false;
     s.prepare_timed_out = false;
     set_shard_state(shard, s, ShardState::kActive);
     revision_ = revision_.next();

@@ -27,14 +27,15 @@ struct HistoryRecord {
   WorkerId from;  ///< empty: nobody
   WorkerId to;    ///< empty: nobody
   ChangeReason reason;
-  uint64_t at_ms = 0;
-  /// A planned move's phases (the commands' clocks): how long the target
-  /// prepared while the source served, and how long the source drained.
-  /// Zero for changes that were not handoffs.
-  uint64_t prepare_ms = 0;
-  uint64_t drain_ms = 0;
+  // A planned move's phases (the commands' clocks), packed beside `reason`
+  // and in 32 bits (49 days) each: a record is kept per move, up to 32 per
+  // shard, for a million shards.
+  bool prepared = false;           ///< the move began with a prepare phase
   bool prepare_timed_out = false;  ///< the target never said it was prepared
   bool drain_timed_out = false;    ///< the source never released: its lease was waited out
+  uint64_t at_ms = 0;
+  uint32_t prepare_ms = 0;  ///< how long the target prepared while the source served
+  uint32_t drain_ms = 0;    ///< how long the source drained (0 for changes that were not handoffs)
 };
 
 struct Shard {
@@ -45,6 +46,7 @@ struct Shard {
   uint64_t handoff_since_ms = 0;
   ChangeReason handoff_reason = ChangeReason::kRebalance;
   HandoffPhase phase = HandoffPhase::kDraining;  ///< handoff only
+  bool prepared = false;                         ///< handoff only: it began with a prepare phase
   uint64_t drain_since_ms = 0;                   ///< handoff only: when the source was asked to drain
   bool prepare_timed_out = false;                ///< handoff only
   std::vector<HistoryRecord> history;  ///< oldest first, bounded

@@ -87,7 +87,7 @@ std::string StateMachine::snapshot() const {
     w.u8(static_cast<uint8_t>(s.handoff_reason));
     w.u8(static_cast<uint8_t>(s.phase));
     w.varint(s.drain_since_ms);
-    w.u8(s.prepare_timed_out ? 1 : 0);
+    w.u8((s.prepare_timed_out ? 1 : 0) | (s.prepared ? 2 : 0));
     w.varint(s.history.size());
     for (const auto& h : s.history) {
       w.varint(h.revision.value());
@@ -98,7 +98,7 @@ std::string StateMachine::snapshot() const {
       w.varint(h.at_ms);
       w.varint(h.prepare_ms);
       w.varint(h.drain_ms);
-      w.u8((h.prepare_timed_out ? 1 : 0) | (h.drain_timed_out ? 2 : 0));
+      w.u8((h.prepare_timed_out ? 1 : 0) | (h.drain_timed_out ? 2 : 0) | (h.prepared ? 4 : 0));
     }
   }
   w.varint(deleted_epochs_.size());
@@ -157,7 +157,9 @@ bool StateMachine::restore(const std::string& data) {
     if (phases) {
       s.phase = static_cast<HandoffPhase>(r.u8());
       s.drain_since_ms = r.varint();
-      s.prepare_timed_out = r.u8() != 0;
+      uint8_t flags = r.u8();
+      s.prepare_timed_out = flags & 1;
+      s.prepared = flags & 2;
     } else {
       s.drain_since_ms = s.handoff_since_ms;
     }
@@ -170,11 +172,15 @@ bool StateMachine::restore(const std::string& data) {
       h.reason = static_cast<ChangeReason>(r.u8());
       h.at_ms = r.varint();
       if (phases) {
-        h.prepare_ms = r.varint();
-        h.drain_ms = r.varint();
+        // Written from 32 bits: a larger value is not a snapshot of ours.
+        uint64_t prepare_ms = r.varint(), drain_ms = r.varint();
+        if (prepare_ms > UINT32_MAX || drain_ms > UINT32_MAX) return false;
+        h.prepare_ms = static_cast<uint32_t>(prepare_ms);
+        h.drain_ms = static_cast<uint32_t>(drain_ms);
         uint8_t flags = r.u8();
         h.prepare_timed_out = flags & 1;
         h.drain_timed_out = flags & 2;
+        h.prepared = flags & 4;
       }
       s.history.push_back(std::move(h));
     }

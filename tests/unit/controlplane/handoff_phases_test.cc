@@ -66,6 +66,7 @@ TEST_F(HandoffPhasesTest, TargetPreparesWhileTheSourceServesThenTheSourceDrains)
   const HistoryRecord& h = s1().history.back();
   EXPECT_EQ(h.prepare_ms, 250u);
   EXPECT_EQ(h.drain_ms, 150u);
+  EXPECT_TRUE(h.prepared);
   EXPECT_FALSE(h.prepare_timed_out);
   EXPECT_FALSE(h.drain_timed_out);
 }
@@ -78,6 +79,7 @@ TEST_F(HandoffPhasesTest, ATargetWithoutAProgramSkipsThePrepare) {
   EXPECT_TRUE(events_since(before, "plain").empty());
   sm.apply(at(1300, CompleteMoves{WorkerId("w1"), {ShardId("s1")}, {Epoch(1)}, true}));
   EXPECT_EQ(s1().history.back().prepare_ms, 0u);
+  EXPECT_FALSE(s1().history.back().prepared);
   EXPECT_EQ(s1().history.back().drain_ms, 300u);
   EXPECT_TRUE(s1().history.back().drain_timed_out);
 }
@@ -150,6 +152,7 @@ TEST_F(HandoffPhasesTest, PhasesSurviveASnapshot) {
   ASSERT_TRUE(copy.restore(sm.snapshot()));
   EXPECT_EQ(copy.shard(ShardId("s1"))->history.back().prepare_ms, 200u);
   EXPECT_EQ(copy.shard(ShardId("s1"))->history.back().drain_ms, 100u);
+  EXPECT_TRUE(copy.shard(ShardId("s1"))->history.back().prepared);
 }
 
 TEST(HandoffPhaseCommands, RoundTripAndOlderRegistrations) {
