@@ -47,8 +47,8 @@ struct Shard {
   ChangeReason handoff_reason = ChangeReason::kRebalance;
   HandoffPhase phase = HandoffPhase::kDraining;  ///< handoff only
   bool prepared = false;                         ///< handoff only: it began with a prepare phase
-  uint64_t drain_since_ms = 0;                   ///< handoff only: when the source was asked to drain
   bool prepare_timed_out = false;                ///< handoff only
+  uint64_t drain_since_ms = 0;                   ///< handoff only: when the source was asked to drain
   std::vector<HistoryRecord> history;  ///< oldest first, bounded
 };
 
