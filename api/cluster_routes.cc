@@ -46,6 +46,7 @@ void ControllerApi::add_cluster_routes() {
                                                  {"commit_index", s.commit.value()},
                                                  {"applied_index", s.applied.value()},
                                                  {"revision", s.revision.value()},
+                                                 {"caught_up", s.caught_up},
                                                  {"auth", auth_enabled()},
                                                  {"members", members_json(s)},
                                                  {"shards_by_state",

@@ -64,7 +64,19 @@ void ControllerApi::with_state(const CallPtr& call, std::function<void(const Sta
   if (consistency && *consistency != "stale" && *consistency != "linearizable") {
     return reply(call, bad_field("consistency", "must be \"stale\" or \"linearizable\""));
   }
-  if (consistency && *consistency == "stale") return node_.read_stale(std::move(fn));
+  if (consistency && *consistency == "stale") {
+    // A restarted member may not yet have re-applied all it served before
+    // (RaftNode::caught_up): its answers would go back in time.
+    if (!node_.caught_up()) {
+      auto r = net::json_error(503, "recovering",
+                               "this member restarted and has not caught up with its leader yet, so its state may be "
+                               "older than what it answered before; retry, ask another member, or read with "
+                               "consistency=linearizable");
+      r.headers.push_back({"Retry-After", "1"});
+      return reply(call, std::move(r));
+    }
+    return node_.read_stale(std::move(fn));
+  }
   node_.read([this, call, fn = std::move(fn)](const controller::NodeError* err, const StateMachine* sm) {
     if (err) return reply_node_error(call, *err);
     fn(*sm);

@@ -106,7 +106,29 @@ void RaftNode::schedule_tick() {
     note_tick_delay(std::chrono::steady_clock::now() - ticker_.expiry());
     ++ticks_;
     driver_.tick();
+    maybe_catch_up();
     schedule_tick();
+  });
+}
+
+void RaftNode::maybe_catch_up() {
+  if (caught_up_.load(std::memory_order_relaxed) || catch_up_in_flight_ || ticks_ < next_catch_up_tick_) return;
+  catch_up_in_flight_ = true;
+  // A linearizable read started now completes once this member has applied
+  // everything committed before it started, so everything it applied in an
+  // earlier life. (A commit index in the current term is not enough: the
+  // durable one may be in that term and still behind what was applied.)
+  driver_.read([this](const NodeError* err, LogIndex index) {
+    catch_up_in_flight_ = false;
+    if (err) {
+      next_catch_up_tick_ = ticks_ + options_.heartbeat_ticks;  // no leader yet, or it did not confirm: again soon
+      return;
+    }
+    caught_up_.store(true, std::memory_order_release);
+    log_info("raft", "event=caught_up node=" + options_.id.str() + " read_index=" + std::to_string(index.value()) +
+                         " applied_index=" + std::to_string(driver_.applied_index().value()) +
+                         " revision=" + std::to_string(state_.revision().value()));
+    update_summary();
   });
 }
 
@@ -269,6 +291,7 @@ void RaftNode::update_summary() {
   s.applied = raft.log().applied();
   s.revision = state_.revision();
   s.is_leader = raft.role() == consensus::Role::kLeader;
+  s.caught_up = caught_up_.load(std::memory_order_relaxed);
   s.leader_address = driver_.address_of(s.leader);
   const auto& conf = raft.conf();
   consensus::Status status;

@@ -85,6 +85,9 @@ struct NodeSummary {
   LogIndex applied;
   controlplane::Revision revision;
   bool is_leader = false;
+  /// This life of the member has applied an entry that a leader committed
+  /// in the member's current term (RaftNode::caught_up()).
+  bool caught_up = false;
   std::vector<MemberInfo> members;
   std::string leader_address;
   /// Shards and workers by state (indexed by ShardState / WorkerState) in
@@ -140,6 +143,16 @@ class RaftNode final : private replication::Executor,
   NodeSummary summary() const;
   /// summary().is_leader without copying the summary (asked on every request).
   bool is_leader() const { return is_leader_.load(std::memory_order_relaxed); }
+  /// Whether this member's own state is at least as new as anything it
+  /// served before it last started. The commit index is made durable only
+  /// with a Ready that persists something else (a commit-only Ready is not
+  /// fsynced), so a restarted member replays its log to an older commit
+  /// index than it had applied, and learns the rest from its leader. It is
+  /// caught up once a linearizable read (ReadIndex) it started after its
+  /// start has completed: it has then applied everything committed before
+  /// that read began. False from start until then (retried every heartbeat
+  /// interval while there is no leader); never false again in this life.
+  bool caught_up() const { return caught_up_.load(std::memory_order_acquire); }
   const std::string& id() const { return options_.id.str(); }
 
   /// Strand-only access for code already on the strand (e.g. leader tasks).
@@ -159,6 +172,8 @@ class RaftNode final : private replication::Executor,
   void note_tick_delay(std::chrono::steady_clock::duration late);
   void maybe_mark_started();
   void update_summary();
+  /// Until caught_up(): a ReadIndex read now and then, on the tick.
+  void maybe_catch_up();
 
   // replication::Executor: the strand, the persist thread, the steady clock.
   void persist(std::function<void()> job) override { persister_.submit(std::move(job)); }
@@ -208,6 +223,9 @@ class RaftNode final : private replication::Executor,
   mutable std::mutex summary_mu_;
   NodeSummary summary_;
   std::atomic<bool> is_leader_{false};
+  std::atomic<bool> caught_up_{false};
+  bool catch_up_in_flight_ = false;  ///< strand only
+  uint64_t next_catch_up_tick_ = 0;
   SnapshotMaker snapshots_{storage_};
   /// Last: destroyed (joined) first, while what its jobs touch still exists.
   PersistWorker persister_;

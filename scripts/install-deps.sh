@@ -17,6 +17,8 @@ packages=(
   libjemalloc-dev
   clang-14 libclang-rt-14-dev
   curl python3 prometheus
+  # The chaos suite's clock faults (tests/chaos/clocks.py).
+  libfaketime
   # The .deb (cpack runs dpkg-shlibdeps) and its units' check (systemd-analyze).
   dpkg-dev systemd
   # The web console's browser test (tests/ui): Debian's chromium, driven from node.

@@ -2,6 +2,7 @@
 // Only wiring: the Agent library does the work. --check-config loads and
 // validates the config and exits, so a file can be checked before a service
 // starts on it.
+#include <csignal>
 #include <cstdio>
 #include <string>
 
@@ -48,6 +49,9 @@ int main(int argc, char** argv) {
     std::printf("tenure-agent: config %s ok: %s\n", config_path.c_str(), summary(cfg.value()).c_str());
     return 0;
   }
+  // A file size limit (RLIMIT_FSIZE) reached is then a write error that the
+  // store reports in one line before it stops, not a silent death by signal.
+  std::signal(SIGXFSZ, SIG_IGN);
   tenure::agent::Agent agent(std::move(cfg.value()));
   auto started = agent.start();
   if (!started.ok()) {

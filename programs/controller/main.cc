@@ -1,6 +1,7 @@
 // tenure-controller --config FILE: one member of the controller group.
 // --check-config loads and validates the config and exits, so an operator
 // (or a package's test) can check a file before a service starts on it.
+#include <csignal>
 #include <cstdio>
 #include <string>
 
@@ -47,6 +48,9 @@ int main(int argc, char** argv) {
     std::printf("tenure-controller: config %s ok: %s\n", config_path.c_str(), summary(cfg.value()).c_str());
     return 0;
   }
+  // A file size limit (RLIMIT_FSIZE) reached is then a write error that the
+  // storage reports in one line before it stops, not a silent death by signal.
+  std::signal(SIGXFSZ, SIG_IGN);
   tenure::controller::ControllerApp app(std::move(cfg.value()));
   return app.run();
 }

@@ -12,6 +12,7 @@ import argparse
 import calendar
 import json
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -21,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
+import clocks  # noqa: E402
 import fencing  # noqa: E402
 import fleet_harness as fh  # noqa: E402
 import invariants  # noqa: E402
@@ -78,7 +80,6 @@ class Run:
         self.history = History()
         self.samples = []
         self.anomalies = {c: [] for c in CLASSES}
-        self.known = {}  # class -> reproduced known bugs (reported, not counted; docs/testing-chaos.md)
         self.details = []
 
     def replay_command(self):
@@ -101,6 +102,18 @@ class Run:
         self.workers = ["w%d" % i for i in range(1, a.agents + 1)]
         for i, w in enumerate(self.workers):
             self.fleet.add_agent(w, zone="z%d" % (i % 2 + 1), heartbeat_ms=250)
+        self.clocks = None
+        clock_faults = [f for f in ("clock-jump", "clock-drift") if f in a.faults]
+        if clock_faults:
+            if not clocks.available():
+                raise SystemExit("clock faults need libfaketime (apt-get install libfaketime): %s" % clocks.LIB)
+            # One mode per process for the whole run (clocks.py); with both
+            # faults on, each process draws one.
+            self.clocks = clocks.ClockControl(self.dir)
+            draw = random.Random("clocks-%s" % a.seed)
+            for p in self.cluster.all() + self.fleet.all():
+                modes = [f.split("-")[1] for f in clock_faults]
+                self.clocks.attach(p, draw.choice(modes))
         self.cluster.start()
         self.fleet.start()
         self.t0 = time.monotonic()
@@ -108,6 +121,8 @@ class Run:
         self.clock = wl.Clock(self.t0)
         self.nlog = nem.NemesisLog(os.path.join(self.dir, "nemesis.log"), self.t0)
         self.nlog.log("info", "run", "seed=%s faults=%s plant=%s" % (a.seed, ",".join(a.faults), ",".join(a.plant)))
+        if self.clocks is not None:
+            self.nlog.log("info", "clocks", " ".join("%s=%s" % kv for kv in sorted(self.clocks.modes.items())))
 
     def start(self):
         a = self.args
@@ -122,7 +137,7 @@ class Run:
                                           self.clock, self.samples, plant=a.plant) for i in range(a.clients)]
         self.writers = [fencing.FencedWriter(i, a.seed, self.fleet, self.clock, "k-", plant=a.plant)
                         for i in range(a.writers)]
-        self.nemesis = nem.Nemesis(self.cluster, self.fleet, a.seed, a.faults, self.nlog)
+        self.nemesis = nem.Nemesis(self.cluster, self.fleet, a.seed, a.faults, self.nlog, clocks=self.clocks)
         for t in [self.monitor] + self.watchers + self.clients + self.writers + [self.nemesis]:
             t.start()
 
@@ -213,10 +228,6 @@ class Run:
             first = next((x for x in self.anomalies[c] if getattr(x, "window", None)), None)
             if first is not None:
                 self.details.append(self.describe_window("%s: %s" % (c, first), *first.window))
-        for c, xs in sorted(self.known.items()):
-            first = next((x for x in xs if getattr(x, "window", None)), None)
-            if first is not None:
-                self.details.append(self.describe_window("KNOWN BUG (%s): %s" % (c, first), *first.window))
 
     def _check_rest(self):
         self.sessions = [s for w in self.watchers for s in w.sessions]
@@ -227,9 +238,7 @@ class Run:
         self.anomalies["reads-vs-watch"].extend(watch_check.reads_consistent(reads, self.reference, self.prefix))
         self.anomalies["acked-creations"].extend(invariants.acked_creations_exist(self.history.ops, self.final))
         samples = [dict(s, t_send=s["t_send"] - self.t0, t_recv=s["t_recv"] - self.t0) for s in self.samples]
-        self.known["member-monotonic"] = []
-        known = None if os.environ.get("TENURE_CHAOS_KNOWN_BUGS") == "fail" else self.known["member-monotonic"]
-        self.anomalies["member-monotonic"].extend(invariants.monotonic_per_member(samples, across_restart=known))
+        self.anomalies["member-monotonic"].extend(invariants.monotonic_per_member(samples))
         self.anomalies["fencing"].extend(fencing.check(self.writes, self.reference,
                                                        self.prefix >= self.final_revision, self.readback))
         for w in self.writers:
@@ -330,11 +339,6 @@ class Run:
             lines.extend("    " + x for x in xs[:10])
             if len(xs) > 10:
                 lines.append("    ... %d more" % (len(xs) - 10))
-        for c, xs in sorted(self.known.items()):
-            if xs:
-                lines.append("KNOWN BUG reproduced (%s, not counted; TENURE_CHAOS_KNOWN_BUGS=fail counts it): "
-                             "%d times, e.g." % (c, len(xs)))
-                lines.extend("    " + x for x in xs[:3])
         lines.extend(self.details[:3])
         lines.append("anomalies in all: %d" % total)
         lines.append("run dir: %s (history.jsonl, watch.json, member_samples.json, nemesis.log, each process's log)"

@@ -32,12 +32,12 @@ def acked_creations_exist(ops, final):
     return out
 
 
-def monotonic_per_member(samples, what=("revision", "term"), across_restart=None):
+def monotonic_per_member(samples, what=("revision", "term")):
     """`samples`: [{"member", "t_send", "t_recv", "start", field: value...}]
-    of one member's own view (GET /v1/cluster, stale reads). Reports a value
-    that went back between two non-overlapping samples of one member. With
-    `across_restart` (a list), drops between two starts of the process go
-    there instead (a known bug is reported apart: docs/testing-chaos.md)."""
+    of one member's own view (GET /v1/cluster once it reports caught_up,
+    stale reads). Reports a value that went back between two non-overlapping
+    samples of one member, within one start of its process or across
+    starts."""
     out = []
     by_member = {}
     for s in samples:
@@ -57,8 +57,7 @@ def monotonic_per_member(samples, what=("revision", "term"), across_restart=None
                     j += 1
                 if best is not None and b[field] < best[field] and reported is not best:
                     reported = best  # each high point's drops once
-                    sink = out if across_restart is None or best.get("start") == b.get("start") else across_restart
-                    sink.append(Anomaly(
+                    out.append(Anomaly(
                         "%s: %s went back from %d (%s, start %d, answered %.3f) to %d (%s, start %d, sent %.3f)" % (
                             member, field, best[field], best.get("source", "?"), best.get("start", 0),
                             best["t_recv"], b[field], b.get("source", "?"), b.get("start", 0), b["t_send"]),

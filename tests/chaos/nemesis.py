@@ -19,6 +19,16 @@ Faults (`--faults` names):
   log and is promoted); the fault ends when it is a voter again. Other
   members then reach it through one inbound proxy, so a partition cuts its
   inbound traffic only when it cuts every link into it.
+- `disk-full`: a controller's file size limit (RLIMIT_FSIZE, set with
+  prlimit on the running process) drops to the size of its largest file,
+  so the next write that grows a file fails as on a full disk; the
+  controller stops with one clear line (never a half-written state), and is
+  restarted without the limit after the hold (or the limit is lifted if it
+  wrote nothing meanwhile);
+- `clock-jump`, `clock-drift`: through libfaketime (clocks.py): a process's
+  wall clock jumps minutes to hours forward or back and later back; a
+  process's clocks (monotonic too) run at 0.98-1.02 of real time, within
+  the lease's drift bound, then at 1 again.
 One fault at a time; between faults a quiet gap. Every draw comes from the
 seeded random generator in a fixed order, so a seed replays the same
 schedule of kinds, roles, durations and gaps (what a role such as "the
@@ -28,13 +38,16 @@ Stdlib only; builds on tests/integration (tenure_harness, tenure_net).
 """
 
 import http.client
+import os
 import random
+import resource
 import threading
 import time
 
 import tenure_harness as th
 
-FAULTS = ("kill", "pause", "partition", "slow", "agent-kill", "agent-pause", "member-replace")
+FAULTS = ("kill", "pause", "partition", "slow", "agent-kill", "agent-pause", "member-replace", "disk-full",
+          "clock-jump", "clock-drift")
 DEFAULT_FAULTS = ("kill", "pause", "partition", "slow")
 
 
@@ -107,10 +120,11 @@ def find_leader(cluster, timeout=1.0):
 
 
 class Nemesis(threading.Thread):
-    def __init__(self, cluster, fleet, seed, faults, log, gap=(1.0, 3.0), hold=(1.0, 5.0)):
+    def __init__(self, cluster, fleet, seed, faults, log, gap=(1.0, 3.0), hold=(1.0, 5.0), clocks=None):
         super().__init__(daemon=True, name="nemesis")
         self.cluster = cluster
         self.fleet = fleet
+        self.clocks = clocks  # clocks.ClockControl when a clock fault is on
         self.rng = random.Random("nemesis-%s" % seed)
         self.faults = [f for f in faults if f in FAULTS]
         unknown = [f for f in faults if f not in FAULTS]
@@ -347,11 +361,75 @@ class Nemesis(threading.Thread):
                 return "%s NOT a voter again within 30 s" % m.id
         return undo
 
+    def _disk_full(self):
+        m, role = self._member()
+        if m is None or not m.alive():
+            return None
+        # The smaller of the database and its WAL: the next write that grows
+        # either fails (the WAL is rewritten in place after a checkpoint).
+        sizes = [os.path.getsize(os.path.join(m.data_dir, f)) for f in ("raft.db", "raft.db-wal")
+                 if os.path.isfile(os.path.join(m.data_dir, f))]
+        limit = min(sizes) if sizes else 0
+        pid = m.proc.pid
+        # The soft limit only: lifting it back needs no privilege.
+        _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, hard))
+        self.log.log("start", "disk-full", "%s%s: files may not grow past %d bytes (RLIMIT_FSIZE)" % (m.id, role, limit))
+
+        def undo():
+            if m.alive() and m.proc.pid == pid:
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+                return "%s: limit lifted (it wrote no more than it had room for, or failed short of stopping)" % m.id
+            last = [l for l in m.log_tail(8).splitlines() if "storage" in l or "error" in l][-1:] or ["(no line)"]
+            m.kill()  # reap it
+            m.start(wait_healthy=True)
+            return "%s had stopped (%s); restarted without the limit (start %d)" % (m.id, last[0].strip()[:200],
+                                                                                     m.starts)
+        return undo
+
+    def _clock_process(self, mode):
+        """A running controller or agent whose clocks run in `mode`."""
+        if self.clocks is None:
+            return None
+        ids = self.clocks.in_mode(mode)
+        pick = self.rng.random()
+        procs = [p for p in self.cluster.all() + self.fleet.all() if p.id in ids and p.alive()]
+        return procs[int(pick * len(procs)) % len(procs)] if procs else None
+
+    def _clock_jump(self):
+        p = self._clock_process("jump")
+        offset = self.rng.choice((-1, 1)) * self.rng.uniform(60, 7200)
+        if p is None:
+            return None
+        self.clocks.set(p.id, offset, 1.0)
+        self.log.log("start", "clock-jump", "%s wall clock %+.0f s" % (p.id, offset))
+
+        def undo():
+            self.clocks.set(p.id, 0, 1.0)
+            return "%s wall clock back to true time" % p.id
+        return undo
+
+    def _clock_drift(self):
+        p = self._clock_process("drift")
+        rate = 1.0 + self.rng.choice((-1, 1)) * self.rng.uniform(0.005, 0.02)
+        if p is None:
+            return None
+        self.clocks.set(p.id, 0, rate)
+        self.log.log("start", "clock-drift", "%s clocks at x%.4f" % (p.id, rate))
+
+        def undo():
+            self.clocks.set(p.id, 0, 1.0)
+            return "%s clocks at x1 again" % p.id
+        return undo
+
     def heal_everything(self):
         """After the run: every link passes at full speed, every process runs."""
         self.cluster.heal_all()
         for p in self.cluster.links.values():
             p.delay = 0.0
+        if self.clocks is not None:
+            for pid in self.clocks.modes:
+                self.clocks.set(pid, 0, 1.0)
         for m in self.cluster.all():
             if m.paused:
                 m.resume()

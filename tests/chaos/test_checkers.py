@@ -259,11 +259,8 @@ class InvariantsTest(unittest.TestCase):
         overlapping = [s("c1", 0, 3, 8), s("c1", 1, 2, 7)]
         self.assertEqual(invariants.monotonic_per_member(overlapping), [])
         self.assertEqual(len(invariants.monotonic_per_member([s("c1", 0, 1, 5, 3), s("c1", 2, 3, 6, 2)])), 1)
-        # A drop between two starts of the process goes to the known-bug list when one is given.
-        known = []
+        # A drop between two starts of the process counts like any other.
         across = [s("c1", 0, 1, 9, 1, 1), s("c1", 2, 3, 4, 1, 2)]
-        self.assertEqual(invariants.monotonic_per_member(across, across_restart=known), [])
-        self.assertEqual(len(known), 1)
         self.assertEqual(len(invariants.monotonic_per_member(across)), 1)
 
 

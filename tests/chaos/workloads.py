@@ -404,7 +404,10 @@ class ClusterMonitor(threading.Thread):
                     v = r.json if r.status == 200 else None
                 except (OSError, http.client.HTTPException, ValueError, socket.timeout):
                     continue
-                if v:
+                # A member that restarted reports caught_up false while it
+                # re-applies its log: its revision then is progress, not a
+                # view it serves (it refuses stale reads until caught up).
+                if v and v.get("caught_up", True):
                     self.samples.append(member_sample(m, t_send, v["revision"], "GET /v1/cluster", term=v["term"]))
         finally:
             close_connections()

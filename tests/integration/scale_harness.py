@@ -82,8 +82,11 @@ LONG_PREFIX = ("scale-long-id-" * 7)[:94] + "-"
 
 
 def worker_counts(member):
-    """{worker: (state, shards)} as `member` has applied it (stale read)."""
+    """{worker: (state, shards)} as `member` has applied it (stale read);
+    None while it has not caught up since its start (503 recovering)."""
     r = member.get("/v1/workers?consistency=stale", timeout=10)
+    if r.status == 503 and r.json.get("error") == "recovering":
+        return None
     assert r.status == 200, r
     return {w["id"]: (w["state"], w["shards"]) for w in r.json["workers"]}
 
@@ -97,7 +100,7 @@ def wait_counts(fleet, want, timeout, what, members=None):
     def check():
         for m in members:
             got = worker_counts(m)
-            if any(got.get(w, (None, None))[1] != n for w, n in want.items()):
+            if got is None or any(got.get(w, (None, None))[1] != n for w, n in want.items()):
                 return None
         return True
     th.wait_until(check, timeout, what, interval=0.05)

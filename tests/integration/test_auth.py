@@ -165,7 +165,11 @@ class AuthTest(th.ClusterTestCase):
             'tenure_auth_denied_total{reason="unknown_token",route="/raft/messages"}', 0) > 0, 10,
             "the leader refusing c3's messages with 401")
         self.assertNotEqual(odd.cluster_view()["leader_id"], leader.id)
-        self.assertNotIn("x", th.list_shards(odd, "stale")[1])
+        # It never heard a leader, so it never caught up: it serves no stale
+        # state at all (docs/api.md, "Stale reads after a restart").
+        r = odd.get("/v1/shards?consistency=stale")
+        self.assertEqual((r.status, r.json["error"]), (503, "recovering"), r.json)
+        self.assertFalse(odd.cluster_view()["caught_up"])
 
 
 if __name__ == "__main__":

@@ -165,7 +165,11 @@ class MtlsTest(fh.FleetTestCase):
         th.wait_until(lambda: sum(v for k, v in leader.metrics().items()
                                   if k.startswith('tenure_auth_denied_total{reason="raft_sender"')) > 0, 15,
                       "c3's messages (from c3, certificate c2) refused")
-        self.assertNotIn("x", th.list_shards(odd, "stale")[1])
+        # It never heard a leader, so it never caught up: it serves no stale
+        # state at all (docs/api.md, "Stale reads after a restart").
+        r = odd.get("/v1/shards?consistency=stale")
+        self.assertEqual((r.status, r.json["error"]), (503, "recovering"), r.json)
+        self.assertFalse(odd.cluster_view()["caught_up"])
 
     def test_clients_talk_only_to_controllers(self):
         """A worker's certificate posing as a controller gets no request (and

@@ -61,6 +61,8 @@ class ScaleFailoverTest(fh.FleetTestCase):
         def failed_over():
             for m in c.running():
                 counts = sh.worker_counts(m)
+                if counts is None:
+                    return None
                 for w in survivors:
                     self.assertEqual(counts[w][0], "alive", "%s lost its lease at %s: %r" % (w, m.id, counts[w]))
                 if counts["w1"] != ("dead", 0):

@@ -1,0 +1,71 @@
+"""Clock faults on real processes through libfaketime (Debian's libfaketime):
+each controller and agent of a run with a clock fault starts with the
+library preloaded and a control file of its own, which the nemesis rewrites
+to move that process's clocks (read again within a second:
+FAKETIME_CACHE_DURATION).
+
+Controllers then run `tenure-controller-glibc-malloc` (see CONTROLLER).
+
+A process runs in one of two modes for the whole run, because libfaketime
+applies one offset to every clock it fakes and a monotonic clock must never
+jump (the lease arithmetic assumes it does not, as every lease-based system
+does; no kernel makes CLOCK_MONOTONIC jump):
+- `jump`: only the wall clock (CLOCK_REALTIME) is faked
+  (FAKETIME_DONT_FAKE_MONOTONIC=1); the nemesis moves it minutes to hours
+  forward or back and then back to true time.
+- `drift`: every clock is faked; the nemesis changes its rate to 0.98-1.02
+  of real time and back to 1 (FAKETIME_XRESET=1: the rate changes from the
+  current fake time on, without a jump). Any agent against any controller
+  then stays within the drift bound the lease allows (an agent's clock runs
+  at least 0.95 times a controller's: docs/fencing.md), 0.98/1.02 = 0.96.
+"""
+
+import os
+
+LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+# libfaketime cannot start a program linked with jemalloc (it reads the
+# clock while libfaketime initializes): controllers with a clock of their
+# own run the same code built with glibc's malloc (programs/CMakeLists.txt).
+CONTROLLER = "tenure-controller-glibc-malloc"
+MODES = ("jump", "drift")
+MAX_DRIFT = 0.02
+
+
+def available():
+    return os.path.exists(LIB)
+
+
+class ClockControl:
+    """Per process: its mode and the file that sets its fake time."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.modes = {}  # process id -> mode
+        self.files = {}
+
+    def attach(self, proc, mode):
+        """Sets `proc` (a harness ServerProcess, before its start) to run
+        under libfaketime in `mode`."""
+        assert mode in MODES
+        path = os.path.join(self.run_dir, "faketime-%s.rc" % proc.id)
+        self.files[proc.id] = path
+        self.modes[proc.id] = mode
+        self.set(proc.id, 0, 1.0)
+        env = {"LD_PRELOAD": LIB, "FAKETIME_TIMESTAMP_FILE": path, "FAKETIME_CACHE_DURATION": "1"}
+        if mode == "jump":
+            env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+        else:
+            env["FAKETIME_XRESET"] = "1"
+        proc.extra_env = dict(proc.extra_env, **env)
+        if proc.kind == "member":
+            proc.binary_name = CONTROLLER
+
+    def set(self, pid, offset_s, rate):
+        """The process's clocks from now on: `offset_s` from true time (wall
+        clock only in jump mode), running at `rate` (drift mode)."""
+        with open(self.files[pid] + ".tmp", "w") as f:
+            f.write("%+ds x%.4f\n" % (int(offset_s), rate))
+        os.replace(self.files[pid] + ".tmp", self.files[pid])
+
+    def in_mode(self, mode):
+        return sorted(p for p, m in self.modes.items() if m == mode)
