@@ -24,6 +24,7 @@ Fleet::Fleet(const RunOptions& o, FleetEnv& env)
     std::string zone = "z" + std::to_string((k - 1) % f_.zones + 1);
     double capacity = rng_.pick(std::vector<double>{1, 1, 2, 0.5});
     double rate = rng_.chance(f_.rate_at_bound) ? lo : lo + rng_.unit() * (max_node_rate_ * (1 + f_.agent_rate_spread) - lo);
+    if (f_.clocks_at_bound) rate = lo;  // after the draws, so that the ones below stay as they were
     int64_t base = rng_.range(1'000'000'000'000, 1'000'000'000'000'000);
     agents_.push_back(std::make_unique<SimAgent>(id, zone, capacity, rate, base, f_, static_cast<AgentEnv&>(*this)));
     agent_index_[NodeId(id.str())] = agents_.size() - 1;

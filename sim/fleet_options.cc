@@ -102,6 +102,13 @@ FleetOptions draw_fleet_options(uint64_t seed, uint64_t min_call_ms) {
     // Now and then shorter than the agents' own: the leader moves on first.
     f.controller_prepare_timeout_ms = urange(rng, f.lease_ms / 2, 4 * f.lease_ms);
   }
+  f.clocks_at_bound = rng.chance(0.3);
+  if (f.clocks_at_bound) {
+    // And a failover as quick as the fleet allows, so that the drift
+    // allowance (5% of a lease) is not eaten by the failover's own latency.
+    f.check_interval_ms = 10;
+    f.watch_poll_ms = 1;
+  }
   return f;
 }
 
@@ -123,7 +130,8 @@ std::string FleetOptions::describe() const {
      << " program=" << (program ? 1 : 0) << " program_drain_max_ms=" << program_drain_max_ms
      << " program_never=" << fixed3(program_never) << " drain_timeout_ms=" << drain_timeout_ms
      << " program_prepare_max_ms=" << program_prepare_max_ms << " prepare_timeout_ms=" << prepare_timeout_ms
-     << " controller_prepare_timeout_ms=" << controller_prepare_timeout_ms;
+     << " controller_prepare_timeout_ms=" << controller_prepare_timeout_ms
+     << " clocks_at_bound=" << (clocks_at_bound ? 1 : 0);
   return os.str();
 }
 

@@ -53,6 +53,12 @@ struct FleetOptions {
   double agent_rate_spread = 0.05;
   /// Probability that an agent's clock runs exactly at the bound.
   double rate_at_bound = 0.3;
+  /// Clocks as far apart as the lease allows (swarm draw): every member
+  /// ticks at the fastest rate the run's skew allows and every agent at
+  /// the drift bound below it. Leases are then as tight as the margin makes
+  /// them, and a lease computed without it (fleet-lease-no-margin) outlives
+  /// the controllers' view by the whole drift allowance.
+  bool clocks_at_bound = false;
   /// Durable writes of grants (the agent's SQLite fsync) take this long.
   int64_t fsync_min_us = 50;
   int64_t fsync_max_us = 2000;

@@ -112,6 +112,15 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
     // dozen entries a second: the fleet's proposals then time out and are
     // decided again faster than they commit, and it never settles.
     r.max_bytes_per_msg = std::max<size_t>(r.max_bytes_per_msg, size_t{64} << 10);
+    if (r.fleet_options.clocks_at_bound) {
+      // A precise run: a calm group (no Raft faults) under agents whose
+      // clocks sit at the drift bound, so that an agent cut off fails over
+      // as fast as the fleet allows and the lease's margin is all that
+      // keeps two writers apart (fleet_options.h, clocks_at_bound).
+      r.storm = false;
+      r.partition_gap_ticks = r.crash_gap_ticks = r.churn_gap_ticks = r.transfer_gap_ticks = 0;
+      r.drop = r.dup = r.slow = r.fsync_stall = 0;
+    }
     if (is_fleet_bug(o.bug)) r.fleet_options.bug = o.bug;
     if (o.bug == "fleet-drain-past-lease" && !r.fleet_options.program) {
       // The bug lives in drains: every run with it has a program that drains.

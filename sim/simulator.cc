@@ -2,6 +2,7 @@
 // member after each step, which drives the checkers.
 #include "sim/simulator.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "common/log.h"
@@ -64,6 +65,10 @@ Node& Simulator::add_node(const NodeId& id, const InitialState& initial) {
   // Clock skew: this member's ticks come a little faster or slower.
   double rate = 1.0 + o_.skew * (2.0 * rng_.unit() - 1.0);
   s.tick_us = static_cast<int64_t>(static_cast<double>(kTickUs) * rate);
+  // The fastest clock the skew allows (Fleet::max_node_rate_ counts on it).
+  if (o_.fleet && o_.fleet_options.clocks_at_bound) {
+    s.tick_us = static_cast<int64_t>(std::floor(static_cast<double>(kTickUs) * (1.0 - o_.skew)));
+  }
   s.compact_every = o_.compact_every;
   s.keep_entries = o_.keep_entries;
   s.promote_learners = o_.promote_learners;
