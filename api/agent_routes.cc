@@ -93,7 +93,7 @@ namespace {
 /// Answers a call the agent service could not answer itself.
 void reply_call_error(ControllerApi& api, const CallPtr& call, const CallError& e) {
   switch (e.kind) {
-    case CallError::Kind::kConsensus: return api.reply_node_error(call, controller::to_node_error(e.consensus));
+    case CallError::Kind::kConsensus: return api.reply_node_error(call, member::to_node_error(e.consensus));
     case CallError::Kind::kRefused: return api.reply(call, apply_error(e.refused));
     case CallError::Kind::kLeadershipMoved: return api.reply_no_leader(call, "leadership moved; retry");
     case CallError::Kind::kNotApplied: return api.reply_no_leader(call, "leave did not apply; retry");
@@ -227,7 +227,7 @@ void ControllerApi::add_rebalance_routes() {
                      return node_.post_off_strand([this, call, p] { reply(call, plan_response(200, *p, std::nullopt)); });
                    }
                    supervisor_.leader().execute(*p, [this, call, p](const controlplane::PortError* err, size_t changed) {
-                     if (err) return reply_node_error(call, controller::to_node_error(*err));
+                     if (err) return reply_node_error(call, member::to_node_error(*err));
                      node_.post_off_strand([this, call, p, changed] { reply(call, plan_response(202, *p, changed)); });
                    });
                  });

@@ -12,8 +12,8 @@ nlohmann::json or_null(const std::optional<T>& v) {
 }
 
 /// Each member's health and lag as this member knows them first hand
-/// (controller::MemberInfo): null where only the leader could tell.
-nlohmann::json members_json(const controller::NodeSummary& s) {
+/// (member::MemberInfo): null where only the leader could tell.
+nlohmann::json members_json(const member::NodeSummary& s) {
   nlohmann::json members = nlohmann::json::array();
   for (const auto& m : s.members) {
     members.push_back({{"id", m.id.str()},
@@ -77,7 +77,7 @@ void ControllerApi::add_cluster_routes() {
                    return reply(call, bad_field("address", "required, host:port"));
                  }
                  std::string id = j["id"].get<std::string>(), address = j["address"].get<std::string>();
-                 node_.add_member(consensus::NodeId(id), address, [this, call, id, address](const controller::NodeError* err) {
+                 node_.add_member(consensus::NodeId(id), address, [this, call, id, address](const member::NodeError* err) {
                    if (err) return reply_node_error(call, *err);
                    // Added as a learner; the leader promotes it once it has caught up (§4.2.1).
                    reply(call, json_response(201, {{"id", id}, {"address", address}, {"role", "learner"}}));
@@ -91,7 +91,7 @@ void ControllerApi::add_cluster_routes() {
                  bool known = false;
                  for (const auto& m : node_.summary().members) known = known || m.id.str() == call->param("id");
                  if (!known) return reply(call, net::json_error(404, "not_found", "member \"" + call->param("id") + "\" not found"));
-                 node_.remove_member(consensus::NodeId(call->param("id")), [this, call](const controller::NodeError* err) {
+                 node_.remove_member(consensus::NodeId(call->param("id")), [this, call](const member::NodeError* err) {
                    if (err) return reply_node_error(call, *err);
                    reply(call, json_response(200, {{"id", call->param("id")}, {"removed", true}}));
                  });
@@ -105,9 +105,9 @@ void ControllerApi::add_cluster_routes() {
                    return reply(call, bad_field("to", "required, a member id"));
                  }
                  std::string to = j["to"].get<std::string>();
-                 node_.transfer_leadership(consensus::NodeId(to), [this, call, to](const controller::NodeError* err) {
+                 node_.transfer_leadership(consensus::NodeId(to), [this, call, to](const member::NodeError* err) {
                    if (err) {
-                     if (err->code == controller::NodeErrc::kInvalid) {
+                     if (err->code == member::NodeErrc::kInvalid) {
                        return reply(call, net::json_error(404, "not_found", err->message));
                      }
                      return reply_node_error(call, *err);

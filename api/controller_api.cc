@@ -34,7 +34,7 @@ std::string random_hex(size_t n) {
 }
 }  // namespace
 
-ControllerApi::ControllerApi(controller::RaftNode& node, controller::Supervisor& supervisor,
+ControllerApi::ControllerApi(member::RaftNode& node, member::Supervisor& supervisor,
                              net::HttpClient& client, ApiOptions options,
                              std::shared_ptr<prometheus::Registry> registry)
     : node_(node),
@@ -210,8 +210,8 @@ void ControllerApi::reply_no_leader(const CallPtr& call, const std::string& why)
   reply(call, std::move(r));
 }
 
-void ControllerApi::reply_node_error(const CallPtr& call, const controller::NodeError& err) {
-  using controller::NodeErrc;
+void ControllerApi::reply_node_error(const CallPtr& call, const member::NodeError& err) {
+  using member::NodeErrc;
   switch (err.code) {
     case NodeErrc::kNotLeader:
     case NodeErrc::kDropped:

@@ -52,7 +52,7 @@ struct ApiOptions {
 
 class ControllerApi {
  public:
-  ControllerApi(controller::RaftNode& node, controller::Supervisor& supervisor, net::HttpClient& client,
+  ControllerApi(member::RaftNode& node, member::Supervisor& supervisor, net::HttpClient& client,
                 ApiOptions options, std::shared_ptr<prometheus::Registry> registry);
   ~ControllerApi();
 
@@ -71,10 +71,10 @@ class ControllerApi {
   /// 503 no_leader with Retry-After.
   void reply_no_leader(const CallPtr& call, const std::string& why);
   /// Maps a driver error to its HTTP answer.
-  void reply_node_error(const CallPtr& call, const controller::NodeError& err);
+  void reply_node_error(const CallPtr& call, const member::NodeError& err);
   /// A request id for a proposal: the client's Idempotency-Key or a new one.
   std::string request_id(const CallPtr& call);
-  controller::RaftNode& node() { return node_; }
+  member::RaftNode& node() { return node_; }
   /// Whether tokens are required (GET /v1/cluster reports it).
   bool auth_enabled() const { return tokens_.enabled(); }
   /// Under mutual TLS, whether `from` (a Raft message's sender) is the
@@ -122,8 +122,8 @@ class ControllerApi {
   /// The request counter and latency histogram of (route, method, status).
   RouteMetrics route_metrics(const std::string& route, const std::string& method, int status);
 
-  controller::RaftNode& node_;
-  controller::Supervisor& supervisor_;
+  member::RaftNode& node_;
+  member::Supervisor& supervisor_;
   net::HttpClient& client_;
   ApiOptions options_;
   TokenSet tokens_;

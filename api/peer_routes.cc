@@ -55,11 +55,11 @@ void ControllerApi::add_peer_routes() {
                             .Help("Snapshot chunks or completions refused, by reason")
                             .Register(*registry_);
   router_.add({"POST", "/raft/messages", Access::kPeer, false, [this](const CallPtr& call) {
-                 controller::WireError err = controller::WireError::kMalformed;
-                 auto msgs = controller::decode_messages(call->req.body, &err);
+                 peers::WireError err = peers::WireError::kMalformed;
+                 auto msgs = peers::decode_messages(call->req.body, &err);
                  if (!msgs) {
-                   bool crc = err == controller::WireError::kChecksum;
-                   node_.drops().count(crc ? controller::drop_reason::kChecksum : controller::drop_reason::kUndecodable,
+                   bool crc = err == peers::WireError::kChecksum;
+                   node_.drops().count(crc ? member::drop_reason::kChecksum : member::drop_reason::kUndecodable,
                                        call->req.header("tenure-from"), "batch",
                                        "bytes=" + std::to_string(call->req.body.size()));
                    return reply(call, net::json_error(400, "bad_request",
@@ -76,7 +76,7 @@ void ControllerApi::add_peer_routes() {
                  // before it can be stored, acknowledged and committed (then
                  // it could only stop the member). Off the strand.
                  if (auto bad = first_undecodable_entry(*msgs)) {
-                   node_.drops().count(controller::drop_reason::kBadEntryData, call->req.header("tenure-from"),
+                   node_.drops().count(member::drop_reason::kBadEntryData, call->req.header("tenure-from"),
                                        "append", "index=" + std::to_string(bad->value()));
                    return reply(call, net::json_error(400, "bad_request",
                                                       "entry " + std::to_string(bad->value()) +
@@ -104,12 +104,12 @@ void ControllerApi::add_peer_routes() {
                  auto total = parse_u64(call->req.query_param("total"));
                  std::string from = call->req.header("tenure-from");
                  std::optional<uint32_t> data_crc;
-                 controller::WireError err = controller::WireError::kMalformed;
-                 auto m = controller::decode_snapshot_meta(call->req.body, &data_crc, &err);
+                 peers::WireError err = peers::WireError::kMalformed;
+                 auto m = peers::decode_snapshot_meta(call->req.body, &data_crc, &err);
                  if (!transfer || !total || from.empty() || !m) {
                    if (!m) {
-                     node_.drops().count(err == controller::WireError::kChecksum ? controller::drop_reason::kChecksum
-                                                                                 : controller::drop_reason::kUndecodable,
+                     node_.drops().count(err == peers::WireError::kChecksum ? member::drop_reason::kChecksum
+                                                                                 : member::drop_reason::kUndecodable,
                                          from, "snapshot", "metadata");
                    }
                    return reply(call, net::json_error(400, "bad_request", "bad snapshot meta"));
@@ -132,7 +132,7 @@ void ControllerApi::reply_inbox(const CallPtr& call, const std::shared_ptr<Snaps
   snapshot_transfers_->Set(static_cast<double>(inbox->active()));
   if (st == S::kOk) return reply(call, no_content());
   snapshot_refusals_->Add({{"reason", to_string(st)}}).Increment();
-  if (st == S::kChecksum) node_.drops().count(controller::drop_reason::kChecksum, from, what, "snapshot data");
+  if (st == S::kChecksum) node_.drops().count(member::drop_reason::kChecksum, from, what, "snapshot data");
   switch (st) {
     case S::kBusy: {
       auto r = net::json_error(503, "busy", "too many snapshot transfers in progress");

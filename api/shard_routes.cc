@@ -77,7 +77,7 @@ void ControllerApi::with_state(const CallPtr& call, std::function<void(const Sta
     }
     return node_.read_stale(std::move(fn));
   }
-  node_.read([this, call, fn = std::move(fn)](const controller::NodeError* err, const StateMachine* sm) {
+  node_.read([this, call, fn = std::move(fn)](const member::NodeError* err, const StateMachine* sm) {
     if (err) return reply_node_error(call, *err);
     fn(*sm);
   });
@@ -96,7 +96,7 @@ net::HttpResponse apply_error(const ApplyResult& r) {
 
 void ControllerApi::answer_create(const CallPtr& call, const controlplane::PiecesOutcome& o) {
   if (o.error) {
-    controller::NodeError err = controller::to_node_error(*o.error);
+    member::NodeError err = member::to_node_error(*o.error);
     if (o.pieces > 1) {
       err.message += "; " + std::to_string(o.results.size()) + " of " + std::to_string(o.pieces) +
                      " pieces of this create committed, retrying the request is safe";
@@ -143,7 +143,7 @@ void ControllerApi::add_shard_routes() {
   router_.add({"DELETE", "/v1/shards/{id}", Access::kAdmin, true, [this](const CallPtr& call) {
                  if (auto err = check_shard_id(call)) return reply(call, std::move(*err));
                  controlplane::Command cmd{request_id(call), 0, controlplane::DeleteShard{ShardId(call->param("id"))}};
-                 node_.propose(std::move(cmd), [this, call](const controller::NodeError* err, const ApplyResult* r) {
+                 node_.propose(std::move(cmd), [this, call](const member::NodeError* err, const ApplyResult* r) {
                    if (err) return reply_node_error(call, *err);
                    if (r->code != ApplyCode::kOk) return reply(call, apply_error(*r));
                    reply(call, json_response(200, {{"id", call->param("id")}, {"deleted", true},

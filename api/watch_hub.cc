@@ -16,7 +16,7 @@ namespace {
 constexpr uint64_t kProgressEveryMs = 5000;
 }  // namespace
 
-WatchHub::WatchHub(controller::RaftNode& node, prometheus::Registry& registry)
+WatchHub::WatchHub(member::RaftNode& node, prometheus::Registry& registry)
     : node_(node),
       open_streams_(prometheus::BuildGauge()
                         .Name("tenure_watch_streams")

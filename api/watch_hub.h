@@ -27,7 +27,7 @@ class ControllerApi;
 
 class WatchHub {
  public:
-  WatchHub(controller::RaftNode& node, prometheus::Registry& registry);
+  WatchHub(member::RaftNode& node, prometheus::Registry& registry);
   /// At most `max_streams` open watches on this member (limits.max_watch_streams);
   /// past it a new watch gets 503 busy with Retry-After. Set before serving.
   void set_max_streams(size_t max_streams);
@@ -62,7 +62,7 @@ class WatchHub {
   void resume(uint64_t id);
   void close(uint64_t id, Watcher& w, const std::string& error, const std::string& message);
 
-  controller::RaftNode& node_;
+  member::RaftNode& node_;
   prometheus::Gauge& open_streams_;
   prometheus::Gauge& max_streams_gauge_;
   prometheus::Counter& refused_;

@@ -29,7 +29,7 @@ void ControllerApi::add_worker_routes() {
                    if (parsed.error) return reply(call, std::move(*parsed.error));
                    WorkerId id(call->param("id"));
                    controlplane::Command cmd{request_id(call), 0, controlplane::SetDraining{id, draining}};
-                   node_.propose(std::move(cmd), [this, call, draining](const controller::NodeError* err,
+                   node_.propose(std::move(cmd), [this, call, draining](const member::NodeError* err,
                                                                         const ApplyResult* r) {
                      if (err) return reply_node_error(call, *err);
                      if (r->code != ApplyCode::kOk) return reply(call, apply_error(*r));
@@ -57,7 +57,7 @@ void ControllerApi::add_worker_routes() {
   router_.add({"DELETE", "/v1/workers/{id}", Access::kAdmin, true, [this](const CallPtr& call) {
                  if (auto err = check_worker_id(call)) return reply(call, std::move(*err));
                  controlplane::Command cmd{request_id(call), 0, controlplane::RemoveWorker{WorkerId(call->param("id"))}};
-                 node_.propose(std::move(cmd), [this, call](const controller::NodeError* err, const ApplyResult* r) {
+                 node_.propose(std::move(cmd), [this, call](const member::NodeError* err, const ApplyResult* r) {
                    if (err) return reply_node_error(call, *err);
                    if (r->code != ApplyCode::kOk) return reply(call, apply_error(*r));
                    reply(call, json_response(200, {{"id", call->param("id")}, {"removed", true},
@@ -117,7 +117,7 @@ void ControllerApi::move_shard(const CallPtr& call) {
       cmd.body = controlplane::BeginMoves{{p}, controlplane::ChangeReason::kManual};
     }
     std::string from = s->worker.str();
-    node_.propose(std::move(cmd), [this, call, from, to](const controller::NodeError* err, const ApplyResult* r) {
+    node_.propose(std::move(cmd), [this, call, from, to](const member::NodeError* err, const ApplyResult* r) {
       if (err) return reply_node_error(call, *err);
       if (r->code != ApplyCode::kOk) return reply(call, apply_error(*r));
       if (r->changed == 0) {

@@ -16,7 +16,7 @@
 namespace tenure::controlplane {
 
 /// The most bytes one encoded command built by the split helpers takes.
-/// A quarter of the Raft core's max entry size (controller::kMaxEntryBytes
+/// A quarter of the Raft core's max entry size (peers::kMaxEntryBytes
 /// is 1 MiB): room for the request id and the envelope, and an entry a
 /// follower takes in a fraction of a heartbeat interval.
 inline constexpr size_t kMaxCommandBytes = 256 << 10;

@@ -23,7 +23,7 @@
 namespace tenure::controlplane {
 
 /// Why the member did not apply a proposal or confirm a read. One to one
-/// with the controller driver's errors (controller::NodeErrc), so that the
+/// with the controller driver's errors (member::NodeErrc), so that the
 /// API answers exactly what it answered when it called the driver itself.
 struct PortError {
   enum class Code { kNotLeader, kTimeout, kDropped, kBusy, kStopped, kInvalid, kTooLarge };

@@ -159,9 +159,9 @@ struct ControllerHarness::Parts {
   std::unique_ptr<storage::RaftStorage> storage;
   NoPeers peers;
   std::unique_ptr<net::HttpClient> client;
-  std::unique_ptr<controller::RaftMetrics> metrics;
-  std::unique_ptr<controller::RaftNode> node;
-  std::unique_ptr<controller::Supervisor> supervisor;
+  std::unique_ptr<member::RaftMetrics> metrics;
+  std::unique_ptr<member::RaftNode> node;
+  std::unique_ptr<member::Supervisor> supervisor;
   std::unique_ptr<api::ControllerApi> api;
 
   /// Runs the io_context until `done()` or the deadline.
@@ -192,8 +192,8 @@ ControllerHarness::ControllerHarness() : p_(std::make_unique<Parts>()) {
   // Forwarding goes to the only member's own address: never used while it
   // leads, and refused at once (port 1) while a forged message deposed it.
   p.client = std::make_unique<net::HttpClient>(p.io);
-  p.metrics = std::make_unique<controller::RaftMetrics>(*p.registry);
-  controller::NodeOptions o;
+  p.metrics = std::make_unique<member::RaftMetrics>(*p.registry);
+  member::NodeOptions o;
   o.id = consensus::NodeId("c1");
   o.tick_ms = 5;  // coarse: each tick is work on the fuzzing thread; elections still take ~60 ms
   o.heartbeat_ticks = 2;
@@ -205,12 +205,12 @@ ControllerHarness::ControllerHarness() : p_(std::make_unique<Parts>()) {
   o.configured_addresses[o.id] = "127.0.0.1:1";
   o.bootstrap_voters = {o.id};
   o.limits.events_kept = 1000;
-  p.node = std::make_unique<controller::RaftNode>(p.io, o, *p.storage, p.peers, *p.metrics);
+  p.node = std::make_unique<member::RaftNode>(p.io, o, *p.storage, p.peers, *p.metrics);
   // The fleet policy is not ticked: no lease runs out and nothing is moved
   // between two requests, so a refused request must leave the revision as it was.
   controlplane::FleetPolicyOptions sup;
   sup.lease_ms = 3600 * 1000;
-  p.supervisor = std::make_unique<controller::Supervisor>(*p.node, sup, *p.registry);
+  p.supervisor = std::make_unique<member::Supervisor>(*p.node, sup, *p.registry);
   api::ApiOptions aopts;
   aopts.snapshot_spool_dir = (p.dir / "snapshot-inbox").string();
   aopts.forward_timeout_ms = 1000;

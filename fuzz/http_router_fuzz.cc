@@ -35,7 +35,7 @@ std::unique_ptr<fuzzing::AgentHarness> g_agent;
 /// The controller's listener options (controller/controller_app.cc).
 net::ServerOptions listener_options() {
   net::ServerOptions o;
-  o.body_limits = {net::BodyLimit{"/raft/", controller::kPeerMaxBodyBytes}};
+  o.body_limits = {net::BodyLimit{"/raft/", peers::kPeerMaxBodyBytes}};
   return o;
 }
 

@@ -25,21 +25,21 @@ bool same(const Message& a, const Message& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  tenure::controller::WireError err;
-  if (auto msgs = tenure::controller::decode_messages(bytes, &err)) {
-    std::string again = tenure::controller::encode_messages(*msgs);
-    auto round = tenure::controller::decode_messages(again);
+  tenure::peers::WireError err;
+  if (auto msgs = tenure::peers::decode_messages(bytes, &err)) {
+    std::string again = tenure::peers::encode_messages(*msgs);
+    auto round = tenure::peers::decode_messages(again);
     if (!round || round->size() != msgs->size()) std::abort();
     for (size_t i = 0; i < msgs->size(); ++i) {
       if (!same((*msgs)[i], (*round)[i])) std::abort();
     }
   }
   std::optional<uint32_t> crc;
-  if (auto m = tenure::controller::decode_snapshot_meta(bytes, &crc, &err)) {
+  if (auto m = tenure::peers::decode_snapshot_meta(bytes, &crc, &err)) {
     if (!m->snapshot) std::abort();
-    std::string again = tenure::controller::encode_snapshot_meta(*m, crc.value_or(0));
+    std::string again = tenure::peers::encode_snapshot_meta(*m, crc.value_or(0));
     std::optional<uint32_t> crc2;
-    auto round = tenure::controller::decode_snapshot_meta(again, &crc2);
+    auto round = tenure::peers::decode_snapshot_meta(again, &crc2);
     if (!round || !same(*m, *round) || round->snapshot->index != m->snapshot->index ||
         round->snapshot->term != m->snapshot->term || !(round->snapshot->conf == m->snapshot->conf) ||
         crc2 != crc.value_or(0)) {

@@ -4,7 +4,7 @@
 
 #include "net/sync_http_client.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 
 BootstrapVerdict check_bootstrap(const config::ControllerConfig& config) {
   net::ClientOptions opt;
@@ -41,4 +41,4 @@ BootstrapVerdict check_bootstrap(const config::ControllerConfig& config) {
   return {BootstrapVerdict::Kind::kProceed, ""};
 }
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

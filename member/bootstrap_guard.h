@@ -11,7 +11,7 @@
 
 #include "config/controller_config.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 
 struct BootstrapVerdict {
   enum class Kind {
@@ -25,4 +25,4 @@ struct BootstrapVerdict {
 /// Asks the other initial members once. A group of one proceeds at once.
 BootstrapVerdict check_bootstrap(const config::ControllerConfig& config);
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

@@ -14,7 +14,7 @@
 #include "common/log.h"
 #include "net/io_runner.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 
 template <typename... Args>
 std::function<void(Args...)> guarded(std::function<void(Args...)> fn, const char* what) {
@@ -32,4 +32,4 @@ std::function<void(Args...)> guarded(std::function<void(Args...)> fn, const char
   };
 }
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

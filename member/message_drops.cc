@@ -2,7 +2,7 @@
 
 #include "common/log.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 
 MessageDrops::MessageDrops(prometheus::Family<prometheus::Counter>& family) : family_(family) {
   // Every label value exists from the start: /metrics shows the closed set at 0.
@@ -38,4 +38,4 @@ void MessageDrops::count(const char* reason, const std::string& from, const char
 
 double MessageDrops::total(const char* reason) { return family_.Add({{"reason", reason}}).Value(); }
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

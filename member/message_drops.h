@@ -20,7 +20,7 @@
 
 #include "consensus/drop_reason.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 
 /// Reasons the driver adds to the core's (label values).
 namespace drop_reason {
@@ -54,4 +54,4 @@ class MessageDrops {
   std::map<std::string, LogState> log_state_;
 };
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

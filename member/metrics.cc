@@ -1,6 +1,6 @@
 #include "member/metrics.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 
 namespace {
 prometheus::Histogram::BucketBoundaries latency_buckets() {
@@ -101,4 +101,4 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
                              .Register(r)
                              .Add({}, latency_buckets())) {}
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

@@ -11,7 +11,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-namespace tenure::controller {
+namespace tenure::member {
 
 struct RaftMetrics {
   explicit RaftMetrics(prometheus::Registry& registry);
@@ -45,4 +45,4 @@ struct RaftMetrics {
   prometheus::Histogram& tick_delay_seconds;
 };
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

@@ -1,6 +1,6 @@
 #include "member/persist_worker.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 
 PersistWorker::PersistWorker() : thread_([this] { run(); }) {}
 
@@ -34,4 +34,4 @@ void PersistWorker::run() {
   }
 }
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <thread>
 
-namespace tenure::controller {
+namespace tenure::member {
 
 class PersistWorker {
  public:
@@ -35,4 +35,4 @@ class PersistWorker {
   std::thread thread_;  ///< last: starts once the members above exist
 };
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-namespace tenure::controller {
+namespace tenure::member {
 
 using controlplane::PortError;
 using replication::NodeErrc;
@@ -35,4 +35,4 @@ NodeError to_node_error(const PortError& e) {
   return n;
 }
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

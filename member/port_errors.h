@@ -8,11 +8,11 @@
 #include "controlplane/consensus_port.h"
 #include "replication/raft_driver.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 
 /// The port's error for a driver error: same code, message and leader hint.
 controlplane::PortError to_port_error(const replication::NodeError& e);
 /// The driver's error for a port error: same code, message and leader hint.
 replication::NodeError to_node_error(const controlplane::PortError& e);
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

@@ -13,7 +13,7 @@
 #include "peers/wire_limits.h"
 #include "storage/raft_storage.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 
 namespace asio = boost::asio;
 
@@ -38,9 +38,9 @@ replication::DriverOptions driver_options(const NodeOptions& o) {
   d.raft.election_jitter_ticks = o.election_jitter_ticks;
   d.raft.random_seed = steady_ns();
   // Bounded entries and messages (wire_limits.h).
-  d.raft.max_entry_bytes = kMaxEntryBytes;
-  d.raft.max_bytes_per_msg = kMaxAppendBytes;
-  d.raft.entry_overhead_bytes = kEntryWireOverheadBytes;
+  d.raft.max_entry_bytes = peers::kMaxEntryBytes;
+  d.raft.max_bytes_per_msg = peers::kMaxAppendBytes;
+  d.raft.entry_overhead_bytes = peers::kEntryWireOverheadBytes;
   d.raft.max_committed_bytes_per_ready = kMaxAppliedBytesPerReady;
   return d;
 }
@@ -356,4 +356,4 @@ NodeSummary RaftNode::summary() const {
   return summary_;
 }
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

@@ -36,7 +36,7 @@ namespace tenure::storage {
 class RaftStorage;
 }
 
-namespace tenure::controller {
+namespace tenure::member {
 
 using consensus::LogIndex;
 using consensus::NodeId;
@@ -234,4 +234,4 @@ class RaftNode final : private replication::Executor,
 /// Milliseconds of the wall clock (the leader stamps commands with it).
 uint64_t wall_clock_ms();
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

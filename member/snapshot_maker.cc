@@ -15,7 +15,7 @@
 #include "storage/raft_storage.h"
 #include "storage/snapshot_file.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 namespace {
 
 /// The child: encode, write durably, leave. Nothing here may take a lock
@@ -113,4 +113,4 @@ void SnapshotMaker::wait_child(pid_t child, consensus::Snapshot point, uint64_t 
   done(std::move(made));
 }
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

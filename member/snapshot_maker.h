@@ -36,7 +36,7 @@ namespace tenure::storage {
 class RaftStorage;
 }
 
-namespace tenure::controller {
+namespace tenure::member {
 
 using replication::MadeSnapshot;
 
@@ -67,4 +67,4 @@ class SnapshotMaker {
   pid_t child_ = -1;  ///< written before the thread starts, read by the destructor after it is joined or killed
 };
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

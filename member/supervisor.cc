@@ -3,7 +3,7 @@
 #include "common/log.h"
 #include "common/steady_clock.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 
 // ---- The port over the driver ----
 
@@ -107,4 +107,4 @@ void Supervisor::on_handoffs_finished(const std::vector<controlplane::FinishedHa
   }
 }
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

@@ -20,7 +20,7 @@
 #include "controlplane/agent_service.h"
 #include "controlplane/leader_service.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 
 class RaftNodePort final : public controlplane::ConsensusPort {
  public:
@@ -69,4 +69,4 @@ class Supervisor final : private controlplane::LeaderObserver {
   prometheus::Counter& workers_declared_dead_;
 };
 
-}  // namespace tenure::controller
+}  // namespace tenure::member

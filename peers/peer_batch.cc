@@ -2,7 +2,7 @@
 
 #include "peers/wire_limits.h"
 
-namespace tenure::controller {
+namespace tenure::peers {
 
 using consensus::Message;
 
@@ -25,4 +25,4 @@ std::vector<Message> take_batch(std::deque<Message>& queue, size_t max_bytes) {
   return batch;
 }
 
-}  // namespace tenure::controller
+}  // namespace tenure::peers

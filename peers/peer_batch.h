@@ -8,7 +8,7 @@
 
 #include "consensus/message.h"
 
-namespace tenure::controller {
+namespace tenure::peers {
 
 /// An upper bound of `m`'s size in a batch's encoding (raft_wire.cc): the
 /// header bound plus, per entry, its data and kEntryWireOverheadBytes.
@@ -18,4 +18,4 @@ size_t wire_size_bound(const consensus::Message& m);
 /// `max_bytes` by wire_size_bound (at least one message). Removes them.
 std::vector<consensus::Message> take_batch(std::deque<consensus::Message>& queue, size_t max_bytes);
 
-}  // namespace tenure::controller
+}  // namespace tenure::peers

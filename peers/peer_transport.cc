@@ -6,7 +6,7 @@
 #include "peers/raft_wire.h"
 #include "peers/wire_limits.h"
 
-namespace tenure::controller {
+namespace tenure::peers {
 
 using consensus::Message;
 using consensus::MessageType;
@@ -196,4 +196,4 @@ void PeerTransport::send_chunk(const NodeId& id, std::string address, std::share
   });
 }
 
-}  // namespace tenure::controller
+}  // namespace tenure::peers

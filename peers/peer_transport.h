@@ -26,7 +26,7 @@
 
 #include "net/http_client.h"
 
-namespace tenure::controller {
+namespace tenure::peers {
 
 struct TransportOptions {
   consensus::NodeId self;
@@ -91,4 +91,4 @@ class PeerTransport : public replication::PeerSender {
   uint64_t transfer_seq_ = 0;
 };
 
-}  // namespace tenure::controller
+}  // namespace tenure::peers

@@ -5,7 +5,7 @@
 #include "common/crc32c.h"
 #include "common/codec.h"
 
-namespace tenure::controller {
+namespace tenure::peers {
 
 using consensus::Entry;
 using consensus::EntryType;
@@ -172,4 +172,4 @@ std::optional<Message> decode_snapshot_meta(std::string_view wire, std::optional
   return m;
 }
 
-}  // namespace tenure::controller
+}  // namespace tenure::peers

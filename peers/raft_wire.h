@@ -9,7 +9,7 @@
 
 #include "consensus/message.h"
 
-namespace tenure::controller {
+namespace tenure::peers {
 
 /// Version 2 appends a CRC32C of everything before it (4 bytes, little
 /// endian) to every body, and the snapshot's data CRC to its metadata.
@@ -34,4 +34,4 @@ std::string encode_snapshot_meta(const consensus::Message& m, uint32_t data_crc)
 std::optional<consensus::Message> decode_snapshot_meta(std::string_view body, std::optional<uint32_t>* data_crc,
                                                        WireError* error = nullptr);
 
-}  // namespace tenure::controller
+}  // namespace tenure::peers

@@ -16,7 +16,7 @@
 
 #include "controlplane/command_split.h"
 
-namespace tenure::controller {
+namespace tenure::peers {
 
 /// The largest entry the core accepts (RaftConfig::max_entry_bytes).
 inline constexpr size_t kMaxEntryBytes = size_t{1} << 20;
@@ -41,4 +41,4 @@ static_assert(controlplane::kMaxCommandBytes * 4 <= kMaxEntryBytes, "commands fa
 static_assert(kMaxMessageBytes + 16 <= kPeerMaxBodyBytes / 2, "one message: twice under what a follower accepts");
 static_assert(kMaxBatchBytes + kMaxMessageBytes + 16 <= kPeerMaxBodyBytes, "a batch fits what a follower accepts");
 
-}  // namespace tenure::controller
+}  // namespace tenure::peers

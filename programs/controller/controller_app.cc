@@ -28,6 +28,19 @@
 
 namespace tenure::controller {
 
+// The parts this program wires together: the member (member/) and its peer
+// transport (peers/).
+using member::BootstrapVerdict;
+using member::check_bootstrap;
+using member::NodeOptions;
+using member::RaftMetrics;
+using member::RaftNode;
+using member::Supervisor;
+using peers::kMaxBatchBytes;
+using peers::kPeerMaxBodyBytes;
+using peers::PeerTransport;
+using peers::TransportOptions;
+
 namespace {
 constexpr int kIoThreads = 2;
 }  // namespace

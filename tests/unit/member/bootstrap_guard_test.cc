@@ -16,7 +16,7 @@
 #include "member/bootstrap_guard.h"
 #include "net/http_server.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 namespace {
 
 using Kind = BootstrapVerdict::Kind;
@@ -175,4 +175,4 @@ TEST_F(BootstrapGuardTest, ThePeerTokenIsSentWhenAuthIsOn) {
 }
 
 }  // namespace
-}  // namespace tenure::controller
+}  // namespace tenure::member

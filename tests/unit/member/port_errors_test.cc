@@ -8,7 +8,7 @@
 
 #include "member/port_errors.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 namespace {
 
 using controlplane::PortError;
@@ -39,4 +39,4 @@ TEST(PortErrors, EachDriverCodeHasItsOwnPortCodeAndComesBack) {
 }
 
 }  // namespace
-}  // namespace tenure::controller
+}  // namespace tenure::member

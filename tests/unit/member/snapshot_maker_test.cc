@@ -16,7 +16,7 @@
 #include "storage/snapshot_file.h"
 #include "tests/unit/storage/temp_dir.h"
 
-namespace tenure::controller {
+namespace tenure::member {
 namespace {
 
 using consensus::LogIndex;
@@ -142,4 +142,4 @@ TEST(SnapshotMaker, DestroyedMidwayItKillsTheChildAndCallsNothing) {
 }
 
 }  // namespace
-}  // namespace tenure::controller
+}  // namespace tenure::member

@@ -10,7 +10,7 @@
 #include "peers/raft_wire.h"
 #include "peers/wire_limits.h"
 
-namespace tenure::controller {
+namespace tenure::peers {
 namespace {
 
 using consensus::Entry;
@@ -83,4 +83,4 @@ TEST(PeerBatch, TheLargestAppendGoesAloneAndFitsThePeerLimit) {
 }
 
 }  // namespace
-}  // namespace tenure::controller
+}  // namespace tenure::peers

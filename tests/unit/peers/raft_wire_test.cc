@@ -13,7 +13,7 @@
 #include "peers/wire_limits.h"
 #include "common/codec.h"
 
-namespace tenure::controller {
+namespace tenure::peers {
 namespace {
 
 using namespace tenure::consensus;
@@ -331,4 +331,4 @@ TEST(RaftWire, TheLargestAppendFitsTheDocumentedBounds) {
 }
 
 }  // namespace
-}  // namespace tenure::controller
+}  // namespace tenure::peers
