@@ -102,6 +102,15 @@ class Run:
         self.workers = ["w%d" % i for i in range(1, a.agents + 1)]
         for i, w in enumerate(self.workers):
             self.fleet.add_agent(w, zone="z%d" % (i % 2 + 1), heartbeat_ms=250)
+        # With agent-partition, every agent dials every member through a
+        # proxy of its own (the nemesis cuts them); else directly.
+        self.agent_links = {}
+        if "agent-partition" in a.faults:
+            for ag in self.fleet.all():
+                for m in self.cluster.all():
+                    self.agent_links[(ag.id, m.id)] = th.LinkProxy("%s->%s" % (ag.id, m.id),
+                                                                   lambda m=m: m.address)
+                ag.controllers = [self.agent_links[(ag.id, m.id)].address for m in self.cluster.all()]
         self.clocks = None
         clock_faults = [f for f in ("clock-jump", "clock-drift") if f in a.faults]
         if clock_faults:
@@ -137,7 +146,8 @@ class Run:
                                           self.clock, self.samples, plant=a.plant) for i in range(a.clients)]
         self.writers = [fencing.FencedWriter(i, a.seed, self.fleet, self.clock, "k-", plant=a.plant)
                         for i in range(a.writers)]
-        self.nemesis = nem.Nemesis(self.cluster, self.fleet, a.seed, a.faults, self.nlog, clocks=self.clocks)
+        self.nemesis = nem.Nemesis(self.cluster, self.fleet, a.seed, a.faults, self.nlog, clocks=self.clocks,
+                                   agent_links=self.agent_links)
         for t in [self.monitor] + self.watchers + self.clients + self.writers + [self.nemesis]:
             t.start()
 
@@ -208,6 +218,8 @@ class Run:
     def shutdown(self):
         self.fleet.shutdown()
         self.cluster.shutdown()
+        for p in getattr(self, "agent_links", {}).values():
+            p.close()
         if hasattr(self, "nemesis"):
             self.nemesis.release()
 

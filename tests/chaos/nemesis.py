@@ -25,6 +25,12 @@ Faults (`--faults` names):
   controller stops with one clear line (never a half-written state), and is
   restarted without the limit after the hold (or the limit is lifted if it
   wrote nothing meanwhile);
+- `agent-partition`: one agent's links to the controllers (each agent dials
+  every member through a proxy of its own when this fault is on) are cut,
+  in `refuse` or `blackhole` mode: to every member (`isolated`: its lease
+  lapses and its shards fail over), to the leader only (`from-leader`: its
+  calls go through followers, which forward them), or to a majority
+  (`to-majority`);
 - `clock-jump`, `clock-drift`: through libfaketime (clocks.py): a process's
   wall clock jumps minutes to hours forward or back and later back; a
   process's clocks (monotonic too) run at 0.98-1.02 of real time, within
@@ -47,7 +53,7 @@ import time
 import tenure_harness as th
 
 FAULTS = ("kill", "pause", "partition", "slow", "agent-kill", "agent-pause", "member-replace", "disk-full",
-          "clock-jump", "clock-drift")
+          "clock-jump", "clock-drift", "agent-partition")
 DEFAULT_FAULTS = ("kill", "pause", "partition", "slow")
 
 
@@ -120,11 +126,13 @@ def find_leader(cluster, timeout=1.0):
 
 
 class Nemesis(threading.Thread):
-    def __init__(self, cluster, fleet, seed, faults, log, gap=(1.0, 3.0), hold=(1.0, 5.0), clocks=None):
+    def __init__(self, cluster, fleet, seed, faults, log, gap=(1.0, 3.0), hold=(1.0, 5.0), clocks=None,
+                 agent_links=None):
         super().__init__(daemon=True, name="nemesis")
         self.cluster = cluster
         self.fleet = fleet
         self.clocks = clocks  # clocks.ClockControl when a clock fault is on
+        self.agent_links = agent_links or {}  # (agent id, member id) -> LinkProxy, with agent-partition
         self.rng = random.Random("nemesis-%s" % seed)
         self.faults = [f for f in faults if f in FAULTS]
         unknown = [f for f in faults if f not in FAULTS]
@@ -387,6 +395,32 @@ class Nemesis(threading.Thread):
                                                                                      m.starts)
         return undo
 
+    def _agent_partition(self):
+        a = self._agent()
+        shape = self.rng.choice(("isolated", "from-leader", "to-majority"))
+        mode = self.rng.choice(("refuse", "blackhole"))
+        order = sorted(self.cluster.members)
+        self.rng.shuffle(order)
+        if a is None or not self.agent_links:
+            return None
+        if shape == "isolated":
+            cut = order
+        elif shape == "from-leader":
+            leader = find_leader(self.cluster)
+            cut = [leader.id] if leader else order[:1]
+        else:
+            cut = order[:len(order) // 2 + 1]
+        links = [self.agent_links[(a.id, m)] for m in cut if (a.id, m) in self.agent_links]
+        for p in links:
+            p.set_mode(mode)
+        self.log.log("start", "agent-partition", "%s %s %s: cut from %s" % (a.id, shape, mode, sorted(cut)))
+
+        def undo():
+            for p in links:
+                p.set_mode("pass")
+            return "%s reaches every member again" % a.id
+        return undo
+
     def _clock_process(self, mode):
         """A running controller or agent whose clocks run in `mode`."""
         if self.clocks is None:
@@ -425,8 +459,9 @@ class Nemesis(threading.Thread):
     def heal_everything(self):
         """After the run: every link passes at full speed, every process runs."""
         self.cluster.heal_all()
-        for p in self.cluster.links.values():
+        for p in list(self.cluster.links.values()) + list(self.agent_links.values()):
             p.delay = 0.0
+            p.set_mode("pass")
         if self.clocks is not None:
             for pid in self.clocks.modes:
                 self.clocks.set(pid, 0, 1.0)
