@@ -25,6 +25,11 @@ Faults (`--faults` names):
   controller stops with one clear line (never a half-written state), and is
   restarted without the limit after the hold (or the limit is lifted if it
   wrote nothing meanwhile);
+- `member-grow`: a new controller (one id beyond the initial members) joins
+  the group for good: started empty, added (POST /v1/members: a learner
+  that catches up and is promoted); the fault ends when it is a voter. At
+  the next draw it is removed (DELETE /v1/members), stopped and wiped, so
+  the group grows and shrinks back;
 - `agent-partition`: one agent's links to the controllers (each agent dials
   every member through a proxy of its own when this fault is on) are cut,
   in `refuse` or `blackhole` mode: to every member (`isolated`: its lease
@@ -53,7 +58,7 @@ import time
 import tenure_harness as th
 
 FAULTS = ("kill", "pause", "partition", "slow", "agent-kill", "agent-pause", "member-replace", "disk-full",
-          "clock-jump", "clock-drift", "agent-partition")
+          "clock-jump", "clock-drift", "agent-partition", "member-grow")
 DEFAULT_FAULTS = ("kill", "pause", "partition", "slow")
 
 
@@ -133,6 +138,7 @@ class Nemesis(threading.Thread):
         self.fleet = fleet
         self.clocks = clocks  # clocks.ClockControl when a clock fault is on
         self.agent_links = agent_links or {}  # (agent id, member id) -> LinkProxy, with agent-partition
+        self.initial_members = sorted(cluster.members)
         self.rng = random.Random("nemesis-%s" % seed)
         self.faults = [f for f in faults if f in FAULTS]
         unknown = [f for f in faults if f not in FAULTS]
@@ -240,7 +246,7 @@ class Nemesis(threading.Thread):
         return undo
 
     def _partition(self):
-        ids = sorted(self.cluster.members)
+        ids = sorted(m.id for m in self.cluster.all() if m.in_group)  # not a member removed by member-grow
         shape = self.rng.choice(("halves", "oneway", "leader-minority", "bridge"))
         mode = self.rng.choice(("refuse", "blackhole"))
         order = list(ids)
@@ -268,12 +274,13 @@ class Nemesis(threading.Thread):
             left, right = set(rest[:len(rest) // 2]), set(rest[len(rest) // 2:])
             cuts = [(a, b) for a in ids for b in ids if (a in left and b in right) or (a in right and b in left)]
             what = "%s | bridge %s | %s" % (sorted(left), bridge, sorted(right))
+        # A member that joined later is reached through one inbound proxy:
+        # cut it when every link into that member is to be cut.
+        inbound = [p for dst, p in self.cluster.inbound.items()
+                   if dst in ids and all((a, dst) in cuts for a in ids if a != dst)]
+        cuts = [c for c in cuts if c in self.cluster.links]  # a new member has no direct links into it
         for a, b in cuts:
             self.cluster.cut(a, b, mode)
-        # A member that joined again is reached through one inbound proxy:
-        # cut it when every link into that member is cut.
-        inbound = [p for dst, p in self.cluster.inbound.items()
-                   if all((a, dst) in cuts for a in ids if a != dst)]
         for p in inbound:
             p.set_mode(mode)
         self.log.log("start", "partition", "%s %s: %s" % (shape, mode, what))
@@ -292,6 +299,8 @@ class Nemesis(threading.Thread):
             return None
         delay = self.rng.uniform(0.03, 0.3)
         links = [p for (a, b), p in self.cluster.links.items() if m.id in (a, b)]
+        if m.id in self.cluster.inbound:
+            links.append(self.cluster.inbound[m.id])  # a member that joined later: links into it
         for p in links:
             p.delay = delay
         self.log.log("start", "slow", "links of %s%s delayed %.0f ms" % (m.id, role, delay * 1000))
@@ -336,7 +345,8 @@ class Nemesis(threading.Thread):
         pick = self.rng.random()
         if leader is None:
             return None
-        followers = [m for m in self.cluster.running() if m.in_group and m is not leader]
+        followers = [m for m in self.cluster.running() if m.in_group and m is not leader and
+                     m.id in self.initial_members]
         if not followers:
             return None
         m = followers[int(pick * len(followers)) % len(followers)]
@@ -353,21 +363,7 @@ class Nemesis(threading.Thread):
             raise RuntimeError("adding %s again: %r" % (m.id, r))
         m.in_group = True
         self.log.log("start", "member-replace", "%s removed, wiped and added again (leader %s)" % (m.id, leader.id))
-
-        def undo():
-            def voter():
-                l = find_leader(self.cluster)
-                if l is None:
-                    return None
-                rows = l.get("/v1/members", timeout=2).json["members"]
-                return any(x["id"] == m.id and x["role"] in ("follower", "leader", "voter") for x in rows)
-            try:
-                th.wait_until(voter, 30, "%s a voter again" % m.id, interval=0.1)
-                return "%s is a voter again" % m.id
-            except th.WaitTimeout as e:
-                self.errors.append("member-replace: %s" % e)
-                return "%s NOT a voter again within 30 s" % m.id
-        return undo
+        return self._until_voter(m, "member-replace")
 
     def _disk_full(self):
         m, role = self._member()
@@ -393,6 +389,55 @@ class Nemesis(threading.Thread):
             m.start(wait_healthy=True)
             return "%s had stopped (%s); restarted without the limit (start %d)" % (m.id, last[0].strip()[:200],
                                                                                      m.starts)
+        return undo
+
+    def _member_grow(self):
+        leader = find_leader(self.cluster)
+        if leader is None:
+            return None
+        extra = "c%d" % (len(self.initial_members) + 1)
+        m = self.cluster.members.get(extra)
+        if m is not None and m.in_group:
+            # Grown already: shrink back.
+            r = _ask(leader, "DELETE", "/v1/members/" + extra)
+            if r is None or r.status != 200:
+                raise RuntimeError("removing %s: %r" % (extra, r))
+            m.in_group = False
+            m.retired = True
+            m.kill()
+            m.wipe()
+            self.log.log("start", "member-grow", "%s removed, stopped and wiped (leader %s)" % (extra, leader.id))
+            return lambda: "the group is back to %d members" % len(self.initial_members)
+        if m is None:
+            m = self.cluster.new_member(extra)
+        else:
+            m.incarnation = getattr(m, "incarnation", 0) + 1
+            self.cluster.prepare_rejoin(extra)
+        m.retired = False
+        if self.clocks is not None:
+            self.clocks.attach(m, self.rng.choice([k for k in ("jump", "drift") if "clock-" + k in self.faults]))
+        m.start(wait_healthy=True)
+        r = _ask(leader, "POST", "/v1/members", {"id": extra, "address": self.cluster.joiner_address(extra)})
+        if r is None or r.status != 201:
+            raise RuntimeError("adding %s: %r" % (extra, r))
+        m.in_group = True
+        self.log.log("start", "member-grow", "%s added (leader %s)" % (extra, leader.id))
+        return self._until_voter(m, "member-grow")
+
+    def _until_voter(self, m, kind):
+        def undo():
+            def voter():
+                l = find_leader(self.cluster)
+                if l is None:
+                    return None
+                rows = l.get("/v1/members", timeout=2).json["members"]
+                return any(x["id"] == m.id and x["role"] in ("follower", "leader", "voter") for x in rows)
+            try:
+                th.wait_until(voter, 30, "%s a voter" % m.id, interval=0.1)
+                return "%s is a voter" % m.id
+            except th.WaitTimeout as e:
+                self.errors.append("%s: %s" % (kind, e))
+                return "%s NOT a voter within 30 s" % m.id
         return undo
 
     def _agent_partition(self):
@@ -468,7 +513,7 @@ class Nemesis(threading.Thread):
         for m in self.cluster.all():
             if m.paused:
                 m.resume()
-            if not m.alive():
+            if not m.alive() and not getattr(m, "retired", False):
                 m.start(wait_healthy=True)
         for a in self.fleet.all():
             if a.paused:
