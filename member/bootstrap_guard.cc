@@ -28,13 +28,32 @@ BootstrapVerdict check_bootstrap(const config::ControllerConfig& config) {
     auto j = nlohmann::json::parse(r.value().body, nullptr, false);
     if (j.is_discarded() || !j.contains("members") || !j["members"].is_array()) continue;
     answered = true;
+    bool listed = false;
+    std::string others_listed;
     for (const auto& m : j["members"]) {
-      if (m.value("id", "") == config.node_id && m.value("started", false)) {
+      if (!m.is_object()) continue;
+      std::string id = m.value("id", "");
+      if (id == config.node_id && m.value("started", false)) {
         return {BootstrapVerdict::Kind::kRefuse, "data_dir " + config.data_dir + " is empty, but member " + config.node_id +
                " already took part in this group (peer " + peer.id +
                " says so): it must not bootstrap again. Remove it (tenurectl members remove " + config.node_id +
                "), then add it back as a new member (docs/operations.md)"};
       }
+      listed = listed || id == config.node_id;
+      others_listed += (others_listed.empty() ? "" : ", ") + id;
+    }
+    // A peer that runs a group without this member: this member was removed
+    // from it (or never in it). Bootstrapping would found a second group
+    // under the same ids; two removed members of three would elect each
+    // other, and their leader's newer terms would depose the real group's
+    // (the chaos suite's member-replace found it: docs/testing-chaos.md).
+    // A peer that has not started yet lists nobody; one of a new group that
+    // started first lists every initial member, this one included.
+    if (!listed && !others_listed.empty()) {
+      return {BootstrapVerdict::Kind::kRefuse, "data_dir " + config.data_dir + " is empty and peer " + peer.id +
+              " runs a group without member " + config.node_id + " (members: " + others_listed +
+              "): it must not bootstrap a group of its own. Add it to that group (tenurectl members add " +
+              config.node_id + " ADDRESS) and start it with peers listing the others only (docs/operations.md)"};
     }
   }
   if (others && !answered) return {BootstrapVerdict::Kind::kNoAnswer, ""};

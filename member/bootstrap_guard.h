@@ -15,8 +15,8 @@ namespace tenure::member {
 
 struct BootstrapVerdict {
   enum class Kind {
-    kProceed,   ///< peers answered and none knows this member: a new group
-    kRefuse,    ///< a peer knows it already took part: never bootstrap
+    kProceed,   ///< peers answered, and each lists nobody or lists this member as not started: a new group
+    kRefuse,    ///< a peer knows it already took part, or runs a group without it: never bootstrap
     kNoAnswer,  ///< no peer answered yet: ask again (members of a new group serve while they ask)
   } kind;
   std::string reason;  ///< one line, for kRefuse

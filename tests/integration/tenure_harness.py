@@ -506,7 +506,9 @@ class Cluster:
         m.in_group = False
         if node_id not in self.inbound:
             self.inbound[node_id] = LinkProxy("*->%s" % node_id, lambda: m.address)
-        m.peers = [(b, self.links[(node_id, b)].address) for b in sorted(self.members) if b != node_id]
+        # A member that joined later has no direct link from here: its inbound proxy.
+        m.peers = [(b, (self.links.get((node_id, b)) or self.inbound[b]).address)
+                   for b in sorted(self.members) if b != node_id]
 
     def joiner_address(self, node_id):
         return self.inbound[node_id].address

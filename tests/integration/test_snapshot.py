@@ -91,6 +91,32 @@ class SnapshotTest(th.ClusterTestCase):
         _, shards = th.list_shards(c.wait_leader([leader, a], timeout=20))
         self.assertIn("W", shards)
 
+    def test_removed_member_restarted_empty_refuses_to_found_a_group_of_its_own(self):
+        """A member removed from the group, wiped and restarted with its
+        first config (its own id among peers) must not bootstrap: the group
+        no longer lists it, so nobody remembers it took part, and two such
+        members of three would elect each other and depose the real group
+        with their newer terms (chaos seeds 301 and 302). A peer that runs a
+        group without it makes it refuse, and the group keeps its leader."""
+        c = self.make_cluster(n=3)
+        leader = c.start()
+        th.create_shards(leader, ["base"])
+        a, b = c.followers(leader)
+        r = leader.delete("/v1/members/" + b.id)
+        self.assertStatus(r, 200)
+        b.in_group = False
+        th.wait_until(lambda: b.id not in [m["id"] for m in a.get("/v1/members").json["members"]], 20,
+                      "%s gone from %s's member list" % (b.id, a.id))
+        term = leader.cluster_view()["term"]
+        b.kill()
+        b.wipe()
+        b.start(wait_healthy=False)
+        th.wait_until(lambda: not b.alive(), 30, "%s refusing to start" % b.id)
+        self.assertNotEqual(b.proc.returncode, 0)
+        self.assertIn("runs a group without member %s" % b.id, b.log_tail(5))
+        self.assertEqual(c.wait_leader([leader, a]).id, leader.id)
+        self.assertEqual(leader.cluster_view()["term"], term)
+
     def test_wiped_member_cut_off_at_start_waits_for_a_peer_then_refuses(self):
         """The guard must also hold when no peer answers at first (a
         partition, its peers restarting): a first start bootstraps only once
