@@ -122,7 +122,7 @@ class Run:
             draw = random.Random("clocks-%s" % a.seed)
             for p in self.cluster.all() + self.fleet.all():
                 modes = [f.split("-")[1] for f in clock_faults]
-                self.clocks.attach(p, draw.choice(modes))
+                self.clocks.attach(p, draw.choice(modes), clocks.draw_rate(draw))
         self.cluster.start()
         self.fleet.start()
         self.t0 = time.monotonic()
@@ -131,7 +131,8 @@ class Run:
         self.nlog = nem.NemesisLog(os.path.join(self.dir, "nemesis.log"), self.t0)
         self.nlog.log("info", "run", "seed=%s faults=%s plant=%s" % (a.seed, ",".join(a.faults), ",".join(a.plant)))
         if self.clocks is not None:
-            self.nlog.log("info", "clocks", " ".join("%s=%s" % kv for kv in sorted(self.clocks.modes.items())))
+            self.nlog.log("info", "clocks", " ".join("%s=%s%s" % (p, m, "" if m == "jump" else "@x%.4f" % r)
+                                                     for p, m, r in self.clocks.describe()))
 
     def start(self):
         a = self.args

@@ -38,8 +38,8 @@ Faults (`--faults` names):
   (`to-majority`);
 - `clock-jump`, `clock-drift`: through libfaketime (clocks.py): a process's
   wall clock jumps minutes to hours forward or back and later back; a
-  process's clocks (monotonic too) run at 0.98-1.02 of real time, within
-  the lease's drift bound, then at 1 again.
+  process whose clocks (monotonic too) run at a constant 0.98-1.02 of real
+  time, within the lease's drift bound, is restarted at a new rate.
 One fault at a time; between faults a quiet gap. Every draw comes from the
 seeded random generator in a fixed order, so a seed replays the same
 schedule of kinds, roles, durations and gaps (what a role such as "the
@@ -55,6 +55,7 @@ import resource
 import threading
 import time
 
+import clocks
 import tenure_harness as th
 
 FAULTS = ("kill", "pause", "partition", "slow", "agent-kill", "agent-pause", "member-replace", "disk-full",
@@ -415,7 +416,8 @@ class Nemesis(threading.Thread):
             self.cluster.prepare_rejoin(extra)
         m.retired = False
         if self.clocks is not None:
-            self.clocks.attach(m, self.rng.choice([k for k in ("jump", "drift") if "clock-" + k in self.faults]))
+            self.clocks.attach(m, self.rng.choice([k for k in ("jump", "drift") if "clock-" + k in self.faults]),
+                               clocks.draw_rate(self.rng))
         m.start(wait_healthy=True)
         r = _ask(leader, "POST", "/v1/members", {"id": extra, "address": self.cluster.joiner_address(extra)})
         if r is None or r.status != 201:
@@ -489,17 +491,20 @@ class Nemesis(threading.Thread):
         return undo
 
     def _clock_drift(self):
+        """A drift-mode process is restarted with its clocks at a new rate
+        (clocks.py: a rate never changes within a process's life)."""
         p = self._clock_process("drift")
-        rate = 1.0 + self.rng.choice((-1, 1)) * self.rng.uniform(0.005, 0.02)
+        rate = clocks.draw_rate(self.rng)
         if p is None:
             return None
+        p.kill()
         self.clocks.set(p.id, 0, rate)
-        self.log.log("start", "clock-drift", "%s clocks at x%.4f" % (p.id, rate))
-
-        def undo():
-            self.clocks.set(p.id, 0, 1.0)
-            return "%s clocks at x1 again" % p.id
-        return undo
+        if p.kind == "member":
+            p.start(wait_healthy=True)
+        else:
+            p.start(wait_ready=False)
+        self.log.log("start", "clock-drift", "%s restarted with its clocks at x%.4f" % (p.id, rate))
+        return lambda: "%s keeps x%.4f" % (p.id, rate)
 
     def heal_everything(self):
         """After the run: every link passes at full speed, every process runs."""
@@ -508,8 +513,9 @@ class Nemesis(threading.Thread):
             p.delay = 0.0
             p.set_mode("pass")
         if self.clocks is not None:
-            for pid in self.clocks.modes:
-                self.clocks.set(pid, 0, 1.0)
+            for pid, mode in self.clocks.modes.items():
+                if mode == "jump":
+                    self.clocks.set(pid, 0, 1.0)  # drift-mode processes keep their rate: no jump
         for m in self.cluster.all():
             if m.paused:
                 m.resume()
