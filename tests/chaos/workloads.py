@@ -98,18 +98,30 @@ class RegisterClient(threading.Thread):
         member, note)."""
         headers = {"Idempotency-Key": key} if key else {}
         note, m = None, None
+        # What the outcome is when no attempt answers: the note of the first
+        # attempt that may have reached a member. A refused connection never
+        # did; a timeout, a reset or a 503 may have been applied, and a later
+        # refused retry must not make the operation look never sent (chaos
+        # seed 1 in CI: a delete timed out at one member, its retry was
+        # refused by a killed one, and it was recorded as a failure though
+        # the shard was gone).
+        uncertain = None
         for k in range(attempts):
             m = self._member(draw, k)
             try:
                 r = http_request(m.address, method, path, body=body, headers=headers, timeout=TIMEOUT)
             except (OSError, http.client.HTTPException) as e:
                 note = e
+                if uncertain is None and not isinstance(e, ConnectionRefusedError):
+                    uncertain = e
                 continue
             if r.status == 503 and k + 1 < attempts:
                 note = r
+                if uncertain is None:
+                    uncertain = TimeoutError("503 at %s, retried" % m.id)
                 continue
             return r, m, None
-        return None, m, note
+        return None, m, uncertain or note
 
     def _mutate(self, f, shard, keyed, draw, method, path, body, interpret):
         op = self.history.invoke(self.idx, f, shard, self.clock.now(), args=body)
