@@ -29,6 +29,7 @@ BootstrapVerdict check_bootstrap(const config::ControllerConfig& config) {
     if (j.is_discarded() || !j.contains("members") || !j["members"].is_array()) continue;
     answered = true;
     bool listed = false;
+    size_t named = 0;
     std::string others_listed;
     for (const auto& m : j["members"]) {
       if (!m.is_object()) continue;
@@ -40,8 +41,10 @@ BootstrapVerdict check_bootstrap(const config::ControllerConfig& config) {
                "), then add it back as a new member (docs/operations.md)"};
       }
       listed = listed || id == config.node_id;
-      others_listed += (others_listed.empty() ? "" : ", ") + id;
+      // The refusal's line names a few of them, not whatever a peer sends.
+      if (++named <= 8) others_listed += (others_listed.empty() ? "" : ", ") + id.substr(0, 64);
     }
+    if (named > 8) others_listed += ", and " + std::to_string(named - 8) + " more";
     // A peer that runs a group without this member: this member was removed
     // from it (or never in it). Bootstrapping would found a second group
     // under the same ids; two removed members of three would elect each

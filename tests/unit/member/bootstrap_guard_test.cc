@@ -146,6 +146,21 @@ TEST_F(BootstrapGuardTest, APeerThatSawThisMemberStartRefusesAndSaysWhatToDo) {
   EXPECT_EQ(v.reason.find('\n'), std::string::npos) << "one line";
 }
 
+TEST_F(BootstrapGuardTest, TheRefusalNamesAFewMembersOfAHugeList) {
+  // A peer listing 10,000 members with 128-character ids: one short line.
+  FakePeer c2(ioc_);
+  std::string many;
+  for (int i = 0; i < 10000; ++i) {
+    std::string id = std::string(123, 'x') + std::to_string(10000 + i);
+    many += std::string(many.empty() ? "" : ", ") + R"({"id": ")" + id + R"(", "started": true})";
+  }
+  c2.answer(200, members(many));
+  auto v = check_bootstrap(config({{"c2", c2.address()}}));
+  ASSERT_EQ(v.kind, Kind::kRefuse);
+  EXPECT_NE(v.reason.find("and 9992 more"), std::string::npos) << v.reason.substr(0, 200);
+  EXPECT_LT(v.reason.size(), 1000u);
+}
+
 TEST_F(BootstrapGuardTest, OneRefusalWinsOverPeersThatAreDown) {
   FakePeer c3(ioc_);
   c3.answer(200, members(R"({"id": "c1", "started": true})"));
