@@ -118,7 +118,7 @@ class Run:
                 raise SystemExit("clock faults need libfaketime (apt-get install libfaketime): %s" % clocks.LIB)
             # One mode per process for the whole run (clocks.py); with both
             # faults on, each process draws one.
-            self.clocks = clocks.ClockControl(self.dir)
+            self.clocks = clocks.ClockControl(self.dir, th.BIN_DIR)
             draw = random.Random("clocks-%s" % a.seed)
             for p in self.cluster.all() + self.fleet.all():
                 modes = [f.split("-")[1] for f in clock_faults]

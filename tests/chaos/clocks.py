@@ -4,7 +4,8 @@ library preloaded and a control file of its own, which the nemesis rewrites
 to move that process's clocks (read again within a second:
 FAKETIME_CACHE_DURATION).
 
-Controllers then run `tenure-controller-glibc-malloc` (see CONTROLLER).
+Controllers then run `tenure-controller-glibc-malloc` (see CONTROLLER), and
+every such process preloads TIMERFD_PASSTHROUGH before libfaketime.
 
 A process runs in one of two modes for the whole run, because libfaketime
 applies one offset to every clock it fakes and a monotonic clock must never
@@ -28,6 +29,10 @@ does; no kernel makes CLOCK_MONOTONIC jump):
 import os
 
 LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+# Preloaded before LIB: libfaketime rewrites timerfd_settime's absolute times
+# wrongly, which froze every Asio timer of a process (the library's comment,
+# tests/chaos/timerfd_passthrough.cc). In the build's bin directory.
+TIMERFD_PASSTHROUGH = "libtenure_timerfd_passthrough.so"
 # libfaketime cannot start a program linked with jemalloc (it reads the
 # clock while libfaketime initializes): controllers with a clock of their
 # own run the same code built with glibc's malloc (programs/CMakeLists.txt).
@@ -48,8 +53,12 @@ def available():
 class ClockControl:
     """Per process: its mode and the file that sets its fake time."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, bin_dir):
         self.run_dir = run_dir
+        self.preload = "%s %s" % (os.path.join(bin_dir, TIMERFD_PASSTHROUGH), LIB)
+        if not os.path.exists(os.path.join(bin_dir, TIMERFD_PASSTHROUGH)):
+            raise SystemExit("clock faults need %s in %s (build it: ninja -C build tenure_timerfd_passthrough)"
+                             % (TIMERFD_PASSTHROUGH, bin_dir))
         self.modes = {}  # process id -> mode
         self.files = {}
 
@@ -61,7 +70,7 @@ class ClockControl:
         self.files[proc.id] = path
         self.modes[proc.id] = mode
         self.set(proc.id, 0, rate if mode == "drift" else 1.0)
-        env = {"LD_PRELOAD": LIB, "FAKETIME_TIMESTAMP_FILE": path, "FAKETIME_CACHE_DURATION": "1"}
+        env = {"LD_PRELOAD": self.preload, "FAKETIME_TIMESTAMP_FILE": path, "FAKETIME_CACHE_DURATION": "1"}
         if mode == "jump":
             env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
         proc.extra_env = dict(proc.extra_env, **env)
