@@ -72,8 +72,10 @@ class RaftStorage final : public replication::LogStore {
 
   /// Stores a snapshot this member took itself (Raft::compact) if newer than
   /// the stored one, and deletes entries with index <= compact_to; one
-  /// transaction. Its file is written first unless write_snapshot_file
-  /// wrote it already (then the transaction is small).
+  /// transaction, without an fsync of its own: durable with the next
+  /// persist(); a crash before it leaves the older snapshot and the whole
+  /// log. Its file is written first unless write_snapshot_file wrote it
+  /// already (then the transaction is small).
   void save_snapshot(const consensus::Snapshot& snapshot, consensus::LogIndex compact_to) override;
   /// storage_fatal with this file's path.
   [[noreturn]] void fatal(const std::string& what) override;
@@ -122,6 +124,9 @@ class RaftStorage final : public replication::LogStore {
   int lock_fd_;
   std::string data_dir_;
   std::string snapshot_file_;  ///< the current snapshot's file; empty: none, or inline (version 2)
+  /// save_snapshot switched files without an fsync: the older files stay
+  /// until the next persist() is durable (a crash may still need them).
+  bool older_snapshot_files_until_sync_ = false;
   bool empty_ = true;
   consensus::HardState hard_state_;
   consensus::LogIndex snapshot_index_;

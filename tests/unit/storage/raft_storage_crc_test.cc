@@ -183,13 +183,18 @@ TEST(RaftStorageSnapshotFileTest, OrphansAndTemporariesAreRemovedAtOpenAndOldSna
     }
     EXPECT_EQ(left, std::vector<std::string>{current});
     // A snapshot written ahead by the one who took it (off the storage's
-    // thread), then saved: the old file goes once the new one is named.
+    // thread), then saved: the old file goes once the switch is durable,
+    // with the next Ready (save_snapshot has no fsync of its own).
     Snapshot snap = s->load().snapshot;
     snap.index = LogIndex(12);
     snap.term = Term(2);
     snap.data = std::make_shared<const std::string>("state@12");
     s->write_snapshot_file(snap);
     s->save_snapshot(snap, LogIndex(11));
+    EXPECT_TRUE(std::filesystem::exists(dir.sub(current)));
+    Ready rd;
+    rd.hard_state = s->hard_state();
+    s->persist(rd);
     EXPECT_FALSE(std::filesystem::exists(dir.sub(current)));
   }
   auto s = RaftStorage::open(dir.path());

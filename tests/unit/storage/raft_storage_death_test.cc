@@ -110,10 +110,15 @@ TEST_F(RaftStorageDeathTest, FailedFsyncOfSnapshotAndMetaIsFatal) {
         snap.index = LogIndex(1);
         snap.term = Term(1);
         storage::testing::fail_syncs(true);
+        // Not fsynced on its own: the failure surfaces at the next Ready,
+        // whose fsync is the one that makes the switch durable.
         s->save_snapshot(snap, LogIndex(1));
+        Ready rd;
+        rd.entries.push_back((Entry{Term(1), LogIndex(2), EntryType::kNormal, "e2"}));
+        s->persist(rd);
         std::exit(0);
       },
-      ::testing::ExitedWithCode(1), "^FATAL storage op=save_snapshot .*code=1034");
+      ::testing::ExitedWithCode(1), "^FATAL storage op=persist .*code=1034");
 }
 
 TEST_F(RaftStorageDeathTest, EntriesLeavingAGapAbort) {

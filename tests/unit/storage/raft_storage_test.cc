@@ -1,4 +1,8 @@
 #include "storage/raft_storage.h"
+#include "storage/snapshot_file.h"
+
+#include <filesystem>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -236,6 +240,49 @@ TEST(RaftStorageTest, MetaTable) {
   EXPECT_EQ(s->get_meta("first_start_done"), "");
   EXPECT_EQ(s->get_meta(RaftStorage::kSchemaVersionKey), std::to_string(RaftStorage::kSchemaVersion));
   EXPECT_FALSE(s->get_meta("missing").has_value());
+}
+
+std::set<std::string> snapshot_files(const std::string& dir) {
+  std::set<std::string> out;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    std::string name = f.path().filename().string();
+    if (name.rfind("snapshot-", 0) == 0) out.insert(name);
+  }
+  return out;
+}
+
+// A snapshot this member took is switched to without an fsync of its own
+// (the next Ready's makes it durable), so the older snapshot's file must
+// outlive the switch until then: a crash before it leaves the database
+// naming the older snapshot.
+TEST(RaftStorageTest, SaveSnapshotWaitsForTheNextFsyncBeforeDroppingTheOlderFile) {
+  TempDir dir;
+  storage::testing::register_faulty_vfs();
+  auto s = RaftStorage::open(dir.path(), RaftStorageOptions{storage::testing::kFaultyVfs});
+  s->persist(with_entries(entries(1, 100, 1)));
+  s->save_snapshot(make_snapshot(50, 1, "s50"), LogIndex(40));
+  s->persist(with_entries(entries(101, 101, 1)));
+  ASSERT_EQ(snapshot_files(dir.path()), (std::set<std::string>{snapshot_file_name(LogIndex(50), Term(1))}));
+
+  auto next = make_snapshot(90, 1, "s90");
+  s->write_snapshot_file(next);  // as the snapshot maker does, off the persist thread
+  storage::testing::reset_sync_count();
+  s->save_snapshot(next, LogIndex(80));
+  EXPECT_EQ(storage::testing::sync_count(), 0) << "save_snapshot fsynced the database or its WAL";
+  EXPECT_EQ(snapshot_files(dir.path()), (std::set<std::string>{snapshot_file_name(LogIndex(50), Term(1)),
+                                                               snapshot_file_name(LogIndex(90), Term(1))}));
+  EXPECT_EQ(s->snapshot()->index, LogIndex(90));
+
+  s->persist(with_entries(entries(102, 102, 1)));
+  EXPECT_EQ(storage::testing::sync_count(), 1);
+  EXPECT_EQ(snapshot_files(dir.path()), (std::set<std::string>{snapshot_file_name(LogIndex(90), Term(1))}));
+  s.reset();
+  auto reopened = RaftStorage::open(dir.path());
+  InitialState st = reopened->load();
+  EXPECT_EQ(st.snapshot.index, LogIndex(90));
+  EXPECT_EQ(*st.snapshot.data, "s90");
+  EXPECT_EQ(st.entries.front().index, LogIndex(91));
+  EXPECT_EQ(st.entries.back().index, LogIndex(102));
 }
 
 TEST(RaftStorageTest, ReadyOf256EntriesIsOneFsync) {
