@@ -128,6 +128,19 @@ void Raft::campaign() {
   start_election(config_.pre_vote, /*transfer=*/false);
 }
 
+void Raft::leader_unreachable(const NodeId& leader) {
+  if (role_ != Role::kFollower || leader.empty() || leader_ != leader) return;
+  leader_ = NodeId();
+  // Campaign in [heartbeat, 2 heartbeat) ticks. The other members that lost
+  // the same leader dial it too (every half heartbeat while it is silent),
+  // so they have dropped their lease by the time this pre-vote reaches them;
+  // the random part spreads the candidates apart.
+  int heartbeat = std::max(1, config_.heartbeat_ticks);
+  reset_randomized_election_timeout();
+  int wait = heartbeat + (randomized_election_timeout_ - config_.election_ticks) % heartbeat;
+  election_elapsed_ = std::max(election_elapsed_, randomized_election_timeout_ - wait);
+}
+
 void Raft::tick() {
   if (role_ == Role::kLeader) {
     tick_heartbeat();

@@ -132,6 +132,16 @@ class Raft {
   std::optional<DropReason> step(Message m);
   /// Starts an election now (pre-vote first when enabled), as on a timeout.
   void campaign();
+  /// The driver found nothing listening at `leader`'s address (its process
+  /// is gone: the kernel refused a connection). A follower of `leader`
+  /// forgets it, which ends its leader lease (so it grants other members'
+  /// pre-votes), and campaigns [heartbeat, 2 heartbeat) ticks later instead
+  /// of a whole election timeout. Only the timing of an election changes, never
+  /// its rules. A no-op otherwise.
+  void leader_unreachable(const NodeId& leader);
+  /// Ticks since a follower last heard from its leader (or since it last
+  /// reset its election clock); 0 on a leader.
+  int ticks_since_leader_heard() const { return role_ == Role::kLeader ? 0 : election_elapsed_; }
 
   /// Appends a command to the log (leader only).
   RaftResult<ProposalTicket> propose(std::string data);

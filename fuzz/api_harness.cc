@@ -58,6 +58,7 @@ class NoPeers final : public replication::PeerSender {
   void send(std::vector<consensus::Message>) override {}
   void set_peer_address(const consensus::NodeId&, const std::string&) override {}
   bool peer_healthy(const consensus::NodeId&) const override { return false; }
+  void probe(const consensus::NodeId&, std::function<void(bool)> done) override { done(false); }
 };
 
 /// The responder a connection would make, and the handler's copy of it

@@ -335,6 +335,8 @@ std::shared_ptr<StreamHandle> HttpClient::stream(const std::string& host_port, C
 
 void HttpClient::shutdown() { impl_->shutdown(); }
 
+const std::shared_ptr<ClientCore>& HttpClient::impl_core() const { return impl_->core; }
+
 uint64_t HttpClient::connections_opened() const { return impl_->core->opened.load(); }
 
 }  // namespace tenure::net

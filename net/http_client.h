@@ -24,6 +24,10 @@ class io_context;
 
 namespace tenure::net {
 
+namespace detail {
+struct ClientCore;
+}  // namespace detail
+
 /// One request. `target` is the path and query ("/v1/shards?worker=w1").
 struct ClientRequest {
   std::string method = "GET";
@@ -144,6 +148,12 @@ class HttpClient {
                                        StreamHeadersFn on_headers, StreamDataFn on_data,
                                        StreamEndFn on_end);
 
+  /// Dials host_port (a TCP connection only, closed at once) and calls
+  /// `done(true)` iff it was refused: nothing listens there. Accepted, no
+  /// answer within `timeout_ms`, or any other failure: `done(false)`.
+  /// Called once, on an io thread, unless the client is shut down first.
+  void probe_listener(const std::string& host_port, uint32_t timeout_ms, std::function<void(bool refused)> done);
+
   /// Closes every connection and stream and drops what is pending: once
   /// it returns, no callback of this client runs again (it waits for
   /// callbacks running on other threads), and later requests are dropped
@@ -156,6 +166,7 @@ class HttpClient {
   struct Impl;
 
  private:
+  const std::shared_ptr<detail::ClientCore>& impl_core() const;
   std::shared_ptr<Impl> impl_;
 };
 

@@ -36,6 +36,17 @@ bool PeerTransport::peer_healthy(const NodeId& id) const {
   return !it->second.last_failed && Clock::now() - it->second.last_ok < std::chrono::seconds(5);
 }
 
+void PeerTransport::probe(const NodeId& id, std::function<void(bool refused)> done) {
+  std::string address;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = peers_.find(id);
+    if (it != peers_.end()) address = it->second.address;
+  }
+  if (address.empty()) return done(false);  // no address known: nothing proven
+  client_.probe_listener(address, options_.probe_timeout_ms, std::move(done));
+}
+
 void PeerTransport::send(std::vector<Message> msgs) {
   std::vector<std::pair<NodeId, Message>> snapshots;
   std::vector<NodeId> touched;

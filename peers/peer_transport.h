@@ -38,6 +38,8 @@ struct TransportOptions {
   size_t snapshot_chunk_bytes = 512 << 10;
   uint32_t request_timeout_ms = 2000;
   uint32_t max_backoff_ms = 1000;
+  /// A probe (PeerSender::probe) that gets no answer this soon proves nothing.
+  uint32_t probe_timeout_ms = 250;
 };
 
 class PeerTransport : public replication::PeerSender {
@@ -54,6 +56,7 @@ class PeerTransport : public replication::PeerSender {
   void send(std::vector<consensus::Message> msgs) override;
   void set_peer_address(const consensus::NodeId& id, const std::string& address) override;
   bool peer_healthy(const consensus::NodeId& id) const override;
+  void probe(const consensus::NodeId& id, std::function<void(bool refused)> done) override;
 
  private:
   enum LaneId : size_t { kControl = 0, kAppends = 1, kLanes = 2 };

@@ -70,6 +70,8 @@ void RaftDriver::tick() {
   if (raft_->role() == consensus::Role::kLeader) {
     if (options_.promote_learners) maybe_promote_learners();
     if (leader_tick_hook_) leader_tick_hook_();
+  } else if (options_.probe_silent_leader) {
+    maybe_probe_leader();
   }
   if (every_tick_hook_) every_tick_hook_();
   process();

@@ -53,6 +53,11 @@ struct DriverOptions {
   size_t max_queued_proposal_bytes = size_t(32) << 20;
   /// The leader promotes a learner to voter once it has caught up (§4.2.1).
   bool promote_learners = true;
+  /// A follower whose leader has been silent for more than 1.5 heartbeat
+  /// intervals dials it (PeerSender::probe); if the leader's address refuses
+  /// the connection, its process is gone and the follower campaigns without
+  /// waiting out the election timeout (Raft::leader_unreachable).
+  bool probe_silent_leader = true;
 };
 
 /// kTooLarge: the command exceeds the max entry size (413 too_large).
@@ -173,6 +178,7 @@ class RaftDriver {
   bool known_sender(const consensus::Message& m) const;
   void apply_conf_change(const consensus::Entry& e);
   void maybe_promote_learners();
+  void maybe_probe_leader();
   void check_hand_over();
   NodeError not_leader() const;
   bool refuse_if_not_leader(EntryDone& done);
@@ -188,6 +194,8 @@ class RaftDriver {
   bool stopped_ = true;  ///< until start(), and again after stop()
   bool process_scheduled_ = false;
   bool persisting_ = false;  ///< a Ready is being persisted: no ready() until it is advanced
+  bool probe_in_flight_ = false;  ///< maybe_probe_leader: one dial of a silent leader at a time
+  int ticks_since_probe_ = 0;
 
   /// Snapshots from the leader, decoded when they arrived, by index, until
   /// the Ready that installs them.

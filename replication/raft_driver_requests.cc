@@ -315,6 +315,35 @@ void RaftDriver::apply_conf_change(const consensus::Entry& e) {
                        " member=" + cc->node.str());
 }
 
+void RaftDriver::maybe_probe_leader() {
+  // A crashed leader's kernel refuses connections to its port at once; a
+  // leader that is alive but stopped, slow or cut off is never refused
+  // (its kernel accepts, or nothing answers). So a refusal lets the
+  // followers skip most of the election timeout after a crash (issue 11:
+  // failover), and nothing else changes when a leader is merely slow. The
+  // silence threshold is short because a probe of a live leader costs one
+  // accepted connection and changes nothing.
+  ++ticks_since_probe_;
+  NodeId leader = raft_->leader();
+  int heartbeat = std::max(1, options_.raft.heartbeat_ticks);
+  if (leader.empty() || leader == id() || probe_in_flight_) return;
+  if (raft_->ticks_since_leader_heard() <= heartbeat + heartbeat / 2) return;
+  if (ticks_since_probe_ < std::max(1, heartbeat / 2)) return;
+  probe_in_flight_ = true;
+  ticks_since_probe_ = 0;
+  peers_.probe(leader, [this, leader](bool refused) {
+    executor_.post([this, leader, refused] {
+      probe_in_flight_ = false;
+      if (stopped_ || !refused || raft_->leader() != leader) return;
+      log_info("raft", "event=leader_unreachable node=" + id().str() + " leader=" + leader.str() +
+                           " term=" + std::to_string(raft_->term().value()) +
+                           " detail=\"its address refused a connection: campaigning without waiting out the "
+                           "election timeout\"");
+      raft_->leader_unreachable(leader);
+    });
+  });
+}
+
 void RaftDriver::maybe_promote_learners() {
   const auto& conf = raft_->conf();
   if (conf.learners.empty()) return;

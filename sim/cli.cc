@@ -65,6 +65,9 @@ std::string apply_flag(CliOptions& c, const std::string& flag, const std::string
       return "unknown planted bug '" + value + "' (see --bug list)";
     }
     c.overrides.bug = value == "list" ? "" : value;
+  } else if (flag == "--probe-leader") {
+    if (value != "0" && value != "1") return "--probe-leader must be 0 or 1, got '" + value + "'";
+    c.overrides.probe_leader = value == "1";
   } else if (flag == "--max-violations") {
     if (!parse_u64(value, v)) return "--max-violations needs a non-negative integer, got '" + value + "'";
     c.max_violations = v;
@@ -127,7 +130,7 @@ void set_abort_context(const RunOptions& o, uint64_t seeds_done, uint64_t violat
 std::string usage() {
   std::ostringstream os;
   os << "usage: tenure-sim [--seed S | --seeds A-B] [--nodes N] [--ticks T] [--bug NAME] [--verbose]\n"
-     << "                  [--max-violations K] [--fleet]\n"
+     << "                  [--max-violations K] [--fleet] [--probe-leader 0|1]\n"
      << "Runs the Raft core and a key-value state machine under seeded faults and checks\n"
      << "every safety property after every step, then a liveness phase.\n"
      << "With --fleet, every member also runs the controller's state machine and, while it\n"
@@ -146,6 +149,9 @@ std::string usage() {
      << "  --max-violations K  stop after K failing seeds\n"
      << "  --fleet             fleet mode (above); the Raft options of a seed stay the same\n"
      << "                      and the fleet's are drawn on top; fleet-* bugs need it\n"
+     << "  --probe-leader 0|1  followers dial a silent leader and campaign early when its\n"
+     << "                      process is down, as the controller does (default: 1); 0 for\n"
+     << "                      an A/B of the failover time (stats: crash_failover_ms)\n"
      << "Prints each seed's options first, a VIOLATION line and its replay command when a\n"
      << "checker fires, and last 'seeds=K violations=V'. Exits 1 when V > 0.\n";
   return os.str();
@@ -230,6 +236,10 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     total.partitions += s.partitions;
     total.snapshots_installed += s.snapshots_installed;
     total.conf_changes += s.conf_changes;
+    total.probes += s.probes;
+    total.crash_failovers += s.crash_failovers;
+    total.crash_failover_us += s.crash_failover_us;
+    total.probes_refused += s.probes_refused;
     total.leaders += s.leaders;
     total.old_term_commits += s.old_term_commits;
     worst_liveness = std::max(worst_liveness, s.liveness_ticks);
@@ -239,7 +249,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
           << " committed=" << s.committed << " acked=" << s.writes_acked << " reads=" << s.reads_ok
           << " crashes=" << s.crashes << " torn=" << s.torn_crashes << " partitions=" << s.partitions
           << " leaders=" << s.leaders << " snapshots=" << s.snapshots_installed << " conf_changes=" << s.conf_changes
-          << " old_term_commits=" << s.old_term_commits << " liveness_ticks=" << s.liveness_ticks << " end_ticks=" << s.end_ticks << "\n";
+          << " probes=" << s.probes << " probes_refused=" << s.probes_refused << " old_term_commits=" << s.old_term_commits << " liveness_ticks=" << s.liveness_ticks << " end_ticks=" << s.end_ticks << "\n";
       if (o.fleet) out << "fleet: " << describe(s.fleet) << "\n";
     }
     if (r.violation) {
@@ -252,8 +262,11 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   out << "stats: events=" << total.events << " messages=" << total.messages << " committed=" << total.committed
       << " acked_writes=" << total.writes_acked << " reads=" << total.reads_ok << " crashes=" << total.crashes
       << " partitions=" << total.partitions << " snapshots=" << total.snapshots_installed
-      << " conf_changes=" << total.conf_changes << " leaders=" << total.leaders
-      << " old_term_commits=" << total.old_term_commits
+      << " conf_changes=" << total.conf_changes << " probes=" << total.probes
+      << " probes_refused=" << total.probes_refused << " crash_failovers=" << total.crash_failovers
+      << " crash_failover_ms="
+      << (total.crash_failovers ? total.crash_failover_us / 1000 / static_cast<int64_t>(total.crash_failovers) : 0)
+      << " leaders=" << total.leaders << " old_term_commits=" << total.old_term_commits
       << " worst_liveness_ticks=" << worst_liveness << "\n";
   if (c.overrides.fleet) out << "fleet: " << describe(total.fleet) << "\n";
   out << "seeds=" << seeds << " violations=" << violations << std::endl;

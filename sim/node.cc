@@ -31,6 +31,7 @@ void Node::start(uint64_t random_seed) {
   o.snapshot_keep_entries = static_cast<uint64_t>(settings_.keep_entries);
   o.configured_addresses = settings_.configured_addresses;
   o.promote_learners = settings_.promote_learners;
+  o.probe_silent_leader = settings_.probe_leader;
   sm_ = make_sm_();
   persist_free_at_ = 0;
   // The conversions to the private bases happen here, where they are allowed.

@@ -94,6 +94,10 @@ class NodeHooks {
   virtual int64_t now_us() const = 0;
   /// Whether the member's last exchange with `peer` went through.
   virtual bool link_healthy(const Node& n, const NodeId& peer) const = 0;
+  /// A connection from the member to `peer` (PeerSender::probe): `done(true)`
+  /// iff it was refused, i.e. the peer was down and the links both ways up.
+  /// Not called if the member crashed meanwhile.
+  virtual void probe(Node& n, const NodeId& peer, std::function<void(bool)> done) = 0;
   virtual void on_applied(Node& n, const Entry& e) = 0;
   virtual void on_restored(Node& n, const Snapshot& s) = 0;
   /// The member (re)started from `recovered`.
@@ -118,6 +122,7 @@ class Node final : private replication::Executor,
     /// The leader promotes caught-up learners itself (the controller's
     /// behaviour); otherwise only the simulator's churn promotes them.
     bool promote_learners = false;
+    bool probe_leader = true;  ///< DriverOptions::probe_silent_leader
     /// Members' addresses as a config would list them (the initial voters).
     std::map<NodeId, std::string> configured_addresses;
   };
@@ -185,6 +190,7 @@ class Node final : private replication::Executor,
   void send(std::vector<Message> msgs) override;
   void set_peer_address(const NodeId&, const std::string&) override {}
   bool peer_healthy(const NodeId& peer) const override { return hooks_.link_healthy(*this, peer); }
+  void probe(const NodeId& peer, std::function<void(bool)> done) override { hooks_.probe(*this, peer, std::move(done)); }
   // replication::Machine over sm_
   bool restore(const std::string& data) override { return sm_->restore(data); }
   std::unique_ptr<replication::StagedState> stage(const std::string& data) override;

@@ -98,6 +98,7 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   r.apply_bytes_per_ready = rng.chance(0.5) ? 0 : rng.pick(std::vector<size_t>{1, 16, 64, 256});
 
   if (o.nodes) r.nodes = *o.nodes;
+  if (o.probe_leader) r.probe_leader = *o.probe_leader;
   if (o.ticks) r.ticks = *o.ticks;
   r.bug = o.bug;
   if (o.fleet) {
@@ -151,7 +152,7 @@ std::string RunOptions::describe() const {
      << " async_fsync=" << (async_fsync ? 1 : 0) << " fsync_us=" << fsync_min_us << "-" << fsync_max_us
      << " keep_removed=" << (keep_removed ? 1 : 0) << " promote_learners=" << (promote_learners ? 1 : 0)
      << " handoff_us=0-" << handoff_max_us << " fsync_stall=" << fsync_stall
-     << " apply_bytes=" << apply_bytes_per_ready;
+     << " apply_bytes=" << apply_bytes_per_ready << " probe_leader=" << (probe_leader ? 1 : 0);
   if (fleet) os << fleet_options.describe();
   return os.str();
 }
@@ -161,6 +162,7 @@ std::string RunOptions::replay() const {
   os << "tenure-sim --seed " << seed << " --nodes " << nodes << " --ticks " << ticks;
   if (fleet) os << " --fleet";
   if (!bug.empty()) os << " --bug " << bug;
+  if (!probe_leader) os << " --probe-leader 0";
   return os.str();
 }
 

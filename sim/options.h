@@ -21,6 +21,7 @@ struct Overrides {
   std::optional<int64_t> ticks; ///< length of the safety phase in nominal ticks
   std::string bug;              ///< planted bug name, empty for none
   bool fleet = false;           ///< fleet mode (--fleet)
+  std::optional<bool> probe_leader;  ///< --probe-leader (default: on, as in production)
 };
 
 struct RunOptions {
@@ -111,6 +112,9 @@ struct RunOptions {
   /// backlog is applied over many turns of the event loop, with ticks,
   /// messages and crashes in between (the production bound is 1 MiB).
   size_t apply_bytes_per_ready = 0;
+  /// Followers dial a silent leader and campaign early when it is down
+  /// (DriverOptions::probe_silent_leader); not drawn: production does it.
+  bool probe_leader = true;
   /// Results crossing from the persist thread (or a snapshot's child) back
   /// to the driver's serial context wait up to this long (a busy strand).
   int64_t handoff_max_us = 0;

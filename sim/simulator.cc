@@ -72,6 +72,7 @@ Node& Simulator::add_node(const NodeId& id, const InitialState& initial) {
   s.compact_every = o_.compact_every;
   s.keep_entries = o_.keep_entries;
   s.promote_learners = o_.promote_learners;
+  s.probe_leader = o_.probe_leader;
   for (int i = 1; i <= o_.nodes; ++i) s.configured_addresses.emplace(NodeId("n" + std::to_string(i)), "sim://n" + std::to_string(i));
   NodeHooks& hooks = *this;
   StateMachineFactory sm = [] { return std::make_unique<KvRegister>(); };
@@ -266,6 +267,35 @@ bool Simulator::link_healthy(const Node& n, const NodeId& peer) const {
   return it != nodes_.end() && it->second->up() && net_.link_up(n.id(), peer);
 }
 
+void Simulator::probe(Node& n, const NodeId& peer, std::function<void(bool)> done) {
+  ++stats_.probes;
+  NodeId from = n.id();
+  uint64_t life = n.incarnation();
+  auto answer = [this, from, life, done](int64_t delay_us, bool refused) {
+    after(delay_us, [this, from, life, done, refused] {
+      Node* m = node(from);
+      if (!m || !m->up() || m->incarnation() != life) return;
+      if (refused) ++stats_.probes_refused;
+      done(refused);
+      observe(*m);
+    });
+  };
+  // A TCP connect's fate: the SYN may be lost (or its link cut: no answer
+  // until the prober gives up), and the answer comes back over the other
+  // link. Refused only by a peer that is down when the SYN gets there.
+  constexpr int64_t kProbeTimeoutUs = 250'000;
+  auto there = node(peer) ? net_.route(from, peer) : std::vector<int64_t>{};
+  if (there.empty()) return answer(kProbeTimeoutUs, false);
+  int64_t out_us = std::min(there.front(), kProbeTimeoutUs);
+  q_.at(q_.now() + out_us, [this, from, peer, answer, out_us] {
+    Node* target = node(peer);
+    bool refused = target && !target->up();
+    auto back = net_.route(peer, from);
+    if (back.empty() || out_us + back.front() > kProbeTimeoutUs) return answer(kProbeTimeoutUs - out_us, false);
+    answer(back.front(), refused);
+  });
+}
+
 void Simulator::on_applied(Node& n, const Entry& e) {
   bool fresh = history_.at(e.index) == nullptr;
   report(applied_prefix_.on_apply(history_, n.id(), n.raft().term(), e));
@@ -327,6 +357,8 @@ void Simulator::on_reply(Node& n, ClientReply r) {
 }
 
 void Simulator::on_crashed(Node& n) {
+  auto led = leaders_.find(n.id());
+  if (led != leaders_.end() && phase_ == Phase::kSafety) leader_crash_ = std::make_pair(q_.now(), led->second);
   leaders_.erase(n.id());
   if (fleet_) fleet_->on_crashed(n);
   if (n.decommissioned()) return;
@@ -379,6 +411,11 @@ void Simulator::observe(Node& n) {
   if (it != leaders_.end() && it->second == r.term()) return;
   leaders_[n.id()] = r.term();
   ++stats_.leaders;
+  if (leader_crash_ && r.term() > leader_crash_->second) {
+    ++stats_.crash_failovers;
+    stats_.crash_failover_us += q_.now() - leader_crash_->first;
+    leader_crash_.reset();
+  }
   trace("leader " + n.id().str() + " term=" + std::to_string(r.term().value()) +
         " last=" + std::to_string(log.last_index().value()) + " commit=" + std::to_string(log.committed().value()));
   report(check_leader_completeness(n.id(), r.term(), log, history_, LogIndex(1), history_.last()));

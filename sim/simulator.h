@@ -38,6 +38,12 @@ struct SimStats {
   uint64_t leaders = 0;  ///< distinct (term, leader) pairs seen
   uint64_t snapshots_installed = 0;
   uint64_t conf_changes = 0;
+  /// From a leader's crash to the next leader (any member, a later term):
+  /// the failover time the probes shorten (--probe-leader 0 for an A/B).
+  uint64_t crash_failovers = 0;
+  int64_t crash_failover_us = 0;
+  uint64_t probes = 0;          ///< followers dialing a silent leader
+  uint64_t probes_refused = 0;  ///< ... whose process was down
   uint64_t old_term_commits = 0;  ///< a leader's commit landing on an older term's entry
   uint64_t committed = 0;  ///< length of the committed history
   uint64_t writes_acked = 0;
@@ -87,6 +93,7 @@ class Simulator final : private NodeHooks, private FleetEnv {
   int64_t handoff_us(Node& n) override;
   uint64_t steady_ns(const Node& n) const override;
   bool link_healthy(const Node& n, const NodeId& peer) const override;
+  void probe(Node& n, const NodeId& peer, std::function<void(bool)> done) override;
   int64_t now_us() const override { return q_.now(); }
   void on_applied(Node& n, const Entry& e) override;
   void on_restored(Node& n, const Snapshot& s) override;
@@ -148,6 +155,8 @@ class Simulator final : private NodeHooks, private FleetEnv {
   Clients clients_;
   std::map<NodeId, LogIndex> observed_commit_;
   std::map<NodeId, Term> leaders_;  ///< members currently leading, and their term
+  /// A leader crashed at this time in this term, and no later leader yet (stats_.crash_failovers).
+  std::optional<std::pair<int64_t, Term>> leader_crash_;
   std::optional<Violation> violation_;
 
   // The liveness phase.

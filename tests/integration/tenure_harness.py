@@ -339,10 +339,13 @@ class Member(ServerProcess):
 
 class Cluster:
     """A controller group under test. Members named c1..cN; every peer link
-    goes through a LinkProxy (self.link(a, b) is a's link to b)."""
+    goes through a LinkProxy (self.link(a, b) is a's link to b), unless
+    `direct_peers`: then members dial each other's listen address (no
+    partitions then; a dead member's port refuses connections, which a proxy,
+    always listening, never does)."""
 
     def __init__(self, base_dir, n=3, heartbeat_ms=50, election_ms=500, snapshot_threshold=None,
-                 worker_lease_ms=None, auth=None, name="cluster", tls=None):
+                 worker_lease_ms=None, auth=None, name="cluster", tls=None, direct_peers=False):
         self.dir = os.path.join(base_dir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.heartbeat_ms = heartbeat_ms
@@ -363,9 +366,11 @@ class Cluster:
             for b in ids:
                 if a != b:
                     self._make_link(a, b)
+        self.direct_peers = direct_peers
         for a in ids:
             m = self.members[a]
-            m.peers = [(b, m.address if b == a else self.links[(a, b)].address) for b in ids]
+            m.peers = [(b, self.members[b].address if b == a or direct_peers else self.links[(a, b)].address)
+                       for b in ids]
 
     def _make_link(self, a, b):
         dst = self.members[b]
@@ -393,7 +398,7 @@ class Cluster:
             # Its port was taken between free_port() and the bind (tests run
             # in parallel): start it again on another one, as Member.start
             # does; its peers reach it through proxies, which follow it.
-            if "cannot listen" not in m.log_tail(5):
+            if "cannot listen" not in m.log_tail(5) or self.direct_peers:
                 raise AssertionError("%s exited at start:\n%s" % (m.id, m.log_tail(20)))
             m.port = free_port()
             m.start()

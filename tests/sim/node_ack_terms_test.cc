@@ -55,6 +55,7 @@ class RecordingHooks final : public NodeHooks {
   int64_t handoff_us(Node&) override { return 0; }
   uint64_t steady_ns(const Node&) const override { return static_cast<uint64_t>(now_) * 1000; }
   bool link_healthy(const Node&, const NodeId&) const override { return true; }
+  void probe(Node&, const NodeId&, std::function<void(bool)> done) override { done(false); }
   int64_t now_us() const override { return now_; }
   void on_applied(Node&, const Entry&) override {}
   void on_restored(Node&, const Snapshot&) override {}

@@ -155,6 +155,40 @@ TEST(RaftCheckQuorum, FollowerInLeaseIgnoresVotes) {
   EXPECT_EQ(c.node("b").status().vote, NodeId("c"));
 }
 
+// A follower whose driver found nothing listening at its leader's address
+// (Raft::leader_unreachable) drops its lease at once: it votes for another
+// member that lost the leader too, and campaigns itself within two
+// heartbeat intervals. Naming another member than its leader changes nothing.
+TEST(RaftCheckQuorum, AFollowerThatFoundItsLeaderGoneVotesAndCampaignsSoon) {
+  RaftConfig cfg = config(/*pre_vote=*/true, /*check_quorum=*/true);
+  cfg.heartbeat_ticks = 2;
+  cfg.election_ticks = 20;
+  Cluster c({"a", "b", "c"}, cfg);
+  ASSERT_TRUE(c.elect("a"));
+  Term t = c.node("b").term();
+  c.node("b").leader_unreachable(NodeId("c"));  // not its leader: ignored
+  EXPECT_EQ(c.node("b").leader(), NodeId("a"));
+  c.node("b").step(vote_from("c", "b", t.next(), c.node("c")));
+  EXPECT_EQ(c.node("b").status().vote, NodeId("a")) << "voted while in its leader's lease";
+  take_messages(c, "b");
+
+  c.node("b").leader_unreachable(NodeId("a"));
+  EXPECT_TRUE(c.node("b").leader().empty());
+  c.node("b").step(vote_from("c", "b", t.next(), c.node("c")));
+  EXPECT_EQ(c.node("b").status().vote, NodeId("c"));
+
+  Cluster d({"a", "b", "c"}, cfg);
+  ASSERT_TRUE(d.elect("a"));
+  d.node("b").leader_unreachable(NodeId("a"));
+  int ticks = 0;
+  while (d.node("b").role() == Role::kFollower && ticks < 100) {
+    d.tick("b");
+    ++ticks;
+  }
+  EXPECT_GE(ticks, cfg.heartbeat_ticks);
+  EXPECT_LT(ticks, 2 * cfg.heartbeat_ticks + 1) << "campaigned only after " << ticks << " ticks";
+}
+
 TEST(RaftCheckQuorum, WithoutCheckQuorumFollowerVotesAtOnce) {
   Cluster c({"a", "b", "c"}, config(/*pre_vote=*/false, /*check_quorum=*/false));
   ASSERT_TRUE(c.elect("a"));

@@ -26,7 +26,7 @@ using consensus::Ready;
 class FakeMember final : public Executor, public LogStore, public PeerSender, public Machine, public DriverEvents {
  public:
   explicit FakeMember(const std::string& id, std::vector<NodeId> voters, size_t max_queued = 10000,
-                      size_t apply_bytes_per_ready = 0) {
+                      size_t apply_bytes_per_ready = 0, const std::function<void(DriverOptions&)>& tweak = nullptr) {
     DriverOptions o;
     o.raft.max_committed_bytes_per_ready = apply_bytes_per_ready;
     o.raft.id = NodeId(id);
@@ -40,6 +40,7 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
     o.bootstrap_voters = std::move(voters);
     o.max_queued_proposals = max_queued;
     for (const auto& v : o.bootstrap_voters) o.configured_addresses[v] = "addr-" + v.str();
+    if (tweak) tweak(o);
     driver = std::make_unique<RaftDriver>(std::move(o), *this, *this, *this, *this, *this);
   }
 
@@ -64,6 +65,10 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
   }
   void set_peer_address(const NodeId&, const std::string&) override {}
   bool peer_healthy(const NodeId&) const override { return true; }
+  void probe(const NodeId& id, std::function<void(bool)> done) override {
+    probes.push_back(id);
+    probe_answers.push_back(std::move(done));
+  }
   // Machine
   bool restore(const std::string&) override { return true; }
   std::unique_ptr<StagedState> stage(const std::string& data) override {
@@ -121,7 +126,22 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
   std::vector<std::string> applied;
   std::map<std::string, size_t> results;
   std::vector<std::string> drops;
+  std::vector<NodeId> probes;
+  std::vector<std::function<void(bool)>> probe_answers;
 };
+
+/// Starts member b, which then learns of leader a (term 2) from a heartbeat.
+void start_following_a(FakeMember& m) {
+  m.driver->start();
+  m.settle();
+  Message hb;
+  hb.type = MessageType::kHeartbeat;
+  hb.from = NodeId("a");
+  hb.to = NodeId("b");
+  hb.term = Term(2);
+  m.driver->step({hb});
+  m.settle();
+}
 
 struct Outcome {
   bool done = false;
@@ -344,16 +364,7 @@ TEST(RaftDriver, AnAnswerToAnEarlierLifesReadReleasesNoReadOfThisOne) {
   auto follower = [](uint64_t now) {
     auto m = std::make_unique<FakeMember>("b", std::vector<NodeId>{NodeId("a"), NodeId("b")});
     m->now = now;
-    m->driver->start();
-    m->settle();
-    // b learns of leader a (term 2) from a heartbeat.
-    Message hb;
-    hb.type = MessageType::kHeartbeat;
-    hb.from = NodeId("a");
-    hb.to = NodeId("b");
-    hb.term = Term(2);
-    m->driver->step({hb});
-    m->settle();
+    start_following_a(*m);
     return m;
   };
   auto read_request = [](FakeMember& m) {
@@ -384,6 +395,74 @@ TEST(RaftDriver, AnAnswerToAnEarlierLifesReadReleasesNoReadOfThisOne) {
   second->driver->step({stale});
   second->settle();
   EXPECT_FALSE(released) << "the earlier life's answer released this life's read";
+}
+
+// A follower whose leader goes silent dials it; a refused connection (the
+// leader's process is gone) makes it campaign after [jitter, 2 jitter)
+// ticks instead of a whole election timeout. An accepted connection or no
+// answer (a leader that is stopped, slow or cut off) changes nothing.
+struct SilentLeader {
+  std::unique_ptr<FakeMember> m;
+  explicit SilentLeader(bool probing = true) {
+    m = std::make_unique<FakeMember>("b", std::vector<NodeId>{NodeId("a"), NodeId("b"), NodeId("c")}, 10000, 0,
+                                     [probing](DriverOptions& o) {
+                                       o.raft.heartbeat_ticks = 10;
+                                       o.raft.election_ticks = 100;
+                                       o.raft.election_jitter_ticks = 10;
+                                       o.probe_silent_leader = probing;
+                                     });
+    start_following_a(*m);
+    EXPECT_EQ(m->driver->raft().leader(), NodeId("a"));
+  }
+  /// Ticks until b campaigns (sends a pre-vote); the ticks it took.
+  int ticks_to_campaign(const std::function<void()>& each_tick) {
+    m->outbox.clear();
+    for (int t = 1; t <= 300; ++t) {
+      m->now += 10;
+      m->driver->tick();
+      m->settle();
+      each_tick();
+      for (const auto& out : m->outbox) {
+        if (out.type == MessageType::kPreVote || out.type == MessageType::kVote) return t;
+      }
+    }
+    return -1;
+  }
+};
+
+TEST(RaftDriver, AFollowerCampaignsSoonOnlyWhenItsLeadersAddressRefusesConnections) {
+  SilentLeader refused;
+  int refused_ticks = refused.ticks_to_campaign([&] {
+    auto answers = std::move(refused.m->probe_answers);
+    refused.m->probe_answers.clear();
+    for (auto& answer : answers) answer(true);
+    refused.m->run_posted();
+  });
+  ASSERT_FALSE(refused.m->probes.empty());
+  EXPECT_EQ(refused.m->probes.front(), NodeId("a"));
+  // Silent for more than 1.5 heartbeats (15 ticks) before the first probe,
+  // then [10, 20) ticks.
+  EXPECT_GE(refused_ticks, 16 + 10);
+  EXPECT_LT(refused_ticks, 16 + 20 + 2);
+
+  SilentLeader accepted;
+  int accepted_ticks = accepted.ticks_to_campaign([&] {
+    auto answers = std::move(accepted.m->probe_answers);
+    accepted.m->probe_answers.clear();
+    for (auto& answer : answers) answer(false);
+    accepted.m->run_posted();
+  });
+  EXPECT_GT(accepted.m->probes.size(), 10u) << "a silent leader is dialed again while it stays silent";
+  EXPECT_GE(accepted_ticks, 100) << "a leader that accepts connections was not waited out";
+
+  SilentLeader unanswered;  // probes never come back: one in flight at a time
+  int unanswered_ticks = unanswered.ticks_to_campaign([] {});
+  EXPECT_EQ(unanswered.m->probes.size(), 1u);
+  EXPECT_GE(unanswered_ticks, 100);
+
+  SilentLeader off(/*probing=*/false);
+  EXPECT_GE(off.ticks_to_campaign([] {}), 100);
+  EXPECT_TRUE(off.m->probes.empty());
 }
 
 }  // namespace
