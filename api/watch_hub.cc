@@ -1,6 +1,7 @@
 #include "api/watch_hub.h"
 #include "common/steady_clock.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "api/controller_api.h"
@@ -87,21 +88,44 @@ void WatchHub::add_routes(ControllerApi& api) {
 
 void WatchHub::open(const std::shared_ptr<net::Responder>& res, WorkerId worker, Revision after) {
   if (!res->start_stream(200, "application/x-ndjson")) return;
+  if (!dispatched_set_) {
+    dispatched_ = node_.state().revision();
+    dispatched_set_ = true;
+  }
   uint64_t id = next_id_++;
   Watcher& w = watchers_[id];
   w.worker = std::move(worker);
   w.after = after;
   w.res = res;
   w.last_write_ms = steady_ms();
+  if (w.worker.empty()) {
+    unfiltered_.insert(id);
+  } else {
+    by_worker_[w.worker.str()].push_back(id);
+  }
   open_streams_.Increment();
   // The stream ends when the client goes away: forget it then.
   res->on_close([this, id] {
-    node_.post([this, id] {
-      if (watchers_.erase(id)) open_streams_.Decrement();
-    });
+    node_.post([this, id] { forget(id); });
   });
   pump(id);
 }
+
+void WatchHub::forget(uint64_t id) {
+  auto it = watchers_.find(id);
+  if (it == watchers_.end()) return;
+  if (it->second.worker.empty()) {
+    unfiltered_.erase(id);
+  } else if (auto b = by_worker_.find(it->second.worker.str()); b != by_worker_.end()) {
+    auto& ids = b->second;
+    ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+    if (ids.empty()) by_worker_.erase(b);
+  }
+  watchers_.erase(it);
+  open_streams_.Decrement();
+}
+
+Revision WatchHub::position(const Watcher& w) const { return w.in_sync ? std::max(w.after, dispatched_) : w.after; }
 
 void WatchHub::pump(uint64_t id) {
   auto it = watchers_.find(id);
@@ -109,10 +133,15 @@ void WatchHub::pump(uint64_t id) {
   Watcher& w = it->second;
   const auto& sm = node_.state();
   if (w.res->closed()) return close(id, w, "", "");
+  w.after = position(w);
+  w.in_sync = false;
   if (w.after < sm.compacted_revision()) {
     return close(id, w, "compacted", "this watcher fell behind the history kept; list and watch again");
   }
-  if (w.after >= sm.revision()) return;
+  if (w.after >= sm.revision()) {
+    w.in_sync = true;
+    return;
+  }
   size_t queued = w.res->queued_bytes();
   if (queued > kMaxQueuedBytes) {
     return close(id, w, "too_slow", "this watcher fell too far behind and was cut off; watch again from its revision");
@@ -120,27 +149,13 @@ void WatchHub::pump(uint64_t id) {
   if (queued > kPaceBytes) return;  // on_tick() tries again once the socket took some
   Revision scanned_to;
   auto events = sm.events_window(w.after, w.worker, kEventsPerPass, scanned_to);
-  w.after = scanned_to;
-  w.pass_pending = true;
   if (events.empty()) {
     // A filtered pass found nothing: the next one is a fresh strand task too.
+    w.after = scanned_to;
+    w.pass_pending = true;
     return node_.post([this, id] { resume(id); });
   }
-  // The lines are made on an I/O thread; the next pass runs only once they
-  // are queued, so passes stay in order and each strand task stays short.
-  node_.post_off_strand([this, id, res = w.res, events = std::move(events)] {
-    std::string lines;
-    for (const auto& e : events) {
-      lines += net::json_text(event_json(e));
-      lines.push_back('\n');
-    }
-    res->write_chunk(std::move(lines));
-    node_.post([this, id] {
-      auto it = watchers_.find(id);
-      if (it != watchers_.end()) it->second.last_write_ms = steady_ms();
-      resume(id);
-    });
-  });
+  send(id, w, std::make_shared<const std::vector<controlplane::Event>>(std::move(events)), scanned_to);
 }
 
 void WatchHub::resume(uint64_t id) {
@@ -154,18 +169,84 @@ void WatchHub::close(uint64_t id, Watcher& w, const std::string& error, const st
     w.res->write_chunk(net::json_text({{"error", error}, {"message", message}, {"revision", w.after.value()}}) + "\n");
   }
   w.res->end_stream();
-  if (watchers_.erase(id)) open_streams_.Decrement();
+  forget(id);
 }
 
 void WatchHub::on_applied() {
-  for (auto it = watchers_.begin(); it != watchers_.end();) {
-    uint64_t id = it->first;
-    ++it;  // pump() may erase this watcher, never another
-    pump(id);
+  const auto& sm = node_.state();
+  Revision from = dispatched_;
+  bool known = dispatched_set_;
+  dispatched_ = sm.revision();
+  dispatched_set_ = true;
+  if (watchers_.empty() || (known && from >= dispatched_)) return;
+  // A watcher in sync had nothing up to `from`: it resumes from there.
+  std::vector<uint64_t> due;
+  auto wake = [&](uint64_t id) {
+    Watcher& w = watchers_.at(id);
+    if (w.in_sync) {
+      w.after = std::max(w.after, from);
+      w.in_sync = false;
+    }
+    due.push_back(id);
+  };
+  if (!known || from < sm.compacted_revision()) {
+    // The new events are gone already (a snapshot installed, or more
+    // applied at once than the events kept): every watcher looks.
+    for (auto& entry : watchers_) wake(entry.first);
+  } else {
+    for (uint64_t id : unfiltered_) wake(id);
+    // The new events of each watched worker, gathered in one pass: a
+    // watcher in sync gets exactly these, without scanning the events of
+    // the others (a placement pass grants thousands of shards to thousands
+    // of workers; a scan per watcher was O(watchers × events)).
+    std::unordered_map<std::string, std::vector<controlplane::Event>> fresh;
+    sm.visit_events_after(from, [&](const controlplane::Event& e) {
+      if (e.worker.empty() || !by_worker_.count(e.worker.str())) return;
+      fresh[e.worker.str()].push_back(e);
+    });
+    for (auto& [worker, events] : fresh) {
+      auto shared = std::make_shared<const std::vector<controlplane::Event>>(std::move(events));
+      for (uint64_t id : by_worker_.at(worker)) {
+        Watcher& w = watchers_.at(id);
+        if (w.in_sync && !w.pass_pending && !w.res->closed() && w.res->queued_bytes() <= kPaceBytes) {
+          send(id, w, shared, dispatched_);
+        } else {
+          wake(id);
+        }
+      }
+    }
+    std::sort(due.begin(), due.end());
+    due.erase(std::unique(due.begin(), due.end()), due.end());
   }
+  for (uint64_t id : due) pump(id);  // pump() may erase this watcher, never another
+}
+
+void WatchHub::send(uint64_t id, Watcher& w, std::shared_ptr<const std::vector<controlplane::Event>> events,
+                    Revision to) {
+  w.in_sync = false;
+  w.after = to;
+  w.pass_pending = true;
+  // The lines are made on an I/O thread; the next pass runs only once they
+  // are queued, so passes stay in order and each strand task stays short.
+  node_.post_off_strand([this, id, res = w.res, events = std::move(events)] {
+    std::string lines;
+    for (const auto& e : *events) {
+      lines += net::json_text(event_json(e));
+      lines.push_back('\n');
+    }
+    res->write_chunk(std::move(lines));
+    node_.post([this, id] {
+      auto it = watchers_.find(id);
+      if (it != watchers_.end()) it->second.last_write_ms = steady_ms();
+      resume(id);
+    });
+  });
 }
 
 void WatchHub::on_tick() {
+  // Paced catch-ups resume here at every tick; progress lines are looked at
+  // every 50 ticks only (they are due every 5 s; thousands of watchers).
+  bool progress_round = ++ticks_ % 50 == 0;
   uint64_t now = steady_ms();
   const auto& sm = node_.state();
   for (auto it = watchers_.begin(); it != watchers_.end();) {
@@ -173,11 +254,11 @@ void WatchHub::on_tick() {
     Watcher& w = it->second;
     ++it;
     if (w.pass_pending) continue;
-    if (w.after < sm.revision()) {
+    if (!w.in_sync && w.after < sm.revision()) {
       pump(id);  // a paced catch-up resumes here
       continue;
     }
-    if (now - w.last_write_ms < kProgressEveryMs) continue;
+    if (!progress_round || now - w.last_write_ms < kProgressEveryMs) continue;
     // A progress line (type "progress") tells an idle consumer the stream is
     // alive and how far it is; only once every event before it was written.
     w.res->write_chunk(net::json_text({{"type", "progress"}, {"revision", sm.revision().value()}}) + "\n");

@@ -10,10 +10,22 @@
 // written on an I/O thread, and only then does the next pass run (a fresh
 // strand task); while more than kPaceBytes wait unsent, the watcher waits for
 // the next tick instead.
+//
+// Thousands of agents each watch their own worker's events (issue 11 §3:
+// 10,000 workers). After an apply, only the watchers the new events concern
+// are visited: the hub reads the new events once, and a watcher of a worker
+// that none of them names stays "in sync" without being touched. Visiting
+// every watcher after every apply (and posting a task for each) made a
+// registration storm of 10,000 workers cost O(workers²) on the strand and
+// cost the group its leader.
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
@@ -53,6 +65,10 @@ class WatchHub {
     /// A pass is under way (its lines being written off the strand, or its
     /// follow-up posted): its completion runs the next one, nobody else does.
     bool pass_pending = false;
+    /// Caught up with every event concerning it up to the hub's dispatched_
+    /// revision, although `after` may be older: nothing concerning it was
+    /// applied since its last pass reached the end.
+    bool in_sync = false;
   };
   void open(const std::shared_ptr<net::Responder>& res, controlplane::WorkerId worker, controlplane::Revision after);
   /// Runs one pass for watcher `id` if it is behind and not writing; closes
@@ -61,6 +77,12 @@ class WatchHub {
   /// The end of a pass: clears pass_pending and runs the next one.
   void resume(uint64_t id);
   void close(uint64_t id, Watcher& w, const std::string& error, const std::string& message);
+  /// Writes `events` (all of w's up to `to`) as one pass.
+  void send(uint64_t id, Watcher& w, std::shared_ptr<const std::vector<controlplane::Event>> events,
+            controlplane::Revision to);
+  void forget(uint64_t id);
+  /// Where watcher `w` stands: its `after`, or dispatched_ when in sync.
+  controlplane::Revision position(const Watcher& w) const;
 
   member::RaftNode& node_;
   prometheus::Gauge& open_streams_;
@@ -68,6 +90,14 @@ class WatchHub {
   prometheus::Counter& refused_;
   size_t max_streams_ = 4096;
   std::map<uint64_t, Watcher> watchers_;
+  /// Filtered watchers by worker id, and the unfiltered ones (every event).
+  std::unordered_map<std::string, std::vector<uint64_t>> by_worker_;
+  std::set<uint64_t> unfiltered_;
+  /// Every event up to here was handed to the watchers it concerns; equal
+  /// to the state's revision between strand tasks once set.
+  controlplane::Revision dispatched_;
+  bool dispatched_set_ = false;
+  uint64_t ticks_ = 0;
   uint64_t next_id_ = 1;
 };
 

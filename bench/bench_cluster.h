@@ -137,5 +137,28 @@ class Cluster {
   net::SyncHttpClient sync_;
 };
 
+/// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), -1 if unreadable.
+inline long status_kb(pid_t pid, const std::string& field) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+/// POSTs `body` and reports (on stderr) any answer but `expect`.
+inline bool post(net::SyncHttpClient& http, const std::string& address, const std::string& target, std::string body,
+                 int expect) {
+  net::ClientRequest r;
+  r.method = "POST";
+  r.target = target;
+  r.body = std::move(body);
+  r.timeout_ms = 60000;
+  auto res = http.call(address, r);
+  if (res.ok() && res.value().status == expect) return true;
+  std::fprintf(stderr, "POST %s: %s\n", target.c_str(), res.ok() ? res.value().body.c_str() : "transport error");
+  return false;
+}
 
 }  // namespace tenure::bench

@@ -30,15 +30,6 @@ struct Args {
   long snapshot_every = 10000;  ///< raft.snapshot_threshold_entries
 };
 
-/// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), -1 if unreadable.
-long status_kb(pid_t pid, const std::string& field) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
-}
 
 /// tenure_shards{state="active"} from a member's /metrics, -1 if unreadable.
 long active_shards(net::SyncHttpClient& http, const std::string& address) {
@@ -54,18 +45,6 @@ long active_shards(net::SyncHttpClient& http, const std::string& address) {
   return -1;
 }
 
-bool post(net::SyncHttpClient& http, const std::string& address, const std::string& target, std::string body,
-          int expect) {
-  net::ClientRequest r;
-  r.method = "POST";
-  r.target = target;
-  r.body = std::move(body);
-  r.timeout_ms = 60000;
-  auto res = http.call(address, r);
-  if (res.ok() && res.value().status == expect) return true;
-  std::fprintf(stderr, "POST %s: %s\n", target.c_str(), res.ok() ? res.value().body.c_str() : "transport error");
-  return false;
-}
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 

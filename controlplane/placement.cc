@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <queue>
 #include <unordered_map>
+#include <vector>
 
 namespace tenure::controlplane {
 
@@ -13,37 +15,71 @@ std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capac
   double sum = 0;
   for (const auto& [id, c] : capacity) sum += c;
   if (capacity.empty() || sum <= 0) return quota;
-  std::map<WorkerId, double> frac;
-  std::map<std::string, double> zone_cap, zone_quota;
-  auto zone = [&](const WorkerId& id) {
-    auto it = zone_of.find(id);
-    return it == zone_of.end() ? std::string() : it->second;
+  struct Candidate {
+    const WorkerId* id;
+    double frac;
+    size_t zone;  ///< index into zones
+    uint64_t* quota;
   };
+  std::vector<std::string> zones;
+  std::unordered_map<std::string, size_t> zone_index;
+  std::vector<double> zone_cap, zone_quota;
+  std::vector<Candidate> cands;
+  cands.reserve(capacity.size());
   uint64_t given = 0;
   for (const auto& [id, c] : capacity) {
     double exact = static_cast<double>(total) * c / sum;
     auto whole = static_cast<uint64_t>(std::floor(exact));
-    quota[id] = whole;
-    given += whole;
-    frac[id] = exact - static_cast<double>(whole);
-    zone_cap[zone(id)] += c;
-    zone_quota[zone(id)] += static_cast<double>(whole);
-  }
-  // Fewer leftovers than workers, so each worker gets at most one.
-  for (; given < total; ++given) {
-    const WorkerId* best = nullptr;
-    double best_fill = 0;
-    for (const auto& [id, f] : frac) {
-      if (f < 0) continue;  // already got its leftover
-      double fill = zone_quota[zone(id)] / zone_cap[zone(id)];
-      if (!best || f > frac[*best] + 1e-12 || (std::abs(f - frac[*best]) <= 1e-12 && fill < best_fill)) {
-        best = &id;
-        best_fill = fill;
-      }
+    auto z = zone_of.find(id);
+    const std::string& zone = z == zone_of.end() ? std::string() : z->second;
+    auto [zi, fresh] = zone_index.try_emplace(zone, zones.size());
+    if (fresh) {
+      zones.push_back(zone);
+      zone_cap.push_back(0);
+      zone_quota.push_back(0);
     }
-    ++quota[*best];
-    zone_quota[zone(*best)] += 1;
-    frac[*best] = -1;
+    auto& q = quota.emplace_hint(quota.end(), id, whole)->second;
+    given += whole;
+    cands.push_back(Candidate{&id, exact - static_cast<double>(whole), zi->second, &q});
+    zone_cap[zi->second] += c;
+    zone_quota[zi->second] += static_cast<double>(whole);
+  }
+  // The leftovers (fewer than workers: one each at most) go to the largest
+  // fractions; among fractions equal within 1e-12, to a worker of the zone
+  // filled least so far, then to the smallest id. Sorted once and taken
+  // group by group (a scan of every worker per leftover cost O(workers²):
+  // seconds on the leader's strand for 10,000 workers).
+  std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
+    return a.frac != b.frac ? a.frac > b.frac : *a.id < *b.id;
+  });
+  for (size_t g = 0; g < cands.size() && given < total;) {
+    size_t end = g + 1;
+    while (end < cands.size() && std::abs(cands[end].frac - cands[g].frac) <= 1e-12) ++end;
+    // Per zone, this group's workers in id order (fractions that differ by
+    // rounding only are one group, taken by id as the scan did).
+    std::sort(cands.begin() + static_cast<std::ptrdiff_t>(g), cands.begin() + static_cast<std::ptrdiff_t>(end),
+              [](const Candidate& a, const Candidate& b) { return *a.id < *b.id; });
+    std::map<size_t, std::vector<const Candidate*>> by_zone;
+    for (size_t k = g; k < end; ++k) by_zone[cands[k].zone].push_back(&cands[k]);
+    std::map<size_t, size_t> next;  // zone -> position of its next worker
+    for (size_t n = end - g; n > 0 && given < total; --n, ++given) {
+      const Candidate* best = nullptr;
+      double best_fill = 0;
+      for (const auto& [zone, members] : by_zone) {
+        size_t at = next[zone];
+        if (at == members.size()) continue;
+        const Candidate* c = members[at];
+        double fill = zone_quota[zone] / zone_cap[zone];
+        if (!best || fill < best_fill || (fill == best_fill && *c->id < *best->id)) {
+          best = c;
+          best_fill = fill;
+        }
+      }
+      ++*best->quota;
+      zone_quota[best->zone] += 1;
+      ++next[best->zone];
+    }
+    g = end;
   }
   return quota;
 }
@@ -215,6 +251,10 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
 }
 
 std::vector<Placement> plan_failover(const StateMachine& sm, const WorkerId& dead, const PlacementOptions& opt) {
+  // The model costs a pass over every worker: a worker that held nothing
+  // (thousands of them when a fleet restarts and their leases run out
+  // together) must not pay it, or the leader's strand stalls for seconds.
+  if (sm.shards_of(dead).empty()) return {};
   LoadModel model(sm, opt, dead);
   std::vector<Placement> out;
   out.reserve(sm.shards_of(dead).size());

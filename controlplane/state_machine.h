@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -148,6 +149,9 @@ class StateMachine {
   /// revision examined, or to revision() when the scan reached the end.
   std::vector<Event> events_window(Revision after, const WorkerId& worker, size_t max_scanned,
                                    Revision& scanned_to) const;
+  /// Calls `fn` for each event with revision > `after`, in revision order
+  /// (requires after >= compacted_revision()).
+  void visit_events_after(Revision after, const std::function<void(const Event&)>& fn) const;
   /// Watches from a revision below this one get 410: its events are gone.
   Revision compacted_revision() const { return events_compacted_; }
   /// A revision at or after the last event concerning `worker` (a grant to

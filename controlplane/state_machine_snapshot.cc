@@ -67,6 +67,12 @@ std::vector<Event> StateMachine::events_window(Revision after, const WorkerId& w
   return out;
 }
 
+void StateMachine::visit_events_after(Revision after, const std::function<void(const Event&)>& fn) const {
+  auto it = std::upper_bound(events_.begin(), events_.end(), after,
+                             [](Revision r, const Event& e) { return r < e.revision; });
+  for (; it != events_.end(); ++it) fn(*it);
+}
+
 Revision StateMachine::worker_events_revision(const WorkerId& worker) const {
   auto it = worker_events_.find(worker);
   return it != worker_events_.end() ? it->second : events_compacted_;

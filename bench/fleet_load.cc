@@ -1,0 +1,461 @@
+// A fleet of W workers against one controller group (issue 11 §3), from one
+// light process over real HTTP, not W agent processes: every worker
+// registers, heartbeats every H ms (phases spread evenly over the interval)
+// and holds a watch stream of its own (spread over the three members), over
+// N shards created once every watch is open. Then, while all of them go on:
+//   - a steady window: heartbeat latency p50/p99/max as this process sees
+//     it (send to answer), heartbeats that failed, leases lost (409
+//     worker_dead), each member's CPU (utime+stime from /proc over the
+//     window) and memory (VmRSS, VmHWM);
+//   - grant delivery: a new shard created at the leader, until its grant
+//     event arrives on its worker's stream (creation's commit, placement's
+//     next pass, its commit, the fan-out), R rounds;
+//   - a dead worker: the worker with the most shards stops heartbeating;
+//     from its last answered heartbeat's send until every one of its shards
+//     was granted to another worker (events on their streams), against
+//     lease + 200 ms.
+// The group runs with fsync on, as in production; this process's own CPU is
+// printed too (it shares the machine).
+//
+//   fleet_load --bin build/bin [--dir /tmp/tenure-fleet-load] [--workers 10000] [--shards 1000000]
+//              [--heartbeat-ms 500] [--lease-ms 3000] [--seconds 30] [--batch 5000] [--grant-rounds 20]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <unordered_map>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "bench/bench_cluster.h"
+#include "net/http_client.h"
+#include "net/line_splitter.h"
+
+namespace {
+
+using namespace tenure::bench;
+namespace asio = boost::asio;
+
+struct Args {
+  std::string bin = "build/bin";
+  std::string dir = "/tmp/tenure-fleet-load";
+  int workers = 10000;
+  long shards = 1000000;
+  int heartbeat_ms = 500;
+  int lease_ms = 3000;
+  int seconds = 30;
+  int batch = 5000;
+  int grant_rounds = 20;
+};
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+/// utime + stime of a process in clock ticks, -1 if unreadable.
+long cpu_ticks(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream in(text.substr(close + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int k = 3; k <= 15 && in >> field; ++k) {
+    if (k == 14) utime = std::stol(field);
+    if (k == 15) stime = std::stol(field);
+  }
+  return utime + stime;
+}
+
+
+double own_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/// The simulated fleet: all of its I/O runs on one io thread.
+class Fleet {
+ public:
+  Fleet(const Args& a, std::vector<std::string> members, std::string leader)
+      : a_(a), members_(std::move(members)), leader_(std::move(leader)), client_(io_, client_options()),
+        timer_(io_), workers_(static_cast<size_t>(a.workers)) {
+    for (int w = 0; w < a.workers; ++w) workers_[static_cast<size_t>(w)].id = "w" + std::to_string(w + 1);
+  }
+  ~Fleet() {
+    client_.shutdown();
+    guard_.reset();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void start() {
+    start_ = Clock::now();
+    thread_ = std::thread([this] { io_.run(); });
+    asio::post(io_, [this] { tick(); });
+  }
+
+  // ---- read by the main thread (under mu_) ----
+  std::mutex mu_;
+  std::condition_variable changed_;
+  size_t registered_ = 0, streams_open_ = 0, streams_ended_ = 0;
+  uint64_t events_ = 0, grants_ = 0;
+  uint64_t hb_ok_ = 0, hb_failed_ = 0, hb_dead_ = 0, hb_skipped_ = 0;
+  std::vector<double> hb_latency_ms_;  ///< cleared by the main thread per window
+  std::unordered_map<std::string, std::string> owner_;  ///< shard -> worker, from grant events
+  std::unordered_map<std::string, Clock::time_point> granted_at_;
+  /// probe shards: from the grant's proposal at the leader (its at_ms) to
+  /// its arrival here, both wall clocks of this machine, in ms.
+  std::unordered_map<std::string, double> proposal_to_arrival_ms_;
+  std::unordered_map<std::string, Clock::time_point> last_ok_send_;  ///< worker -> its last answered heartbeat's send
+  std::atomic<bool> stop_one_{false};
+  std::string stopped_worker_;
+
+  void silence(const std::string& worker) {
+    std::lock_guard lock(mu_);
+    stopped_worker_ = worker;
+  }
+
+ private:
+  struct Worker {
+    std::string id;
+    bool registered = false;
+    bool in_flight = false;
+    std::shared_ptr<net::StreamHandle> stream;
+  };
+
+  static net::ClientOptions client_options() {
+    net::ClientOptions o;
+    o.max_connections_per_host = 256;
+    o.max_idle_per_host = 256;
+    o.max_queued_per_host = 100000;
+    return o;
+  }
+
+  /// Every 2 ms: the workers whose phase came up since the last tick send
+  /// their call (register first, then heartbeats), each once per interval.
+  void tick() {
+    auto now = Clock::now();
+    auto due = static_cast<uint64_t>(ms_between(start_, now) * static_cast<double>(a_.workers) / a_.heartbeat_ms);
+    for (; sent_ < due; ++sent_) call(workers_[sent_ % workers_.size()]);
+    timer_.expires_after(std::chrono::milliseconds(2));
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) tick();
+    });
+  }
+
+  void call(Worker& w) {
+    if (w.in_flight) {
+      std::lock_guard lock(mu_);
+      ++hb_skipped_;
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (w.id == stopped_worker_) return;
+    }
+    w.in_flight = true;
+    net::ClientRequest r;
+    r.method = "POST";
+    r.timeout_ms = 5000;
+    if (!w.registered) {
+      r.target = "/v1/workers/" + w.id + "/register";
+      r.body = R"({"address":"127.0.0.1:9","zone":"z)" + std::to_string(w.id.size() % 3) + R"("})";
+    } else {
+      r.target = "/v1/workers/" + w.id + "/heartbeat";
+      r.body = "{}";
+    }
+    auto sent = Clock::now();
+    bool heartbeat = w.registered;
+    client_.request(leader_, std::move(r), [this, &w, sent, heartbeat](net::ClientResult res) {
+      // Client callbacks run on the io thread, as tick() does.
+      w.in_flight = false;
+      auto now = Clock::now();
+      int status = res.ok() ? res.value().status : 0;
+      std::lock_guard lock(mu_);
+      if (status == 200) {
+        if (!heartbeat) {
+          w.registered = true;
+          ++registered_;
+          open_stream(w);
+        } else {
+          ++hb_ok_;
+          hb_latency_ms_.push_back(ms_between(sent, now));
+        }
+        last_ok_send_[w.id] = sent;
+      } else if (status == 409) {
+        ++hb_dead_;
+        w.registered = false;  // registers again at its next turn
+      } else {
+        ++hb_failed_;
+      }
+    });
+  }
+
+  /// Requires mu_.
+  void open_stream(Worker& w) {
+    size_t k = static_cast<size_t>(&w - workers_.data()) % members_.size();
+    net::ClientRequest r;
+    r.target = "/v1/watch?worker=" + w.id;
+    r.timeout_ms = 10000;
+    r.idle_timeout_ms = 0;  // a worker with nothing to hear hears only progress lines, every 5 s
+    auto splitter = std::make_shared<net::LineSplitter>();
+    std::string id = w.id;
+    w.stream = client_.stream(
+        members_[k], std::move(r),
+        [this](int status, const net::HeaderMap&) {
+          std::lock_guard lock(mu_);
+          if (status == 200) ++streams_open_;
+        },
+        [this, splitter, id](std::string_view chunk) {
+          auto now = Clock::now();
+          splitter->feed(chunk, [&](std::string_view line) { on_event(id, line, now); });
+        },
+        [this](std::optional<net::ClientError>) {
+          std::lock_guard lock(mu_);
+          ++streams_ended_;
+        });
+  }
+
+  void on_event(const std::string& worker, std::string_view line, Clock::time_point now) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || !j["type"].is_string()) return;
+    std::lock_guard lock(mu_);
+    ++events_;
+    if (j["type"] != "grant" || !j["shard"].is_string()) return;
+    ++grants_;
+    std::string shard = j["shard"].get<std::string>();
+    owner_[shard] = worker;
+    granted_at_[shard] = now;
+    if (shard.rfind("probe-", 0) == 0 && j["at_ms"].is_number_unsigned()) {
+      auto wall_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+      proposal_to_arrival_ms_[shard] =
+          static_cast<double>(wall_us) / 1000.0 - static_cast<double>(j["at_ms"].get<uint64_t>());
+    }
+    if (shard.rfind("probe-", 0) == 0 || worker != stopped_worker_) changed_.notify_all();
+  }
+
+  const Args& a_;
+  std::vector<std::string> members_;
+  std::string leader_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_ = asio::make_work_guard(io_);
+  net::HttpClient client_;
+  asio::steady_timer timer_;
+  std::vector<Worker> workers_;
+  std::thread thread_;
+  Clock::time_point start_;
+  uint64_t sent_ = 0;
+};
+
+
+/// Waits (polling `check` under the fleet's lock whenever an event came) up
+/// to `timeout_ms`; false on timeout.
+template <typename F>
+bool wait_for(Fleet& f, int timeout_ms, F check) {
+  std::unique_lock lock(f.mu_);
+  return f.changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return check(); });
+}
+
+int run(const Args& a) {
+  int watches_per_member = a.workers / 3 + 100;
+  Cluster c({a.bin, a.dir,
+             "worker_lease_ms: " + std::to_string(a.lease_ms) +
+                 "\nlimits: {max_watch_streams: " + std::to_string(watches_per_member) + ", max_connections: " +
+                 std::to_string(watches_per_member + 2000) + "}\n",
+             17400});
+  std::string leader = c.leader();
+  if (leader.empty()) return std::fprintf(stderr, "no leader\n"), 1;
+  std::vector<std::string> addresses;
+  pid_t leader_pid = -1;
+  for (auto& m : c.members()) {
+    addresses.push_back(m.address);
+    if (m.address == leader) leader_pid = m.pid;
+  }
+  Fleet fleet(a, addresses, leader);
+  auto t0 = Clock::now();
+  fleet.start();
+  // Registration and watches: each worker registers at its first turn.
+  auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard lock(fleet.mu_);
+      if (fleet.streams_open_ >= static_cast<size_t>(a.workers)) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // progress poll of a benchmark, not a test
+  }
+  {
+    std::lock_guard lock(fleet.mu_);
+    std::printf("workers=%d registered=%zu watching=%zu after %.1f s\n", a.workers, fleet.registered_,
+                fleet.streams_open_, ms_between(t0, Clock::now()) / 1000);
+    if (fleet.streams_open_ < static_cast<size_t>(a.workers)) return 1;
+  }
+  std::fflush(stdout);
+
+  net::SyncHttpClient http;
+  auto t1 = Clock::now();
+  for (long first = 0; first < a.shards; first += a.batch) {
+    std::string body = R"({"ids":[)";
+    for (long i = first; i < std::min(a.shards, first + a.batch); ++i) {
+      body += (i > first ? ",\"shard-" : "\"shard-") + std::to_string(i) + "\"";
+    }
+    body += "]}";
+    if (!post(http, leader, "/v1/shards", std::move(body), 201)) return 1;
+  }
+  double created_s = ms_between(t1, Clock::now()) / 1000;
+  bool placed = wait_for(fleet, 600000, [&] { return fleet.owner_.size() >= static_cast<size_t>(a.shards); });
+  {
+    std::lock_guard lock(fleet.mu_);
+    std::printf("shards=%ld created in %.1f s; %zu granted and delivered to their workers' streams after %.1f s%s\n",
+                a.shards, created_s, fleet.owner_.size(), ms_between(t1, Clock::now()) / 1000,
+                placed ? "" : " (NOT ALL)");
+  }
+  std::fflush(stdout);
+
+  // The steady window.
+  std::vector<long> ticks0;
+  for (auto& m : c.members()) ticks0.push_back(cpu_ticks(m.pid));
+  double own0 = own_cpu_seconds();
+  uint64_t ok0, failed0, dead0, skipped0;
+  {
+    std::lock_guard lock(fleet.mu_);
+    fleet.hb_latency_ms_.clear();
+    ok0 = fleet.hb_ok_, failed0 = fleet.hb_failed_, dead0 = fleet.hb_dead_, skipped0 = fleet.hb_skipped_;
+  }
+  auto w0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(a.seconds));  // the measured window itself
+  double window_s = ms_between(w0, Clock::now()) / 1000;
+  double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  {
+    std::lock_guard lock(fleet.mu_);
+    auto& v = fleet.hb_latency_ms_;
+    std::printf("steady %.0f s: heartbeats %.0f/s answered, p50 %.2f ms, p99 %.2f ms, max %.1f ms; failed %lu, "
+                "leases lost (409) %lu, skipped (previous one still in flight) %lu; streams ended %zu\n",
+                window_s, static_cast<double>(fleet.hb_ok_ - ok0) / window_s, percentile(v, 0.5), percentile(v, 0.99),
+                v.empty() ? 0 : *std::max_element(v.begin(), v.end()),
+                static_cast<unsigned long>(fleet.hb_failed_ - failed0), static_cast<unsigned long>(fleet.hb_dead_ - dead0),
+                static_cast<unsigned long>(fleet.hb_skipped_ - skipped0), fleet.streams_ended_);
+  }
+  size_t k = 0;
+  for (auto& m : c.members()) {
+    std::printf("  %s%s: CPU %.2f cores, VmRSS %.0f MiB, VmHWM %.0f MiB\n", m.id.c_str(),
+                m.pid == leader_pid ? " (leader)" : "",
+                static_cast<double>(cpu_ticks(m.pid) - ticks0[k++]) / hz / window_s,
+                static_cast<double>(status_kb(m.pid, "VmRSS")) / 1024, static_cast<double>(status_kb(m.pid, "VmHWM")) / 1024);
+  }
+  std::printf("  this load generator: CPU %.2f cores\n", (own_cpu_seconds() - own0) / window_s);
+  std::fflush(stdout);
+
+  // Grant delivery while everyone watches.
+  std::vector<double> delivery, proposal_to_arrival;
+  for (int i = 0; i < a.grant_rounds; ++i) {
+    std::string shard = "probe-" + std::to_string(i);
+    auto sent = Clock::now();
+    if (!post(http, leader, "/v1/shards", R"({"ids":[")" + shard + R"("]})", 201)) return 1;
+    if (!wait_for(fleet, 10000, [&] { return fleet.granted_at_.count(shard) > 0; })) {
+      std::printf("grant of %s not delivered within 10 s\n", shard.c_str());
+      continue;
+    }
+    std::lock_guard lock(fleet.mu_);
+    delivery.push_back(ms_between(sent, fleet.granted_at_[shard]));
+    if (fleet.proposal_to_arrival_ms_.count(shard)) proposal_to_arrival.push_back(fleet.proposal_to_arrival_ms_[shard]);
+  }
+  std::printf("grant delivery (create at the leader -> grant on the worker's stream), %zu rounds: p50 %.1f ms, max %.1f ms\n",
+              delivery.size(), percentile(delivery, 0.5),
+              delivery.empty() ? 0 : *std::max_element(delivery.begin(), delivery.end()));
+  std::printf("  of which from the grant's proposal at the leader (its at_ms, whole ms) to its arrival: p50 %.1f ms, "
+              "max %.1f ms (the rest waits for placement's next pass)\n",
+              percentile(proposal_to_arrival, 0.5),
+              proposal_to_arrival.empty() ? 0 : *std::max_element(proposal_to_arrival.begin(), proposal_to_arrival.end()));
+
+  // A dead worker.
+  std::string victim;
+  std::vector<std::string> its_shards;
+  Clock::time_point last_send;
+  {
+    std::lock_guard lock(fleet.mu_);
+    std::unordered_map<std::string, size_t> count;
+    for (const auto& [s, w] : fleet.owner_) ++count[w];
+    for (const auto& [w, n] : count) {
+      if (victim.empty() || n > count[victim]) victim = w;
+    }
+    for (const auto& [s, w] : fleet.owner_) {
+      if (w == victim) its_shards.push_back(s);
+    }
+    fleet.stopped_worker_ = victim;
+  }
+  // Its last heartbeat may be in flight: wait for its answer, then the
+  // lease runs from that heartbeat's send at the latest.
+  std::this_thread::sleep_for(std::chrono::milliseconds(a.heartbeat_ms));  // lets an in-flight call finish
+  {
+    std::lock_guard lock(fleet.mu_);
+    last_send = fleet.last_ok_send_[victim];
+  }
+  bool moved = wait_for(fleet, a.lease_ms * 4, [&] {
+    for (const auto& s : its_shards) {
+      if (fleet.owner_[s] == victim) return false;
+    }
+    return true;
+  });
+  auto done = Clock::now();
+  std::printf("dead worker %s (%zu shards): every shard granted elsewhere %.0f ms after its last answered "
+              "heartbeat was sent (lease %d ms, target lease + 200 ms)%s\n",
+              victim.c_str(), its_shards.size(), ms_between(last_send, done), a.lease_ms, moved ? "" : " NOT ALL");
+  {
+    std::lock_guard lock(fleet.mu_);
+    std::printf("totals: events %lu (grants %lu), heartbeats answered %lu, failed %lu, leases lost %lu\n",
+                static_cast<unsigned long>(fleet.events_), static_cast<unsigned long>(fleet.grants_),
+                static_cast<unsigned long>(fleet.hb_ok_), static_cast<unsigned long>(fleet.hb_failed_),
+                static_cast<unsigned long>(fleet.hb_dead_));
+  }
+  return placed && moved ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--bin") {
+      a.bin = value;
+    } else if (flag == "--dir") {
+      a.dir = value;
+    } else if (flag == "--workers") {
+      a.workers = std::stoi(value);
+    } else if (flag == "--shards") {
+      a.shards = std::stol(value);
+    } else if (flag == "--heartbeat-ms") {
+      a.heartbeat_ms = std::stoi(value);
+    } else if (flag == "--lease-ms") {
+      a.lease_ms = std::stoi(value);
+    } else if (flag == "--seconds") {
+      a.seconds = std::stoi(value);
+    } else if (flag == "--batch") {
+      a.batch = std::stoi(value);
+    } else if (flag == "--grant-rounds") {
+      a.grant_rounds = std::stoi(value);
+    } else {
+      std::fprintf(stderr, "fleet_load: unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  return run(a);
+}
