@@ -154,6 +154,7 @@ std::vector<Decision> FleetPolicy::tick(const StateMachine& sm, uint64_t now_ms,
 }
 
 void FleetPolicy::check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out) {
+  std::vector<WorkerId> expired;
   for (const auto& [id, w] : sm.workers()) {
     if (w.state == WorkerState::kDead || declaring_dead_.count(id)) continue;
     auto [it, fresh] = last_heard_ms_.try_emplace(id, now_ms);  // registered since we started leading
@@ -165,15 +166,21 @@ void FleetPolicy::check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t
     }
     since = w.since_ms;
     if (fresh || now_ms - it->second <= options_.lease_ms) continue;
-    add_failover(sm, id, wall_ms, /*declare=*/true, ChangeReason::kDeadWorker, out);
+    expired.push_back(id);
+  }
+  if (expired.empty()) return;
+  // One plan for every worker whose lease ran out in this pass: none of
+  // them is given another's shards, and the placement model is built once.
+  auto plans = plan_failovers(sm, expired, placement_options(wall_ms));
+  for (size_t k = 0; k < expired.size(); ++k) {
+    add_failover(sm, expired[k], std::move(plans[k]), /*declare=*/true, ChangeReason::kDeadWorker, out);
   }
 }
 
-void FleetPolicy::add_failover(const StateMachine& sm, const WorkerId& dead, uint64_t wall_ms, bool declare,
+void FleetPolicy::add_failover(const StateMachine& sm, const WorkerId& dead, std::vector<Placement> plan, bool declare,
                                ChangeReason reason, std::vector<Decision>& out) {
   size_t held = sm.shards_of(dead).size();
-  auto cmds = failover_commands("", dead, plan_failover(sm, dead, placement_options(wall_ms)), reason, declare,
-                                options_.max_command_list_bytes);
+  auto cmds = failover_commands("", dead, std::move(plan), reason, declare, options_.max_command_list_bytes);
   for (size_t k = 0; k < cmds.size(); ++k) {
     Command& c = cmds[k];
     bool first = declare && k == 0;
@@ -200,7 +207,8 @@ void FleetPolicy::continue_failovers(const StateMachine& sm, uint64_t now_ms, ui
     // Pieces still in flight (this leader's own failover, proposed together): wait for them.
     if (declaring_dead_.count(id) || failing_over_.count(id)) continue;
     last_continue_ms_ = now_ms;
-    add_failover(sm, id, wall_ms, /*declare=*/false, ChangeReason::kDeadWorker, out);
+    add_failover(sm, id, plan_failover(sm, id, placement_options(wall_ms)), /*declare=*/false,
+                 ChangeReason::kDeadWorker, out);
     return;
   }
 }

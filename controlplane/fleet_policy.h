@@ -148,7 +148,7 @@ class FleetPolicy {
   /// change or a refused piece): their shards are planned and moved again.
   void continue_failovers(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out);
   /// The failover of `dead` as decisions (declare: the first is DeclareDead).
-  void add_failover(const StateMachine& sm, const WorkerId& dead, uint64_t wall_ms, bool declare,
+  void add_failover(const StateMachine& sm, const WorkerId& dead, std::vector<Placement> plan, bool declare,
                     ChangeReason reason, std::vector<Decision>& out);
   void maybe_place(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out);
   PlacementOptions placement_options(uint64_t wall_ms) const;

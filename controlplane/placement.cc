@@ -90,11 +90,14 @@ namespace {
 /// handoffs in flight complete; hands out owners to whoever lacks most.
 class LoadModel {
  public:
-  LoadModel(const StateMachine& sm, const PlacementOptions& opt, const WorkerId& excluded) {
+  /// `excluded` (sorted) are not eligible, as if gone.
+  LoadModel(const StateMachine& sm, const PlacementOptions& opt, const std::vector<WorkerId>& excluded) {
     std::map<WorkerId, double> capacity;
     for (const auto& [id, w] : sm.workers()) {
       bool settled = opt.join_delay_ms == 0 || opt.now_ms >= w.since_ms + opt.join_delay_ms;
-      if (id == excluded || w.state != WorkerState::kAlive || !settled) continue;
+      if (w.state != WorkerState::kAlive || !settled || std::binary_search(excluded.begin(), excluded.end(), id)) {
+        continue;
+      }
       capacity[id] = w.capacity;
       zone_of_[id] = w.zone;
       zone_capacity_[w.zone] += w.capacity;
@@ -105,7 +108,7 @@ class LoadModel {
     // What each holds once the handoffs in flight complete, from the
     // indexes (a pass over every shard took a million string compares each
     // time): what it owns, less what it is handing off, plus what is being
-    // handed to it. The excluded worker is not eligible: it counts nothing.
+    // handed to it. The excluded workers are not eligible: they count nothing.
     for (const auto& [id, q] : quota_) {
       add_load(id, sm.shards_of(id).size() - sm.handoffs_from(id).size());
     }
@@ -189,7 +192,7 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
   // Nobody can take shards: skip the pass (it runs often while shards are
   // being created and no worker has registered yet).
   if (sm.count(WorkerState::kAlive) == 0) return plan;
-  LoadModel model(sm, opt, WorkerId());
+  LoadModel model(sm, opt, {});
   plan.quota = model.quota();
   if (plan.quota.empty()) return plan;
   // Unassigned shards first, in id order: they have no owner at all. A
@@ -251,22 +254,33 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
 }
 
 std::vector<Placement> plan_failover(const StateMachine& sm, const WorkerId& dead, const PlacementOptions& opt) {
-  // The model costs a pass over every worker: a worker that held nothing
-  // (thousands of them when a fleet restarts and their leases run out
-  // together) must not pay it, or the leader's strand stalls for seconds.
-  if (sm.shards_of(dead).empty()) return {};
-  LoadModel model(sm, opt, dead);
-  std::vector<Placement> out;
-  out.reserve(sm.shards_of(dead).size());
-  for (const auto& id : sm.shards_of(dead)) {
-    const Shard* s = sm.shard(id);
-    // A shard already being handed off goes to its target (counted there).
-    if (s->state == ShardState::kHandoff && model.eligible(s->target)) {
-      out.push_back(Placement{id, s->target, s->epoch});
-      continue;
+  return plan_failovers(sm, {dead}, opt).front();
+}
+
+std::vector<std::vector<Placement>> plan_failovers(const StateMachine& sm, const std::vector<WorkerId>& dead,
+                                                   const PlacementOptions& opt) {
+  std::vector<std::vector<Placement>> out(dead.size());
+  // The model costs a pass over every worker: built once for all of them,
+  // and not at all when they held nothing (thousands of workers whose
+  // leases ran out together, as when a whole fleet restarts, stalled the
+  // leader's strand for seconds with a model each).
+  bool any = std::any_of(dead.begin(), dead.end(), [&](const WorkerId& d) { return !sm.shards_of(d).empty(); });
+  if (!any) return out;
+  std::vector<WorkerId> excluded(dead);
+  std::sort(excluded.begin(), excluded.end());
+  LoadModel model(sm, opt, excluded);
+  for (size_t k = 0; k < dead.size(); ++k) {
+    out[k].reserve(sm.shards_of(dead[k]).size());
+    for (const auto& id : sm.shards_of(dead[k])) {
+      const Shard* s = sm.shard(id);
+      // A shard already being handed off goes to its target (counted there).
+      if (s->state == ShardState::kHandoff && model.eligible(s->target)) {
+        out[k].push_back(Placement{id, s->target, s->epoch});
+        continue;
+      }
+      // Nobody can take it: it becomes unassigned (empty worker) until someone can.
+      out[k].push_back(Placement{id, model.take(), s->epoch});
     }
-    // Nobody can take it: it becomes unassigned (empty worker) until someone can.
-    out.push_back(Placement{id, model.take(), s->epoch});
   }
   return out;
 }

@@ -55,6 +55,10 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& options);
 /// Chooses new owners for every shard `dead` holds, as if it were gone; a
 /// shard without a possible owner gets an empty worker (it becomes unassigned).
 std::vector<Placement> plan_failover(const StateMachine& sm, const WorkerId& dead, const PlacementOptions& options);
+/// The same for several workers gone at once, none of them eligible: one
+/// plan per worker of `dead`, in its order, from one model.
+std::vector<std::vector<Placement>> plan_failovers(const StateMachine& sm, const std::vector<WorkerId>& dead,
+                                                   const PlacementOptions& options);
 
 /// Largest-remainder quotas: `total` split by capacity, each within one of
 /// its exact share. Rounding leftovers prefer the least filled zone (`zone_of`

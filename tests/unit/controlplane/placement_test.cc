@@ -252,5 +252,30 @@ TEST_F(PlacementTest, FailoverSpreadsTheDeadWorkersShards) {
   EXPECT_EQ(held("w1"), 0u);
 }
 
+TEST_F(PlacementTest, WorkersGoneTogetherGetOnePlanAndNoneTakesAnothersShards) {
+  for (auto w : {"w1", "w2", "w3", "w4", "w5"}) add_worker(w);
+  add_shards(50);
+  settle();
+  add_worker("w6");  // registered after placement: holds nothing
+  auto plans = plan_failovers(sm, {WorkerId("w2"), WorkerId("w6"), WorkerId("w1")}, {});
+  ASSERT_EQ(plans.size(), 3u);
+  EXPECT_EQ(plans[0].size(), 10u);
+  EXPECT_TRUE(plans[1].empty());
+  EXPECT_EQ(plans[2].size(), 10u);
+  std::map<WorkerId, int> got;
+  for (const auto* plan : {&plans[0], &plans[2]}) {
+    for (const auto& p : *plan) ++got[p.worker];
+  }
+  // w3, w4, w5 share the 20 shards; none goes to a worker gone in the same pass.
+  EXPECT_EQ(got.size(), 3u);
+  for (const auto& [w, n] : got) {
+    EXPECT_TRUE(w == WorkerId("w3") || w == WorkerId("w4") || w == WorkerId("w5")) << w.str();
+    EXPECT_GE(n, 6);
+    EXPECT_LE(n, 7);
+  }
+  // Nobody held anything: no plan, no model.
+  EXPECT_TRUE(plan_failovers(sm, {WorkerId("w6")}, {}).front().empty());
+}
+
 }  // namespace
 }  // namespace tenure::controlplane
