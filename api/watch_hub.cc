@@ -208,7 +208,10 @@ void WatchHub::on_applied() {
       auto shared = std::make_shared<const std::vector<controlplane::Event>>(std::move(events));
       for (uint64_t id : by_worker_.at(worker)) {
         Watcher& w = watchers_.at(id);
-        if (w.in_sync && !w.pass_pending && !w.res->closed() && w.res->queued_bytes() <= kPaceBytes) {
+        // (A watcher whose `since` lies ahead of `from` takes the scan: these
+        // events may be older than it asked for.)
+        if (w.in_sync && w.after <= from && !w.pass_pending && !w.res->closed() &&
+            w.res->queued_bytes() <= kPaceBytes) {
           send(id, w, shared, dispatched_);
         } else {
           wake(id);

@@ -90,6 +90,25 @@ class WatchTest(th.ClusterTestCase):
         self.assertEqual((e["type"], e["worker"], e.get("state")), ("worker", "w2", "alive"), e)
         self.assertGreater(e["revision"], deleted["revision"])
 
+    def test_filtered_watch_from_a_revision_ahead_skips_what_is_older(self):
+        # A worker's watch from a revision not reached yet: nothing at or
+        # before it, then exactly the worker's later events. (The hub hands
+        # a worker's watchers its new events from one pass over them; this
+        # watcher must not get the ones before its `since`.)
+        rev = th.list_shards(self.leader)[0]
+        since = rev + 4
+        ahead = self.open_watch(self.leader, since, "&worker=w1")
+        everything = self.open_watch(self.leader, rev)
+        seen = []
+        for i in range(1, 6):
+            # One shard at a time, each granted before the next is created.
+            th.create_shards(self.leader, ["ahead-%d" % i])
+            seen += self.read_grants(everything, 1)
+        self.assertTrue(any(e["revision"] <= since for e in seen), "no grant at or before since: %r" % seen)
+        later = [e for e in seen if e["revision"] > since]
+        got = self.read_grants(ahead, len(later))
+        self.assertEqual([e["revision"] for e in got], [e["revision"] for e in later])
+
     def test_watch_from_now_without_since(self):
         w = th.WatchStream(self.follower.address, "/v1/watch")
         self.addCleanup(w.close)
