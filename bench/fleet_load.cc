@@ -29,6 +29,7 @@
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -124,6 +125,7 @@ class Fleet {
   /// its arrival here, both wall clocks of this machine, in ms.
   std::unordered_map<std::string, double> proposal_to_arrival_ms_;
   std::unordered_map<std::string, Clock::time_point> last_ok_send_;  ///< worker -> its last answered heartbeat's send
+  std::unordered_set<std::string> in_flight_;  ///< workers whose call awaits its answer
   std::atomic<bool> stop_one_{false};
   std::string stopped_worker_;
 
@@ -169,6 +171,7 @@ class Fleet {
     {
       std::lock_guard lock(mu_);
       if (w.id == stopped_worker_) return;
+      in_flight_.insert(w.id);
     }
     w.in_flight = true;
     net::ClientRequest r;
@@ -189,6 +192,8 @@ class Fleet {
       auto now = Clock::now();
       int status = res.ok() ? res.value().status : 0;
       std::lock_guard lock(mu_);
+      in_flight_.erase(w.id);
+      changed_.notify_all();
       if (status == 200) {
         if (!heartbeat) {
           w.registered = true;
@@ -403,7 +408,7 @@ int run(const Args& a) {
   }
   // Its last heartbeat may be in flight: wait for its answer, then the
   // lease runs from that heartbeat's send at the latest.
-  std::this_thread::sleep_for(std::chrono::milliseconds(a.heartbeat_ms));  // lets an in-flight call finish
+  wait_for(fleet, 10000, [&] { return fleet.in_flight_.count(victim) == 0; });
   {
     std::lock_guard lock(fleet.mu_);
     last_send = fleet.last_ok_send_[victim];
