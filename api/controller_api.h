@@ -99,6 +99,8 @@ class ControllerApi {
   void add_worker_routes();
   void add_cluster_routes();
   void move_shard(const CallPtr& call);
+  /// Answers GET /v1/shards/{id}/history with what the history store read.
+  void answer_history(const CallPtr& call, const member::HistoryStore::Answer& a);
   /// Answers POST /v1/shards once every piece of the create has an outcome.
   void answer_create(const CallPtr& call, const controlplane::PiecesOutcome& o);
   void add_peer_routes();

@@ -154,15 +154,31 @@ void ControllerApi::add_shard_routes() {
   router_.add({"GET", "/v1/shards/{id}/history", Access::kOpen, false, [this](const CallPtr& call) {
                  if (auto err = check_shard_id(call)) return reply(call, std::move(*err));
                  with_state(call, [this, call](const StateMachine& sm) {
-                   const auto* s = sm.shard(ShardId(call->param("id")));
-                   if (!s) return reply(call, net::json_error(404, "not_found", "shard \"" + call->param("id") + "\" not found"));
-                   nlohmann::json h = nlohmann::json::array();
-                   for (const auto& rec : s->history) h.push_back(history_json(rec));
-                   reply(call, json_response(200, {{"id", call->param("id")}, {"history", std::move(h)}}));
+                   ShardId id(call->param("id"));
+                   if (!sm.shard(id)) return reply(call, net::json_error(404, "not_found", "shard \"" + id.str() + "\" not found"));
+                   member::HistoryStore* history = node_.history();
+                   if (!history) return reply(call, net::json_error(503, "unavailable", "this member keeps no history"));
+                   // Read after the writes of every apply up to this state
+                   // (the store's queue is in order); answered off the strand.
+                   history->read(id, [this, call](member::HistoryStore::Answer a) {
+                     node_.post_off_strand([this, call, a = std::move(a)] { answer_history(call, a); });
+                   });
                  });
                }});
 
   router_.add({"POST", "/v1/shards/{id}/move", Access::kAdmin, true, [this](const CallPtr& call) { move_shard(call); }});
+}
+
+void ControllerApi::answer_history(const CallPtr& call, const member::HistoryStore::Answer& a) {
+  // This member installed a leader's snapshot: records before it may be
+  // missing here. The leader most likely has them (one hop only).
+  bool gap = a.gap_through > controlplane::Revision(0);
+  if (gap && !node_.is_leader() && call->req.header("tenure-forwarded").empty()) return forward_to_leader(call);
+  nlohmann::json h = nlohmann::json::array();
+  for (const auto& rec : a.records) h.push_back(history_json(rec));
+  nlohmann::json body{{"id", call->param("id")}, {"history", std::move(h)}};
+  if (gap) body["gap_through_revision"] = a.gap_through.value();
+  reply(call, json_response(200, std::move(body)));
 }
 
 }  // namespace tenure::api

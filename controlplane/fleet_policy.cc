@@ -305,8 +305,8 @@ std::vector<FinishedHandoff> FleetPolicy::on_applied(const StateMachine& sm, uin
     }
     const auto* s = sm.shard(it->first);
     FinishedHandoff f{it->first, "deleted", now_ms - it->second};
-    if (s && !s->history.empty()) {
-      const HistoryRecord& h = s->history.back();
+    if (s) {
+      const LastChange& h = s->last;
       f.reason = to_string(h.reason);
       f.prepare_ms = h.prepare_ms;
       f.drain_ms = h.drain_ms;

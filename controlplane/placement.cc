@@ -181,8 +181,7 @@ class LoadModel {
 };
 
 ChangeReason reason_for_unassigned(const Shard& s) {
-  if (s.epoch == Epoch(0) || s.history.empty()) return ChangeReason::kCreated;
-  return s.history.back().reason;
+  return s.epoch == Epoch(0) ? ChangeReason::kCreated : s.last.reason;
 }
 
 }  // namespace

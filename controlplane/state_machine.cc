@@ -175,7 +175,7 @@ void StateMachine::set_shard_state(const ShardId& id, Shard& s, ShardState state
 }
 
 void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to, ChangeReason reason,
-                                uint64_t at_ms) {
+                                uint64_t at_ms, const LastChange* phases) {
   WorkerId from = s.worker;
   if (!from.empty()) {
     owned_[from].erase(id);
@@ -201,10 +201,18 @@ void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to,
     rev = emit(EventType::kGrant, id, to, s.epoch);
     owned_[to].insert(id);
   }
-  HistoryRecord h{rev, s.epoch, from, to, reason};
-  h.at_ms = at_ms;
-  s.history.push_back(std::move(h));
-  if (s.history.size() > limits_.history_per_shard) s.history.erase(s.history.begin());
+  s.last = phases ? *phases : LastChange{};
+  s.last.reason = reason;
+  if (history_) {
+    HistoryRecord h{rev, s.epoch, from, to, reason};
+    h.at_ms = at_ms;
+    h.prepared = s.last.prepared;
+    h.prepare_timed_out = s.last.prepare_timed_out;
+    h.drain_timed_out = s.last.drain_timed_out;
+    h.prepare_ms = s.last.prepare_ms;
+    h.drain_ms = s.last.drain_ms;
+    history_->record(id, h);
+  }
 }
 
 void StateMachine::set_worker_state(const WorkerId& id, Worker& w, WorkerState state, uint64_t at_ms) {
@@ -253,6 +261,7 @@ ApplyResult StateMachine::delete_shard(const DeleteShard& c, uint64_t at_ms) {
   if (s.state != ShardState::kUnassigned) change_owner(c.id, s, WorkerId(), ChangeReason::kDeleted, at_ms);
   deleted_epochs_[c.id] = s.epoch;
   emit(EventType::kShardDeleted, c.id, WorkerId(), s.epoch);
+  if (history_) history_->erase(c.id, revision_);
   --shard_counts_[static_cast<size_t>(s.state)];
   unassigned_.erase(c.id);
   shards_.erase(it);
@@ -413,16 +422,13 @@ ApplyResult StateMachine::complete_moves(const CompleteMoves& c, uint64_t at_ms)
     auto ms = [](uint64_t from, uint64_t to) {
       return static_cast<uint32_t>(std::min<uint64_t>(to > from ? to - from : 0, UINT32_MAX));
     };
-    uint32_t prepare_ms = ms(s.handoff_since_ms, drain_from);
-    uint32_t drain_ms = ms(drain_from, at_ms);
-    bool prepared = s.prepared, prepare_timed_out = s.prepare_timed_out;
-    change_owner(id, s, to, s.handoff_reason, at_ms);
-    HistoryRecord& h = s.history.back();
-    h.prepare_ms = prepare_ms;
-    h.drain_ms = drain_ms;
-    h.prepared = prepared;
-    h.prepare_timed_out = prepare_timed_out;
-    h.drain_timed_out = c.expired;
+    LastChange phases;
+    phases.prepare_ms = ms(s.handoff_since_ms, drain_from);
+    phases.drain_ms = ms(drain_from, at_ms);
+    phases.prepared = s.prepared;
+    phases.prepare_timed_out = s.prepare_timed_out;
+    phases.drain_timed_out = c.expired;
+    change_owner(id, s, to, s.handoff_reason, at_ms, &phases);
     ++r.changed;
   });
   return r;

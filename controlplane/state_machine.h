@@ -1,7 +1,8 @@
 #pragma once
 // The replicated state of the control plane: shards, workers, grants,
-// per-shard epochs, the revision counter, each shard's history and the
-// recent event log that watches stream. Applied identically on every member
+// per-shard epochs, the revision counter and the recent event log that
+// watches stream. Each shard's history is produced here and handed to a
+// HistorySink (controlplane/history.h), not kept. Applied identically on every member
 // from the committed log; apply never reads a clock (commands carry the
 // leader's time) and nothing here depends on hash-map iteration order.
 //
@@ -18,25 +19,22 @@
 #include <vector>
 
 #include "controlplane/commands.h"
+#include "controlplane/history.h"
 #include "controlplane/types.h"
 
 namespace tenure::controlplane {
 
-struct HistoryRecord {
-  Revision revision;
-  Epoch epoch;
-  WorkerId from;  ///< empty: nobody
-  WorkerId to;    ///< empty: nobody
-  ChangeReason reason;
-  // A planned move's phases (the commands' clocks), packed beside `reason`
-  // and in 32 bits (49 days) each: a record is kept per move, up to 32 per
-  // shard, for a million shards.
-  bool prepared = false;           ///< the move began with a prepare phase
-  bool prepare_timed_out = false;  ///< the target never said it was prepared
-  bool drain_timed_out = false;    ///< the source never released: its lease was waited out
-  uint64_t at_ms = 0;
-  uint32_t prepare_ms = 0;  ///< how long the target prepared while the source served
-  uint32_t drain_ms = 0;    ///< how long the source drained (0 for changes that were not handoffs)
+/// What a shard's last change of owner recorded, kept beside the shard:
+/// what placement (why it is unassigned) and the fleet policy (a finished
+/// handoff's phases) read on the strand. The records themselves go to the
+/// HistorySink (controlplane/history.h).
+struct LastChange {
+  ChangeReason reason = ChangeReason::kCreated;
+  bool prepared = false;
+  bool prepare_timed_out = false;
+  bool drain_timed_out = false;
+  uint32_t prepare_ms = 0;
+  uint32_t drain_ms = 0;
 };
 
 struct Shard {
@@ -50,7 +48,7 @@ struct Shard {
   bool prepared = false;                         ///< handoff only: it began with a prepare phase
   bool prepare_timed_out = false;                ///< handoff only
   uint64_t drain_since_ms = 0;                   ///< handoff only: when the source was asked to drain
-  std::vector<HistoryRecord> history;  ///< oldest first, bounded
+  LastChange last;
 };
 
 struct Worker {
@@ -114,6 +112,9 @@ struct Limits {
 class StateMachine {
  public:
   explicit StateMachine(Limits limits = Limits()) : limits_(limits) {}
+
+  /// Where history records go (none: they are dropped). Kept by restore().
+  void set_history(HistorySink* sink) { history_ = sink; }
 
   /// Applies one committed command. A retried request id returns the first
   /// outcome and changes nothing.
@@ -189,8 +190,10 @@ class StateMachine {
   void begin_drain(const ShardId& id, Shard& s, uint64_t at_ms);
   ApplyResult mark_members_started(const MarkMembersStarted& c);
 
-  /// Moves a shard to `to` (or nobody) with epoch + 1: the only place an owner changes.
-  void change_owner(const ShardId& id, Shard& s, const WorkerId& to, ChangeReason reason, uint64_t at_ms);
+  /// Moves a shard to `to` (or nobody) with epoch + 1: the only place an
+  /// owner changes. `phases`: a handoff's, recorded with the change.
+  void change_owner(const ShardId& id, Shard& s, const WorkerId& to, ChangeReason reason, uint64_t at_ms,
+                    const LastChange* phases = nullptr);
   void set_shard_state(const ShardId& id, Shard& s, ShardState state);
   void set_worker_state(const WorkerId& id, Worker& w, WorkerState state, uint64_t at_ms);
   bool accepts_shards(const WorkerId& id) const;
@@ -200,6 +203,7 @@ class StateMachine {
   void remember_request(const std::string& id, const ApplyResult& r);
 
   Limits limits_;
+  HistorySink* history_ = nullptr;
   Revision revision_;
   std::map<ShardId, Shard> shards_;
   std::map<ShardId, Epoch> deleted_epochs_;  ///< epochs are never reused, even after delete + create

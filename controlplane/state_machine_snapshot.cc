@@ -10,8 +10,11 @@ namespace tenure::controlplane {
 
 namespace {
 // 2 added the handoff phases (shards, history) and Worker::prepares;
-// version 1 snapshots are still read (every new field at its default).
-constexpr uint8_t kSnapshotVersion = 2;
+// 3 keeps only each shard's last change (LastChange) instead of its whole
+// history, which lives in the HistorySink now. Versions 1 and 2 are still
+// read (every new field at its default); their history records are handed
+// to the sink, so that a member upgraded in place keeps them.
+constexpr uint8_t kSnapshotVersion = 3;
 
 void put_result(Writer& w, const ApplyResult& r) {
   w.u8(static_cast<uint8_t>(r.code));
@@ -25,6 +28,50 @@ void put_result(Writer& w, const ApplyResult& r) {
 }
 
 bool valid_reason(ChangeReason r) { return static_cast<uint8_t>(r) <= static_cast<uint8_t>(ChangeReason::kReleased); }
+
+/// The 32-bit phase durations of a LastChange (a larger value is not a
+/// snapshot of ours), and its reason in range.
+bool valid_last_change(Reader& r, LastChange& last) {
+  uint64_t prepare_ms = r.varint(), drain_ms = r.varint();
+  if (prepare_ms > UINT32_MAX || drain_ms > UINT32_MAX || !valid_reason(last.reason)) return false;
+  last.prepare_ms = static_cast<uint32_t>(prepare_ms);
+  last.drain_ms = static_cast<uint32_t>(drain_ms);
+  return true;
+}
+
+/// A version 1 or 2 shard's history list: its last record becomes the
+/// shard's LastChange, and all of them are kept for the sink.
+bool read_legacy_history(Reader& r, bool phases, const ShardId& id, LastChange& last,
+                         std::vector<std::pair<ShardId, HistoryRecord>>& out) {
+  for (uint64_t k = r.varint(); k > 0 && !r.failed(); --k) {
+    HistoryRecord h;
+    h.revision = Revision(r.varint());
+    h.epoch = Epoch(r.varint());
+    h.from = WorkerId(r.str());
+    h.to = WorkerId(r.str());
+    h.reason = static_cast<ChangeReason>(r.u8());
+    h.at_ms = r.varint();
+    LastChange c;
+    c.reason = h.reason;
+    if (phases) {
+      if (!valid_last_change(r, c)) return false;
+      uint8_t flags = r.u8();
+      c.prepare_timed_out = flags & 1;
+      c.drain_timed_out = flags & 2;
+      c.prepared = flags & 4;
+    } else if (!valid_reason(c.reason)) {
+      return false;
+    }
+    h.prepare_ms = c.prepare_ms;
+    h.drain_ms = c.drain_ms;
+    h.prepared = c.prepared;
+    h.prepare_timed_out = c.prepare_timed_out;
+    h.drain_timed_out = c.drain_timed_out;
+    last = c;
+    out.emplace_back(id, std::move(h));
+  }
+  return !r.failed();
+}
 
 ApplyResult get_result(Reader& r) {
   ApplyResult a;
@@ -94,18 +141,10 @@ std::string StateMachine::snapshot() const {
     w.u8(static_cast<uint8_t>(s.phase));
     w.varint(s.drain_since_ms);
     w.u8((s.prepare_timed_out ? 1 : 0) | (s.prepared ? 2 : 0));
-    w.varint(s.history.size());
-    for (const auto& h : s.history) {
-      w.varint(h.revision.value());
-      w.varint(h.epoch.value());
-      w.str(h.from.str());
-      w.str(h.to.str());
-      w.u8(static_cast<uint8_t>(h.reason));
-      w.varint(h.at_ms);
-      w.varint(h.prepare_ms);
-      w.varint(h.drain_ms);
-      w.u8((h.prepare_timed_out ? 1 : 0) | (h.drain_timed_out ? 2 : 0) | (h.prepared ? 4 : 0));
-    }
+    w.u8(static_cast<uint8_t>(s.last.reason));
+    w.u8((s.last.prepare_timed_out ? 1 : 0) | (s.last.drain_timed_out ? 2 : 0) | (s.last.prepared ? 4 : 0));
+    w.varint(s.last.prepare_ms);
+    w.varint(s.last.drain_ms);
   }
   w.varint(deleted_epochs_.size());
   for (const auto& [id, e] : deleted_epochs_) {
@@ -147,9 +186,11 @@ std::string StateMachine::snapshot() const {
 bool StateMachine::restore(const std::string& data) {
   Reader r(data);
   const uint8_t version = r.u8();
-  if (version != 1 && version != kSnapshotVersion) return false;
+  if (version < 1 || version > kSnapshotVersion) return false;
   const bool phases = version >= 2;
   StateMachine next(limits_);
+  // Versions 1 and 2: the records they carry, for the sink once all decoded.
+  std::vector<std::pair<ShardId, HistoryRecord>> legacy_history;
   next.revision_ = Revision(r.varint());
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
     ShardId id(r.str());
@@ -169,35 +210,21 @@ bool StateMachine::restore(const std::string& data) {
     } else {
       s.drain_since_ms = s.handoff_since_ms;
     }
-    for (uint64_t k = r.varint(); k > 0 && !r.failed(); --k) {
-      HistoryRecord h;
-      h.revision = Revision(r.varint());
-      h.epoch = Epoch(r.varint());
-      h.from = WorkerId(r.str());
-      h.to = WorkerId(r.str());
-      h.reason = static_cast<ChangeReason>(r.u8());
-      h.at_ms = r.varint();
-      if (phases) {
-        // Written from 32 bits: a larger value is not a snapshot of ours.
-        uint64_t prepare_ms = r.varint(), drain_ms = r.varint();
-        if (prepare_ms > UINT32_MAX || drain_ms > UINT32_MAX) return false;
-        h.prepare_ms = static_cast<uint32_t>(prepare_ms);
-        h.drain_ms = static_cast<uint32_t>(drain_ms);
-        uint8_t flags = r.u8();
-        h.prepare_timed_out = flags & 1;
-        h.drain_timed_out = flags & 2;
-        h.prepared = flags & 4;
-      }
-      s.history.push_back(std::move(h));
+    if (version >= 3) {
+      s.last.reason = static_cast<ChangeReason>(r.u8());
+      uint8_t flags = r.u8();
+      s.last.prepare_timed_out = flags & 1;
+      s.last.drain_timed_out = flags & 2;
+      s.last.prepared = flags & 4;
+      if (!valid_last_change(r, s.last)) return false;
+    } else if (!read_legacy_history(r, phases, id, s.last, legacy_history)) {
+      return false;
     }
     // A snapshot is input (a leader's, or a disk's): every enum in range,
     // no id twice (the counts and indexes below would disagree with the map).
     if (static_cast<size_t>(s.state) > 2 || !valid_reason(s.handoff_reason) ||
         static_cast<uint8_t>(s.phase) > 1 || next.shards_.count(id)) {
       return false;
-    }
-    for (const auto& h : s.history) {
-      if (!valid_reason(h.reason)) return false;
     }
     ++next.shard_counts_[static_cast<size_t>(s.state)];
     if (s.state == ShardState::kUnassigned) next.unassigned_.insert(next.unassigned_.end(), id);
@@ -250,7 +277,11 @@ bool StateMachine::restore(const std::string& data) {
   }
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) next.started_members_.insert(r.str());
   if (r.failed() || !r.done()) return false;
+  next.history_ = history_;
   *this = std::move(next);
+  if (history_) {
+    for (const auto& [id, h] : legacy_history) history_->record(id, h);
+  }
   return true;
 }
 

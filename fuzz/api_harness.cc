@@ -158,6 +158,7 @@ struct ControllerHarness::Parts {
   boost::asio::io_context io;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<storage::RaftStorage> storage;
+  std::unique_ptr<member::HistoryStore> history;
   NoPeers peers;
   std::unique_ptr<net::HttpClient> client;
   std::unique_ptr<member::RaftMetrics> metrics;
@@ -206,7 +207,8 @@ ControllerHarness::ControllerHarness() : p_(std::make_unique<Parts>()) {
   o.configured_addresses[o.id] = "127.0.0.1:1";
   o.bootstrap_voters = {o.id};
   o.limits.events_kept = 1000;
-  p.node = std::make_unique<member::RaftNode>(p.io, o, *p.storage, p.peers, *p.metrics);
+  p.history = std::make_unique<member::HistoryStore>((p.dir / "data").string(), o.limits.history_per_shard);
+  p.node = std::make_unique<member::RaftNode>(p.io, o, *p.storage, p.peers, *p.metrics, p.history.get());
   // The fleet policy is not ticked: no lease runs out and nothing is moved
   // between two requests, so a refused request must leave the revision as it was.
   controlplane::FleetPolicyOptions sup;

@@ -54,7 +54,7 @@ struct StagedMachine final : replication::StagedState {
 }  // namespace
 
 RaftNode::RaftNode(asio::io_context& io, NodeOptions options, storage::RaftStorage& storage, PeerSender& peers,
-                   RaftMetrics& metrics)
+                   RaftMetrics& metrics, HistoryStore* history)
     : io_(io),
       strand_(asio::make_strand(io)),
       ticker_(strand_),
@@ -63,8 +63,10 @@ RaftNode::RaftNode(asio::io_context& io, NodeOptions options, storage::RaftStora
       peers_(peers),
       metrics_(metrics),
       drops_(metrics.messages_dropped),
+      history_(history),
       state_(options_.limits),
       driver_(driver_options(options_), *this, storage, peers, *this, *this) {
+  state_.set_history(history_);
   driver_.set_leader_tick_hook([this] {
     maybe_mark_started();
     if (tick_hook_) tick_hook_();
@@ -216,7 +218,28 @@ std::unique_ptr<replication::StagedState> RaftNode::stage(const std::string& dat
 }
 
 void RaftNode::install(std::unique_ptr<replication::StagedState> staged) {
-  state_ = std::move(static_cast<StagedMachine&>(*staged).state);
+  auto& next = static_cast<StagedMachine&>(*staged).state;
+  // The leader's snapshot carries no history: what this member had may
+  // name shards that are gone, and what happened up to it is missing here.
+  if (history_) history_->reset(next.revision());
+  state_ = std::move(next);
+  state_.set_history(history_);
+}
+
+bool RaftNode::restore(const std::string& data) {
+  if (!state_.restore(data)) return false;
+  if (history_) history_->opened_at(state_.revision());
+  return true;
+}
+
+void RaftNode::make_snapshot(consensus::Snapshot point, std::function<void(replication::MadeSnapshot)> done) {
+  // The log up to the snapshot is dropped once it is recorded: the history
+  // it produced must be on disk first (member/history_store.h).
+  controlplane::Revision at = state_.revision();
+  snapshots_.start(state_, std::move(point), [this, at, done = std::move(done)](replication::MadeSnapshot made) {
+    if (history_ && made.snapshot.data) history_->sync_through(at);
+    done(std::move(made));
+  });
 }
 
 void RaftNode::apply(const consensus::Entry& e) {
@@ -236,6 +259,7 @@ void RaftNode::apply(const consensus::Entry& e) {
     std::_Exit(1);
   }
   last_result_ = state_.apply(*cmd);
+  if (history_) history_->submit(state_.revision());
 }
 
 void RaftNode::maybe_mark_started() {

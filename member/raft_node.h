@@ -24,6 +24,7 @@
 
 #include "consensus/raft.h"
 #include "member/guarded.h"
+#include "member/history_store.h"
 #include "member/message_drops.h"
 #include "member/metrics.h"
 #include "member/persist_worker.h"
@@ -106,8 +107,10 @@ class RaftNode final : private replication::Executor,
                        private replication::Machine,
                        private replication::DriverEvents {
  public:
+  /// `history`: where each shard's history goes (null: nowhere); it must
+  /// outlive the node.
   RaftNode(boost::asio::io_context& io, NodeOptions options, storage::RaftStorage& storage,
-           PeerSender& peers, RaftMetrics& metrics);
+           PeerSender& peers, RaftMetrics& metrics, HistoryStore* history = nullptr);
   ~RaftNode() override;
 
   /// Loads persisted state (or bootstraps) and starts ticking.
@@ -154,6 +157,8 @@ class RaftNode final : private replication::Executor,
   /// interval while there is no leader); never false again in this life.
   bool caught_up() const { return caught_up_.load(std::memory_order_acquire); }
   const std::string& id() const { return options_.id.str(); }
+  /// Each shard's history (null when the node keeps none). Thread-safe.
+  HistoryStore* history() { return history_; }
 
   /// Strand-only access for code already on the strand (e.g. leader tasks).
   consensus::Raft& raft() { return driver_.raft(); }
@@ -180,13 +185,11 @@ class RaftNode final : private replication::Executor,
   uint64_t now_ms() const override;
   uint64_t now_ns() const override;
   // replication::Machine: the control plane's state machine.
-  bool restore(const std::string& data) override { return state_.restore(data); }
+  bool restore(const std::string& data) override;
   std::unique_ptr<replication::StagedState> stage(const std::string& data) override;
   void install(std::unique_ptr<replication::StagedState> staged) override;
   void apply(const consensus::Entry& e) override;
-  void make_snapshot(consensus::Snapshot point, std::function<void(replication::MadeSnapshot)> done) override {
-    snapshots_.start(state_, std::move(point), std::move(done));
-  }
+  void make_snapshot(consensus::Snapshot point, std::function<void(replication::MadeSnapshot)> done) override;
   // replication::DriverEvents: metrics, the drops' log, the summary.
   void proposals(const char* result, size_t count) override;
   void committed(uint64_t latency_ns) override;
@@ -205,6 +208,7 @@ class RaftNode final : private replication::Executor,
   PeerSender& peers_;
   RaftMetrics& metrics_;
   MessageDrops drops_;
+  HistoryStore* history_;
   controlplane::StateMachine state_;
   /// What the last applied command returned, for its proposer's completion
   /// (which the driver runs right after the apply).

@@ -122,15 +122,7 @@ uint32_t snapshot_crc(const Snapshot& snap) {
   return snap.data ? crc32c_extend(c, snap.data->data(), snap.data->size()) : c;
 }
 
-// A log value in double quotes, escaped so the FATAL line stays one line.
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += (c == '\n' || c == '\r') ? ' ' : c;
-  }
-  return out + "\"";
-}
+std::string quoted(const std::string& s) { return storage_quoted(s); }
 
 // Makes the creation of files in `dir` durable (fsync of the directory).
 void sync_dir(const std::string& dir) {
@@ -573,6 +565,15 @@ void RaftStorage::set_meta(const std::string& key, const std::string& value) {
   TENURE_MUST(st->bind_text(1, key), "set_meta");
   TENURE_MUST(st->bind_blob(2, value), "set_meta");
   TENURE_MUST(st->run(), "set_meta");
+}
+
+std::string storage_quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += (c == '\n' || c == '\r') ? ' ' : c;
+  }
+  return out + "\"";
 }
 
 }  // namespace tenure::storage

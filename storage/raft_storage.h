@@ -136,5 +136,7 @@ class RaftStorage final : public replication::LogStore {
 /// Logs `FATAL storage <what>` to stderr and exits with status 1 at once
 /// (no destructors run, nothing half-written is acknowledged).
 [[noreturn]] void storage_fatal(const std::string& what);
+/// `s` in double quotes, escaped so that a FATAL line stays one line.
+std::string storage_quoted(const std::string& s);
 
 }  // namespace tenure::storage

@@ -49,6 +49,7 @@ struct ControllerApp::Parts {
   boost::asio::io_context io;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<storage::RaftStorage> storage;
+  std::unique_ptr<member::HistoryStore> history;
   std::unique_ptr<net::HttpClient> client;
   std::unique_ptr<PeerTransport> transport;
   std::unique_ptr<RaftMetrics> metrics;
@@ -151,7 +152,9 @@ int ControllerApp::run() {
   p.metrics = std::make_unique<RaftMetrics>(*p.registry);
   p.transport->set_refused_metric(&p.metrics->peer_refused);
   net::register_certificate_expiry(*p.registry, config_.tls.cert_file, config_.tls.ca_file);
-  p.node = std::make_unique<RaftNode>(p.io, node_options(config_), *p.storage, *p.transport, *p.metrics);
+  NodeOptions nopts = node_options(config_);
+  p.history = std::make_unique<member::HistoryStore>(config_.data_dir, nopts.limits.history_per_shard);
+  p.node = std::make_unique<RaftNode>(p.io, std::move(nopts), *p.storage, *p.transport, *p.metrics, p.history.get());
   p.transport->on_snapshot_verdict([node = p.node.get()](const consensus::NodeId& to, bool delivered) {
     node->report_snapshot(to, delivered);
   });

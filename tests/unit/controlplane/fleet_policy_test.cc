@@ -7,7 +7,7 @@ namespace {
 
 class FleetPolicyTest : public ::testing::Test {
  protected:
-  FleetPolicyTest() : policy(options()) {}
+  FleetPolicyTest() : policy(options()) { sm.set_history(&history); }
   static FleetPolicyOptions options() {
     FleetPolicyOptions o;
     o.lease_ms = 3000;
@@ -29,6 +29,7 @@ class FleetPolicyTest : public ::testing::Test {
   size_t count(const std::vector<Decision>& ds, Decision::Kind k) {
     return static_cast<size_t>(std::count_if(ds.begin(), ds.end(), [k](const Decision& d) { return d.kind == k; }));
   }
+  MemoryHistory history;
   StateMachine sm;
   FleetPolicy policy;
 };
@@ -111,7 +112,7 @@ TEST_F(FleetPolicyTest, AnswerNamesTheRevisionOfTheWorkersLastEvent) {
   EXPECT_EQ(a.worker_revision, revoke);
   EXPECT_GT(a.revision, revoke);
   auto b = policy.heartbeat(sm, WorkerId("w2"), 100);
-  EXPECT_EQ(b.worker_revision, sm.shard(ShardId("s1"))->history.back().revision);
+  EXPECT_EQ(b.worker_revision, history.of(ShardId("s1")).back().revision);
 }
 
 TEST_F(FleetPolicyTest, ShardCreatedAgainAfterDeletionWaitsOutTheOldOwnersLease) {

@@ -15,6 +15,7 @@ Command at(uint64_t at_ms, CommandBody body) { return Command{"", at_ms, std::mo
 class HandoffPhasesTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    sm.set_history(&history);
     sm.apply(at(0, RegisterWorker{WorkerId("w1"), "a:1", "", 1, /*prepares=*/true}));
     sm.apply(at(0, RegisterWorker{WorkerId("w2"), "a:2", "", 1, /*prepares=*/true}));
     sm.apply(at(0, RegisterWorker{WorkerId("plain"), "a:3", "", 1, /*prepares=*/false}));
@@ -28,6 +29,8 @@ class HandoffPhasesTest : public ::testing::Test {
     return sm.events_after(r, WorkerId(worker), 100);
   }
   const Shard& s1() { return *sm.shard(ShardId("s1")); }
+  HistoryRecord last_record() { return history.of(ShardId("s1")).back(); }
+  MemoryHistory history;
   StateMachine sm;
 };
 
@@ -63,7 +66,7 @@ TEST_F(HandoffPhasesTest, TargetPreparesWhileTheSourceServesThenTheSourceDrains)
   EXPECT_EQ(s1().state, ShardState::kActive);
   EXPECT_EQ(s1().worker, WorkerId("w2"));
   EXPECT_EQ(s1().epoch, Epoch(2));
-  const HistoryRecord& h = s1().history.back();
+  HistoryRecord h = last_record();
   EXPECT_EQ(h.prepare_ms, 250u);
   EXPECT_EQ(h.drain_ms, 150u);
   EXPECT_TRUE(h.prepared);
@@ -78,18 +81,18 @@ TEST_F(HandoffPhasesTest, ATargetWithoutAProgramSkipsThePrepare) {
   EXPECT_EQ(events_since(before, "w1").back().type, EventType::kRevoke);
   EXPECT_TRUE(events_since(before, "plain").empty());
   sm.apply(at(1300, CompleteMoves{WorkerId("w1"), {ShardId("s1")}, {Epoch(1)}, true}));
-  EXPECT_EQ(s1().history.back().prepare_ms, 0u);
-  EXPECT_FALSE(s1().history.back().prepared);
-  EXPECT_EQ(s1().history.back().drain_ms, 300u);
-  EXPECT_TRUE(s1().history.back().drain_timed_out);
+  EXPECT_EQ(last_record().prepare_ms, 0u);
+  EXPECT_FALSE(last_record().prepared);
+  EXPECT_EQ(last_record().drain_ms, 300u);
+  EXPECT_TRUE(last_record().drain_timed_out);
 }
 
 TEST_F(HandoffPhasesTest, APrepareTimeoutIsRecorded) {
   begin_move("w2", 1000);
   sm.apply(at(11000, EndPrepares{WorkerId("w2"), {ShardId("s1")}, {Epoch(2)}, /*expired=*/true}));
   sm.apply(at(11100, CompleteMoves{WorkerId("w1"), {ShardId("s1")}, {Epoch(1)}, false}));
-  EXPECT_TRUE(s1().history.back().prepare_timed_out);
-  EXPECT_EQ(s1().history.back().prepare_ms, 10000u);
+  EXPECT_TRUE(last_record().prepare_timed_out);
+  EXPECT_EQ(last_record().prepare_ms, 10000u);
 }
 
 // The source was never asked to drain: when the target can no longer take
@@ -150,9 +153,11 @@ TEST_F(HandoffPhasesTest, PhasesSurviveASnapshot) {
   sm.apply(at(1200, EndPrepares{WorkerId("w2"), {ShardId("s1")}, {Epoch(2)}, false}));
   sm.apply(at(1300, CompleteMoves{WorkerId("w1"), {ShardId("s1")}, {Epoch(1)}, false}));
   ASSERT_TRUE(copy.restore(sm.snapshot()));
-  EXPECT_EQ(copy.shard(ShardId("s1"))->history.back().prepare_ms, 200u);
-  EXPECT_EQ(copy.shard(ShardId("s1"))->history.back().drain_ms, 100u);
-  EXPECT_TRUE(copy.shard(ShardId("s1"))->history.back().prepared);
+  // The shard's last change keeps its phases (the records are the sink's).
+  EXPECT_EQ(copy.shard(ShardId("s1"))->last.prepare_ms, 200u);
+  EXPECT_EQ(copy.shard(ShardId("s1"))->last.drain_ms, 100u);
+  EXPECT_TRUE(copy.shard(ShardId("s1"))->last.prepared);
+  EXPECT_EQ(copy.shard(ShardId("s1"))->last.reason, ChangeReason::kManual);
 }
 
 TEST(HandoffPhaseCommands, RoundTripAndOlderRegistrations) {
@@ -223,8 +228,8 @@ TEST_F(PreparePolicyTest, AStuckPrepareEndsAtItsTimeoutAndTheLeaseClockStartsThe
   for (uint64_t t = 8300; t <= 8400; t += 100) step(t);
   EXPECT_EQ(s1().state, ShardState::kActive);
   EXPECT_EQ(s1().worker, WorkerId("w2"));
-  EXPECT_TRUE(s1().history.back().prepare_timed_out);
-  EXPECT_TRUE(s1().history.back().drain_timed_out);
+  EXPECT_TRUE(last_record().prepare_timed_out);
+  EXPECT_TRUE(last_record().drain_timed_out);
 }
 
 }  // namespace

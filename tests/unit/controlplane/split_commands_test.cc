@@ -126,12 +126,14 @@ TEST(CommandSplit, FailoverShardsRoundTripsThroughTheCodec) {
 class SplitFailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    sm.set_history(&history);
     for (auto w : {"w1", "w2", "w3"}) sm.apply(cmd(RegisterWorker{WorkerId(w), "a", "", 1}));
     sm.apply(cmd(CreateShards{{ShardId("s1"), ShardId("s2"), ShardId("s3")}}));
     for (auto s : {"s1", "s2", "s3"}) {
       sm.apply(cmd(AssignShards{{Placement{ShardId(s), WorkerId("w1"), Epoch(0)}}, ChangeReason::kCreated}));
     }
   }
+  MemoryHistory history;
   StateMachine sm;
 };
 
@@ -147,8 +149,9 @@ TEST_F(SplitFailoverTest, PiecesMoveEachShardOnceAtEpochPlusOne) {
   for (auto s : {"s1", "s2", "s3"}) {
     const Shard* sh = sm.shard(ShardId(s));
     EXPECT_EQ(sh->epoch, Epoch(2)) << s;
-    ASSERT_EQ(sh->history.size(), 2u) << s;  // created, then one move: no hop through nobody
-    EXPECT_EQ(sh->history.back().from, WorkerId("w1"));
+    auto records = history.of(ShardId(s));
+    ASSERT_EQ(records.size(), 2u) << s;  // created, then one move: no hop through nobody
+    EXPECT_EQ(records.back().from, WorkerId("w1"));
   }
   EXPECT_EQ(sm.shard(ShardId("s1"))->worker, WorkerId("w2"));
   EXPECT_TRUE(sm.shards_of(WorkerId("w1")).empty());
@@ -191,6 +194,7 @@ class LargeFailoverTest : public ::testing::Test {
  protected:
   static constexpr size_t kShards = 24000;
   void SetUp() override {
+    sm.set_history(&history);
     for (auto w : {"w1", "w2", "w3", "w4"}) sm.apply(cmd(RegisterWorker{WorkerId(w), "a", "", 1}));
     for (auto& c : create_commands("", long_ids(kShards))) sm.apply(c);
     FleetPolicy p(options());
@@ -223,10 +227,11 @@ class LargeFailoverTest : public ::testing::Test {
     EXPECT_TRUE(sm.shards_of(WorkerId("w1")).empty());
     EXPECT_EQ(sm.count(ShardState::kActive), kShards);
     for (const auto& [id, s] : sm.shards()) {
-      ASSERT_EQ(s.epoch.value(), s.history.size()) << id.str();  // one epoch per move, never a hop through nobody
+      ASSERT_EQ(s.epoch.value(), history.of(id).size()) << id.str();  // one epoch per move, never a hop through nobody
       ASSERT_LE(s.epoch, Epoch(2)) << id.str();
     }
   }
+  MemoryHistory history;
   StateMachine sm;
   size_t held = 0;
 };

@@ -14,6 +14,7 @@ Command cmd(CommandBody body, std::string request_id = "", uint64_t at_ms = 1000
 class StateMachineTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    sm.set_history(&history);
     sm.apply(cmd(RegisterWorker{WorkerId("w1"), "127.0.0.1:1", "z1", 1}));
     sm.apply(cmd(RegisterWorker{WorkerId("w2"), "127.0.0.1:2", "z2", 1}));
     sm.apply(cmd(CreateShards{{ShardId("s1"), ShardId("s2")}}));
@@ -22,6 +23,7 @@ class StateMachineTest : public ::testing::Test {
     Epoch e = sm.shard(ShardId(shard))->epoch;
     sm.apply(cmd(AssignShards{{Placement{ShardId(shard), WorkerId(worker), e}}, ChangeReason::kCreated}));
   }
+  MemoryHistory history;
   StateMachine sm;
 };
 
@@ -31,8 +33,11 @@ TEST_F(StateMachineTest, FirstOwnerGetsEpochOne) {
   EXPECT_EQ(s->epoch, Epoch(1));
   EXPECT_EQ(s->worker, WorkerId("w1"));
   EXPECT_EQ(s->state, ShardState::kActive);
-  ASSERT_EQ(s->history.size(), 1u);
-  EXPECT_EQ(s->history[0].reason, ChangeReason::kCreated);
+  auto records = history.of(ShardId("s1"));
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].reason, ChangeReason::kCreated);
+  EXPECT_EQ(records[0].revision, sm.revision());
+  EXPECT_EQ(records[0].to, WorkerId("w1"));
   EXPECT_EQ(sm.shards_of(WorkerId("w1")).size(), 1u);
 }
 
@@ -75,8 +80,9 @@ TEST_F(StateMachineTest, HandoffRevokesThenGrantsWithOneEpochStep) {
   EXPECT_EQ(s->state, ShardState::kActive);
   EXPECT_EQ(s->worker, WorkerId("w2"));
   EXPECT_EQ(s->epoch, Epoch(2));
-  EXPECT_EQ(s->history.back().reason, ChangeReason::kManual);
-  EXPECT_EQ(s->history.back().from, WorkerId("w1"));
+  EXPECT_EQ(history.of(ShardId("s1")).back().reason, ChangeReason::kManual);
+  EXPECT_EQ(history.of(ShardId("s1")).back().from, WorkerId("w1"));
+  EXPECT_EQ(s->last.reason, ChangeReason::kManual);
   EXPECT_TRUE(sm.shards_of(WorkerId("w1")).empty());
 }
 

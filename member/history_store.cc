@@ -1,0 +1,329 @@
+#include "member/history_store.h"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+
+#include "storage/raft_storage.h"
+#include "storage/sqlite.h"
+
+namespace tenure::member {
+
+using controlplane::HistoryRecord;
+using storage::Database;
+using storage::Statement;
+using storage::storage_fatal;
+using storage::storage_quoted;
+using storage::Transaction;
+using controlplane::Revision;
+using controlplane::ShardId;
+
+namespace {
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS history (
+  shard TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  from_worker TEXT NOT NULL,
+  to_worker TEXT NOT NULL,
+  reason INTEGER NOT NULL,
+  at_ms INTEGER NOT NULL,
+  prepare_ms INTEGER NOT NULL,
+  drain_ms INTEGER NOT NULL,
+  flags INTEGER NOT NULL,
+  PRIMARY KEY (shard, revision)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+)sql";
+// Meta keys: the revision the file is written through, and the gap.
+constexpr const char* kWritten = "written_revision";
+constexpr const char* kGap = "gap_through_revision";
+
+constexpr const char* kInsert =
+    "INSERT OR REPLACE INTO history (shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, "
+    "drain_ms, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+// Keeps the newest ?2 + 1 records of a shard: the subquery names the
+// oldest one kept (NULL, deleting nothing, while there are fewer).
+constexpr const char* kTrim =
+    "DELETE FROM history WHERE shard = ?1 AND revision < (SELECT revision FROM history WHERE shard = ?1 "
+    "ORDER BY revision DESC LIMIT 1 OFFSET ?2)";
+constexpr const char* kErase = "DELETE FROM history WHERE shard = ?1 AND revision < ?2";
+constexpr const char* kSelect =
+    "SELECT revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM history "
+    "WHERE shard = ?1 ORDER BY revision";
+
+int64_t flags_of(const HistoryRecord& h) {
+  return (h.prepare_timed_out ? 1 : 0) | (h.drain_timed_out ? 2 : 0) | (h.prepared ? 4 : 0);
+}
+}  // namespace
+
+#define HISTORY_MUST(expr, op)                                                                              \
+  do {                                                                                                      \
+    const auto& history_must_r_ = (expr);                                                                   \
+    if (!history_must_r_.ok()) {                                                                            \
+      storage_fatal(std::string("op=history_") + (op) + " path=" + db_->path() + " error=" +                \
+                    storage_quoted(history_must_r_.error().message));                                       \
+    }                                                                                                       \
+  } while (0)
+
+HistoryStore::HistoryStore(const std::string& data_dir, size_t per_shard) : per_shard_(std::max<size_t>(per_shard, 1)) {
+  std::string path = data_dir + "/history.db";
+  auto db = Database::open(path);
+  if (!db.ok()) storage_fatal("op=history_open path=" + path + " error=" + storage_quoted(db.error().message));
+  db_ = std::move(db.value());
+  auto mode = db_->query_text("PRAGMA journal_mode=WAL");
+  HISTORY_MUST(mode, "open");
+  if (mode.value() != "wal") storage_fatal("op=history_open path=" + path + " error=\"WAL mode refused\"");
+  // Commits are not fsynced one by one: sync_through() makes them durable.
+  HISTORY_MUST(db_->exec("PRAGMA synchronous=NORMAL"), "open");
+  HISTORY_MUST(db_->exec(kSchema), "open");
+  written_at_open_ = Revision(get_meta(kWritten));
+  gap_ = Revision(get_meta(kGap));
+  submitted_ = written_at_open_;
+  durable_ = written_at_open_;
+  writer_ = std::thread([this] { run(); });
+}
+
+HistoryStore::~HistoryStore() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  writer_.join();
+}
+
+storage::StatementRef HistoryStore::stmt(const char* sql, const char* op) {
+  auto st = db_->cached(sql);
+  HISTORY_MUST(st, op);
+  return std::move(st.value());
+}
+
+uint64_t HistoryStore::get_meta(const char* key) {
+  storage::StatementRef st = stmt("SELECT value FROM meta WHERE key = ?1", "meta");
+  HISTORY_MUST(st->bind_text(1, key), "meta");
+  auto row = st->step();
+  HISTORY_MUST(row, "meta");
+  return row.value() ? static_cast<uint64_t>(st->column_int64(0)) : 0;
+}
+
+void HistoryStore::set_meta(const char* key, uint64_t value) {
+  storage::StatementRef st = stmt("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", "meta");
+  HISTORY_MUST(st->bind_text(1, key), "meta");
+  HISTORY_MUST(st->bind_int64(2, static_cast<int64_t>(value)), "meta");
+  HISTORY_MUST(st->run(), "meta");
+}
+
+void HistoryStore::record(const ShardId& shard, const HistoryRecord& h) { pending_.push_back(Change{shard, h}); }
+
+void HistoryStore::erase(const ShardId& shard, Revision revision) {
+  Change c{shard, HistoryRecord{}, true};
+  c.record.revision = revision;
+  pending_.push_back(std::move(c));
+}
+
+void HistoryStore::enqueue(Job job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (job.kind != Job::kRead) submitted_ = std::max(submitted_, job.revision);
+    jobs_.push_back(std::move(job));
+  }
+  wake_.notify_all();
+}
+
+void HistoryStore::submit(Revision revision) {
+  if (pending_.empty()) {
+    // Nothing to write; what is durable through the last change is durable through this revision too.
+    std::lock_guard<std::mutex> lock(mu_);
+    submitted_ = std::max(submitted_, revision);
+    return;
+  }
+  Job job;
+  job.changes.swap(pending_);
+  job.revision = revision;
+  enqueue(std::move(job));
+}
+
+void HistoryStore::opened_at(Revision revision) {
+  if (!pending_.empty()) return submit(revision);
+  if (written_at_open_ < revision) return reset(revision);
+  std::lock_guard<std::mutex> lock(mu_);
+  submitted_ = std::max(submitted_, revision);
+}
+
+void HistoryStore::reset(Revision revision) {
+  pending_.clear();
+  Job job;
+  job.kind = Job::kReset;
+  job.revision = revision;
+  enqueue(std::move(job));
+}
+
+void HistoryStore::read(const ShardId& shard, std::function<void(Answer)> done) {
+  Job job;
+  job.kind = Job::kRead;
+  job.shard = shard;
+  job.done = std::move(done);
+  enqueue(std::move(job));
+}
+
+void HistoryStore::sync_through(Revision revision) {
+  std::unique_lock<std::mutex> lock(mu_);
+  // Only what was submitted can become durable (nothing later is asked for).
+  revision = std::min(revision, submitted_);
+  if (durable_ >= revision) return;
+  want_durable_ = std::max(want_durable_, revision);
+  wake_.notify_all();
+  durable_cv_.wait(lock, [&] { return durable_ >= revision || stopping_; });
+}
+
+uint64_t HistoryStore::records_written() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return records_written_;
+}
+
+void HistoryStore::run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  Revision written = durable_;
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || !jobs_.empty() || (want_durable_ > durable_ && written > durable_); });
+    if (!jobs_.empty()) {
+      std::deque<Job> batch;
+      batch.swap(jobs_);
+      Revision through = submitted_;
+      lock.unlock();
+      write(batch);
+      lock.lock();
+      written = through;
+      continue;
+    }
+    if (want_durable_ > durable_ && written > durable_) {
+      lock.unlock();
+      make_durable();
+      lock.lock();
+      durable_ = written;
+      durable_cv_.notify_all();
+      continue;
+    }
+    if (stopping_) break;
+  }
+  durable_cv_.notify_all();
+}
+
+void HistoryStore::write(std::deque<Job>& jobs) {
+  std::optional<Transaction> tx;
+  std::set<ShardId> touched;
+  Revision through;
+  uint64_t records = 0;
+  auto begin = [&] {
+    if (tx) return;
+    auto t = Transaction::begin(*db_);
+    HISTORY_MUST(t, "write");
+    tx.emplace(std::move(t.value()));
+  };
+  auto commit = [&] {
+    if (!tx) return;
+    for (const auto& shard : touched) {
+      storage::StatementRef st = stmt(kTrim, "trim");
+      HISTORY_MUST(st->bind_text(1, shard.str()), "trim");
+      HISTORY_MUST(st->bind_int64(2, static_cast<int64_t>(per_shard_ - 1)), "trim");
+      HISTORY_MUST(st->run(), "trim");
+    }
+    touched.clear();
+    set_meta(kWritten, through.value());
+    HISTORY_MUST(tx->commit(), "commit");
+    tx.reset();
+  };
+  for (auto& job : jobs) {
+    switch (job.kind) {
+      case Job::kRead:
+        commit();
+        job.done(read_now(job.shard));
+        break;
+      case Job::kReset: {
+        commit();
+        begin();
+        HISTORY_MUST(db_->exec("DELETE FROM history"), "reset");
+        gap_ = std::max(Revision(get_meta(kGap)), job.revision);
+        set_meta(kGap, gap_.value());
+        through = job.revision;
+        commit();
+        break;
+      }
+      case Job::kChanges:
+        begin();
+        for (const auto& c : job.changes) {
+          const HistoryRecord& h = c.record;
+          if (c.erase) {
+            storage::StatementRef st = stmt(kErase, "erase");
+            HISTORY_MUST(st->bind_text(1, c.shard.str()), "erase");
+            HISTORY_MUST(st->bind_int64(2, static_cast<int64_t>(h.revision.value())), "erase");
+            HISTORY_MUST(st->run(), "erase");
+            touched.erase(c.shard);
+            continue;
+          }
+          storage::StatementRef st = stmt(kInsert, "insert");
+          auto& s = st;
+          HISTORY_MUST(s->bind_text(1, c.shard.str()), "insert");
+          HISTORY_MUST(s->bind_int64(2, static_cast<int64_t>(h.revision.value())), "insert");
+          HISTORY_MUST(s->bind_int64(3, static_cast<int64_t>(h.epoch.value())), "insert");
+          HISTORY_MUST(s->bind_text(4, h.from.str()), "insert");
+          HISTORY_MUST(s->bind_text(5, h.to.str()), "insert");
+          HISTORY_MUST(s->bind_int64(6, static_cast<int64_t>(h.reason)), "insert");
+          HISTORY_MUST(s->bind_int64(7, static_cast<int64_t>(h.at_ms)), "insert");
+          HISTORY_MUST(s->bind_int64(8, h.prepare_ms), "insert");
+          HISTORY_MUST(s->bind_int64(9, h.drain_ms), "insert");
+          HISTORY_MUST(s->bind_int64(10, flags_of(h)), "insert");
+          HISTORY_MUST(s->run(), "insert");
+          touched.insert(c.shard);
+          ++records;
+        }
+        through = job.revision;
+        break;
+    }
+  }
+  commit();
+  std::lock_guard<std::mutex> lock(mu_);
+  records_written_ += records;
+}
+
+HistoryStore::Answer HistoryStore::read_now(const ShardId& shard) {
+  Answer a;
+  a.gap_through = gap_;
+  storage::StatementRef st = stmt(kSelect, "read");
+  HISTORY_MUST(st->bind_text(1, shard.str()), "read");
+  for (;;) {
+    auto row = st->step();
+    HISTORY_MUST(row, "read");
+    if (!row.value()) break;
+    const Statement& s = *st;
+    HistoryRecord h;
+    h.revision = Revision(static_cast<uint64_t>(s.column_int64(0)));
+    h.epoch = controlplane::Epoch(static_cast<uint64_t>(s.column_int64(1)));
+    h.from = controlplane::WorkerId(s.column_text(2));
+    h.to = controlplane::WorkerId(s.column_text(3));
+    h.reason = static_cast<controlplane::ChangeReason>(s.column_int64(4));
+    h.at_ms = static_cast<uint64_t>(s.column_int64(5));
+    h.prepare_ms = static_cast<uint32_t>(s.column_int64(6));
+    h.drain_ms = static_cast<uint32_t>(s.column_int64(7));
+    int64_t flags = s.column_int64(8);
+    h.prepare_timed_out = flags & 1;
+    h.drain_timed_out = flags & 2;
+    h.prepared = flags & 4;
+    a.records.push_back(std::move(h));
+  }
+  return a;
+}
+
+void HistoryStore::make_durable() {
+  // In WAL mode a commit at synchronous=FULL fsyncs the WAL, and with it
+  // every commit before it (checkpointed pages were synced by the checkpoint).
+  HISTORY_MUST(db_->exec("PRAGMA synchronous=FULL"), "sync");
+  auto t = Transaction::begin(*db_);
+  HISTORY_MUST(t, "sync");
+  set_meta(kWritten, get_meta(kWritten));
+  HISTORY_MUST(t.value().commit(), "sync");
+  HISTORY_MUST(db_->exec("PRAGMA synchronous=NORMAL"), "sync");
+}
+
+}  // namespace tenure::member

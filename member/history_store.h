@@ -1,0 +1,129 @@
+#pragma once
+// Each shard's history of owners, in SQLite (data_dir/history.db), off the
+// Raft strand and out of RAM (controlplane/history.h says why).
+//
+// The state machine records changes on the strand as it applies; they are
+// buffered and handed to the store's writer thread once per applied entry
+// (submit). The writer batches whatever is queued into one transaction
+// (synchronous=NORMAL: no fsync of its own), keeps the newest
+// `per_shard` records of each shard, and answers reads in order with the
+// writes, so a read asked after an apply sees that apply's records.
+//
+// Durability is tied to the member's snapshots rather than to each commit.
+// History is a projection of the log: after a crash the member replays its
+// log from its snapshot and records again what it applies (a record is
+// keyed by shard and revision, so records written twice are one). What
+// must be durable is everything up to the snapshot, before the log below
+// it is dropped: sync_through(revision) waits for an fsynced commit that
+// covers it, and the member calls it before it records a snapshot.
+//
+// What no log replay can bring back is the history before a leader's
+// snapshot that a member installed (a new member, or one that fell behind
+// the leader's log): the snapshot carries each shard's state, not its
+// history (a million shards that moved 32 times each make 32 million
+// records). The store then drops its records and notes a gap: records up
+// to that revision may be missing here (gap_through). The API forwards a
+// history read from such a member to the leader, and says so when the
+// leader has a gap too.
+//
+// Failures are fatal, as for the Raft log (storage_fatal).
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "controlplane/history.h"
+#include "storage/sqlite.h"
+
+
+namespace tenure::member {
+
+class HistoryStore final : public controlplane::HistorySink {
+ public:
+  /// Records of a shard, oldest first, and the store's gap (0: none).
+  struct Answer {
+    std::vector<controlplane::HistoryRecord> records;
+    controlplane::Revision gap_through;
+  };
+
+  /// Opens (creating) data_dir/history.db and starts the writer; fatal on failure.
+  HistoryStore(const std::string& data_dir, size_t per_shard);
+  /// Writes what was submitted, then stops the writer (reads still queued
+  /// are answered first).
+  ~HistoryStore() override;
+  HistoryStore(const HistoryStore&) = delete;
+  HistoryStore& operator=(const HistoryStore&) = delete;
+
+  // HistorySink, on the applying thread: buffered until submit().
+  void record(const controlplane::ShardId& shard, const controlplane::HistoryRecord& h) override;
+  void erase(const controlplane::ShardId& shard, controlplane::Revision revision) override;
+
+  /// Hands what was recorded since the last call to the writer; the state
+  /// is now at `revision`. Applying thread only.
+  void submit(controlplane::Revision revision);
+  /// At start, once the member's own snapshot is restored at `revision`
+  /// (what restore() recorded, from a snapshot of an older format, is
+  /// submitted): if this file had not been written through it (it was
+  /// lost), records up to it are a gap.
+  void opened_at(controlplane::Revision revision);
+  /// The state was replaced by a leader's snapshot at `revision`: every
+  /// record goes (their shards may be gone), and the gap reaches `revision`.
+  void reset(controlplane::Revision revision);
+  /// Blocks until everything submitted through `revision` is on disk
+  /// (fsynced). Any thread but the writer's.
+  void sync_through(controlplane::Revision revision);
+  /// Runs `done` on the writer's thread with `shard`'s records, after
+  /// everything submitted before this call is written. Thread-safe.
+  void read(const controlplane::ShardId& shard, std::function<void(Answer)> done);
+
+  /// Records written to the file so far; for tests and metrics.
+  uint64_t records_written() const;
+
+ private:
+  struct Change {
+    controlplane::ShardId shard;
+    controlplane::HistoryRecord record;
+    bool erase = false;  ///< erase records of `shard` before record.revision
+  };
+  struct Job {
+    enum Kind { kChanges, kReset, kRead } kind = kChanges;
+    std::vector<Change> changes;
+    controlplane::Revision revision;  ///< kChanges: the state's revision after them; kReset: the gap
+    controlplane::ShardId shard;      ///< kRead
+    std::function<void(Answer)> done;
+  };
+
+  void run();
+  void write(std::deque<Job>& jobs);
+  Answer read_now(const controlplane::ShardId& shard);
+  void make_durable();
+  void enqueue(Job job);
+  void set_meta(const char* key, uint64_t value);
+  storage::StatementRef stmt(const char* sql, const char* op);
+  uint64_t get_meta(const char* key);
+
+  const size_t per_shard_;
+  std::unique_ptr<storage::Database> db_;  ///< the writer's (and the constructor's, before it starts)
+  std::vector<Change> pending_;   ///< applying thread only
+  controlplane::Revision written_at_open_;
+  controlplane::Revision gap_;  ///< writer only (and the constructor)
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;     ///< the writer: a job, a sync wanted, stopping
+  std::condition_variable durable_cv_;
+  std::deque<Job> jobs_;
+  controlplane::Revision submitted_;     ///< the revision of the last job queued
+  controlplane::Revision want_durable_;  ///< the highest revision sync_through() waits for
+  controlplane::Revision durable_;
+  uint64_t records_written_ = 0;
+  bool stopping_ = false;
+  std::thread writer_;
+};
+
+}  // namespace tenure::member
