@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "common/codec.h"
+
 namespace tenure::controlplane {
 namespace {
 
@@ -309,6 +311,79 @@ TEST(CommandCodec, RoundTripAndGarbage) {
   std::string wrong = encode_command(c);
   wrong[0] = 9;
   EXPECT_FALSE(decode_command(wrong).has_value());
+}
+
+// Snapshot format 2 carried each shard's history; a member upgraded in
+// place restores it once and must keep those records: they go to the sink,
+// the shard keeps its last change, and the next snapshot is format 3.
+TEST(StateMachineSnapshot, AVersion2SnapshotHandsItsHistoryToTheSink) {
+  Writer w;
+  w.u8(2);
+  w.varint(9);  // revision
+  w.varint(1);  // shards
+  w.str("s1");
+  w.str("w2");
+  w.varint(2);  // epoch
+  w.u8(static_cast<uint8_t>(ShardState::kActive));
+  w.str("");    // target
+  w.varint(0);  // handoff_since_ms
+  w.u8(static_cast<uint8_t>(ChangeReason::kRebalance));
+  w.u8(0);      // phase
+  w.varint(0);  // drain_since_ms
+  w.u8(0);      // flags
+  w.varint(2);  // history
+  auto put = [&](uint64_t rev, uint64_t epoch, const char* from, const char* to, ChangeReason reason, uint64_t drain_ms,
+                 uint8_t flags) {
+    w.varint(rev);
+    w.varint(epoch);
+    w.str(from);
+    w.str(to);
+    w.u8(static_cast<uint8_t>(reason));
+    w.varint(100 + rev);  // at_ms
+    w.varint(5);          // prepare_ms
+    w.varint(drain_ms);
+    w.u8(flags);
+  };
+  put(3, 1, "", "w1", ChangeReason::kCreated, 0, 0);
+  put(9, 2, "w1", "w2", ChangeReason::kRebalance, 40, 2 | 4);
+  w.varint(0);  // deleted epochs
+  w.varint(0);  // workers
+  w.varint(0);  // events compacted
+  w.varint(0);  // events
+  w.varint(0);  // request ids
+  w.varint(0);  // started members
+  std::string v2 = w.take();
+
+  MemoryHistory history;
+  StateMachine sm;
+  sm.set_history(&history);
+  ASSERT_TRUE(sm.restore(v2));
+  auto records = history.of(ShardId("s1"));
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].to, WorkerId("w1"));
+  EXPECT_EQ(records[1].revision, Revision(9));
+  EXPECT_EQ(records[1].from, WorkerId("w1"));
+  EXPECT_EQ(records[1].drain_ms, 40u);
+  EXPECT_TRUE(records[1].drain_timed_out);
+  EXPECT_TRUE(records[1].prepared);
+  const Shard* s = sm.shard(ShardId("s1"));
+  EXPECT_EQ(s->last.reason, ChangeReason::kRebalance);
+  EXPECT_EQ(s->last.drain_ms, 40u);
+  EXPECT_EQ(static_cast<uint8_t>(sm.snapshot()[0]), 3);
+  // A format 3 snapshot carries no records: restoring it gives the sink nothing.
+  MemoryHistory again;
+  StateMachine copy;
+  copy.set_history(&again);
+  ASSERT_TRUE(copy.restore(sm.snapshot()));
+  EXPECT_EQ(again.shards(), 0u);
+  EXPECT_EQ(copy.snapshot(), sm.snapshot());
+  // A malformed version 2 history (a reason out of range) is refused whole.
+  std::string bad = v2;
+  bad[bad.size() - 6 - 4 - 1] = 99;  // the last record's reason: 6 empty lists and 4 one-byte fields after it
+  StateMachine untouched;
+  untouched.set_history(&again);
+  EXPECT_FALSE(untouched.restore(bad));
+  EXPECT_EQ(again.shards(), 0u);
 }
 
 }  // namespace
