@@ -39,16 +39,16 @@ struct LastChange {
 
 struct Shard {
   WorkerId worker;  ///< the owner (the old owner during a handoff); empty when unassigned
-  Epoch epoch;
-  ShardState state = ShardState::kUnassigned;
   WorkerId target;  ///< handoff only: who gets it next (empty if it died meanwhile)
+  Epoch epoch;
   uint64_t handoff_since_ms = 0;
+  uint64_t drain_since_ms = 0;  ///< handoff only: when the source was asked to drain
+  LastChange last;
+  ShardState state = ShardState::kUnassigned;
   ChangeReason handoff_reason = ChangeReason::kRebalance;
   HandoffPhase phase = HandoffPhase::kDraining;  ///< handoff only
   bool prepared = false;                         ///< handoff only: it began with a prepare phase
   bool prepare_timed_out = false;                ///< handoff only
-  uint64_t drain_since_ms = 0;                   ///< handoff only: when the source was asked to drain
-  LastChange last;
 };
 
 struct Worker {
