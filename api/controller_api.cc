@@ -1,5 +1,7 @@
 #include "api/controller_api.h"
 
+#include "api/history_backfill.h"
+
 #include <chrono>
 #include <random>
 
@@ -71,7 +73,11 @@ ControllerApi::ControllerApi(member::RaftNode& node, member::Supervisor& supervi
       server_metrics_(std::make_unique<net::ServerMetrics>(*registry_)),
       watches_(std::make_unique<WatchHub>(node, *registry_)),
       request_prefix_(node.id() + "-" + random_hex(8) + "-") {
-  // Only digests are kept: the tokens themselves leave memory with options_.
+  if (node.history()) {
+    backfill_ = std::make_unique<HistoryBackfill>(node, *node.history(), client_, options_.peer_token);
+  }
+  // Only digests are kept (and the backfill's copy of the peer token, which
+  // it sends as the transport does): the tokens leave memory with options_.
   options_.admin_token.clear();
   options_.agent_token.clear();
   options_.peer_token.clear();

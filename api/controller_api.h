@@ -30,6 +30,7 @@
 namespace tenure::api {
 
 class WatchHub;
+class HistoryBackfill;
 
 /// The HTTP answer to a refused command (404, 409 or 400).
 net::HttpResponse apply_error(const controlplane::ApplyResult& r);
@@ -61,6 +62,9 @@ class ControllerApi {
   /// Registers extra routes (the peer transport's, the agents' calls).
   Router& router() { return router_; }
   WatchHub& watches() { return *watches_; }
+  /// Copies the leader's history into this member's gap (null when the
+  /// node keeps no history); ticked by the controller.
+  HistoryBackfill* history_backfill() { return backfill_.get(); }
   /// Where /metrics reads the listener's counters (set once, before serving).
   void set_server_stats(std::function<net::ServerStats()> stats) { server_stats_ = std::move(stats); }
 
@@ -141,6 +145,7 @@ class ControllerApi {
   uint64_t escaped_synced_ = 0;
   Router router_;
   std::unique_ptr<WatchHub> watches_;
+  std::unique_ptr<HistoryBackfill> backfill_;
   std::atomic<uint64_t> request_seq_{0};
   /// prometheus-cpp's Family::Add builds a label map and a whole new metric
   /// (a Histogram with its buckets) before finding the existing one: done

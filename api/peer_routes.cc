@@ -5,8 +5,11 @@
 #include <mutex>
 
 #include "api/controller_api.h"
+#include "api/history_backfill.h"
 #include "common/crc32c.h"
 #include "peers/raft_wire.h"
+
+#include <boost/asio/post.hpp>
 
 namespace tenure::api {
 
@@ -84,6 +87,32 @@ void ControllerApi::add_peer_routes() {
                  }
                  node_.step(std::move(*msgs));
                  reply(call, no_content());
+               }});
+  // A member filling its history gap (api/history_backfill.h) reads pages
+  // of this member's records. Off the strand: the store's writer reads.
+  router_.add({"GET", "/raft/history", Access::kPeer, false, [this](const CallPtr& call) {
+                 auto through = parse_u64(call->req.query_param("through"));
+                 auto after_revision = parse_u64(call->req.query_param("after_revision").value_or("0"));
+                 auto limit = parse_u64(call->req.query_param("limit").value_or("2000"));
+                 std::string after = call->req.query_param("after").value_or("");
+                 if (!through || !after_revision || !limit || *limit == 0 || *limit > 10000 ||
+                     (!after.empty() && !controlplane::valid_shard_id(after))) {
+                   return reply(call, net::json_error(400, "bad_request",
+                                                      "need through, and a valid after, after_revision and limit "
+                                                      "(1-10000)"));
+                 }
+                 member::HistoryStore* history = node_.history();
+                 if (!history) return reply(call, net::json_error(503, "unavailable", "this member keeps no history"));
+                 history->export_page(controlplane::Revision(*through), controlplane::ShardId(after),
+                                      controlplane::Revision(*after_revision), *limit,
+                                      [this, call, io = node_.io_executor()](member::HistoryStore::Page page) {
+                                        boost::asio::post(io, [this, call, page = std::move(page)] {
+                                          net::HttpResponse r;
+                                          r.status = 200;
+                                          r.body = encode_history_page(page);
+                                          reply(call, std::move(r));
+                                        });
+                                      });
                }});
   router_.add({"POST", "/raft/snapshot/chunk", Access::kPeer, false, [this, inbox](const CallPtr& call) {
                  auto transfer = call->req.query_param("transfer");

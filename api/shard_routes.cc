@@ -5,6 +5,8 @@
 #include "api/views.h"
 #include "controlplane/command_split.h"
 
+#include <boost/asio/post.hpp>
+
 namespace tenure::api {
 
 using controlplane::ApplyCode;
@@ -160,8 +162,8 @@ void ControllerApi::add_shard_routes() {
                    if (!history) return reply(call, net::json_error(503, "unavailable", "this member keeps no history"));
                    // Read after the writes of every apply up to this state
                    // (the store's queue is in order); answered off the strand.
-                   history->read(id, [this, call](member::HistoryStore::Answer a) {
-                     node_.post_off_strand([this, call, a = std::move(a)] { answer_history(call, a); });
+                   history->read(id, [this, call, io = node_.io_executor()](member::HistoryStore::Answer a) {
+                     boost::asio::post(io, [this, call, a = std::move(a)] { answer_history(call, a); });
                    });
                  });
                }});

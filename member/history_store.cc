@@ -47,6 +47,15 @@ constexpr const char* kInsert =
 constexpr const char* kTrim =
     "DELETE FROM history WHERE shard = ?1 AND revision < (SELECT revision FROM history WHERE shard = ?1 "
     "ORDER BY revision DESC LIMIT 1 OFFSET ?2)";
+// An exported page: (shard, revision) after the cursor, in key order (the
+// primary key's index serves the row-value comparison).
+constexpr const char* kExport =
+    "SELECT shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM history "
+    "WHERE (shard, revision) > (?2, ?3) AND revision <= ?1 ORDER BY shard, revision LIMIT ?4";
+// An imported record never replaces one this member wrote itself.
+constexpr const char* kImport =
+    "INSERT OR IGNORE INTO history (shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, "
+    "drain_ms, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 constexpr const char* kErase = "DELETE FROM history WHERE shard = ?1 AND revision < ?2";
 constexpr const char* kSelect =
     "SELECT revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM history "
@@ -66,6 +75,19 @@ int64_t flags_of(const HistoryRecord& h) {
     }                                                                                                       \
   } while (0)
 
+void HistoryStore::bind_record(Statement& s, const ShardId& shard, const HistoryRecord& h, const char* op) {
+  HISTORY_MUST(s.bind_text(1, shard.str()), op);
+  HISTORY_MUST(s.bind_int64(2, static_cast<int64_t>(h.revision.value())), op);
+  HISTORY_MUST(s.bind_int64(3, static_cast<int64_t>(h.epoch.value())), op);
+  HISTORY_MUST(s.bind_text(4, h.from.str()), op);
+  HISTORY_MUST(s.bind_text(5, h.to.str()), op);
+  HISTORY_MUST(s.bind_int64(6, static_cast<int64_t>(h.reason)), op);
+  HISTORY_MUST(s.bind_int64(7, static_cast<int64_t>(h.at_ms)), op);
+  HISTORY_MUST(s.bind_int64(8, h.prepare_ms), op);
+  HISTORY_MUST(s.bind_int64(9, h.drain_ms), op);
+  HISTORY_MUST(s.bind_int64(10, flags_of(h)), op);
+}
+
 HistoryStore::HistoryStore(const std::string& data_dir, size_t per_shard) : per_shard_(std::max<size_t>(per_shard, 1)) {
   std::string path = data_dir + "/history.db";
   auto db = Database::open(path);
@@ -79,6 +101,8 @@ HistoryStore::HistoryStore(const std::string& data_dir, size_t per_shard) : per_
   HISTORY_MUST(db_->exec(kSchema), "open");
   written_at_open_ = Revision(get_meta(kWritten));
   gap_ = Revision(get_meta(kGap));
+  gap_seen_ = gap_.value();
+  written_rev_ = written_at_open_;
   submitted_ = written_at_open_;
   durable_ = written_at_open_;
   writer_ = std::thread([this] { run(); });
@@ -125,7 +149,7 @@ void HistoryStore::erase(const ShardId& shard, Revision revision) {
 void HistoryStore::enqueue(Job job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (job.kind != Job::kRead) submitted_ = std::max(submitted_, job.revision);
+    if (job.kind == Job::kChanges || job.kind == Job::kReset) submitted_ = std::max(submitted_, job.revision);
     jobs_.push_back(std::move(job));
   }
   wake_.notify_all();
@@ -177,6 +201,30 @@ void HistoryStore::sync_through(Revision revision) {
   durable_cv_.wait(lock, [&] { return durable_ >= revision || stopping_; });
 }
 
+Revision HistoryStore::gap_through() const { return Revision(gap_seen_.load(std::memory_order_acquire)); }
+
+void HistoryStore::export_page(Revision through, const ShardId& after_shard, Revision after_revision, size_t limit,
+                               std::function<void(Page)> done) {
+  Job job;
+  job.kind = Job::kExport;
+  job.revision = through;
+  job.shard = after_shard;
+  job.after_revision = after_revision;
+  job.limit = limit;
+  job.exported = std::move(done);
+  enqueue(std::move(job));
+}
+
+void HistoryStore::import_page(Revision gap, Page page, bool last, std::function<void(bool)> done) {
+  Job job;
+  job.kind = Job::kImport;
+  job.revision = gap;
+  job.page = std::move(page);
+  job.last = last;
+  job.imported = std::move(done);
+  enqueue(std::move(job));
+}
+
 uint64_t HistoryStore::records_written() const {
   std::lock_guard<std::mutex> lock(mu_);
   return records_written_;
@@ -213,7 +261,6 @@ void HistoryStore::run() {
 void HistoryStore::write(std::deque<Job>& jobs) {
   std::optional<Transaction> tx;
   std::set<ShardId> touched;
-  Revision through;
   uint64_t records = 0;
   auto begin = [&] {
     if (tx) return;
@@ -230,7 +277,7 @@ void HistoryStore::write(std::deque<Job>& jobs) {
       HISTORY_MUST(st->run(), "trim");
     }
     touched.clear();
-    set_meta(kWritten, through.value());
+    set_meta(kWritten, written_rev_.value());
     HISTORY_MUST(tx->commit(), "commit");
     tx.reset();
   };
@@ -244,10 +291,24 @@ void HistoryStore::write(std::deque<Job>& jobs) {
         commit();
         begin();
         HISTORY_MUST(db_->exec("DELETE FROM history"), "reset");
-        gap_ = std::max(Revision(get_meta(kGap)), job.revision);
+        gap_ = std::max(gap_, job.revision);
         set_meta(kGap, gap_.value());
-        through = job.revision;
+        gap_seen_.store(gap_.value(), std::memory_order_release);
+        erased_in_gap_.clear();
+        written_rev_ = job.revision;
         commit();
+        break;
+      }
+      case Job::kExport:
+        commit();
+        job.exported(export_now(job));
+        break;
+      case Job::kImport: {
+        commit();
+        begin();
+        bool ok = import_now(job, touched);
+        commit();
+        job.imported(ok);
         break;
       }
       case Job::kChanges:
@@ -260,31 +321,76 @@ void HistoryStore::write(std::deque<Job>& jobs) {
             HISTORY_MUST(st->bind_int64(2, static_cast<int64_t>(h.revision.value())), "erase");
             HISTORY_MUST(st->run(), "erase");
             touched.erase(c.shard);
+            if (gap_ > Revision(0)) erased_in_gap_.insert(c.shard);
             continue;
           }
           storage::StatementRef st = stmt(kInsert, "insert");
-          auto& s = st;
-          HISTORY_MUST(s->bind_text(1, c.shard.str()), "insert");
-          HISTORY_MUST(s->bind_int64(2, static_cast<int64_t>(h.revision.value())), "insert");
-          HISTORY_MUST(s->bind_int64(3, static_cast<int64_t>(h.epoch.value())), "insert");
-          HISTORY_MUST(s->bind_text(4, h.from.str()), "insert");
-          HISTORY_MUST(s->bind_text(5, h.to.str()), "insert");
-          HISTORY_MUST(s->bind_int64(6, static_cast<int64_t>(h.reason)), "insert");
-          HISTORY_MUST(s->bind_int64(7, static_cast<int64_t>(h.at_ms)), "insert");
-          HISTORY_MUST(s->bind_int64(8, h.prepare_ms), "insert");
-          HISTORY_MUST(s->bind_int64(9, h.drain_ms), "insert");
-          HISTORY_MUST(s->bind_int64(10, flags_of(h)), "insert");
-          HISTORY_MUST(s->run(), "insert");
+          bind_record(*st, c.shard, h, "insert");
+          HISTORY_MUST(st->run(), "insert");
           touched.insert(c.shard);
           ++records;
         }
-        through = job.revision;
+        written_rev_ = job.revision;
         break;
     }
   }
   commit();
   std::lock_guard<std::mutex> lock(mu_);
   records_written_ += records;
+}
+
+HistoryRecord HistoryStore::record_at(const Statement& s, int c) {
+  HistoryRecord h;
+  h.revision = Revision(static_cast<uint64_t>(s.column_int64(c)));
+  h.epoch = controlplane::Epoch(static_cast<uint64_t>(s.column_int64(c + 1)));
+  h.from = controlplane::WorkerId(s.column_text(c + 2));
+  h.to = controlplane::WorkerId(s.column_text(c + 3));
+  h.reason = static_cast<controlplane::ChangeReason>(s.column_int64(c + 4));
+  h.at_ms = static_cast<uint64_t>(s.column_int64(c + 5));
+  h.prepare_ms = static_cast<uint32_t>(s.column_int64(c + 6));
+  h.drain_ms = static_cast<uint32_t>(s.column_int64(c + 7));
+  int64_t flags = s.column_int64(c + 8);
+  h.prepare_timed_out = flags & 1;
+  h.drain_timed_out = flags & 2;
+  h.prepared = flags & 4;
+  return h;
+}
+
+HistoryStore::Page HistoryStore::export_now(const Job& job) {
+  Page page;
+  page.gap_through = gap_;
+  storage::StatementRef st = stmt(kExport, "export");
+  HISTORY_MUST(st->bind_int64(1, static_cast<int64_t>(job.revision.value())), "export");
+  HISTORY_MUST(st->bind_text(2, job.shard.str()), "export");
+  HISTORY_MUST(st->bind_int64(3, static_cast<int64_t>(job.after_revision.value())), "export");
+  HISTORY_MUST(st->bind_int64(4, static_cast<int64_t>(job.limit)), "export");
+  for (;;) {
+    auto row = st->step();
+    HISTORY_MUST(row, "export");
+    if (!row.value()) break;
+    page.records.emplace_back(ShardId(st->column_text(0)), record_at(*st, 1));
+  }
+  page.more = job.limit > 0 && page.records.size() == job.limit;
+  return page;
+}
+
+bool HistoryStore::import_now(const Job& job, std::set<ShardId>& touched) {
+  if (job.revision != gap_ || gap_ == Revision(0)) return false;
+  for (const auto& [shard, h] : job.page.records) {
+    // Only what the gap lacks, and nothing of a shard deleted since.
+    if (h.revision > gap_ || erased_in_gap_.count(shard)) continue;
+    storage::StatementRef st = stmt(kImport, "import");
+    bind_record(*st, shard, h, "import");
+    HISTORY_MUST(st->run(), "import");
+    touched.insert(shard);
+  }
+  if (job.last && job.page.gap_through < gap_) {
+    gap_ = job.page.gap_through;
+    set_meta(kGap, gap_.value());
+    gap_seen_.store(gap_.value(), std::memory_order_release);
+    if (gap_ == Revision(0)) erased_in_gap_.clear();
+  }
+  return true;
 }
 
 HistoryStore::Answer HistoryStore::read_now(const ShardId& shard) {
@@ -296,21 +402,7 @@ HistoryStore::Answer HistoryStore::read_now(const ShardId& shard) {
     auto row = st->step();
     HISTORY_MUST(row, "read");
     if (!row.value()) break;
-    const Statement& s = *st;
-    HistoryRecord h;
-    h.revision = Revision(static_cast<uint64_t>(s.column_int64(0)));
-    h.epoch = controlplane::Epoch(static_cast<uint64_t>(s.column_int64(1)));
-    h.from = controlplane::WorkerId(s.column_text(2));
-    h.to = controlplane::WorkerId(s.column_text(3));
-    h.reason = static_cast<controlplane::ChangeReason>(s.column_int64(4));
-    h.at_ms = static_cast<uint64_t>(s.column_int64(5));
-    h.prepare_ms = static_cast<uint32_t>(s.column_int64(6));
-    h.drain_ms = static_cast<uint32_t>(s.column_int64(7));
-    int64_t flags = s.column_int64(8);
-    h.prepare_timed_out = flags & 1;
-    h.drain_timed_out = flags & 2;
-    h.prepared = flags & 4;
-    a.records.push_back(std::move(h));
+    a.records.push_back(record_at(*st, 0));
   }
   return a;
 }

@@ -24,16 +24,20 @@
 // records). The store then drops its records and notes a gap: records up
 // to that revision may be missing here (gap_through). The API forwards a
 // history read from such a member to the leader, and says so when the
-// leader has a gap too.
+// leader has a gap too; meanwhile the member copies the leader's records
+// up to the gap in pages (export_page on the leader, import_page here:
+// api/history_backfill.h) and the gap closes.
 //
 // Failures are fatal, as for the Raft log (storage_fatal).
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,6 +88,27 @@ class HistoryStore final : public controlplane::HistorySink {
 
   /// Records written to the file so far; for tests and metrics.
   uint64_t records_written() const;
+  /// The gap as of the last write (0: none). Thread-safe.
+  controlplane::Revision gap_through() const;
+
+  /// One page of records for a member that fills its gap: records with
+  /// revision <= `through`, after (after_shard, after_revision) in (shard,
+  /// revision) order, at most `limit`.
+  struct Page {
+    std::vector<std::pair<controlplane::ShardId, controlplane::HistoryRecord>> records;
+    bool more = false;                  ///< `limit` records were returned: ask again after the last
+    controlplane::Revision gap_through;  ///< this store's own gap
+  };
+  /// Runs `done` on the writer's thread. Thread-safe.
+  void export_page(controlplane::Revision through, const controlplane::ShardId& after_shard,
+                   controlplane::Revision after_revision, size_t limit, std::function<void(Page)> done);
+  /// Adds a page another member exported for this store's gap `gap` (the
+  /// gap_through() the copy began with): records at or below it, of shards
+  /// not deleted since it; existing records are kept. With `last`, the gap
+  /// shrinks to the exporter's (`page.gap_through`). Ignored (done(false))
+  /// if the gap changed meanwhile (another snapshot was installed). Runs
+  /// `done` on the writer's thread. Thread-safe.
+  void import_page(controlplane::Revision gap, Page page, bool last, std::function<void(bool)> done);
 
  private:
   struct Change {
@@ -92,16 +117,28 @@ class HistoryStore final : public controlplane::HistorySink {
     bool erase = false;  ///< erase records of `shard` before record.revision
   };
   struct Job {
-    enum Kind { kChanges, kReset, kRead } kind = kChanges;
+    enum Kind { kChanges, kReset, kRead, kExport, kImport } kind = kChanges;
     std::vector<Change> changes;
-    controlplane::Revision revision;  ///< kChanges: the state's revision after them; kReset: the gap
-    controlplane::ShardId shard;      ///< kRead
+    controlplane::Revision revision;  ///< kChanges: the state's revision after them; kReset: the gap; kExport: through; kImport: the gap it fills
+    controlplane::ShardId shard;      ///< kRead; kExport: after this shard
     std::function<void(Answer)> done;
+    controlplane::Revision after_revision;  ///< kExport
+    size_t limit = 0;                       ///< kExport
+    std::function<void(Page)> exported;     ///< kExport
+    Page page;                              ///< kImport
+    bool last = false;                      ///< kImport
+    std::function<void(bool)> imported;     ///< kImport
   };
 
   void run();
   void write(std::deque<Job>& jobs);
   Answer read_now(const controlplane::ShardId& shard);
+  Page export_now(const Job& job);
+  /// kImport inside the open transaction; false when the gap moved on.
+  bool import_now(const Job& job, std::set<controlplane::ShardId>& touched);
+  controlplane::HistoryRecord record_at(const storage::Statement& s, int first_column);
+  void bind_record(storage::Statement& s, const controlplane::ShardId& shard, const controlplane::HistoryRecord& h,
+                   const char* op);
   void make_durable();
   void enqueue(Job job);
   void set_meta(const char* key, uint64_t value);
@@ -113,6 +150,11 @@ class HistoryStore final : public controlplane::HistorySink {
   std::vector<Change> pending_;   ///< applying thread only
   controlplane::Revision written_at_open_;
   controlplane::Revision gap_;  ///< writer only (and the constructor)
+  /// Writer only: shards deleted since the gap began (an exported page may
+  /// predate the deletion at the exporter; their old records stay out).
+  std::set<controlplane::ShardId> erased_in_gap_;
+  std::atomic<uint64_t> gap_seen_{0};  ///< gap_, for other threads
+  controlplane::Revision written_rev_;  ///< writer only: the file is written through it
 
   mutable std::mutex mu_;
   std::condition_variable wake_;     ///< the writer: a job, a sync wanted, stopping

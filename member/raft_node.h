@@ -130,6 +130,9 @@ class RaftNode final : private replication::Executor,
   /// Runs `fn` on an I/O thread, off the strand: for work a strand task
   /// hands on so that it does not delay Raft (serializing a list's page).
   void post_off_strand(std::function<void()> fn);
+  /// Where post_off_strand posts, for callers on threads that may outlive
+  /// the node (the history store's writer): the io_context outlives it.
+  boost::asio::io_context::executor_type io_executor() { return io_.get_executor(); }
   void add_member(const NodeId& id, const std::string& address, SimpleDone done);
   void remove_member(const NodeId& id, SimpleDone done);
   void transfer_leadership(const NodeId& to, SimpleDone done);

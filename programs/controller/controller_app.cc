@@ -11,6 +11,7 @@
 #include <prometheus/registry.h>
 
 #include "api/controller_api.h"
+#include "api/history_backfill.h"
 #include "api/watch_hub.h"
 #include "peers/wire_limits.h"
 #include "common/log.h"
@@ -180,7 +181,10 @@ int ControllerApp::run() {
     p.supervisor->on_applied();
     p.api->watches().on_applied();
   });
-  p.node->set_every_tick_hook([&p] { p.api->watches().on_tick(); });
+  p.node->set_every_tick_hook([&p] {
+    p.api->watches().on_tick();
+    if (auto* backfill = p.api->history_backfill()) backfill->on_tick();
+  });
 
   net::ServerOptions sopts;
   sopts.host = config_.listen.host;

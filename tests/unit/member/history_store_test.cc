@@ -147,5 +147,81 @@ TEST(HistoryStore, AnInstalledSnapshotDropsEveryRecordAndTheGapIsKept) {
   EXPECT_EQ(read(store, "s1").gap_through, Revision(90));
 }
 
+HistoryStore::Page export_page(HistoryStore& store, uint64_t through, const std::string& after_shard,
+                               uint64_t after_revision, size_t limit) {
+  std::promise<HistoryStore::Page> p;
+  store.export_page(Revision(through), ShardId(after_shard), Revision(after_revision), limit,
+                    [&p](HistoryStore::Page page) { p.set_value(std::move(page)); });
+  return p.get_future().get();
+}
+
+bool import_page(HistoryStore& store, uint64_t gap, HistoryStore::Page page, bool last) {
+  std::promise<bool> p;
+  store.import_page(Revision(gap), std::move(page), last, [&p](bool ok) { p.set_value(ok); });
+  return p.get_future().get();
+}
+
+// A member that installed the leader's snapshot at 10 copies the leader's
+// records up to it, in pages, while it applies on: the pages fill the gap,
+// never a shard it saw deleted, never over its own records, and the last
+// page closes the gap.
+TEST(HistoryStore, AGapIsFilledFromAnotherMembersPages) {
+  storage::testing::TempDir leader_dir, joiner_dir;
+  HistoryStore leader(leader_dir.path(), 32);
+  for (uint64_t r = 1; r <= 6; ++r) leader.record(ShardId(r % 2 ? "a" : "b"), rec(r, r, "w1"));
+  leader.record(ShardId("gone"), rec(7, 1, "w1"));
+  leader.record(ShardId("a"), rec(12, 7, "w2"));  // after the joiner's snapshot: not exported
+  leader.submit(Revision(12));
+
+  HistoryStore joiner(joiner_dir.path(), 32);
+  joiner.reset(Revision(10));
+  joiner.erase(ShardId("gone"), Revision(11));  // applied before the page that still has it arrives
+  joiner.record(ShardId("a"), rec(12, 7, "w2"));
+  joiner.submit(Revision(12));
+  EXPECT_EQ(read(joiner, "a").gap_through, Revision(10));
+
+  auto first = export_page(leader, 10, "", 0, 3);
+  EXPECT_TRUE(first.more);
+  ASSERT_EQ(first.records.size(), 3u);  // a@1, a@3, a@5: (shard, revision) order
+  EXPECT_EQ(first.records[2].first, ShardId("a"));
+  EXPECT_EQ(first.records[2].second.revision, Revision(5));
+  EXPECT_EQ(first.gap_through, Revision(0));
+  ASSERT_TRUE(import_page(joiner, 10, first, false));
+  EXPECT_EQ(read(joiner, "a").gap_through, Revision(10));  // not the last page yet
+
+  auto second = export_page(leader, 10, "a", 5, 3);
+  ASSERT_EQ(second.records.size(), 3u);  // b@2, b@4, b@6
+  auto third = export_page(leader, 10, "b", 6, 3);
+  ASSERT_EQ(third.records.size(), 1u);  // gone@7
+  EXPECT_FALSE(third.more);
+  ASSERT_TRUE(import_page(joiner, 10, second, false));
+  ASSERT_TRUE(import_page(joiner, 10, third, true));
+
+  auto a = read(joiner, "a");
+  EXPECT_EQ(revisions(a), (std::vector<uint64_t>{1, 3, 5, 12}));
+  EXPECT_EQ(a.gap_through, Revision(0));
+  EXPECT_EQ(a.records, read(leader, "a").records);
+  EXPECT_EQ(revisions(read(joiner, "b")), (std::vector<uint64_t>{2, 4, 6}));
+  EXPECT_TRUE(read(joiner, "gone").records.empty());
+}
+
+TEST(HistoryStore, APageForAGapThatChangedIsRefused) {
+  storage::testing::TempDir dir;
+  HistoryStore store(dir.path(), 32);
+  HistoryStore::Page page;
+  page.records.emplace_back(ShardId("s1"), rec(3, 1, "w1"));
+  EXPECT_FALSE(import_page(store, 10, page, true));  // no gap at all
+  store.reset(Revision(10));
+  store.reset(Revision(20));  // a second snapshot installed while the first was being filled
+  EXPECT_FALSE(import_page(store, 10, page, true));
+  EXPECT_TRUE(read(store, "s1").records.empty());
+  EXPECT_EQ(store.gap_through(), Revision(20));
+  // A page whose exporter has a gap of its own leaves that gap here.
+  page.gap_through = Revision(5);
+  EXPECT_TRUE(import_page(store, 20, page, true));
+  EXPECT_EQ(revisions(read(store, "s1")), (std::vector<uint64_t>{3}));
+  EXPECT_EQ(store.gap_through(), Revision(5));
+}
+
 }  // namespace
 }  // namespace tenure::member
