@@ -212,19 +212,17 @@ template struct Page<MoveRow>;
 
 Page<ShardRow> collect_shards(const StateMachine& sm, const PageQuery& q) {
   auto page = start_page<ShardRow>(sm, q);
+  auto row = [&sm](const ShardId& id, const controlplane::Shard& s) {
+    const controlplane::Handoff* h = s.state == controlplane::ShardState::kHandoff ? sm.handoff(id) : nullptr;
+    return ShardRow{id, s.worker, s.epoch, s.state, h ? h->phase : controlplane::HandoffPhase::kDraining};
+  };
   if (q.filter.empty()) {
     copy_rows<std::map<ShardId, controlplane::Shard>, ShardId>(
-        sm.shards(), q.after, q.prefix, q.limit, page,
-        [](const auto& kv) {
-          return ShardRow{kv.first, kv.second.worker, kv.second.epoch, kv.second.state, kv.second.phase};
-        });
+        sm.shards(), q.after, q.prefix, q.limit, page, [&row](const auto& kv) { return row(kv.first, kv.second); });
     return page;
   }
   copy_rows<std::set<ShardId>, ShardId>(sm.shards_of(WorkerId(q.filter)), q.after, q.prefix, q.limit, page,
-                                        [&sm](const ShardId& id) {
-                                          const auto& s = *sm.shard(id);
-                                          return ShardRow{id, s.worker, s.epoch, s.state, s.phase};
-                                        });
+                                        [&sm, &row](const ShardId& id) { return row(id, *sm.shard(id)); });
   return page;
 }
 
@@ -238,12 +236,14 @@ Page<WorkerRow> collect_workers(const StateMachine& sm, const PageQuery& q) {
 
 Page<MoveRow> collect_moves(const StateMachine& sm, const PageQuery& q) {
   auto page = start_page<MoveRow>(sm, q);
-  copy_rows<std::set<ShardId>, ShardId>(sm.handoffs(), q.after, "", q.limit, page, [&sm](const ShardId& id) {
-    const auto& s = *sm.shard(id);
-    bool preparing = s.phase == controlplane::HandoffPhase::kPreparing;
-    return MoveRow{id,      s.worker,         s.target, s.epoch, s.handoff_reason, s.handoff_since_ms,
-                   s.phase, preparing ? s.handoff_since_ms : s.drain_since_ms};
-  });
+  copy_rows<std::map<ShardId, controlplane::Handoff>, ShardId>(
+      sm.handoffs(), q.after, "", q.limit, page, [&sm](const auto& kv) {
+        const auto& [id, h] = kv;
+        const auto& s = *sm.shard(id);
+        bool preparing = h.phase == controlplane::HandoffPhase::kPreparing;
+        return MoveRow{id, s.worker, h.target, s.epoch, h.reason, h.since_ms,
+                       h.phase, preparing ? h.since_ms : h.drain_since_ms};
+      });
   return page;
 }
 

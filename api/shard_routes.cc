@@ -137,7 +137,7 @@ void ControllerApi::add_shard_routes() {
                    const auto* s = sm.shard(id);
                    if (!s) return reply(call, net::json_error(404, "not_found", "shard \"" + id.str() + "\" not found"));
                    net::HttpResponse resp;
-                   resp.body = shard_body(id, *s, sm.revision());
+                   resp.body = shard_body(id, *s, sm.handoff(id), sm.revision());
                    reply(call, std::move(resp));
                  });
                }});

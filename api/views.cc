@@ -7,12 +7,13 @@ namespace {
 nlohmann::json id_or_null(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
 }  // namespace
 
-nlohmann::json shard_json(const controlplane::ShardId& id, const controlplane::Shard& s) {
+nlohmann::json shard_json(const controlplane::ShardId& id, const controlplane::Shard& s,
+                          const controlplane::Handoff* handoff) {
   nlohmann::json j{{"id", id.str()},
                    {"worker", id_or_null(s.worker.str())},
                    {"epoch", s.epoch.value()},
                    {"state", controlplane::to_string(s.state)}};
-  if (s.state == controlplane::ShardState::kHandoff) j["phase"] = controlplane::to_string(s.phase);
+  if (s.state == controlplane::ShardState::kHandoff && handoff) j["phase"] = controlplane::to_string(handoff->phase);
   return j;
 }
 
@@ -106,7 +107,7 @@ void append_ids(std::string& out, const std::vector<controlplane::ShardId>& ids)
 }
 }  // namespace
 
-std::string shard_body(const controlplane::ShardId& id, const controlplane::Shard& s,
+std::string shard_body(const controlplane::ShardId& id, const controlplane::Shard& s, const controlplane::Handoff* handoff,
                        controlplane::Revision revision) {
   std::string out;
   out.reserve(96 + id.str().size() + s.worker.str().size());
@@ -114,9 +115,9 @@ std::string shard_body(const controlplane::ShardId& id, const controlplane::Shar
   out += std::to_string(s.epoch.value());
   out += ",\"id\":";
   append_json_string(out, id.str());
-  if (s.state == controlplane::ShardState::kHandoff) {
+  if (s.state == controlplane::ShardState::kHandoff && handoff) {
     out += ",\"phase\":";
-    append_json_string(out, controlplane::to_string(s.phase));
+    append_json_string(out, controlplane::to_string(handoff->phase));
   }
   out += ",\"revision\":";
   out += std::to_string(revision.value());

@@ -11,7 +11,9 @@
 namespace tenure::api {
 
 /// {id, worker, epoch, state}; worker is null when unassigned.
-nlohmann::json shard_json(const controlplane::ShardId& id, const controlplane::Shard& s);
+/// `handoff`: the shard's move, if it is being handed off (its phase is shown).
+nlohmann::json shard_json(const controlplane::ShardId& id, const controlplane::Shard& s,
+                          const controlplane::Handoff* handoff);
 /// {id, address, zone, capacity, state, shards}
 nlohmann::json worker_json(const controlplane::WorkerId& id, const controlplane::Worker& w, size_t shards);
 /// {revision, type, shard, worker, epoch} (+ state for worker events)
@@ -25,8 +27,8 @@ nlohmann::json history_json(const controlplane::HistoryRecord& h);
 // object: keys in its sorted order, no spaces, a final newline
 // (tests/unit/api/views_test.cc compares them).
 
-/// The body of GET /v1/shards/{id}: shard_json(id, s) plus "revision".
-std::string shard_body(const controlplane::ShardId& id, const controlplane::Shard& s,
+/// The body of GET /v1/shards/{id}: shard_json(id, s, handoff) plus "revision".
+std::string shard_body(const controlplane::ShardId& id, const controlplane::Shard& s, const controlplane::Handoff* handoff,
                        controlplane::Revision revision);
 /// The body of a 201 to POST /v1/shards: {created, existing, revision}.
 std::string created_body(const controlplane::ApplyResult& r);

@@ -84,16 +84,16 @@ void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
 }
 
 void FleetPolicy::track_phases(const StateMachine& sm, uint64_t now_ms) {
-  for (const auto& id : sm.handoffs()) {
-    if (sm.shard(id)->phase == HandoffPhase::kPreparing) {
+  for (const auto& [id, h] : sm.handoffs()) {
+    if (h.phase == HandoffPhase::kPreparing) {
       prepare_seen_ms_.try_emplace(id, now_ms);
     } else {
       handoff_seen_ms_.try_emplace(id, now_ms);
     }
   }
   for (auto it = prepare_seen_ms_.begin(); it != prepare_seen_ms_.end();) {
-    const Shard* s = sm.shard(it->first);
-    bool preparing = s && s->state == ShardState::kHandoff && s->phase == HandoffPhase::kPreparing;
+    const Handoff* h = sm.handoff(it->first);
+    bool preparing = h && h->phase == HandoffPhase::kPreparing;
     it = preparing ? std::next(it) : prepare_seen_ms_.erase(it);
   }
 }
@@ -123,8 +123,7 @@ HeartbeatAnswer FleetPolicy::heartbeat(const StateMachine& sm, const WorkerId& w
   heard_since_[worker] = w->since_ms;
   a.worker_revision = sm.worker_events_revision(worker);
   for (const auto& id : sm.handoffs_from(worker)) {
-    const Shard* s = sm.shard(id);
-    if (s->phase == HandoffPhase::kDraining) a.revoked.emplace_back(id, s->epoch);
+    if (sm.handoff(id)->phase == HandoffPhase::kDraining) a.revoked.emplace_back(id, sm.shard(id)->epoch);
   }
   return a;
 }
@@ -215,10 +214,10 @@ void FleetPolicy::continue_failovers(const StateMachine& sm, uint64_t now_ms, ui
 
 void FleetPolicy::expire_handoffs(const StateMachine& sm, uint64_t now_ms, std::vector<Decision>& out) {
   std::map<WorkerId, CompleteMoves> overdue;
-  for (const auto& id : sm.handoffs()) {
+  for (const auto& [id, h] : sm.handoffs()) {
     const auto* s = sm.shard(id);
     // The source serves a preparing shard under its lease like any other.
-    if (s->phase == HandoffPhase::kPreparing) continue;
+    if (h.phase == HandoffPhase::kPreparing) continue;
     auto [it, fresh] = handoff_seen_ms_.try_emplace(id, now_ms);
     if (fresh || expiring_.count(id) || now_ms - it->second <= options_.lease_ms) continue;
     auto& c = overdue[s->worker];
@@ -241,9 +240,10 @@ void FleetPolicy::end_overdue_prepares(const StateMachine& sm, uint64_t now_ms, 
   for (const auto& [id, seen] : prepare_seen_ms_) {
     if (ending_prepares_.count(id) || now_ms - seen <= options_.prepare_timeout_ms) continue;
     const Shard* s = sm.shard(id);
-    if (!s || s->state != ShardState::kHandoff || s->phase != HandoffPhase::kPreparing) continue;
-    auto& c = overdue[s->target];
-    c.target = s->target;
+    const Handoff* h = sm.handoff(id);
+    if (!h || h->phase != HandoffPhase::kPreparing) continue;
+    auto& c = overdue[h->target];
+    c.target = h->target;
     c.expired = true;
     c.shards.push_back(id);
     c.epochs.push_back(s->epoch.next());

@@ -112,7 +112,7 @@ class LoadModel {
     for (const auto& [id, q] : quota_) {
       add_load(id, sm.shards_of(id).size() - sm.handoffs_from(id).size());
     }
-    for (const auto& id : sm.handoffs()) add_load(sm.shard(id)->target, 1);
+    for (const auto& [id, h] : sm.handoffs()) add_load(h.target, 1);
     for (const auto& [id, q] : quota_) push(id);
   }
 
@@ -273,8 +273,9 @@ std::vector<std::vector<Placement>> plan_failovers(const StateMachine& sm, const
     for (const auto& id : sm.shards_of(dead[k])) {
       const Shard* s = sm.shard(id);
       // A shard already being handed off goes to its target (counted there).
-      if (s->state == ShardState::kHandoff && model.eligible(s->target)) {
-        out[k].push_back(Placement{id, s->target, s->epoch});
+      const Handoff* h = sm.handoff(id);
+      if (h && model.eligible(h->target)) {
+        out[k].push_back(Placement{id, h->target, s->epoch});
         continue;
       }
       // Nobody can take it: it becomes unassigned (empty worker) until someone can.

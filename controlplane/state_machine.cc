@@ -61,6 +61,11 @@ const std::set<ShardId>& StateMachine::shards_of(const WorkerId& id) const {
   return it == owned_.end() ? kNoShards : it->second;
 }
 
+const Handoff* StateMachine::handoff(const ShardId& id) const {
+  auto it = handoffs_.find(id);
+  return it == handoffs_.end() ? nullptr : &it->second;
+}
+
 const std::set<ShardId>& StateMachine::handoffs_from(const WorkerId& id) const {
   auto it = handoffs_from_.find(id);
   return it == handoffs_from_.end() ? kNoShards : it->second;
@@ -159,7 +164,7 @@ Revision StateMachine::emit(EventType type, const ShardId& shard, const WorkerId
 
 void StateMachine::set_shard_state(const ShardId& id, Shard& s, ShardState state) {
   if (state == ShardState::kHandoff) {
-    handoffs_.insert(id);
+    handoffs_.try_emplace(id);
     handoffs_from_[s.worker].insert(id);
   } else if (s.state == ShardState::kHandoff) {
     handoffs_.erase(id);
@@ -182,17 +187,14 @@ void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to,
     if (owned_[from].empty()) owned_.erase(from);
     // The old owner hears it lost the shard; a handoff's source heard it
     // when it was asked to drain, unless the move was still preparing.
-    bool told = s.state == ShardState::kHandoff && s.phase == HandoffPhase::kDraining;
+    const Handoff* h = handoff(id);
+    bool told = h && h->phase == HandoffPhase::kDraining;
     if (s.state != ShardState::kUnassigned && !told) emit(EventType::kRevoke, id, from, s.epoch);
   }
   s.epoch = s.epoch.next();
   // Before the owner changes: a handoff is indexed by its old owner.
   set_shard_state(id, s, to.empty() ? ShardState::kUnassigned : ShardState::kActive);
   s.worker = to;
-  s.target = WorkerId();
-  s.phase = HandoffPhase::kDraining;
-  s.prepared = false;
-  s.prepare_timed_out = false;
   Revision rev;
   if (to.empty()) {
     revision_ = revision_.next();
@@ -393,17 +395,17 @@ ApplyResult StateMachine::begin_moves(const BeginMoves& c, uint64_t at_ms) {
       continue;
     }
     set_shard_state(p.shard, s, ShardState::kHandoff);
-    s.target = p.worker;
-    s.handoff_since_ms = at_ms;
-    s.handoff_reason = c.reason;
-    s.prepare_timed_out = false;
-    s.prepared = worker(p.worker)->prepares;
-    if (s.prepared) {
+    Handoff& h = handoffs_.at(p.shard);
+    h.target = p.worker;
+    h.since_ms = at_ms;
+    h.reason = c.reason;
+    h.prepared = worker(p.worker)->prepares;
+    if (h.prepared) {
       // The source keeps serving while the target prepares: no revoke yet.
-      s.phase = HandoffPhase::kPreparing;
+      h.phase = HandoffPhase::kPreparing;
       emit(EventType::kPrepare, p.shard, p.worker, s.epoch.next());
     } else {
-      begin_drain(p.shard, s, at_ms);
+      begin_drain(p.shard, s, h, at_ms);
     }
     ++r.changed;
   }
@@ -414,21 +416,23 @@ ApplyResult StateMachine::complete_moves(const CompleteMoves& c, uint64_t at_ms)
   ApplyResult r;
   for_each_named(shards_, c.shards, c.epochs, [&](const ShardId& id, Shard& s, Epoch e) {
     if (s.state != ShardState::kHandoff || s.worker != c.from || s.epoch != e) return;
-    WorkerId to = accepts_shards(s.target) ? s.target : WorkerId();
+    const Handoff& h = handoffs_.at(id);
+    WorkerId to = accepts_shards(h.target) ? h.target : WorkerId();
     // The phases, from the commands' clocks (a release while the target
     // still prepared ends both at once).
-    bool preparing = s.phase == HandoffPhase::kPreparing;
-    uint64_t drain_from = preparing ? at_ms : s.drain_since_ms;
+    bool preparing = h.phase == HandoffPhase::kPreparing;
+    uint64_t drain_from = preparing ? at_ms : h.drain_since_ms;
     auto ms = [](uint64_t from, uint64_t to) {
       return static_cast<uint32_t>(std::min<uint64_t>(to > from ? to - from : 0, UINT32_MAX));
     };
     LastChange phases;
-    phases.prepare_ms = ms(s.handoff_since_ms, drain_from);
+    phases.prepare_ms = ms(h.since_ms, drain_from);
     phases.drain_ms = ms(drain_from, at_ms);
-    phases.prepared = s.prepared;
-    phases.prepare_timed_out = s.prepare_timed_out;
+    phases.prepared = h.prepared;
+    phases.prepare_timed_out = h.prepare_timed_out;
     phases.drain_timed_out = c.expired;
-    change_owner(id, s, to, s.handoff_reason, at_ms, &phases);
+    ChangeReason reason = h.reason;  // h goes with the handoff
+    change_owner(id, s, to, reason, at_ms, &phases);
     ++r.changed;
   });
   return r;
@@ -438,43 +442,39 @@ ApplyResult StateMachine::end_prepares(const EndPrepares& c, uint64_t at_ms) {
   ApplyResult r;
   for_each_named(shards_, c.shards, c.epochs, [&](const ShardId& id, Shard& s, Epoch e) {
     // Only the move the target was told of: the same target, the same grant epoch.
-    if (s.state != ShardState::kHandoff || s.phase != HandoffPhase::kPreparing || s.target != c.target ||
+    auto h = handoffs_.find(id);
+    if (h == handoffs_.end() || h->second.phase != HandoffPhase::kPreparing || h->second.target != c.target ||
         s.epoch.next() != e) {
       return;
     }
-    s.prepare_timed_out = c.expired;
-    begin_drain(id, s, at_ms);
+    h->second.prepare_timed_out = c.expired;
+    begin_drain(id, s, h->second, at_ms);
     ++r.changed;
   });
   return r;
 }
 
-void StateMachine::begin_drain(const ShardId& id, Shard& s, uint64_t at_ms) {
-  s.phase = HandoffPhase::kDraining;
-  s.drain_since_ms = at_ms;
+void StateMachine::begin_drain(const ShardId& id, const Shard& s, Handoff& h, uint64_t at_ms) {
+  h.phase = HandoffPhase::kDraining;
+  h.drain_since_ms = at_ms;
   emit(EventType::kRevoke, id, s.worker, s.epoch);
 }
 
 void StateMachine::lose_target(const WorkerId& id, bool gone) {
   std::vector<ShardId> called_off;
-  for (const auto& shard : handoffs_) {
-    Shard& s = shards_.at(shard);
-    if (s.target != id) continue;
-    if (s.phase == HandoffPhase::kPreparing) {
+  for (auto& [shard, h] : handoffs_) {
+    if (h.target != id) continue;
+    if (h.phase == HandoffPhase::kPreparing) {
       called_off.push_back(shard);
-      s.target = WorkerId();
+      h.target = WorkerId();
     } else if (gone) {
-      s.target = WorkerId();
+      h.target = WorkerId();
     }
   }
   for (const auto& shard : called_off) {
     // The source was never asked to drain and still serves: it simply
     // keeps the shard, at the same epoch (placement plans it again).
-    Shard& s = shards_.at(shard);
-    s.phase = HandoffPhase::kDraining;
-    s.prepared = false;
-    s.prepare_timed_out = false;
-    set_shard_state(shard, s, ShardState::kActive);
+    set_shard_state(shard, shards_.at(shard), ShardState::kActive);
     revision_ = revision_.next();
   }
 }

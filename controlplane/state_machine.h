@@ -39,16 +39,22 @@ struct LastChange {
 
 struct Shard {
   WorkerId worker;  ///< the owner (the old owner during a handoff); empty when unassigned
-  WorkerId target;  ///< handoff only: who gets it next (empty if it died meanwhile)
   Epoch epoch;
-  uint64_t handoff_since_ms = 0;
-  uint64_t drain_since_ms = 0;  ///< handoff only: when the source was asked to drain
   LastChange last;
   ShardState state = ShardState::kUnassigned;
-  ChangeReason handoff_reason = ChangeReason::kRebalance;
-  HandoffPhase phase = HandoffPhase::kDraining;  ///< handoff only
-  bool prepared = false;                         ///< handoff only: it began with a prepare phase
-  bool prepare_timed_out = false;                ///< handoff only
+};
+
+/// A planned move in progress (a shard in ShardState::kHandoff), kept in a
+/// map of its own: of a million shards, a few thousand move at a time, and
+/// these fields in every shard cost 64 MB.
+struct Handoff {
+  WorkerId target;  ///< who gets it next (empty if it died meanwhile)
+  uint64_t since_ms = 0;
+  uint64_t drain_since_ms = 0;  ///< when the source was asked to drain
+  ChangeReason reason = ChangeReason::kRebalance;
+  HandoffPhase phase = HandoffPhase::kDraining;
+  bool prepared = false;           ///< it began with a prepare phase
+  bool prepare_timed_out = false;
 };
 
 struct Worker {
@@ -130,8 +136,10 @@ class StateMachine {
   size_t count(ShardState s) const { return shard_counts_[static_cast<size_t>(s)]; }
   /// Controller-group members known to have taken part in the group.
   const std::set<std::string>& started_members() const { return started_members_; }
-  /// Shards being handed off now (an index: cheap to scan every tick).
-  const std::set<ShardId>& handoffs() const { return handoffs_; }
+  /// Shards being handed off now, with their moves (cheap to scan every tick).
+  const std::map<ShardId, Handoff>& handoffs() const { return handoffs_; }
+  /// The move of a shard being handed off; null for any other.
+  const Handoff* handoff(const ShardId& id) const;
   /// Shards nobody owns, in id order: what placement hands out, without a
   /// pass over every shard (a million of them, most owned).
   const std::set<ShardId>& unassigned() const { return unassigned_; }
@@ -187,7 +195,7 @@ class StateMachine {
   /// others lose their target too, and their completion leaves the shard
   /// unassigned; a draining target may still be undrained in time.
   void lose_target(const WorkerId& id, bool gone);
-  void begin_drain(const ShardId& id, Shard& s, uint64_t at_ms);
+  void begin_drain(const ShardId& id, const Shard& s, Handoff& h, uint64_t at_ms);
   ApplyResult mark_members_started(const MarkMembersStarted& c);
 
   /// Moves a shard to `to` (or nobody) with epoch + 1: the only place an
@@ -210,7 +218,7 @@ class StateMachine {
   std::map<WorkerId, Worker> workers_;
   std::map<WorkerId, std::set<ShardId>> owned_;
   std::array<size_t, 3> shard_counts_{};
-  std::set<ShardId> handoffs_;
+  std::map<ShardId, Handoff> handoffs_;
   std::set<ShardId> unassigned_;
   std::map<WorkerId, std::set<ShardId>> handoffs_from_;  ///< handoffs_ by owner
   std::set<std::string> started_members_;

@@ -11,7 +11,8 @@ namespace tenure::controlplane {
 namespace {
 // 2 added the handoff phases (shards, history) and Worker::prepares;
 // 3 keeps only each shard's last change (LastChange) instead of its whole
-// history, which lives in the HistorySink now. Versions 1 and 2 are still
+// history, which lives in the HistorySink now, and a move's fields only
+// for a shard being handed off. Versions 1 and 2 are still
 // read (every new field at its default); their history records are handed
 // to the sink, so that a member upgraded in place keeps them.
 constexpr uint8_t kSnapshotVersion = 3;
@@ -135,12 +136,15 @@ std::string StateMachine::snapshot() const {
     w.str(s.worker.str());
     w.varint(s.epoch.value());
     w.u8(static_cast<uint8_t>(s.state));
-    w.str(s.target.str());
-    w.varint(s.handoff_since_ms);
-    w.u8(static_cast<uint8_t>(s.handoff_reason));
-    w.u8(static_cast<uint8_t>(s.phase));
-    w.varint(s.drain_since_ms);
-    w.u8((s.prepare_timed_out ? 1 : 0) | (s.prepared ? 2 : 0));
+    if (s.state == ShardState::kHandoff) {
+      const Handoff& h = handoffs_.at(id);
+      w.str(h.target.str());
+      w.varint(h.since_ms);
+      w.u8(static_cast<uint8_t>(h.reason));
+      w.u8(static_cast<uint8_t>(h.phase));
+      w.varint(h.drain_since_ms);
+      w.u8((h.prepare_timed_out ? 1 : 0) | (h.prepared ? 2 : 0));
+    }
     w.u8(static_cast<uint8_t>(s.last.reason));
     w.u8((s.last.prepare_timed_out ? 1 : 0) | (s.last.drain_timed_out ? 2 : 0) | (s.last.prepared ? 4 : 0));
     w.varint(s.last.prepare_ms);
@@ -198,17 +202,22 @@ bool StateMachine::restore(const std::string& data) {
     s.worker = WorkerId(r.str());
     s.epoch = Epoch(r.varint());
     s.state = static_cast<ShardState>(r.u8());
-    s.target = WorkerId(r.str());
-    s.handoff_since_ms = r.varint();
-    s.handoff_reason = static_cast<ChangeReason>(r.u8());
-    if (phases) {
-      s.phase = static_cast<HandoffPhase>(r.u8());
-      s.drain_since_ms = r.varint();
-      uint8_t flags = r.u8();
-      s.prepare_timed_out = flags & 1;
-      s.prepared = flags & 2;
-    } else {
-      s.drain_since_ms = s.handoff_since_ms;
+    // Versions 1 and 2 carry a move's fields for every shard; 3 only for
+    // one being handed off.
+    Handoff h;
+    if (version < 3 || s.state == ShardState::kHandoff) {
+      h.target = WorkerId(r.str());
+      h.since_ms = r.varint();
+      h.reason = static_cast<ChangeReason>(r.u8());
+      if (phases) {
+        h.phase = static_cast<HandoffPhase>(r.u8());
+        h.drain_since_ms = r.varint();
+        uint8_t flags = r.u8();
+        h.prepare_timed_out = flags & 1;
+        h.prepared = flags & 2;
+      } else {
+        h.drain_since_ms = h.since_ms;
+      }
     }
     if (version >= 3) {
       s.last.reason = static_cast<ChangeReason>(r.u8());
@@ -222,15 +231,15 @@ bool StateMachine::restore(const std::string& data) {
     }
     // A snapshot is input (a leader's, or a disk's): every enum in range,
     // no id twice (the counts and indexes below would disagree with the map).
-    if (static_cast<size_t>(s.state) > 2 || !valid_reason(s.handoff_reason) ||
-        static_cast<uint8_t>(s.phase) > 1 || next.shards_.count(id)) {
+    if (static_cast<size_t>(s.state) > 2 || !valid_reason(h.reason) || static_cast<uint8_t>(h.phase) > 1 ||
+        next.shards_.count(id)) {
       return false;
     }
     ++next.shard_counts_[static_cast<size_t>(s.state)];
     if (s.state == ShardState::kUnassigned) next.unassigned_.insert(next.unassigned_.end(), id);
     if (!s.worker.empty()) next.owned_[s.worker].insert(id);
     if (s.state == ShardState::kHandoff) {
-      next.handoffs_.insert(id);
+      next.handoffs_.emplace(id, std::move(h));
       next.handoffs_from_[s.worker].insert(id);
     }
     next.shards_.emplace(std::move(id), std::move(s));

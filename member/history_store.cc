@@ -232,24 +232,24 @@ uint64_t HistoryStore::records_written() const {
 
 void HistoryStore::run() {
   std::unique_lock<std::mutex> lock(mu_);
-  Revision written = durable_;
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || !jobs_.empty() || (want_durable_ > durable_ && written > durable_); });
+    wake_.wait(lock, [&] { return stopping_ || !jobs_.empty() || want_durable_ > durable_; });
     if (!jobs_.empty()) {
       std::deque<Job> batch;
       batch.swap(jobs_);
-      Revision through = submitted_;
       lock.unlock();
       write(batch);
       lock.lock();
-      written = through;
       continue;
     }
-    if (want_durable_ > durable_ && written > durable_) {
+    if (want_durable_ > durable_) {
+      // Every job is written: the file holds everything submitted, up to
+      // submitted_ (an apply that recorded nothing queues no job).
+      Revision target = submitted_;
       lock.unlock();
-      make_durable();
+      make_durable(target);
       lock.lock();
-      durable_ = written;
+      durable_ = target;
       durable_cv_.notify_all();
       continue;
     }
@@ -407,13 +407,14 @@ HistoryStore::Answer HistoryStore::read_now(const ShardId& shard) {
   return a;
 }
 
-void HistoryStore::make_durable() {
+void HistoryStore::make_durable(Revision through) {
   // In WAL mode a commit at synchronous=FULL fsyncs the WAL, and with it
   // every commit before it (checkpointed pages were synced by the checkpoint).
+  written_rev_ = std::max(written_rev_, through);
   HISTORY_MUST(db_->exec("PRAGMA synchronous=FULL"), "sync");
   auto t = Transaction::begin(*db_);
   HISTORY_MUST(t, "sync");
-  set_meta(kWritten, get_meta(kWritten));
+  set_meta(kWritten, written_rev_.value());
   HISTORY_MUST(t.value().commit(), "sync");
   HISTORY_MUST(db_->exec("PRAGMA synchronous=NORMAL"), "sync");
 }

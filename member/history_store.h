@@ -139,7 +139,8 @@ class HistoryStore final : public controlplane::HistorySink {
   controlplane::HistoryRecord record_at(const storage::Statement& s, int first_column);
   void bind_record(storage::Statement& s, const controlplane::ShardId& shard, const controlplane::HistoryRecord& h,
                    const char* op);
-  void make_durable();
+  /// An fsynced commit noting the file written through `through`.
+  void make_durable(controlplane::Revision through);
   void enqueue(Job job);
   void set_meta(const char* key, uint64_t value);
   storage::StatementRef stmt(const char* sql, const char* op);

@@ -317,7 +317,8 @@ void NodeController::serve_list(const NodeId& agent, const FleetRequest& r) {
     for (const auto& id : sm.shards_of(r.worker)) {
       const auto* s = sm.shard(id);
       // As GET /v1/shards?worker=W (api/list_pages.cc): a handoff's phase too.
-      std::string phase = s->state == controlplane::ShardState::kHandoff ? controlplane::to_string(s->phase) : "";
+      const auto* h = sm.handoff(id);
+      std::string phase = h ? controlplane::to_string(h->phase) : "";
       a.list.shards.push_back({id, s->worker, s->epoch, controlplane::to_string(s->state), std::move(phase)});
     }
     answer(agent, std::move(a));

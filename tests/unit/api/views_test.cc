@@ -17,24 +17,28 @@ using controlplane::ShardId;
 using controlplane::ShardState;
 using controlplane::WorkerId;
 
-std::string via_nlohmann(const ShardId& id, const Shard& s, Revision rev) {
-  auto j = shard_json(id, s);
+std::string via_nlohmann(const ShardId& id, const Shard& s, Revision rev, const controlplane::Handoff* h = nullptr) {
+  auto j = shard_json(id, s, h);
   j["revision"] = rev.value();
   return json_response(200, j).body;
 }
 
 TEST(ViewsTest, ShardBodyMatchesNlohmann) {
   Shard unassigned;
-  EXPECT_EQ(shard_body(ShardId("s-0"), unassigned, Revision(0)), via_nlohmann(ShardId("s-0"), unassigned, Revision(0)));
+  EXPECT_EQ(shard_body(ShardId("s-0"), unassigned, nullptr, Revision(0)),
+            via_nlohmann(ShardId("s-0"), unassigned, Revision(0)));
   Shard owned;
   owned.worker = WorkerId("w.1_a-B");
   owned.epoch = Epoch(18446744073709551615ull);
   owned.state = ShardState::kHandoff;
-  EXPECT_EQ(shard_body(ShardId("x_y.z-9"), owned, Revision(123456789)),
-            via_nlohmann(ShardId("x_y.z-9"), owned, Revision(123456789)));
+  controlplane::Handoff move;
+  move.phase = controlplane::HandoffPhase::kPreparing;
+  EXPECT_EQ(shard_body(ShardId("x_y.z-9"), owned, &move, Revision(123456789)),
+            via_nlohmann(ShardId("x_y.z-9"), owned, Revision(123456789), &move));
+  EXPECT_NE(shard_body(ShardId("x_y.z-9"), owned, &move, Revision(1)).find("\"phase\":\"preparing\""), std::string::npos);
   owned.state = ShardState::kActive;
-  EXPECT_EQ(shard_body(ShardId("a"), owned, Revision(7)), via_nlohmann(ShardId("a"), owned, Revision(7)));
-  EXPECT_EQ(shard_body(ShardId("a"), owned, Revision(7)),
+  EXPECT_EQ(shard_body(ShardId("a"), owned, nullptr, Revision(7)), via_nlohmann(ShardId("a"), owned, Revision(7)));
+  EXPECT_EQ(shard_body(ShardId("a"), owned, nullptr, Revision(7)),
             "{\"epoch\":18446744073709551615,\"id\":\"a\",\"revision\":7,\"state\":\"active\",\"worker\":\"w.1_a-B\"}\n");
 }
 

@@ -231,7 +231,9 @@ TEST_F(StateMachineTest, SnapshotRoundTripIsExact) {
   ASSERT_TRUE(copy.restore(snap));
   EXPECT_EQ(copy.snapshot(), snap);
   EXPECT_EQ(copy.revision(), sm.revision());
-  EXPECT_EQ(copy.shard(ShardId("s1"))->target, WorkerId("w2"));
+  ASSERT_NE(copy.handoff(ShardId("s1")), nullptr);
+  EXPECT_EQ(copy.handoff(ShardId("s1"))->target, WorkerId("w2"));
+  EXPECT_EQ(copy.handoff(ShardId("s1"))->reason, ChangeReason::kDrain);
   EXPECT_EQ(copy.shards_of(WorkerId("w1")).size(), 1u);
   EXPECT_EQ(copy.count(ShardState::kHandoff), 1u);
   EXPECT_FALSE(copy.restore(snap.substr(0, snap.size() / 2)));

@@ -115,6 +115,27 @@ TEST(HistoryStore, WhatWasSyncedSurvivesAReopenWithoutAGap) {
   EXPECT_EQ(a.gap_through, Revision(0));
 }
 
+// Most applies record nothing (creates, registrations): a snapshot at such
+// a revision must not wait for a write that never comes, and the file is
+// then written through it (no gap at the next start).
+TEST(HistoryStore, ASyncThroughRevisionsThatRecordedNothingReturnsAndLeavesNoGap) {
+  storage::testing::TempDir dir;
+  {
+    HistoryStore store(dir.path(), 32);
+    store.submit(Revision(5));
+    store.sync_through(Revision(5));
+    store.record(ShardId("s1"), rec(6, 1, "w1"));
+    store.submit(Revision(6));
+    store.submit(Revision(30));
+    store.sync_through(Revision(30));
+  }
+  HistoryStore store(dir.path(), 32);
+  store.opened_at(Revision(30));
+  auto a = read(store, "s1");
+  EXPECT_EQ(revisions(a), (std::vector<uint64_t>{6}));
+  EXPECT_EQ(a.gap_through, Revision(0));
+}
+
 TEST(HistoryStore, ALostFileIsAGapUpToTheRestoredState) {
   storage::testing::TempDir dir;
   HistoryStore store(dir.path(), 32);
