@@ -221,7 +221,7 @@ Page<ShardRow> collect_shards(const StateMachine& sm, const PageQuery& q) {
         sm.shards(), q.after, q.prefix, q.limit, page, [&row](const auto& kv) { return row(kv.first, kv.second); });
     return page;
   }
-  copy_rows<std::set<ShardId>, ShardId>(sm.shards_of(WorkerId(q.filter)), q.after, q.prefix, q.limit, page,
+  copy_rows<controlplane::ShardIdSet, ShardId>(sm.shards_of(WorkerId(q.filter)), q.after, q.prefix, q.limit, page,
                                         [&sm, &row](const ShardId& id) { return row(id, *sm.shard(id)); });
   return page;
 }

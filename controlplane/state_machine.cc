@@ -7,7 +7,7 @@
 namespace tenure::controlplane {
 
 namespace {
-const std::set<ShardId> kNoShards;
+const ShardIdSet kNoShards;
 
 template <class... Fs>
 struct Overloaded : Fs... {
@@ -56,7 +56,7 @@ const Worker* StateMachine::worker(const WorkerId& id) const {
   return it == workers_.end() ? nullptr : &it->second;
 }
 
-const std::set<ShardId>& StateMachine::shards_of(const WorkerId& id) const {
+const ShardIdSet& StateMachine::shards_of(const WorkerId& id) const {
   auto it = owned_.find(id);
   return it == owned_.end() ? kNoShards : it->second;
 }
@@ -66,7 +66,7 @@ const Handoff* StateMachine::handoff(const ShardId& id) const {
   return it == handoffs_.end() ? nullptr : &it->second;
 }
 
-const std::set<ShardId>& StateMachine::handoffs_from(const WorkerId& id) const {
+const ShardIdSet& StateMachine::handoffs_from(const WorkerId& id) const {
   auto it = handoffs_from_.find(id);
   return it == handoffs_from_.end() ? kNoShards : it->second;
 }
@@ -93,7 +93,7 @@ std::string_view request_of(std::string_view id) {
 ApplyResult StateMachine::apply(const Command& cmd) {
   if (!cmd.request_id.empty()) {
     auto it = request_results_.find(cmd.request_id);
-    if (it != request_results_.end()) return it->second;
+    if (it != request_results_.end()) return it->second.unpack();
     std::string_view scope = request_scope(cmd.request_id);
     auto used = scope.empty() ? request_scopes_.end() : request_scopes_.find(std::string(scope));
     // Another piece of the same request is no reuse of the key.
@@ -117,7 +117,7 @@ void StateMachine::remember_scope(const std::string& id) {
 }
 
 void StateMachine::remember_request(const std::string& id, const ApplyResult& r) {
-  request_results_.emplace(id, r);
+  request_results_.emplace(id, StoredResult::pack(r));
   request_order_.push_back(id);
   remember_scope(id);
   while (request_order_.size() > limits_.request_ids_kept) {
@@ -127,6 +127,42 @@ void StateMachine::remember_request(const std::string& id, const ApplyResult& r)
     request_results_.erase(old);
     request_order_.pop_front();
   }
+}
+
+namespace {
+std::string pack_ids(const std::vector<ShardId>& ids) {
+  std::string out;
+  for (const auto& id : ids) {
+    if (!out.empty()) out += '\n';
+    out += id.str();
+  }
+  return out;
+}
+
+std::vector<ShardId> unpack_ids(std::string_view packed) {
+  std::vector<ShardId> out;
+  while (!packed.empty()) {
+    size_t end = std::min(packed.find('\n'), packed.size());
+    out.emplace_back(std::string(packed.substr(0, end)));
+    packed.remove_prefix(std::min(end + 1, packed.size()));
+  }
+  return out;
+}
+}  // namespace
+
+StateMachine::StoredResult StateMachine::StoredResult::pack(const ApplyResult& r) {
+  return StoredResult{r.code, r.message, r.revision, pack_ids(r.created), pack_ids(r.existing), r.changed};
+}
+
+ApplyResult StateMachine::StoredResult::unpack() const {
+  ApplyResult r;
+  r.code = code;
+  r.message = message;
+  r.revision = revision;
+  r.created = unpack_ids(created);
+  r.existing = unpack_ids(existing);
+  r.changed = changed;
+  return r;
 }
 
 ApplyResult StateMachine::apply_body(const Command& cmd) {
@@ -165,7 +201,7 @@ Revision StateMachine::emit(EventType type, const ShardId& shard, const WorkerId
 void StateMachine::set_shard_state(const ShardId& id, Shard& s, ShardState state) {
   if (state == ShardState::kHandoff) {
     handoffs_.try_emplace(id);
-    handoffs_from_[s.worker].insert(id);
+    handoffs_from_[s.worker].insert(key(id));
   } else if (s.state == ShardState::kHandoff) {
     handoffs_.erase(id);
     auto it = handoffs_from_.find(s.worker);
@@ -173,7 +209,7 @@ void StateMachine::set_shard_state(const ShardId& id, Shard& s, ShardState state
     if (it->second.empty()) handoffs_from_.erase(it);
   }
   if (s.state == ShardState::kUnassigned && state != ShardState::kUnassigned) unassigned_.erase(id);
-  if (state == ShardState::kUnassigned && s.state != ShardState::kUnassigned) unassigned_.insert(id);
+  if (state == ShardState::kUnassigned && s.state != ShardState::kUnassigned) unassigned_.insert(key(id));
   --shard_counts_[static_cast<size_t>(s.state)];
   ++shard_counts_[static_cast<size_t>(state)];
   s.state = state;
@@ -201,7 +237,7 @@ void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to,
     rev = revision_;
   } else {
     rev = emit(EventType::kGrant, id, to, s.epoch);
-    owned_[to].insert(id);
+    owned_[to].insert(key(id));
   }
   s.last = phases ? *phases : LastChange{};
   s.last.reason = reason;
@@ -245,9 +281,9 @@ ApplyResult StateMachine::create_shards(const CreateShards& c, uint64_t) {
       s.epoch = tomb->second;
       deleted_epochs_.erase(tomb);
     }
-    shards_.emplace(id, std::move(s));
+    auto at = shards_.emplace(id, std::move(s)).first;
     ++shard_counts_[static_cast<size_t>(ShardState::kUnassigned)];
-    unassigned_.insert(id);
+    unassigned_.insert(at->first);
     revision_ = revision_.next();
     r.created.push_back(id);
   }

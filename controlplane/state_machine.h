@@ -20,6 +20,7 @@
 
 #include "controlplane/commands.h"
 #include "controlplane/history.h"
+#include "controlplane/shard_id_set.h"
 #include "controlplane/types.h"
 
 namespace tenure::controlplane {
@@ -118,6 +119,12 @@ struct Limits {
 class StateMachine {
  public:
   explicit StateMachine(Limits limits = Limits()) : limits_(limits) {}
+  // The indexes point into the shard map (ShardIdSet): a copy would point
+  // into the original. Moves keep the map's nodes, so they are fine.
+  StateMachine(const StateMachine&) = delete;
+  StateMachine& operator=(const StateMachine&) = delete;
+  StateMachine(StateMachine&&) = default;
+  StateMachine& operator=(StateMachine&&) = default;
 
   /// Where history records go (none: they are dropped). Kept by restore().
   void set_history(HistorySink* sink) { history_ = sink; }
@@ -132,7 +139,7 @@ class StateMachine {
   const Shard* shard(const ShardId& id) const;
   const Worker* worker(const WorkerId& id) const;
   /// The shards a worker owns (active or being handed off from it).
-  const std::set<ShardId>& shards_of(const WorkerId& id) const;
+  const ShardIdSet& shards_of(const WorkerId& id) const;
   size_t count(ShardState s) const { return shard_counts_[static_cast<size_t>(s)]; }
   /// Controller-group members known to have taken part in the group.
   const std::set<std::string>& started_members() const { return started_members_; }
@@ -142,11 +149,11 @@ class StateMachine {
   const Handoff* handoff(const ShardId& id) const;
   /// Shards nobody owns, in id order: what placement hands out, without a
   /// pass over every shard (a million of them, most owned).
-  const std::set<ShardId>& unassigned() const { return unassigned_; }
+  const ShardIdSet& unassigned() const { return unassigned_; }
   /// The shards `id` is handing off (still its own, being released): what
   /// each of its heartbeats is answered with, so kept per worker rather
   /// than found among all it owns (50,000 lookups a heartbeat otherwise).
-  const std::set<ShardId>& handoffs_from(const WorkerId& id) const;
+  const ShardIdSet& handoffs_from(const WorkerId& id) const;
   size_t count(WorkerState s) const;
 
   /// Events with revision > `after`, at most `max`, only those concerning
@@ -203,6 +210,9 @@ class StateMachine {
   void change_owner(const ShardId& id, Shard& s, const WorkerId& to, ChangeReason reason, uint64_t at_ms,
                     const LastChange* phases = nullptr);
   void set_shard_state(const ShardId& id, Shard& s, ShardState state);
+  /// The shard map's own copy of `id` (which must exist): what the
+  /// indexes point to.
+  const ShardId& key(const ShardId& id) const { return shards_.find(id)->first; }
   void set_worker_state(const WorkerId& id, Worker& w, WorkerState state, uint64_t at_ms);
   bool accepts_shards(const WorkerId& id) const;
   Revision emit(EventType type, const ShardId& shard, const WorkerId& worker, Epoch epoch,
@@ -216,18 +226,32 @@ class StateMachine {
   std::map<ShardId, Shard> shards_;
   std::map<ShardId, Epoch> deleted_epochs_;  ///< epochs are never reused, even after delete + create
   std::map<WorkerId, Worker> workers_;
-  std::map<WorkerId, std::set<ShardId>> owned_;
+  std::map<WorkerId, ShardIdSet> owned_;
   std::array<size_t, 3> shard_counts_{};
   std::map<ShardId, Handoff> handoffs_;
-  std::set<ShardId> unassigned_;
-  std::map<WorkerId, std::set<ShardId>> handoffs_from_;  ///< handoffs_ by owner
+  ShardIdSet unassigned_;
+  std::map<WorkerId, ShardIdSet> handoffs_from_;  ///< handoffs_ by owner
   std::set<std::string> started_members_;
   std::deque<Event> events_;
   Revision events_compacted_;
   /// Derived from the events (rebuilt on restore): the last revision of an
   /// event concerning each worker.
   std::map<WorkerId, Revision> worker_events_;
-  std::map<std::string, ApplyResult> request_results_;
+  /// An ApplyResult as kept for retries: a create's created and existing
+  /// ids packed into one string each ('\n' between ids, which never hold
+  /// it), a third of a vector's memory (a create names up to 100,000 ids,
+  /// and 20,000 results are kept).
+  struct StoredResult {
+    ApplyCode code = ApplyCode::kOk;
+    std::string message;
+    Revision revision;
+    std::string created;
+    std::string existing;
+    size_t changed = 0;
+    static StoredResult pack(const ApplyResult& r);
+    ApplyResult unpack() const;
+  };
+  std::map<std::string, StoredResult> request_results_;
   std::deque<std::string> request_order_;
   /// Derived from request_order_ (rebuilt on restore): scope -> full id.
   std::map<std::string, std::string> request_scopes_;

@@ -180,7 +180,7 @@ std::string StateMachine::snapshot() const {
   w.varint(request_order_.size());
   for (const auto& id : request_order_) {
     w.str(id);
-    put_result(w, request_results_.at(id));
+    put_result(w, request_results_.at(id).unpack());
   }
   w.varint(started_members_.size());
   for (const auto& id : started_members_) w.str(id);
@@ -236,13 +236,14 @@ bool StateMachine::restore(const std::string& data) {
       return false;
     }
     ++next.shard_counts_[static_cast<size_t>(s.state)];
-    if (s.state == ShardState::kUnassigned) next.unassigned_.insert(next.unassigned_.end(), id);
-    if (!s.worker.empty()) next.owned_[s.worker].insert(id);
-    if (s.state == ShardState::kHandoff) {
-      next.handoffs_.emplace(id, std::move(h));
-      next.handoffs_from_[s.worker].insert(id);
+    // The indexes point to the map's own copy of the id (ShardIdSet).
+    const auto& [key, shard] = *next.shards_.emplace_hint(next.shards_.end(), std::move(id), std::move(s));
+    if (shard.state == ShardState::kUnassigned) next.unassigned_.insert_last(key);
+    if (!shard.worker.empty()) next.owned_[shard.worker].insert_last(key);
+    if (shard.state == ShardState::kHandoff) {
+      next.handoffs_.emplace_hint(next.handoffs_.end(), key, std::move(h));
+      next.handoffs_from_[shard.worker].insert_last(key);
     }
-    next.shards_.emplace(std::move(id), std::move(s));
   }
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
     ShardId id(r.str());
@@ -280,7 +281,7 @@ bool StateMachine::restore(const std::string& data) {
   }
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
     std::string id = r.str();
-    next.request_results_[id] = get_result(r);
+    next.request_results_[id] = StoredResult::pack(get_result(r));
     next.remember_scope(id);
     next.request_order_.push_back(std::move(id));
   }

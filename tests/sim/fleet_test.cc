@@ -50,7 +50,7 @@ TEST(FleetEpochs, AStateWhoseEpochWentDownAlongTheLogIsAViolation) {
   EpochOwners e;
   controlplane::StateMachine sm = owned_by_w1();  // s1 at epoch 1
   EXPECT_FALSE(e.on_state(NodeId("n1"), LogIndex(10), sm, /*fresh=*/true));
-  controlplane::StateMachine later = sm;
+  controlplane::StateMachine later = owned_by_w1();
   // Nobody can take it: failed over to nobody, epoch + 1.
   put(later, Command{"", 0, controlplane::DeclareDead{WorkerId("w1"), {controlplane::Placement{ShardId("s1"), WorkerId(), Epoch(1)}},
                                                       controlplane::ChangeReason::kDeadWorker}});

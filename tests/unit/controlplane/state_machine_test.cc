@@ -9,6 +9,8 @@
 namespace tenure::controlplane {
 namespace {
 
+std::set<ShardId> ids(const ShardIdSet& s) { return {s.begin(), s.end()}; }
+
 Command cmd(CommandBody body, std::string request_id = "", uint64_t at_ms = 1000) {
   return Command{std::move(request_id), at_ms, std::move(body)};
 }
@@ -93,23 +95,23 @@ TEST_F(StateMachineTest, HandoffRevokesThenGrantsWithOneEpochStep) {
 // and restore.
 TEST_F(StateMachineTest, UnassignedIndexFollowsEveryWayAShardLosesOrGainsAnOwner) {
   using Ids = std::set<ShardId>;
-  EXPECT_EQ(sm.unassigned(), (Ids{ShardId("s1"), ShardId("s2")}));
+  EXPECT_EQ(ids(sm.unassigned()), (Ids{ShardId("s1"), ShardId("s2")}));
   sm.apply(cmd(CreateShards{{ShardId("s3"), ShardId("s1")}}));  // s1 exists: not indexed twice
-  EXPECT_EQ(sm.unassigned(), (Ids{ShardId("s1"), ShardId("s2"), ShardId("s3")}));
+  EXPECT_EQ(ids(sm.unassigned()), (Ids{ShardId("s1"), ShardId("s2"), ShardId("s3")}));
   assign("s1", "w1");
   assign("s2", "w1");
-  EXPECT_EQ(sm.unassigned(), (Ids{ShardId("s3")}));
+  EXPECT_EQ(ids(sm.unassigned()), (Ids{ShardId("s3")}));
   sm.apply(cmd(DeleteShard{ShardId("s3")}));
   EXPECT_TRUE(sm.unassigned().empty());
   // w1 dies and nobody can take s1: it becomes unassigned; s2 goes to w2.
   sm.apply(cmd(DeclareDead{WorkerId("w1"),
                            {Placement{ShardId("s1"), WorkerId(), Epoch(1)}, Placement{ShardId("s2"), WorkerId("w2"), Epoch(1)}},
                            ChangeReason::kDeadWorker}));
-  EXPECT_EQ(sm.unassigned(), (Ids{ShardId("s1")}));
+  EXPECT_EQ(ids(sm.unassigned()), (Ids{ShardId("s1")}));
   EXPECT_EQ(sm.count(ShardState::kUnassigned), 1u);
   StateMachine copy;
   ASSERT_TRUE(copy.restore(sm.snapshot()));
-  EXPECT_EQ(copy.unassigned(), (Ids{ShardId("s1")}));
+  EXPECT_EQ(ids(copy.unassigned()), (Ids{ShardId("s1")}));
 }
 
 // The per-owner index of handoffs (what each heartbeat is answered with)
@@ -122,14 +124,14 @@ TEST_F(StateMachineTest, HandoffsFromFollowTheOwnerThroughReleaseDeathDeleteAndR
                            Placement{ShardId("s3"), WorkerId("w2"), Epoch(1)}},
                           ChangeReason::kDrain}));
   using Ids = std::set<ShardId>;
-  EXPECT_EQ(sm.handoffs_from(WorkerId("w1")), (Ids{ShardId("s1"), ShardId("s2"), ShardId("s3")}));
+  EXPECT_EQ(ids(sm.handoffs_from(WorkerId("w1"))), (Ids{ShardId("s1"), ShardId("s2"), ShardId("s3")}));
   EXPECT_TRUE(sm.handoffs_from(WorkerId("w2")).empty());
   sm.apply(cmd(CompleteMoves{WorkerId("w1"), {ShardId("s1")}, {Epoch(1)}, false}));  // released
   sm.apply(cmd(DeleteShard{ShardId("s2")}));                                         // deleted mid-handoff
-  EXPECT_EQ(sm.handoffs_from(WorkerId("w1")), (Ids{ShardId("s3")}));
+  EXPECT_EQ(ids(sm.handoffs_from(WorkerId("w1"))), (Ids{ShardId("s3")}));
   StateMachine copy;
   ASSERT_TRUE(copy.restore(sm.snapshot()));
-  EXPECT_EQ(copy.handoffs_from(WorkerId("w1")), (Ids{ShardId("s3")}));
+  EXPECT_EQ(ids(copy.handoffs_from(WorkerId("w1"))), (Ids{ShardId("s3")}));
   // The source dies mid-handoff: its failover ends the handoff.
   sm.apply(cmd(DeclareDead{WorkerId("w1"), {Placement{ShardId("s3"), WorkerId("w2"), Epoch(1)}},
                            ChangeReason::kDeadWorker}));
@@ -167,13 +169,27 @@ TEST_F(StateMachineTest, EpochsSurviveDeleteAndRecreate) {
 }
 
 TEST_F(StateMachineTest, RetriedRequestAppliesOnce) {
-  auto first = sm.apply(cmd(CreateShards{{ShardId("x")}}, "req-1"));
+  CreateShards create{{ShardId("x"), ShardId("s1"), ShardId("y.z-9"), ShardId("s2")}};
+  auto first = sm.apply(cmd(create, "req-1"));
+  ASSERT_EQ(first.created, (std::vector<ShardId>{ShardId("x"), ShardId("y.z-9")}));
+  ASSERT_EQ(first.existing, (std::vector<ShardId>{ShardId("s1"), ShardId("s2")}));
   Revision after = sm.revision();
   sm.apply(cmd(DeleteShard{ShardId("x")}));
-  auto again = sm.apply(cmd(CreateShards{{ShardId("x")}}, "req-1"));
+  // The first answer, ids and all (kept packed), also after a snapshot.
+  auto again = sm.apply(cmd(create, "req-1"));
   EXPECT_EQ(again.created, first.created);
+  EXPECT_EQ(again.existing, first.existing);
   EXPECT_EQ(again.revision, after);
   EXPECT_EQ(sm.shard(ShardId("x")), nullptr);
+  StateMachine restored;
+  ASSERT_TRUE(restored.restore(sm.snapshot()));
+  auto restored_again = restored.apply(cmd(create, "req-1"));
+  EXPECT_EQ(restored_again.created, first.created);
+  EXPECT_EQ(restored_again.existing, first.existing);
+  EXPECT_EQ(restored.snapshot(), sm.snapshot());
+  auto none = sm.apply(cmd(CreateShards{{}}, "req-2"));
+  EXPECT_TRUE(sm.apply(cmd(CreateShards{{}}, "req-2")).created.empty());
+  EXPECT_TRUE(none.existing.empty());
 }
 
 // An idempotency key names one request: reusing it for another (here a
