@@ -150,6 +150,24 @@ int run(const Args& a) {
   }
   done = true;
   beats.join();
+  // How often each shard really moved: its epoch rose by one per change of owner.
+  uint64_t epochs = 0, shards = 0;
+  std::string token;
+  do {
+    net::ClientRequest r;
+    r.target = "/v1/shards?limit=10000" + (token.empty() ? std::string() : "&continue=" + token);
+    auto res = http.call(leader, r);
+    if (!res.ok() || res.value().status != 200) break;
+    auto j = nlohmann::json::parse(res.value().body, nullptr, false);
+    if (!j.is_object()) break;
+    for (const auto& sh : j["shards"]) {
+      epochs += sh["epoch"].get<uint64_t>();
+      ++shards;
+    }
+    token = j["continue"].is_string() ? j["continue"].get<std::string>() : "";
+  } while (!token.empty());
+  std::printf("%lu shards, mean epoch %.1f (changes of owner per shard)\n", static_cast<unsigned long>(shards),
+              shards ? static_cast<double>(epochs) / static_cast<double>(shards) : 0.0);
   return rc;
 }
 

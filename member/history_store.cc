@@ -98,6 +98,9 @@ HistoryStore::HistoryStore(const std::string& data_dir, size_t per_shard) : per_
   if (mode.value() != "wal") storage_fatal("op=history_open path=" + path + " error=\"WAL mode refused\"");
   // Commits are not fsynced one by one: sync_through() makes them durable.
   HISTORY_MUST(db_->exec("PRAGMA synchronous=NORMAL"), "open");
+  // 16 MiB of page cache (SQLite's default is 2): the pages of the table's
+  // B-tree that a pass of writes touches stay in memory.
+  HISTORY_MUST(db_->exec("PRAGMA cache_size=-16384"), "open");
   HISTORY_MUST(db_->exec(kSchema), "open");
   written_at_open_ = Revision(get_meta(kWritten));
   gap_ = Revision(get_meta(kGap));
@@ -281,8 +284,28 @@ void HistoryStore::write(std::deque<Job>& jobs) {
     HISTORY_MUST(tx->commit(), "commit");
     tx.reset();
   };
-  for (auto& job : jobs) {
+  for (size_t i = 0; i < jobs.size();) {
+    Job& job = jobs[i];
+    if (job.kind == Job::kChanges) {
+      // A run of applies is written in key order (shard, then apply order
+      // within a shard: a stable sort), so that the inserts walk the
+      // table's B-tree rather than jump around it: a failover pass of
+      // 200,000 shards was written at a third of the speed otherwise, and
+      // the writer fell behind a fleet that kept moving.
+      std::vector<const Change*> changes;
+      for (; i < jobs.size() && jobs[i].kind == Job::kChanges; ++i) {
+        for (const auto& c : jobs[i].changes) changes.push_back(&c);
+        written_rev_ = jobs[i].revision;
+      }
+      std::stable_sort(changes.begin(), changes.end(),
+                       [](const Change* a, const Change* b) { return a->shard < b->shard; });
+      begin();
+      for (const Change* c : changes) records += write_change(*c, touched);
+      continue;
+    }
     switch (job.kind) {
+      case Job::kChanges:
+        break;
       case Job::kRead:
         commit();
         job.done(read_now(job.shard));
@@ -311,32 +334,30 @@ void HistoryStore::write(std::deque<Job>& jobs) {
         job.imported(ok);
         break;
       }
-      case Job::kChanges:
-        begin();
-        for (const auto& c : job.changes) {
-          const HistoryRecord& h = c.record;
-          if (c.erase) {
-            storage::StatementRef st = stmt(kErase, "erase");
-            HISTORY_MUST(st->bind_text(1, c.shard.str()), "erase");
-            HISTORY_MUST(st->bind_int64(2, static_cast<int64_t>(h.revision.value())), "erase");
-            HISTORY_MUST(st->run(), "erase");
-            touched.erase(c.shard);
-            if (gap_ > Revision(0)) erased_in_gap_.insert(c.shard);
-            continue;
-          }
-          storage::StatementRef st = stmt(kInsert, "insert");
-          bind_record(*st, c.shard, h, "insert");
-          HISTORY_MUST(st->run(), "insert");
-          touched.insert(c.shard);
-          ++records;
-        }
-        written_rev_ = job.revision;
-        break;
     }
+    ++i;
   }
   commit();
   std::lock_guard<std::mutex> lock(mu_);
   records_written_ += records;
+}
+
+uint64_t HistoryStore::write_change(const Change& c, std::set<ShardId>& touched) {
+  const HistoryRecord& h = c.record;
+  if (c.erase) {
+    storage::StatementRef st = stmt(kErase, "erase");
+    HISTORY_MUST(st->bind_text(1, c.shard.str()), "erase");
+    HISTORY_MUST(st->bind_int64(2, static_cast<int64_t>(h.revision.value())), "erase");
+    HISTORY_MUST(st->run(), "erase");
+    touched.erase(c.shard);
+    if (gap_ > Revision(0)) erased_in_gap_.insert(c.shard);
+    return 0;
+  }
+  storage::StatementRef st = stmt(kInsert, "insert");
+  bind_record(*st, c.shard, h, "insert");
+  HISTORY_MUST(st->run(), "insert");
+  touched.insert(c.shard);
+  return 1;
 }
 
 HistoryRecord HistoryStore::record_at(const Statement& s, int c) {

@@ -133,6 +133,8 @@ class HistoryStore final : public controlplane::HistorySink {
   void run();
   void write(std::deque<Job>& jobs);
   Answer read_now(const controlplane::ShardId& shard);
+  /// One change inside the open transaction; 1 if it wrote a record.
+  uint64_t write_change(const Change& c, std::set<controlplane::ShardId>& touched);
   Page export_now(const Job& job);
   /// kImport inside the open transaction; false when the gap moved on.
   bool import_now(const Job& job, std::set<controlplane::ShardId>& touched);

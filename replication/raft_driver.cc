@@ -177,6 +177,7 @@ void RaftDriver::install_snapshot(const consensus::Snapshot& snap) {
     NodeError err{NodeErrc::kTimeout, "outcome unknown: a snapshot replaced the log past this proposal", raft_->leader()};
     done(&err);
   }
+  applied_bytes_ = 0;
   events_.snapshot_installed(snap);
   log_info("raft", "event=snapshot_installed node=" + id().str() + " index=" + std::to_string(snap.index.value()));
 }
@@ -188,6 +189,7 @@ void RaftDriver::apply_entries(std::vector<Entry>& entries) {
       apply_conf_change(e);
     } else if (!e.data.empty()) {  // empty: a leader's no-op
       machine_.apply(e);
+      applied_bytes_ += e.data.size();
     }
     applied_ = e.index;
     events_.applied(e);
@@ -231,8 +233,13 @@ void RaftDriver::maybe_snapshot() {
   if (made_snapshot_) record_snapshot();
   if (snapshot_in_flight_ || executor_.now_ms() < snapshot_retry_ms_) return;
   const auto& log = raft_->log();
-  if (log.applied().value() < log.snapshot().index.value() + options_.snapshot_threshold_entries) return;
+  bool by_entries = log.applied().value() >= log.snapshot().index.value() + options_.snapshot_threshold_entries;
+  bool by_bytes = options_.snapshot_threshold_bytes > 0 && applied_bytes_ >= options_.snapshot_threshold_bytes;
+  if (!by_entries && !by_bytes) return;
   snapshot_in_flight_ = true;
+  snapshot_start_bytes_ = applied_bytes_;
+  snapshot_keep_ = by_entries ? options_.snapshot_keep_entries
+                              : std::min(options_.snapshot_keep_entries, options_.snapshot_keep_entries_by_bytes);
   machine_.make_snapshot(raft_->snapshot_point(), [this](MadeSnapshot made) {
     executor_.post([this, made = std::move(made)]() mutable {
       made_snapshot_ = std::move(made);
@@ -252,12 +259,13 @@ void RaftDriver::record_snapshot() {
     return;
   }
   LogIndex index = made.snapshot.index;
-  auto compacted = raft_->compact_at(std::move(made.snapshot), options_.snapshot_keep_entries);
+  auto compacted = raft_->compact_at(std::move(made.snapshot), snapshot_keep_);
   if (!compacted) {
     // A snapshot from the leader got there first: this one is older.
     log_info("raft", "event=snapshot_superseded node=" + id().str() + " index=" + std::to_string(index.value()));
     return;
   }
+  applied_bytes_ -= std::min(applied_bytes_, snapshot_start_bytes_);
   events_.snapshot_taken(made, compacted->second);
   // On the persist context, after the Ready persisted before it and before
   // any later one (its jobs run in order). The data is durable already, so

@@ -41,6 +41,14 @@ struct DriverOptions {
   consensus::RaftConfig raft;
   uint32_t tick_ms = 10;  ///< the tick's length in steady milliseconds (hand-over deadline)
   uint64_t snapshot_threshold_entries = 10000;
+  /// Or once the entries applied since the last snapshot hold this many
+  /// bytes (0: no bound). Large entries (a create of 100,000 shards, a
+  /// placement or failover pass) are few: counted in entries, a fleet that
+  /// keeps moving would keep growing its log in memory without a snapshot.
+  uint64_t snapshot_threshold_bytes = 0;
+  /// Entries kept behind a snapshot the byte bound started (their bytes
+  /// are what it is for): at most this many of snapshot_keep_entries.
+  uint64_t snapshot_keep_entries_by_bytes = 100;
   uint64_t snapshot_keep_entries = 1000;  ///< entries kept behind a snapshot for slow followers
   uint32_t request_timeout_ms = 5000;
   /// Members' addresses from this member's config (they win over learned ones).
@@ -213,6 +221,9 @@ class RaftDriver {
   /// A local snapshot being made off the serial context, and its result
   /// until the core can take it (not while a Ready is out).
   bool snapshot_in_flight_ = false;
+  uint64_t applied_bytes_ = 0;         ///< payload applied since the last snapshot's point
+  uint64_t snapshot_start_bytes_ = 0;  ///< applied_bytes_ when the snapshot in flight began
+  uint64_t snapshot_keep_ = 0;         ///< entries the snapshot in flight keeps behind it
   std::optional<MadeSnapshot> made_snapshot_;
   uint64_t snapshot_retry_ms_ = 0;  ///< after a failed attempt, not before this steady time
   std::optional<HandOver> hand_over_;

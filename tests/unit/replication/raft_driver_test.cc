@@ -77,11 +77,14 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
   }
   void install(std::unique_ptr<StagedState>) override {}
   void apply(const Entry& e) override { applied.push_back(e.data); }
-  void make_snapshot(consensus::Snapshot, std::function<void(MadeSnapshot)>) override {}
+  void make_snapshot(consensus::Snapshot point, std::function<void(MadeSnapshot)>) override {
+    snapshots_started.push_back(point.index);
+  }
   // DriverEvents
   void proposals(const char* result, size_t count) override { results[result] += count; }
   void dropped(const char* reason, const NodeId&, const char*, const std::string&) override { drops.push_back(reason); }
 
+  std::vector<LogIndex> snapshots_started;
   /// Runs posted work until none is left (not the persist jobs).
   void run_posted() {
     while (!posted.empty()) {
@@ -169,6 +172,32 @@ TEST(RaftDriver, AppliesAProposalOnlyOnceItsReadyIsDurable) {
   EXPECT_TRUE(o.done);
   EXPECT_FALSE(o.error);
   EXPECT_EQ(m.applied, std::vector<std::string>{"x"});
+}
+
+// A few large entries (a create of 100,000 shards, a failover pass) start
+// a snapshot by their bytes long before the entry count would.
+TEST(RaftDriver, ASnapshotStartsOnceTheEntriesAppliedSinceTheLastHoldEnoughBytes) {
+  FakeMember m("a", {NodeId("a")}, 10000, 0, [](DriverOptions& o) { o.snapshot_threshold_bytes = 250; });
+  m.elect();
+  for (int i = 0; i < 3; ++i) {
+    Outcome o;
+    m.driver->propose(std::string(100, char('a' + i)), record(o));
+    m.settle();
+    ASSERT_TRUE(o.done);
+    m.driver->tick();
+    m.settle();
+    EXPECT_EQ(m.snapshots_started.size(), i < 2 ? 0u : 1u) << "after " << (i + 1) << " entries of 100 bytes";
+  }
+  FakeMember off("b", {NodeId("b")});  // no byte bound: 1,000,000 entries
+  off.elect();
+  for (int i = 0; i < 5; ++i) {
+    Outcome o;
+    off.driver->propose(std::string(900, 'x'), record(o));
+    off.settle();
+    off.driver->tick();
+    off.settle();
+  }
+  EXPECT_TRUE(off.snapshots_started.empty());
 }
 
 TEST(RaftDriver, ProposalsArrivingDuringAFsyncShareTheNextOne) {
