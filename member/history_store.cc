@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 
+#include "common/log.h"
 #include "storage/raft_storage.h"
 #include "storage/sqlite.h"
 
@@ -88,7 +89,8 @@ void HistoryStore::bind_record(Statement& s, const ShardId& shard, const History
   HISTORY_MUST(s.bind_int64(10, flags_of(h)), op);
 }
 
-HistoryStore::HistoryStore(const std::string& data_dir, size_t per_shard) : per_shard_(std::max<size_t>(per_shard, 1)) {
+HistoryStore::HistoryStore(const std::string& data_dir, size_t per_shard, size_t max_queued)
+    : per_shard_(std::max<size_t>(per_shard, 1)), max_queued_(max_queued) {
   std::string path = data_dir + "/history.db";
   auto db = Database::open(path);
   if (!db.ok()) storage_fatal("op=history_open path=" + path + " error=" + storage_quoted(db.error().message));
@@ -152,7 +154,10 @@ void HistoryStore::erase(const ShardId& shard, Revision revision) {
 void HistoryStore::enqueue(Job job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (job.kind == Job::kChanges || job.kind == Job::kReset) submitted_ = std::max(submitted_, job.revision);
+    if (job.kind == Job::kChanges || job.kind == Job::kReset || job.kind == Job::kBehind) {
+      submitted_ = std::max(submitted_, job.revision);
+    }
+    queued_records_ += job.changes.size();
     jobs_.push_back(std::move(job));
   }
   wake_.notify_all();
@@ -165,9 +170,39 @@ void HistoryStore::submit(Revision revision) {
     submitted_ = std::max(submitted_, revision);
     return;
   }
+  size_t queued;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued = queued_records_;
+  }
   Job job;
-  job.changes.swap(pending_);
   job.revision = revision;
+  if (queued + pending_.size() > max_queued_) {
+    // The writer is that far behind: these records are dropped, and the
+    // gap says so (the backfill copies them from the leader later).
+    // A deletion is kept (few, and a shard created again must not show the
+    // records of the one deleted).
+    for (auto& change : pending_) {
+      if (change.erase) job.changes.push_back(std::move(change));
+    }
+    size_t dropped = pending_.size() - job.changes.size();
+    pending_.clear();
+    job.kind = Job::kBehind;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      records_dropped_ += dropped;
+    }
+    if (!behind_) {
+      behind_ = true;
+      log_warn("history", "event=history_behind queued=" + std::to_string(queued) + " dropped_from_revision=" +
+                              std::to_string(revision.value()) +
+                              " hint=\"the history writer cannot keep up: records are dropped and marked as a gap, "
+                              "filled from the leader later\"");
+    }
+    return enqueue(std::move(job));
+  }
+  behind_ = false;
+  job.changes.swap(pending_);
   enqueue(std::move(job));
 }
 
@@ -226,6 +261,11 @@ void HistoryStore::import_page(Revision gap, Page page, bool last, std::function
   job.last = last;
   job.imported = std::move(done);
   enqueue(std::move(job));
+}
+
+uint64_t HistoryStore::records_dropped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return records_dropped_;
 }
 
 uint64_t HistoryStore::records_written() const {
@@ -293,14 +333,20 @@ void HistoryStore::write(std::deque<Job>& jobs) {
       // 200,000 shards was written at a third of the speed otherwise, and
       // the writer fell behind a fleet that kept moving.
       std::vector<const Change*> changes;
+      size_t written = 0;
       for (; i < jobs.size() && jobs[i].kind == Job::kChanges; ++i) {
         for (const auto& c : jobs[i].changes) changes.push_back(&c);
         written_rev_ = jobs[i].revision;
+        written += jobs[i].changes.size();
       }
       std::stable_sort(changes.begin(), changes.end(),
                        [](const Change* a, const Change* b) { return a->shard < b->shard; });
       begin();
       for (const Change* c : changes) records += write_change(*c, touched);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        queued_records_ -= written;
+      }
       continue;
     }
     switch (job.kind) {
@@ -320,6 +366,17 @@ void HistoryStore::write(std::deque<Job>& jobs) {
         erased_in_gap_.clear();
         written_rev_ = job.revision;
         commit();
+        break;
+      }
+      case Job::kBehind: {
+        begin();
+        gap_ = std::max(gap_, job.revision);
+        set_meta(kGap, gap_.value());
+        gap_seen_.store(gap_.value(), std::memory_order_release);
+        for (const auto& change : job.changes) write_change(change, touched);  // the deletions
+        written_rev_ = job.revision;
+        std::lock_guard<std::mutex> lock(mu_);
+        queued_records_ -= job.changes.size();
         break;
       }
       case Job::kExport:

@@ -57,7 +57,8 @@ class HistoryStore final : public controlplane::HistorySink {
   };
 
   /// Opens (creating) data_dir/history.db and starts the writer; fatal on failure.
-  HistoryStore(const std::string& data_dir, size_t per_shard);
+  /// `max_queued`: kMaxQueuedRecords but in tests.
+  HistoryStore(const std::string& data_dir, size_t per_shard, size_t max_queued = kMaxQueuedRecords);
   /// Writes what was submitted, then stops the writer (reads still queued
   /// are answered first).
   ~HistoryStore() override;
@@ -88,6 +89,15 @@ class HistoryStore final : public controlplane::HistorySink {
 
   /// Records written to the file so far; for tests and metrics.
   uint64_t records_written() const;
+  /// Records queued for the writer past which an apply's records are
+  /// dropped and noted as a gap (filled later from the leader, like an
+  /// installed snapshot's): the writer keeps up with hundreds of thousands
+  /// of records a second, and a fleet that changes faster for long must
+  /// not grow the controller's memory without end, nor stall its Raft
+  /// strand waiting for a disk.
+  static constexpr size_t kMaxQueuedRecords = 500000;
+  /// Records dropped so far (queue full); for tests and logs.
+  uint64_t records_dropped() const;
   /// The gap as of the last write (0: none). Thread-safe.
   controlplane::Revision gap_through() const;
 
@@ -117,7 +127,10 @@ class HistoryStore final : public controlplane::HistorySink {
     bool erase = false;  ///< erase records of `shard` before record.revision
   };
   struct Job {
-    enum Kind { kChanges, kReset, kRead, kExport, kImport } kind = kChanges;
+    /// kBehind: records up to `revision` were dropped (the queue was full):
+    /// the gap reaches it, the records kept stay; `changes` holds the
+    /// deletions among them, which are not dropped.
+    enum Kind { kChanges, kReset, kRead, kExport, kImport, kBehind } kind = kChanges;
     std::vector<Change> changes;
     controlplane::Revision revision;  ///< kChanges: the state's revision after them; kReset: the gap; kExport: through; kImport: the gap it fills
     controlplane::ShardId shard;      ///< kRead; kExport: after this shard
@@ -149,6 +162,7 @@ class HistoryStore final : public controlplane::HistorySink {
   uint64_t get_meta(const char* key);
 
   const size_t per_shard_;
+  const size_t max_queued_;
   std::unique_ptr<storage::Database> db_;  ///< the writer's (and the constructor's, before it starts)
   std::vector<Change> pending_;   ///< applying thread only
   controlplane::Revision written_at_open_;
@@ -167,6 +181,9 @@ class HistoryStore final : public controlplane::HistorySink {
   controlplane::Revision want_durable_;  ///< the highest revision sync_through() waits for
   controlplane::Revision durable_;
   uint64_t records_written_ = 0;
+  uint64_t records_dropped_ = 0;
+  size_t queued_records_ = 0;  ///< in jobs not yet written
+  bool behind_ = false;        ///< applying thread only: dropping since the last warning
   bool stopping_ = false;
   std::thread writer_;
 };

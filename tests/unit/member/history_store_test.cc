@@ -48,6 +48,20 @@ std::vector<uint64_t> revisions(const HistoryStore::Answer& a) {
   return out;
 }
 
+HistoryStore::Page export_page(HistoryStore& store, uint64_t through, const std::string& after_shard,
+                               uint64_t after_revision, size_t limit) {
+  std::promise<HistoryStore::Page> p;
+  store.export_page(Revision(through), ShardId(after_shard), Revision(after_revision), limit,
+                    [&p](HistoryStore::Page page) { p.set_value(std::move(page)); });
+  return p.get_future().get();
+}
+
+bool import_page(HistoryStore& store, uint64_t gap, HistoryStore::Page page, bool last) {
+  std::promise<bool> p;
+  store.import_page(Revision(gap), std::move(page), last, [&p](bool ok) { p.set_value(ok); });
+  return p.get_future().get();
+}
+
 TEST(HistoryStore, AReadSeesEveryRecordSubmittedBeforeIt) {
   storage::testing::TempDir dir;
   HistoryStore store(dir.path(), 32);
@@ -136,6 +150,57 @@ TEST(HistoryStore, ASyncThroughRevisionsThatRecordedNothingReturnsAndLeavesNoGap
   EXPECT_EQ(a.gap_through, Revision(0));
 }
 
+// A writer that cannot keep up must not grow the controller's memory
+// without end nor stall apply: past the bound an apply's records are
+// dropped and noted as a gap (its deletions are kept), to be filled from
+// the leader.
+TEST(HistoryStore, PastTheQueueBoundRecordsAreDroppedAsAGapButDeletionsAreKept) {
+  storage::testing::TempDir dir;
+  HistoryStore store(dir.path(), 32, /*max_queued=*/3);
+  store.record(ShardId("old"), rec(1, 1, "w1"));
+  store.submit(Revision(1));
+  EXPECT_EQ(revisions(read(store, "old")), (std::vector<uint64_t>{1}));
+  // Hold the writer inside a read's answer, so that what follows queues up.
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  store.read(ShardId("old"), [&](HistoryStore::Answer) {
+    entered.set_value();
+    released.wait();
+  });
+  entered.get_future().wait();
+  store.record(ShardId("s1"), rec(2, 1, "w1"));
+  store.record(ShardId("s2"), rec(3, 1, "w1"));
+  store.submit(Revision(3));  // 2 queued
+  store.record(ShardId("s1"), rec(4, 2, "w2"));
+  store.record(ShardId("s3"), rec(5, 1, "w2"));
+  store.submit(Revision(5));  // 2 + 2 > 3: dropped
+  store.erase(ShardId("old"), Revision(6));
+  store.record(ShardId("s4"), rec(7, 1, "w2"));
+  store.submit(Revision(7));  // dropped too, but for the deletion
+  release.set_value();
+  auto s1 = read(store, "s1");
+  EXPECT_EQ(revisions(s1), (std::vector<uint64_t>{2}));
+  EXPECT_EQ(s1.gap_through, Revision(7));
+  EXPECT_TRUE(read(store, "s3").records.empty());
+  EXPECT_TRUE(read(store, "old").records.empty()) << "the deletion was not dropped";
+  EXPECT_EQ(store.records_dropped(), 3u);
+  // Below the bound again: records are written, the gap stays until filled.
+  store.record(ShardId("s1"), rec(8, 3, "w1"));
+  store.submit(Revision(8));
+  auto after = read(store, "s1");
+  EXPECT_EQ(revisions(after), (std::vector<uint64_t>{2, 8}));
+  EXPECT_EQ(after.gap_through, Revision(7));
+  // The leader's page fills it: what was dropped, not what was deleted since.
+  HistoryStore::Page page;
+  page.records.emplace_back(ShardId("s1"), rec(4, 2, "w2"));
+  page.records.emplace_back(ShardId("s3"), rec(5, 1, "w2"));
+  page.records.emplace_back(ShardId("s4"), rec(7, 1, "w2"));
+  ASSERT_TRUE(import_page(store, 7, page, true));
+  EXPECT_EQ(revisions(read(store, "s1")), (std::vector<uint64_t>{2, 4, 8}));
+  EXPECT_EQ(read(store, "s1").gap_through, Revision(0));
+  EXPECT_EQ(revisions(read(store, "s4")), (std::vector<uint64_t>{7}));
+}
+
 TEST(HistoryStore, ALostFileIsAGapUpToTheRestoredState) {
   storage::testing::TempDir dir;
   HistoryStore store(dir.path(), 32);
@@ -166,20 +231,6 @@ TEST(HistoryStore, AnInstalledSnapshotDropsEveryRecordAndTheGapIsKept) {
   HistoryStore store(dir.path(), 32);
   store.opened_at(Revision(91));
   EXPECT_EQ(read(store, "s1").gap_through, Revision(90));
-}
-
-HistoryStore::Page export_page(HistoryStore& store, uint64_t through, const std::string& after_shard,
-                               uint64_t after_revision, size_t limit) {
-  std::promise<HistoryStore::Page> p;
-  store.export_page(Revision(through), ShardId(after_shard), Revision(after_revision), limit,
-                    [&p](HistoryStore::Page page) { p.set_value(std::move(page)); });
-  return p.get_future().get();
-}
-
-bool import_page(HistoryStore& store, uint64_t gap, HistoryStore::Page page, bool last) {
-  std::promise<bool> p;
-  store.import_page(Revision(gap), std::move(page), last, [&p](bool ok) { p.set_value(ok); });
-  return p.get_future().get();
 }
 
 // A member that installed the leader's snapshot at 10 copies the leader's
