@@ -281,7 +281,15 @@ bool StateMachine::restore(const std::string& data) {
   }
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
     std::string id = r.str();
-    next.request_results_[id] = StoredResult::pack(get_result(r));
+    ApplyResult result = get_result(r);
+    // Results are kept with their ids packed ('\n' between them): only
+    // shard ids, which never hold it nor are empty, are results of ours.
+    for (const auto* ids : {&result.created, &result.existing}) {
+      for (const auto& shard : *ids) {
+        if (!valid_shard_id(shard.str())) return false;
+      }
+    }
+    next.request_results_[id] = StoredResult::pack(result);
     next.remember_scope(id);
     next.request_order_.push_back(std::move(id));
   }
