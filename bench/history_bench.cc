@@ -122,7 +122,10 @@ int run(const Args& a) {
     return held == a.shards;
   };
   auto t0 = Clock::now();
-  while (!settled(-1)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (auto placed_by = Clock::now() + std::chrono::minutes(5); !settled(-1);) {
+    if (Clock::now() > placed_by) return std::fprintf(stderr, "not placed within 5 minutes\n"), done = true, beats.join(), 1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // poll interval, under the deadline above
+  }
   report("placed", std::chrono::duration<double>(Clock::now() - t0).count());
   int rc = 0;
   for (int round = 1; round <= a.rounds && rc == 0; ++round) {

@@ -84,6 +84,17 @@ class HistoryTest(th.ClusterTestCase):
         for sid in ("s-1", "s-119", "t-0", "t-119"):
             self.assertEqual(history(victim, sid, headers={"tenure-forwarded": "test"}), history(leader, sid), sid)
 
+        # The peer route the copy reads is peer input like any other: a bad
+        # parameter is a 400 naming them, and a page is bounded.
+        for query in ("", "through=x", "through=5&limit=0", "through=5&limit=10001",
+                      "through=5&after=bad%20id", "through=5&after_revision=-1"):
+            r = leader.get("/raft/history?" + query)
+            self.assertStatus(r, 400)
+            self.assertIn("through", r.json["message"])
+        page = leader.get("/raft/history?through=%d&limit=3" % leader.cluster_view()["revision"]).json
+        self.assertEqual(len(page["records"]), 3)
+        self.assertTrue(page["more"])
+
         # What it applies after joining is its own.
         th.create_shards(leader, ["after-join"])
         wait_all_granted(leader, ["after-join"])
