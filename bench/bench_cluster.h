@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -159,6 +161,22 @@ inline bool post(net::SyncHttpClient& http, const std::string& address, const st
   if (res.ok() && res.value().status == expect) return true;
   std::fprintf(stderr, "POST %s: %s\n", target.c_str(), res.ok() ? res.value().body.c_str() : "transport error");
   return false;
+}
+
+/// Reads "--flag value" pairs with one setter per flag; false (and a line
+/// on stderr) on an unknown flag or a value its setter refuses.
+using FlagSetters = std::map<std::string, std::function<void(const std::string&)>>;
+inline bool parse_flags(const char* program, int argc, char** argv, const FlagSetters& setters) {
+  for (int i = 1; i + 1 < argc; i += 2) {
+    auto it = setters.find(argv[i]);
+    if (it == setters.end()) return std::fprintf(stderr, "%s: unknown flag %s\n", program, argv[i]), false;
+    try {
+      it->second(argv[i + 1]);
+    } catch (const std::exception&) {
+      return std::fprintf(stderr, "%s: bad value for %s: %s\n", program, argv[i], argv[i + 1]), false;
+    }
+  }
+  return true;
 }
 
 }  // namespace tenure::bench

@@ -178,24 +178,13 @@ int run(const Args& a) {
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--bin") {
-      a.bin = value;
-    } else if (flag == "--dir") {
-      a.dir = value;
-    } else if (flag == "--shards") {
-      a.shards = std::stol(value);
-    } else if (flag == "--workers") {
-      a.workers = std::stoi(value);
-    } else if (flag == "--rounds") {
-      a.rounds = std::stoi(value);
-    } else if (flag == "--lease-ms") {
-      a.lease_ms = std::stoi(value);
-    } else {
-      std::fprintf(stderr, "history_bench: unknown flag %s\n", flag.c_str());
-      return 2;
-    }
-  }
-  return run(a);
+  bool ok = parse_flags("history_bench", argc, argv, {
+      {"--bin", [&](const std::string& v) { a.bin = v; }},
+      {"--dir", [&](const std::string& v) { a.dir = v; }},
+      {"--shards", [&](const std::string& v) { a.shards = std::stol(v); }},
+      {"--workers", [&](const std::string& v) { a.workers = std::stoi(v); }},
+      {"--rounds", [&](const std::string& v) { a.rounds = std::stoi(v); }},
+      {"--lease-ms", [&](const std::string& v) { a.lease_ms = std::stoi(v); }},
+  });
+  return ok ? run(a) : 2;
 }

@@ -90,24 +90,13 @@ int run(const Args& a) {
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--bin") {
-      a.bin = value;
-    } else if (flag == "--dir") {
-      a.dir = value;
-    } else if (flag == "--shards") {
-      a.shards = std::stol(value);
-    } else if (flag == "--workers") {
-      a.workers = std::stoi(value);
-    } else if (flag == "--batch") {
-      a.batch = std::stoi(value);
-    } else if (flag == "--snapshot-every") {
-      a.snapshot_every = std::stol(value);
-    } else {
-      std::fprintf(stderr, "scale_bench: unknown flag %s\n", flag.c_str());
-      return 2;
-    }
-  }
-  return run(a);
+  bool ok = parse_flags("scale_bench", argc, argv, {
+      {"--bin", [&](const std::string& v) { a.bin = v; }},
+      {"--dir", [&](const std::string& v) { a.dir = v; }},
+      {"--shards", [&](const std::string& v) { a.shards = std::stol(v); }},
+      {"--workers", [&](const std::string& v) { a.workers = std::stoi(v); }},
+      {"--batch", [&](const std::string& v) { a.batch = std::stoi(v); }},
+      {"--snapshot-every", [&](const std::string& v) { a.snapshot_every = std::stol(v); }},
+  });
+  return ok ? run(a) : 2;
 }
