@@ -71,11 +71,12 @@ class RaftStorage final : public replication::LogStore {
   void persist(const consensus::Ready& rd) override;
 
   /// Stores a snapshot this member took itself (Raft::compact) if newer than
-  /// the stored one, and deletes entries with index <= compact_to; one
-  /// transaction, without an fsync of its own: durable with the next
-  /// persist(); a crash before it leaves the older snapshot and the whole
-  /// log. Its file is written first unless write_snapshot_file wrote it
-  /// already (then the transaction is small).
+  /// the stored one, in one small transaction without an fsync of its own:
+  /// durable with the next persist(); a crash before it leaves the older
+  /// snapshot and the whole log. Entries with index <= compact_to are
+  /// deleted by the following persist() calls, a few hundred rows each (so
+  /// that no Ready waits for a whole compaction). Its file is written first
+  /// unless write_snapshot_file wrote it already.
   void save_snapshot(const consensus::Snapshot& snapshot, consensus::LogIndex compact_to) override;
   /// storage_fatal with this file's path.
   [[noreturn]] void fatal(const std::string& what) override;
@@ -131,6 +132,11 @@ class RaftStorage final : public replication::LogStore {
   consensus::HardState hard_state_;
   consensus::LogIndex snapshot_index_;
   consensus::LogIndex last_index_;
+  /// Rows at or below trim_through_ are compacted away (save_snapshot);
+  /// rows at or below trimmed_through_ are deleted. persist() closes the gap
+  /// a slice at a time.
+  consensus::LogIndex trim_through_;
+  consensus::LogIndex trimmed_through_;
 };
 
 /// Logs `FATAL storage <what>` to stderr and exits with status 1 at once
