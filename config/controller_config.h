@@ -36,7 +36,7 @@ struct ControllerConfig {
   struct Raft {
     uint32_t heartbeat_interval_ms = 100;  ///< > 0 and < election_timeout_ms
     uint32_t election_timeout_ms = 1000;
-    uint64_t snapshot_threshold_entries = 10000;  ///< > 0
+    uint64_t snapshot_threshold_entries = 100000;  ///< > 0
   } raft;
   uint32_t worker_lease_ms = 3000;  ///< > 0
   /// Change events kept for watches; a watch from an older revision gets

@@ -3,6 +3,7 @@
 #include "replication/raft_driver.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "common/log.h"
 
@@ -45,6 +46,7 @@ void RaftDriver::start() {
                          " entries=" + std::to_string(init.entries.size()));
   }
   applied_ = init.snapshot.index;
+  last_snapshot_bytes_ = init.snapshot.data ? init.snapshot.data->size() : 0;
   // Read ids name ReadIndex requests on the wire, and an answer to an
   // earlier life's request may still arrive after a restart: ids of
   // different lives must never collide, or that answer releases a new read
@@ -178,6 +180,7 @@ void RaftDriver::install_snapshot(const consensus::Snapshot& snap) {
     done(&err);
   }
   applied_bytes_ = 0;
+  last_snapshot_bytes_ = snap.data ? snap.data->size() : 0;
   events_.snapshot_installed(snap);
   log_info("raft", "event=snapshot_installed node=" + id().str() + " index=" + std::to_string(snap.index.value()));
 }
@@ -233,8 +236,9 @@ void RaftDriver::maybe_snapshot() {
   if (made_snapshot_) record_snapshot();
   if (snapshot_in_flight_ || executor_.now_ms() < snapshot_retry_ms_) return;
   const auto& log = raft_->log();
-  bool by_entries = log.applied().value() >= log.snapshot().index.value() + options_.snapshot_threshold_entries;
-  bool by_bytes = options_.snapshot_threshold_bytes > 0 && applied_bytes_ >= options_.snapshot_threshold_bytes;
+  bool by_entries = log.applied() >= next_snapshot_by_entries();
+  bool by_bytes = options_.snapshot_threshold_bytes > 0 &&
+                  applied_bytes_ >= std::max(options_.snapshot_threshold_bytes, last_snapshot_bytes_);
   if (!by_entries && !by_bytes) return;
   snapshot_in_flight_ = true;
   snapshot_start_bytes_ = applied_bytes_;
@@ -248,6 +252,25 @@ void RaftDriver::maybe_snapshot() {
       if (!stopped_ && !persisting_) maybe_snapshot();
     });
   });
+}
+
+uint64_t staggered_snapshot_index(uint64_t last, uint64_t every, size_t rank, size_t voters) {
+  if (voters < 2 || every < 2) return last + every;
+  // This member's points are phase + k * every; the next one at least half
+  // an interval past the last snapshot (intervals stay within 0.5-1.5x).
+  const uint64_t phase = every * rank / voters;
+  const uint64_t earliest = last + every / 2;
+  if (earliest <= phase) return phase;
+  return phase + (earliest - phase + every - 1) / every * every;
+}
+
+LogIndex RaftDriver::next_snapshot_by_entries() const {
+  const uint64_t last = raft_->log().snapshot().index.value();
+  const auto& voters = raft_->conf().voters;
+  auto self = voters.find(id());
+  if (!options_.stagger_snapshots || self == voters.end()) return LogIndex(last + options_.snapshot_threshold_entries);
+  size_t rank = static_cast<size_t>(std::distance(voters.begin(), self));
+  return LogIndex(staggered_snapshot_index(last, options_.snapshot_threshold_entries, rank, voters.size()));
 }
 
 void RaftDriver::record_snapshot() {
@@ -266,6 +289,7 @@ void RaftDriver::record_snapshot() {
     return;
   }
   applied_bytes_ -= std::min(applied_bytes_, snapshot_start_bytes_);
+  last_snapshot_bytes_ = compacted->first.data ? compacted->first.data->size() : 0;
   events_.snapshot_taken(made, compacted->second);
   // On the persist context, after the Ready persisted before it and before
   // any later one (its jobs run in order). The data is durable already, so

@@ -35,16 +35,31 @@ using consensus::LogIndex;
 using consensus::NodeId;
 using consensus::Term;
 
+/// Where a member snapshots next by entry count (DriverOptions::
+/// stagger_snapshots): the first point at least every/2 past `last` of the
+/// points rank/voters * every + k * every. With one voter, last + every.
+uint64_t staggered_snapshot_index(uint64_t last, uint64_t every, size_t rank, size_t voters);
+
 struct DriverOptions {
   /// The core's configuration: id, ticks, message bounds, random seed (and,
   /// in the simulator only, planted bugs).
   consensus::RaftConfig raft;
   uint32_t tick_ms = 10;  ///< the tick's length in steady milliseconds (hand-over deadline)
   uint64_t snapshot_threshold_entries = 10000;
+  /// Members take their entry-count snapshots at different indexes: the
+  /// k-th of n voters (by id) at k/n of the way between the others'. The
+  /// same threshold would otherwise have every member fork and encode at
+  /// once, and the group stall together (a leader's stall delays every
+  /// write; one follower's stall is hidden by the other's acknowledgement).
+  bool stagger_snapshots = false;
   /// Or once the entries applied since the last snapshot hold this many
-  /// bytes (0: no bound). Large entries (a create of 100,000 shards, a
-  /// placement or failover pass) are few: counted in entries, a fleet that
-  /// keeps moving would keep growing its log in memory without a snapshot.
+  /// bytes, and at least as many as the last snapshot held (0: no bound).
+  /// Large entries (a create of 100,000 shards, a placement or failover
+  /// pass) are few: counted in entries, a fleet that keeps moving would
+  /// keep growing its log in memory without a snapshot. The second half
+  /// keeps a large state's snapshots in proportion: never more snapshot
+  /// bytes written than log bytes applied, so at 1,000,000 long ids (a
+  /// 150 MB snapshot) a mass failover is not slowed by back-to-back ones.
   uint64_t snapshot_threshold_bytes = 0;
   /// Entries kept behind a snapshot the byte bound started (their bytes
   /// are what it is for): at most this many of snapshot_keep_entries.
@@ -175,6 +190,8 @@ class RaftDriver {
   void complete(LogIndex index, Term term);
   void release_reads();
   void maybe_snapshot();
+  /// The applied index at which a snapshot by entry count is due.
+  LogIndex next_snapshot_by_entries() const;
   void record_snapshot();
   void expire_requests();
   void fail_all(NodeErrc code, const std::string& message);
@@ -223,6 +240,7 @@ class RaftDriver {
   bool snapshot_in_flight_ = false;
   uint64_t applied_bytes_ = 0;         ///< payload applied since the last snapshot's point
   uint64_t snapshot_start_bytes_ = 0;  ///< applied_bytes_ when the snapshot in flight began
+  uint64_t last_snapshot_bytes_ = 0;   ///< the size of the last snapshot taken or installed
   uint64_t snapshot_keep_ = 0;         ///< entries the snapshot in flight keeps behind it
   std::optional<MadeSnapshot> made_snapshot_;
   uint64_t snapshot_retry_ms_ = 0;  ///< after a failed attempt, not before this steady time

@@ -29,6 +29,7 @@ void Node::start(uint64_t random_seed) {
   o.tick_ms = static_cast<uint32_t>(std::max<int64_t>(1, settings_.tick_us / 1000));
   o.snapshot_threshold_entries = static_cast<uint64_t>(settings_.compact_every);
   o.snapshot_keep_entries = static_cast<uint64_t>(settings_.keep_entries);
+  o.stagger_snapshots = true;  // as the controller
   o.configured_addresses = settings_.configured_addresses;
   o.promote_learners = settings_.promote_learners;
   o.probe_silent_leader = settings_.probe_leader;

@@ -75,10 +75,14 @@ NodeOptions node_options(const config::ControllerConfig& c) {
   // still spreads members over many ticks (pre-vote absorbs the rare tie).
   o.election_jitter_ticks = std::max(2, o.election_ticks / 10);
   o.snapshot_threshold_entries = c.raft.snapshot_threshold_entries;
-  // (snapshot_threshold_bytes stays off: at 1,000,000 long ids each
-  // snapshot is 150 MB and tens of seconds of a core, and snapshots by
-  // bytes during a mass failover made it miss lease + 2 s on 2 cores:
-  // integration.scale_failover. docs/performance.md, "Controller memory".)
+  // And by bytes: a fleet that keeps moving writes few, large entries
+  // (failover and placement passes), which the entry count alone lets grow
+  // in memory without end. The bound grows with the last snapshot's size
+  // (DriverOptions): a fixed 32 MiB at 1,000,000 long ids (150 MB
+  // snapshots) took them back to back during a mass failover and made it
+  // miss lease + 2 s (integration.scale_failover; docs/performance.md).
+  o.snapshot_threshold_bytes = 64ull << 20;
+  o.stagger_snapshots = true;
   o.limits.events_kept = c.watch_events_kept;
   o.snapshot_keep_entries = std::min<uint64_t>(1000, c.raft.snapshot_threshold_entries / 2);
   bool member_of_peers = false;

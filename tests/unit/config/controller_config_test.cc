@@ -46,7 +46,7 @@ TEST(ControllerConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_TRUE(c.peers.empty());
   EXPECT_EQ(c.raft.heartbeat_interval_ms, 100u);
   EXPECT_EQ(c.raft.election_timeout_ms, 1000u);
-  EXPECT_EQ(c.raft.snapshot_threshold_entries, 10000u);
+  EXPECT_EQ(c.raft.snapshot_threshold_entries, 100000u);
   EXPECT_EQ(c.worker_lease_ms, 3000u);
   EXPECT_TRUE(c.auth.admin_token.empty());
   EXPECT_TRUE(c.auth.agent_token.empty());

@@ -77,14 +77,26 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
   }
   void install(std::unique_ptr<StagedState>) override {}
   void apply(const Entry& e) override { applied.push_back(e.data); }
-  void make_snapshot(consensus::Snapshot point, std::function<void(MadeSnapshot)>) override {
+  void make_snapshot(consensus::Snapshot point, std::function<void(MadeSnapshot)> done) override {
     snapshots_started.push_back(point.index);
+    snapshot_points.push_back(std::move(point));
+    snapshot_done = std::move(done);
+  }
+  /// Completes the last snapshot started, as `bytes` bytes of state.
+  void finish_snapshot(size_t bytes) {
+    MadeSnapshot made;
+    made.snapshot = snapshot_points.back();
+    made.snapshot.data = std::make_shared<const std::string>(bytes, 's');
+    snapshot_done(std::move(made));
+    settle();
   }
   // DriverEvents
   void proposals(const char* result, size_t count) override { results[result] += count; }
   void dropped(const char* reason, const NodeId&, const char*, const std::string&) override { drops.push_back(reason); }
 
   std::vector<LogIndex> snapshots_started;
+  std::vector<consensus::Snapshot> snapshot_points;
+  std::function<void(MadeSnapshot)> snapshot_done;
   /// Runs posted work until none is left (not the persist jobs).
   void run_posted() {
     while (!posted.empty()) {
@@ -198,6 +210,53 @@ TEST(RaftDriver, ASnapshotStartsOnceTheEntriesAppliedSinceTheLastHoldEnoughBytes
     off.settle();
   }
   EXPECT_TRUE(off.snapshots_started.empty());
+}
+
+// A state larger than the bound: the next snapshot waits until as many
+// bytes as the last snapshot held were applied (1,000,000 long ids make a
+// 150 MB snapshot; one every 64 MiB of log would never stop).
+TEST(RaftDriver, TheByteBoundGrowsToTheSizeOfTheLastSnapshot) {
+  FakeMember m("a", {NodeId("a")}, 10000, 0, [](DriverOptions& o) { o.snapshot_threshold_bytes = 250; });
+  m.elect();
+  auto apply_100_bytes = [&m]() {
+    Outcome o;
+    m.driver->propose(std::string(100, 'x'), record(o));
+    m.settle();
+    ASSERT_TRUE(o.done);
+    m.driver->tick();
+    m.settle();
+  };
+  for (int i = 0; i < 3; ++i) apply_100_bytes();
+  ASSERT_EQ(m.snapshots_started.size(), 1u);
+  m.finish_snapshot(1000);
+  for (int i = 0; i < 9; ++i) {
+    apply_100_bytes();
+    EXPECT_EQ(m.snapshots_started.size(), 1u) << "after " << (i + 1) << " entries of 100 bytes, a snapshot of 1,000";
+  }
+  apply_100_bytes();
+  EXPECT_EQ(m.snapshots_started.size(), 2u) << "1,000 bytes applied since the snapshot of 1,000 bytes";
+}
+
+// Three members with the same threshold snapshot a third of it apart,
+// and stay apart; none waits longer than 1.5 thresholds, none snapshots
+// again within half of one.
+TEST(RaftDriver, StaggeredSnapshotsKeepTheMembersApart) {
+  const uint64_t every = 100000;
+  EXPECT_EQ(staggered_snapshot_index(0, every, 0, 1), every) << "one voter: as without stagger";
+  EXPECT_EQ(staggered_snapshot_index(0, every, 0, 3), 100000u);
+  EXPECT_EQ(staggered_snapshot_index(0, every, 1, 3), 133333u);
+  EXPECT_EQ(staggered_snapshot_index(0, every, 2, 3), 66666u);
+  for (size_t rank = 0; rank < 3; ++rank) {
+    uint64_t last = 0;
+    for (int k = 0; k < 20; ++k) {
+      // A snapshot starts a little past its point (a Ready applies in batches).
+      uint64_t next = staggered_snapshot_index(last, every, rank, 3);
+      EXPECT_GE(next, last + every / 2);
+      EXPECT_LE(next, last + every * 3 / 2);
+      EXPECT_EQ(next % every, every * rank / 3) << "rank " << rank << " left its phase";
+      last = next + 37;
+    }
+  }
 }
 
 TEST(RaftDriver, ProposalsArrivingDuringAFsyncShareTheNextOne) {
