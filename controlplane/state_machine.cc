@@ -283,6 +283,7 @@ ApplyResult StateMachine::create_shards(const CreateShards& c, uint64_t) {
     }
     auto at = shards_.emplace(id, std::move(s)).first;
     ++shard_counts_[static_cast<size_t>(ShardState::kUnassigned)];
+    shard_id_bytes_ += id.str().size();
     unassigned_.insert(at->first);
     revision_ = revision_.next();
     r.created.push_back(id);
@@ -302,6 +303,7 @@ ApplyResult StateMachine::delete_shard(const DeleteShard& c, uint64_t at_ms) {
   if (history_) history_->erase(c.id, revision_);
   --shard_counts_[static_cast<size_t>(s.state)];
   unassigned_.erase(c.id);
+  shard_id_bytes_ -= c.id.str().size();
   shards_.erase(it);
   ApplyResult r;
   r.changed = 1;

@@ -141,6 +141,9 @@ class StateMachine {
   /// The shards a worker owns (active or being handed off from it).
   const ShardIdSet& shards_of(const WorkerId& id) const;
   size_t count(ShardState s) const { return shard_counts_[static_cast<size_t>(s)]; }
+  /// About the size of snapshot() now, in O(1): the shards' ids and ~16
+  /// bytes each besides (the encoding's measured overhead at 1,000,000).
+  uint64_t approximate_snapshot_bytes() const { return shard_id_bytes_ + 16 * shards_.size(); }
   /// Controller-group members known to have taken part in the group.
   const std::set<std::string>& started_members() const { return started_members_; }
   /// Shards being handed off now, with their moves (cheap to scan every tick).
@@ -228,6 +231,7 @@ class StateMachine {
   std::map<WorkerId, Worker> workers_;
   std::map<WorkerId, ShardIdSet> owned_;
   std::array<size_t, 3> shard_counts_{};
+  uint64_t shard_id_bytes_ = 0;  ///< the lengths of every shard's id, summed
   std::map<ShardId, Handoff> handoffs_;
   ShardIdSet unassigned_;
   std::map<WorkerId, ShardIdSet> handoffs_from_;  ///< handoffs_ by owner

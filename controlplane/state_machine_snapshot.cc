@@ -236,6 +236,7 @@ bool StateMachine::restore(const std::string& data) {
       return false;
     }
     ++next.shard_counts_[static_cast<size_t>(s.state)];
+    next.shard_id_bytes_ += id.str().size();
     // The indexes point to the map's own copy of the id (ShardIdSet).
     const auto& [key, shard] = *next.shards_.emplace_hint(next.shards_.end(), std::move(id), std::move(s));
     if (shard.state == ShardState::kUnassigned) next.unassigned_.insert_last(key);

@@ -193,6 +193,7 @@ class RaftNode final : private replication::Executor,
   void install(std::unique_ptr<replication::StagedState> staged) override;
   void apply(const consensus::Entry& e) override;
   void make_snapshot(consensus::Snapshot point, std::function<void(replication::MadeSnapshot)> done) override;
+  uint64_t approximate_snapshot_bytes() const override { return state_.approximate_snapshot_bytes(); }
   // replication::DriverEvents: metrics, the drops' log, the summary.
   void proposals(const char* result, size_t count) override;
   void committed(uint64_t latency_ns) override;

@@ -92,6 +92,9 @@ class Machine {
   /// Starts a snapshot of the state as it is now, at `point` (its index,
   /// term and configuration); `done` runs once, on any thread. One at a time.
   virtual void make_snapshot(consensus::Snapshot point, std::function<void(MadeSnapshot)> done) = 0;
+  /// About how many bytes a snapshot of the state would take now, in O(1)
+  /// (DriverOptions::snapshot_threshold_bytes); 0 if unknown.
+  virtual uint64_t approximate_snapshot_bytes() const { return 0; }
 };
 
 /// What happened, for metrics (the controller) and checkers (the

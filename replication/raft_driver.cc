@@ -237,8 +237,8 @@ void RaftDriver::maybe_snapshot() {
   if (snapshot_in_flight_ || executor_.now_ms() < snapshot_retry_ms_) return;
   const auto& log = raft_->log();
   bool by_entries = log.applied() >= next_snapshot_by_entries();
-  bool by_bytes = options_.snapshot_threshold_bytes > 0 &&
-                  applied_bytes_ >= std::max(options_.snapshot_threshold_bytes, last_snapshot_bytes_);
+  bool by_bytes = options_.snapshot_threshold_bytes > 0 && applied_bytes_ >= options_.snapshot_threshold_bytes &&
+                  applied_bytes_ >= 2 * std::max(last_snapshot_bytes_, machine_.approximate_snapshot_bytes());
   if (!by_entries && !by_bytes) return;
   snapshot_in_flight_ = true;
   snapshot_start_bytes_ = applied_bytes_;

@@ -53,13 +53,16 @@ struct DriverOptions {
   /// write; one follower's stall is hidden by the other's acknowledgement).
   bool stagger_snapshots = false;
   /// Or once the entries applied since the last snapshot hold this many
-  /// bytes, and at least as many as the last snapshot held (0: no bound).
-  /// Large entries (a create of 100,000 shards, a placement or failover
-  /// pass) are few: counted in entries, a fleet that keeps moving would
-  /// keep growing its log in memory without a snapshot. The second half
-  /// keeps a large state's snapshots in proportion: never more snapshot
-  /// bytes written than log bytes applied, so at 1,000,000 long ids (a
-  /// 150 MB snapshot) a mass failover is not slowed by back-to-back ones.
+  /// bytes, and at least twice as many as the last snapshot held or the
+  /// state would take now (Machine::approximate_snapshot_bytes) (0: no
+  /// bound). Large entries (a placement or failover pass) are few: counted
+  /// in entries, a fleet that keeps moving would keep growing its log in
+  /// memory without a snapshot. The second half keeps a large state's
+  /// snapshots in proportion (at most one snapshot byte written per two
+  /// log bytes applied): at 1,000,000 ids of ~100 characters a snapshot is
+  /// 230 MB and ~20 s of a core, and with a child alive every page the
+  /// strand touches is copied on write, which slowed a mass failover past
+  /// lease + 2 s (integration.scale_failover) at 1x.
   uint64_t snapshot_threshold_bytes = 0;
   /// Entries kept behind a snapshot the byte bound started (their bytes
   /// are what it is for): at most this many of snapshot_keep_entries.

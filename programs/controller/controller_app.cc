@@ -78,7 +78,7 @@ NodeOptions node_options(const config::ControllerConfig& c) {
   // And by bytes: a fleet that keeps moving writes few, large entries
   // (failover and placement passes), which the entry count alone lets grow
   // in memory without end. The bound grows with the last snapshot's size
-  // (DriverOptions): a fixed 32 MiB at 1,000,000 long ids (150 MB
+  // (DriverOptions): a fixed 32 MiB at 1,000,000 long ids (230 MB
   // snapshots) took them back to back during a mass failover and made it
   // miss lease + 2 s (integration.scale_failover; docs/performance.md).
   o.snapshot_threshold_bytes = 64ull << 20;

@@ -441,3 +441,38 @@ TEST(StateMachineSnapshot, AResultNamingSomethingButShardIdsIsRefused) {
 
 }  // namespace
 }  // namespace tenure::controlplane
+
+namespace tenure::controlplane {
+namespace {
+
+// The driver snapshots by bytes only past twice the state's size, which it
+// reads from this estimate: it must follow creates, deletes and restores,
+// and stay near the real size for short and ~100-character ids.
+TEST(StateMachineSize, TheSnapshotEstimateFollowsTheStateAndItsIds) {
+  for (size_t id_len : {8u, 100u}) {
+    StateMachine sm;
+    sm.apply(Command{"", 1000, RegisterWorker{WorkerId("w1"), "127.0.0.1:1", "z1", 1}});
+    std::vector<ShardId> ids;
+    for (int i = 0; i < 20000; ++i) {
+      std::string id = "s" + std::to_string(i);
+      ids.emplace_back(id + std::string(id_len - std::min(id_len - 1, id.size()), 'x'));
+    }
+    sm.apply(Command{"", 1000, CreateShards{ids}});
+    std::vector<Placement> grants;
+    for (const auto& id : ids) grants.push_back(Placement{id, WorkerId("w1"), Epoch(0)});
+    sm.apply(Command{"", 1000, AssignShards{grants, ChangeReason::kCreated}});
+    double real = static_cast<double>(sm.snapshot().size());
+    double estimate = static_cast<double>(sm.approximate_snapshot_bytes());
+    EXPECT_GT(estimate, 0.5 * real) << "ids of " << id_len;
+    EXPECT_LT(estimate, 2.0 * real) << "ids of " << id_len;
+    uint64_t before = sm.approximate_snapshot_bytes();
+    sm.apply(Command{"", 1000, DeleteShard{ids[0]}});
+    EXPECT_EQ(sm.approximate_snapshot_bytes(), before - ids[0].str().size() - 16);
+    StateMachine restored;
+    ASSERT_TRUE(restored.restore(sm.snapshot()));
+    EXPECT_EQ(restored.approximate_snapshot_bytes(), sm.approximate_snapshot_bytes());
+  }
+}
+
+}  // namespace
+}  // namespace tenure::controlplane

@@ -77,6 +77,7 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
   }
   void install(std::unique_ptr<StagedState>) override {}
   void apply(const Entry& e) override { applied.push_back(e.data); }
+  uint64_t approximate_snapshot_bytes() const override { return state_bytes; }
   void make_snapshot(consensus::Snapshot point, std::function<void(MadeSnapshot)> done) override {
     snapshots_started.push_back(point.index);
     snapshot_points.push_back(std::move(point));
@@ -96,6 +97,7 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
 
   std::vector<LogIndex> snapshots_started;
   std::vector<consensus::Snapshot> snapshot_points;
+  uint64_t state_bytes = 0;  ///< what approximate_snapshot_bytes answers
   std::function<void(MadeSnapshot)> snapshot_done;
   /// Runs posted work until none is left (not the persist jobs).
   void run_posted() {
@@ -212,9 +214,9 @@ TEST(RaftDriver, ASnapshotStartsOnceTheEntriesAppliedSinceTheLastHoldEnoughBytes
   EXPECT_TRUE(off.snapshots_started.empty());
 }
 
-// A state larger than the bound: the next snapshot waits until as many
-// bytes as the last snapshot held were applied (1,000,000 long ids make a
-// 150 MB snapshot; one every 64 MiB of log would never stop).
+// A state larger than the bound: the next snapshot waits until twice as
+// many bytes as the last snapshot held were applied (1,000,000 long ids
+// make a 230 MB snapshot; one every 64 MiB of log would never stop).
 TEST(RaftDriver, TheByteBoundGrowsToTheSizeOfTheLastSnapshot) {
   FakeMember m("a", {NodeId("a")}, 10000, 0, [](DriverOptions& o) { o.snapshot_threshold_bytes = 250; });
   m.elect();
@@ -228,18 +230,34 @@ TEST(RaftDriver, TheByteBoundGrowsToTheSizeOfTheLastSnapshot) {
   };
   for (int i = 0; i < 3; ++i) apply_100_bytes();
   ASSERT_EQ(m.snapshots_started.size(), 1u);
-  m.finish_snapshot(1000);
+  m.finish_snapshot(500);
   for (int i = 0; i < 9; ++i) {
     apply_100_bytes();
-    EXPECT_EQ(m.snapshots_started.size(), 1u) << "after " << (i + 1) << " entries of 100 bytes, a snapshot of 1,000";
+    EXPECT_EQ(m.snapshots_started.size(), 1u) << "after " << (i + 1) << " entries of 100 bytes, a snapshot of 500";
   }
   apply_100_bytes();
-  EXPECT_EQ(m.snapshots_started.size(), 2u) << "1,000 bytes applied since the snapshot of 1,000 bytes";
+  EXPECT_EQ(m.snapshots_started.size(), 2u) << "1,000 bytes applied since the snapshot of 500 bytes";
 }
 
 // Three members with the same threshold snapshot a third of it apart,
 // and stay apart; none waits longer than 1.5 thresholds, none snapshots
 // again within half of one.
+// Before any snapshot of its own (a new group creating 1,000,000 shards
+// with long ids): the bound is twice the state's estimated size.
+TEST(RaftDriver, TheByteBoundWaitsForTwiceTheStatesSize) {
+  FakeMember m("a", {NodeId("a")}, 10000, 0, [](DriverOptions& o) { o.snapshot_threshold_bytes = 250; });
+  m.state_bytes = 300;
+  m.elect();
+  for (int i = 0; i < 6; ++i) {
+    Outcome o;
+    m.driver->propose(std::string(100, 'x'), record(o));
+    m.settle();
+    m.driver->tick();
+    m.settle();
+    EXPECT_EQ(m.snapshots_started.size(), i < 5 ? 0u : 1u) << "after " << (i + 1) << " entries of 100 bytes";
+  }
+}
+
 TEST(RaftDriver, StaggeredSnapshotsKeepTheMembersApart) {
   const uint64_t every = 100000;
   EXPECT_EQ(staggered_snapshot_index(0, every, 0, 1), every) << "one voter: as without stagger";
