@@ -268,6 +268,11 @@ uint64_t HistoryStore::records_dropped() const {
   return records_dropped_;
 }
 
+size_t HistoryStore::queued_records() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queued_records_;
+}
+
 uint64_t HistoryStore::records_written() const {
   std::lock_guard<std::mutex> lock(mu_);
   return records_written_;

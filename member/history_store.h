@@ -96,8 +96,10 @@ class HistoryStore final : public controlplane::HistorySink {
   /// not grow the controller's memory without end, nor stall its Raft
   /// strand waiting for a disk.
   static constexpr size_t kMaxQueuedRecords = 500000;
-  /// Records dropped so far (queue full); for tests and logs.
+  /// Records dropped so far (queue full); for tests and metrics.
   uint64_t records_dropped() const;
+  /// Records submitted and not yet written; for metrics.
+  size_t queued_records() const;
   /// The gap as of the last write (0: none). Thread-safe.
   controlplane::Revision gap_through() const;
 

@@ -99,6 +99,26 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
                              .Name("tenure_raft_tick_delay_seconds")
                              .Help("How late each Raft tick ran after its due time (the strand was busy)")
                              .Register(r)
-                             .Add({}, latency_buckets())) {}
+                             .Add({}, latency_buckets())),
+      history_queued_records(prometheus::BuildGauge()
+                                 .Name("tenure_history_queued_records")
+                                 .Help("History records waiting for the history writer (past 500,000 they are dropped)")
+                                 .Register(r)
+                                 .Add({})),
+      history_records_written(prometheus::BuildCounter()
+                                  .Name("tenure_history_records_written_total")
+                                  .Help("History records written to history.db")
+                                  .Register(r)
+                                  .Add({})),
+      history_records_dropped(prometheus::BuildCounter()
+                                  .Name("tenure_history_records_dropped_total")
+                                  .Help("History records dropped because the writer was too far behind (a gap)")
+                                  .Register(r)
+                                  .Add({})),
+      history_gap_through_revision(prometheus::BuildGauge()
+                                       .Name("tenure_history_gap_through_revision")
+                                       .Help("This member's history lacks records up to this revision (0: none)")
+                                       .Register(r)
+                                       .Add({})) {}
 
 }  // namespace tenure::member

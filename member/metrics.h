@@ -43,6 +43,14 @@ struct RaftMetrics {
   /// How late each Raft tick ran: the strand (or both io threads) busy
   /// with something else. Late ticks are late heartbeats at a leader.
   prometheus::Histogram& tick_delay_seconds;
+  /// The history writer (member/history_store.h): records waiting for it
+  /// (past HistoryStore::kMaxQueuedRecords they are dropped), records it
+  /// wrote and dropped, and the revision through which this member's
+  /// history has a gap (0: none).
+  prometheus::Gauge& history_queued_records;
+  prometheus::Counter& history_records_written;
+  prometheus::Counter& history_records_dropped;
+  prometheus::Gauge& history_gap_through_revision;
 };
 
 }  // namespace tenure::member

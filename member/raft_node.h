@@ -180,6 +180,7 @@ class RaftNode final : private replication::Executor,
   void note_tick_delay(std::chrono::steady_clock::duration late);
   void maybe_mark_started();
   void update_summary();
+  void update_history_metrics(const HistoryStore& history);
   /// Until caught_up(): a ReadIndex read now and then, on the tick.
   void maybe_catch_up();
 
@@ -224,6 +225,8 @@ class RaftNode final : private replication::Executor,
   bool marking_started_ = false;
   NodeId last_leader_;
   controlplane::Revision metrics_revision_{~uint64_t(0)};
+  uint64_t history_written_seen_ = 0;  ///< the history store's counts at the last update
+  uint64_t history_dropped_seen_ = 0;
   std::array<size_t, 3> shards_by_state_{};   ///< cached with metrics_revision_
   std::array<size_t, 3> workers_by_state_{};
   std::function<void()> tick_hook_;

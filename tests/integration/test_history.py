@@ -43,6 +43,12 @@ class HistoryTest(th.ClusterTestCase):
         before = history(leader, "s-0")
         self.assertEqual([(h["to"], h["reason"], h["epoch"]) for h in before["history"]], [("w1", "created", 1)])
         self.assertNotIn("gap_through_revision", before)
+        # The writer's metrics: every grant's record written, none queued or
+        # dropped, no gap.
+        th.wait_until(lambda: leader.metric("tenure_history_records_written_total", 0) >= len(first) and
+                      leader.metric("tenure_history_queued_records", -1) == 0, 20, "the leader's history written")
+        self.assertEqual(leader.metric("tenure_history_records_dropped_total", -1), 0)
+        self.assertEqual(leader.metric("tenure_history_gap_through_revision", -1), 0)
 
         # A restart: the log below the member's snapshot is gone, the records are not.
         follower, victim = c.followers(leader)
@@ -81,6 +87,8 @@ class HistoryTest(th.ClusterTestCase):
                       "%s filled its history from the leader's" % victim.id)
         th.wait_until(lambda: "event=backfill_end" in victim.log_tail(200), 10, "the copy's end logged")
         self.assertIn("result=done", [l for l in victim.log_tail(200).splitlines() if "event=backfill_end" in l][-1])
+        th.wait_until(lambda: victim.metric("tenure_history_gap_through_revision", -1) == 0, 10,
+                      "%s's gap metric cleared once filled" % victim.id)
         for sid in ("s-1", "s-119", "t-0", "t-119"):
             self.assertEqual(history(victim, sid, headers={"tenure-forwarded": "test"}), history(leader, sid), sid)
 
