@@ -6,7 +6,12 @@
 // serializing the whole state too.
 //
 //   scale_bench --bin build/bin [--dir /tmp/tenure-scale] [--shards 1000000] [--workers 1000] [--batch 5000]
-//               [--snapshot-every 10000]
+//               [--snapshot-every 10000] [--settle-s 0]
+//
+// --settle-s N reads the figures again after N idle seconds: the allocator
+// (jemalloc) returns freed pages only after its decay time (10 s), so the
+// first reading right after placement still holds the placement passes'
+// temporary memory.
 //
 // Workers are registered through the agents' endpoint and never heartbeat:
 // the group runs with a one-hour worker lease so that none is declared dead
@@ -28,7 +33,16 @@ struct Args {
   int workers = 1000;
   int batch = 5000;
   long snapshot_every = 10000;  ///< raft.snapshot_threshold_entries
+  int settle_s = 0;             ///< read again after this many idle seconds
 };
+
+void print_memory(Cluster& c, const std::string& leader, const char* when) {
+  for (auto& m : c.members()) {
+    std::printf("%s%s %s VmRSS=%.0f MiB  VmHWM (peak)=%.0f MiB\n", m.id.c_str(), m.address == leader ? " (leader)" : "",
+                when, static_cast<double>(status_kb(m.pid, "VmRSS")) / 1024.0,
+                static_cast<double>(status_kb(m.pid, "VmHWM")) / 1024.0);
+  }
+}
 
 
 /// tenure_shards{state="active"} from a member's /metrics, -1 if unreadable.
@@ -78,10 +92,10 @@ int run(const Args& a) {
   double placed_s = seconds_since(t0);
   std::printf("shards=%ld workers=%d created in %.1f s (%.0f shards/s), all placed (%ld active) after %.1f s\n",
               a.shards, a.workers, created_s, static_cast<double>(a.shards) / created_s, active, placed_s);
-  for (auto& m : c.members()) {
-    std::printf("%s%s  VmRSS=%.0f MiB  VmHWM (peak)=%.0f MiB\n", m.id.c_str(), m.address == leader ? " (leader)" : "",
-                static_cast<double>(status_kb(m.pid, "VmRSS")) / 1024.0,
-                static_cast<double>(status_kb(m.pid, "VmHWM")) / 1024.0);
+  print_memory(c, leader, "");
+  if (a.settle_s > 0) {
+    std::this_thread::sleep_for(std::chrono::seconds(a.settle_s));  // idle on purpose: what stays resident
+    print_memory(c, leader, ("after " + std::to_string(a.settle_s) + " s idle").c_str());
   }
   return active >= a.shards ? 0 : 1;
 }
@@ -97,6 +111,7 @@ int main(int argc, char** argv) {
       {"--workers", [&](const std::string& v) { a.workers = std::stoi(v); }},
       {"--batch", [&](const std::string& v) { a.batch = std::stoi(v); }},
       {"--snapshot-every", [&](const std::string& v) { a.snapshot_every = std::stol(v); }},
+      {"--settle-s", [&](const std::string& v) { a.settle_s = std::stoi(v); }},
   });
   return ok ? run(a) : 2;
 }
