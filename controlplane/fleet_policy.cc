@@ -57,8 +57,7 @@ void FleetPolicy::note_deletions(const StateMachine& sm, uint64_t now_ms) {
 
 void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
   leading_ = true;
-  last_heard_ms_.clear();
-  heard_since_.clear();
+  heard_.clear();
   handoff_seen_ms_.clear();
   prepare_seen_ms_.clear();
   ending_prepares_.clear();
@@ -75,10 +74,7 @@ void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
   last_check_ms_ = now_ms;
   // A new leader knows nobody's last heartbeat: everyone gets a full lease.
   for (const auto& [id, w] : sm.workers()) {
-    if (w.state != WorkerState::kDead) {
-      last_heard_ms_[id] = now_ms;
-      heard_since_[id] = w.since_ms;
-    }
+    if (w.state != WorkerState::kDead) heard_.emplace_hint(heard_.end(), id, Heard{now_ms, w.since_ms});
   }
   track_phases(sm, now_ms);
 }
@@ -119,8 +115,7 @@ HeartbeatAnswer FleetPolicy::heartbeat(const StateMachine& sm, const WorkerId& w
     a.status = HeartbeatAnswer::Status::kUnknown;
     return a;
   }
-  last_heard_ms_[worker] = now_ms;
-  heard_since_[worker] = w->since_ms;
+  heard_[worker] = Heard{now_ms, w->since_ms};
   a.worker_revision = sm.worker_events_revision(worker);
   for (const auto& id : sm.handoffs_from(worker)) {
     if (sm.handoff(id)->phase == HandoffPhase::kDraining) a.revoked.emplace_back(id, sm.shard(id)->epoch);
@@ -154,17 +149,20 @@ std::vector<Decision> FleetPolicy::tick(const StateMachine& sm, uint64_t now_ms,
 
 void FleetPolicy::check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out) {
   std::vector<WorkerId> expired;
+  auto heard = heard_.begin();  // walks with the workers: both in id order
   for (const auto& [id, w] : sm.workers()) {
-    if (w.state == WorkerState::kDead || declaring_dead_.count(id)) continue;
-    auto [it, fresh] = last_heard_ms_.try_emplace(id, now_ms);  // registered since we started leading
-    auto& since = heard_since_[id];
-    if (!fresh && since != w.since_ms) {
+    while (heard != heard_.end() && heard->first < id) ++heard;  // a worker removed meanwhile
+    if (w.state == WorkerState::kDead || (!declaring_dead_.empty() && declaring_dead_.count(id))) continue;
+    bool fresh = heard == heard_.end() || heard->first != id;
+    if (fresh) heard = heard_.emplace_hint(heard, id, Heard{now_ms, w.since_ms});  // registered since we started leading
+    Heard& h = heard->second;
+    if (!fresh && h.since_ms != w.since_ms) {
       // Came back (or changed state) since we last heard: a new lease, not the old clock.
-      it->second = now_ms;
+      h.at_ms = now_ms;
       fresh = true;
     }
-    since = w.since_ms;
-    if (fresh || now_ms - it->second <= options_.lease_ms) continue;
+    h.since_ms = w.since_ms;
+    if (fresh || now_ms - h.at_ms <= options_.lease_ms) continue;
     expired.push_back(id);
   }
   if (expired.empty()) return;

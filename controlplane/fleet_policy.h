@@ -157,10 +157,15 @@ class FleetPolicy {
   FleetPolicyOptions options_;
   bool leading_ = false;
   uint64_t next_id_ = 1;
-  std::map<WorkerId, uint64_t> last_heard_ms_;
-  /// Worker::since_ms when last_heard_ms_ was recorded: a worker that died
-  /// and registered again is a new incarnation and gets a fresh lease.
-  std::map<WorkerId, uint64_t> heard_since_;
+  /// When this leader last heard each worker, and the worker's since_ms
+  /// then: a worker that died and registered again is a new incarnation
+  /// and gets a fresh lease. Ordered as StateMachine::workers(), so that
+  /// check_leases walks both together instead of looking each worker up.
+  struct Heard {
+    uint64_t at_ms = 0;
+    uint64_t since_ms = 0;
+  };
+  std::map<WorkerId, Heard> heard_;
   /// Handoffs by when this leader saw their drain begin (or began leading).
   std::map<ShardId, uint64_t> handoff_seen_ms_;
   /// Handoffs still preparing, by when this leader saw them begin.
