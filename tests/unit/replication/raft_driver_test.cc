@@ -172,6 +172,17 @@ EntryDone record(Outcome& o) {
   };
 }
 
+/// A lone leader proposes `bytes` bytes, applies them, then ticks once
+/// (where the driver looks at its snapshot thresholds).
+void apply_and_tick(FakeMember& m, size_t bytes, char fill = 'x') {
+  Outcome o;
+  m.driver->propose(std::string(bytes, fill), record(o));
+  m.settle();
+  ASSERT_TRUE(o.done);
+  m.driver->tick();
+  m.settle();
+}
+
 TEST(RaftDriver, AppliesAProposalOnlyOnceItsReadyIsDurable) {
   FakeMember m("a", {NodeId("a")});
   m.elect();
@@ -194,23 +205,12 @@ TEST(RaftDriver, ASnapshotStartsOnceTheEntriesAppliedSinceTheLastHoldEnoughBytes
   FakeMember m("a", {NodeId("a")}, 10000, 0, [](DriverOptions& o) { o.snapshot_threshold_bytes = 250; });
   m.elect();
   for (int i = 0; i < 3; ++i) {
-    Outcome o;
-    m.driver->propose(std::string(100, char('a' + i)), record(o));
-    m.settle();
-    ASSERT_TRUE(o.done);
-    m.driver->tick();
-    m.settle();
+    apply_and_tick(m, 100, char('a' + i));
     EXPECT_EQ(m.snapshots_started.size(), i < 2 ? 0u : 1u) << "after " << (i + 1) << " entries of 100 bytes";
   }
   FakeMember off("b", {NodeId("b")});  // no byte bound: 1,000,000 entries
   off.elect();
-  for (int i = 0; i < 5; ++i) {
-    Outcome o;
-    off.driver->propose(std::string(900, 'x'), record(o));
-    off.settle();
-    off.driver->tick();
-    off.settle();
-  }
+  for (int i = 0; i < 5; ++i) apply_and_tick(off, 900);
   EXPECT_TRUE(off.snapshots_started.empty());
 }
 
@@ -220,28 +220,17 @@ TEST(RaftDriver, ASnapshotStartsOnceTheEntriesAppliedSinceTheLastHoldEnoughBytes
 TEST(RaftDriver, TheByteBoundGrowsToTheSizeOfTheLastSnapshot) {
   FakeMember m("a", {NodeId("a")}, 10000, 0, [](DriverOptions& o) { o.snapshot_threshold_bytes = 250; });
   m.elect();
-  auto apply_100_bytes = [&m]() {
-    Outcome o;
-    m.driver->propose(std::string(100, 'x'), record(o));
-    m.settle();
-    ASSERT_TRUE(o.done);
-    m.driver->tick();
-    m.settle();
-  };
-  for (int i = 0; i < 3; ++i) apply_100_bytes();
+  for (int i = 0; i < 3; ++i) apply_and_tick(m, 100);
   ASSERT_EQ(m.snapshots_started.size(), 1u);
   m.finish_snapshot(500);
   for (int i = 0; i < 9; ++i) {
-    apply_100_bytes();
+    apply_and_tick(m, 100);
     EXPECT_EQ(m.snapshots_started.size(), 1u) << "after " << (i + 1) << " entries of 100 bytes, a snapshot of 500";
   }
-  apply_100_bytes();
+  apply_and_tick(m, 100);
   EXPECT_EQ(m.snapshots_started.size(), 2u) << "1,000 bytes applied since the snapshot of 500 bytes";
 }
 
-// Three members with the same threshold snapshot a third of it apart,
-// and stay apart; none waits longer than 1.5 thresholds, none snapshots
-// again within half of one.
 // Before any snapshot of its own (a new group creating 1,000,000 shards
 // with long ids): the bound is twice the state's estimated size.
 TEST(RaftDriver, TheByteBoundWaitsForTwiceTheStatesSize) {
@@ -249,15 +238,14 @@ TEST(RaftDriver, TheByteBoundWaitsForTwiceTheStatesSize) {
   m.state_bytes = 300;
   m.elect();
   for (int i = 0; i < 6; ++i) {
-    Outcome o;
-    m.driver->propose(std::string(100, 'x'), record(o));
-    m.settle();
-    m.driver->tick();
-    m.settle();
+    apply_and_tick(m, 100);
     EXPECT_EQ(m.snapshots_started.size(), i < 5 ? 0u : 1u) << "after " << (i + 1) << " entries of 100 bytes";
   }
 }
 
+// Three members with the same threshold snapshot a third of it apart,
+// and stay apart; none waits longer than 1.5 thresholds, none snapshots
+// again within half of one.
 TEST(RaftDriver, StaggeredSnapshotsKeepTheMembersApart) {
   const uint64_t every = 100000;
   EXPECT_EQ(staggered_snapshot_index(0, every, 0, 1), every) << "one voter: as without stagger";
