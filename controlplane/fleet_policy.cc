@@ -152,7 +152,7 @@ void FleetPolicy::check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t
   auto heard = heard_.begin();  // walks with the workers: both in id order
   for (const auto& [id, w] : sm.workers()) {
     while (heard != heard_.end() && heard->first < id) ++heard;  // a worker removed meanwhile
-    if (w.state == WorkerState::kDead || (!declaring_dead_.empty() && declaring_dead_.count(id))) continue;
+    if (w.state == WorkerState::kDead || declaring_dead_.count(id)) continue;
     bool fresh = heard == heard_.end() || heard->first != id;
     if (fresh) heard = heard_.emplace_hint(heard, id, Heard{now_ms, w.since_ms});  // registered since we started leading
     Heard& h = heard->second;

@@ -272,9 +272,9 @@ uint64_t HistoryStore::records_dropped() const {
   return records_dropped_;
 }
 
-size_t HistoryStore::queued_records() const {
+HistoryStore::Counts HistoryStore::counts() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return queued_records_;
+  return Counts{queued_records_, records_written_, records_dropped_};
 }
 
 uint64_t HistoryStore::records_written() const {

@@ -98,8 +98,13 @@ class HistoryStore final : public controlplane::HistorySink {
   static constexpr size_t kMaxQueuedRecords = 500000;
   /// Records dropped so far (queue full); for tests and metrics.
   uint64_t records_dropped() const;
-  /// Records submitted and not yet written; for metrics.
-  size_t queued_records() const;
+  /// The writer's counts at one moment (one lock), for metrics.
+  struct Counts {
+    size_t queued = 0;  ///< submitted, not yet written
+    uint64_t written = 0;
+    uint64_t dropped = 0;
+  };
+  Counts counts() const;
   /// The gap as of the last write (0: none). Thread-safe.
   controlplane::Revision gap_through() const;
 

@@ -109,6 +109,8 @@ void RaftNode::schedule_tick() {
     ++ticks_;
     driver_.tick();
     maybe_catch_up();
+    // The writer's lock, not taken per Ready: ten times a second is enough for a scrape.
+    if (history_ && ticks_ % 10 == 0) update_history_metrics(*history_);
     schedule_tick();
   });
 }
@@ -306,14 +308,14 @@ void RaftNode::snapshot_taken(const replication::MadeSnapshot& made, LogIndex) {
 }
 
 void RaftNode::update_history_metrics(const HistoryStore& history) {
-  metrics_.history_queued_records.Set(static_cast<double>(history.queued_records()));
+  auto n = history.counts();
+  metrics_.history_queued_records.Set(static_cast<double>(n.queued));
   metrics_.history_gap_through_revision.Set(static_cast<double>(history.gap_through().value()));
   // The store counts; the counters follow by the difference.
-  uint64_t written = history.records_written(), dropped = history.records_dropped();
-  metrics_.history_records_written.Increment(static_cast<double>(written - std::min(written, history_written_seen_)));
-  metrics_.history_records_dropped.Increment(static_cast<double>(dropped - std::min(dropped, history_dropped_seen_)));
-  history_written_seen_ = written;
-  history_dropped_seen_ = dropped;
+  metrics_.history_records_written.Increment(static_cast<double>(n.written - std::min(n.written, history_written_seen_)));
+  metrics_.history_records_dropped.Increment(static_cast<double>(n.dropped - std::min(n.dropped, history_dropped_seen_)));
+  history_written_seen_ = n.written;
+  history_dropped_seen_ = n.dropped;
 }
 
 void RaftNode::update_summary() {
@@ -365,7 +367,6 @@ void RaftNode::update_summary() {
   metrics_.is_leader.Set(s.is_leader ? 1 : 0);
   metrics_.revision.Set(static_cast<double>(s.revision.value()));
   metrics_.members.Set(static_cast<double>(s.members.size()));
-  if (history_) update_history_metrics(*history_);
   if (s.revision != metrics_revision_) {
     // Worker counts cost a pass over the workers: only when something changed.
     metrics_revision_ = s.revision;

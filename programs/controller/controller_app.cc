@@ -77,10 +77,11 @@ NodeOptions node_options(const config::ControllerConfig& c) {
   o.snapshot_threshold_entries = c.raft.snapshot_threshold_entries;
   // And by bytes: a fleet that keeps moving writes few, large entries
   // (failover and placement passes), which the entry count alone lets grow
-  // in memory without end. The bound grows with the last snapshot's size
-  // (DriverOptions): a fixed 32 MiB at 1,000,000 long ids (230 MB
-  // snapshots) took them back to back during a mass failover and made it
-  // miss lease + 2 s (integration.scale_failover; docs/performance.md).
+  // in memory without end. The bound is also at least twice the last
+  // snapshot's size or the state's estimate (DriverOptions): a fixed 32 MiB
+  // at 1,000,000 long ids (230 MB snapshots) took them back to back during
+  // a mass failover and made it miss lease + 2 s (integration.scale_failover;
+  // docs/performance.md).
   o.snapshot_threshold_bytes = 64ull << 20;
   o.stagger_snapshots = true;
   o.limits.events_kept = c.watch_events_kept;
