@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <optional>
+#include <random>
 #include <set>
 
+#include "common/codec.h"
 #include "common/log.h"
 #include "storage/raft_storage.h"
 #include "storage/sqlite.h"
@@ -24,10 +26,22 @@ using controlplane::Revision;
 using controlplane::ShardId;
 
 namespace {
+// Records are clustered by revision, so the writer appends to the end of
+// the table instead of rewriting the middle of it: keyed by shard (the
+// first layout), every round of moves touched nearly every page of a table
+// far larger than the page cache, and the writer fell behind a fleet that
+// kept moving (bench/history_store_bench.cc: 182,000 records/s empty,
+// 22,000 after 32 rounds of 200,000 shards). A shard's records are found
+// through `heads`: one small row per shard, keyed by a keyed hash of its id
+// (SipHash, the key drawn when the file is made), listing the revisions of
+// its records. Shards whose hashes collide share a row and its
+// `history_per_shard` budget; reads still match the id. A collision needs
+// 2^32 shards to be likely, and the key keeps one from being chosen.
 constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS history (
-  shard TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS records (
   revision INTEGER NOT NULL,
+  hash INTEGER NOT NULL,
+  shard TEXT NOT NULL,
   epoch INTEGER NOT NULL,
   from_worker TEXT NOT NULL,
   to_worker TEXT NOT NULL,
@@ -36,35 +50,66 @@ CREATE TABLE IF NOT EXISTS history (
   prepare_ms INTEGER NOT NULL,
   drain_ms INTEGER NOT NULL,
   flags INTEGER NOT NULL,
-  PRIMARY KEY (shard, revision)
+  PRIMARY KEY (revision, hash, shard)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS heads (hash INTEGER PRIMARY KEY, revisions BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
-// Meta keys: the revision the file is written through, and the gap.
+// Meta keys: the revision the file is written through, the gap, the hash key.
 constexpr const char* kWritten = "written_revision";
 constexpr const char* kGap = "gap_through_revision";
+constexpr const char* kHashKey0 = "hash_key_0";
+constexpr const char* kHashKey1 = "hash_key_1";
 
 constexpr const char* kInsert =
-    "INSERT OR REPLACE INTO history (shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, "
-    "drain_ms, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-// Keeps the newest ?2 + 1 records of a shard: the subquery names the
-// oldest one kept (NULL, deleting nothing, while there are fewer).
-constexpr const char* kTrim =
-    "DELETE FROM history WHERE shard = ?1 AND revision < (SELECT revision FROM history WHERE shard = ?1 "
-    "ORDER BY revision DESC LIMIT 1 OFFSET ?2)";
-// An exported page: (shard, revision) after the cursor, in key order (the
-// primary key's index serves the row-value comparison).
-constexpr const char* kExport =
-    "SELECT shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM history "
-    "WHERE (shard, revision) > (?2, ?3) AND revision <= ?1 ORDER BY shard, revision LIMIT ?4";
+    "INSERT OR REPLACE INTO records (shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, "
+    "drain_ms, flags, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 // An imported record never replaces one this member wrote itself.
 constexpr const char* kImport =
-    "INSERT OR IGNORE INTO history (shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, "
-    "drain_ms, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-constexpr const char* kErase = "DELETE FROM history WHERE shard = ?1 AND revision < ?2";
+    "INSERT OR IGNORE INTO records (shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, "
+    "drain_ms, flags, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+constexpr const char* kHead = "SELECT revisions FROM heads WHERE hash = ?1";
+constexpr const char* kSetHead = "INSERT OR REPLACE INTO heads (hash, revisions) VALUES (?1, ?2)";
+constexpr const char* kDropHead = "DELETE FROM heads WHERE hash = ?1";
+// What a head lets go of: every record at that (revision, hash).
+constexpr const char* kDropRecords = "DELETE FROM records WHERE revision = ?1 AND hash = ?2";
+constexpr const char* kDropRecord = "DELETE FROM records WHERE revision = ?1 AND hash = ?2 AND shard = ?3";
+constexpr const char* kAnyRecord = "SELECT 1 FROM records WHERE revision = ?1 AND hash = ?2 LIMIT 1";
 constexpr const char* kSelect =
-    "SELECT revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM history "
-    "WHERE shard = ?1 ORDER BY revision";
+    "SELECT revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM records "
+    "WHERE revision = ?1 AND hash = ?2 AND shard = ?3";
+// An exported page: records after the cursor in the table's order (the
+// cursor is the last record of the page before, so any order works).
+constexpr const char* kExport =
+    "SELECT shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM records "
+    "WHERE revision <= ?1 AND (revision, hash, shard) > (?2, ?3, ?4) ORDER BY revision, hash, shard LIMIT ?5";
+// The first layout, keyed by (shard, revision); moved over on open.
+constexpr const char* kOldTable = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'history'";
+constexpr const char* kOldRecords =
+    "SELECT shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM history";
+
+/// A head's revisions, ascending: the first in full, then differences.
+std::string encode_revisions(const std::vector<uint64_t>& revisions) {
+  Writer w;
+  uint64_t prev = 0;
+  for (uint64_t r : revisions) {
+    w.varint(r - prev);
+    prev = r;
+  }
+  return w.take();
+}
+
+std::vector<uint64_t> decode_revisions(const std::string& blob, const std::string& path) {
+  std::vector<uint64_t> out;
+  Reader r(blob);
+  uint64_t at = 0;
+  while (!r.done()) {
+    at += r.varint();
+    if (r.failed()) storage_fatal("op=history_head path=" + path + " error=\"undecodable head\"");
+    out.push_back(at);
+  }
+  return out;
+}
 
 int64_t flags_of(const HistoryRecord& h) {
   return (h.prepare_timed_out ? 1 : 0) | (h.drain_timed_out ? 2 : 0) | (h.prepared ? 4 : 0);
@@ -80,7 +125,8 @@ int64_t flags_of(const HistoryRecord& h) {
     }                                                                                                       \
   } while (0)
 
-void HistoryStore::bind_record(Statement& s, const ShardId& shard, const HistoryRecord& h, const char* op) {
+void HistoryStore::bind_record(Statement& s, const ShardId& shard, const HistoryRecord& h, int64_t hash,
+                               const char* op) {
   HISTORY_MUST(s.bind_text(1, shard.str()), op);
   HISTORY_MUST(s.bind_int64(2, static_cast<int64_t>(h.revision.value())), op);
   HISTORY_MUST(s.bind_int64(3, static_cast<int64_t>(h.epoch.value())), op);
@@ -91,6 +137,7 @@ void HistoryStore::bind_record(Statement& s, const ShardId& shard, const History
   HISTORY_MUST(s.bind_int64(8, h.prepare_ms), op);
   HISTORY_MUST(s.bind_int64(9, h.drain_ms), op);
   HISTORY_MUST(s.bind_int64(10, flags_of(h)), op);
+  HISTORY_MUST(s.bind_int64(11, hash), op);
 }
 
 HistoryStore::HistoryStore(const std::string& data_dir, size_t per_shard, size_t max_queued)
@@ -108,6 +155,7 @@ HistoryStore::HistoryStore(const std::string& data_dir, size_t per_shard, size_t
   // B-tree that a pass of writes touches stay in memory.
   HISTORY_MUST(db_->exec("PRAGMA cache_size=-16384"), "open");
   HISTORY_MUST(db_->exec(kSchema), "open");
+  open_layout();
   written_at_open_ = Revision(get_meta(kWritten));
   gap_ = Revision(get_meta(kGap));
   gap_seen_ = gap_.value();
@@ -318,7 +366,6 @@ void HistoryStore::run() {
 
 void HistoryStore::write(std::deque<Job>& jobs) {
   std::optional<Transaction> tx;
-  std::set<ShardId> touched;
   uint64_t records = 0;
   auto begin = [&] {
     if (tx) return;
@@ -328,13 +375,6 @@ void HistoryStore::write(std::deque<Job>& jobs) {
   };
   auto commit = [&] {
     if (!tx) return;
-    for (const auto& shard : touched) {
-      storage::StatementRef st = stmt(kTrim, "trim");
-      HISTORY_MUST(st->bind_text(1, shard.str()), "trim");
-      HISTORY_MUST(st->bind_int64(2, static_cast<int64_t>(per_shard_ - 1)), "trim");
-      HISTORY_MUST(st->run(), "trim");
-    }
-    touched.clear();
     set_meta(kWritten, written_rev_.value());
     HISTORY_MUST(tx->commit(), "commit");
     tx.reset();
@@ -342,22 +382,36 @@ void HistoryStore::write(std::deque<Job>& jobs) {
   for (size_t i = 0; i < jobs.size();) {
     Job& job = jobs[i];
     if (job.kind == Job::kChanges) {
-      // A run of applies is written in key order (shard, then apply order
-      // within a shard: a stable sort), so that the inserts walk the
-      // table's B-tree rather than jump around it: a failover pass of
-      // 200,000 shards was written at a third of the speed otherwise, and
-      // the writer fell behind a fleet that kept moving.
-      std::vector<const Change*> changes;
+      // A run of applies is written in two ordered passes: the records in
+      // (revision, hash) order, each apply's appended to the table's end;
+      // then the heads in hash order (a stable sort keeps each shard's
+      // changes in apply order), walking that table's B-tree rather than
+      // jumping around it.
+      struct Keyed {
+        int64_t hash;
+        const Change* change;
+      };
+      std::vector<Keyed> changes;
       size_t written = 0;
       for (; i < jobs.size() && jobs[i].kind == Job::kChanges; ++i) {
-        for (const auto& c : jobs[i].changes) changes.push_back(&c);
+        for (const auto& c : jobs[i].changes) changes.push_back(Keyed{hash_of(c.shard), &c});
         written_rev_ = jobs[i].revision;
         written += jobs[i].changes.size();
       }
-      std::stable_sort(changes.begin(), changes.end(),
-                       [](const Change* a, const Change* b) { return a->shard < b->shard; });
+      std::stable_sort(changes.begin(), changes.end(), [](const Keyed& a, const Keyed& b) {
+        return a.change->record.revision != b.change->record.revision
+                   ? a.change->record.revision < b.change->record.revision
+                   : a.hash < b.hash;
+      });
       begin();
-      for (const Change* c : changes) records += write_change(*c, touched);
+      for (const Keyed& k : changes) {
+        if (k.change->erase) continue;
+        storage::StatementRef st = stmt(kInsert, "insert");
+        bind_record(*st, k.change->shard, k.change->record, k.hash, "insert");
+        HISTORY_MUST(st->run(), "insert");
+      }
+      std::stable_sort(changes.begin(), changes.end(), [](const Keyed& a, const Keyed& b) { return a.hash < b.hash; });
+      for (const Keyed& k : changes) records += write_change(*k.change, k.hash);
       {
         std::lock_guard<std::mutex> lock(mu_);
         queued_records_ -= written;
@@ -374,7 +428,7 @@ void HistoryStore::write(std::deque<Job>& jobs) {
       case Job::kReset: {
         commit();
         begin();
-        HISTORY_MUST(db_->exec("DELETE FROM history"), "reset");
+        HISTORY_MUST(db_->exec("DELETE FROM records; DELETE FROM heads"), "reset");
         gap_ = std::max(gap_, job.revision);
         set_meta(kGap, gap_.value());
         gap_seen_.store(gap_.value(), std::memory_order_release);
@@ -388,7 +442,7 @@ void HistoryStore::write(std::deque<Job>& jobs) {
         gap_ = std::max(gap_, job.revision);
         set_meta(kGap, gap_.value());
         gap_seen_.store(gap_.value(), std::memory_order_release);
-        for (const auto& change : job.changes) write_change(change, touched);  // the deletions
+        for (const auto& change : job.changes) write_change(change, hash_of(change.shard));  // the deletions
         written_rev_ = job.revision;
         std::lock_guard<std::mutex> lock(mu_);
         queued_records_ -= job.changes.size();
@@ -401,7 +455,7 @@ void HistoryStore::write(std::deque<Job>& jobs) {
       case Job::kImport: {
         commit();
         begin();
-        bool ok = import_now(job, touched);
+        bool ok = import_now(job);
         commit();
         job.imported(ok);
         break;
@@ -414,22 +468,126 @@ void HistoryStore::write(std::deque<Job>& jobs) {
   records_written_ += records;
 }
 
-uint64_t HistoryStore::write_change(const Change& c, std::set<ShardId>& touched) {
-  const HistoryRecord& h = c.record;
+uint64_t HistoryStore::write_change(const Change& c, int64_t hash) {
   if (c.erase) {
-    storage::StatementRef st = stmt(kErase, "erase");
-    HISTORY_MUST(st->bind_text(1, c.shard.str()), "erase");
-    HISTORY_MUST(st->bind_int64(2, static_cast<int64_t>(h.revision.value())), "erase");
-    HISTORY_MUST(st->run(), "erase");
-    touched.erase(c.shard);
+    erase_records(c.shard, hash, c.record.revision);
     if (gap_ > Revision(0)) erased_in_gap_.insert(c.shard);
     return 0;
   }
-  storage::StatementRef st = stmt(kInsert, "insert");
-  bind_record(*st, c.shard, h, "insert");
-  HISTORY_MUST(st->run(), "insert");
-  touched.insert(c.shard);
+  // The record itself was written in the first pass (write()).
+  std::vector<uint64_t> revisions = head(hash);
+  uint64_t r = c.record.revision.value();
+  auto at = std::lower_bound(revisions.begin(), revisions.end(), r);
+  if (at == revisions.end() || *at != r) revisions.insert(at, r);
+  size_t excess = revisions.size() > per_shard_ ? revisions.size() - per_shard_ : 0;
+  for (size_t i = 0; i < excess; ++i) {
+    storage::StatementRef st = stmt(kDropRecords, "trim");
+    HISTORY_MUST(st->bind_int64(1, static_cast<int64_t>(revisions[i])), "trim");
+    HISTORY_MUST(st->bind_int64(2, hash), "trim");
+    HISTORY_MUST(st->run(), "trim");
+  }
+  revisions.erase(revisions.begin(), revisions.begin() + static_cast<std::ptrdiff_t>(excess));
+  set_head(hash, revisions);
   return 1;
+}
+
+void HistoryStore::add_record(const ShardId& shard, int64_t hash, const HistoryRecord& h, bool replace) {
+  storage::StatementRef st = stmt(replace ? kInsert : kImport, "insert");
+  bind_record(*st, shard, h, hash, "insert");
+  HISTORY_MUST(st->run(), "insert");
+  write_change(Change{shard, h}, hash);
+}
+
+void HistoryStore::erase_records(const ShardId& shard, int64_t hash, Revision before) {
+  std::vector<uint64_t> revisions = head(hash);
+  std::vector<uint64_t> kept;
+  for (uint64_t r : revisions) {
+    if (r >= before.value()) {
+      kept.push_back(r);
+      continue;
+    }
+    storage::StatementRef drop = stmt(kDropRecord, "erase");
+    HISTORY_MUST(drop->bind_int64(1, static_cast<int64_t>(r)), "erase");
+    HISTORY_MUST(drop->bind_int64(2, hash), "erase");
+    HISTORY_MUST(drop->bind_text(3, shard.str()), "erase");
+    HISTORY_MUST(drop->run(), "erase");
+    // A shard whose hash collides with this one's may have a record at r.
+    storage::StatementRef any = stmt(kAnyRecord, "erase");
+    HISTORY_MUST(any->bind_int64(1, static_cast<int64_t>(r)), "erase");
+    HISTORY_MUST(any->bind_int64(2, hash), "erase");
+    auto row = any->step();
+    HISTORY_MUST(row, "erase");
+    if (row.value()) kept.push_back(r);
+  }
+  if (kept.size() != revisions.size()) set_head(hash, kept);
+}
+
+std::vector<uint64_t> HistoryStore::head(int64_t hash) {
+  storage::StatementRef st = stmt(kHead, "head");
+  HISTORY_MUST(st->bind_int64(1, hash), "head");
+  auto row = st->step();
+  HISTORY_MUST(row, "head");
+  if (!row.value()) return {};
+  return decode_revisions(st->column_blob(0), db_->path());
+}
+
+void HistoryStore::set_head(int64_t hash, const std::vector<uint64_t>& revisions) {
+  if (revisions.empty()) {
+    storage::StatementRef st = stmt(kDropHead, "head");
+    HISTORY_MUST(st->bind_int64(1, hash), "head");
+    HISTORY_MUST(st->run(), "head");
+    return;
+  }
+  storage::StatementRef st = stmt(kSetHead, "head");
+  HISTORY_MUST(st->bind_int64(1, hash), "head");
+  HISTORY_MUST(st->bind_blob(2, encode_revisions(revisions)), "head");
+  HISTORY_MUST(st->run(), "head");
+}
+
+int64_t HistoryStore::hash_of(const ShardId& shard) const {
+  return static_cast<int64_t>(siphash24(hash_key_, shard.str()));
+}
+
+void HistoryStore::open_layout() {
+  auto t = Transaction::begin(*db_);
+  HISTORY_MUST(t, "open");
+  hash_key_ = SipKey{get_meta(kHashKey0), get_meta(kHashKey1)};
+  if (hash_key_.k0 == 0 && hash_key_.k1 == 0) {
+    std::random_device device;
+    while (hash_key_.k0 == 0) hash_key_.k0 = (uint64_t{device()} << 32) | device();
+    hash_key_.k1 = (uint64_t{device()} << 32) | device();
+    set_meta(kHashKey0, hash_key_.k0);
+    set_meta(kHashKey1, hash_key_.k1);
+  }
+  bool old_layout;
+  {
+    storage::StatementRef old = stmt(kOldTable, "open");
+    auto found = old->step();
+    HISTORY_MUST(found, "open");
+    old_layout = found.value();
+  }  // its read of sqlite_master ends before the old table is dropped
+  if (old_layout) {
+    // A file from before the layout by revision: its records move over
+    // once, in one transaction (a crash midway leaves the old table whole).
+    uint64_t moved = 0;
+    {
+      auto rows = db_->cached(kOldRecords);
+      HISTORY_MUST(rows, "migrate");
+      storage::StatementRef st = std::move(rows.value());
+      for (;;) {
+        auto row = st->step();
+        HISTORY_MUST(row, "migrate");
+        if (!row.value()) break;
+        ShardId shard(st->column_text(0));
+        add_record(shard, hash_of(shard), record_at(*st, 1), false);
+        ++moved;
+      }
+    }
+    HISTORY_MUST(db_->exec("DROP TABLE history"), "migrate");
+    log_info("history", "event=history_layout_migrated records=" + std::to_string(moved) +
+                            " path=" + storage_quoted(db_->path()));
+  }
+  HISTORY_MUST(t.value().commit(), "open");
 }
 
 HistoryRecord HistoryStore::record_at(const Statement& s, int c) {
@@ -454,9 +612,10 @@ HistoryStore::Page HistoryStore::export_now(const Job& job) {
   page.gap_through = gap_;
   storage::StatementRef st = stmt(kExport, "export");
   HISTORY_MUST(st->bind_int64(1, static_cast<int64_t>(job.revision.value())), "export");
-  HISTORY_MUST(st->bind_text(2, job.shard.str()), "export");
-  HISTORY_MUST(st->bind_int64(3, static_cast<int64_t>(job.after_revision.value())), "export");
-  HISTORY_MUST(st->bind_int64(4, static_cast<int64_t>(job.limit)), "export");
+  HISTORY_MUST(st->bind_int64(2, static_cast<int64_t>(job.after_revision.value())), "export");
+  HISTORY_MUST(st->bind_int64(3, hash_of(job.shard)), "export");
+  HISTORY_MUST(st->bind_text(4, job.shard.str()), "export");
+  HISTORY_MUST(st->bind_int64(5, static_cast<int64_t>(job.limit)), "export");
   for (;;) {
     auto row = st->step();
     HISTORY_MUST(row, "export");
@@ -467,15 +626,12 @@ HistoryStore::Page HistoryStore::export_now(const Job& job) {
   return page;
 }
 
-bool HistoryStore::import_now(const Job& job, std::set<ShardId>& touched) {
+bool HistoryStore::import_now(const Job& job) {
   if (job.revision != gap_ || gap_ == Revision(0)) return false;
   for (const auto& [shard, h] : job.page.records) {
     // Only what the gap lacks, and nothing of a shard deleted since.
     if (h.revision > gap_ || erased_in_gap_.count(shard)) continue;
-    storage::StatementRef st = stmt(kImport, "import");
-    bind_record(*st, shard, h, "import");
-    HISTORY_MUST(st->run(), "import");
-    touched.insert(shard);
+    add_record(shard, hash_of(shard), h, false);
   }
   if (job.last && job.page.gap_through < gap_) {
     gap_ = job.page.gap_through;
@@ -489,13 +645,15 @@ bool HistoryStore::import_now(const Job& job, std::set<ShardId>& touched) {
 HistoryStore::Answer HistoryStore::read_now(const ShardId& shard) {
   Answer a;
   a.gap_through = gap_;
-  storage::StatementRef st = stmt(kSelect, "read");
-  HISTORY_MUST(st->bind_text(1, shard.str()), "read");
-  for (;;) {
+  int64_t hash = hash_of(shard);
+  for (uint64_t r : head(hash)) {
+    storage::StatementRef st = stmt(kSelect, "read");
+    HISTORY_MUST(st->bind_int64(1, static_cast<int64_t>(r)), "read");
+    HISTORY_MUST(st->bind_int64(2, hash), "read");
+    HISTORY_MUST(st->bind_text(3, shard.str()), "read");
     auto row = st->step();
     HISTORY_MUST(row, "read");
-    if (!row.value()) break;
-    a.records.push_back(record_at(*st, 0));
+    if (row.value()) a.records.push_back(record_at(*st, 0));
   }
   return a;
 }

@@ -42,6 +42,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/siphash.h"
 #include "controlplane/history.h"
 #include "storage/sqlite.h"
 
@@ -154,13 +155,27 @@ class HistoryStore final : public controlplane::HistorySink {
   void write(std::deque<Job>& jobs);
   Answer read_now(const controlplane::ShardId& shard);
   /// One change inside the open transaction; 1 if it wrote a record.
-  uint64_t write_change(const Change& c, std::set<controlplane::ShardId>& touched);
+  uint64_t write_change(const Change& c, int64_t hash);
+  /// Adds `h` to the file and to its head, letting go of the oldest
+  /// records of the head past per_shard_. `replace`: over a record with the
+  /// same key (a replayed apply); otherwise an existing one is kept.
+  void add_record(const controlplane::ShardId& shard, int64_t hash, const controlplane::HistoryRecord& h,
+                  bool replace);
+  /// Drops `shard`'s records older than `before`.
+  void erase_records(const controlplane::ShardId& shard, int64_t hash, controlplane::Revision before);
+  std::vector<uint64_t> head(int64_t hash);
+  void set_head(int64_t hash, const std::vector<uint64_t>& revisions);
+  /// The shard id's keyed hash (heads); the key is the file's.
+  int64_t hash_of(const controlplane::ShardId& shard) const;
+  /// Draws the file's hash key if it has none; moves the first layout's
+  /// records over (inside the constructor's transaction).
+  void open_layout();
   Page export_now(const Job& job);
   /// kImport inside the open transaction; false when the gap moved on.
-  bool import_now(const Job& job, std::set<controlplane::ShardId>& touched);
+  bool import_now(const Job& job);
   controlplane::HistoryRecord record_at(const storage::Statement& s, int first_column);
   void bind_record(storage::Statement& s, const controlplane::ShardId& shard, const controlplane::HistoryRecord& h,
-                   const char* op);
+                   int64_t hash, const char* op);
   /// An fsynced commit noting the file written through `through`.
   void make_durable(controlplane::Revision through);
   void enqueue(Job job);
@@ -170,6 +185,7 @@ class HistoryStore final : public controlplane::HistorySink {
 
   const size_t per_shard_;
   const size_t max_queued_;
+  SipKey hash_key_;  ///< set by the constructor
   std::unique_ptr<storage::Database> db_;  ///< the writer's (and the constructor's, before it starts)
   std::vector<Change> pending_;   ///< applying thread only
   controlplane::Revision written_at_open_;

@@ -9,6 +9,7 @@
 
 #include <future>
 
+#include "storage/sqlite.h"
 #include "tests/unit/storage/temp_dir.h"
 
 namespace tenure::member {
@@ -89,6 +90,72 @@ TEST(HistoryStore, KeepsTheNewestRecordsOfEachShard) {
   store.record(ShardId("s2"), rec(6, 1, "w"));
   store.submit(Revision(6));
   EXPECT_EQ(revisions(read(store, "s1")), (std::vector<uint64_t>{3, 4, 5}));
+}
+
+// Many shards moving in one batch of applies, in no key order: each keeps
+// its newest records, and what it let go of is gone from the file (counted
+// in a second connection), not only from its head.
+TEST(HistoryStore, ManyShardsInOneBatchKeepTheirNewestRecordsAndTheFileOnlyThose) {
+  storage::testing::TempDir dir;
+  {
+    HistoryStore store(dir.path(), 3);
+    uint64_t revision = 0;
+    for (int round = 0; round < 10; ++round) {
+      ++revision;
+      for (int s = 49; s >= 0; --s) store.record(ShardId("shard-" + std::to_string(s)), rec(revision, round + 1, "w"));
+    }
+    store.submit(Revision(revision));
+    for (int s = 0; s < 50; ++s) {
+      ASSERT_EQ(revisions(read(store, "shard-" + std::to_string(s))), (std::vector<uint64_t>{8, 9, 10})) << s;
+    }
+    EXPECT_EQ(store.records_written(), 500u);
+  }
+  auto db = storage::Database::open(dir.path() + "/history.db");
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(db.value()->query_text("SELECT count(*) FROM records").value(), "150");
+  EXPECT_EQ(db.value()->query_text("SELECT count(*) FROM heads").value(), "50");
+}
+
+// A history.db of the first layout (keyed by shard, before records were
+// clustered by revision) is moved over when the store opens it: its
+// records read the same, the old table is gone, and its gap is kept.
+TEST(HistoryStore, AFileOfTheFirstLayoutIsMovedOverOnOpen) {
+  storage::testing::TempDir dir;
+  {
+    auto db = storage::Database::open(dir.path() + "/history.db");
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db.value()
+                    ->exec("CREATE TABLE history (shard TEXT NOT NULL, revision INTEGER NOT NULL, epoch INTEGER NOT "
+                           "NULL, from_worker TEXT NOT NULL, to_worker TEXT NOT NULL, reason INTEGER NOT NULL, at_ms "
+                           "INTEGER NOT NULL, prepare_ms INTEGER NOT NULL, drain_ms INTEGER NOT NULL, flags INTEGER "
+                           "NOT NULL, PRIMARY KEY (shard, revision)) WITHOUT ROWID;"
+                           "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+                           "INSERT INTO history VALUES ('s1', 3, 1, '', 'w1', 0, 1003, 0, 0, 0);"
+                           "INSERT INTO history VALUES ('s1', 8, 2, 'w1', 'w2', 3, 1008, 7, 9, 6);"
+                           "INSERT INTO history VALUES ('s2', 5, 1, '', 'w2', 0, 1005, 0, 0, 0);"
+                           "INSERT INTO meta VALUES ('written_revision', 9), ('gap_through_revision', 2);")
+                    .ok());
+  }
+  HistoryStore store(dir.path(), 32);
+  store.opened_at(Revision(9));
+  auto s1 = read(store, "s1");
+  EXPECT_EQ(revisions(s1), (std::vector<uint64_t>{3, 8}));
+  EXPECT_EQ(s1.gap_through, Revision(2));
+  ASSERT_EQ(s1.records.size(), 2u);
+  EXPECT_EQ(s1.records[1].from, WorkerId("w1"));
+  EXPECT_EQ(s1.records[1].to, WorkerId("w2"));
+  EXPECT_EQ(s1.records[1].reason, ChangeReason::kRebalance);
+  EXPECT_EQ(s1.records[1].prepare_ms, 7u);
+  EXPECT_TRUE(s1.records[1].prepared);
+  EXPECT_TRUE(s1.records[1].drain_timed_out);
+  EXPECT_FALSE(s1.records[1].prepare_timed_out);
+  EXPECT_EQ(revisions(read(store, "s2")), (std::vector<uint64_t>{5}));
+  store.record(ShardId("s2"), rec(10, 2, "w1"));
+  store.submit(Revision(10));
+  EXPECT_EQ(revisions(read(store, "s2")), (std::vector<uint64_t>{5, 10}));
+  auto db = storage::Database::open(dir.path() + "/history.db");
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(db.value()->query_text("SELECT count(*) FROM sqlite_master WHERE name = 'history'").value(), "0");
 }
 
 TEST(HistoryStore, ADeletionDropsTheShardsOlderRecordsAndAReplayChangesNothing) {
@@ -254,15 +321,15 @@ TEST(HistoryStore, AGapIsFilledFromAnotherMembersPages) {
 
   auto first = export_page(leader, 10, "", 0, 3);
   EXPECT_TRUE(first.more);
-  ASSERT_EQ(first.records.size(), 3u);  // a@1, a@3, a@5: (shard, revision) order
+  ASSERT_EQ(first.records.size(), 3u);  // a@1, b@2, a@3: revision order
   EXPECT_EQ(first.records[2].first, ShardId("a"));
-  EXPECT_EQ(first.records[2].second.revision, Revision(5));
+  EXPECT_EQ(first.records[2].second.revision, Revision(3));
   EXPECT_EQ(first.gap_through, Revision(0));
   ASSERT_TRUE(import_page(joiner, 10, first, false));
   EXPECT_EQ(read(joiner, "a").gap_through, Revision(10));  // not the last page yet
 
-  auto second = export_page(leader, 10, "a", 5, 3);
-  ASSERT_EQ(second.records.size(), 3u);  // b@2, b@4, b@6
+  auto second = export_page(leader, 10, "a", 3, 3);
+  ASSERT_EQ(second.records.size(), 3u);  // b@4, a@5, b@6
   auto third = export_page(leader, 10, "b", 6, 3);
   ASSERT_EQ(third.records.size(), 1u);  // gone@7
   EXPECT_FALSE(third.more);
