@@ -19,6 +19,7 @@
 //
 //   fleet_load --bin build/bin [--dir /tmp/tenure-fleet-load] [--workers 10000] [--shards 1000000]
 //              [--heartbeat-ms 500] [--lease-ms 3000] [--seconds 30] [--batch 5000] [--grant-rounds 20]
+//              [--connections 256] [--register-per-s 2000]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -55,6 +56,14 @@ struct Args {
   int seconds = 30;
   int batch = 5000;
   int grant_rounds = 20;
+  /// Connections to the leader that the heartbeats share (one call in
+  /// flight on each): a real agent has its own, and a call that waits for
+  /// a free one here waits behind others' calls, which no agent does.
+  int connections = 256;
+  /// Registrations a second at the start: the fleet comes up at this pace
+  /// (a whole fleet registering within one heartbeat interval is a
+  /// thundering herd of writes, not the steady state measured here).
+  int register_per_s = 2000;
 };
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
@@ -95,7 +104,7 @@ double own_cpu_seconds() {
 class Fleet {
  public:
   Fleet(const Args& a, std::vector<std::string> members, std::string leader)
-      : a_(a), members_(std::move(members)), leader_(std::move(leader)), client_(io_, client_options()),
+      : a_(a), members_(std::move(members)), leader_(std::move(leader)), client_(io_, client_options(a)),
         timer_(io_), workers_(static_cast<size_t>(a.workers)) {
     for (int w = 0; w < a.workers; ++w) workers_[static_cast<size_t>(w)].id = "w" + std::to_string(w + 1);
   }
@@ -142,10 +151,10 @@ class Fleet {
     std::shared_ptr<net::StreamHandle> stream;
   };
 
-  static net::ClientOptions client_options() {
+  static net::ClientOptions client_options(const Args& a) {
     net::ClientOptions o;
-    o.max_connections_per_host = 256;
-    o.max_idle_per_host = 256;
+    o.max_connections_per_host = static_cast<size_t>(a.connections);
+    o.max_idle_per_host = static_cast<size_t>(a.connections);
     o.max_queued_per_host = 100000;
     return o;
   }
@@ -154,8 +163,18 @@ class Fleet {
   /// their call (register first, then heartbeats), each once per interval.
   void tick() {
     auto now = Clock::now();
-    auto due = static_cast<uint64_t>(ms_between(start_, now) * static_cast<double>(a_.workers) / a_.heartbeat_ms);
-    for (; sent_ < due; ++sent_) call(workers_[sent_ % workers_.size()]);
+    // Registrations at --register-per-s, in worker order; heartbeats at
+    // one per worker per interval, round the fleet, for the workers whose
+    // registration was sent (one that lost its lease registers again).
+    double elapsed_ms = ms_between(start_, now);
+    auto registrations_due = std::min<uint64_t>(
+        workers_.size(), static_cast<uint64_t>(elapsed_ms * a_.register_per_s / 1000.0) + 1);
+    for (; registrations_sent_ < registrations_due; ++registrations_sent_) call(workers_[registrations_sent_]);
+    auto due = static_cast<uint64_t>(elapsed_ms * static_cast<double>(a_.workers) / a_.heartbeat_ms);
+    for (; sent_ < due; ++sent_) {
+      size_t k = sent_ % workers_.size();
+      if (k < registrations_sent_) call(workers_[k]);
+    }
     timer_.expires_after(std::chrono::milliseconds(2));
     timer_.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) tick();
@@ -268,6 +287,7 @@ class Fleet {
   std::thread thread_;
   Clock::time_point start_;
   uint64_t sent_ = 0;
+  uint64_t registrations_sent_ = 0;
 };
 
 
@@ -284,7 +304,7 @@ int run(const Args& a) {
   Cluster c({a.bin, a.dir,
              "worker_lease_ms: " + std::to_string(a.lease_ms) +
                  "\nlimits: {max_watch_streams: " + std::to_string(watches_per_member) + ", max_connections: " +
-                 std::to_string(watches_per_member + 2000) + "}\n",
+                 std::to_string(watches_per_member + a.connections + 2000) + "}\n",
              17400});
   std::string leader = c.leader();
   if (leader.empty()) return std::fprintf(stderr, "no leader\n"), 1;
@@ -437,30 +457,19 @@ int run(const Args& a) {
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--bin") {
-      a.bin = value;
-    } else if (flag == "--dir") {
-      a.dir = value;
-    } else if (flag == "--workers") {
-      a.workers = std::stoi(value);
-    } else if (flag == "--shards") {
-      a.shards = std::stol(value);
-    } else if (flag == "--heartbeat-ms") {
-      a.heartbeat_ms = std::stoi(value);
-    } else if (flag == "--lease-ms") {
-      a.lease_ms = std::stoi(value);
-    } else if (flag == "--seconds") {
-      a.seconds = std::stoi(value);
-    } else if (flag == "--batch") {
-      a.batch = std::stoi(value);
-    } else if (flag == "--grant-rounds") {
-      a.grant_rounds = std::stoi(value);
-    } else {
-      std::fprintf(stderr, "fleet_load: unknown flag %s\n", flag.c_str());
-      return 2;
-    }
-  }
+  bool ok = parse_flags("fleet_load", argc, argv, {
+      {"--bin", [&](const std::string& v) { a.bin = v; }},
+      {"--dir", [&](const std::string& v) { a.dir = v; }},
+      {"--workers", [&](const std::string& v) { a.workers = std::stoi(v); }},
+      {"--shards", [&](const std::string& v) { a.shards = std::stol(v); }},
+      {"--heartbeat-ms", [&](const std::string& v) { a.heartbeat_ms = std::stoi(v); }},
+      {"--lease-ms", [&](const std::string& v) { a.lease_ms = std::stoi(v); }},
+      {"--seconds", [&](const std::string& v) { a.seconds = std::stoi(v); }},
+      {"--batch", [&](const std::string& v) { a.batch = std::stoi(v); }},
+      {"--grant-rounds", [&](const std::string& v) { a.grant_rounds = std::stoi(v); }},
+      {"--connections", [&](const std::string& v) { a.connections = std::max(1, std::stoi(v)); }},
+      {"--register-per-s", [&](const std::string& v) { a.register_per_s = std::max(1, std::stoi(v)); }},
+  });
+  if (!ok) return 2;
   return run(a);
 }
