@@ -62,6 +62,11 @@ class ConsensusPort {
   virtual uint64_t steady_ms() const = 0;
   /// The member's wall clock in ms (join delays; commands' stamps).
   virtual uint64_t wall_ms() const = 0;
+  /// Milliseconds this member could not listen since it started (its
+  /// strand's ticks ran that late: CPU starved, a long apply, a pause), a
+  /// running total; leases do not run out for the leader's own deafness
+  /// (FleetPolicy::hold_leases). 0 where nothing stalls.
+  virtual uint64_t stalled_ms() const { return 0; }
 };
 
 }  // namespace tenure::controlplane

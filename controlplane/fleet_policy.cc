@@ -94,6 +94,10 @@ void FleetPolicy::track_phases(const StateMachine& sm, uint64_t now_ms) {
   }
 }
 
+void FleetPolicy::hold_leases(uint64_t stalled_ms, uint64_t now_ms) {
+  for (auto& [id, h] : heard_) h.at_ms = std::min(now_ms, h.at_ms + stalled_ms);
+}
+
 HeartbeatAnswer FleetPolicy::heartbeat(const StateMachine& sm, const WorkerId& worker, uint64_t now_ms) {
   HeartbeatAnswer a;
   a.revision = sm.revision();

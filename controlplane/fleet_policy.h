@@ -117,6 +117,15 @@ class FleetPolicy {
   void start_leading(const StateMachine& sm, uint64_t now_ms);
   void stop_leading() { leading_ = false; }
   bool leading() const { return leading_; }
+  /// This leader could not listen for `stalled_ms` (its strand stalled):
+  /// every worker's lease is held that much longer. Heartbeats sent
+  /// meanwhile waited in this member's queues, not the workers'; counting
+  /// that time against them turned an overloaded leader's stall into
+  /// thousands of live workers declared dead, whose registering again
+  /// loaded it more (bench/fleet_load). Safe: only the controller's
+  /// decision comes later; an agent still stops serving on its own clock,
+  /// from its heartbeat's send, before its shards can be granted elsewhere.
+  void hold_leases(uint64_t stalled_ms, uint64_t now_ms);
   /// How long `shard` (unassigned) must still wait before anyone may be
   /// granted it: 0 once it may be; while its deletion is less than a worker
   /// lease old (its last owner may still be serving it), or, after an

@@ -14,6 +14,9 @@ void LeaderService::on_tick() {
     return;
   }
   uint64_t now = port_.steady_ms();
+  uint64_t stalled = port_.stalled_ms();
+  if (policy_.leading() && stalled > stalled_seen_) policy_.hold_leases(stalled - stalled_seen_, now);
+  stalled_seen_ = stalled;
   if (!policy_.leading() || leading_term_ != port_.term()) {
     leading_term_ = port_.term();
     uint64_t from = now;

@@ -66,6 +66,7 @@ class LeaderService {
   FleetPolicy policy_;
   LeaderObserver* observer_;
   consensus::Term leading_term_;
+  uint64_t stalled_seen_ = 0;  ///< port_.stalled_ms() at the last tick
 };
 
 }  // namespace tenure::controlplane

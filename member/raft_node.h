@@ -166,6 +166,11 @@ class RaftNode final : private replication::Executor,
   /// Strand-only access for code already on the strand (e.g. leader tasks).
   consensus::Raft& raft() { return driver_.raft(); }
   controlplane::StateMachine& state() { return state_; }
+  /// How late this member's ticks ran in all, counting only ticks late by
+  /// kStallMinMs or more (the strand was busy or starved: nothing it
+  /// was sent was read meanwhile). Strand only.
+  uint64_t stalled_ms() const { return stalled_ms_; }
+  static constexpr uint64_t kStallMinMs = 100;
   /// Called on the strand after each tick on the leader (issue 4's lease tasks hook here).
   void set_tick_hook(std::function<void()> hook) { tick_hook_ = guarded(std::move(hook), "tick_hook"); }
   /// Called on the strand after every tick, on every member.
@@ -230,6 +235,7 @@ class RaftNode final : private replication::Executor,
   std::array<size_t, 3> shards_by_state_{};   ///< cached with metrics_revision_
   std::array<size_t, 3> workers_by_state_{};
   std::function<void()> tick_hook_;
+  uint64_t stalled_ms_ = 0;  ///< strand only (stalled_ms())
 
   mutable std::mutex summary_mu_;
   NodeSummary summary_;

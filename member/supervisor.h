@@ -34,6 +34,7 @@ class RaftNodePort final : public controlplane::ConsensusPort {
   bool caught_up() const override;
   uint64_t steady_ms() const override;
   uint64_t wall_ms() const override { return wall_clock_ms(); }
+  uint64_t stalled_ms() const override { return node_.stalled_ms(); }
 
  private:
   RaftNode& node_;

@@ -26,6 +26,7 @@ class FakePort final : public ConsensusPort {
   bool caught_up() const override { return caught_up_; }
   uint64_t steady_ms() const override { return steady_ms_; }
   uint64_t wall_ms() const override { return wall_ms_; }
+  uint64_t stalled_ms() const override { return stalled_ms_; }
 
   /// Applies the oldest waiting proposal and completes it; returns its result.
   ApplyResult apply_next() {
@@ -65,6 +66,7 @@ class FakePort final : public ConsensusPort {
   consensus::Term term_{1};
   bool caught_up_ = true;
   uint64_t steady_ms_ = 1000;
+  uint64_t stalled_ms_ = 0;
   uint64_t wall_ms_ = 1'700'000'000'000;
 
  private:

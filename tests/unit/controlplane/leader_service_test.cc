@@ -50,6 +50,34 @@ TEST_F(LeaderServiceTest, ANewLeaderGivesEveryWorkerAFullLease) {
   EXPECT_EQ(recorder.decided.front(), Decision::Kind::kDeclareDead);
 }
 
+// The leader's strand stalled for 0.7 s, then 2 s (its ticks ran that late): w1's
+// heartbeats waited in the leader's queues, so its lease is held 2.7 s more;
+// a worker that stays silent is still declared dead, that much later.
+TEST_F(LeaderServiceTest, ALeadersOwnStallDoesNotCountAgainstTheLeases) {
+  port.steady_ms_ = 5000;
+  leader.on_tick();
+  port.stalled_ms_ = 700;  // a first stall of 700 ms
+  EXPECT_FALSE(dead_at(5000 + kLease));
+  port.stalled_ms_ = 2700;  // 2 s more, seen at the next tick
+  EXPECT_FALSE(dead_at(5000 + kLease + 20)) << "the stall counted against w1's lease";
+  EXPECT_FALSE(dead_at(5000 + kLease + 700 + 2000));
+  EXPECT_TRUE(dead_at(5000 + kLease + 700 + 2000 + 20));
+}
+
+// Stalls while following are not the leadership's: a new leader's full
+// lease is not lengthened by them.
+TEST_F(LeaderServiceTest, StallsBeforeLeadingHoldNoLease) {
+  port.leading_ = false;
+  port.steady_ms_ = 2000;
+  leader.on_tick();
+  port.stalled_ms_ = 5000;
+  port.leading_ = true;
+  port.steady_ms_ = 5000;
+  leader.on_tick();
+  EXPECT_FALSE(dead_at(5000 + kLease));
+  EXPECT_TRUE(dead_at(5000 + kLease + 20));
+}
+
 TEST_F(LeaderServiceTest, DecidesNothingUntilCaughtUpInItsTerm) {
   port.caught_up_ = false;
   port.steady_ms_ = 1000;
