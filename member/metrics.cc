@@ -100,6 +100,12 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
                              .Help("How late each Raft tick ran after its due time (the strand was busy)")
                              .Register(r)
                              .Add({}, latency_buckets())),
+      stalled_seconds(prometheus::BuildCounter()
+                          .Name("tenure_raft_stalled_seconds_total")
+                          .Help("Time this member could not listen: its Raft ticks late by 100 ms or more, summed "
+                                "(a leader holds every worker's lease that much longer)")
+                          .Register(r)
+                          .Add({})),
       history_queued_records(prometheus::BuildGauge()
                                  .Name("tenure_history_queued_records")
                                  .Help("History records waiting for the history writer (past 500,000 they are dropped)")

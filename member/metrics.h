@@ -43,6 +43,10 @@ struct RaftMetrics {
   /// How late each Raft tick ran: the strand (or both io threads) busy
   /// with something else. Late ticks are late heartbeats at a leader.
   prometheus::Histogram& tick_delay_seconds;
+  /// The sum of the ticks late by RaftNode::kStallMinMs or more: time this
+  /// member could not listen. A leader holds every worker's lease that
+  /// much longer (FleetPolicy::hold_leases).
+  prometheus::Counter& stalled_seconds;
   /// The history writer (member/history_store.h): records waiting for it
   /// (past HistoryStore::kMaxQueuedRecords they are dropped), records it
   /// wrote and dropped, and the revision through which this member's

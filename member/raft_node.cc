@@ -143,7 +143,10 @@ void RaftNode::note_tick_delay(std::chrono::steady_clock::duration late) {
   // than two heartbeat intervals, a follower waited for a heartbeat. Once a
   // second at most, so that an overloaded member does not also drown its log.
   auto late_ms = std::chrono::duration_cast<std::chrono::milliseconds>(late).count();
-  if (late_ms >= static_cast<int64_t>(kStallMinMs)) stalled_ms_ += static_cast<uint64_t>(late_ms);
+  if (late_ms >= static_cast<int64_t>(kStallMinMs)) {
+    stalled_ms_ += static_cast<uint64_t>(late_ms);
+    metrics_.stalled_seconds.Increment(static_cast<double>(late_ms) / 1000.0);
+  }
   if (late_ms < 2 * static_cast<int64_t>(options_.heartbeat_ticks) * static_cast<int64_t>(options_.tick_ms)) return;
   auto now = std::chrono::steady_clock::now();
   if (now - last_late_tick_log_ < std::chrono::seconds(1)) return;
