@@ -72,6 +72,11 @@ std::vector<std::string> warnings(const json& view, const std::string& note) {
   std::vector<std::string> out;
   if (!note.empty()) out.push_back(note + ": members' health unknown");
   if (!view.contains("leader_id") || view["leader_id"].is_null()) out.push_back("no leader: nothing can commit");
+  if (view.contains("caught_up") && view["caught_up"].is_boolean() && !view["caught_up"].get<bool>()) {
+    // docs/api.md, "Stale reads after a restart".
+    out.push_back("member " + view.value("node_id", "?") +
+                  " (this answer) has not caught up since it started: its shards and revision may be behind");
+  }
   for (const auto& m : view.value("members", json::array())) {
     if (m.contains("healthy") && m["healthy"].is_boolean() && !m["healthy"].get<bool>()) {
       out.push_back("member " + m.value("id", "?") + " is not reachable from the leader");
@@ -173,6 +178,8 @@ int status_command(const Options& opt, CtlClient& client, std::string& error) {
                  {"term", view.value("term", json())},
                  {"commit_index", view.value("commit_index", json())},
                  {"revision", view.value("revision", json())},
+                 {"answered_by", view.value("node_id", json())},
+                 {"caught_up", view.value("caught_up", json())},
                  {"auth", view.value("auth", json())},
                  {"members", view["members"]},
                  {"members_from", view["members_from"]},

@@ -153,13 +153,17 @@ std::vector<Decision> FleetPolicy::tick(const StateMachine& sm, uint64_t now_ms,
 
 void FleetPolicy::check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms, std::vector<Decision>& out) {
   std::vector<WorkerId> expired;
-  auto heard = heard_.begin();  // walks with the workers: both in id order
+  // Walks with the workers, both in id order: `next` is the first entry
+  // past the worker before. Entries between two workers' ids are of
+  // workers removed meanwhile, and go.
+  auto next = heard_.begin();
   for (const auto& [id, w] : sm.workers()) {
-    while (heard != heard_.end() && heard->first < id) ++heard;  // a worker removed meanwhile
+    while (next != heard_.end() && next->first < id) next = heard_.erase(next);
+    auto mine = next != heard_.end() && next->first == id ? next++ : heard_.end();
     if (w.state == WorkerState::kDead || declaring_dead_.count(id)) continue;
-    bool fresh = heard == heard_.end() || heard->first != id;
-    if (fresh) heard = heard_.emplace_hint(heard, id, Heard{now_ms, w.since_ms});  // registered since we started leading
-    Heard& h = heard->second;
+    bool fresh = mine == heard_.end();
+    if (fresh) mine = heard_.emplace_hint(next, id, Heard{now_ms, w.since_ms});  // registered since we started leading
+    Heard& h = mine->second;
     if (!fresh && h.since_ms != w.since_ms) {
       // Came back (or changed state) since we last heard: a new lease, not the old clock.
       h.at_ms = now_ms;
@@ -169,6 +173,7 @@ void FleetPolicy::check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t
     if (fresh || now_ms - h.at_ms <= options_.lease_ms) continue;
     expired.push_back(id);
   }
+  heard_.erase(next, heard_.end());  // past every worker's id: removed meanwhile
   if (expired.empty()) return;
   // One plan for every worker whose lease ran out in this pass: none of
   // them is given another's shards, and the placement model is built once.

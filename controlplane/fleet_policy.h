@@ -126,6 +126,9 @@ class FleetPolicy {
   /// decision comes later; an agent still stops serving on its own clock,
   /// from its heartbeat's send, before its shards can be granted elsewhere.
   void hold_leases(uint64_t stalled_ms, uint64_t now_ms);
+  /// Workers whose last heartbeat this leader keeps (tests): a removed
+  /// worker's goes at the next lease check.
+  size_t workers_heard() const { return heard_.size(); }
   /// How long `shard` (unassigned) must still wait before anyone may be
   /// granted it: 0 once it may be; while its deletion is less than a worker
   /// lease old (its last owner may still be serving it), or, after an

@@ -52,6 +52,7 @@ class TenurectlTest(fh.FleetTestCase):
         self.assertEqual(status["leader"], leader.id)
         self.assertEqual(sum(status["shards_by_state"].values()), 30)
         self.assertEqual(status["workers_by_state"]["alive"], 3)
+        self.assertEqual((status["answered_by"], status["caught_up"]), (follower.id, True))
         self.assertEqual(status["warnings"], [])
         text = self.ctl(follower, "status")
         self.assertIn("nothing needs a look", text.stdout)

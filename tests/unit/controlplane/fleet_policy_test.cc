@@ -53,6 +53,26 @@ TEST_F(FleetPolicyTest, SilentWorkerIsDeclaredDeadOnlyAfterItsLease) {
   EXPECT_EQ(sm.shards_of(WorkerId("w2")).size(), 2u);
 }
 
+// A removed worker's last heartbeat is not kept by the leader until its
+// next election: the lease check drops it (first, middle and last ids).
+TEST_F(FleetPolicyTest, RemovedWorkersAreForgottenByTheLeaseCheck) {
+  for (const char* id : {"w1", "w2", "w3", "w4"}) apply(Command{"", 0, RegisterWorker{WorkerId(id), "a", "", 1}});
+  policy.start_leading(sm, 1000);
+  step(1010);
+  EXPECT_EQ(policy.workers_heard(), 4u);
+  for (const char* id : {"w1", "w3", "w4"}) {
+    apply(Command{"", 0, SetDraining{WorkerId(id), true}});
+    ASSERT_EQ(sm.apply(Command{"", 0, RemoveWorker{WorkerId(id)}}).code, ApplyCode::kOk) << id;
+  }
+  policy.heartbeat(sm, WorkerId("w2"), 1500);
+  step(1500);
+  EXPECT_EQ(policy.workers_heard(), 1u);
+  apply(Command{"", 0, SetDraining{WorkerId("w2"), true}});
+  ASSERT_EQ(sm.apply(Command{"", 0, RemoveWorker{WorkerId("w2")}}).code, ApplyCode::kOk);
+  step(1600);
+  EXPECT_EQ(policy.workers_heard(), 0u);
+}
+
 TEST_F(FleetPolicyTest, NewLeaderGivesEveryoneAFullLease) {
   apply(Command{"", 0, RegisterWorker{WorkerId("w1"), "a", "", 1}});
   policy.start_leading(sm, 100000);  // nobody heard from w1 for ages before
