@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <random>
 #include <set>
 
 #include "common/codec.h"
@@ -32,15 +31,13 @@ namespace {
 // far larger than the page cache, and the writer fell behind a fleet that
 // kept moving (bench/history_store_bench.cc: 182,000 records/s empty,
 // 22,000 after 32 rounds of 200,000 shards). A shard's records are found
-// through `heads`: one small row per shard, keyed by a keyed hash of its id
-// (SipHash, the key drawn when the file is made), listing the revisions of
-// its records. Shards whose hashes collide share a row and its
-// `history_per_shard` budget; reads still match the id. A collision needs
-// 2^32 shards to be likely, and the key keeps one from being chosen.
+// through `heads`: one small row per shard, keyed by its id, listing the
+// revisions of its records (delta-encoded). Keeping the newest
+// `history_per_shard` rewrites that row and deletes the oldest record,
+// which sits among the other records of the same old apply.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS records (
   revision INTEGER NOT NULL,
-  hash INTEGER NOT NULL,
   shard TEXT NOT NULL,
   epoch INTEGER NOT NULL,
   from_worker TEXT NOT NULL,
@@ -50,43 +47,39 @@ CREATE TABLE IF NOT EXISTS records (
   prepare_ms INTEGER NOT NULL,
   drain_ms INTEGER NOT NULL,
   flags INTEGER NOT NULL,
-  PRIMARY KEY (revision, hash, shard)
+  PRIMARY KEY (revision, shard)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS heads (hash INTEGER PRIMARY KEY, revisions BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS heads (shard TEXT PRIMARY KEY, revisions BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
-// Meta keys: the revision the file is written through, the gap, the hash key.
+// Meta keys: the revision the file is written through, and the gap.
 constexpr const char* kWritten = "written_revision";
 constexpr const char* kGap = "gap_through_revision";
-constexpr const char* kHashKey0 = "hash_key_0";
-constexpr const char* kHashKey1 = "hash_key_1";
 
 constexpr const char* kInsert =
     "INSERT OR REPLACE INTO records (shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, "
-    "drain_ms, flags, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    "drain_ms, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 // An imported record never replaces one this member wrote itself.
 constexpr const char* kImport =
     "INSERT OR IGNORE INTO records (shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, "
-    "drain_ms, flags, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-constexpr const char* kHead = "SELECT revisions FROM heads WHERE hash = ?1";
-constexpr const char* kSetHead = "INSERT OR REPLACE INTO heads (hash, revisions) VALUES (?1, ?2)";
-constexpr const char* kDropHead = "DELETE FROM heads WHERE hash = ?1";
-// What a head lets go of: every record at that (revision, hash).
-constexpr const char* kDropRecords = "DELETE FROM records WHERE revision = ?1 AND hash = ?2";
-constexpr const char* kDropRecord = "DELETE FROM records WHERE revision = ?1 AND hash = ?2 AND shard = ?3";
-constexpr const char* kAnyRecord = "SELECT 1 FROM records WHERE revision = ?1 AND hash = ?2 LIMIT 1";
+    "drain_ms, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+constexpr const char* kHead = "SELECT revisions FROM heads WHERE shard = ?1";
+constexpr const char* kSetHead = "INSERT OR REPLACE INTO heads (shard, revisions) VALUES (?1, ?2)";
+constexpr const char* kDropHead = "DELETE FROM heads WHERE shard = ?1";
+constexpr const char* kDropRecord = "DELETE FROM records WHERE revision = ?1 AND shard = ?2";
 constexpr const char* kSelect =
     "SELECT revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM records "
-    "WHERE revision = ?1 AND hash = ?2 AND shard = ?3";
+    "WHERE revision = ?1 AND shard = ?2";
 // An exported page: records after the cursor in the table's order (the
 // cursor is the last record of the page before, so any order works).
 constexpr const char* kExport =
     "SELECT shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM records "
-    "WHERE revision <= ?1 AND (revision, hash, shard) > (?2, ?3, ?4) ORDER BY revision, hash, shard LIMIT ?5";
-// The first layout, keyed by (shard, revision); moved over on open.
-constexpr const char* kOldTable = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'history'";
-constexpr const char* kOldRecords =
-    "SELECT shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM history";
+    "WHERE revision <= ?1 AND (revision, shard) > (?2, ?3) ORDER BY revision, shard LIMIT ?4";
+// Earlier layouts, moved over on open: the first (one table keyed by
+// (shard, revision)), and one with a hashed head key that main had for an
+// hour (never released; its heads are rebuilt from its records).
+constexpr const char* kFirstLayout = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'history'";
+constexpr const char* kHashedLayout = "SELECT 1 FROM pragma_table_info('heads') WHERE name = 'hash'";
 
 /// A head's revisions, ascending: the first in full, then differences.
 std::string encode_revisions(const std::vector<uint64_t>& revisions) {
@@ -125,8 +118,7 @@ int64_t flags_of(const HistoryRecord& h) {
     }                                                                                                       \
   } while (0)
 
-void HistoryStore::bind_record(Statement& s, const ShardId& shard, const HistoryRecord& h, int64_t hash,
-                               const char* op) {
+void HistoryStore::bind_record(Statement& s, const ShardId& shard, const HistoryRecord& h, const char* op) {
   HISTORY_MUST(s.bind_text(1, shard.str()), op);
   HISTORY_MUST(s.bind_int64(2, static_cast<int64_t>(h.revision.value())), op);
   HISTORY_MUST(s.bind_int64(3, static_cast<int64_t>(h.epoch.value())), op);
@@ -137,7 +129,6 @@ void HistoryStore::bind_record(Statement& s, const ShardId& shard, const History
   HISTORY_MUST(s.bind_int64(8, h.prepare_ms), op);
   HISTORY_MUST(s.bind_int64(9, h.drain_ms), op);
   HISTORY_MUST(s.bind_int64(10, flags_of(h)), op);
-  HISTORY_MUST(s.bind_int64(11, hash), op);
 }
 
 HistoryStore::HistoryStore(const std::string& data_dir, size_t per_shard, size_t max_queued)
@@ -195,6 +186,54 @@ void HistoryStore::set_meta(const char* key, uint64_t value) {
   HISTORY_MUST(st->run(), "meta");
 }
 
+void HistoryStore::Packed::add(const Change& c) {
+  Writer w;
+  w.buffer().swap(bytes);
+  const HistoryRecord& h = c.record;
+  w.str(c.shard.str());
+  w.u8(static_cast<uint8_t>((c.erase ? 1 : 0) | (h.prepared ? 2 : 0) | (h.prepare_timed_out ? 4 : 0) |
+                            (h.drain_timed_out ? 8 : 0)));
+  w.varint(h.revision.value());
+  if (!c.erase) {
+    w.varint(h.epoch.value());
+    w.str(h.from.str());
+    w.str(h.to.str());
+    w.u8(static_cast<uint8_t>(h.reason));
+    w.varint(h.at_ms);
+    w.varint(h.prepare_ms);
+    w.varint(h.drain_ms);
+  }
+  w.buffer().swap(bytes);
+  ++count;
+}
+
+void HistoryStore::Packed::unpack_into(std::vector<Change>& out) const {
+  Reader r(bytes);
+  for (size_t i = 0; i < count; ++i) {
+    Change c;
+    c.shard = ShardId(r.str());
+    uint8_t flags = r.u8();
+    c.erase = flags & 1;
+    HistoryRecord& h = c.record;
+    h.prepared = flags & 2;
+    h.prepare_timed_out = flags & 4;
+    h.drain_timed_out = flags & 8;
+    h.revision = Revision(r.varint());
+    if (!c.erase) {
+      h.epoch = controlplane::Epoch(r.varint());
+      h.from = controlplane::WorkerId(r.str());
+      h.to = controlplane::WorkerId(r.str());
+      h.reason = static_cast<controlplane::ChangeReason>(r.u8());
+      h.at_ms = r.varint();
+      h.prepare_ms = static_cast<uint32_t>(r.varint());
+      h.drain_ms = static_cast<uint32_t>(r.varint());
+    }
+    out.push_back(std::move(c));
+  }
+  // Our own encoding, in memory: a mismatch is a bug, not input.
+  if (r.failed() || !r.done()) storage_fatal("op=history_queue error=\"undecodable queued changes\"");
+}
+
 void HistoryStore::record(const ShardId& shard, const HistoryRecord& h) { pending_.push_back(Change{shard, h}); }
 
 void HistoryStore::erase(const ShardId& shard, Revision revision) {
@@ -209,7 +248,7 @@ void HistoryStore::enqueue(Job job) {
     if (job.kind == Job::kChanges || job.kind == Job::kReset || job.kind == Job::kBehind) {
       submitted_ = std::max(submitted_, job.revision);
     }
-    queued_records_ += job.changes.size();
+    queued_records_ += job.changes.count;
     jobs_.push_back(std::move(job));
   }
   wake_.notify_all();
@@ -234,10 +273,10 @@ void HistoryStore::submit(Revision revision) {
     // gap says so (the backfill copies them from the leader later).
     // A deletion is kept (few, and a shard created again must not show the
     // records of the one deleted).
-    for (auto& change : pending_) {
-      if (change.erase) job.changes.push_back(std::move(change));
+    for (const auto& change : pending_) {
+      if (change.erase) job.changes.add(change);
     }
-    size_t dropped = pending_.size() - job.changes.size();
+    size_t dropped = pending_.size() - job.changes.count;
     pending_.clear();
     job.kind = Job::kBehind;
     {
@@ -254,7 +293,8 @@ void HistoryStore::submit(Revision revision) {
     return enqueue(std::move(job));
   }
   behind_ = false;
-  job.changes.swap(pending_);
+  for (const auto& change : pending_) job.changes.add(change);
+  pending_.clear();
   enqueue(std::move(job));
 }
 
@@ -383,35 +423,33 @@ void HistoryStore::write(std::deque<Job>& jobs) {
     Job& job = jobs[i];
     if (job.kind == Job::kChanges) {
       // A run of applies is written in two ordered passes: the records in
-      // (revision, hash) order, each apply's appended to the table's end;
-      // then the heads in hash order (a stable sort keeps each shard's
+      // (revision, shard) order, each apply's appended to the table's end;
+      // then the heads in shard order (a stable sort keeps each shard's
       // changes in apply order), walking that table's B-tree rather than
       // jumping around it.
-      struct Keyed {
-        int64_t hash;
-        const Change* change;
-      };
-      std::vector<Keyed> changes;
-      size_t written = 0;
-      for (; i < jobs.size() && jobs[i].kind == Job::kChanges; ++i) {
-        for (const auto& c : jobs[i].changes) changes.push_back(Keyed{hash_of(c.shard), &c});
+      // Decoded a slice at a time (kWriteSlice records), in one transaction.
+      std::vector<Change> batch;
+      for (; i < jobs.size() && jobs[i].kind == Job::kChanges && batch.size() < kWriteSlice; ++i) {
+        jobs[i].changes.unpack_into(batch);
+        jobs[i].changes = Packed{};
         written_rev_ = jobs[i].revision;
-        written += jobs[i].changes.size();
       }
-      std::stable_sort(changes.begin(), changes.end(), [](const Keyed& a, const Keyed& b) {
-        return a.change->record.revision != b.change->record.revision
-                   ? a.change->record.revision < b.change->record.revision
-                   : a.hash < b.hash;
+      size_t written = batch.size();
+      std::vector<const Change*> changes;
+      changes.reserve(batch.size());
+      for (const auto& c : batch) changes.push_back(&c);
+      std::stable_sort(changes.begin(), changes.end(), [](const Change* a, const Change* b) {
+        return a->record.revision != b->record.revision ? a->record.revision < b->record.revision : a->shard < b->shard;
       });
       begin();
-      for (const Keyed& k : changes) {
-        if (k.change->erase) continue;
+      for (const Change* c : changes) {
+        if (c->erase) continue;
         storage::StatementRef st = stmt(kInsert, "insert");
-        bind_record(*st, k.change->shard, k.change->record, k.hash, "insert");
+        bind_record(*st, c->shard, c->record, "insert");
         HISTORY_MUST(st->run(), "insert");
       }
-      std::stable_sort(changes.begin(), changes.end(), [](const Keyed& a, const Keyed& b) { return a.hash < b.hash; });
-      for (const Keyed& k : changes) records += write_change(*k.change, k.hash);
+      std::stable_sort(changes.begin(), changes.end(), [](const Change* a, const Change* b) { return a->shard < b->shard; });
+      for (const Change* c : changes) records += write_change(*c);
       {
         std::lock_guard<std::mutex> lock(mu_);
         queued_records_ -= written;
@@ -442,10 +480,12 @@ void HistoryStore::write(std::deque<Job>& jobs) {
         gap_ = std::max(gap_, job.revision);
         set_meta(kGap, gap_.value());
         gap_seen_.store(gap_.value(), std::memory_order_release);
-        for (const auto& change : job.changes) write_change(change, hash_of(change.shard));  // the deletions
+        std::vector<Change> deletions;
+        job.changes.unpack_into(deletions);
+        for (const auto& change : deletions) write_change(change);
         written_rev_ = job.revision;
         std::lock_guard<std::mutex> lock(mu_);
-        queued_records_ -= job.changes.size();
+        queued_records_ -= deletions.size();
         break;
       }
       case Job::kExport:
@@ -468,125 +508,100 @@ void HistoryStore::write(std::deque<Job>& jobs) {
   records_written_ += records;
 }
 
-uint64_t HistoryStore::write_change(const Change& c, int64_t hash) {
+uint64_t HistoryStore::write_change(const Change& c) {
   if (c.erase) {
-    erase_records(c.shard, hash, c.record.revision);
+    erase_records(c.shard, c.record.revision);
     if (gap_ > Revision(0)) erased_in_gap_.insert(c.shard);
     return 0;
   }
   // The record itself was written in the first pass (write()).
-  std::vector<uint64_t> revisions = head(hash);
+  std::vector<uint64_t> revisions = head(c.shard);
   uint64_t r = c.record.revision.value();
   auto at = std::lower_bound(revisions.begin(), revisions.end(), r);
   if (at == revisions.end() || *at != r) revisions.insert(at, r);
   size_t excess = revisions.size() > per_shard_ ? revisions.size() - per_shard_ : 0;
-  for (size_t i = 0; i < excess; ++i) {
-    storage::StatementRef st = stmt(kDropRecords, "trim");
-    HISTORY_MUST(st->bind_int64(1, static_cast<int64_t>(revisions[i])), "trim");
-    HISTORY_MUST(st->bind_int64(2, hash), "trim");
-    HISTORY_MUST(st->run(), "trim");
-  }
+  for (size_t i = 0; i < excess; ++i) drop_record(c.shard, revisions[i]);
   revisions.erase(revisions.begin(), revisions.begin() + static_cast<std::ptrdiff_t>(excess));
-  set_head(hash, revisions);
+  set_head(c.shard, revisions);
   return 1;
 }
 
-void HistoryStore::add_record(const ShardId& shard, int64_t hash, const HistoryRecord& h, bool replace) {
+void HistoryStore::add_record(const ShardId& shard, const HistoryRecord& h, bool replace) {
   storage::StatementRef st = stmt(replace ? kInsert : kImport, "insert");
-  bind_record(*st, shard, h, hash, "insert");
+  bind_record(*st, shard, h, "insert");
   HISTORY_MUST(st->run(), "insert");
-  write_change(Change{shard, h}, hash);
+  write_change(Change{shard, h});
 }
 
-void HistoryStore::erase_records(const ShardId& shard, int64_t hash, Revision before) {
-  std::vector<uint64_t> revisions = head(hash);
-  std::vector<uint64_t> kept;
-  for (uint64_t r : revisions) {
-    if (r >= before.value()) {
-      kept.push_back(r);
-      continue;
-    }
-    storage::StatementRef drop = stmt(kDropRecord, "erase");
-    HISTORY_MUST(drop->bind_int64(1, static_cast<int64_t>(r)), "erase");
-    HISTORY_MUST(drop->bind_int64(2, hash), "erase");
-    HISTORY_MUST(drop->bind_text(3, shard.str()), "erase");
-    HISTORY_MUST(drop->run(), "erase");
-    // A shard whose hash collides with this one's may have a record at r.
-    storage::StatementRef any = stmt(kAnyRecord, "erase");
-    HISTORY_MUST(any->bind_int64(1, static_cast<int64_t>(r)), "erase");
-    HISTORY_MUST(any->bind_int64(2, hash), "erase");
-    auto row = any->step();
-    HISTORY_MUST(row, "erase");
-    if (row.value()) kept.push_back(r);
-  }
-  if (kept.size() != revisions.size()) set_head(hash, kept);
+void HistoryStore::drop_record(const ShardId& shard, uint64_t revision) {
+  storage::StatementRef st = stmt(kDropRecord, "trim");
+  HISTORY_MUST(st->bind_int64(1, static_cast<int64_t>(revision)), "trim");
+  HISTORY_MUST(st->bind_text(2, shard.str()), "trim");
+  HISTORY_MUST(st->run(), "trim");
 }
 
-std::vector<uint64_t> HistoryStore::head(int64_t hash) {
+void HistoryStore::erase_records(const ShardId& shard, Revision before) {
+  std::vector<uint64_t> revisions = head(shard);
+  auto kept = std::lower_bound(revisions.begin(), revisions.end(), before.value());
+  if (kept == revisions.begin()) return;
+  for (auto it = revisions.begin(); it != kept; ++it) drop_record(shard, *it);
+  revisions.erase(revisions.begin(), kept);
+  set_head(shard, revisions);
+}
+
+std::vector<uint64_t> HistoryStore::head(const ShardId& shard) {
   storage::StatementRef st = stmt(kHead, "head");
-  HISTORY_MUST(st->bind_int64(1, hash), "head");
+  HISTORY_MUST(st->bind_text(1, shard.str()), "head");
   auto row = st->step();
   HISTORY_MUST(row, "head");
   if (!row.value()) return {};
   return decode_revisions(st->column_blob(0), db_->path());
 }
 
-void HistoryStore::set_head(int64_t hash, const std::vector<uint64_t>& revisions) {
-  if (revisions.empty()) {
-    storage::StatementRef st = stmt(kDropHead, "head");
-    HISTORY_MUST(st->bind_int64(1, hash), "head");
-    HISTORY_MUST(st->run(), "head");
-    return;
-  }
-  storage::StatementRef st = stmt(kSetHead, "head");
-  HISTORY_MUST(st->bind_int64(1, hash), "head");
-  HISTORY_MUST(st->bind_blob(2, encode_revisions(revisions)), "head");
+void HistoryStore::set_head(const ShardId& shard, const std::vector<uint64_t>& revisions) {
+  storage::StatementRef st = stmt(revisions.empty() ? kDropHead : kSetHead, "head");
+  HISTORY_MUST(st->bind_text(1, shard.str()), "head");
+  if (!revisions.empty()) HISTORY_MUST(st->bind_blob(2, encode_revisions(revisions)), "head");
   HISTORY_MUST(st->run(), "head");
 }
 
-int64_t HistoryStore::hash_of(const ShardId& shard) const {
-  return static_cast<int64_t>(siphash24(hash_key_, shard.str()));
+bool HistoryStore::query_one(const char* sql) {
+  storage::StatementRef st = stmt(sql, "open");
+  auto row = st->step();
+  HISTORY_MUST(row, "open");
+  return row.value();
+}  // the statement is reset as its borrow ends (a read of sqlite_master must end before a DROP)
+
+void HistoryStore::move_old_records(const char* table) {
+  uint64_t moved = 0;
+  {
+    auto rows = db_->cached(std::string("SELECT shard, revision, epoch, from_worker, to_worker, reason, at_ms, "
+                                        "prepare_ms, drain_ms, flags FROM ") + table);
+    HISTORY_MUST(rows, "migrate");
+    storage::StatementRef st = std::move(rows.value());
+    for (;;) {
+      auto row = st->step();
+      HISTORY_MUST(row, "migrate");
+      if (!row.value()) break;
+      add_record(ShardId(st->column_text(0)), record_at(*st, 1), false);
+      ++moved;
+    }
+  }
+  HISTORY_MUST(db_->exec(std::string("DROP TABLE ") + table), "migrate");
+  log_info("history", "event=history_layout_migrated from=" + std::string(table) + " records=" +
+                          std::to_string(moved) + " path=" + storage_quoted(db_->path()));
 }
 
 void HistoryStore::open_layout() {
+  // A crash midway leaves the old table whole: all of this is one transaction.
   auto t = Transaction::begin(*db_);
   HISTORY_MUST(t, "open");
-  hash_key_ = SipKey{get_meta(kHashKey0), get_meta(kHashKey1)};
-  if (hash_key_.k0 == 0 && hash_key_.k1 == 0) {
-    std::random_device device;
-    while (hash_key_.k0 == 0) hash_key_.k0 = (uint64_t{device()} << 32) | device();
-    hash_key_.k1 = (uint64_t{device()} << 32) | device();
-    set_meta(kHashKey0, hash_key_.k0);
-    set_meta(kHashKey1, hash_key_.k1);
+  if (query_one(kHashedLayout)) {
+    HISTORY_MUST(db_->exec("DROP TABLE heads; ALTER TABLE records RENAME TO records_hashed"), "migrate");
+    HISTORY_MUST(db_->exec(kSchema), "migrate");
+    move_old_records("records_hashed");
   }
-  bool old_layout;
-  {
-    storage::StatementRef old = stmt(kOldTable, "open");
-    auto found = old->step();
-    HISTORY_MUST(found, "open");
-    old_layout = found.value();
-  }  // its read of sqlite_master ends before the old table is dropped
-  if (old_layout) {
-    // A file from before the layout by revision: its records move over
-    // once, in one transaction (a crash midway leaves the old table whole).
-    uint64_t moved = 0;
-    {
-      auto rows = db_->cached(kOldRecords);
-      HISTORY_MUST(rows, "migrate");
-      storage::StatementRef st = std::move(rows.value());
-      for (;;) {
-        auto row = st->step();
-        HISTORY_MUST(row, "migrate");
-        if (!row.value()) break;
-        ShardId shard(st->column_text(0));
-        add_record(shard, hash_of(shard), record_at(*st, 1), false);
-        ++moved;
-      }
-    }
-    HISTORY_MUST(db_->exec("DROP TABLE history"), "migrate");
-    log_info("history", "event=history_layout_migrated records=" + std::to_string(moved) +
-                            " path=" + storage_quoted(db_->path()));
-  }
+  if (query_one(kFirstLayout)) move_old_records("history");
   HISTORY_MUST(t.value().commit(), "open");
 }
 
@@ -613,9 +628,8 @@ HistoryStore::Page HistoryStore::export_now(const Job& job) {
   storage::StatementRef st = stmt(kExport, "export");
   HISTORY_MUST(st->bind_int64(1, static_cast<int64_t>(job.revision.value())), "export");
   HISTORY_MUST(st->bind_int64(2, static_cast<int64_t>(job.after_revision.value())), "export");
-  HISTORY_MUST(st->bind_int64(3, hash_of(job.shard)), "export");
-  HISTORY_MUST(st->bind_text(4, job.shard.str()), "export");
-  HISTORY_MUST(st->bind_int64(5, static_cast<int64_t>(job.limit)), "export");
+  HISTORY_MUST(st->bind_text(3, job.shard.str()), "export");
+  HISTORY_MUST(st->bind_int64(4, static_cast<int64_t>(job.limit)), "export");
   for (;;) {
     auto row = st->step();
     HISTORY_MUST(row, "export");
@@ -631,7 +645,7 @@ bool HistoryStore::import_now(const Job& job) {
   for (const auto& [shard, h] : job.page.records) {
     // Only what the gap lacks, and nothing of a shard deleted since.
     if (h.revision > gap_ || erased_in_gap_.count(shard)) continue;
-    add_record(shard, hash_of(shard), h, false);
+    add_record(shard, h, false);
   }
   if (job.last && job.page.gap_through < gap_) {
     gap_ = job.page.gap_through;
@@ -645,12 +659,10 @@ bool HistoryStore::import_now(const Job& job) {
 HistoryStore::Answer HistoryStore::read_now(const ShardId& shard) {
   Answer a;
   a.gap_through = gap_;
-  int64_t hash = hash_of(shard);
-  for (uint64_t r : head(hash)) {
+  for (uint64_t r : head(shard)) {
     storage::StatementRef st = stmt(kSelect, "read");
     HISTORY_MUST(st->bind_int64(1, static_cast<int64_t>(r)), "read");
-    HISTORY_MUST(st->bind_int64(2, hash), "read");
-    HISTORY_MUST(st->bind_text(3, shard.str()), "read");
+    HISTORY_MUST(st->bind_text(2, shard.str()), "read");
     auto row = st->step();
     HISTORY_MUST(row, "read");
     if (row.value()) a.records.push_back(record_at(*st, 0));

@@ -42,7 +42,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/siphash.h"
 #include "controlplane/history.h"
 #include "storage/sqlite.h"
 
@@ -97,6 +96,8 @@ class HistoryStore final : public controlplane::HistorySink {
   /// not grow the controller's memory without end, nor stall its Raft
   /// strand waiting for a disk.
   static constexpr size_t kMaxQueuedRecords = 500000;
+  /// Records the writer decodes and writes at a time (its transient memory).
+  static constexpr size_t kWriteSlice = 8192;
   /// Records dropped so far (queue full); for tests and metrics.
   uint64_t records_dropped() const;
   /// The writer's counts at one moment (one lock), for metrics.
@@ -134,12 +135,23 @@ class HistoryStore final : public controlplane::HistorySink {
     controlplane::HistoryRecord record;
     bool erase = false;  ///< erase records of `shard` before record.revision
   };
+  /// Changes queued for the writer, encoded (common/codec.h): ~40 bytes a
+  /// record instead of ~200 as structs with their strings, so that a
+  /// writer behind by its whole bound (kMaxQueuedRecords) holds ~20 MB,
+  /// not ~100 (a million shards created at once queue that many).
+  struct Packed {
+    std::string bytes;
+    size_t count = 0;
+    void add(const Change& c);
+    /// Appends the changes to `out`, in order.
+    void unpack_into(std::vector<Change>& out) const;
+  };
   struct Job {
     /// kBehind: records up to `revision` were dropped (the queue was full):
     /// the gap reaches it, the records kept stay; `changes` holds the
     /// deletions among them, which are not dropped.
     enum Kind { kChanges, kReset, kRead, kExport, kImport, kBehind } kind = kChanges;
-    std::vector<Change> changes;
+    Packed changes;
     controlplane::Revision revision;  ///< kChanges: the state's revision after them; kReset: the gap; kExport: through; kImport: the gap it fills
     controlplane::ShardId shard;      ///< kRead; kExport: after this shard
     std::function<void(Answer)> done;
@@ -155,27 +167,29 @@ class HistoryStore final : public controlplane::HistorySink {
   void write(std::deque<Job>& jobs);
   Answer read_now(const controlplane::ShardId& shard);
   /// One change inside the open transaction; 1 if it wrote a record.
-  uint64_t write_change(const Change& c, int64_t hash);
-  /// Adds `h` to the file and to its head, letting go of the oldest
-  /// records of the head past per_shard_. `replace`: over a record with the
-  /// same key (a replayed apply); otherwise an existing one is kept.
-  void add_record(const controlplane::ShardId& shard, int64_t hash, const controlplane::HistoryRecord& h,
-                  bool replace);
+  uint64_t write_change(const Change& c);
+  /// Adds `h` to the file and to its shard's head, letting go of the
+  /// oldest records past per_shard_. `replace`: over a record with the same
+  /// key (a replayed apply); otherwise an existing one is kept.
+  void add_record(const controlplane::ShardId& shard, const controlplane::HistoryRecord& h, bool replace);
+  void drop_record(const controlplane::ShardId& shard, uint64_t revision);
   /// Drops `shard`'s records older than `before`.
-  void erase_records(const controlplane::ShardId& shard, int64_t hash, controlplane::Revision before);
-  std::vector<uint64_t> head(int64_t hash);
-  void set_head(int64_t hash, const std::vector<uint64_t>& revisions);
-  /// The shard id's keyed hash (heads); the key is the file's.
-  int64_t hash_of(const controlplane::ShardId& shard) const;
-  /// Draws the file's hash key if it has none; moves the first layout's
-  /// records over (inside the constructor's transaction).
+  void erase_records(const controlplane::ShardId& shard, controlplane::Revision before);
+  /// The revisions of `shard`'s records, ascending.
+  std::vector<uint64_t> head(const controlplane::ShardId& shard);
+  void set_head(const controlplane::ShardId& shard, const std::vector<uint64_t>& revisions);
+  /// Moves an earlier layout's records over (in the constructor).
   void open_layout();
+  /// Whether `sql` (a query) returns a row.
+  bool query_one(const char* sql);
+  /// Adds every record of the old table `table`, then drops it.
+  void move_old_records(const char* table);
   Page export_now(const Job& job);
   /// kImport inside the open transaction; false when the gap moved on.
   bool import_now(const Job& job);
   controlplane::HistoryRecord record_at(const storage::Statement& s, int first_column);
   void bind_record(storage::Statement& s, const controlplane::ShardId& shard, const controlplane::HistoryRecord& h,
-                   int64_t hash, const char* op);
+                   const char* op);
   /// An fsynced commit noting the file written through `through`.
   void make_durable(controlplane::Revision through);
   void enqueue(Job job);
@@ -185,7 +199,6 @@ class HistoryStore final : public controlplane::HistorySink {
 
   const size_t per_shard_;
   const size_t max_queued_;
-  SipKey hash_key_;  ///< set by the constructor
   std::unique_ptr<storage::Database> db_;  ///< the writer's (and the constructor's, before it starts)
   std::vector<Change> pending_;   ///< applying thread only
   controlplane::Revision written_at_open_;

@@ -69,11 +69,16 @@ TEST(HistoryStore, AReadSeesEveryRecordSubmittedBeforeIt) {
   store.record(ShardId("s1"), rec(1, 1, "w1"));
   store.record(ShardId("s2"), rec(2, 1, "w2"));
   store.submit(Revision(2));
-  store.record(ShardId("s1"), rec(3, 2, "w2"));
+  HistoryRecord third = rec(3, 2, "w2");
+  third.prepared = false;
+  third.prepare_timed_out = true;
+  third.drain_timed_out = false;
+  store.record(ShardId("s1"), third);
   store.submit(Revision(3));
   auto a = read(store, "s1");
   EXPECT_EQ(revisions(a), (std::vector<uint64_t>{1, 3}));
-  EXPECT_EQ(a.records[1], rec(3, 2, "w2"));  // every field round-trips
+  EXPECT_EQ(a.records[0], rec(1, 1, "w1"));  // every field round-trips (the queue, the file)
+  EXPECT_EQ(a.records[1], third);
   EXPECT_EQ(a.gap_through, Revision(0));
   EXPECT_EQ(revisions(read(store, "s2")), (std::vector<uint64_t>{2}));
   EXPECT_TRUE(read(store, "nope").records.empty());
@@ -156,6 +161,41 @@ TEST(HistoryStore, AFileOfTheFirstLayoutIsMovedOverOnOpen) {
   auto db = storage::Database::open(dir.path() + "/history.db");
   ASSERT_TRUE(db.ok());
   EXPECT_EQ(db.value()->query_text("SELECT count(*) FROM sqlite_master WHERE name = 'history'").value(), "0");
+}
+
+// The layout main had for an hour before this one (heads keyed by a hash
+// of the id): its records are moved over and its heads rebuilt.
+TEST(HistoryStore, AFileWithHashedHeadsIsMovedOverOnOpen) {
+  storage::testing::TempDir dir;
+  {
+    auto db = storage::Database::open(dir.path() + "/history.db");
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db.value()
+                    ->exec("CREATE TABLE records (revision INTEGER NOT NULL, hash INTEGER NOT NULL, shard TEXT NOT "
+                           "NULL, epoch INTEGER NOT NULL, from_worker TEXT NOT NULL, to_worker TEXT NOT NULL, reason "
+                           "INTEGER NOT NULL, at_ms INTEGER NOT NULL, prepare_ms INTEGER NOT NULL, drain_ms INTEGER "
+                           "NOT NULL, flags INTEGER NOT NULL, PRIMARY KEY (revision, hash, shard)) WITHOUT ROWID;"
+                           "CREATE TABLE heads (hash INTEGER PRIMARY KEY, revisions BLOB NOT NULL);"
+                           "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+                           "INSERT INTO records VALUES (3, 77, 's1', 1, '', 'w1', 0, 1003, 0, 0, 0);"
+                           "INSERT INTO records VALUES (8, 77, 's1', 2, 'w1', 'w2', 3, 1008, 7, 9, 6);"
+                           "INSERT INTO records VALUES (8, 12, 's2', 1, '', 'w2', 0, 1008, 0, 0, 0);"
+                           "INSERT INTO heads VALUES (77, x'0305'), (12, x'08');"
+                           "INSERT INTO meta VALUES ('written_revision', 9);")
+                    .ok());
+  }
+  HistoryStore store(dir.path(), 32);
+  store.opened_at(Revision(9));
+  auto s1 = read(store, "s1");
+  EXPECT_EQ(revisions(s1), (std::vector<uint64_t>{3, 8}));
+  EXPECT_EQ(s1.gap_through, Revision(0));
+  ASSERT_EQ(s1.records.size(), 2u);
+  EXPECT_EQ(s1.records[1].to, WorkerId("w2"));
+  EXPECT_EQ(revisions(read(store, "s2")), (std::vector<uint64_t>{8}));
+  auto db = storage::Database::open(dir.path() + "/history.db");
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(db.value()->query_text("SELECT count(*) FROM sqlite_master WHERE name = 'records_hashed'").value(), "0");
+  EXPECT_EQ(db.value()->query_text("SELECT count(*) FROM pragma_table_info('heads') WHERE name = 'hash'").value(), "0");
 }
 
 TEST(HistoryStore, ADeletionDropsTheShardsOlderRecordsAndAReplayChangesNothing) {
