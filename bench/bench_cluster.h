@@ -102,6 +102,23 @@ class Cluster {
     return "";
   }
   std::vector<Member>& members() { return members_; }
+  /// Whether every started member is still running; names on stderr those
+  /// that exited (one that could not bind its port, say: a group of two
+  /// still elects a leader, and a bench would measure the wrong thing).
+  bool all_running() {
+    bool ok = true;
+    for (auto& m : members_) {
+      if (m.pid <= 0) continue;
+      int status = 0;
+      if (::waitpid(m.pid, &status, WNOHANG) == m.pid) {
+        std::fprintf(stderr, "member %s exited (status %d): see %s/%s.log\n", m.id.c_str(), status,
+                     args_.dir.c_str(), m.id.c_str());
+        m.pid = -1;
+        ok = false;
+      }
+    }
+    return ok;
+  }
 
   /// Polls until `m` has applied everything the leader had committed when
   /// this was called (a restarted member caught up); false on timeout.

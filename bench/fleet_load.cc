@@ -308,6 +308,7 @@ int run(const Args& a) {
              17400});
   std::string leader = c.leader();
   if (leader.empty()) return std::fprintf(stderr, "no leader\n"), 1;
+  if (!c.all_running()) return 1;
   std::vector<std::string> addresses;
   pid_t leader_pid = -1;
   for (auto& m : c.members()) {

@@ -65,6 +65,7 @@ int run(const Args& a) {
              "worker_lease_ms: " + std::to_string(a.lease_ms) + "\nplacement: {max_concurrent_moves: 1}\n", 17500});
   std::string leader = c.leader();
   if (leader.empty()) return std::fprintf(stderr, "no leader\n"), 1;
+  if (!c.all_running()) return 1;
   net::SyncHttpClient http;
   auto register_worker = [&](int w) {
     std::string body = R"({"address":"127.0.0.1:)" + std::to_string(20000 + w) + R"("})";

@@ -68,6 +68,7 @@ int run(const Args& a) {
              17300});
   std::string leader = c.leader();
   if (leader.empty()) return std::fprintf(stderr, "no leader\n"), 1;
+  if (!c.all_running()) return 1;
   net::SyncHttpClient http;
   for (int w = 1; w <= a.workers; ++w) {
     std::string body = R"({"address":"127.0.0.1:)" + std::to_string(20000 + w) + R"(","zone":"z)" +
