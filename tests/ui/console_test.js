@@ -211,6 +211,13 @@ async function checkDrainClick(page) {
   await shot(page, "workers-drained");
 }
 
+/** While leadership is handed over, a member may answer a read or a write
+ *  503 for a few milliseconds (no leader yet: docs/api.md); the page tries
+ *  again at its next poll. Chromium logs every 5xx answer as a console
+ *  error, so such 503s are allowed in that window, and nowhere else. */
+const handover = { from: 0, to: 0 };
+function inHandover(now) { return handover.from > 0 && now >= handover.from && (handover.to === 0 || now <= handover.to); }
+
 /** "Make leader" on a follower: the group hands leadership over. */
 async function checkTransferLeadership(page) {
   await openView(page, "group");
@@ -218,11 +225,13 @@ async function checkTransferLeadership(page) {
   const target = await page.$eval("#members button[data-member]", (b) => b.dataset.member);
   assert.notEqual(target, before);
   await clickUntilConfirm(page, `#members button[data-member="${target}"]`);
+  handover.from = Date.now();
   await page.click("#confirm-ok");
   await page.waitForFunction((id) => {
     const row = document.querySelector(`#members tr[data-member="${id}"]`);
     return row && row.cells[2].textContent === "leader";
   }, { timeout: 15000, polling: 100 }, target);
+  handover.to = Date.now() + 1000;  // a poll already in flight answers within it
   assert.equal((await apiCall("GET", "/v1/cluster")).body.leader_id, target);
   log(`leadership handed from ${before} to ${target} by a click`);
 }
@@ -332,7 +341,13 @@ async function main() {
   const problems = [];
   try {
     const page = await browser.newPage();
-    page.on("console", (m) => { if (m.type() === "error" || m.type() === "warn") problems.push(`console ${m.type()}: ${m.text()}`); });
+    page.on("console", (m) => {
+      if (m.type() !== "error" && m.type() !== "warn") return;
+      if (/status of 503/.test(m.text()) && inHandover(Date.now())) {
+        return log(`during the handover (allowed): ${m.text()} ${(m.location() || {}).url || ""}`);
+      }
+      problems.push(`console ${m.type()}: ${m.text()} ${(m.location() || {}).url || ""}`);
+    });
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
     // Every list the page asks for is one bounded page: never the whole state.
     const unbounded = [];
