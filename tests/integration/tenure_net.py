@@ -8,6 +8,7 @@ Stdlib only (Python 3.9+).
 import http.client
 import json
 import os
+import random
 import socket
 import threading
 import time
@@ -233,11 +234,46 @@ _port_lock = threading.Lock()
 _ports_handed_out = set()
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _bindable(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def free_port():
-    """A port the kernel just handed out for 127.0.0.1 (and not handed out by
-    this process before). A member that then fails to bind it is restarted on
-    another port (see Member.start)."""
+    """A port free on 127.0.0.1 now, not handed out by this process before,
+    and outside the kernel's ephemeral range: a port the kernel handed out for
+    port 0 could be taken again by any outgoing connection (a peer dial, a
+    test's HTTP client) between our close and the member's bind, which a CI
+    run saw. Below the range only another test process picking the same port
+    can take it; a member that then fails to bind is restarted on another
+    port (see Member._launch and Cluster.start)."""
+    low, _ = _ephemeral_range()
+    first = 10000 if low > 12000 else 1024
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
     with _port_lock:
+        for _ in range(200):
+            port = rng.randrange(first, low) if low > first else 0
+            if port == 0:
+                break
+            if port not in _ports_handed_out and _bindable(port):
+                _ports_handed_out.add(port)
+                return port
+        # No room below the ephemeral range: let the kernel pick.
         while True:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))

@@ -38,6 +38,9 @@ import time
 import unittest
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from tenure_net import free_port  # noqa: E402  (outside the ephemeral range: see there)
+
 ARGS = None
 
 
@@ -95,12 +98,6 @@ def block_with(blocks, marker):
     if len(found) != 1:
         raise AssertionError("docs/quickstart.md: %d code blocks contain %r, expected 1" % (len(found), marker))
     return found[0]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class QuickstartTest(unittest.TestCase):
