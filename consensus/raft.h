@@ -195,6 +195,9 @@ class Raft {
   const NodeId& id() const { return config_.id; }
   const ConfState& conf() const { return conf_; }
   const RaftLog& log() const { return log_; }
+  /// Where payloads released under config().max_resident_log_bytes are read
+  /// back from; none (the default) keeps every payload in memory.
+  void set_entry_reader(EntryReader* reader) { log_.set_reader(reader); }
   const RaftConfig& config() const { return config_; }
   /// Whether the leader has committed an entry of its own term (§6.4 step 1).
   bool committed_in_current_term() const;

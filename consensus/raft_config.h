@@ -82,6 +82,11 @@ struct RaftConfig {
   /// keeps ticks and peer messages waiting (etcd: MaxCommittedSizePerReady).
   /// 0: no bound.
   size_t max_committed_bytes_per_ready = 0;
+  /// Payload bytes of stable, applied entries kept in memory for followers
+  /// that lag a little; older ones are released and read back from the
+  /// durable log (Raft::set_entry_reader) when a follower needs them.
+  /// 0: keep every payload until compaction.
+  size_t max_resident_log_bytes = 0;
   /// Seeds the randomized election timeout; the core has no other randomness.
   uint64_t random_seed = 0;
   TestingKnobs knobs;

@@ -1,9 +1,12 @@
 #pragma once
 // The member's view of the replicated log: a snapshot, then the entries after
 // it, with three marks: what is persisted (stable), committed and applied.
-// The whole uncompacted suffix is kept in memory; the driver persists it and
-// compacts it through snapshots, so its size is bounded by the snapshot
-// threshold.
+// Every uncompacted entry's index and term stay in memory; the driver
+// persists the entries and compacts them through snapshots. Payloads of
+// entries both stable and applied may be let go (release_payloads) and are
+// then read back from the durable log when a lagging follower needs them:
+// at 1,000,000 shards the log between two snapshots held up to 64 MiB that
+// only a follower far behind would ever read (issue 11).
 
 #include <optional>
 #include <vector>
@@ -11,6 +14,17 @@
 #include "consensus/message.h"
 
 namespace tenure::consensus {
+
+/// Where released payloads are read back from: the member's durable log.
+/// Only entries that are stable (persisted) and applied (so committed, never
+/// to change) are released, so the store holds exactly them.
+class EntryReader {
+ public:
+  virtual ~EntryReader() = default;
+  /// The stored entries [lo, hi], in order: `lo` always, then as many as fit
+  /// `max_bytes` counting each payload plus `overhead_bytes`.
+  virtual std::vector<Entry> read_entries(LogIndex lo, LogIndex hi, size_t max_bytes, size_t overhead_bytes) = 0;
+};
 
 class RaftLog {
  public:
@@ -28,8 +42,11 @@ class RaftLog {
 
   /// Term of the entry at `i`; nullopt when `i` is compacted away or past the end.
   std::optional<Term> term(LogIndex i) const;
-  /// The entry at `i`; requires first_index() <= i <= last_index().
-  const Entry& entry(LogIndex i) const;
+  /// The entry at `i` (read back if its payload was released); requires
+  /// first_index() <= i <= last_index().
+  Entry entry(LogIndex i) const;
+  /// Payload bytes of the entry at `i`, which must be held in memory.
+  size_t payload_size(LogIndex i) const;
   bool matches(LogIndex i, Term t) const { auto tt = term(i); return tt && *tt == t; }
 
   /// The thesis §3.6.1 comparison: is (last_index, last_term) at least as up to date as ours?
@@ -65,6 +82,16 @@ class RaftLog {
   void applied_to(LogIndex i);
   void stable_to(LogIndex i);
 
+  /// Lets go of the payloads of the oldest entries that are stable and
+  /// applied until at most `keep_bytes` of payload stay in memory (or none
+  /// of those is left). Does nothing without a reader.
+  void release_payloads(size_t keep_bytes);
+  void set_reader(EntryReader* reader) { reader_ = reader; }
+  /// Payload bytes held in memory.
+  size_t resident_bytes() const { return resident_bytes_; }
+  /// Entries up to here have their payloads released (offset when none).
+  LogIndex released_through() const { return released_; }
+
   /// Replaces the whole log by `snap` (a snapshot received from the leader).
   void restore(Snapshot snap);
   /// Records a snapshot the application took at `snap.index` (<= applied) and
@@ -74,6 +101,8 @@ class RaftLog {
  private:
   const Entry& at(LogIndex i) const { return entries_[i.value() - offset_.value() - 1]; }
   void truncate_after(LogIndex i);
+  /// [lo, hi] (all released) from the reader, checked against our terms.
+  std::vector<Entry> read_back(LogIndex lo, LogIndex hi, size_t max_bytes, size_t overhead_bytes) const;
 
   Snapshot snapshot_;
   LogIndex offset_;   ///< index of the entry just before entries_[0]
@@ -82,6 +111,9 @@ class RaftLog {
   LogIndex committed_;
   LogIndex applied_;
   LogIndex stable_;
+  LogIndex released_;          ///< payloads of entries (offset_, released_] are not in memory
+  size_t resident_bytes_ = 0;  ///< payload bytes of entries_ held in memory
+  EntryReader* reader_ = nullptr;
 };
 
 }  // namespace tenure::consensus

@@ -81,6 +81,7 @@ void Raft::advance() {
   }
   ready_conf_entries_.clear();
   if (ready_applied_to_ > log_.applied()) log_.applied_to(ready_applied_to_);
+  if (config_.max_resident_log_bytes != 0) log_.release_payloads(config_.max_resident_log_bytes);
   if (role_ == Role::kLeader) {
     // Our own log is now durable up to stable(): count ourselves (§10.2.1).
     auto it = progress_.find(config_.id);

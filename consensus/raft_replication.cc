@@ -288,7 +288,7 @@ void Raft::on_committed(LogIndex old_commit) {
     auto t = log_.term(i);
     if (!t || *t != term_) continue;
     // Only this term's entries were counted in uncommitted_bytes_.
-    size_t b = log_.entry(i).data.size();
+    size_t b = log_.payload_size(i);
     uncommitted_bytes_ -= std::min(uncommitted_bytes_, b);
   }
   maybe_start_read_round();

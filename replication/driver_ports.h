@@ -39,7 +39,13 @@ class Executor {
 /// The durable Raft log, vote and snapshot row (storage/raft_storage.h in
 /// production; sim/durable_store.h in the simulator). Failures do not
 /// return: nothing unpersisted may ever be acknowledged.
-class LogStore {
+///
+/// As a consensus::EntryReader it serves the payloads the core released
+/// (RaftConfig::max_resident_log_bytes) on the serial context, while a
+/// persist job may be running on its own: only stable, applied entries are
+/// asked for, and their rows change no more until compaction, which the
+/// core performs in memory before the store deletes them.
+class LogStore : public consensus::EntryReader {
  public:
   virtual ~LogStore() = default;
   virtual bool empty() const = 0;

@@ -54,6 +54,7 @@ void RaftDriver::start() {
   // write at 29 was acknowledged). The steady clock only grows.
   next_read_id_ = std::max<uint64_t>(1, executor_.now_ns());
   raft_ = std::make_unique<consensus::Raft>(options_.raft, std::move(init));
+  raft_->set_entry_reader(&store_);
   for (const auto& [member, addr] : options_.configured_addresses) peers_.set_peer_address(member, addr);
   stopped_ = false;
   // Not now: whoever started the driver sees it started before any Ready.

@@ -67,7 +67,8 @@ Check LogMatching::compare(const NodeId& a, const RaftLog& la, const NodeId& b, 
     auto tb = lb.term(i);
     bool same = ta == tb;
     if (same && i >= la.first_index() && i >= lb.first_index()) {
-      same = la.entry(i).data == lb.entry(i).data && la.entry(i).type == lb.entry(i).type;
+      Entry ea = la.entry(i), eb = lb.entry(i);  // copies: read back from the store when released
+      same = ea.data == eb.data && ea.type == eb.type;
     }
     if (!same) {
       std::ostringstream os;

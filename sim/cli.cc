@@ -235,6 +235,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     total.crashes += s.crashes;
     total.partitions += s.partitions;
     total.snapshots_installed += s.snapshots_installed;
+    total.read_back += s.read_back;
     total.conf_changes += s.conf_changes;
     total.probes += s.probes;
     total.crash_failovers += s.crash_failovers;
@@ -248,7 +249,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
       out << "result seed=" << seed << " events=" << s.events << " messages=" << s.messages
           << " committed=" << s.committed << " acked=" << s.writes_acked << " reads=" << s.reads_ok
           << " crashes=" << s.crashes << " torn=" << s.torn_crashes << " partitions=" << s.partitions
-          << " leaders=" << s.leaders << " snapshots=" << s.snapshots_installed << " conf_changes=" << s.conf_changes
+          << " leaders=" << s.leaders << " snapshots=" << s.snapshots_installed << " read_back=" << s.read_back << " conf_changes=" << s.conf_changes
           << " probes=" << s.probes << " probes_refused=" << s.probes_refused << " old_term_commits=" << s.old_term_commits << " liveness_ticks=" << s.liveness_ticks << " end_ticks=" << s.end_ticks << "\n";
       if (o.fleet) out << "fleet: " << describe(s.fleet) << "\n";
     }
@@ -262,7 +263,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   out << "stats: events=" << total.events << " messages=" << total.messages << " committed=" << total.committed
       << " acked_writes=" << total.writes_acked << " reads=" << total.reads_ok << " crashes=" << total.crashes
       << " partitions=" << total.partitions << " snapshots=" << total.snapshots_installed
-      << " conf_changes=" << total.conf_changes << " probes=" << total.probes
+      << " read_back=" << total.read_back      << " conf_changes=" << total.conf_changes << " probes=" << total.probes
       << " probes_refused=" << total.probes_refused << " crash_failovers=" << total.crash_failovers
       << " crash_failover_ms="
       << (total.crash_failovers ? total.crash_failover_us / 1000 / static_cast<int64_t>(total.crash_failovers) : 0)

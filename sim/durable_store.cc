@@ -61,6 +61,19 @@ std::optional<Term> DurableStore::term(LogIndex i) const {
   return entries_[i.value() - entries_.front().index.value()].term;
 }
 
+std::vector<Entry> DurableStore::read(LogIndex lo, LogIndex hi, size_t max_bytes, size_t overhead_bytes) const {
+  std::vector<Entry> out;
+  if (entries_.empty() || lo < entries_.front().index) return out;
+  size_t bytes = 0;
+  for (LogIndex i = lo; i <= hi && i <= entries_.back().index; i = i.next()) {
+    const Entry& e = entries_[i.value() - entries_.front().index.value()];
+    bytes += e.data.size() + overhead_bytes;
+    if (!out.empty() && bytes > max_bytes) break;
+    out.push_back(e);
+  }
+  return out;
+}
+
 bool DurableStore::covers(LogIndex i, Term t) const {
   if (i <= snapshot_.index) return true;
   auto stored = term(i);

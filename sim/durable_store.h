@@ -40,6 +40,9 @@ class DurableStore {
   LogIndex last_index() const;
   /// Term of the stored entry at `i` (or of the snapshot when i is its index).
   std::optional<Term> term(LogIndex i) const;
+  /// Stored entries [lo, hi]: `lo`, then as many as fit `max_bytes`
+  /// (payload plus `overhead_bytes` each); empty when `lo` is not stored.
+  std::vector<Entry> read(LogIndex lo, LogIndex hi, size_t max_bytes, size_t overhead_bytes) const;
   /// Whether index `i` with term `t` is durable: stored with that term, or
   /// covered by the stored snapshot.
   bool covers(LogIndex i, Term t) const;

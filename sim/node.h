@@ -100,6 +100,8 @@ class NodeHooks {
   virtual void probe(Node& n, const NodeId& peer, std::function<void(bool)> done) = 0;
   virtual void on_applied(Node& n, const Entry& e) = 0;
   virtual void on_restored(Node& n, const Snapshot& s) = 0;
+  /// The core read released payloads back from the durable store.
+  virtual void on_read_back(Node& n, const std::vector<Entry>& entries) = 0;
   /// The member (re)started from `recovered`.
   virtual void on_started(Node& n, const InitialState& recovered) = 0;
   virtual void on_reply(Node& n, ClientReply r) = 0;
@@ -185,6 +187,11 @@ class Node final : private replication::Executor,
   void bootstrap(const consensus::InitialState&) override {}
   void persist(const consensus::Ready& rd) override;
   void save_snapshot(const consensus::Snapshot& snap, LogIndex compact_to) override { store_.compact(snap, compact_to); }
+  std::vector<Entry> read_entries(LogIndex lo, LogIndex hi, size_t max_bytes, size_t overhead_bytes) override {
+    auto out = store_.read(lo, hi, max_bytes, overhead_bytes);
+    hooks_.on_read_back(*this, out);
+    return out;
+  }
   [[noreturn]] void fatal(const std::string& what) override;
   // replication::PeerSender: the simulated network
   void send(std::vector<Message> msgs) override;

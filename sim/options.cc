@@ -96,6 +96,9 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   }
   // Drawn last: the draws above, and so every seed's schedule, stay as they were.
   r.apply_bytes_per_ready = rng.chance(0.5) ? 0 : rng.pick(std::vector<size_t>{1, 16, 64, 256});
+  // Most runs release payloads (the controller does), many down to none:
+  // followers behind then get entries read back from the durable store.
+  r.resident_log_bytes = rng.chance(0.25) ? 0 : rng.pick(std::vector<size_t>{1, 64, 1024});
 
   if (o.nodes) r.nodes = *o.nodes;
   if (o.probe_leader) r.probe_leader = *o.probe_leader;
@@ -152,7 +155,8 @@ std::string RunOptions::describe() const {
      << " async_fsync=" << (async_fsync ? 1 : 0) << " fsync_us=" << fsync_min_us << "-" << fsync_max_us
      << " keep_removed=" << (keep_removed ? 1 : 0) << " promote_learners=" << (promote_learners ? 1 : 0)
      << " handoff_us=0-" << handoff_max_us << " fsync_stall=" << fsync_stall
-     << " apply_bytes=" << apply_bytes_per_ready << " probe_leader=" << (probe_leader ? 1 : 0);
+     << " apply_bytes=" << apply_bytes_per_ready << " probe_leader=" << (probe_leader ? 1 : 0)
+     << " resident_log_bytes=" << resident_log_bytes;
   if (fleet) os << fleet_options.describe();
   return os.str();
 }

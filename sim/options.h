@@ -112,6 +112,10 @@ struct RunOptions {
   /// backlog is applied over many turns of the event loop, with ticks,
   /// messages and crashes in between (the production bound is 1 MiB).
   size_t apply_bytes_per_ready = 0;
+  /// The core's max_resident_log_bytes: 0 keeps every payload in memory;
+  /// otherwise applied payloads past it are released and read back from the
+  /// durable store (the production bound is 8 MiB).
+  size_t resident_log_bytes = 0;
   /// Followers dial a silent leader and campaign early when it is down
   /// (DriverOptions::probe_silent_leader); not drawn: production does it.
   bool probe_leader = true;

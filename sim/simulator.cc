@@ -61,6 +61,7 @@ Node& Simulator::add_node(const NodeId& id, const InitialState& initial) {
   s.raft.max_inflight_msgs = o_.max_inflight;
   s.raft.max_bytes_per_msg = o_.max_bytes_per_msg;
   s.raft.max_committed_bytes_per_ready = o_.apply_bytes_per_ready;
+  s.raft.max_resident_log_bytes = o_.resident_log_bytes;
   if (!o_.bug.empty() && !is_fleet_bug(o_.bug)) consensus::enable_planted_bug(s.raft.knobs, o_.bug);
   // Clock skew: this member's ticks come a little faster or slower.
   double rate = 1.0 + o_.skew * (2.0 * rng_.unit() - 1.0);
@@ -325,6 +326,22 @@ void Simulator::on_restored(Node& n, const Snapshot& s) {
   trace("restore " + n.id().str() + " snapshot index=" + std::to_string(s.index.value()));
   report(applied_prefix_.on_restore(history_, n.id(), s, n.state_machine()));
   if (fleet_) fleet_->on_restored(n);
+}
+
+void Simulator::on_read_back(Node& n, const std::vector<Entry>& entries) {
+  stats_.read_back += entries.size();
+  // Only committed payloads are released, so what comes back must be the
+  // committed history itself (the core checks index and term; this checks
+  // the command).
+  for (const Entry& e : entries) {
+    const CommittedEntry* c = history_.at(e.index);
+    if (c == nullptr || !c->known) continue;  // committed before this checker saw it
+    if (c->term != e.term || c->type != e.type || c->data != e.data) {
+      report(Violation{"read-back", n.id(), e.term, e.index,
+                       "read back " + describe_entry(e.term, e.type, e.data) + " where " +
+                           describe_entry(c->term, c->type, c->data) + " is committed"});
+    }
+  }
 }
 
 void Simulator::on_started(Node& n, const InitialState& recovered) {

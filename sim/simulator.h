@@ -37,6 +37,7 @@ struct SimStats {
   uint64_t partitions = 0;
   uint64_t leaders = 0;  ///< distinct (term, leader) pairs seen
   uint64_t snapshots_installed = 0;
+  uint64_t read_back = 0;  ///< entries the cores read back from their stores (released payloads)
   uint64_t conf_changes = 0;
   /// From a leader's crash to the next leader (any member, a later term):
   /// the failover time the probes shorten (--probe-leader 0 for an A/B).
@@ -97,6 +98,7 @@ class Simulator final : private NodeHooks, private FleetEnv {
   int64_t now_us() const override { return q_.now(); }
   void on_applied(Node& n, const Entry& e) override;
   void on_restored(Node& n, const Snapshot& s) override;
+  void on_read_back(Node& n, const std::vector<Entry>& entries) override;
   void on_started(Node& n, const InitialState& recovered) override;
   void on_reply(Node& n, ClientReply r) override;
   void on_crashed(Node& n) override;

@@ -66,6 +66,8 @@ constexpr const char* kClearConf = "DELETE FROM snapshot_conf";
 constexpr const char* kAddConf = "INSERT INTO snapshot_conf (node_id, learner) VALUES (?1, ?2)";
 constexpr const char* kMaxIndex = "SELECT MAX(idx), MIN(idx) FROM entries";
 constexpr const char* kGetEntries = "SELECT idx, term, type, data, crc FROM entries WHERE idx > ?1 ORDER BY idx";
+constexpr const char* kGetEntryRange =
+    "SELECT idx, term, type, data, crc FROM entries WHERE idx >= ?1 AND idx <= ?2 ORDER BY idx";
 constexpr const char* kAddEntry = "INSERT INTO entries (idx, term, type, data, crc) VALUES (?1, ?2, ?3, ?4, ?5)";
 // Version 1 -> 2: the checksum columns, then every row's checksum.
 constexpr const char* kMigrate1To2 =
@@ -191,6 +193,7 @@ std::unique_ptr<RaftStorage> RaftStorage::open(const std::string& data_dir, cons
   auto db = Database::open(path, options.vfs);
   if (!db.ok()) storage_fatal("op=open path=" + path + " error=" + quoted(db.error().message));
   std::unique_ptr<RaftStorage> s(new RaftStorage(std::move(db.value()), lock_fd, data_dir));
+  s->vfs_ = options.vfs;
   s->init_schema();
   s->read_cached_state();
   // A crash between a snapshot file's rename and the commit naming it
@@ -201,6 +204,7 @@ std::unique_ptr<RaftStorage> RaftStorage::open(const std::string& data_dir, cons
 }
 
 RaftStorage::~RaftStorage() {
+  reader_.reset();
   db_.reset();
   ::close(lock_fd_);  // releases the flock
 }
@@ -368,6 +372,28 @@ std::optional<Snapshot> RaftStorage::snapshot() {
   return snap;
 }
 
+Entry RaftStorage::entry_from_row(Statement& st, const char* op) {
+  Entry e;
+  e.index = LogIndex(u64(st.column_int64(0)));
+  e.term = Term(u64(st.column_int64(1)));
+  auto type = decode_type(st.column_int64(2));
+  if (!type) {
+    storage_fatal(std::string("op=") + op + " path=" + path() + " error=" +
+                  quoted("corrupt log: entry " + std::to_string(e.index.value()) + " has unknown type " +
+                         std::to_string(st.column_int64(2))));
+  }
+  e.type = *type;
+  e.data = st.column_blob(3);
+  uint32_t stored = static_cast<uint32_t>(st.column_int64(4));
+  uint32_t computed = entry_crc(e.index.value(), e.term.value(), st.column_int64(2), e.data);
+  if (stored != computed) {
+    storage_fatal(std::string("op=") + op + " path=" + path() + " error=" +
+                  quoted("corrupt log: entry " + std::to_string(e.index.value()) + " fails its CRC32C check (stored " +
+                         std::to_string(stored) + ", computed " + std::to_string(computed) + ")"));
+  }
+  return e;
+}
+
 std::vector<Entry> RaftStorage::read_entries_after(LogIndex index, const char* op) {
   std::vector<Entry> out;
   StatementRef st = stmt(kGetEntries, op);
@@ -376,25 +402,41 @@ std::vector<Entry> RaftStorage::read_entries_after(LogIndex index, const char* o
     auto row = st->step();
     TENURE_MUST(row, op);
     if (!row.value()) break;
-    Entry e;
-    e.index = LogIndex(u64(st->column_int64(0)));
-    e.term = Term(u64(st->column_int64(1)));
-    auto type = decode_type(st->column_int64(2));
-    if (!type) {
-      storage_fatal(std::string("op=") + op + " path=" + path() + " error=" +
-                    quoted("corrupt log: entry " + std::to_string(e.index.value()) + " has unknown type " +
-                           std::to_string(st->column_int64(2))));
+    out.push_back(entry_from_row(*st, op));
+  }
+  return out;
+}
+
+std::vector<Entry> RaftStorage::read_entries(LogIndex lo, LogIndex hi, size_t max_bytes, size_t overhead_bytes) {
+  const char* op = "read_entries";
+  if (!reader_) {
+    auto db = Database::open(path(), vfs_);
+    if (!db.ok()) storage_fatal("op=" + std::string(op) + " path=" + path() + " error=" + quoted(db.error().message));
+    reader_ = std::move(db.value());
+    TENURE_MUST(reader_->exec("PRAGMA query_only=1"), op);
+  }
+  std::vector<Entry> out;
+  {
+    auto cached = reader_->cached(kGetEntryRange);
+    TENURE_MUST(cached, op);
+    StatementRef st = std::move(cached.value());
+    TENURE_MUST(st->bind_int64(1, i64(lo.value())), op);
+    TENURE_MUST(st->bind_int64(2, i64(hi.value())), op);
+    size_t bytes = 0;
+    for (;;) {
+      auto row = st->step();
+      TENURE_MUST(row, op);
+      if (!row.value()) break;
+      Entry e = entry_from_row(*st, op);
+      bytes += e.data.size() + overhead_bytes;
+      if (!out.empty() && bytes > max_bytes) break;
+      out.push_back(std::move(e));
     }
-    e.type = *type;
-    e.data = st->column_blob(3);
-    uint32_t stored = static_cast<uint32_t>(st->column_int64(4));
-    uint32_t computed = entry_crc(e.index.value(), e.term.value(), st->column_int64(2), e.data);
-    if (stored != computed) {
-      storage_fatal(std::string("op=") + op + " path=" + path() + " error=" +
-                    quoted("corrupt log: entry " + std::to_string(e.index.value()) + " fails its CRC32C check (stored " +
-                           std::to_string(stored) + ", computed " + std::to_string(computed) + ")"));
-    }
-    out.push_back(std::move(e));
+  }
+  if (out.empty() || out.front().index != lo) {
+    storage_fatal("op=" + std::string(op) + " path=" + path() + " error=" +
+                  quoted("entry " + std::to_string(lo.value()) + " is not stored (asked for " +
+                         std::to_string(lo.value()) + ".." + std::to_string(hi.value()) + ")"));
   }
   return out;
 }

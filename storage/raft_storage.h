@@ -11,8 +11,10 @@
 // that cannot be opened, is of an unknown schema version, is corrupt, or
 // whose data_dir is locked by another process is fatal the same way.
 //
-// Thread: one owner (the Raft driver's strand). Not thread-safe, except
-// write_snapshot_file.
+// Threads: the writes and load() run on one thread at a time (the persist
+// thread, and the strand at start). read_entries runs on the strand beside
+// them, on a connection of its own (WAL: a reader sees committed rows and
+// never blocks the writer). write_snapshot_file runs on any thread.
 
 #include <memory>
 #include <optional>
@@ -78,6 +80,11 @@ class RaftStorage final : public replication::LogStore {
   /// that no Ready waits for a whole compaction). Its file is written first
   /// unless write_snapshot_file wrote it already.
   void save_snapshot(const consensus::Snapshot& snapshot, consensus::LogIndex compact_to) override;
+  /// The stored entries [lo, hi] for the core's released payloads
+  /// (consensus::EntryReader): `lo`, then as many as fit `max_bytes`. On the
+  /// reading connection; fatal when a row is missing or fails its CRC.
+  std::vector<consensus::Entry> read_entries(consensus::LogIndex lo, consensus::LogIndex hi, size_t max_bytes,
+                                             size_t overhead_bytes) override;
   /// storage_fatal with this file's path.
   [[noreturn]] void fatal(const std::string& what) override;
 
@@ -120,8 +127,12 @@ class RaftStorage final : public replication::LogStore {
   void delete_entries(const char* sql, consensus::LogIndex index, const char* op);
   consensus::ConfState read_conf(const char* op);
   std::vector<consensus::Entry> read_entries_after(consensus::LogIndex index, const char* op);
+  /// The entry in the current row of `st` (idx, term, type, data, crc), checked.
+  consensus::Entry entry_from_row(Statement& st, const char* op);
 
   std::unique_ptr<Database> db_;
+  std::unique_ptr<Database> reader_;  ///< read_entries' connection, opened on first use
+  std::string vfs_;
   int lock_fd_;
   std::string data_dir_;
   std::string snapshot_file_;  ///< the current snapshot's file; empty: none, or inline (version 2)

@@ -58,6 +58,10 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
     persisted_entries += rd.entries.size();
   }
   void save_snapshot(const consensus::Snapshot&, LogIndex) override {}
+  // Stores nothing, so releases nothing (max_resident_log_bytes stays 0).
+  std::vector<Entry> read_entries(LogIndex lo, LogIndex, size_t, size_t) override {
+    fatal("read_entries(" + std::to_string(lo.value()) + "): this fake stores no entry");
+  }
   [[noreturn]] void fatal(const std::string& what) override { throw std::runtime_error(what); }
   // PeerSender
   void send(std::vector<Message> msgs) override {
