@@ -56,24 +56,24 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) W
 constexpr const char* kWritten = "written_revision";
 constexpr const char* kGap = "gap_through_revision";
 
-constexpr const char* kInsert =
-    "INSERT OR REPLACE INTO records (shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, "
-    "drain_ms, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+// A record's columns after its shard, in the order record_at() reads them
+// (a macro so that every statement below is one literal).
+#define HISTORY_RECORD_COLUMNS "revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags"
+
+constexpr const char* kInsert = "INSERT OR REPLACE INTO records (shard, " HISTORY_RECORD_COLUMNS
+                                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 // An imported record never replaces one this member wrote itself.
-constexpr const char* kImport =
-    "INSERT OR IGNORE INTO records (shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, "
-    "drain_ms, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+constexpr const char* kImport = "INSERT OR IGNORE INTO records (shard, " HISTORY_RECORD_COLUMNS
+                                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 constexpr const char* kHead = "SELECT revisions FROM heads WHERE shard = ?1";
 constexpr const char* kSetHead = "INSERT OR REPLACE INTO heads (shard, revisions) VALUES (?1, ?2)";
 constexpr const char* kDropHead = "DELETE FROM heads WHERE shard = ?1";
 constexpr const char* kDropRecord = "DELETE FROM records WHERE revision = ?1 AND shard = ?2";
-constexpr const char* kSelect =
-    "SELECT revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM records "
-    "WHERE revision = ?1 AND shard = ?2";
+constexpr const char* kSelect = "SELECT " HISTORY_RECORD_COLUMNS " FROM records WHERE revision = ?1 AND shard = ?2";
 // An exported page: records after the cursor in the table's order (the
 // cursor is the last record of the page before, so any order works).
 constexpr const char* kExport =
-    "SELECT shard, revision, epoch, from_worker, to_worker, reason, at_ms, prepare_ms, drain_ms, flags FROM records "
+    "SELECT shard, " HISTORY_RECORD_COLUMNS " FROM records "
     "WHERE revision <= ?1 AND (revision, shard) > (?2, ?3) ORDER BY revision, shard LIMIT ?4";
 // Earlier layouts, moved over on open: the first (one table keyed by
 // (shard, revision)), and one with a hashed head key that main had for an
@@ -575,8 +575,7 @@ bool HistoryStore::query_one(const char* sql) {
 void HistoryStore::move_old_records(const char* table) {
   uint64_t moved = 0;
   {
-    auto rows = db_->cached(std::string("SELECT shard, revision, epoch, from_worker, to_worker, reason, at_ms, "
-                                        "prepare_ms, drain_ms, flags FROM ") + table);
+    auto rows = db_->cached(std::string("SELECT shard, " HISTORY_RECORD_COLUMNS " FROM ") + table);
     HISTORY_MUST(rows, "migrate");
     storage::StatementRef st = std::move(rows.value());
     for (;;) {

@@ -20,6 +20,12 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
                         .Help("Highest log index applied to the state machine")
                         .Register(r)
                         .Add({})),
+      log_payload_bytes(prometheus::BuildGauge()
+                            .Name("tenure_raft_log_payload_bytes")
+                            .Help("Payload bytes of Raft log entries held in memory: unpersisted, unapplied, or "
+                                  "among the newest 8 MiB applied (older ones are read from raft.db when needed)")
+                            .Register(r)
+                            .Add({})),
       is_leader(prometheus::BuildGauge()
                     .Name("tenure_raft_is_leader")
                     .Help("1 if this member is the leader")

@@ -19,6 +19,7 @@ struct RaftMetrics {
   prometheus::Gauge& term;
   prometheus::Gauge& commit_index;
   prometheus::Gauge& applied_index;
+  prometheus::Gauge& log_payload_bytes;  ///< the log's payloads held in memory
   prometheus::Gauge& is_leader;
   prometheus::Gauge& revision;
   prometheus::Counter& leader_changes;

@@ -375,6 +375,7 @@ void RaftNode::update_summary() {
   metrics_.term.Set(static_cast<double>(s.term.value()));
   metrics_.commit_index.Set(static_cast<double>(s.commit.value()));
   metrics_.applied_index.Set(static_cast<double>(s.applied.value()));
+  metrics_.log_payload_bytes.Set(static_cast<double>(driver_.raft().log().resident_bytes()));
   metrics_.is_leader.Set(s.is_leader ? 1 : 0);
   metrics_.revision.Set(static_cast<double>(s.revision.value()));
   metrics_.members.Set(static_cast<double>(s.members.size()));

@@ -37,6 +37,23 @@ HistoryRecord rec(uint64_t revision, uint64_t epoch, const std::string& to) {
   return h;
 }
 
+/// The record both old layouts' fixtures below hold for s1 at revision 8:
+/// ('s1', 8, 2, 'w1', 'w2', reason 3, 1008, 7, 9, flags 6).
+HistoryRecord moved_record() {
+  HistoryRecord h;
+  h.revision = Revision(8);
+  h.epoch = Epoch(2);
+  h.from = WorkerId("w1");
+  h.to = WorkerId("w2");
+  h.reason = ChangeReason::kRebalance;
+  h.at_ms = 1008;
+  h.prepare_ms = 7;
+  h.drain_ms = 9;
+  h.drain_timed_out = true;  // flag 2
+  h.prepared = true;         // flag 4
+  return h;
+}
+
 HistoryStore::Answer read(HistoryStore& store, const std::string& shard) {
   std::promise<HistoryStore::Answer> p;
   store.read(ShardId(shard), [&p](HistoryStore::Answer a) { p.set_value(std::move(a)); });
@@ -121,6 +138,33 @@ TEST(HistoryStore, ManyShardsInOneBatchKeepTheirNewestRecordsAndTheFileOnlyThose
   EXPECT_EQ(db.value()->query_text("SELECT count(*) FROM heads").value(), "50");
 }
 
+// Ids at the contract's 128-character limit, many sharing a long prefix
+// (as generated ids do): heads keyed by them and records round-trip.
+TEST(HistoryStore, IdsOfTheLongestLengthRoundTrip) {
+  storage::testing::TempDir dir;
+  const std::string prefix(120, 'p');
+  auto shard = [&](int s) {
+    std::string id = prefix + std::to_string(10000000 + s);
+    return id.substr(0, 128);
+  };
+  ASSERT_EQ(shard(0).size(), 128u);
+  const std::string worker = std::string(127, 'w') + "x";
+  {
+    HistoryStore store(dir.path(), 2);
+    for (uint64_t r = 1; r <= 3; ++r) {
+      for (int s = 0; s < 200; ++s) store.record(ShardId(shard(s)), rec(r, r, worker));
+    }
+    store.submit(Revision(3));
+    auto a = read(store, shard(137));
+    EXPECT_EQ(revisions(a), (std::vector<uint64_t>{2, 3}));
+    EXPECT_EQ(a.records[1], rec(3, 3, worker));
+  }
+  HistoryStore reopened(dir.path(), 2);
+  reopened.opened_at(Revision(3));
+  EXPECT_EQ(read(reopened, shard(199)).records[0], rec(2, 2, worker));
+  EXPECT_EQ(revisions(read(reopened, shard(0))), (std::vector<uint64_t>{2, 3}));
+}
+
 // A history.db of the first layout (keyed by shard, before records were
 // clustered by revision) is moved over when the store opens it: its
 // records read the same, the old table is gone, and its gap is kept.
@@ -147,13 +191,7 @@ TEST(HistoryStore, AFileOfTheFirstLayoutIsMovedOverOnOpen) {
   EXPECT_EQ(revisions(s1), (std::vector<uint64_t>{3, 8}));
   EXPECT_EQ(s1.gap_through, Revision(2));
   ASSERT_EQ(s1.records.size(), 2u);
-  EXPECT_EQ(s1.records[1].from, WorkerId("w1"));
-  EXPECT_EQ(s1.records[1].to, WorkerId("w2"));
-  EXPECT_EQ(s1.records[1].reason, ChangeReason::kRebalance);
-  EXPECT_EQ(s1.records[1].prepare_ms, 7u);
-  EXPECT_TRUE(s1.records[1].prepared);
-  EXPECT_TRUE(s1.records[1].drain_timed_out);
-  EXPECT_FALSE(s1.records[1].prepare_timed_out);
+  EXPECT_EQ(s1.records[1], moved_record());  // every field
   EXPECT_EQ(revisions(read(store, "s2")), (std::vector<uint64_t>{5}));
   store.record(ShardId("s2"), rec(10, 2, "w1"));
   store.submit(Revision(10));
@@ -190,7 +228,7 @@ TEST(HistoryStore, AFileWithHashedHeadsIsMovedOverOnOpen) {
   EXPECT_EQ(revisions(s1), (std::vector<uint64_t>{3, 8}));
   EXPECT_EQ(s1.gap_through, Revision(0));
   ASSERT_EQ(s1.records.size(), 2u);
-  EXPECT_EQ(s1.records[1].to, WorkerId("w2"));
+  EXPECT_EQ(s1.records[1], moved_record());
   EXPECT_EQ(revisions(read(store, "s2")), (std::vector<uint64_t>{8}));
   auto db = storage::Database::open(dir.path() + "/history.db");
   ASSERT_TRUE(db.ok());
