@@ -117,6 +117,9 @@ void AgentService::leave(const WorkerId& worker, std::string request_id, std::fu
   opt.max_concurrent_moves = options.max_concurrent_moves;
   opt.join_delay_ms = options.join_delay_ms;
   opt.now_ms = port_.wall_ms();
+  // Planned on the strand like a failover, so bounded like one: past the
+  // bound the policy moves the rest as a failover (continue_failovers).
+  opt.max_failovers_per_pass = options.max_failovers_per_pass;
   // The agent has stopped accepting writes: its shards may move at once.
   auto cmds = failover_commands(request_id, worker, plan_failover(sm, worker, opt), ChangeReason::kReleased,
                                 /*declare=*/true, options.max_command_list_bytes);

@@ -26,6 +26,7 @@ PlacementOptions FleetPolicy::placement_options(uint64_t wall_ms) const {
   o.held = &held_until_ms_;
   o.hold_formerly_owned = holding_formerly_owned_;
   o.max_assignments_per_pass = options_.max_assignments_per_pass;
+  o.max_failovers_per_pass = options_.max_failovers_per_pass;
   return o;
 }
 
@@ -204,18 +205,25 @@ void FleetPolicy::add_failover(const StateMachine& sm, const WorkerId& dead, std
 
 void FleetPolicy::continue_failovers(const StateMachine& sm, uint64_t now_ms, uint64_t wall_ms,
                                      std::vector<Decision>& out) {
-  // Each plan scans every shard: at most one worker per pass, and passes no
-  // more often than placements, so that pieces failing under load (a busy
-  // or changing leader) do not turn into a storm of whole-state scans.
+  // Dead workers still holding shards: a failover larger than one pass
+  // (max_failovers_per_pass), or pieces that failed. One plan for them all,
+  // bounded like the first, and passes no more often than placements, so
+  // that pieces failing under load (a busy or changing leader) do not turn
+  // into a storm of planning.
   if (now_ms - last_continue_ms_ < options_.placement_min_interval_ms) return;
+  std::vector<WorkerId> left;
   for (const auto& [id, w] : sm.workers()) {
     if (w.state != WorkerState::kDead || sm.shards_of(id).empty()) continue;
     // Pieces still in flight (this leader's own failover, proposed together): wait for them.
     if (declaring_dead_.count(id) || failing_over_.count(id)) continue;
-    last_continue_ms_ = now_ms;
-    add_failover(sm, id, plan_failover(sm, id, placement_options(wall_ms)), /*declare=*/false,
-                 ChangeReason::kDeadWorker, out);
-    return;
+    left.push_back(id);
+  }
+  if (left.empty()) return;
+  last_continue_ms_ = now_ms;
+  auto plans = plan_failovers(sm, left, placement_options(wall_ms));
+  for (size_t k = 0; k < left.size(); ++k) {
+    if (plans[k].empty()) continue;
+    add_failover(sm, left[k], std::move(plans[k]), /*declare=*/false, ChangeReason::kDeadWorker, out);
   }
 }
 

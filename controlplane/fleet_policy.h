@@ -66,6 +66,8 @@ struct FleetPolicyOptions {
   size_t max_placements_per_command = 4000;
   /// Unassigned shards one placement pass grants at most (PlacementOptions).
   size_t max_assignments_per_pass = PlacementOptions().max_assignments_per_pass;
+  /// Shards of dead workers planned by one pass at most (PlacementOptions).
+  size_t max_failovers_per_pass = PlacementOptions().max_failovers_per_pass;
   /// The bytes a command's list may take (command_split.h); the simulator
   /// draws smaller values so that few shards make many pieces.
   size_t max_command_list_bytes = kCommandListBudgetBytes;

@@ -268,9 +268,12 @@ std::vector<std::vector<Placement>> plan_failovers(const StateMachine& sm, const
   std::vector<WorkerId> excluded(dead);
   std::sort(excluded.begin(), excluded.end());
   LoadModel model(sm, opt, excluded);
-  for (size_t k = 0; k < dead.size(); ++k) {
-    out[k].reserve(sm.shards_of(dead[k]).size());
+  size_t budget = opt.max_failovers_per_pass;
+  for (size_t k = 0; k < dead.size() && budget > 0; ++k) {
+    out[k].reserve(std::min(budget, sm.shards_of(dead[k]).size()));
     for (const auto& id : sm.shards_of(dead[k])) {
+      if (budget == 0) break;
+      --budget;
       const Shard* s = sm.shard(id);
       // A shard already being handed off goes to its target (counted there).
       const Handoff* h = sm.handoff(id);

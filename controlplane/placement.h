@@ -33,6 +33,13 @@ struct PlacementOptions {
   /// Unassigned shards granted by one plan at most; the rest wait for the
   /// next (the leader plans again once these are applied).
   size_t max_assignments_per_pass = 20000;
+  /// Shards of dead workers given new owners by one failover plan at most;
+  /// the rest stay with their dead owner for the next pass. Planning costs
+  /// ~2 us a shard on the leader's strand (a lookup in the million-shard
+  /// map each): half a million at once held it 1.3 s, past the election
+  /// timeout, and every new leader was deposed as it planned the same
+  /// failover (history_bench, 1,000,000 shards, half the workers gone).
+  size_t max_failovers_per_pass = 50000;
 };
 
 struct PlannedMove {
@@ -52,11 +59,14 @@ struct Plan {
 /// Plans assignments and handoffs for the current state.
 Plan plan_placement(const StateMachine& sm, const PlacementOptions& options);
 
-/// Chooses new owners for every shard `dead` holds, as if it were gone; a
-/// shard without a possible owner gets an empty worker (it becomes unassigned).
+/// Chooses new owners for the shards `dead` holds (the first
+/// options.max_failovers_per_pass of them), as if it were gone; a shard
+/// without a possible owner gets an empty worker (it becomes unassigned).
 std::vector<Placement> plan_failover(const StateMachine& sm, const WorkerId& dead, const PlacementOptions& options);
 /// The same for several workers gone at once, none of them eligible: one
-/// plan per worker of `dead`, in its order, from one model.
+/// plan per worker of `dead`, in its order, from one model, with
+/// options.max_failovers_per_pass placements in all (later workers' plans
+/// may be short or empty).
 std::vector<std::vector<Placement>> plan_failovers(const StateMachine& sm, const std::vector<WorkerId>& dead,
                                                    const PlacementOptions& options);
 

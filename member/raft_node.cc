@@ -107,12 +107,15 @@ void RaftNode::stop() {
 void RaftNode::schedule_tick() {
   // A fixed cadence, not "tick_ms after the last tick ended": time in the
   // core must not stretch under load.
+  // Late is measured from when the tick was due, not from the clamped
+  // timer: a tick that ran for a second (a leader planning a mass failover
+  // on the strand) delays the next by that second, and went uncounted.
   auto now = std::chrono::steady_clock::now();
-  auto next = ticker_.expiry() + std::chrono::milliseconds(options_.tick_ms);
-  ticker_.expires_at(next < now ? now : next);
+  tick_due_ = ticker_.expiry() + std::chrono::milliseconds(options_.tick_ms);
+  ticker_.expires_at(tick_due_ < now ? now : tick_due_);
   ticker_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || !ticking_) return;
-    note_tick_delay(std::chrono::steady_clock::now() - ticker_.expiry());
+    note_tick_delay(std::chrono::steady_clock::now() - tick_due_);
     ++ticks_;
     driver_.tick();
     maybe_catch_up();

@@ -213,6 +213,10 @@ class RaftNode final : private replication::Executor,
   boost::asio::io_context& io_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer ticker_;
+  /// When the next tick was due by the cadence. The timer is clamped to
+  /// now after a tick that ran long; lateness is measured against this, so
+  /// the time a tick itself took counts too.
+  std::chrono::steady_clock::time_point tick_due_{};
   NodeOptions options_;
   storage::RaftStorage& storage_;
   PeerSender& peers_;

@@ -68,7 +68,11 @@ void RaftDriver::stop() {
 
 void RaftDriver::tick() {
   if (stopped_) return;
+  const consensus::Role before = raft_->role();
+  const int silent_ticks = raft_->ticks_since_leader_heard();
+  const NodeId leader = raft_->leader();
   raft_->tick();
+  log_timeout(before, silent_ticks, leader);
   expire_requests();
   if (raft_->role() == consensus::Role::kLeader) {
     if (options_.promote_learners) maybe_promote_learners();
@@ -79,6 +83,24 @@ void RaftDriver::tick() {
   if (every_tick_hook_) every_tick_hook_();
   process();
   check_hand_over();
+}
+
+void RaftDriver::log_timeout(consensus::Role before, int silent_ticks, const NodeId& leader) {
+  // A tick changes the role only on a timeout: the election timeout of a
+  // follower (or of a candidate whose election failed), or a leader's check
+  // quorum. Said once per change, as etcd's "is starting a new election":
+  // why leadership moved is the first question after it did.
+  const consensus::Role after = raft_->role();
+  if (after == before) return;
+  const std::string term = std::to_string(raft_->term().value());
+  if (before == consensus::Role::kLeader) {
+    log_warn("raft", "event=stepped_down node=" + id().str() + " term=" + term +
+                         " detail=\"heard from no majority within an election timeout (check quorum)\"");
+  } else if (after == consensus::Role::kPreCandidate || after == consensus::Role::kCandidate) {
+    log_info("raft", "event=election_timeout node=" + id().str() + " term=" + term + " role=" +
+                         consensus::to_string(after) + " silent_ticks=" + std::to_string(silent_ticks) +
+                         " leader=" + (leader.empty() ? std::string("none") : leader.str()));
+  }
 }
 
 void RaftDriver::schedule_process() {

@@ -208,6 +208,8 @@ class RaftDriver {
   void maybe_promote_learners();
   void maybe_probe_leader();
   void check_hand_over();
+  /// Logs a role change a tick made (an election timeout, check quorum).
+  void log_timeout(consensus::Role before, int silent_ticks, const NodeId& leader);
   NodeError not_leader() const;
   bool refuse_if_not_leader(EntryDone& done);
 

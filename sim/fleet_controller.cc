@@ -25,6 +25,7 @@ controlplane::FleetPolicyOptions policy_options(const FleetOptions& o) {
   p.placement_min_interval_ms = o.placement_min_interval_ms;
   p.max_placements_per_command = o.max_placements_per_command;
   p.max_assignments_per_pass = o.max_assignments_per_pass;
+  p.max_failovers_per_pass = o.max_failovers_per_pass;
   p.max_command_list_bytes = o.max_command_list_bytes;
   p.prepare_timeout_ms = o.controller_prepare_timeout_ms;
   // The controller-side planted bugs are knobs of the production policy

@@ -88,6 +88,8 @@ struct FleetOptions {
 
   /// Unassigned shards one placement pass grants at most.
   size_t max_assignments_per_pass = 20000;
+  /// Shards of dead workers one failover pass plans at most.
+  size_t max_failovers_per_pass = 50000;
 
   /// The data-plane program in the loop (CONTRACT.md, "Agent and program"):
   /// with `program`, agents drain a planned move's shard through a program

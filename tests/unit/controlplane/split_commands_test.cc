@@ -307,6 +307,60 @@ TEST_F(LargeFailoverTest, ANewLeaderContinuesAFailoverCutShort) {
   expect_moved_once();
 }
 
+// Half the fleet gone at once, more shards than one pass plans: every
+// expired worker is declared dead in the first pass (none keeps a lease),
+// each pass places at most max_failovers_per_pass, and the continuation
+// passes move the rest, each shard once.
+TEST_F(LargeFailoverTest, AFailoverLargerThanAPassGoesInSlices) {
+  FleetPolicyOptions o = options();
+  o.max_failovers_per_pass = 2500;
+  o.placement_min_interval_ms = 200;
+  FleetPolicy p(o);
+  p.start_leading(sm, 0);
+  const size_t dying = sm.shards_of(WorkerId("w1")).size() + sm.shards_of(WorkerId("w2")).size();
+  ASSERT_GT(dying, 4 * o.max_failovers_per_pass);
+  auto alive = [&](uint64_t now) {
+    for (auto w : {"w3", "w4"}) p.heartbeat(sm, WorkerId(w), now);
+  };
+  alive(3001);
+  auto ds = p.tick(sm, 3001, 3001);
+  size_t declared = 0, placed = 0;
+  for (auto& d : ds) {
+    if (d.kind == Decision::Kind::kDeclareDead) {
+      ++declared;
+      placed += std::get<DeclareDead>(d.command.body).placements.size();
+    } else if (d.kind == Decision::Kind::kFailover) {
+      placed += std::get<FailoverShards>(d.command.body).placements.size();
+    }
+  }
+  EXPECT_EQ(declared, 2u);
+  EXPECT_EQ(placed, o.max_failovers_per_pass);
+  size_t passes = 1;
+  uint64_t now = 3001;
+  while (!ds.empty()) {
+    for (auto& d : ds) {
+      EXPECT_EQ(sm.apply(d.command).code, ApplyCode::kOk);
+      p.finished(d);
+    }
+    now += o.placement_min_interval_ms;
+    alive(now);
+    ds = p.tick(sm, now, now);
+    size_t this_pass = 0;
+    for (auto& d : ds) {
+      ASSERT_EQ(d.kind, Decision::Kind::kFailover);
+      this_pass += std::get<FailoverShards>(d.command.body).placements.size();
+    }
+    EXPECT_LE(this_pass, o.max_failovers_per_pass);
+    if (!ds.empty()) ++passes;
+    ASSERT_LT(passes, 100u);
+  }
+  EXPECT_EQ(passes, (dying + o.max_failovers_per_pass - 1) / o.max_failovers_per_pass);
+  EXPECT_TRUE(sm.shards_of(WorkerId("w1")).empty());
+  EXPECT_TRUE(sm.shards_of(WorkerId("w2")).empty());
+  EXPECT_EQ(sm.count(ShardState::kActive), kShards);
+  for (const auto& [id, s] : sm.shards()) ASSERT_EQ(s.epoch.value(), history.of(id).size()) << id.str();
+}
+
 TEST_F(LargeFailoverTest, ExpiredHandoffsAreCompletedInBoundedPieces) {
   // Drain w1 with no limit on moves in flight: thousands of handoffs at once.
   FleetPolicyOptions o = options();
