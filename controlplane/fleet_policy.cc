@@ -64,6 +64,7 @@ void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
   ending_prepares_.clear();
   declaring_dead_.clear();
   failing_over_.clear();
+  moving_dead_shards_ = 0;
   last_continue_ms_ = 0;
   expiring_.clear();
   held_until_ms_.clear();
@@ -178,7 +179,11 @@ void FleetPolicy::check_leases(const StateMachine& sm, uint64_t now_ms, uint64_t
   if (expired.empty()) return;
   // One plan for every worker whose lease ran out in this pass: none of
   // them is given another's shards, and the placement model is built once.
-  auto plans = plan_failovers(sm, expired, placement_options(wall_ms));
+  // While an earlier slice is in flight they are only declared dead (no
+  // lease for them from now on); their shards follow in later slices.
+  PlacementOptions opt = placement_options(wall_ms);
+  if (moving_dead_shards_ > 0) opt.max_failovers_per_pass = 0;
+  auto plans = plan_failovers(sm, expired, opt);
   for (size_t k = 0; k < expired.size(); ++k) {
     add_failover(sm, expired[k], std::move(plans[k]), /*declare=*/true, ChangeReason::kDeadWorker, out);
   }
@@ -191,6 +196,7 @@ void FleetPolicy::add_failover(const StateMachine& sm, const WorkerId& dead, std
   for (size_t k = 0; k < cmds.size(); ++k) {
     Command& c = cmds[k];
     bool first = declare && k == 0;
+    if (!first || !std::get<DeclareDead>(c.body).placements.empty()) ++moving_dead_shards_;
     Decision d{first ? Decision::Kind::kDeclareDead : Decision::Kind::kFailover, next_id_++, std::move(c), dead,
                first ? held : 0};
     if (first) {
@@ -210,7 +216,7 @@ void FleetPolicy::continue_failovers(const StateMachine& sm, uint64_t now_ms, ui
   // bounded like the first, and passes no more often than placements, so
   // that pieces failing under load (a busy or changing leader) do not turn
   // into a storm of planning.
-  if (now_ms - last_continue_ms_ < options_.placement_min_interval_ms) return;
+  if (moving_dead_shards_ > 0 || now_ms - last_continue_ms_ < options_.placement_min_interval_ms) return;
   std::vector<WorkerId> left;
   for (const auto& [id, w] : sm.workers()) {
     if (w.state != WorkerState::kDead || sm.shards_of(id).empty()) continue;
@@ -291,8 +297,12 @@ void FleetPolicy::maybe_place(const StateMachine& sm, uint64_t now_ms, uint64_t 
 
 void FleetPolicy::finished(const Decision& d) {
   switch (d.kind) {
-    case Decision::Kind::kDeclareDead: declaring_dead_.erase(d.worker); break;
+    case Decision::Kind::kDeclareDead:
+      declaring_dead_.erase(d.worker);
+      if (!std::get<DeclareDead>(d.command.body).placements.empty() && moving_dead_shards_ > 0) --moving_dead_shards_;
+      break;
     case Decision::Kind::kFailover: {
+      if (moving_dead_shards_ > 0) --moving_dead_shards_;
       auto it = failing_over_.find(d.worker);
       if (it != failing_over_.end() && --it->second == 0) failing_over_.erase(it);
       break;

@@ -188,6 +188,11 @@ class FleetPolicy {
   std::set<WorkerId> declaring_dead_;
   /// Failover pieces (kFailover) in flight, per dead worker.
   std::map<WorkerId, size_t> failing_over_;
+  /// Decisions in flight that move shards of dead workers (a DeclareDead
+  /// with placements, a piece of a failover). One slice at a time: the
+  /// next is planned once these are applied, so a mass failover goes at
+  /// the pace the members apply it, not at the pace the leader can plan.
+  size_t moving_dead_shards_ = 0;
   uint64_t last_continue_ms_ = 0;  ///< the last continue_failovers plan
   std::set<ShardId> expiring_;
   /// Shards not to be placed before the time given (deleted, maybe re-created).

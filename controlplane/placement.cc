@@ -264,7 +264,7 @@ std::vector<std::vector<Placement>> plan_failovers(const StateMachine& sm, const
   // leases ran out together, as when a whole fleet restarts, stalled the
   // leader's strand for seconds with a model each).
   bool any = std::any_of(dead.begin(), dead.end(), [&](const WorkerId& d) { return !sm.shards_of(d).empty(); });
-  if (!any) return out;
+  if (!any || opt.max_failovers_per_pass == 0) return out;
   std::vector<WorkerId> excluded(dead);
   std::sort(excluded.begin(), excluded.end());
   LoadModel model(sm, opt, excluded);

@@ -367,13 +367,15 @@ void RaftNode::update_summary() {
   };
   for (const auto& id : conf.voters) add(id, false);
   for (const auto& id : conf.learners) add(id, true);
-  if (s.leader != last_leader_) {
-    if (!s.leader.empty()) {
-      metrics_.leader_changes.Increment();
-      log_info("raft", "event=leader_changed node=" + options_.id.str() + " leader=" + s.leader.str() +
-                           " term=" + std::to_string(s.term.value()));
-    }
+  // A change is a leader or a term we had not followed: a follower whose
+  // election timeout passed (its leader stalled) and that hears the same
+  // leader again in the same term, its pre-vote lost, saw no change.
+  if (!s.leader.empty() && (s.leader != last_leader_ || s.term != last_leader_term_)) {
+    metrics_.leader_changes.Increment();
+    log_info("raft", "event=leader_changed node=" + options_.id.str() + " leader=" + s.leader.str() +
+                         " term=" + std::to_string(s.term.value()));
     last_leader_ = s.leader;
+    last_leader_term_ = s.term;
   }
   metrics_.term.Set(static_cast<double>(s.term.value()));
   metrics_.commit_index.Set(static_cast<double>(s.commit.value()));

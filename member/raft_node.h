@@ -232,7 +232,8 @@ class RaftNode final : private replication::Executor,
   uint64_t ticks_ = 0;
   std::chrono::steady_clock::time_point last_late_tick_log_{};
   bool marking_started_ = false;
-  NodeId last_leader_;
+  NodeId last_leader_;  ///< the last leader known, and its term (leader_changes)
+  Term last_leader_term_;
   controlplane::Revision metrics_revision_{~uint64_t(0)};
   uint64_t history_written_seen_ = 0;  ///< the history store's counts at the last update
   uint64_t history_dropped_seen_ = 0;

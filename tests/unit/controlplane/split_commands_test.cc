@@ -335,8 +335,11 @@ TEST_F(LargeFailoverTest, AFailoverLargerThanAPassGoesInSlices) {
   }
   EXPECT_EQ(declared, 2u);
   EXPECT_EQ(placed, o.max_failovers_per_pass);
+  // One slice at a time: nothing more while this one is in flight.
+  uint64_t now = 3001 + 2 * o.placement_min_interval_ms;
+  alive(now);
+  EXPECT_TRUE(p.tick(sm, now, now).empty());
   size_t passes = 1;
-  uint64_t now = 3001;
   while (!ds.empty()) {
     for (auto& d : ds) {
       EXPECT_EQ(sm.apply(d.command).code, ApplyCode::kOk);
