@@ -257,6 +257,11 @@ int64_t Fleet::liveness_bound_us() const {
   // committed: every shard ever created may be unassigned at once.
   uint64_t passes = static_cast<uint64_t>(next_shard_) / std::max<size_t>(1, f_.max_assignments_per_pass) + 1;
   ms += passes * (f_.placement_min_interval_ms + 4 * f_.min_call_ms);
+  // Likewise a failover moves at most max_failovers_per_pass shards of dead
+  // workers a pass, the next slice once the last one applied: every shard
+  // may be on workers that died together.
+  uint64_t slices = static_cast<uint64_t>(next_shard_) / std::max<size_t>(1, f_.max_failovers_per_pass) + 1;
+  ms += slices * (f_.placement_min_interval_ms + 4 * f_.min_call_ms);
   // With programs, each planned move may first wait for its target to
   // prepare (up to the agent's or the leader's timeout, whichever is
   // shorter), and at most max_concurrent_moves are in flight: a drain of a
