@@ -142,12 +142,12 @@ std::vector<Entry> RaftLog::slice(LogIndex lo, LogIndex hi) const {
   std::vector<Entry> out;
   if (lo > hi) return out;
   TENURE_CHECK(lo > offset_ && hi <= last_index(), "slice out of range " << lo << ".." << hi);
-  out.reserve(hi.value() - lo.value() + 1);
   if (lo <= released_) {
     out = read_back(lo, std::min(hi, released_), std::numeric_limits<size_t>::max(), 0);
     TENURE_CHECK(out.back().index == std::min(hi, released_), "read back " << lo << ".." << hi << " came short");
     lo = out.back().index.next();
   }
+  out.reserve(out.size() + (hi.value() + 1 - lo.value()));
   for (LogIndex i = lo; i <= hi; i = i.next()) out.push_back(at(i));
   return out;
 }

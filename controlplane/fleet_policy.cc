@@ -63,7 +63,6 @@ void FleetPolicy::start_leading(const StateMachine& sm, uint64_t now_ms) {
   prepare_seen_ms_.clear();
   ending_prepares_.clear();
   declaring_dead_.clear();
-  failing_over_.clear();
   moving_dead_shards_ = 0;
   last_continue_ms_ = 0;
   expiring_.clear();
@@ -203,7 +202,6 @@ void FleetPolicy::add_failover(const StateMachine& sm, const WorkerId& dead, std
       declaring_dead_.insert(dead);
     } else {
       d.shards = std::get<FailoverShards>(d.command.body).placements.size();
-      ++failing_over_[dead];
     }
     out.push_back(std::move(d));
   }
@@ -220,8 +218,8 @@ void FleetPolicy::continue_failovers(const StateMachine& sm, uint64_t now_ms, ui
   std::vector<WorkerId> left;
   for (const auto& [id, w] : sm.workers()) {
     if (w.state != WorkerState::kDead || sm.shards_of(id).empty()) continue;
-    // Pieces still in flight (this leader's own failover, proposed together): wait for them.
-    if (declaring_dead_.count(id) || failing_over_.count(id)) continue;
+    // Its declaration still in flight: the dead state is not applied yet.
+    if (declaring_dead_.count(id)) continue;
     left.push_back(id);
   }
   if (left.empty()) return;
@@ -301,12 +299,9 @@ void FleetPolicy::finished(const Decision& d) {
       declaring_dead_.erase(d.worker);
       if (!std::get<DeclareDead>(d.command.body).placements.empty() && moving_dead_shards_ > 0) --moving_dead_shards_;
       break;
-    case Decision::Kind::kFailover: {
+    case Decision::Kind::kFailover:
       if (moving_dead_shards_ > 0) --moving_dead_shards_;
-      auto it = failing_over_.find(d.worker);
-      if (it != failing_over_.end() && --it->second == 0) failing_over_.erase(it);
       break;
-    }
     case Decision::Kind::kExpireHandoffs:
       for (const auto& id : std::get<CompleteMoves>(d.command.body).shards) expiring_.erase(id);
       break;

@@ -186,8 +186,6 @@ class FleetPolicy {
   std::map<ShardId, uint64_t> prepare_seen_ms_;
   std::set<ShardId> ending_prepares_;  ///< EndPrepares(expired) in flight
   std::set<WorkerId> declaring_dead_;
-  /// Failover pieces (kFailover) in flight, per dead worker.
-  std::map<WorkerId, size_t> failing_over_;
   /// Decisions in flight that move shards of dead workers (a DeclareDead
   /// with placements, a piece of a failover). One slice at a time: the
   /// next is planned once these are applied, so a mass failover goes at
