@@ -71,7 +71,9 @@ ConfState apply_conf_change(ConfState conf, const ConfChange& cc);
 
 /// A state-machine snapshot covering the log up to `index` (thesis §5.1).
 /// `data` is shared because the leader may send the same snapshot to
-/// several followers; it is immutable once built.
+/// several followers; it is immutable once built. Null once the member's
+/// store holds it (Raft::release_snapshot_data): the bytes live in the
+/// store, and whoever sends the snapshot reads them from there.
 struct Snapshot {
   LogIndex index;
   Term term;

@@ -97,6 +97,11 @@ class RaftLog {
   /// Records a snapshot the application took at `snap.index` (<= applied) and
   /// drops entries up to `compact_to` (<= snap.index).
   void compact(Snapshot snap, LogIndex compact_to);
+  /// Lets go of the snapshot's data if it is still the one at `index`: the
+  /// member's store holds it (a sender reads it from there).
+  void release_snapshot_data(LogIndex index) {
+    if (snapshot_.index == index) snapshot_.data.reset();
+  }
 
  private:
   const Entry& at(LogIndex i) const { return entries_[i.value() - offset_.value() - 1]; }

@@ -10,9 +10,11 @@
 // writes the snapshot file durably (storage/snapshot_file.h) and exits;
 // the parent pays the fork (page tables: milliseconds per GiB of state),
 // not the encoding. A thread of the parent waits for the child, reads the
-// file back (the bytes a lagging follower is sent) and hands the result
-// back; the driver then records it in the core (Raft::compact_at) and
-// stores its row (RaftStorage::save_snapshot, a small transaction).
+// file back and hands the result back; the driver then records the
+// snapshot in the core (Raft::compact_at, without its bytes) and stores its
+// row (RaftStorage::save_snapshot, a small transaction whose checksum
+// covers the bytes), after which the bytes are let go: a lagging follower
+// is sent the file itself (peers::TransportOptions::snapshot_dir).
 //
 // The child touches nothing shared: it closes every inherited descriptor
 // (listening sockets, the data_dir LOCK) before it writes, dies with the

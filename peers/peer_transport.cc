@@ -5,6 +5,7 @@
 #include "peers/peer_batch.h"
 #include "peers/raft_wire.h"
 #include "peers/wire_limits.h"
+#include "storage/snapshot_file.h"
 
 namespace tenure::peers {
 
@@ -158,53 +159,89 @@ void PeerTransport::on_done(const NodeId& id, LaneId which, size_t body_bytes, c
   pump(id);
 }
 
+// One snapshot on its way to a peer: chunk after chunk, each request sent
+// when the one before was answered. The bytes come from the message when
+// it carries them, else from the snapshot's file, opened once (it stays
+// readable if a newer snapshot replaces it meanwhile).
+struct PeerTransport::SnapshotTransfer {
+  NodeId to;
+  std::string address;
+  std::string id;  ///< names the transfer at the receiver
+  Message message;
+  std::unique_ptr<storage::SnapshotFileReader> file;
+  uint64_t size = 0;
+  uint32_t crc = 0;  ///< CRC32C of the bytes sent so far
+
+  std::string chunk(uint64_t offset, size_t n) const {
+    if (file) return file->read(offset, n);
+    const std::string& data = *message.snapshot->data;
+    return data.substr(static_cast<size_t>(offset), n);
+  }
+};
+
 void PeerTransport::send_snapshot(const NodeId& id, Message m) {
-  std::string address, transfer;
+  auto t = std::make_shared<SnapshotTransfer>();
   {
     std::lock_guard<std::mutex> lock(mu_);
     Peer& p = peers_[id];
     if (p.snapshot_in_flight || p.address.empty()) return;  // the leader retries after a timeout
     p.snapshot_in_flight = true;
-    address = p.address;
-    transfer = options_.self.str() + "-" + std::to_string(++transfer_seq_);
+    t->address = p.address;
+    t->id = options_.self.str() + "-" + std::to_string(++transfer_seq_);
   }
-  log_info("transport", "event=snapshot_send to=" + id.str() + " index=" +
-                            std::to_string(m.snapshot->index.value()) + " bytes=" +
-                            std::to_string(m.snapshot->data ? m.snapshot->data->size() : 0));
-  send_chunk(id, address, std::make_shared<Message>(std::move(m)), transfer, 0);
+  t->to = id;
+  const consensus::Snapshot& snap = *m.snapshot;
+  if (snap.data) {
+    t->size = snap.data->size();
+  } else if ((t->file = storage::SnapshotFileReader::open(options_.snapshot_dir, snap.index, snap.term))) {
+    t->size = t->file->size();
+  } else {
+    // A newer snapshot replaced this one in the store: the core sends that
+    // one once it hears this one failed.
+    log_info("transport", "event=snapshot_superseded to=" + id.str() + " index=" + std::to_string(snap.index.value()));
+    return end_transfer(*t, false);
+  }
+  log_info("transport", "event=snapshot_send to=" + id.str() + " index=" + std::to_string(snap.index.value()) +
+                            " bytes=" + std::to_string(t->size) + " from=" + (t->file ? "file" : "memory"));
+  t->message = std::move(m);
+  send_chunk(std::move(t), 0);
 }
 
-void PeerTransport::send_chunk(const NodeId& id, std::string address, std::shared_ptr<Message> m,
-                               std::string transfer, size_t offset) {
-  const std::string& data = *m->snapshot->data;
-  bool last = offset >= data.size();
+void PeerTransport::send_chunk(std::shared_ptr<SnapshotTransfer> t, uint64_t offset) {
+  bool last = offset >= t->size;
   net::ClientRequest req;
   req.method = "POST";
   req.headers = headers();
   req.timeout_ms = options_.request_timeout_ms * 5;
   size_t n = 0;
   if (last) {
-    req.target = "/raft/snapshot/done?transfer=" + transfer + "&total=" + std::to_string(data.size());
-    req.body = encode_snapshot_meta(*m, crc32c(data));
+    req.target = "/raft/snapshot/done?transfer=" + t->id + "&total=" + std::to_string(t->size);
+    req.body = encode_snapshot_meta(t->message, t->crc);
   } else {
-    n = std::min(options_.snapshot_chunk_bytes, data.size() - offset);
-    req.body = data.substr(offset, n);
-    req.target = "/raft/snapshot/chunk?transfer=" + transfer + "&offset=" + std::to_string(offset) +
+    req.body = t->chunk(offset, options_.snapshot_chunk_bytes);
+    n = req.body.size();
+    t->crc = crc32c_extend(t->crc, req.body.data(), n);
+    req.target = "/raft/snapshot/chunk?transfer=" + t->id + "&offset=" + std::to_string(offset) +
                  "&crc=" + std::to_string(crc32c(req.body));
   }
-  client_.request(address, std::move(req), [this, id, address, m, transfer, offset, n, last](net::ClientResult r) {
+  std::string address = t->address;
+  client_.request(address, std::move(req), [this, t = std::move(t), offset, n, last](net::ClientResult r) {
     bool ok = r.ok() && r.value().status == 204;
-    if (ok && !last) return send_chunk(id, address, m, transfer, offset + n);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      peers_[id].snapshot_in_flight = false;
-    }
+    if (ok && !last) return send_chunk(t, offset + n);
     if (!ok) {
-      log_warn("transport", "event=snapshot_failed to=" + id.str() + " offset=" + std::to_string(offset) +
+      log_warn("transport", "event=snapshot_failed to=" + t->to.str() + " offset=" + std::to_string(offset) +
                                 " status=" + (r.ok() ? std::to_string(r.value().status) : std::string(net::to_string(r.code()))));
     }
-    if (snapshot_verdict_) snapshot_verdict_(id, ok);
+    end_transfer(*t, ok);
   });
+}
+
+void PeerTransport::end_transfer(const SnapshotTransfer& t, bool delivered) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    peers_[t.to].snapshot_in_flight = false;
+  }
+  if (snapshot_verdict_) snapshot_verdict_(t.to, delivered);
 }
 
 }  // namespace tenure::peers

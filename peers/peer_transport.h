@@ -36,6 +36,10 @@ struct TransportOptions {
   /// Larger messages are never sent (the peer would refuse them): dropped, logged and counted.
   size_t max_message_bytes = 4 << 20;
   size_t snapshot_chunk_bytes = 512 << 10;
+  /// Where a snapshot message without data (Raft::release_snapshot_data)
+  /// reads its bytes: the member's data_dir, whose snapshot files it streams
+  /// a chunk at a time.
+  std::string snapshot_dir;
   uint32_t request_timeout_ms = 2000;
   uint32_t max_backoff_ms = 1000;
   /// A probe (PeerSender::probe) that gets no answer this soon proves nothing.
@@ -80,9 +84,10 @@ class PeerTransport : public replication::PeerSender {
   void pump_lane(const consensus::NodeId& id, Peer& p, LaneId lane);  // requires mu_
   void on_done(const consensus::NodeId& id, LaneId lane, size_t body_bytes, const net::ClientResult& r);
   void count_refused(const char* reason);
+  struct SnapshotTransfer;
   void send_snapshot(const consensus::NodeId& id, consensus::Message m);
-  void send_chunk(const consensus::NodeId& id, std::string address, std::shared_ptr<consensus::Message> m,
-                  std::string transfer, size_t offset);
+  void send_chunk(std::shared_ptr<SnapshotTransfer> t, uint64_t offset);
+  void end_transfer(const SnapshotTransfer& t, bool delivered);
   net::HeaderMap headers() const;
 
   net::HttpClient& client_;

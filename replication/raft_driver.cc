@@ -53,8 +53,10 @@ void RaftDriver::start() {
   // at an older index (tenure-sim seed 100051: a read at index 28 after a
   // write at 29 was acknowledged). The steady clock only grows.
   next_read_id_ = std::max<uint64_t>(1, executor_.now_ns());
+  const LogIndex snapshot_index = init.snapshot.index;
   raft_ = std::make_unique<consensus::Raft>(options_.raft, std::move(init));
   raft_->set_entry_reader(&store_);
+  raft_->release_snapshot_data(snapshot_index);  // restored; the store keeps the bytes
   for (const auto& [member, addr] : options_.configured_addresses) peers_.set_peer_address(member, addr);
   stopped_ = false;
   // Not now: whoever started the driver sees it started before any Ready.
@@ -204,6 +206,7 @@ void RaftDriver::install_snapshot(const consensus::Snapshot& snap) {
   }
   applied_bytes_ = 0;
   last_snapshot_bytes_ = snap.data ? snap.data->size() : 0;
+  raft_->release_snapshot_data(snap.index);  // durable in the store since this Ready persisted
   events_.snapshot_installed(snap);
   log_info("raft", "event=snapshot_installed node=" + id().str() + " index=" + std::to_string(snap.index.value()));
 }
@@ -305,21 +308,28 @@ void RaftDriver::record_snapshot() {
     return;
   }
   LogIndex index = made.snapshot.index;
-  auto compacted = raft_->compact_at(std::move(made.snapshot), snapshot_keep_);
+  // The core keeps the snapshot's index, term and configuration only: its
+  // file is durable already, and the data goes to the store's row (for its
+  // checksum) and is then let go.
+  consensus::Snapshot meta = made.snapshot;
+  meta.data.reset();
+  auto compacted = raft_->compact_at(std::move(meta), snapshot_keep_);
   if (!compacted) {
     // A snapshot from the leader got there first: this one is older.
     log_info("raft", "event=snapshot_superseded node=" + id().str() + " index=" + std::to_string(index.value()));
     return;
   }
   applied_bytes_ -= std::min(applied_bytes_, snapshot_start_bytes_);
-  last_snapshot_bytes_ = compacted->first.data ? compacted->first.data->size() : 0;
+  last_snapshot_bytes_ = made.snapshot.data->size();
   events_.snapshot_taken(made, compacted->second);
+  consensus::Snapshot snap = std::move(compacted->first);
+  snap.data = std::move(made.snapshot.data);
   // On the persist context, after the Ready persisted before it and before
   // any later one (its jobs run in order). The data is durable already, so
   // this is a small transaction: the row naming it and the compacted
   // entries' deletion. A crash before it lands leaves the older snapshot
   // and the full log, which is as good.
-  executor_.persist([this, snap = compacted->first, compact_to = compacted->second, made = std::move(made)] {
+  executor_.persist([this, snap = std::move(snap), compact_to = compacted->second, made = std::move(made)] {
     uint64_t t1 = executor_.now_ns();
     store_.save_snapshot(snap, compact_to);
     log_info("raft", "event=snapshot_taken node=" + id().str() + " index=" + std::to_string(snap.index.value()) +

@@ -193,7 +193,10 @@ void RaftDriver::step_one(consensus::Message& m) {
   if (!known_sender(m)) return events_.dropped("unknown_sender", m.from, type, "not a member this node knows");
   std::unique_ptr<StagedState> staged;
   LogIndex snap_index;
-  if (m.type == consensus::MessageType::kSnapshot && m.snapshot && m.snapshot->data) {
+  if (m.type == consensus::MessageType::kSnapshot) {
+    // A sender reads a snapshot's bytes from its store (PeerSender); one
+    // that arrives without them cannot be installed.
+    if (!m.snapshot || !m.snapshot->data) return events_.dropped("bad_snapshot_data", m.from, type, "no data");
     // Decoded and checked before the core may make it durable: a snapshot
     // that cannot be restored used to be persisted, then stop the member
     // at every start.

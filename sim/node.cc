@@ -52,6 +52,7 @@ void Node::crash() {
   driver_.reset();
   sm_.reset();
   prev_terms_.clear();
+  made_files_.clear();
   acked_.clear();
   ack_terms_.clear();
   torn_ = torn_now_ = CrashPoint::kNone;
@@ -159,12 +160,28 @@ void Node::fatal(const std::string& what) {
 
 // ---- The network ----
 
+std::shared_ptr<const std::string> Node::snapshot_bytes(const consensus::Snapshot& s) {
+  // Files older than the recorded snapshot are removed (storage/snapshot_file.h).
+  made_files_.erase(made_files_.begin(), made_files_.lower_bound(store_.snapshot().index));
+  const Snapshot& stored = store_.snapshot();
+  if (stored.index == s.index && stored.term == s.term && stored.data) return stored.data;
+  auto it = made_files_.find(s.index);
+  return it != made_files_.end() && it->second.term == s.term ? it->second.data : nullptr;
+}
+
 void Node::send(std::vector<Message> msgs) {
   for (auto& m : msgs) {
     std::optional<Term> acked;
     if (!acked_.empty()) {
       acked = acked_.front();
       acked_.pop_front();
+    }
+    // The core forgets a snapshot's bytes once they are stored; the
+    // controller's transport reads them from the snapshot's file, this one
+    // from the store. Still none: the simulator fails the send, as the
+    // transport does when a newer snapshot replaced the file.
+    if (m.type == consensus::MessageType::kSnapshot && m.snapshot && !m.snapshot->data) {
+      m.snapshot->data = snapshot_bytes(*m.snapshot);
     }
     hooks_.on_send(*this, std::move(m), false, acked);
   }
@@ -189,7 +206,10 @@ void Node::make_snapshot(consensus::Snapshot point, std::function<void(replicati
   replication::MadeSnapshot made;
   made.snapshot = std::move(point);
   made.snapshot.data = std::make_shared<const std::string>(sm_->snapshot());
-  hooks_.schedule(*this, hooks_.handoff_us(*this), [done = std::move(done), made = std::move(made)] { done(made); });
+  hooks_.schedule(*this, hooks_.handoff_us(*this), [this, done = std::move(done), made = std::move(made)] {
+    made_files_[made.snapshot.index] = made.snapshot;
+    done(made);
+  });
 }
 
 // ---- Events: what the checkers need ----

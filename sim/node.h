@@ -236,6 +236,12 @@ class Node final : private replication::Executor,
   /// Durable Readies cut and not yet persisted: the log's term before their
   /// first entry when cut (log matching), in order.
   std::deque<Term> prev_terms_;
+  /// Snapshots this member made, as their files would be: durable before
+  /// the core records them, and what a snapshot message is sent from until
+  /// the store's row names one at least as new (PeerSender). A restart
+  /// forgets them, as the controller removes unrecorded files at open.
+  std::map<LogIndex, consensus::Snapshot> made_files_;
+  std::shared_ptr<const std::string> snapshot_bytes(const consensus::Snapshot& s);
   std::deque<std::optional<Term>> acked_;  ///< of every message cut and not yet sent, in send order
   /// The term each ack made since the last Ready was cut names, by (to,
   /// term, index): the log may change before the cut.

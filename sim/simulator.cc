@@ -156,8 +156,15 @@ void Simulator::on_send(Node& from, Message m, bool early, std::optional<Term> a
   report(ack_persisted_.on_send(from.id(), m, from.store(), acked_term));
   report(durable_.on_send(from.id(), m, from.store().hard_state()));
   if (!node(m.to)) return;
-  auto delays = net_.route(m.from, m.to);
   uint64_t life = from.incarnation();
+  if (m.type == MessageType::kSnapshot && !m.snapshot->data) {
+    // Its sender holds its bytes no more (Node::send): the transport fails it.
+    ++stats_.snapshots_unreadable;
+    NodeId f = m.from, t = m.to;
+    after(kTickUs, [this, f, life, t] { report_snapshot(f, life, t, false); });
+    return;
+  }
+  auto delays = net_.route(m.from, m.to);
   if (delays.empty()) {
     ++stats_.dropped;
     if (m.type == MessageType::kSnapshot) {

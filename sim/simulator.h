@@ -37,6 +37,7 @@ struct SimStats {
   uint64_t partitions = 0;
   uint64_t leaders = 0;  ///< distinct (term, leader) pairs seen
   uint64_t snapshots_installed = 0;
+  uint64_t snapshots_unreadable = 0;  ///< sends whose snapshot bytes the sender no longer held (none expected)
   uint64_t read_back = 0;  ///< entries the cores read back from their stores (released payloads)
   uint64_t conf_changes = 0;
   /// From a leader's crash to the next leader (any member, a later term):

@@ -1,11 +1,13 @@
 #include "storage/snapshot_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -81,8 +83,39 @@ void remove_snapshot_files_except(const std::string& data_dir, const std::string
     std::string name = entry.path().filename().string();
     if (name == keep || name.compare(0, kPrefix.size(), kPrefix) != 0) continue;
     if (!ends_with(name, kSuffix) && !(temporaries && ends_with(name, kTempSuffix))) continue;
+    // Names order as their indexes (20 digits): a later one is a snapshot
+    // made and not yet recorded, and a leader may be reading it.
+    if (!temporaries && name > keep) continue;
     std::filesystem::remove(entry.path(), ec);  // a leftover that stays is only disk space
   }
+}
+
+std::unique_ptr<SnapshotFileReader> SnapshotFileReader::open(const std::string& data_dir, consensus::LogIndex index,
+                                                             consensus::Term term) {
+  const std::string path = data_dir + "/" + snapshot_file_name(index, term);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return nullptr;
+  if (fd < 0) file_fatal("read_snapshot", path, "open");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) file_fatal("read_snapshot", path, "fstat");
+  return std::unique_ptr<SnapshotFileReader>(new SnapshotFileReader(fd, static_cast<uint64_t>(st.st_size), path));
+}
+
+SnapshotFileReader::~SnapshotFileReader() { ::close(fd_); }
+
+std::string SnapshotFileReader::read(uint64_t offset, size_t n) const {
+  std::string out(offset >= size_ ? 0 : static_cast<size_t>(std::min<uint64_t>(n, size_ - offset)), '\0');
+  for (size_t done = 0; done < out.size();) {
+    ssize_t got = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) file_fatal("read_snapshot", path_, "pread");
+    if (got == 0) {
+      storage_fatal("op=read_snapshot path=" + path_ + " error=\"the file ends before its size of " +
+                    std::to_string(size_) + " bytes\"");
+    }
+    done += static_cast<size_t>(got);
+  }
+  return out;
 }
 
 }  // namespace tenure::storage

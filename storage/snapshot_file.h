@@ -15,6 +15,8 @@
 // Every function is fatal (storage_fatal) on an I/O failure, like the rest
 // of the storage. Thread-safe: none touches shared state.
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -31,9 +33,35 @@ void write_snapshot_file(const std::string& data_dir, const std::string& name, s
 /// The bytes of data_dir/`name`; fatal (naming the file) if it cannot be read.
 std::string read_snapshot_file(const std::string& data_dir, const std::string& name);
 
-/// Removes snapshot files other than `keep`, and with `temporaries` the
-/// leftovers of interrupted writes too (only at open: meanwhile a snapshot
-/// may be being written beside the running member).
+/// Removes snapshot files older than `keep`; with `temporaries` (only at
+/// open) every other one and the leftovers of interrupted writes too.
+/// Meanwhile a newer snapshot may be being written, or written and not yet
+/// recorded, beside the running member: its file must stay.
 void remove_snapshot_files_except(const std::string& data_dir, const std::string& keep, bool temporaries = false);
+
+/// A snapshot file opened for reading in ranges: a leader streams it to a
+/// follower a chunk at a time instead of holding it in memory. Once open it
+/// stays readable even if the store removes the file (a newer snapshot
+/// replaced it): the open descriptor keeps its bytes.
+class SnapshotFileReader {
+ public:
+  /// Null when data_dir holds no snapshot file at (`index`, `term`): a newer
+  /// one replaced it, or it was never written here.
+  static std::unique_ptr<SnapshotFileReader> open(const std::string& data_dir, consensus::LogIndex index,
+                                                  consensus::Term term);
+  ~SnapshotFileReader();
+  SnapshotFileReader(const SnapshotFileReader&) = delete;
+  SnapshotFileReader& operator=(const SnapshotFileReader&) = delete;
+
+  uint64_t size() const { return size_; }
+  /// Up to `n` bytes from `offset` (fewer only at the end).
+  std::string read(uint64_t offset, size_t n) const;
+
+ private:
+  SnapshotFileReader(int fd, uint64_t size, std::string path) : fd_(fd), size_(size), path_(std::move(path)) {}
+  int fd_;
+  uint64_t size_;
+  std::string path_;
+};
 
 }  // namespace tenure::storage

@@ -158,6 +158,7 @@ int ControllerApp::run() {
   topts.peer_token = config_.auth.peer_token;
   topts.max_batch_bytes = kMaxBatchBytes;
   topts.max_message_bytes = kPeerMaxBodyBytes - 16;
+  topts.snapshot_dir = config_.data_dir;
   p.transport = std::make_unique<PeerTransport>(*p.client, topts);
   p.metrics = std::make_unique<RaftMetrics>(*p.registry);
   p.transport->set_refused_metric(&p.metrics->peer_refused);

@@ -48,6 +48,10 @@ class SnapshotTest(th.ClusterTestCase):
         self.assertStatus(c.add_member(victim.id), 201)
         th.wait_until(lambda: victim.metric("tenure_raft_snapshots_installed_total", 0) > 0, 30,
                       "%s installed a snapshot" % victim.id)
+        # The leader held no snapshot bytes in memory: it streamed its file.
+        sends = [l for l in leader.log_text().splitlines() if "event=snapshot_send to=%s " % victim.id in l]
+        self.assertTrue(sends, "the leader logged no snapshot_send to %s" % victim.id)
+        self.assertIn("from=file", sends[-1])
         view = c.leader().cluster_view()
         th.wait_until(lambda: victim.cluster_view()["applied_index"] >= view["commit_index"], 20,
                       "%s applied up to the leader's commit index" % victim.id)

@@ -57,7 +57,7 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
     ++transactions;
     persisted_entries += rd.entries.size();
   }
-  void save_snapshot(const consensus::Snapshot&, LogIndex) override {}
+  void save_snapshot(const consensus::Snapshot& snap, LogIndex) override { saved.push_back(snap); }
   // Stores nothing, so releases nothing (max_resident_log_bytes stays 0).
   std::vector<Entry> read_entries(LogIndex lo, LogIndex, size_t, size_t) override {
     fatal("read_entries(" + std::to_string(lo.value()) + "): this fake stores no entry");
@@ -99,6 +99,7 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
   void proposals(const char* result, size_t count) override { results[result] += count; }
   void dropped(const char* reason, const NodeId&, const char*, const std::string&) override { drops.push_back(reason); }
 
+  std::vector<consensus::Snapshot> saved;  ///< save_snapshot's arguments
   std::vector<LogIndex> snapshots_started;
   std::vector<consensus::Snapshot> snapshot_points;
   uint64_t state_bytes = 0;  ///< what approximate_snapshot_bytes answers
@@ -164,6 +165,18 @@ void start_following_a(FakeMember& m) {
   m.settle();
 }
 
+/// A snapshot at index 100 from leader b to a, in `term`.
+Message snapshot_from_b(Term term, std::shared_ptr<const std::string> data) {
+  Message snap;
+  snap.type = MessageType::kSnapshot;
+  snap.from = NodeId("b");
+  snap.to = NodeId("a");
+  snap.term = term;
+  snap.snapshot = consensus::Snapshot{LogIndex(100), term, {}, std::move(data)};
+  snap.snapshot->conf.voters = {NodeId("a"), NodeId("b"), NodeId("c")};
+  return snap;
+}
+
 struct Outcome {
   bool done = false;
   std::optional<NodeErrc> error;
@@ -220,13 +233,21 @@ TEST(RaftDriver, ASnapshotStartsOnceTheEntriesAppliedSinceTheLastHoldEnoughBytes
 
 // A state larger than the bound: the next snapshot waits until twice as
 // many bytes as the last snapshot held were applied (1,000,000 long ids
-// make a 230 MB snapshot; one every 64 MiB of log would never stop).
+// make a 230 MB snapshot; one every 64 MiB of log would never stop). The
+// snapshot's bytes meanwhile stay with the store: the core keeps its index,
+// term and configuration, and a snapshot message leaves without data for
+// the sender to read from the store.
 TEST(RaftDriver, TheByteBoundGrowsToTheSizeOfTheLastSnapshot) {
   FakeMember m("a", {NodeId("a")}, 10000, 0, [](DriverOptions& o) { o.snapshot_threshold_bytes = 250; });
   m.elect();
   for (int i = 0; i < 3; ++i) apply_and_tick(m, 100);
   ASSERT_EQ(m.snapshots_started.size(), 1u);
   m.finish_snapshot(500);
+  ASSERT_EQ(m.saved.size(), 1u);
+  ASSERT_NE(m.saved[0].data, nullptr) << "the store's row needs the bytes for its checksum";
+  EXPECT_EQ(m.saved[0].data->size(), 500u);
+  EXPECT_EQ(m.driver->raft().log().snapshot().index, m.saved[0].index);
+  EXPECT_EQ(m.driver->raft().log().snapshot().data, nullptr) << "the core kept the snapshot's bytes";
   for (int i = 0; i < 9; ++i) {
     apply_and_tick(m, 100);
     EXPECT_EQ(m.snapshots_started.size(), 1u) << "after " << (i + 1) << " entries of 100 bytes, a snapshot of 500";
@@ -368,17 +389,27 @@ TEST(RaftDriver, DropsStrangersAnswersAndUndecodableSnapshotsBeforeTheCore) {
   answer.term = Term(50);
   m.driver->step({answer});
   EXPECT_EQ(m.driver->raft().term(), term) << "a stranger's answer moved the term";
-  Message snap;
-  snap.type = MessageType::kSnapshot;
-  snap.from = NodeId("b");
-  snap.to = NodeId("a");
-  snap.term = term.next();
-  snap.snapshot = consensus::Snapshot{LogIndex(100), term.next(), {}, std::make_shared<const std::string>("garbage")};
-  snap.snapshot->conf.voters = {NodeId("a"), NodeId("b"), NodeId("c")};
-  m.driver->step({snap});
+  m.driver->step({snapshot_from_b(term.next(), std::make_shared<const std::string>("garbage"))});
   m.settle();
   EXPECT_EQ(m.drops, (std::vector<std::string>{"unknown_sender", "bad_snapshot_data"}));
   EXPECT_LT(m.driver->raft().log().last_index(), LogIndex(100)) << "an undecodable snapshot reached the core";
+}
+
+TEST(RaftDriver, AnInstalledSnapshotsBytesGoOnceItsReadyIsDurable) {
+  FakeMember m("a", {NodeId("a"), NodeId("b"), NodeId("c")});
+  m.driver->start();
+  m.settle();
+  Term term = m.driver->raft().term().next();
+  m.driver->step({snapshot_from_b(term, nullptr)});
+  m.run_posted();
+  EXPECT_EQ(m.drops, std::vector<std::string>{"bad_snapshot_data"}) << "a snapshot without bytes reached the core";
+  m.driver->step({snapshot_from_b(term, std::make_shared<const std::string>("good"))});
+  m.run_posted();
+  ASSERT_EQ(m.jobs.size(), 1u) << "the Ready installing it is being persisted";
+  EXPECT_NE(m.driver->raft().log().snapshot().data, nullptr) << "let go before the store holds it";
+  m.settle();
+  EXPECT_EQ(m.driver->raft().log().snapshot().index, LogIndex(100));
+  EXPECT_EQ(m.driver->raft().log().snapshot().data, nullptr);
 }
 
 TEST(RaftDriver, AnswersTheVoteOfACandidateAddedAfterItsConfiguration) {
