@@ -1,33 +1,37 @@
 #pragma once
 // A set of shard ids that refers to the ids in the state's shard map
 // instead of copying them: what the state keeps per worker (the shards it
-// owns) and for unassigned shards, a million entries each at scale. A
-// std::set<ShardId> node is 80 bytes of heap with a short id (more with a
-// long one: the id's own allocation); a pointer's node is 48.
+// owns) and for unassigned shards, a million entries each at scale.
+//
+// Layout: sorted chunks of at most kChunk pointers, in order (a B+-tree's
+// leaves without the inner nodes; the chunks are found by binary search
+// over their last ids). About 11 bytes an entry (8 per pointer, chunks
+// 50-100 % full), where a std::set of pointers took 48 (a node each) and a
+// std::set<ShardId> 80: at 1,000,000 owned shards that is ~37 MB less in
+// every member. Inserting or erasing moves at most a chunk's pointers.
 //
 // The ids must outlive their entries: the state erases a shard from these
 // sets before it erases the shard from its map (std::map nodes never move,
 // so the pointers stay valid while the shard exists). Iteration is in id
-// order, as std::set<ShardId>'s.
+// order, as std::set<ShardId>'s. Unlike std::set's, an iterator is
+// invalidated by any insert or erase into its set (the state never
+// changes a set while something iterates it: both run on the Raft strand).
 
 #include <cstddef>
 #include <iterator>
-#include <set>
+#include <vector>
 
 #include "controlplane/types.h"
 
 namespace tenure::controlplane {
 
 class ShardIdSet {
-  struct ByValue {
-    using is_transparent = void;
-    bool operator()(const ShardId* a, const ShardId* b) const { return *a < *b; }
-    bool operator()(const ShardId* a, const ShardId& b) const { return *a < b; }
-    bool operator()(const ShardId& a, const ShardId* b) const { return a < *b; }
-  };
-  using Set = std::set<const ShardId*, ByValue>;
+  using Chunk = std::vector<const ShardId*>;
 
  public:
+  /// Entries per chunk at most; a full chunk splits in two halves.
+  static constexpr size_t kChunk = 256;
+
   class const_iterator {
    public:
     using iterator_category = std::bidirectional_iterator_tag;
@@ -36,41 +40,68 @@ class ShardIdSet {
     using pointer = const ShardId*;
     using reference = const ShardId&;
     const_iterator() = default;
-    explicit const_iterator(Set::const_iterator it) : it_(it) {}
-    const ShardId& operator*() const { return **it_; }
-    const ShardId* operator->() const { return *it_; }
-    const_iterator& operator++() { return ++it_, *this; }
-    const_iterator operator++(int) { return const_iterator(it_++); }
-    const_iterator& operator--() { return --it_, *this; }
-    const_iterator operator--(int) { return const_iterator(it_--); }
-    bool operator==(const const_iterator&) const = default;
+    const ShardId& operator*() const { return *(*chunks_)[chunk_][pos_]; }
+    const ShardId* operator->() const { return (*chunks_)[chunk_][pos_]; }
+    const_iterator& operator++() {
+      if (++pos_ == (*chunks_)[chunk_].size()) ++chunk_, pos_ = 0;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator was = *this;
+      ++*this;
+      return was;
+    }
+    const_iterator& operator--() {
+      if (pos_ == 0) {
+        pos_ = (*chunks_)[--chunk_].size();
+      }
+      --pos_;
+      return *this;
+    }
+    const_iterator operator--(int) {
+      const_iterator was = *this;
+      --*this;
+      return was;
+    }
+    bool operator==(const const_iterator& o) const { return chunk_ == o.chunk_ && pos_ == o.pos_; }
 
    private:
-    Set::const_iterator it_;
+    friend class ShardIdSet;
+    const_iterator(const std::vector<Chunk>* chunks, size_t chunk, size_t pos)
+        : chunks_(chunks), chunk_(chunk), pos_(pos) {}
+    const std::vector<Chunk>* chunks_ = nullptr;
+    size_t chunk_ = 0;  ///< chunks_->size() at the end
+    size_t pos_ = 0;
   };
   using iterator = const_iterator;
   using const_reverse_iterator = std::reverse_iterator<const_iterator>;
 
   /// `id` must be the key of the shard's map entry (see above).
-  void insert(const ShardId& id) { set_.insert(&id); }
-  void erase(const ShardId& id) {
-    auto it = set_.find(id);
-    if (it != set_.end()) set_.erase(it);
-  }
-  size_t count(const ShardId& id) const { return set_.count(id); }
-  size_t size() const { return set_.size(); }
-  bool empty() const { return set_.empty(); }
-  const_iterator begin() const { return const_iterator(set_.begin()); }
-  const_iterator end() const { return const_iterator(set_.end()); }
+  void insert(const ShardId& id);
+  void erase(const ShardId& id);
+  size_t count(const ShardId& id) const;
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const_iterator begin() const { return const_iterator(&chunks_, 0, 0); }
+  const_iterator end() const { return const_iterator(&chunks_, chunks_.size(), 0); }
   const_reverse_iterator rbegin() const { return const_reverse_iterator(end()); }
   const_reverse_iterator rend() const { return const_reverse_iterator(begin()); }
-  const_iterator lower_bound(const ShardId& id) const { return const_iterator(set_.lower_bound(id)); }
-  const_iterator upper_bound(const ShardId& id) const { return const_iterator(set_.upper_bound(id)); }
-  /// Inserts at the end: `id` is after every id in the set (restore, in map order).
-  void insert_last(const ShardId& id) { set_.insert(set_.end(), &id); }
+  /// The first entry not before `id`.
+  const_iterator lower_bound(const ShardId& id) const;
+  /// The first entry after `id`.
+  const_iterator upper_bound(const ShardId& id) const;
+  /// Inserts at the end: `id` is after every id in the set (restore, in map
+  /// order). Fills chunks whole.
+  void insert_last(const ShardId& id);
 
  private:
-  Set set_;
+  /// The first chunk whose last id is not before `id` (chunks_.size() if none).
+  size_t chunk_for(const ShardId& id) const;
+  /// The position of `it` in chunks_ terms, moved past a chunk's end.
+  const_iterator normalized(size_t chunk, size_t pos) const;
+
+  std::vector<Chunk> chunks_;  ///< none empty
+  size_t size_ = 0;
 };
 
 }  // namespace tenure::controlplane

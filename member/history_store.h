@@ -201,6 +201,9 @@ class HistoryStore final : public controlplane::HistorySink {
   const size_t max_queued_;
   std::unique_ptr<storage::Database> db_;  ///< the writer's (and the constructor's, before it starts)
   std::vector<Change> pending_;   ///< applying thread only
+  /// Empties pending_, letting go of its memory past kKeptPendingCapacity.
+  void release_pending();
+  static constexpr size_t kKeptPendingCapacity = 4096;
   controlplane::Revision written_at_open_;
   controlplane::Revision gap_;  ///< writer only (and the constructor)
   /// Writer only: shards deleted since the gap began (an exported page may
