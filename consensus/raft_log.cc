@@ -51,6 +51,7 @@ std::vector<Entry> RaftLog::read_back(LogIndex lo, LogIndex hi, size_t max_bytes
     TENURE_CHECK(out[k].index == i && out[k].term == at(i).term && out[k].type == at(i).type,
                  "read back entry " << i << ": store has index " << out[k].index << " term " << out[k].term);
   }
+  read_back_entries_ += out.size();
   return out;
 }
 

@@ -91,6 +91,9 @@ class RaftLog {
   size_t resident_bytes() const { return resident_bytes_; }
   /// Entries up to here have their payloads released (offset when none).
   LogIndex released_through() const { return released_; }
+  /// Entries read back from the store so far (for a follower further
+  /// behind than the payloads kept): a metric.
+  uint64_t read_back_entries() const { return read_back_entries_; }
 
   /// Replaces the whole log by `snap` (a snapshot received from the leader).
   void restore(Snapshot snap);
@@ -117,6 +120,7 @@ class RaftLog {
   LogIndex applied_;
   LogIndex stable_;
   LogIndex released_;          ///< payloads of entries (offset_, released_] are not in memory
+  mutable uint64_t read_back_entries_ = 0;
   size_t resident_bytes_ = 0;  ///< payload bytes of entries_ held in memory
   EntryReader* reader_ = nullptr;
 };

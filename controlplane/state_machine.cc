@@ -223,10 +223,11 @@ void StateMachine::set_shard_state(const ShardId& id, Shard& s, ShardState state
 
 void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to, ChangeReason reason,
                                 uint64_t at_ms, const LastChange* phases) {
-  WorkerId from = s.worker;
+  // Copies: s.worker (and a caller's `to` taken from a shard) refers to
+  // the index entry of its owner, which goes below once it owns nothing.
+  const WorkerId from = s.worker;
+  const WorkerId target = to;
   if (!from.empty()) {
-    owned_[from].erase(id);
-    if (owned_[from].empty()) owned_.erase(from);
     // The old owner hears it lost the shard; a handoff's source heard it
     // when it was asked to drain, unless the move was still preparing.
     const Handoff* h = handoff(id);
@@ -235,20 +236,27 @@ void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to,
   }
   s.epoch = s.epoch.next();
   // Before the owner changes: a handoff is indexed by its old owner.
-  set_shard_state(id, s, to.empty() ? ShardState::kUnassigned : ShardState::kActive);
-  s.worker = to;
+  set_shard_state(id, s, target.empty() ? ShardState::kUnassigned : ShardState::kActive);
+  if (!from.empty()) {
+    auto was = owned_.find(from);
+    was->second.erase(id);
+    if (was->second.empty()) owned_.erase(was);
+  }
+  s.worker = OwnerRef();
   Revision rev;
-  if (to.empty()) {
+  if (target.empty()) {
     revision_ = revision_.next();
     rev = revision_;
   } else {
-    rev = emit(EventType::kGrant, id, to, s.epoch);
-    owned_[to].insert(key(id));
+    rev = emit(EventType::kGrant, id, target, s.epoch);
+    auto owner = owned_.try_emplace(target).first;
+    owner->second.insert(key(id));
+    s.worker = OwnerRef(&owner->first);
   }
   s.last = phases ? *phases : LastChange{};
   s.last.reason = reason;
   if (history_) {
-    HistoryRecord h{rev, s.epoch, from, to, reason};
+    HistoryRecord h{rev, s.epoch, from, target, reason};
     h.at_ms = at_ms;
     h.prepared = s.last.prepared;
     h.prepare_timed_out = s.last.prepare_timed_out;

@@ -38,8 +38,30 @@ struct LastChange {
   uint32_t drain_ms = 0;
 };
 
+/// A shard's owner: the owner's id as the per-worker index of the state
+/// holds it (StateMachine::shards_of), 8 bytes in every shard where a
+/// WorkerId's string is 32. At 1,000,000 shards that makes a shard map
+/// node 96 bytes instead of 128 (32 MB less in every member). Valid while
+/// the shard is in the state and owned by that worker: the index keeps an
+/// entry for every worker that owns a shard. Reads as a WorkerId.
+class OwnerRef {
+ public:
+  OwnerRef() = default;
+  explicit OwnerRef(const WorkerId* id) : id_(id) {}
+  const WorkerId& id() const { return id_ ? *id_ : kNone; }
+  operator const WorkerId&() const { return id(); }  // NOLINT: reads as the WorkerId it refers to
+  bool empty() const { return id_ == nullptr; }
+  const std::string& str() const { return id().str(); }
+  friend bool operator==(const OwnerRef& a, const WorkerId& b) { return a.id() == b; }
+  friend bool operator==(const OwnerRef& a, const OwnerRef& b) { return a.id() == b.id(); }
+
+ private:
+  static inline const WorkerId kNone{};
+  const WorkerId* id_ = nullptr;
+};
+
 struct Shard {
-  WorkerId worker;  ///< the owner (the old owner during a handoff); empty when unassigned
+  OwnerRef worker;  ///< the owner (the old owner during a handoff); empty when unassigned
   Epoch epoch;
   LastChange last;
   ShardState state = ShardState::kUnassigned;

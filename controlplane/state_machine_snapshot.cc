@@ -199,7 +199,7 @@ bool StateMachine::restore(const std::string& data) {
   for (uint64_t n = r.varint(); n > 0 && !r.failed(); --n) {
     ShardId id(r.str());
     Shard s;
-    s.worker = WorkerId(r.str());
+    WorkerId owner(r.str());
     s.epoch = Epoch(r.varint());
     s.state = static_cast<ShardState>(r.u8());
     // Versions 1 and 2 carry a move's fields for every shard; 3 only for
@@ -237,10 +237,16 @@ bool StateMachine::restore(const std::string& data) {
     }
     ++next.shard_counts_[static_cast<size_t>(s.state)];
     next.shard_id_bytes_ += id.str().size();
-    // The indexes point to the map's own copy of the id (ShardIdSet).
+    // The indexes point to the map's own copy of the id (ShardIdSet), the
+    // shard to its owner's entry in the index (OwnerRef).
+    auto owned = next.owned_.end();
+    if (!owner.empty()) {
+      owned = next.owned_.try_emplace(std::move(owner)).first;
+      s.worker = OwnerRef(&owned->first);
+    }
     const auto& [key, shard] = *next.shards_.emplace_hint(next.shards_.end(), std::move(id), std::move(s));
     if (shard.state == ShardState::kUnassigned) next.unassigned_.insert_last(key);
-    if (!shard.worker.empty()) next.owned_[shard.worker].insert_last(key);
+    if (owned != next.owned_.end()) owned->second.insert_last(key);
     if (shard.state == ShardState::kHandoff) {
       next.handoffs_.emplace_hint(next.handoffs_.end(), key, std::move(h));
       next.handoffs_from_[shard.worker].insert_last(key);

@@ -26,6 +26,12 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
                                   "among the newest 8 MiB applied (older ones are read from raft.db when needed)")
                             .Register(r)
                             .Add({})),
+      log_entries_read_back(prometheus::BuildCounter()
+                                .Name("tenure_raft_log_entries_read_back_total")
+                                .Help("Log entries whose payloads were read back from raft.db (released from memory) "
+                                      "to send to a follower further behind")
+                                .Register(r)
+                                .Add({})),
       is_leader(prometheus::BuildGauge()
                     .Name("tenure_raft_is_leader")
                     .Help("1 if this member is the leader")

@@ -20,6 +20,7 @@ struct RaftMetrics {
   prometheus::Gauge& commit_index;
   prometheus::Gauge& applied_index;
   prometheus::Gauge& log_payload_bytes;  ///< the log's payloads held in memory
+  prometheus::Counter& log_entries_read_back;  ///< released payloads read back from raft.db
   prometheus::Gauge& is_leader;
   prometheus::Gauge& revision;
   prometheus::Counter& leader_changes;

@@ -381,6 +381,10 @@ void RaftNode::update_summary() {
   metrics_.commit_index.Set(static_cast<double>(s.commit.value()));
   metrics_.applied_index.Set(static_cast<double>(s.applied.value()));
   metrics_.log_payload_bytes.Set(static_cast<double>(driver_.raft().log().resident_bytes()));
+  // The core counts (and restarts from 0 with a new core); the counter follows by the difference.
+  uint64_t read_back = driver_.raft().log().read_back_entries();
+  metrics_.log_entries_read_back.Increment(static_cast<double>(read_back - std::min(read_back, read_back_seen_)));
+  read_back_seen_ = read_back;
   metrics_.is_leader.Set(s.is_leader ? 1 : 0);
   metrics_.revision.Set(static_cast<double>(s.revision.value()));
   metrics_.members.Set(static_cast<double>(s.members.size()));

@@ -237,6 +237,7 @@ class RaftNode final : private replication::Executor,
   controlplane::Revision metrics_revision_{~uint64_t(0)};
   uint64_t history_written_seen_ = 0;  ///< the history store's counts at the last update
   uint64_t history_dropped_seen_ = 0;
+  uint64_t read_back_seen_ = 0;  ///< the core's read_back_entries() at the last summary
   std::array<size_t, 3> shards_by_state_{};   ///< cached with metrics_revision_
   std::array<size_t, 3> workers_by_state_{};
   std::function<void()> tick_hook_;

@@ -37,7 +37,7 @@ class BasicsTest(th.ClusterTestCase):
         for m in c.all():
             met = m.metrics()
             for name in ("tenure_raft_term", "tenure_raft_commit_index", "tenure_raft_applied_index",
-                         "tenure_raft_log_payload_bytes", "tenure_raft_is_leader", "tenure_raft_leader_changes_total", "tenure_revision"):
+                         "tenure_raft_log_payload_bytes", "tenure_raft_log_entries_read_back_total", "tenure_raft_is_leader", "tenure_raft_leader_changes_total", "tenure_revision"):
                 self.assertIn(name, met, "%s missing on %s" % (name, m.id))
             self.assertEqual(met["tenure_raft_term"], views[leader.id]["term"])
             self.assertGreaterEqual(met["tenure_raft_commit_index"], 3)  # the 3 bootstrap entries

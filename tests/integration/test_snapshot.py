@@ -64,6 +64,30 @@ class SnapshotTest(th.ClusterTestCase):
                       .get(victim.id) == "follower", 20, "%s promoted to voter" % victim.id)
         th.create_shards(victim, ["after-rejoin"])
 
+    def test_follower_paused_past_the_payloads_kept_catches_up_from_raft_db(self):
+        """A member keeps only the newest 8 MiB of applied payloads in memory;
+        a follower further behind than that is sent the older entries read
+        back from the leader's raft.db (before any snapshot is due)."""
+        c = self.make_cluster(n=3)
+        leader = c.start()
+        victim = c.followers(leader)[0]
+        victim.pause()
+        prefix = "readback-" + "x" * 100 + "-"
+        total = 0
+        for b in range(6):  # ~2.3 MB of ids per create: ~14 MB of entries
+            r = leader.post("/v1/shards", {"count": 20000, "prefix": prefix + "%d-" % b}, timeout=60)
+            self.assertStatus(r, 201)
+            total += len(r.json["created"])
+        self.assertEqual(leader.metric("tenure_raft_log_entries_read_back_total"), 0)
+        victim.resume()
+        th.wait_until(lambda: victim.cluster_view()["applied_index"] >= leader.cluster_view()["commit_index"], 60,
+                      "%s caught up" % victim.id)
+        self.assertGreater(leader.metric("tenure_raft_log_entries_read_back_total"), 0,
+                           "the leader read no entry back from raft.db")
+        self.assertEqual(victim.metric("tenure_raft_snapshots_installed_total", 0), 0, "caught up by a snapshot")
+        self.assertLess(leader.metric("tenure_raft_log_payload_bytes"), 9 * 2 ** 20)
+        self.assertEqual(victim.metric("tenure_shards{state=\"unassigned\"}", 0), total)
+
     def test_wiped_member_refuses_to_bootstrap_again(self):
         """An empty data_dir with its id among peers would bootstrap anew,
         having forgotten its vote and the entries it acknowledged: with

@@ -28,7 +28,8 @@ TEST(ViewsTest, ShardBodyMatchesNlohmann) {
   EXPECT_EQ(shard_body(ShardId("s-0"), unassigned, nullptr, Revision(0)),
             via_nlohmann(ShardId("s-0"), unassigned, Revision(0)));
   Shard owned;
-  owned.worker = WorkerId("w.1_a-B");
+  const WorkerId owner("w.1_a-B");  // the state's owner index holds it
+  owned.worker = controlplane::OwnerRef(&owner);
   owned.epoch = Epoch(18446744073709551615ull);
   owned.state = ShardState::kHandoff;
   controlplane::Handoff move;
