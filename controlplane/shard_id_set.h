@@ -7,8 +7,9 @@
 // leaves without the inner nodes; the chunks are found by binary search
 // over their last ids). About 11 bytes an entry (8 per pointer, chunks
 // 50-100 % full), where a std::set of pointers took 48 (a node each) and a
-// std::set<ShardId> 80: at 1,000,000 owned shards that is ~37 MB less in
-// every member. Inserting or erasing moves at most a chunk's pointers.
+// std::set<ShardId> 80: at 1,000,000 owned shards ~37 MB less in every
+// member by that arithmetic (measured only together with other changes:
+// docs/performance.md, "Controller memory"). Inserting or erasing moves at most a chunk's pointers.
 //
 // The ids must outlive their entries: the state erases a shard from these
 // sets before it erases the shard from its map (std::map nodes never move,
@@ -97,7 +98,8 @@ class ShardIdSet {
  private:
   /// The first chunk whose last id is not before `id` (chunks_.size() if none).
   size_t chunk_for(const ShardId& id) const;
-  /// The position of `it` in chunks_ terms, moved past a chunk's end.
+  /// An iterator at (`chunk`, `pos`), moved to the next chunk's first entry
+  /// when `pos` is one past its chunk's last.
   const_iterator normalized(size_t chunk, size_t pos) const;
 
   std::vector<Chunk> chunks_;  ///< none empty

@@ -157,14 +157,11 @@ void Simulator::on_send(Node& from, Message m, bool early, std::optional<Term> a
   report(durable_.on_send(from.id(), m, from.store().hard_state()));
   if (!node(m.to)) return;
   uint64_t life = from.incarnation();
-  if (m.type == MessageType::kSnapshot && !m.snapshot->data) {
-    // Its sender holds its bytes no more (Node::send): the transport fails it.
-    ++stats_.snapshots_unreadable;
-    NodeId f = m.from, t = m.to;
-    after(kTickUs, [this, f, life, t] { report_snapshot(f, life, t, false); });
-    return;
-  }
-  auto delays = net_.route(m.from, m.to);
+  // A snapshot whose bytes its sender no longer holds (Node::send) fails
+  // as a lost one does: the transport reports it.
+  bool unreadable = m.type == MessageType::kSnapshot && !m.snapshot->data;
+  if (unreadable) ++stats_.snapshots_unreadable;
+  auto delays = unreadable ? std::vector<int64_t>() : net_.route(m.from, m.to);
   if (delays.empty()) {
     ++stats_.dropped;
     if (m.type == MessageType::kSnapshot) {
