@@ -26,18 +26,22 @@ long rss_kb() {
   return 0;
 }
 
-/// A state with `shards` shards and `workers` workers, every shard assigned.
-void build(StateMachine& sm, size_t shards, size_t workers) {
+/// A state with `shards` shards and `workers` workers, every shard assigned
+/// (ids `prefix` + number).
+void build(StateMachine& sm, size_t shards, size_t workers, const std::string& prefix = "shard-") {
   for (size_t w = 0; w < workers; ++w) {
     sm.apply(Command{"", 1000, RegisterWorker{WorkerId("w-" + std::to_string(w)), "10.0.0.1:8000",
                                               "z" + std::to_string(w % 3), 1}});
   }
   for (size_t i = 0; i < shards; i += 100000) {
     CreateShards c;
-    for (size_t k = i; k < std::min(shards, i + 100000); ++k) c.ids.emplace_back("shard-" + std::to_string(k));
+    for (size_t k = i; k < std::min(shards, i + 100000); ++k) c.ids.emplace_back(prefix + std::to_string(k));
     sm.apply(Command{"", 1000, std::move(c)});
   }
-  Plan p = plan_placement(sm, {});
+  // Unbounded passes: every shard assigned in one.
+  PlacementOptions all;
+  all.max_assignments_per_pass = shards;
+  Plan p = plan_placement(sm, all);
   AssignShards a;
   a.reason = ChangeReason::kCreated;
   for (const auto& m : p.assignments) a.placements.push_back({m.shard, m.to, m.epoch});
@@ -106,6 +110,59 @@ void BM_SnapshotRestore(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_SnapshotRestore)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(2);
+
+// Half of 20 workers die at once over 1,000,000 shards with ids of ~100
+// characters (integration.scale_failover's second half): the leader's
+// first failover pass, planned and cut into commands on its strand, then
+// those commands applied (what every member's strand does with them).
+const std::string kLongPrefix = std::string(94, 'x') + "-";
+
+std::vector<WorkerId> nine_of_twenty() {
+  std::vector<WorkerId> dead;
+  for (int w = 1; w <= 9; ++w) dead.emplace_back("w-" + std::to_string(w));
+  return dead;
+}
+
+void BM_FailoverPass(benchmark::State& state) {
+  StateMachine sm;
+  build(sm, 1000000, 20, kLongPrefix);
+  const auto dead = nine_of_twenty();
+  size_t placements = 0, commands = 0;
+  for (auto _ : state) {
+    auto plans = plan_failovers(sm, dead, PlacementOptions{});
+    placements = commands = 0;
+    for (size_t k = 0; k < dead.size(); ++k) {
+      placements += plans[k].size();
+      commands += failover_commands("", dead[k], std::move(plans[k]), ChangeReason::kDeadWorker).size();
+    }
+  }
+  state.counters["placements"] = static_cast<double>(placements);
+  state.counters["commands"] = static_cast<double>(commands);
+}
+BENCHMARK(BM_FailoverPass)->Unit(benchmark::kMillisecond)->Iterations(5);
+
+void BM_FailoverApply(benchmark::State& state) {
+  StateMachine sm;
+  build(sm, 1000000, 20, kLongPrefix);
+  const auto dead = nine_of_twenty();
+  auto plans = plan_failovers(sm, dead, PlacementOptions{});
+  std::vector<Command> cmds;
+  size_t placements = 0;
+  for (size_t k = 0; k < dead.size(); ++k) {
+    placements += plans[k].size();
+    for (auto& c : failover_commands("", dead[k], std::move(plans[k]), ChangeReason::kDeadWorker)) {
+      cmds.push_back(std::move(c));
+    }
+  }
+  for (auto _ : state) {
+    for (auto& c : cmds) benchmark::DoNotOptimize(sm.apply(c));
+  }
+  state.counters["placements"] = static_cast<double>(placements);
+  state.counters["us_per_placement"] = benchmark::Counter(static_cast<double>(placements),
+                                                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+// Once: a second pass over the same commands would find them applied.
+BENCHMARK(BM_FailoverApply)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
 }  // namespace tenure::controlplane

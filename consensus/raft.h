@@ -191,6 +191,13 @@ class Raft {
   /// out at most max_committed_bytes_per_ready of them).
   bool has_committed_to_apply() const { return log_.has_next_committed(); }
   Ready ready();
+  /// A leader's messages that need no fsync (what the next Ready's
+  /// early_messages would carry: appends, heartbeats), taken while the
+  /// previous Ready is still being persisted. A slow fsync then does not
+  /// silence the leader: etcd's leader sends nothing while its WAL syncs,
+  /// and a sync longer than the election timeout deposes it. Empty unless
+  /// leading. Reads waiting for a round start one here, as in ready().
+  std::vector<Message> take_early_messages();
   /// Acknowledges that the last Ready was fully processed.
   void advance();
 

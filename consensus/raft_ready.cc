@@ -63,6 +63,14 @@ Ready Raft::ready() {
   return rd;
 }
 
+std::vector<Message> Raft::take_early_messages() {
+  if (role_ != Role::kLeader) return {};
+  maybe_start_read_round();
+  std::vector<Message> out = std::move(early_msgs_);
+  early_msgs_.clear();
+  return out;
+}
+
 void Raft::advance() {
   TENURE_CHECK(ready_outstanding_, "advance() without ready(), node " << config_.id);
   ready_outstanding_ = false;

@@ -1,5 +1,7 @@
 #include "controlplane/commands.h"
 
+#include <iterator>
+
 #include "common/codec.h"
 
 namespace tenure::controlplane {
@@ -202,6 +204,15 @@ std::optional<Command> decode_command(const std::string& data) {
   if (!body || r.failed() || !r.done()) return std::nullopt;
   c.body = std::move(*body);
   return c;
+}
+
+const char* command_name(const CommandBody& body) {
+  // In CommandBody's order.
+  static const char* const kNames[] = {"create_shards", "delete_shard",  "register_worker", "set_draining",
+                                       "remove_worker", "assign_shards", "declare_dead",    "begin_moves",
+                                       "complete_moves", "mark_members_started", "failover_shards", "end_prepares"};
+  static_assert(std::size(kNames) == std::variant_size_v<CommandBody>);
+  return kNames[body.index()];
 }
 
 }  // namespace tenure::controlplane

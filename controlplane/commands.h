@@ -132,6 +132,8 @@ struct Command {
 };
 
 std::string encode_command(const Command& c);
+/// A command's kind in snake case ("failover_shards"), for logs.
+const char* command_name(const CommandBody& body);
 /// nullopt when `data` is not a command this version understands.
 std::optional<Command> decode_command(const std::string& data);
 

@@ -39,7 +39,7 @@ struct PlacementOptions {
   /// map each): half a million at once held it 1.3 s, past the election
   /// timeout, and every new leader was deposed as it planned the same
   /// failover (history_bench, 1,000,000 shards, half the workers gone).
-  size_t max_failovers_per_pass = 50000;
+  size_t max_failovers_per_pass = 25000;
 };
 
 struct PlannedMove {

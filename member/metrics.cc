@@ -118,6 +118,11 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
                                 "(a leader holds every worker's lease that much longer)")
                           .Register(r)
                           .Add({})),
+      strand_busy_seconds(prometheus::BuildHistogram()
+                              .Name("tenure_raft_strand_busy_seconds")
+                              .Help("How long one piece of work held the Raft strand, by work (tick, leader_tasks, "
+                                    "peer_messages, driver, apply, request, stale_read)")
+                              .Register(r)),
       history_queued_records(prometheus::BuildGauge()
                                  .Name("tenure_history_queued_records")
                                  .Help("History records waiting for the history writer (past 500,000 they are dropped)")

@@ -49,6 +49,10 @@ struct RaftMetrics {
   /// member could not listen. A leader holds every worker's lease that
   /// much longer (FleetPolicy::hold_leases).
   prometheus::Counter& stalled_seconds;
+  /// How long one piece of work held the Raft strand, by label work (a
+  /// closed set: RaftNode::StrandWork). Whatever holds it that long delays
+  /// heartbeats and every peer message by as much.
+  prometheus::Family<prometheus::Histogram>& strand_busy_seconds;
   /// The history writer (member/history_store.h): records waiting for it
   /// (past HistoryStore::kMaxQueuedRecords they are dropped), records it
   /// wrote and dropped, and the revision through which this member's

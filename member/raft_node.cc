@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 
 #include <boost/asio/post.hpp>
 
@@ -49,6 +50,9 @@ replication::DriverOptions driver_options(const NodeOptions& o) {
   d.raft.entry_overhead_bytes = peers::kEntryWireOverheadBytes;
   d.raft.max_committed_bytes_per_ready = kMaxAppliedBytesPerReady;
   d.raft.max_resident_log_bytes = kResidentLogBytes;
+  // Two ticks: a Ready of failover pieces is applied over several turns,
+  // with heartbeats and peer messages in between.
+  d.max_apply_ms_per_turn = 2 * o.tick_ms;
   return d;
 }
 
@@ -57,6 +61,10 @@ struct StagedMachine final : replication::StagedState {
   explicit StagedMachine(const controlplane::Limits& limits) : state(limits) {}
   controlplane::StateMachine state;
 };
+
+/// RaftNode::StrandWork's labels, in its order.
+const char* const kStrandWorkNames[] = {"tick", "leader_tasks", "peer_messages", "posted", "apply", "request",
+                                        "stale_read"};
 
 }  // namespace
 
@@ -74,9 +82,17 @@ RaftNode::RaftNode(asio::io_context& io, NodeOptions options, storage::RaftStora
       state_(options_.limits),
       driver_(driver_options(options_), *this, storage, peers, *this, *this) {
   state_.set_history(history_);
+  static_assert(std::size(kStrandWorkNames) == static_cast<size_t>(StrandWork::kCount));
+  const prometheus::Histogram::BucketBoundaries buckets{0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                        0.25,  0.5,   1,    2.5,   5,    10};
+  for (size_t i = 0; i < strand_busy_.size(); ++i) {
+    strand_busy_[i] = &metrics_.strand_busy_seconds.Add({{"work", kStrandWorkNames[i]}}, buckets);
+  }
   driver_.set_leader_tick_hook([this] {
-    maybe_mark_started();
-    if (tick_hook_) tick_hook_();
+    timed(StrandWork::kLeaderTasks, [this] {
+      maybe_mark_started();
+      if (tick_hook_) tick_hook_();
+    });
   });
 }
 
@@ -117,10 +133,12 @@ void RaftNode::schedule_tick() {
     if (ec || !ticking_) return;
     note_tick_delay(std::chrono::steady_clock::now() - tick_due_);
     ++ticks_;
-    driver_.tick();
-    maybe_catch_up();
-    // The writer's lock, not taken per Ready: ten times a second is enough for a scrape.
-    if (history_ && ticks_ % 10 == 0) update_history_metrics(*history_);
+    timed(StrandWork::kTick, [this] {
+      driver_.tick();
+      maybe_catch_up();
+      // The writer's lock, not taken per Ready: ten times a second is enough for a scrape.
+      if (history_ && ticks_ % 10 == 0) update_history_metrics(*history_);
+    });
     schedule_tick();
   });
 }
@@ -166,7 +184,34 @@ void RaftNode::note_tick_delay(std::chrono::steady_clock::duration late) {
                        " hint=\"the Raft strand was busy: heartbeats went out late (CPU starved, or a long apply)\"");
 }
 
-void RaftNode::post(std::function<void()> fn) { asio::post(strand_, guarded(std::move(fn), "post")); }
+int64_t RaftNode::thread_cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+void RaftNode::note_strand_busy(StrandWork work, std::chrono::steady_clock::time_point started, const char* detail,
+                                size_t bytes, int64_t cpu_started_ns) {
+  auto now = std::chrono::steady_clock::now();
+  auto held = now - started;
+  strand_busy_[static_cast<size_t>(work)]->Observe(std::chrono::duration<double>(held).count());
+  // Two heartbeat intervals, as event=tick_late: a follower noticed. Once a
+  // second at most, unless it held the strand for half an election timeout.
+  auto held_ms = std::chrono::duration_cast<std::chrono::milliseconds>(held).count();
+  const int64_t tick_ms = static_cast<int64_t>(options_.tick_ms);
+  if (held_ms < 2 * options_.heartbeat_ticks * tick_ms) return;
+  if (held_ms < options_.election_ticks * tick_ms / 2 && now - last_busy_log_ < std::chrono::seconds(1)) return;
+  last_busy_log_ = now;
+  std::string line = "event=strand_busy node=" + options_.id.str() + " work=" + kStrandWorkNames[static_cast<size_t>(work)] +
+                     " held_ms=" + std::to_string(held_ms);
+  if (cpu_started_ns >= 0) line += " cpu_ms=" + std::to_string((thread_cpu_ns() - cpu_started_ns) / 1000000);
+  if (detail) line += std::string(" command=") + detail + " bytes=" + std::to_string(bytes);
+  log_warn("raft", line + " hint=\"one piece of work held the Raft strand: heartbeats and peer messages waited\"");
+}
+
+void RaftNode::post(std::function<void()> fn) {
+  asio::post(strand_, [this, fn = guarded(std::move(fn), "post")] { timed(StrandWork::kPosted, fn); });
+}
 
 void RaftNode::post_off_strand(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
 
@@ -174,27 +219,36 @@ void RaftNode::post_off_strand(std::function<void()> fn) { asio::post(io_, std::
 
 void RaftNode::propose(controlplane::Command cmd, ProposeDone done) {
   asio::post(strand_, [this, cmd = std::move(cmd), done = guarded(std::move(done), "propose")]() mutable {
-    // The leader stamps its time; apply never reads a clock.
-    cmd.at_ms = wall_clock_ms();
-    driver_.propose(controlplane::encode_command(cmd), [this, done = std::move(done)](const NodeError* err) {
-      if (err) return done(err, nullptr);
-      done(nullptr, &last_result_);
+    timed(StrandWork::kRequest, [&] {
+      // The leader stamps its time; apply never reads a clock.
+      cmd.at_ms = wall_clock_ms();
+      driver_.propose(controlplane::encode_command(cmd), [this, done = std::move(done)](const NodeError* err) {
+        if (err) return done(err, nullptr);
+        done(nullptr, &last_result_);
+      });
     });
   });
 }
 
 void RaftNode::read(ReadDone done) {
   asio::post(strand_, [this, done = guarded(std::move(done), "read")]() mutable {
-    driver_.read([this, done = std::move(done)](const NodeError* err, LogIndex) { done(err, err ? nullptr : &state_); });
+    timed(StrandWork::kRequest, [&] {
+      driver_.read(
+          [this, done = std::move(done)](const NodeError* err, LogIndex) { done(err, err ? nullptr : &state_); });
+    });
   });
 }
 
 void RaftNode::read_stale(StateFn fn) {
-  asio::post(strand_, [this, fn = guarded(std::move(fn), "read_stale")] { fn(state_); });
+  asio::post(strand_, [this, fn = guarded(std::move(fn), "read_stale")] {
+    timed(StrandWork::kStaleRead, [&] { fn(state_); });
+  });
 }
 
 void RaftNode::step(std::vector<consensus::Message> msgs) {
-  asio::post(strand_, [this, msgs = std::move(msgs)]() mutable { driver_.step(std::move(msgs)); });
+  asio::post(strand_, [this, msgs = std::move(msgs)]() mutable {
+    timed(StrandWork::kPeerMessages, [&] { driver_.step(std::move(msgs)); });
+  });
 }
 
 void RaftNode::report_snapshot(const NodeId& to, bool delivered) {
@@ -274,8 +328,10 @@ void RaftNode::apply(const consensus::Entry& e) {
     std::fflush(stderr);
     std::_Exit(1);
   }
+  auto started = std::chrono::steady_clock::now();
   last_result_ = state_.apply(*cmd);
   if (history_) history_->submit(state_.revision());
+  note_strand_busy(StrandWork::kApply, started, controlplane::command_name(cmd->body), e.data.size());
 }
 
 void RaftNode::maybe_mark_started() {
@@ -307,6 +363,18 @@ void RaftNode::queue_length(size_t proposals) { metrics_.proposal_queue.Set(stat
 void RaftNode::persisted(const consensus::Ready& rd, uint64_t ns) {
   metrics_.append_seconds.Observe(static_cast<double>(ns) / 1e9);
   if (!rd.entries.empty()) metrics_.append_batch_entries.Observe(static_cast<double>(rd.entries.size()));
+  // On the persist thread (the only one that touches last_slow_persist_log_).
+  // Two heartbeat intervals, as event=tick_late; once a second at most.
+  uint64_t ms = ns / 1000000;
+  if (ms < 2 * static_cast<uint64_t>(options_.heartbeat_ticks) * options_.tick_ms) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_slow_persist_log_ < std::chrono::seconds(1)) return;
+  last_slow_persist_log_ = now;
+  size_t bytes = 0;
+  for (const auto& e : rd.entries) bytes += e.data.size();
+  log_warn("raft", "event=slow_persist node=" + options_.id.str() + " ms=" + std::to_string(ms) +
+                       " entries=" + std::to_string(rd.entries.size()) + " bytes=" + std::to_string(bytes) +
+                       " hint=\"writing and fsyncing raft.db was slow (disk, or CPU starved)\"");
 }
 
 void RaftNode::dropped(const char* reason, const NodeId& from, const char* type, const std::string& detail) {

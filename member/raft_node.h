@@ -7,9 +7,9 @@
 // is counted in Prometheus metrics. Everything reaches the driver by
 // posting to the strand, so the state machine needs no locks.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
-#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <vector>
+#include <chrono>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -181,6 +182,24 @@ class RaftNode final : private replication::Executor,
   void set_apply_hook(std::function<void()> hook) { driver_.set_apply_hook(guarded(std::move(hook), "apply_hook")); }
 
  private:
+  /// What held the strand (label work of tenure_raft_strand_busy_seconds).
+  /// Nested: a tick includes its leader_tasks and applies, posted work its applies.
+  enum class StrandWork { kTick, kLeaderTasks, kPeerMessages, kPosted, kApply, kRequest, kStaleRead, kCount };
+  /// Runs `fn` (the caller is on the strand) and notes how long it held it.
+  template <typename F>
+  void timed(StrandWork work, F&& fn) {
+    auto started = std::chrono::steady_clock::now();
+    // The thread's CPU time too, where it is cheap to ask (a system call,
+    // 100 times a second): a hold far longer than its CPU time was the
+    // strand waiting for a core, not doing work.
+    const bool cpu = work == StrandWork::kTick || work == StrandWork::kLeaderTasks;
+    const int64_t cpu_started = cpu ? thread_cpu_ns() : -1;
+    fn();
+    note_strand_busy(work, started, nullptr, 0, cpu_started);
+  }
+  static int64_t thread_cpu_ns();
+  void note_strand_busy(StrandWork work, std::chrono::steady_clock::time_point started, const char* detail = nullptr,
+                        size_t bytes = 0, int64_t cpu_started_ns = -1);
   void schedule_tick();
   void note_tick_delay(std::chrono::steady_clock::duration late);
   void maybe_mark_started();
@@ -231,6 +250,9 @@ class RaftNode final : private replication::Executor,
   bool ticking_ = false;
   uint64_t ticks_ = 0;
   std::chrono::steady_clock::time_point last_late_tick_log_{};
+  std::chrono::steady_clock::time_point last_busy_log_{};
+  std::chrono::steady_clock::time_point last_slow_persist_log_{};  ///< persist thread only
+  std::array<prometheus::Histogram*, static_cast<size_t>(StrandWork::kCount)> strand_busy_{};
   bool marking_started_ = false;
   NodeId last_leader_;  ///< the last leader known, and its term (leader_changes)
   Term last_leader_term_;

@@ -83,6 +83,15 @@ void RaftDriver::tick() {
     maybe_probe_leader();
   }
   if (every_tick_hook_) every_tick_hook_();
+  if (persisting_ || applying_) {
+    // The Ready being persisted or applied holds back the next one; a leader's
+    // heartbeats and appends need not wait for that fsync (§10.2.1), and a
+    // sync slower than the election timeout would otherwise depose it.
+    // Only from the tick: appends answering each response are still batched
+    // with the next Ready.
+    auto early = raft_->take_early_messages();
+    if (!early.empty()) peers_.send(std::move(early));
+  }
   process();
   check_hand_over();
 }
@@ -117,7 +126,7 @@ void RaftDriver::schedule_process() {
 }
 
 void RaftDriver::process() {
-  if (stopped_ || persisting_) return;  // on_persisted() calls us again
+  if (stopped_ || persisting_ || applying_) return;  // on_persisted() or continue_apply() calls us again
   flush_proposals();
   while (raft_->has_ready()) {
     Ready rd = raft_->ready();
@@ -128,7 +137,7 @@ void RaftDriver::process() {
       start_persist(std::move(rd));
       break;
     }
-    handle_ready(rd);
+    if (!handle_ready(rd)) break;  // its entries are applied over later turns
     if (raft_->has_committed_to_apply()) {
       // A backlog to apply (a Ready hands out a bounded share of it): the
       // rest in a later turn of the serial context, so that ticks and peer
@@ -158,15 +167,53 @@ void RaftDriver::on_persisted(Ready& rd) {
   // Stopped meanwhile: what was persisted stays durable; nothing is sent or
   // answered any more (every request already failed with kStopped).
   if (stopped_) return;
-  handle_ready(rd);
-  process();
+  if (!handle_ready(rd)) return;  // continue_apply() finishes it
+  next_turn();
 }
 
-/// The rest of a Ready once it is durable: send, apply, advance.
-void RaftDriver::handle_ready(Ready& rd) {
+void RaftDriver::next_turn() {
+  // Entries that committed as the Ready advanced are applied in a turn of
+  // their own (DriverOptions::max_apply_ms_per_turn is a turn's budget).
+  if (raft_->has_committed_to_apply()) {
+    schedule_process();
+  } else {
+    process();
+  }
+}
+
+/// The rest of a Ready once it is durable: send, apply, advance. False when
+/// its entries did not all fit in this turn (DriverOptions::max_apply_ms_per_turn):
+/// continue_apply() applies the rest in later turns, then finishes it.
+bool RaftDriver::handle_ready(Ready& rd) {
   if (rd.snapshot) install_snapshot(*rd.snapshot);
   if (!rd.messages.empty()) peers_.send(std::move(rd.messages));
-  apply_entries(rd.committed_entries);
+  size_t next = apply_entries(rd.committed_entries, 0);
+  if (next < rd.committed_entries.size()) {
+    applying_ = std::make_shared<Ready>(std::move(rd));
+    apply_next_ = next;
+    executor_.post([this] { continue_apply(); });
+    return false;
+  }
+  finish_ready(rd);
+  return true;
+}
+
+void RaftDriver::continue_apply() {
+  // Stopped meanwhile: the Ready is never advanced, as after a persist.
+  if (stopped_ || !applying_) return;
+  apply_next_ = apply_entries(applying_->committed_entries, apply_next_);
+  if (apply_next_ < applying_->committed_entries.size()) {
+    executor_.post([this] { continue_apply(); });
+    return;
+  }
+  std::shared_ptr<Ready> rd = std::move(applying_);
+  applying_.reset();
+  finish_ready(*rd);
+  next_turn();
+}
+
+/// Once a Ready's entries are applied: its reads, advance, a snapshot.
+void RaftDriver::finish_ready(Ready& rd) {
   for (const auto& rs : rd.read_states) {
     auto it = reads_.find(rs.request_id);
     if (it != reads_.end()) it->second.index = rs.index;
@@ -211,9 +258,22 @@ void RaftDriver::install_snapshot(const consensus::Snapshot& snap) {
   log_info("raft", "event=snapshot_installed node=" + id().str() + " index=" + std::to_string(snap.index.value()));
 }
 
-void RaftDriver::apply_entries(std::vector<Entry>& entries) {
-  if (entries.empty()) return;
-  for (auto& e : entries) {
+size_t RaftDriver::apply_entries(std::vector<Entry>& entries, size_t from) {
+  if (from >= entries.size()) return from;
+  // At least one entry a turn; past the turn's budget the rest waits for a
+  // later turn, after the ticks and peer messages queued meanwhile. A
+  // leader's Ready of failover pieces (each up to 256 KiB, thousands of
+  // grants) held its strand past an election timeout on a loaded machine
+  // (CI, integration.scale_failover), and its heartbeats with it.
+  const uint64_t started_ns = executor_.now_ns();
+  const uint64_t budget_ns = uint64_t{options_.max_apply_ms_per_turn} * 1000000;
+  size_t i = from;
+  for (; i < entries.size(); ++i) {
+    if (i > from) {
+      if (options_.max_apply_entries_per_turn != 0 && i - from >= options_.max_apply_entries_per_turn) break;
+      if (budget_ns != 0 && executor_.now_ns() - started_ns >= budget_ns) break;
+    }
+    Entry& e = entries[i];
     if (e.type == EntryType::kConfChange) {
       apply_conf_change(e);
     } else if (!e.data.empty()) {  // empty: a leader's no-op
@@ -225,6 +285,7 @@ void RaftDriver::apply_entries(std::vector<Entry>& entries) {
     complete(e.index, e.term);
   }
   if (apply_hook_) apply_hook_();
+  return i;
 }
 
 void RaftDriver::complete(LogIndex index, Term term) {
@@ -273,9 +334,10 @@ void RaftDriver::maybe_snapshot() {
   machine_.make_snapshot(raft_->snapshot_point(), [this](MadeSnapshot made) {
     executor_.post([this, made = std::move(made)]() mutable {
       made_snapshot_ = std::move(made);
-      // The core takes it between Readies; during a persist, handle_ready
-      // calls maybe_snapshot once that Ready is advanced.
-      if (!stopped_ && !persisting_) maybe_snapshot();
+      // The core takes it between Readies; during a persist or an apply
+      // over several turns, finish_ready calls maybe_snapshot once that
+      // Ready is advanced.
+      if (!stopped_ && !persisting_ && !applying_) maybe_snapshot();
     });
   });
 }

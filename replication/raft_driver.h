@@ -84,6 +84,13 @@ struct DriverOptions {
   /// the connection, its process is gone and the follower campaigns without
   /// waiting out the election timeout (Raft::leader_unreachable).
   bool probe_silent_leader = true;
+  /// A turn of the serial context applies a Ready's committed entries for
+  /// at most this long (at least one entry); the rest follow in later turns,
+  /// after the ticks and messages queued meanwhile. 0: all in one turn.
+  uint32_t max_apply_ms_per_turn = 0;
+  /// And at most this many entries (0: no bound); the simulator draws it,
+  /// since its applies take no simulated time.
+  size_t max_apply_entries_per_turn = 0;
 };
 
 /// kTooLarge: the command exceeds the max entry size (413 too_large).
@@ -153,6 +160,8 @@ class RaftDriver {
   LogIndex applied_index() const { return applied_; }
   /// A Ready is being made durable (the next one waits for it).
   bool persisting() const { return persisting_; }
+  /// A Ready's entries are being applied over several turns (the next one waits for it).
+  bool applying() const { return applying_ != nullptr; }
 
   /// After every tick at the leader (leases, failover, placement).
   void set_leader_tick_hook(std::function<void()> hook) { leader_tick_hook_ = std::move(hook); }
@@ -185,11 +194,17 @@ class RaftDriver {
 
   // raft_driver.cc: the loop.
   void schedule_process();
-  void handle_ready(consensus::Ready& rd);
+  bool handle_ready(consensus::Ready& rd);
+  void continue_apply();
+  /// After a Ready was advanced: the Ready loop, now or (entries to apply) in a later turn.
+  void next_turn();
+  void finish_ready(consensus::Ready& rd);
   void start_persist(consensus::Ready rd);
   void on_persisted(consensus::Ready& rd);
   void install_snapshot(const consensus::Snapshot& snap);
-  void apply_entries(std::vector<consensus::Entry>& entries);
+  /// Applies entries from `from` on, within this turn's budget; returns
+  /// the index of the first one left for a later turn (size() if none).
+  size_t apply_entries(std::vector<consensus::Entry>& entries, size_t from);
   void complete(LogIndex index, Term term);
   void release_reads();
   void maybe_snapshot();
@@ -224,6 +239,10 @@ class RaftDriver {
   bool stopped_ = true;  ///< until start(), and again after stop()
   bool process_scheduled_ = false;
   bool persisting_ = false;  ///< a Ready is being persisted: no ready() until it is advanced
+  /// A Ready whose committed entries are applied over several turns (no
+  /// ready() until it is advanced), and the first of them not applied yet.
+  std::shared_ptr<consensus::Ready> applying_;
+  size_t apply_next_ = 0;
   bool probe_in_flight_ = false;  ///< maybe_probe_leader: one dial of a silent leader at a time
   int ticks_since_probe_ = 0;
 

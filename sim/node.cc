@@ -33,6 +33,7 @@ void Node::start(uint64_t random_seed) {
   o.configured_addresses = settings_.configured_addresses;
   o.promote_learners = settings_.promote_learners;
   o.probe_silent_leader = settings_.probe_leader;
+  o.max_apply_entries_per_turn = settings_.apply_entries_per_turn;
   sm_ = make_sm_();
   persist_free_at_ = 0;
   // The conversions to the private bases happen here, where they are allowed.
@@ -172,7 +173,7 @@ std::shared_ptr<const std::string> Node::snapshot_bytes(const consensus::Snapsho
 void Node::send(std::vector<Message> msgs) {
   for (auto& m : msgs) {
     std::optional<Term> acked;
-    if (!acked_.empty()) {
+    if (m.type == consensus::MessageType::kAppendResponse && !acked_.empty()) {
       acked = acked_.front();
       acked_.pop_front();
     }
@@ -245,10 +246,13 @@ void Node::ready(const consensus::Ready& rd, const Raft& raft) {
       torn_ = CrashPoint::kNone;
     }
   }
-  // Early messages leave now, the others after the persist: both before
-  // the next cut, in this order.
-  for (const auto& m : rd.early_messages) acked_.push_back(acked_term(m, raft));
-  for (const auto& m : rd.messages) acked_.push_back(acked_term(m, raft));
+  // Acknowledgements leave in the order they were cut (a leader's early
+  // messages may also leave between Readies, but those never acknowledge).
+  for (const auto* msgs : {&rd.early_messages, &rd.messages}) {
+    for (const auto& m : *msgs) {
+      if (m.type == consensus::MessageType::kAppendResponse) acked_.push_back(acked_term(m, raft));
+    }
+  }
   ack_terms_.clear();  // every ack made so far is in this Ready
 }
 

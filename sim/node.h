@@ -125,6 +125,7 @@ class Node final : private replication::Executor,
     /// behaviour); otherwise only the simulator's churn promotes them.
     bool promote_learners = false;
     bool probe_leader = true;  ///< DriverOptions::probe_silent_leader
+    size_t apply_entries_per_turn = 0;  ///< DriverOptions::max_apply_entries_per_turn
     /// Members' addresses as a config would list them (the initial voters).
     std::map<NodeId, std::string> configured_addresses;
   };
@@ -242,7 +243,7 @@ class Node final : private replication::Executor,
   /// forgets them, as the controller removes unrecorded files at open.
   std::map<LogIndex, consensus::Snapshot> made_files_;
   std::shared_ptr<const std::string> snapshot_bytes(const consensus::Snapshot& s);
-  std::deque<std::optional<Term>> acked_;  ///< of every message cut and not yet sent, in send order
+  std::deque<std::optional<Term>> acked_;  ///< of every AppendResponse cut and not yet sent, in send order
   /// The term each ack made since the last Ready was cut names, by (to,
   /// term, index): the log may change before the cut.
   std::map<std::tuple<NodeId, Term, LogIndex>, Term> ack_terms_;

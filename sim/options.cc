@@ -99,6 +99,7 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   // Most runs release payloads (the controller does), many down to none:
   // followers behind then get entries read back from the durable store.
   r.resident_log_bytes = rng.chance(0.25) ? 0 : rng.pick(std::vector<size_t>{1, 64, 1024});
+  r.apply_entries_per_turn = rng.chance(0.5) ? 0 : static_cast<size_t>(rng.range(1, 3));
 
   if (o.nodes) r.nodes = *o.nodes;
   if (o.probe_leader) r.probe_leader = *o.probe_leader;
@@ -156,7 +157,7 @@ std::string RunOptions::describe() const {
      << " keep_removed=" << (keep_removed ? 1 : 0) << " promote_learners=" << (promote_learners ? 1 : 0)
      << " handoff_us=0-" << handoff_max_us << " fsync_stall=" << fsync_stall
      << " apply_bytes=" << apply_bytes_per_ready << " probe_leader=" << (probe_leader ? 1 : 0)
-     << " resident_log_bytes=" << resident_log_bytes;
+     << " resident_log_bytes=" << resident_log_bytes << " apply_entries_per_turn=" << apply_entries_per_turn;
   if (fleet) os << fleet_options.describe();
   return os.str();
 }

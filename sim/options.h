@@ -116,6 +116,11 @@ struct RunOptions {
   /// otherwise applied payloads past it are released and read back from the
   /// durable store (the production bound is 8 MiB).
   size_t resident_log_bytes = 0;
+  /// The driver's max_apply_entries_per_turn: 0 (a Ready's entries in one
+  /// turn), or 1-3, so that a Ready's entries are applied over several
+  /// turns with ticks, messages and crashes in between, as the controller's
+  /// time budget per turn does (DriverOptions::max_apply_ms_per_turn).
+  size_t apply_entries_per_turn = 0;
   /// Followers dial a silent leader and campaign early when it is down
   /// (DriverOptions::probe_silent_leader); not drawn: production does it.
   bool probe_leader = true;

@@ -74,6 +74,7 @@ Node& Simulator::add_node(const NodeId& id, const InitialState& initial) {
   s.keep_entries = o_.keep_entries;
   s.promote_learners = o_.promote_learners;
   s.probe_leader = o_.probe_leader;
+  s.apply_entries_per_turn = o_.apply_entries_per_turn;
   for (int i = 1; i <= o_.nodes; ++i) s.configured_addresses.emplace(NodeId("n" + std::to_string(i)), "sim://n" + std::to_string(i));
   NodeHooks& hooks = *this;
   StateMachineFactory sm = [] { return std::make_unique<KvRegister>(); };

@@ -667,12 +667,16 @@ class FleetTestCase(th.ClusterTestCase):
         return f, views
 
     def make_fleet(self, agents=4, lease_ms=2000, heartbeat_ms=250, capacities=None, zones=None,
-                   controller_yaml="", start=True, agent_ids=None, auth=None, cluster_kw=None):
+                   controller_yaml="", start=True, agent_ids=None, auth=None, cluster_kw=None, agent_nice=0):
         """3 controllers with `worker_lease_ms: lease_ms` (plus `controller_yaml`
         appended to each config; `cluster_kw` goes to th.Cluster, e.g. the Raft
         timing) and `agents` agents w1..wN (zones z1/z2 alternating unless
         given). `auth` is the controllers' auth block; the agents get its
-        agent_token. Starts them all when `start`."""
+        agent_token. Starts them all when `start`. `agent_nice` raises the
+        agents' niceness: in production the agents run on the data plane's
+        machines, not on the controllers' cores; a scale test with twenty of
+        them on two cores shared with three controllers would otherwise test
+        how the machine divides its CPU."""
         c = self.make_cluster(n=3, worker_lease_ms=lease_ms, auth=auth, **(cluster_kw or {}))
         for m in c.all():
             m.extra_yaml = controller_yaml
@@ -683,6 +687,7 @@ class FleetTestCase(th.ClusterTestCase):
             f.add_agent(wid, zone=(zones[i] if zones else "z%d" % (i % 2 + 1)),
                         capacity=(capacities[i] if capacities else None), heartbeat_ms=heartbeat_ms,
                         agent_token=(auth or {}).get("agent_token"))
+            f.agents[wid].nice = agent_nice
         f.lease_ms = lease_ms
         f.heartbeat_ms = heartbeat_ms
         if start:

@@ -113,6 +113,15 @@ class ServerProcess:
     log_name = "process.log"
     request_timeout = 10.0
 
+    # Raised niceness for the process (os.nice), 0 for none: see
+    # fleet_harness.FleetTestCase.make_fleet's agent_nice.
+    nice = 0
+
+    def _preexec(self):
+        _die_with_parent()
+        if self.nice:
+            os.nice(self.nice)
+
     def __init__(self, parent_dir, node_id):
         self.id = node_id
         self.dir = os.path.join(parent_dir, node_id)
@@ -156,7 +165,7 @@ class ServerProcess:
             log.flush()
             self.proc = subprocess.Popen([self.binary(), "--config", self.config_path],
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         preexec_fn=_die_with_parent,
+                                         preexec_fn=self._preexec,
                                          env=dict(os.environ, **self.extra_env) if self.extra_env else None)
             log.close()
             self.paused = False

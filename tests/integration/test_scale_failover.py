@@ -27,7 +27,7 @@ REQUEST = 100000  # the documented maximum count of one create
 class ScaleFailoverTest(fh.FleetTestCase):
 
     def test_kill_busiest_of_20_workers_with_1m_long_ids(self):
-        f = self.make_fleet(agents=WORKERS, lease_ms=LEASE_MS, heartbeat_ms=500,
+        f = self.make_fleet(agents=WORKERS, lease_ms=LEASE_MS, heartbeat_ms=500, agent_nice=10,
                             controller_yaml="placement: {max_concurrent_moves: 1000000}\n",
                             cluster_kw=dict(heartbeat_ms=100, election_ms=1000))
         c = f.cluster

@@ -80,7 +80,10 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
     return std::make_unique<StagedState>();
   }
   void install(std::unique_ptr<StagedState>) override {}
-  void apply(const Entry& e) override { applied.push_back(e.data); }
+  void apply(const Entry& e) override {
+    applied.push_back(e.data);
+    now += apply_ms;  // an apply that takes time (DriverOptions::max_apply_ms_per_turn)
+  }
   uint64_t approximate_snapshot_bytes() const override { return state_bytes; }
   void make_snapshot(consensus::Snapshot point, std::function<void(MadeSnapshot)> done) override {
     snapshots_started.push_back(point.index);
@@ -142,6 +145,7 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
   std::deque<std::function<void()>> posted;
   std::deque<std::function<void()>> jobs;
   uint64_t now = 1000;
+  uint64_t apply_ms = 0;
   int transactions = 0;
   size_t persisted_entries = 0;
   std::vector<Message> outbox;
@@ -336,13 +340,10 @@ TEST(RaftDriver, RefusesWhatItCannotTake) {
   EXPECT_EQ(m.results["too_large"], 1u);
 }
 
-TEST(RaftDriver, ExpiresRequestsAtTheirDeadlineAndFailsAllOnStop) {
-  // Two voters, one of them never answers: nothing commits.
-  FakeMember m("a", {NodeId("a"), NodeId("b")});
+/// Member a of {a, b, ...} ticks until it leads; b's (pre-)votes are granted by hand.
+void elect_with_bs_vote(FakeMember& m) {
   m.driver->start();
   m.settle();
-  Outcome timed_out;
-  // Leadership needs b's vote, which never comes: grant it by hand.
   for (int i = 0; i < 50 && m.driver->raft().role() != consensus::Role::kLeader; ++i) {
     m.now += 10;
     m.driver->tick();
@@ -351,6 +352,7 @@ TEST(RaftDriver, ExpiresRequestsAtTheirDeadlineAndFailsAllOnStop) {
     m.outbox.clear();
     for (const auto& out : sent) {
       if (out.type != MessageType::kPreVote && out.type != MessageType::kVote) continue;
+      if (out.to != NodeId("b")) continue;
       Message grant;
       grant.type = out.type == MessageType::kPreVote ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
       grant.from = NodeId("b");
@@ -361,6 +363,13 @@ TEST(RaftDriver, ExpiresRequestsAtTheirDeadlineAndFailsAllOnStop) {
     }
   }
   ASSERT_EQ(m.driver->raft().role(), consensus::Role::kLeader);
+}
+
+TEST(RaftDriver, ExpiresRequestsAtTheirDeadlineAndFailsAllOnStop) {
+  // Two voters, one of them never answers: nothing commits.
+  FakeMember m("a", {NodeId("a"), NodeId("b")});
+  elect_with_bs_vote(m);
+  Outcome timed_out;
   m.driver->propose("never", record(timed_out));
   m.settle();
   EXPECT_FALSE(timed_out.done);
@@ -467,6 +476,101 @@ TEST(RaftDriver, AppliesALargeBacklogOverSeveralTurns) {
   EXPECT_EQ(m.applied.size(), 10u);
   EXPECT_GE(per_turn.size(), 5u);
   for (size_t n : per_turn) EXPECT_LE(n, 2u);
+}
+
+TEST(RaftDriver, ALeaderHeartbeatsWhileItsFsyncRuns) {
+  // The next Ready waits for the fsync of the one before; a leader's
+  // heartbeats need not (thesis §10.2.1). A sync longer than the election
+  // timeout deposed a leader that was only waiting for its disk.
+  FakeMember m("a", {NodeId("a"), NodeId("b"), NodeId("c")});
+  elect_with_bs_vote(m);
+  m.driver->propose("slow to sync", [](const NodeError*) {});
+  m.run_posted();
+  ASSERT_TRUE(m.driver->persisting());
+  m.outbox.clear();
+  for (int i = 0; i < 3; ++i) {
+    m.now += 10;
+    m.driver->tick();  // heartbeat_ticks is 1
+    m.run_posted();
+  }
+  ASSERT_TRUE(m.driver->persisting()) << "the fsync is still running";
+  size_t heartbeats = 0;
+  for (const auto& out : m.outbox) heartbeats += out.type == MessageType::kHeartbeat;
+  EXPECT_GE(heartbeats, 6u) << "three ticks, two followers";
+  m.settle();
+  EXPECT_FALSE(m.driver->persisting());
+}
+
+TEST(RaftDriver, AFollowerSendsNothingEarlyWhileItsFsyncRuns) {
+  // Only a leader's messages may leave before the fsync: a follower's
+  // acknowledgements claim what is durable.
+  FakeMember m("b", {NodeId("a"), NodeId("b"), NodeId("c")});
+  start_following_a(m);
+  Message app;
+  app.type = MessageType::kAppend;
+  app.from = NodeId("a");
+  app.to = NodeId("b");
+  app.term = Term(2);
+  app.index = m.driver->raft().log().last_index();
+  app.log_term = m.driver->raft().log().last_term();
+  app.entries.push_back(Entry{Term(2), app.index.next(), consensus::EntryType::kNormal, "e"});
+  m.outbox.clear();
+  m.driver->step({app});
+  m.run_posted();
+  ASSERT_TRUE(m.driver->persisting());
+  m.now += 10;
+  m.driver->tick();
+  m.run_posted();
+  EXPECT_TRUE(m.outbox.empty()) << to_string(m.outbox.front().type) << " left before the fsync";
+  m.settle();
+  ASSERT_FALSE(m.outbox.empty());
+  EXPECT_EQ(m.outbox.back().type, MessageType::kAppendResponse);
+}
+
+TEST(RaftDriver, AppliesOneReadyOverTurnsWithinItsTimeBudget) {
+  // Each entry's apply takes 15 ms here and a turn may take 20: a Ready of
+  // six committed entries is applied two a turn, and what was posted
+  // meanwhile (a tick, a proposal) runs in between. The next Ready waits
+  // for the last of them; a proposal meanwhile is answered after it.
+  FakeMember slow("a", {NodeId("a")}, 10000, 0, [](DriverOptions& o) { o.max_apply_ms_per_turn = 20; });
+  slow.elect();
+  slow.apply_ms = 15;
+  slow.driver->propose("p0", [](const NodeError*) {});
+  slow.run_posted();
+  ASSERT_EQ(slow.jobs.size(), 1u);
+  std::vector<Outcome> six(6);
+  for (size_t i = 0; i < six.size(); ++i) slow.driver->propose("b" + std::to_string(i), record(six[i]));
+  slow.run_posted();
+  slow.finish_fsync();  // p0 is durable; the six go into the next Ready
+  ASSERT_EQ(slow.jobs.size(), 1u);
+  auto job = std::move(slow.jobs.front());
+  slow.jobs.pop_front();
+  job();  // the six are durable; the rest is posted
+  slow.applied.clear();
+  std::vector<size_t> per_turn;
+  Outcome late;
+  bool proposed_late = false;
+  for (int guard = 0; guard < 50 && !slow.posted.empty(); ++guard) {
+    size_t before = slow.applied.size();
+    auto turn = std::move(slow.posted.front());
+    slow.posted.pop_front();
+    turn();
+    if (slow.applied.size() > before) per_turn.push_back(slow.applied.size() - before);
+    if (!proposed_late && slow.applied.size() == 3) {
+      proposed_late = true;
+      EXPECT_TRUE(slow.driver->applying());
+      slow.driver->propose("late", record(late));
+      slow.driver->tick();  // runs between turns, cuts no Ready
+      EXPECT_TRUE(slow.jobs.empty()) << "a Ready cut before the last one was advanced";
+    }
+  }
+  EXPECT_EQ(per_turn, (std::vector<size_t>{1, 2, 2, 2})) << "p0 alone, then the six two a turn";
+  for (const auto& o : six) EXPECT_TRUE(o.done && !o.error);
+  EXPECT_FALSE(late.done);
+  EXPECT_FALSE(slow.driver->applying());
+  slow.settle();
+  EXPECT_TRUE(late.done && !late.error);
+  EXPECT_EQ(slow.applied.back(), "late");
 }
 
 TEST(RaftDriver, AReadIsAnsweredOnceItsIndexIsApplied) {
