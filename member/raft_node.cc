@@ -255,6 +255,10 @@ void RaftNode::report_snapshot(const NodeId& to, bool delivered) {
   asio::post(strand_, [this, to, delivered] { driver_.report_snapshot(to, delivered); });
 }
 
+void RaftNode::snapshot_now() {
+  asio::post(strand_, [this] { driver_.snapshot_now(); });
+}
+
 void RaftNode::add_member(const NodeId& id, const std::string& address, SimpleDone done) {
   asio::post(strand_, [this, id, address, done = guarded(std::move(done), "add_member")]() mutable {
     driver_.add_member(id, address, std::move(done));

@@ -146,6 +146,9 @@ class RaftNode final : private replication::Executor,
   MessageDrops& drops() { return drops_; }
   /// The transport's verdict on a snapshot it was asked to send.
   void report_snapshot(const NodeId& to, bool delivered);
+  /// The current snapshot's file failed its checksum (the transport's
+  /// check): take a new one, whose file replaces it.
+  void snapshot_now();
 
   NodeSummary summary() const;
   /// summary().is_leader without copying the summary (asked on every request).

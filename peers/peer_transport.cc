@@ -171,6 +171,10 @@ struct PeerTransport::SnapshotTransfer {
   std::unique_ptr<storage::SnapshotFileReader> file;
   uint64_t size = 0;
   uint32_t crc = 0;  ///< CRC32C of the bytes sent so far
+  /// A file's: what raft.db records for it, and the same checksum over the
+  /// bytes read so far (storage::snapshot_crc).
+  std::optional<uint32_t> recorded_crc;
+  uint32_t file_crc = 0;
 
   std::string chunk(uint64_t offset, size_t n) const {
     if (file) return file->read(offset, n);
@@ -195,6 +199,15 @@ void PeerTransport::send_snapshot(const NodeId& id, Message m) {
     t->size = snap.data->size();
   } else if ((t->file = storage::SnapshotFileReader::open(options_.snapshot_dir, snap.index, snap.term))) {
     t->size = t->file->size();
+    if (options_.recorded_snapshot_crc) {
+      t->recorded_crc = options_.recorded_snapshot_crc(snap.index, snap.term);
+      // raft.db names a newer one: its file outlives it only until a persist.
+      if (!t->recorded_crc) {
+        log_info("transport", "event=snapshot_superseded to=" + id.str() + " index=" + std::to_string(snap.index.value()));
+        return end_transfer(*t, false);
+      }
+      t->file_crc = storage::snapshot_crc_of_meta(snap);
+    }
   } else {
     // A newer snapshot replaced this one in the store: the core sends that
     // one once it hears this one failed.
@@ -215,12 +228,27 @@ void PeerTransport::send_chunk(std::shared_ptr<SnapshotTransfer> t, uint64_t off
   req.timeout_ms = options_.request_timeout_ms * 5;
   size_t n = 0;
   if (last) {
+    if (t->recorded_crc && *t->recorded_crc != t->file_crc) {
+      // The file's bytes are not the ones raft.db recorded: this member's
+      // disk changed them. The follower gets nothing to install (its decode
+      // might not even notice); a new snapshot replaces the file.
+      const auto& snap = *t->message.snapshot;
+      log_error("transport", "event=snapshot_file_corrupt to=" + t->to.str() + " file=" + options_.snapshot_dir + "/" +
+                                 storage::snapshot_file_name(snap.index, snap.term) +
+                                 " recorded_crc=" + std::to_string(*t->recorded_crc) +
+                                 " file_crc=" + std::to_string(t->file_crc) +
+                                 " hint=\"the snapshot file changed on disk since it was written (a failing disk?): "
+                                 "not sent; taking a new snapshot\"");
+      if (corrupt_snapshot_) corrupt_snapshot_();
+      return end_transfer(*t, false);
+    }
     req.target = "/raft/snapshot/done?transfer=" + t->id + "&total=" + std::to_string(t->size);
     req.body = encode_snapshot_meta(t->message, t->crc);
   } else {
     req.body = t->chunk(offset, options_.snapshot_chunk_bytes);
     n = req.body.size();
     t->crc = crc32c_extend(t->crc, req.body.data(), n);
+    if (t->recorded_crc) t->file_crc = crc32c_extend(t->file_crc, req.body.data(), n);
     req.target = "/raft/snapshot/chunk?transfer=" + t->id + "&offset=" + std::to_string(offset) +
                  "&crc=" + std::to_string(crc32c(req.body));
   }

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "replication/peer_sender.h"
@@ -40,6 +41,12 @@ struct TransportOptions {
   /// reads its bytes: the member's data_dir, whose snapshot files it streams
   /// a chunk at a time.
   std::string snapshot_dir;
+  /// The CRC32C that raft.db records for the snapshot at (index, term)
+  /// (storage::RaftStorage::recorded_snapshot_crc), nullopt when it records
+  /// another. A file streamed from snapshot_dir is checked against it before
+  /// its last request: bytes rotted on this member's disk never reach a
+  /// follower. Unset: not checked.
+  std::function<std::optional<uint32_t>(consensus::LogIndex, consensus::Term)> recorded_snapshot_crc;
   uint32_t request_timeout_ms = 2000;
   uint32_t max_backoff_ms = 1000;
   /// A probe (PeerSender::probe) that gets no answer this soon proves nothing.
@@ -56,6 +63,9 @@ class PeerTransport : public replication::PeerSender {
   /// report_snapshot); set before traffic starts.
   using SnapshotVerdict = std::function<void(const consensus::NodeId& to, bool delivered)>;
   void on_snapshot_verdict(SnapshotVerdict fn) { snapshot_verdict_ = std::move(fn); }
+  /// Who hears that a snapshot file failed its check (the Raft node takes a
+  /// new snapshot, whose file replaces it); set before traffic starts.
+  void on_corrupt_snapshot(std::function<void()> fn) { corrupt_snapshot_ = std::move(fn); }
 
   void send(std::vector<consensus::Message> msgs) override;
   void set_peer_address(const consensus::NodeId& id, const std::string& address) override;
@@ -93,6 +103,7 @@ class PeerTransport : public replication::PeerSender {
   net::HttpClient& client_;
   TransportOptions options_;
   SnapshotVerdict snapshot_verdict_;
+  std::function<void()> corrupt_snapshot_;
   prometheus::Family<prometheus::Counter>* refused_ = nullptr;
   mutable std::mutex mu_;
   std::map<consensus::NodeId, Peer> peers_;

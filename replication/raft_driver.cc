@@ -326,7 +326,8 @@ void RaftDriver::maybe_snapshot() {
   bool by_entries = log.applied() >= next_snapshot_by_entries();
   bool by_bytes = options_.snapshot_threshold_bytes > 0 && applied_bytes_ >= options_.snapshot_threshold_bytes &&
                   applied_bytes_ >= 2 * std::max(last_snapshot_bytes_, machine_.approximate_snapshot_bytes());
-  if (!by_entries && !by_bytes) return;
+  if (!by_entries && !by_bytes && !snapshot_forced_) return;
+  snapshot_forced_ = false;
   snapshot_in_flight_ = true;
   snapshot_start_bytes_ = applied_bytes_;
   snapshot_keep_ = by_entries ? options_.snapshot_keep_entries
@@ -340,6 +341,14 @@ void RaftDriver::maybe_snapshot() {
       if (!stopped_ && !persisting_ && !applying_) maybe_snapshot();
     });
   });
+}
+
+void RaftDriver::snapshot_now() {
+  if (stopped_) return;
+  snapshot_forced_ = true;
+  snapshot_retry_ms_ = 0;
+  // Between Readies now; else finish_ready() calls maybe_snapshot().
+  if (!persisting_ && !applying_) maybe_snapshot();
 }
 
 uint64_t staggered_snapshot_index(uint64_t last, uint64_t every, size_t rank, size_t voters) {

@@ -146,6 +146,9 @@ class RaftDriver {
   void hand_over_leadership(std::function<void(bool moved)> done);
   /// Runs the Ready loop now (after code that worked on raft() directly).
   void process();
+  /// Takes a snapshot as soon as none is in flight, whatever the thresholds
+  /// say: the current one's file failed its checksum (PeerSender's report).
+  void snapshot_now();
 
   const NodeId& id() const { return options_.raft.id; }
   bool started() const { return raft_ != nullptr; }
@@ -262,6 +265,7 @@ class RaftDriver {
   /// A local snapshot being made off the serial context, and its result
   /// until the core can take it (not while a Ready is out).
   bool snapshot_in_flight_ = false;
+  bool snapshot_forced_ = false;  ///< snapshot_now(): the next maybe_snapshot() starts one
   uint64_t applied_bytes_ = 0;         ///< payload applied since the last snapshot's point
   uint64_t snapshot_start_bytes_ = 0;  ///< applied_bytes_ when the snapshot in flight began
   uint64_t last_snapshot_bytes_ = 0;   ///< the size of the last snapshot taken or installed

@@ -117,16 +117,6 @@ uint32_t entry_crc(uint64_t index, uint64_t term, int64_t type, std::string_view
   return crc32c_extend(crc32c(head), data.data(), data.size());
 }
 
-uint32_t snapshot_crc(const Snapshot& snap) {
-  std::string head;
-  put_le64(head, snap.index.value());
-  put_le64(head, snap.term.value());
-  for (const auto& id : snap.conf.voters) head += "v" + id.str() + '\0';
-  for (const auto& id : snap.conf.learners) head += "l" + id.str() + '\0';
-  uint32_t c = crc32c(head);
-  return snap.data ? crc32c_extend(c, snap.data->data(), snap.data->size()) : c;
-}
-
 std::string quoted(const std::string& s) { return storage_quoted(s); }
 
 // Makes the creation of files in `dir` durable (fsync of the directory).
@@ -369,7 +359,19 @@ std::optional<Snapshot> RaftStorage::snapshot() {
                          " fails its CRC32C check (stored " + std::to_string(stored) + ", computed " +
                          std::to_string(snapshot_crc(*snap)) + ")"));
   }
+  if (snap) note_recorded_snapshot(*snap, stored);
   return snap;
+}
+
+void RaftStorage::note_recorded_snapshot(const Snapshot& snap, uint32_t crc) {
+  std::lock_guard<std::mutex> lock(recorded_mu_);
+  recorded_ = RecordedSnapshot{snap.index, snap.term, crc};
+}
+
+std::optional<uint32_t> RaftStorage::recorded_snapshot_crc(LogIndex index, Term term) const {
+  std::lock_guard<std::mutex> lock(recorded_mu_);
+  if (!recorded_ || recorded_->index != index || recorded_->term != term) return std::nullopt;
+  return recorded_->crc;
 }
 
 Entry RaftStorage::entry_from_row(Statement& st, const char* op) {
@@ -478,9 +480,11 @@ std::string RaftStorage::write_snapshot(const Snapshot& snap, const char* op) {
     StatementRef st = stmt(kSetSnapshot, op);
     TENURE_MUST(st->bind_int64(1, i64(snap.index.value())), op);
     TENURE_MUST(st->bind_int64(2, i64(snap.term.value())), op);
-    TENURE_MUST(st->bind_int64(3, snapshot_crc(snap)), op);
+    const uint32_t crc = snapshot_crc(snap);
+    TENURE_MUST(st->bind_int64(3, crc), op);
     TENURE_MUST(st->bind_text(4, name), op);
     TENURE_MUST(st->run(), op);
+    note_recorded_snapshot(snap, crc);
   }
   TENURE_MUST(stmt(kClearConf, op)->run(), op);
   auto add = [&](const NodeId& id, int64_t learner) {

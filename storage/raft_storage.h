@@ -17,6 +17,7 @@
 // never blocks the writer). write_snapshot_file runs on any thread.
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -97,6 +98,11 @@ class RaftStorage final : public replication::LogStore {
 
   /// The stored snapshot, read from disk (data included); nullopt if none.
   std::optional<consensus::Snapshot> snapshot();
+  /// The CRC32C of the snapshot raft.db names (snapshot_crc), if that is the
+  /// one at (`index`, `term`), as last written or loaded. Thread-safe: a
+  /// leader streaming the snapshot's file checks the bytes it read against
+  /// it before the follower may install them.
+  std::optional<uint32_t> recorded_snapshot_crc(consensus::LogIndex index, consensus::Term term) const;
 
   /// The value stored under `key` in the meta table, or nullopt.
   std::optional<std::string> get_meta(const std::string& key);
@@ -148,6 +154,14 @@ class RaftStorage final : public replication::LogStore {
   /// a slice at a time.
   consensus::LogIndex trim_through_;
   consensus::LogIndex trimmed_through_;
+  void note_recorded_snapshot(const consensus::Snapshot& snap, uint32_t crc);
+  struct RecordedSnapshot {
+    consensus::LogIndex index;
+    consensus::Term term;
+    uint32_t crc;
+  };
+  mutable std::mutex recorded_mu_;  ///< recorded_ is read by the transport's threads
+  std::optional<RecordedSnapshot> recorded_;
 };
 
 /// Logs `FATAL storage <what>` to stderr and exits with status 1 at once

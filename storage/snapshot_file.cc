@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/crc32c.h"
 #include "storage/raft_storage.h"
 
 namespace tenure::storage {
@@ -33,6 +34,21 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }
 
 }  // namespace
+
+uint32_t snapshot_crc_of_meta(const consensus::Snapshot& snap) {
+  std::string head;
+  for (uint64_t v : {snap.index.value(), snap.term.value()}) {
+    for (int i = 0; i < 8; ++i) head.push_back(static_cast<char>((v >> (8 * i)) & 0xff));  // little-endian
+  }
+  for (const auto& id : snap.conf.voters) head += "v" + id.str() + '\0';
+  for (const auto& id : snap.conf.learners) head += "l" + id.str() + '\0';
+  return crc32c(head);
+}
+
+uint32_t snapshot_crc(const consensus::Snapshot& snap) {
+  uint32_t c = snapshot_crc_of_meta(snap);
+  return snap.data ? crc32c_extend(c, snap.data->data(), snap.data->size()) : c;
+}
 
 std::string snapshot_file_name(consensus::LogIndex index, consensus::Term term) {
   char buf[96];

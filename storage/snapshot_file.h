@@ -24,6 +24,13 @@
 
 namespace tenure::storage {
 
+/// The CRC32C that raft.db's snapshot row keeps: over the snapshot's index,
+/// term and configuration, then its bytes. A reader of the file extends
+/// snapshot_crc_of_meta (the part before the bytes) chunk by chunk.
+uint32_t snapshot_crc_of_meta(const consensus::Snapshot& snap);
+/// snapshot_crc_of_meta extended with snap.data (if any).
+uint32_t snapshot_crc(const consensus::Snapshot& snap);
+
 /// "snapshot-<index, 20 digits>-<term>.snap".
 std::string snapshot_file_name(consensus::LogIndex index, consensus::Term term);
 

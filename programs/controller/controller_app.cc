@@ -159,6 +159,9 @@ int ControllerApp::run() {
   topts.max_batch_bytes = kMaxBatchBytes;
   topts.max_message_bytes = kPeerMaxBodyBytes - 16;
   topts.snapshot_dir = config_.data_dir;
+  topts.recorded_snapshot_crc = [storage = p.storage.get()](consensus::LogIndex index, consensus::Term term) {
+    return storage->recorded_snapshot_crc(index, term);
+  };
   p.transport = std::make_unique<PeerTransport>(*p.client, topts);
   p.metrics = std::make_unique<RaftMetrics>(*p.registry);
   p.transport->set_refused_metric(&p.metrics->peer_refused);
@@ -169,6 +172,7 @@ int ControllerApp::run() {
   p.transport->on_snapshot_verdict([node = p.node.get()](const consensus::NodeId& to, bool delivered) {
     node->report_snapshot(to, delivered);
   });
+  p.transport->on_corrupt_snapshot([node = p.node.get()] { node->snapshot_now(); });
 
   controlplane::FleetPolicyOptions sup;
   sup.lease_ms = config_.worker_lease_ms;

@@ -13,12 +13,16 @@ entries it acknowledged, so it could help elect a leader that lacks an
 acknowledged write).
 """
 
+import os
+
 import tenure_harness as th
 
 
 class SnapshotTest(th.ClusterTestCase):
 
-    def test_wiped_member_removed_and_readded_catches_up_via_snapshot(self):
+    def wiped_member_out_of_a_compacted_group(self):
+        """A group whose leader compacted its log, and a follower that lost
+        its disk and was removed meanwhile: (cluster, victim, shard ids)."""
         c = self.make_cluster(n=3, snapshot_threshold=50)
         leader = c.start()
         first = ["s-%d" % i for i in range(120)]
@@ -41,7 +45,11 @@ class SnapshotTest(th.ClusterTestCase):
             th.create_shards(leader, second[i:i + 2])
         self.assertGreater(leader.metric("tenure_raft_snapshots_taken_total", 0), 0,
                            "the leader compacted its log")
+        return c, victim, first + second
 
+    def test_wiped_member_removed_and_readded_catches_up_via_snapshot(self):
+        c, victim, ids = self.wiped_member_out_of_a_compacted_group()
+        leader = c.leader()
         # It comes back empty, as a joiner, and is added again.
         c.prepare_rejoin(victim.id)
         victim.start()
@@ -56,13 +64,49 @@ class SnapshotTest(th.ClusterTestCase):
         th.wait_until(lambda: victim.cluster_view()["applied_index"] >= view["commit_index"], 20,
                       "%s applied up to the leader's commit index" % victim.id)
         _, stale = th.list_shards(victim, "stale")
-        self.assertEqual(sorted(set(first + second) - set(stale)), [], "shards missing at %s" % victim.id)
+        self.assertEqual(sorted(set(ids) - set(stale)), [], "shards missing at %s" % victim.id)
         _, lin = th.list_shards(victim)
-        self.assertEqual(sorted(set(first + second) - set(lin)), [])
+        self.assertEqual(sorted(set(ids) - set(lin)), [])
         # It is a voter again, and the group goes on.
         th.wait_until(lambda: {m["id"]: m["role"] for m in c.leader().get("/v1/members").json["members"]}
                       .get(victim.id) == "follower", 20, "%s promoted to voter" % victim.id)
         th.create_shards(victim, ["after-rejoin"])
+
+    def test_a_snapshot_file_rotted_on_the_leaders_disk_is_never_sent(self):
+        """A bit flipped in the leader's snapshot file (a failing disk): the
+        leader checks the bytes it streams against the checksum raft.db
+        recorded, sends none of them, takes a new snapshot, and the rejoining
+        member installs that one. Before, the rotted bytes went out and the
+        follower's decode was the only check (it refused them, over and over,
+        or took them if the flip hit a value)."""
+        c, victim, ids = self.wiped_member_out_of_a_compacted_group()
+        leader = c.leader()
+        # The snapshot raft.db names is the newest file (older ones go once a newer one is recorded).
+        files = sorted(f for f in os.listdir(leader.data_dir) if f.startswith("snapshot-") and f.endswith(".snap"))
+        self.assertTrue(files, "no snapshot file in %s" % leader.data_dir)
+        path = os.path.join(leader.data_dir, files[-1])
+        with open(path, "r+b") as f:
+            data = bytearray(f.read())
+            data[len(data) // 2] ^= 0x10
+            f.seek(0)
+            f.write(data)
+        taken = leader.metric("tenure_raft_snapshots_taken_total", 0)
+
+        c.prepare_rejoin(victim.id)
+        victim.start()
+        self.assertStatus(c.add_member(victim.id), 201)
+        th.wait_until(lambda: victim.metric("tenure_raft_snapshots_installed_total", 0) > 0, 30,
+                      "%s installed a snapshot" % victim.id)
+        self.assertIn("event=snapshot_file_corrupt to=%s " % victim.id, leader.log_text())
+        self.assertGreater(leader.metric("tenure_raft_snapshots_taken_total", 0), taken,
+                           "the leader took a new snapshot")
+        self.assertEqual(victim.metric('tenure_raft_messages_dropped_total{reason="bad_snapshot_data"}', 0), 0,
+                         "rotted bytes reached %s" % victim.id)
+        view = c.leader().cluster_view()
+        th.wait_until(lambda: victim.cluster_view()["applied_index"] >= view["commit_index"], 20,
+                      "%s applied up to the leader's commit index" % victim.id)
+        _, stale = th.list_shards(victim, "stale")
+        self.assertEqual(sorted(set(ids) - set(stale)), [], "shards missing at %s" % victim.id)
 
     def test_follower_paused_past_the_payloads_kept_catches_up_from_raft_db(self):
         """A member keeps only the newest 8 MiB of applied payloads in memory;

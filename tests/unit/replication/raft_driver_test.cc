@@ -241,6 +241,27 @@ TEST(RaftDriver, ASnapshotStartsOnceTheEntriesAppliedSinceTheLastHoldEnoughBytes
 // snapshot's bytes meanwhile stay with the store: the core keeps its index,
 // term and configuration, and a snapshot message leaves without data for
 // the sender to read from the store.
+TEST(RaftDriver, ASnapshotOnRequestStartsBelowEveryThreshold) {
+  // The transport found the current snapshot's file corrupt: a new one is
+  // taken at once (its file replaces the bad one), one at a time.
+  FakeMember m("a", {NodeId("a")});
+  m.elect();
+  apply_and_tick(m, 10);
+  ASSERT_TRUE(m.snapshots_started.empty()) << "thresholds far away";
+  m.driver->snapshot_now();
+  ASSERT_EQ(m.snapshots_started.size(), 1u);
+  EXPECT_EQ(m.snapshots_started[0], m.driver->applied_index());
+  m.driver->snapshot_now();  // while the first is in flight: after it, not beside it
+  EXPECT_EQ(m.snapshots_started.size(), 1u);
+  m.finish_snapshot(100);
+  apply_and_tick(m, 10);
+  EXPECT_EQ(m.snapshots_started.size(), 2u) << "the request made meanwhile";
+  apply_and_tick(m, 10);
+  m.finish_snapshot(100);
+  apply_and_tick(m, 10);
+  EXPECT_EQ(m.snapshots_started.size(), 2u) << "and no more";
+}
+
 TEST(RaftDriver, TheByteBoundGrowsToTheSizeOfTheLastSnapshot) {
   FakeMember m("a", {NodeId("a")}, 10000, 0, [](DriverOptions& o) { o.snapshot_threshold_bytes = 250; });
   m.elect();

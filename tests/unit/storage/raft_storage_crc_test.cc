@@ -12,6 +12,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "common/crc32c.h"
 #include "storage/raft_storage.h"
 #include "storage/snapshot_file.h"
 #include "tests/unit/storage/temp_dir.h"
@@ -154,6 +155,34 @@ TEST(RaftStorageCrcTest, AVersion1FileIsMigratedAndChecksummed) {
     EXPECT_TRUE(std::filesystem::exists(dir.sub(snapshot_file_name(LogIndex(8), Term(3)))));
   }
   EXPECT_EQ(*RaftStorage::open(dir.path())->snapshot()->data, "new-state");
+}
+
+TEST(RaftStorageSnapshotFileTest, TheRecordedSnapshotsChecksumIsKnownForItsIndexAndTermOnly) {
+  // What a leader streaming the file checks the bytes against
+  // (peers::TransportOptions::recorded_snapshot_crc): as persisted, and again
+  // after a restart, for the recorded snapshot and no other.
+  TempDir dir;
+  write_log(dir.path(), 3, /*snapshot=*/true);
+  auto s = RaftStorage::open(dir.path());
+  EXPECT_EQ(s->recorded_snapshot_crc(LogIndex(10), Term(1)), std::nullopt) << "before load";
+  auto init = s->load();
+  ASSERT_EQ(init.snapshot.index, LogIndex(10));
+  auto crc = s->recorded_snapshot_crc(LogIndex(10), Term(1));
+  ASSERT_TRUE(crc.has_value());
+  EXPECT_EQ(*crc, snapshot_crc(init.snapshot));
+  // What a streaming reader computes: the meta, then the file's bytes.
+  std::string file = read_snapshot_file(dir.path(), snapshot_file_name(LogIndex(10), Term(1)));
+  EXPECT_EQ(*crc, crc32c_extend(snapshot_crc_of_meta(init.snapshot), file.data(), file.size()));
+  EXPECT_EQ(s->recorded_snapshot_crc(LogIndex(10), Term(2)), std::nullopt);
+  EXPECT_EQ(s->recorded_snapshot_crc(LogIndex(9), Term(1)), std::nullopt);
+
+  Snapshot next = init.snapshot;
+  next.index = LogIndex(12);
+  next.term = Term(2);
+  next.data = std::make_shared<const std::string>("A-LATER-STATE");
+  s->save_snapshot(next, LogIndex(12));
+  EXPECT_EQ(s->recorded_snapshot_crc(LogIndex(12), Term(2)), snapshot_crc(next));
+  EXPECT_EQ(s->recorded_snapshot_crc(LogIndex(10), Term(1)), std::nullopt) << "replaced";
 }
 
 TEST(RaftStorageSnapshotFileTest, AMissingSnapshotFileStopsTheStartNamingIt) {
