@@ -14,6 +14,8 @@ acknowledged write).
 """
 
 import os
+import re
+import time
 
 import tenure_harness as th
 
@@ -81,10 +83,29 @@ class SnapshotTest(th.ClusterTestCase):
         or took them if the flip hit a value)."""
         c, victim, ids = self.wiped_member_out_of_a_compacted_group()
         leader = c.leader()
-        # The snapshot raft.db names is the newest file (older ones go once a newer one is recorded).
-        files = sorted(f for f in os.listdir(leader.data_dir) if f.startswith("snapshot-") and f.endswith(".snap"))
-        self.assertTrue(files, "no snapshot file in %s" % leader.data_dir)
-        path = os.path.join(leader.data_dir, files[-1])
+
+        seen = {}
+
+        def settled_snapshot_file():
+            """The file of the leader's last recorded snapshot once it stays
+            so for half a second with no newer file beside it. No write
+            follows, so a snapshot still due starts at once and takes a few
+            milliseconds here; a child writing a newer file after the rot
+            would replace the rotted one (CI caught that race)."""
+            taken = [int(m) for m in re.findall(r"event=snapshot_taken node=%s index=(\d+) " % leader.id,
+                                                 leader.log_text())]
+            files = sorted(f for f in os.listdir(leader.data_dir) if f.startswith("snapshot-") and f.endswith(".snap"))
+            if not taken or not files or int(files[-1].split("-")[1]) != max(taken):
+                seen.clear()
+                return None
+            state = (max(taken), files[-1])
+            if seen.get("state") != state:
+                seen.update(state=state, since=time.monotonic())
+                return None
+            if time.monotonic() - seen["since"] < 0.5:
+                return None
+            return os.path.join(leader.data_dir, files[-1])
+        path = th.wait_until(settled_snapshot_file, 20, "the leader's snapshots settled")
         with open(path, "r+b") as f:
             data = bytearray(f.read())
             data[len(data) // 2] ^= 0x10
