@@ -9,6 +9,11 @@ workers, ~470,000 shards) is killed at once: the same leader grants all
 their shards to the other half, on every member, with no leader change.
 
 Contract default Raft timing (heartbeat 100 ms, election timeout 1000 ms).
+The agents run at nice 10: in production they are on the data plane's
+machines; here twenty of them share two cores with the three controllers,
+and at the controllers' priority they took up to 0.9 of the cores during
+the failover (CI saw a leader change; docs/performance.md, "A busy leader
+keeps its heartbeats").
 TENURE_SCALE_SHARDS sets a smaller count for a quick try."""
 
 import os
