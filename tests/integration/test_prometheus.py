@@ -77,7 +77,8 @@ class PrometheusTest(th.ClusterTestCase):
             self.query(prom, expr)
         expect_data = ["Leader", "Term", "Commit and applied index", "Shards by state", "Workers by state",
                        "HTTP requests by route and code", "Open watch streams", "Revision",
-                       "Log append (fsync) p50 / p99", "Proposals by result"]
+                       "Log append (fsync) p50 / p99", "Proposals by result",
+                       "Raft strand: what held it (p99) and time stalled"]
         for title, expr in dashboard_queries("tenure-controller.json"):
             if title in expect_data:
                 th.wait_until(lambda: self.query(prom, expr), 30, "data for panel %r (%s)" % (title, expr))
