@@ -20,7 +20,11 @@ void Writer::str(std::string_view s) {
 void Writer::f64(double v) {
   uint64_t bits;
   std::memcpy(&bits, &v, sizeof bits);
-  for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+  u64le(bits);
+}
+
+void Writer::u64le(uint64_t v) {
+  for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
 uint8_t Reader::u8() {

@@ -16,6 +16,8 @@ class Writer {
   void varint(uint64_t v);
   void str(std::string_view s);
   void f64(double v);
+  /// Eight bytes, little-endian (fixed width: what a checksum's header hashes).
+  void u64le(uint64_t v);
   std::string take() { return std::move(out_); }
   std::string& buffer() { return out_; }
 

@@ -43,7 +43,8 @@ struct LastChange {
 /// WorkerId's string is 32. A shard map node is then 96 bytes instead of
 /// 120, jemalloc's size class 96 instead of 128 (32 MB less at 1,000,000
 /// shards by arithmetic; 15 MiB measured with glibc's malloc, whose
-/// classes are 112 and 128: BM_StateMemory). Valid while
+/// classes are 112 and 128, by a BM_StateMemory that placed only 20,000
+/// of the shards). Valid while
 /// the shard is in the state and owned by that worker: the index keeps an
 /// entry for every worker that owns a shard. Reads as a WorkerId.
 class OwnerRef {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/codec.h"
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "consensus/assert.h"
@@ -102,19 +103,15 @@ std::optional<EntryType> decode_type(int64_t v) {
   return std::nullopt;
 }
 
-void put_le64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
 // The checksum covers the entry's place (index, term) and content (type,
 // data): a row whose bytes moved to another index fails as surely as one
 // with a flipped bit.
 uint32_t entry_crc(uint64_t index, uint64_t term, int64_t type, std::string_view data) {
-  std::string head;
-  put_le64(head, index);
-  put_le64(head, term);
-  head.push_back(static_cast<char>(type));
-  return crc32c_extend(crc32c(head), data.data(), data.size());
+  Writer head;
+  head.u64le(index);
+  head.u64le(term);
+  head.u8(static_cast<uint8_t>(type));
+  return crc32c_extend(crc32c(head.buffer()), data.data(), data.size());
 }
 
 std::string quoted(const std::string& s) { return storage_quoted(s); }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/codec.h"
 #include "common/crc32c.h"
 #include "storage/raft_storage.h"
 
@@ -36,10 +37,10 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }  // namespace
 
 uint32_t snapshot_crc_of_meta(const consensus::Snapshot& snap) {
-  std::string head;
-  for (uint64_t v : {snap.index.value(), snap.term.value()}) {
-    for (int i = 0; i < 8; ++i) head.push_back(static_cast<char>((v >> (8 * i)) & 0xff));  // little-endian
-  }
+  Writer w;
+  w.u64le(snap.index.value());
+  w.u64le(snap.term.value());
+  std::string& head = w.buffer();
   for (const auto& id : snap.conf.voters) head += "v" + id.str() + '\0';
   for (const auto& id : snap.conf.learners) head += "l" + id.str() + '\0';
   return crc32c(head);
