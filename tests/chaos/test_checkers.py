@@ -10,7 +10,12 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
+import socket  # noqa: E402
+import threading  # noqa: E402
+
 import fencing  # noqa: E402
+import tenure_net  # noqa: E402
+import workloads  # noqa: E402
 import invariants  # noqa: E402
 import linearizability as lin  # noqa: E402
 import watch_check  # noqa: E402
@@ -302,6 +307,82 @@ class FencingTest(unittest.TestCase):
         self.assertEqual(len(self.check([w], readback=[(w, 404, "", None)])), 1)
         self.assertEqual(len(self.check([w], readback=[(w, 200, "other", "1")])), 1)
         self.assertEqual(len(self.check([w], readback=[(w, 200, w["value"], "2")])), 1)
+
+
+class OneShotServer(threading.Thread):
+    """Answers the first request on a kept-alive connection; reads the second
+    and then, as a member killed mid-request, stops listening and drops the
+    connection without an answer."""
+
+    def __init__(self, keep_listening=False):
+        super().__init__(daemon=True)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.keep_listening = keep_listening
+        self.requests_read = 0
+
+    def _read_request(self, conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return False
+            data += chunk
+        self.requests_read += 1
+        return True
+
+    def run(self):
+        conn, _ = self.listener.accept()
+        self._read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        if self.keep_listening:
+            conn.close()  # closed while idle; the retry's fresh connection is answered
+            conn, _ = self.listener.accept()
+            self._read_request(conn)
+            conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+            conn.close()
+            return
+        self._read_request(conn)
+        self.listener.close()
+        conn.close()
+
+
+class HttpRequestTest(unittest.TestCase):
+    """What the chaos clients record depends on which error a lost request
+    raises: a refused connection means never sent, anything else may have
+    been applied."""
+
+    def setUp(self):
+        tenure_net.close_connections()
+
+    def test_a_request_lost_with_its_server_is_not_reported_refused(self):
+        server = OneShotServer()
+        server.start()
+        self.assertEqual(tenure_net.http_request(server.address, "GET", "/a").status, 200)
+        with self.assertRaises(OSError) as raised:
+            tenure_net.http_request(server.address, "DELETE", "/b", timeout=2.0)
+        server.join(5)
+        self.assertEqual(server.requests_read, 2)  # the server had the delete
+        self.assertNotIsInstance(raised.exception, ConnectionRefusedError)
+        self.assertEqual(workloads._classify_error(raised.exception), "info")
+
+    def test_an_idle_connection_closed_by_the_server_is_retried(self):
+        server = OneShotServer(keep_listening=True)
+        server.start()
+        self.assertEqual(tenure_net.http_request(server.address, "GET", "/a").status, 200)
+        self.assertEqual(tenure_net.http_request(server.address, "GET", "/b").status, 204)
+        server.join(5)
+
+    def test_a_server_that_is_not_listening_refuses(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        address = "127.0.0.1:%d" % s.getsockname()[1]
+        s.close()
+        with self.assertRaises(ConnectionRefusedError) as raised:
+            tenure_net.http_request(address, "GET", "/a")
+        self.assertEqual(workloads._classify_error(raised.exception), "fail")
 
 
 if __name__ == "__main__":

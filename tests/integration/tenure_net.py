@@ -109,7 +109,9 @@ def http_request(address, method, path, body=None, headers=None, timeout=10.0, s
     server closed it while idle) is sent again once on a fresh one; callers
     that must not resend a write give it an Idempotency-Key (the API applies
     a retried request id once). Raises OSError when the member is
-    unreachable. With `ssl_context`, HTTPS (the context's certificate is the
+    unreachable; ConnectionRefusedError only when the request was sent
+    nowhere (a refused retry after a failure on a reused connection raises
+    that failure). With `ssl_context`, HTTPS (the context's certificate is the
     client's identity)."""
     hdrs = {"Connection": "keep-alive"}
     if body is not None and not isinstance(body, (bytes, str)):
@@ -119,6 +121,7 @@ def http_request(address, method, path, body=None, headers=None, timeout=10.0, s
     if body is not None:
         hdrs["Content-Type"] = "application/json"
     hdrs.update(headers or {})
+    first_failure = None
     for attempt in (0, 1):
         c = _conn(address, timeout * SLOW, ssl_context)
         reused = c.sock is not None
@@ -131,7 +134,14 @@ def http_request(address, method, path, body=None, headers=None, timeout=10.0, s
             if reused and attempt == 0 and isinstance(e, (ConnectionResetError, BrokenPipeError,
                                                           http.client.RemoteDisconnected,
                                                           http.client.BadStatusLine)):
+                first_failure = e
                 continue
+            if first_failure is not None and isinstance(e, ConnectionRefusedError):
+                # The first attempt may have reached a server that then died
+                # (chaos seed 202 in CI: a delete sent to a leader killed by a
+                # full disk was committed by its followers). Its refused retry
+                # must not make the request look never sent.
+                raise first_failure from e
             raise
         except (OSError, http.client.HTTPException):
             _drop_conn(address)
