@@ -39,7 +39,8 @@ void read_peers(YamlReader& r, const YAML::Node& node, ControllerConfig& cfg) {
 
 void read_raft(YamlReader& r, const YAML::Node& node, ControllerConfig::Raft& raft) {
   if (!node.IsDefined() ||
-      !r.check_map(node, "raft", {"heartbeat_interval_ms", "election_timeout_ms", "snapshot_threshold_entries"})) {
+      !r.check_map(node, "raft",
+                   {"heartbeat_interval_ms", "election_timeout_ms", "snapshot_threshold_entries", "lease_reads"})) {
     return;
   }
   if (node.IsNull()) return;
@@ -47,6 +48,7 @@ void read_raft(YamlReader& r, const YAML::Node& node, ControllerConfig::Raft& ra
   r.read_u32(node["election_timeout_ms"], "raft.election_timeout_ms", raft.election_timeout_ms, 1);
   r.read_u64(node["snapshot_threshold_entries"], "raft.snapshot_threshold_entries", raft.snapshot_threshold_entries,
              1);
+  r.read_bool(node["lease_reads"], "raft.lease_reads", raft.lease_reads);
 }
 
 void read_auth(YamlReader& r, const YAML::Node& node, ControllerConfig::Auth& auth) {

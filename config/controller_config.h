@@ -37,6 +37,11 @@ struct ControllerConfig {
     uint32_t heartbeat_interval_ms = 100;  ///< > 0 and < election_timeout_ms
     uint32_t election_timeout_ms = 1000;
     uint64_t snapshot_threshold_entries = 100000;  ///< > 0
+    /// The leader answers linearizable reads (and agents' heartbeats) on a
+    /// lease of 0.8 election timeouts instead of a heartbeat round per
+    /// batch; assumes members' steady clocks run at rates within 20 % of
+    /// each other (docs/architecture.md, "Reads on the leader's lease").
+    bool lease_reads = true;
   } raft;
   uint32_t worker_lease_ms = 3000;  ///< > 0
   /// Change events kept for watches; a watch from an older revision gets

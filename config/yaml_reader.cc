@@ -304,6 +304,16 @@ void YamlReader::read_u64(const YAML::Node& node, const std::string& path, uint6
   read_uint(node, path, out, min, UINT64_MAX);
 }
 
+void YamlReader::read_bool(const YAML::Node& node, const std::string& path, bool& out) {
+  if (!scalar_present(node, path, false, "true or false")) return;
+  const std::string& s = node.Scalar();
+  if (!is_plain(node) || (s != "true" && s != "false")) {
+    fail(ConfigErrorCode::kWrongType, path, "expected true or false, got " + describe(node));
+    return;
+  }
+  out = s == "true";
+}
+
 void YamlReader::read_positive_double(const YAML::Node& node, const std::string& path, double& out) {
   if (!scalar_present(node, path, false, "a number")) return;
   const std::string& s = node.Scalar();

@@ -64,6 +64,8 @@ class YamlReader {
   void read_uint(const YAML::Node& node, const std::string& path, uint64_t& out, uint64_t min, uint64_t max);
   void read_u32(const YAML::Node& node, const std::string& path, uint32_t& out, uint32_t min = 0);
   void read_u64(const YAML::Node& node, const std::string& path, uint64_t& out, uint64_t min = 0);
+  /// A plain (unquoted) true or false.
+  void read_bool(const YAML::Node& node, const std::string& path, bool& out);
   /// A plain finite number > 0.
   void read_positive_double(const YAML::Node& node, const std::string& path, double& out);
 

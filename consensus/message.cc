@@ -85,7 +85,7 @@ const char* to_string(MessageType t) {
 
 std::vector<std::string> planted_bug_names() {
   return {"commit-old-term", "vote-without-log-check", "ack-before-persist", "read-without-quorum",
-          "vote-not-persisted", "keep-replaced-acks"};
+          "vote-not-persisted", "keep-replaced-acks", "lease-outlives-votes"};
 }
 
 bool enable_planted_bug(TestingKnobs& knobs, const std::string& name) {
@@ -95,6 +95,7 @@ bool enable_planted_bug(TestingKnobs& knobs, const std::string& name) {
   else if (name == "read-without-quorum") knobs.read_index_without_quorum = true;
   else if (name == "vote-not-persisted") knobs.forget_vote_on_persist = true;
   else if (name == "keep-replaced-acks") knobs.keep_acks_of_replaced_entries = true;
+  else if (name == "lease-outlives-votes") knobs.lease_outlives_votes = true;
   else return false;
   return true;
 }

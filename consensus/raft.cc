@@ -52,6 +52,9 @@ Raft::Raft(RaftConfig config, InitialState state)
   persisted_hard_state_.commit = log_.committed();
   durable_commit_ = log_.committed();
   become_follower(term_, NodeId());
+  // A member that acknowledged a leader's heartbeat promised to refuse votes
+  // for an election timeout; a restart must not break that promise.
+  start_lease_ = config_.leader_lease && config_.check_quorum;
 }
 
 void Raft::reset_randomized_election_timeout() {
@@ -92,12 +95,14 @@ void Raft::become_pre_candidate() {
   // that keeps timing out does not inflate its term.
   votes_.clear();
   leader_ = NodeId();
+  start_lease_ = false;
   role_ = Role::kPreCandidate;
 }
 
 void Raft::become_candidate() {
   TENURE_CHECK(role_ != Role::kLeader, "leader cannot campaign");
   reset(term_.next());
+  start_lease_ = false;
   vote_ = config_.id;
   role_ = Role::kCandidate;
 }
@@ -105,6 +110,7 @@ void Raft::become_candidate() {
 void Raft::become_leader() {
   TENURE_CHECK(role_ == Role::kCandidate, "only a candidate becomes leader, was " << to_string(role_));
   reset(term_);
+  lease_forfeited_ = false;
   role_ = Role::kLeader;
   leader_ = config_.id;
   sync_progress_with_conf();
@@ -151,6 +157,7 @@ void Raft::tick() {
 
 void Raft::tick_election() {
   ++election_elapsed_;
+  if (election_elapsed_ >= config_.election_ticks) start_lease_ = false;
   if (promotable() && past_election_timeout()) {
     election_elapsed_ = 0;
     start_election(config_.pre_vote, false);
@@ -212,7 +219,8 @@ bool Raft::step_term(const Message& m) {
   if (m.term > term_) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
       bool force = m.context == 1;  // a leadership transfer (§3.10)
-      bool in_lease = config_.check_quorum && !leader_.empty() && election_elapsed_ < config_.election_ticks;
+      bool in_lease = config_.check_quorum && (!leader_.empty() || start_lease_) &&
+                      election_elapsed_ < config_.election_ticks;
       // §4.2.3 / §6.2: a member that hears from a leader ignores disruptive votes.
       if (!force && in_lease) return false;
     }

@@ -214,6 +214,10 @@ class Raft {
   const RaftConfig& config() const { return config_; }
   /// Whether the leader has committed an entry of its own term (§6.4 step 1).
   bool committed_in_current_term() const;
+  /// A leader that began a leadership transfer in this term: its target may
+  /// campaign at once, past the other members' leases, so no read may rest
+  /// on a lease until the next term (RaftConfig::leader_lease).
+  bool lease_forfeited() const { return lease_forfeited_; }
 
  private:
   // raft.cc: roles, ticks, the term rules common to every message.
@@ -290,6 +294,10 @@ class Raft {
   std::map<NodeId, Progress> progress_;  ///< leader only; ordered for determinism
   std::map<NodeId, bool> votes_;         ///< candidate only
   std::optional<NodeId> transferee_;
+  bool lease_forfeited_ = false;  ///< see lease_forfeited()
+  /// Since start, until an election timeout passes or a leader is heard
+  /// (RaftConfig::leader_lease): refuses votes as if in a leader's lease.
+  bool start_lease_ = false;
   LogIndex pending_conf_index_;
   size_t uncommitted_bytes_ = 0;
 

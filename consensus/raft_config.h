@@ -30,10 +30,14 @@ struct TestingKnobs {
   /// Keep acks waiting for the next Ready when a newer leader replaces the
   /// entries they name (undoes 81022f1; §3.8 again, under async fsync).
   bool keep_acks_of_replaced_entries = false;
+  /// The driver's read lease lasts ten times DriverOptions::read_lease_ms,
+  /// past the time the members that confirmed it refuse votes (§6.4.1).
+  bool lease_outlives_votes = false;
 
   bool any() const {
     return commit_old_term_by_counting || vote_without_log_check || ack_append_before_persist ||
-           read_index_without_quorum || forget_vote_on_persist || keep_acks_of_replaced_entries;
+           read_index_without_quorum || forget_vote_on_persist || keep_acks_of_replaced_entries ||
+           lease_outlives_votes;
   }
 };
 
@@ -87,6 +91,16 @@ struct RaftConfig {
   /// durable log (Raft::set_entry_reader) when a follower needs them.
   /// 0: keep every payload until compaction.
   size_t max_resident_log_bytes = 0;
+  /// The leader serves linearizable reads on a lease (the driver's
+  /// DriverOptions::read_lease_ms, thesis §6.4.1): it trusts a quorum's
+  /// acknowledgement of a heartbeat round for a while after the round began,
+  /// because every member that acknowledged refuses votes for an election
+  /// timeout after hearing from it (check_quorum). So that a member that
+  /// restarts does not forget that promise, it also refuses votes for an
+  /// election timeout after it starts; and a leader that began a transfer
+  /// (which lets its target campaign at once) forfeits the lease for the
+  /// rest of its term (Raft::lease_forfeited). Needs check_quorum.
+  bool leader_lease = false;
   /// Seeds the randomized election timeout; the core has no other randomness.
   uint64_t random_seed = 0;
   TestingKnobs knobs;

@@ -84,6 +84,7 @@ RaftResult<Ok> Raft::transfer_leadership(const NodeId& to) {
   }
   if (transferee_ && *transferee_ == to) return Ok{};
   transferee_ = to;
+  lease_forfeited_ = true;
   // The transfer must finish within one election timeout or is abandoned.
   election_elapsed_ = 0;
   Progress& pr = progress_.at(to);

@@ -51,6 +51,13 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
                     .Name("tenure_raft_proposals_total")
                     .Help("Proposals by result (applied, not_leader, dropped, timeout, busy)")
                     .Register(r)),
+      linearizable_reads(prometheus::BuildCounter()
+                             .Name("tenure_raft_linearizable_reads_total")
+                             .Help("Linearizable reads begun here, by path (lease: answered on the leader's "
+                                   "lease; read_index: after a heartbeat round)")
+                             .Register(r)),
+      reads_on_lease(linearizable_reads.Add({{"path", "lease"}})),
+      reads_by_round(linearizable_reads.Add({{"path", "read_index"}})),
       append_seconds(prometheus::BuildHistogram()
                          .Name("tenure_raft_log_append_seconds")
                          .Help("Time to persist one Ready (one SQLite transaction and fsync)")

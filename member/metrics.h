@@ -25,6 +25,12 @@ struct RaftMetrics {
   prometheus::Gauge& revision;
   prometheus::Counter& leader_changes;
   prometheus::Family<prometheus::Counter>& proposals;  ///< label result
+  /// Linearizable reads begun at this member, by label path: "lease" (the
+  /// leader answered at once, DriverOptions::read_lease_ms) or
+  /// "read_index" (a heartbeat round, or the leader's answer to a follower).
+  prometheus::Family<prometheus::Counter>& linearizable_reads;
+  prometheus::Counter& reads_on_lease;
+  prometheus::Counter& reads_by_round;
   prometheus::Histogram& append_seconds;               ///< one Ready's transaction + fsync
   prometheus::Histogram& commit_seconds;               ///< propose -> applied, at the leader
   prometheus::Histogram& append_batch_entries;         ///< entries per persisted Ready

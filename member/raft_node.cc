@@ -362,6 +362,10 @@ void RaftNode::proposals(const char* result, size_t count) {
 
 void RaftNode::committed(uint64_t latency_ns) { metrics_.commit_seconds.Observe(static_cast<double>(latency_ns) / 1e9); }
 
+void RaftNode::read_started(const char* path) {
+  (std::string_view(path) == "lease" ? metrics_.reads_on_lease : metrics_.reads_by_round).Increment();
+}
+
 void RaftNode::queue_length(size_t proposals) { metrics_.proposal_queue.Set(static_cast<double>(proposals)); }
 
 void RaftNode::persisted(const consensus::Ready& rd, uint64_t ns) {

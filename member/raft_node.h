@@ -225,6 +225,7 @@ class RaftNode final : private replication::Executor,
   // replication::DriverEvents: metrics, the drops' log, the summary.
   void proposals(const char* result, size_t count) override;
   void committed(uint64_t latency_ns) override;
+  void read_started(const char* path) override;
   void queue_length(size_t proposals) override;
   void persisted(const consensus::Ready& rd, uint64_t ns) override;
   void dropped(const char* reason, const NodeId& from, const char* type, const std::string& detail) override;

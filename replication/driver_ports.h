@@ -112,6 +112,9 @@ class DriverEvents {
   /// dropped, timeout, applied).
   virtual void proposals(const char* result, size_t count) { (void)result, (void)count; }
   virtual void committed(uint64_t latency_ns) { (void)latency_ns; }
+  /// A linearizable read began, answered on the leader's lease ("lease")
+  /// or by a heartbeat round ("read_index").
+  virtual void read_started(const char* path) { (void)path; }
   virtual void queue_length(size_t proposals) { (void)proposals; }
   /// A Ready's durable parts were written (on the persist context).
   virtual void persisted(const consensus::Ready& rd, uint64_t ns) { (void)rd, (void)ns; }

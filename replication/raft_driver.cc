@@ -20,7 +20,9 @@ RaftDriver::RaftDriver(DriverOptions options, Executor& executor, LogStore& stor
       store_(store),
       peers_(peers),
       machine_(machine),
-      events_(events) {}
+      events_(events) {
+  options_.raft.leader_lease = options_.read_lease_ms > 0;
+}
 
 RaftDriver::~RaftDriver() = default;
 
@@ -82,6 +84,7 @@ void RaftDriver::tick() {
   } else if (options_.probe_silent_leader) {
     maybe_probe_leader();
   }
+  renew_lease();
   if (every_tick_hook_) every_tick_hook_();
   if (persisting_ || applying_) {
     // The Ready being persisted or applied holds back the next one; a leader's
@@ -216,7 +219,9 @@ void RaftDriver::continue_apply() {
 void RaftDriver::finish_ready(Ready& rd) {
   for (const auto& rs : rd.read_states) {
     auto it = reads_.find(rs.request_id);
-    if (it != reads_.end()) it->second.index = rs.index;
+    if (it == reads_.end()) continue;
+    it->second.index = rs.index;
+    extend_lease(it->second);
   }
   for (uint64_t read_id : rd.dropped_reads) {
     auto it = reads_.find(read_id);

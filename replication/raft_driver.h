@@ -91,6 +91,16 @@ struct DriverOptions {
   /// And at most this many entries (0: no bound); the simulator draws it,
   /// since its applies take no simulated time.
   size_t max_apply_entries_per_turn = 0;
+  /// A leader answers a linearizable read at its commit index, without a
+  /// heartbeat round, while its lease holds (thesis §6.4.1): for this long
+  /// after it asked for a read index that a quorum then confirmed. Each
+  /// member that confirmed refuses votes for an election timeout after it
+  /// heard the round, (election_ticks - 1) ticks at least, so no other
+  /// leader can be elected meanwhile; the lease must stay below that by
+  /// the worst rate difference between two members' steady clocks. Sets
+  /// raft.leader_lease. The leader asks again once half the lease is gone.
+  /// 0: every read waits for a round.
+  uint32_t read_lease_ms = 0;
 };
 
 /// kTooLarge: the command exceeds the max entry size (413 too_large).
@@ -126,7 +136,8 @@ class RaftDriver {
   void tick();
   /// Proposes a command (leader only).
   void propose(std::string data, EntryDone done);
-  /// A linearizable read (ReadIndex, thesis §6.4), at a leader or a follower.
+  /// A linearizable read (ReadIndex, thesis §6.4), at a leader or a
+  /// follower; at a leader whose lease holds, at its commit index at once.
   void read(ReadIndexDone done);
   /// Peer traffic. Each message is checked against this member's state
   /// before the core acts on it; what fails is dropped and reported
@@ -189,6 +200,8 @@ class RaftDriver {
     ReadIndexDone done;
     uint64_t deadline_ms;
     LogIndex index;  ///< set once the read index is known
+    uint64_t asked_ns = 0;  ///< when the core was asked (a confirmed round began after it)
+    Term asked_term;
   };
   struct HandOver {
     std::function<void(bool)> done;
@@ -210,6 +223,11 @@ class RaftDriver {
   size_t apply_entries(std::vector<consensus::Entry>& entries, size_t from);
   void complete(LogIndex index, Term term);
   void release_reads();
+  // raft_driver_requests.cc: the read lease (DriverOptions::read_lease_ms).
+  void ask_read_index(ReadIndexDone done);
+  bool lease_holds() const;
+  void extend_lease(const PendingRead& confirmed);
+  void renew_lease();
   void maybe_snapshot();
   /// The applied index at which a snapshot by entry count is due.
   LogIndex next_snapshot_by_entries() const;
@@ -256,6 +274,9 @@ class RaftDriver {
   QueueBound queued_bound_{options_.max_queued_proposals, options_.max_queued_proposal_bytes};
   std::map<LogIndex, PendingProposal> pending_;
   std::map<uint64_t, PendingRead> reads_;  ///< by request id
+  uint64_t lease_until_ns_ = 0;  ///< the read lease's end, in lease_term_ only
+  Term lease_term_;
+  bool lease_renewal_asked_ = false;
   uint64_t next_read_id_ = 1;
   std::map<NodeId, std::string> learned_addresses_;
   std::function<void()> leader_tick_hook_;

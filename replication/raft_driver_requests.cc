@@ -141,14 +141,64 @@ void RaftDriver::read(ReadIndexDone done) {
     NodeError err = not_serving();
     return done(&err, LogIndex(0));
   }
+  if (!lease_holds()) {
+    events_.read_started("read_index");
+    return ask_read_index(std::move(done));
+  }
+  // No other leader can have been elected since the lease's round began, so
+  // every write acknowledged before this read is within our commit index.
+  LogIndex index = raft_->log().committed();
+  events_.read_started("lease");
+  if (index <= applied_) return done(nullptr, index);
+  // Answered once the machine applied up to it (release_reads).
+  reads_.emplace(next_read_id_++, PendingRead{std::move(done), executor_.now_ms() + options_.request_timeout_ms,
+                                              index, executor_.now_ns(), raft_->term()});
+}
+
+void RaftDriver::ask_read_index(ReadIndexDone done) {
   uint64_t read_id = next_read_id_++;
   auto r = raft_->read_index(read_id);
   if (!r.ok()) {
     NodeError err = not_leader();
     return done(&err, LogIndex(0));
   }
-  reads_.emplace(read_id, PendingRead{std::move(done), executor_.now_ms() + options_.request_timeout_ms, LogIndex(0)});
+  reads_.emplace(read_id, PendingRead{std::move(done), executor_.now_ms() + options_.request_timeout_ms, LogIndex(0),
+                                      executor_.now_ns(), raft_->term()});
   schedule_process();
+}
+
+bool RaftDriver::lease_holds() const {
+  return options_.read_lease_ms > 0 && raft_->role() == consensus::Role::kLeader && raft_->term() == lease_term_ &&
+         !raft_->lease_forfeited() && executor_.now_ns() < lease_until_ns_ && raft_->committed_in_current_term();
+}
+
+void RaftDriver::extend_lease(const PendingRead& confirmed) {
+  // The core confirmed the read's round with a quorum: each member of it
+  // heard us after the round began, which was after the read was asked. A
+  // read asked in this term by the leader it still is was asked as leader
+  // (a member leads a term only after its candidacy in that term).
+  if (options_.read_lease_ms == 0 || raft_->role() != consensus::Role::kLeader ||
+      confirmed.asked_term != raft_->term() || raft_->lease_forfeited()) {
+    return;
+  }
+  if (lease_term_ != confirmed.asked_term) lease_until_ns_ = 0;
+  lease_term_ = confirmed.asked_term;
+  uint64_t lease_ns = uint64_t(options_.read_lease_ms) * 1000000;
+  if (options_.raft.knobs.lease_outlives_votes) lease_ns *= 10;  // planted bug (simulator only)
+  lease_until_ns_ = std::max(lease_until_ns_, confirmed.asked_ns + lease_ns);
+}
+
+void RaftDriver::renew_lease() {
+  // Ask before half the lease is gone, so that a steady stream of reads
+  // never waits for a round; an idle leader keeps its lease warm too.
+  if (options_.read_lease_ms == 0 || lease_renewal_asked_ || raft_->role() != consensus::Role::kLeader ||
+      raft_->lease_forfeited() || !raft_->committed_in_current_term()) {
+    return;
+  }
+  const uint64_t half_ns = uint64_t(options_.read_lease_ms) * 500000;
+  if (lease_term_ == raft_->term() && lease_until_ns_ > executor_.now_ns() + half_ns) return;
+  lease_renewal_asked_ = true;
+  ask_read_index([this](const NodeError*, LogIndex) { lease_renewal_asked_ = false; });
 }
 
 void RaftDriver::step(std::vector<consensus::Message> msgs) {

@@ -236,6 +236,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     total.partitions += s.partitions;
     total.snapshots_installed += s.snapshots_installed;
     total.read_back += s.read_back;
+    total.lease_reads += s.lease_reads;
+    total.pauses += s.pauses;
     total.snapshots_unreadable += s.snapshots_unreadable;
     total.conf_changes += s.conf_changes;
     total.probes += s.probes;
@@ -265,7 +267,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
       << " acked_writes=" << total.writes_acked << " reads=" << total.reads_ok << " crashes=" << total.crashes
       << " partitions=" << total.partitions << " snapshots=" << total.snapshots_installed
       << " read_back=" << total.read_back << " snapshots_unreadable=" << total.snapshots_unreadable
-      << " conf_changes=" << total.conf_changes << " probes=" << total.probes
+      << " conf_changes=" << total.conf_changes << " lease_reads=" << total.lease_reads
+      << " pauses=" << total.pauses << " probes=" << total.probes
       << " probes_refused=" << total.probes_refused << " crash_failovers=" << total.crash_failovers
       << " crash_failover_ms="
       << (total.crash_failovers ? total.crash_failover_us / 1000 / static_cast<int64_t>(total.crash_failovers) : 0)

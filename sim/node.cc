@@ -34,6 +34,7 @@ void Node::start(uint64_t random_seed) {
   o.promote_learners = settings_.promote_learners;
   o.probe_silent_leader = settings_.probe_leader;
   o.max_apply_entries_per_turn = settings_.apply_entries_per_turn;
+  o.read_lease_ms = settings_.read_lease_ms;
   sm_ = make_sm_();
   persist_free_at_ = 0;
   // The conversions to the private bases happen here, where they are allowed.

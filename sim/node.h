@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 #include "consensus/raft.h"
@@ -102,6 +103,8 @@ class NodeHooks {
   virtual void on_restored(Node& n, const Snapshot& s) = 0;
   /// The core read released payloads back from the durable store.
   virtual void on_read_back(Node& n, const std::vector<Entry>& entries) = 0;
+  /// A linearizable read began on the leader's lease (DriverOptions::read_lease_ms).
+  virtual void on_lease_read(Node& n) = 0;
   /// The member (re)started from `recovered`.
   virtual void on_started(Node& n, const InitialState& recovered) = 0;
   virtual void on_reply(Node& n, ClientReply r) = 0;
@@ -126,6 +129,7 @@ class Node final : private replication::Executor,
     bool promote_learners = false;
     bool probe_leader = true;  ///< DriverOptions::probe_silent_leader
     size_t apply_entries_per_turn = 0;  ///< DriverOptions::max_apply_entries_per_turn
+    uint32_t read_lease_ms = 0;         ///< DriverOptions::read_lease_ms
     /// Members' addresses as a config would list them (the initial voters).
     std::map<NodeId, std::string> configured_addresses;
   };
@@ -210,6 +214,9 @@ class Node final : private replication::Executor,
   void stepped(const Message& m, size_t entries, const Raft& raft) override;
   void ready(const consensus::Ready& rd, const Raft& raft) override;
   void applied(const consensus::Entry& e) override;
+  void read_started(const char* path) override {
+    if (std::string_view(path) == "lease") hooks_.on_lease_read(*this);
+  }
   void snapshot_installed(const consensus::Snapshot& s) override {
     applied_ = s.index;
     hooks_.on_restored(*this, s);

@@ -100,7 +100,21 @@ RunOptions draw_options(uint64_t seed, const Overrides& o) {
   // followers behind then get entries read back from the durable store.
   r.resident_log_bytes = rng.chance(0.25) ? 0 : rng.pick(std::vector<size_t>{1, 64, 1024});
   r.apply_entries_per_turn = rng.chance(0.5) ? 0 : static_cast<size_t>(rng.range(1, 3));
+  double lease_bound_ms = static_cast<double>((r.election_ticks - 1) * kTickUs) / 1000.0 * (1 - r.skew) / (1 + r.skew);
+  if (rng.chance(0.5)) r.read_lease_ms = static_cast<uint32_t>(lease_bound_ms * (0.3 + 0.6 * rng.unit()));
+  if (rng.chance(0.4)) {
+    r.pause_gap_ticks = rng.range(30, 300);
+    r.pause_leader = 0.5 + 0.5 * rng.unit();
+  }
 
+  if (o.bug == "lease-outlives-votes") {
+    // The bug lives in a leader that stops while its lease runs (it
+    // multiplies the lease by ten): every run with it has a lease and
+    // pauses its leader often.
+    if (r.read_lease_ms == 0) r.read_lease_ms = static_cast<uint32_t>(lease_bound_ms * 0.9);
+    r.pause_gap_ticks = rng.range(20, 60);
+    r.pause_leader = 1;
+  }
   if (o.nodes) r.nodes = *o.nodes;
   if (o.probe_leader) r.probe_leader = *o.probe_leader;
   if (o.ticks) r.ticks = *o.ticks;
@@ -157,7 +171,9 @@ std::string RunOptions::describe() const {
      << " keep_removed=" << (keep_removed ? 1 : 0) << " promote_learners=" << (promote_learners ? 1 : 0)
      << " handoff_us=0-" << handoff_max_us << " fsync_stall=" << fsync_stall
      << " apply_bytes=" << apply_bytes_per_ready << " probe_leader=" << (probe_leader ? 1 : 0)
-     << " resident_log_bytes=" << resident_log_bytes << " apply_entries_per_turn=" << apply_entries_per_turn;
+     << " resident_log_bytes=" << resident_log_bytes << " apply_entries_per_turn=" << apply_entries_per_turn
+     << " read_lease_ms=" << read_lease_ms << " pause_gap=" << pause_gap_ticks
+     << " pause_leader=" << fixed3(pause_leader);
   if (fleet) os << fleet_options.describe();
   return os.str();
 }

@@ -121,6 +121,20 @@ struct RunOptions {
   /// turns with ticks, messages and crashes in between, as the controller's
   /// time budget per turn does (DriverOptions::max_apply_ms_per_turn).
   size_t apply_entries_per_turn = 0;
+  /// The driver's read_lease_ms, in a member's own clock (0: every read
+  /// takes a heartbeat round). When drawn, at most 0.9 of what the skew
+  /// allows: a leader whose clock runs slowest must see its lease end before
+  /// a member whose ticks come fastest stops refusing votes, (election - 1)
+  /// ticks after it heard the round.
+  uint32_t read_lease_ms = 0;
+  /// Pauses come every ~pause_gap ticks (0: never): a member stops dead for
+  /// 1 to 3 election timeouts, as a stopped process, a long GC or a VM
+  /// migration does, and then takes what came meanwhile in order (its
+  /// steady clock went on). The leader with probability pause_leader. The
+  /// lease's test: a leader that resumes must not trust a lease its clock
+  /// says is over, nor one that lasted past the others' refusals.
+  int64_t pause_gap_ticks = 0;
+  double pause_leader = 0;
   /// Followers dial a silent leader and campaign early when it is down
   /// (DriverOptions::probe_silent_leader); not drawn: production does it.
   bool probe_leader = true;

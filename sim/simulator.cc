@@ -42,6 +42,8 @@ SimResult Simulator::run() {
   if (o_.partition_gap_ticks > 0) q_.at(draw_gap_us(o_.partition_gap_ticks), [this] { partition_fault(); });
   if (o_.churn_gap_ticks > 0) q_.at(draw_gap_us(o_.churn_gap_ticks), [this] { churn_fault(); });
   if (o_.transfer_gap_ticks > 0) q_.at(draw_gap_us(o_.transfer_gap_ticks), [this] { transfer_fault(); });
+  // Not in fleet runs: the fleet's agents call members outside run_on.
+  if (o_.pause_gap_ticks > 0 && !o_.fleet) q_.at(draw_gap_us(o_.pause_gap_ticks), [this] { pause_fault(); });
   q_.at(o_.ticks * kTickUs, [this] { start_liveness(); });
   while (phase_ != Phase::kDone && !violation_ && q_.run_next()) {
   }
@@ -75,6 +77,7 @@ Node& Simulator::add_node(const NodeId& id, const InitialState& initial) {
   s.promote_learners = o_.promote_learners;
   s.probe_leader = o_.probe_leader;
   s.apply_entries_per_turn = o_.apply_entries_per_turn;
+  s.read_lease_ms = o_.read_lease_ms;
   for (int i = 1; i <= o_.nodes; ++i) s.configured_addresses.emplace(NodeId("n" + std::to_string(i)), "sim://n" + std::to_string(i));
   NodeHooks& hooks = *this;
   StateMachineFactory sm = [] { return std::make_unique<KvRegister>(); };
@@ -94,6 +97,14 @@ void Simulator::schedule_tick(Node& n, int64_t delay_us) {
   q_.at(q_.now() + delay_us, [this, id, life] {
     Node* n = node(id);
     if (!n->up() || n->incarnation() != life) return;  // crashed since: its new life ticks on its own
+    if (paused(id)) {
+      // A paused process's timer fires once when it resumes, not once per
+      // interval missed.
+      return run_on(id, [this, id, life] {
+        Node* x = node(id);
+        if (x->up() && x->incarnation() == life) schedule_tick(*x, 0);
+      });
+    }
     n->tick();
     observe(*n);
     if (fleet_ && n->up() && n->incarnation() == life) fleet_->on_tick(*n);
@@ -180,6 +191,11 @@ void Simulator::on_send(Node& from, Message m, bool early, std::optional<Term> a
 }
 
 void Simulator::deliver(Message m, uint64_t sender_incarnation) {
+  if (paused(m.to)) {
+    // In its socket's buffer until it resumes.
+    auto shared = std::make_shared<Message>(std::move(m));
+    return run_on(shared->to, [this, shared, sender_incarnation] { deliver(std::move(*shared), sender_incarnation); });
+  }
   Node* to = node(m.to);
   bool snapshot = m.type == MessageType::kSnapshot;
   NodeId from = m.from, dest = m.to;
@@ -217,6 +233,7 @@ void Simulator::deliver(Message m, uint64_t sender_incarnation) {
 }
 
 void Simulator::report_snapshot(const NodeId& from, uint64_t incarnation, const NodeId& to, bool delivered) {
+  if (paused(from)) return run_on(from, [=, this] { report_snapshot(from, incarnation, to, delivered); });
   Node* n = node(from);
   if (!n || !n->up() || n->incarnation() != incarnation) return;
   n->report_snapshot(to, delivered);
@@ -225,10 +242,12 @@ void Simulator::report_snapshot(const NodeId& from, uint64_t incarnation, const 
 
 void Simulator::submit(const NodeId& to, const ClientRequest& r) {
   after(rng_.range(0, o_.delay_max_us), [this, to, r] {
-    Node* n = node(to);
-    if (!n || !n->up()) return;  // lost; the client times out
-    n->handle(r);
-    observe(*n);
+    run_on(to, [this, to, r] {
+      Node* n = node(to);
+      if (!n || !n->up()) return;  // lost; the client times out
+      n->handle(r);
+      observe(*n);
+    });
   });
 }
 
@@ -244,11 +263,14 @@ void Simulator::on_persisted(Node& n, const Ready& rd, const HardState& before, 
 void Simulator::schedule(Node& n, int64_t delay_us, std::function<void()> fn) {
   NodeId id = n.id();
   uint64_t life = n.incarnation();
-  q_.at(q_.now() + delay_us, [this, id, life, fn = std::move(fn)] {
-    Node* x = node(id);
-    if (!x->up() || x->incarnation() != life) return;  // the crash lost it
-    fn();
-    observe(*x);
+  auto work = std::make_shared<std::function<void()>>(std::move(fn));
+  q_.at(q_.now() + delay_us, [this, id, life, work] {
+    run_on(id, [this, id, life, work] {
+      Node* x = node(id);
+      if (!x->up() || x->incarnation() != life) return;  // the crash lost it
+      (*work)();
+      observe(*x);
+    });
   });
 }
 
@@ -279,11 +301,13 @@ void Simulator::probe(Node& n, const NodeId& peer, std::function<void(bool)> don
   uint64_t life = n.incarnation();
   auto answer = [this, from, life, done](int64_t delay_us, bool refused) {
     after(delay_us, [this, from, life, done, refused] {
-      Node* m = node(from);
-      if (!m || !m->up() || m->incarnation() != life) return;
-      if (refused) ++stats_.probes_refused;
-      done(refused);
-      observe(*m);
+      run_on(from, [this, from, life, done, refused] {
+        Node* m = node(from);
+        if (!m || !m->up() || m->incarnation() != life) return;
+        if (refused) ++stats_.probes_refused;
+        done(refused);
+        observe(*m);
+      });
     });
   };
   // A TCP connect's fate: the SYN may be lost (or its link cut: no answer

@@ -40,6 +40,8 @@ struct SimStats {
   uint64_t snapshots_unreadable = 0;  ///< sends whose snapshot bytes the sender no longer held (none expected)
   uint64_t read_back = 0;  ///< entries the cores read back from their stores (released payloads)
   uint64_t conf_changes = 0;
+  uint64_t lease_reads = 0;  ///< reads a leader began on its lease
+  uint64_t pauses = 0;       ///< members paused (pause_fault)
   /// From a leader's crash to the next leader (any member, a later term):
   /// the failover time the probes shorten (--probe-leader 0 for an A/B).
   uint64_t crash_failovers = 0;
@@ -100,6 +102,7 @@ class Simulator final : private NodeHooks, private FleetEnv {
   void on_applied(Node& n, const Entry& e) override;
   void on_restored(Node& n, const Snapshot& s) override;
   void on_read_back(Node& n, const std::vector<Entry>& entries) override;
+  void on_lease_read(Node&) override { ++stats_.lease_reads; }
   void on_started(Node& n, const InitialState& recovered) override;
   void on_reply(Node& n, ClientReply r) override;
   void on_crashed(Node& n) override;
@@ -125,6 +128,11 @@ class Simulator final : private NodeHooks, private FleetEnv {
   void churn_fault();
   void churn_step(Node& leader);
   void transfer_fault();
+  void pause_fault();
+  /// Runs `fn`, work of member `id`, now, or within a tick after the
+  /// member's pause ends (in any order with the rest that waited).
+  void run_on(const NodeId& id, std::function<void()> fn);
+  bool paused(const NodeId& id) const;
   void react_to_leader(const NodeId& id, bool crash_allowed);
   void isolate_for_a_while(const NodeId& id);
   void propose_conf_change(Node& leader, consensus::ConfChangeType type, const NodeId& target);
@@ -142,6 +150,7 @@ class Simulator final : private NodeHooks, private FleetEnv {
   Network net_;
   Phase phase_ = Phase::kSafety;
   std::map<NodeId, std::unique_ptr<Node>> nodes_;
+  std::map<NodeId, int64_t> paused_until_us_;  ///< members paused (pause_fault) until then
   std::set<NodeId> members_;  ///< nodes clients may address (added, not decommissioned)
   std::set<NodeId> removed_;  ///< nodes whose removal some member applied
   int next_node_id_ = 0;

@@ -49,9 +49,41 @@ void Simulator::crash_fault() {
   victim->crash();
 }
 
+void Simulator::pause_fault() {
+  if (phase_ != Phase::kSafety) return;
+  q_.at(draw_gap_us(o_.pause_gap_ticks), [this] { pause_fault(); });
+  std::vector<NodeId> up;
+  for (const auto& id : up_nodes()) {
+    if (!paused(id)) up.push_back(id);
+  }
+  if (up.empty()) return;
+  NodeId victim = rng_.pick(up);
+  if (Node* l = leader(); l && !paused(l->id()) && rng_.chance(o_.pause_leader)) victim = l->id();
+  int64_t until = q_.now() + rng_.range(1, 3 * o_.election_ticks) * kTickUs;
+  paused_until_us_[victim] = until;
+  ++stats_.pauses;
+  trace("pause " + victim.str() + " for " + std::to_string((until - q_.now()) / kTickUs) + " ticks");
+}
+
+bool Simulator::paused(const NodeId& id) const {
+  auto it = paused_until_us_.find(id);
+  return it != paused_until_us_.end() && q_.now() < it->second;
+}
+
+void Simulator::run_on(const NodeId& id, std::function<void()> fn) {
+  if (!paused(id)) return fn();
+  // What waited is taken in any order within a tick of resuming: a process
+  // reads its sockets (a client's, each peer's) and fires its timer in no
+  // order between them, so a stale leader may serve a read before it reads
+  // the newer leader's heartbeat.
+  int64_t at = paused_until_us_.at(id) + rng_.range(0, kTickUs);
+  q_.at(at, [this, id, fn = std::move(fn)]() mutable { run_on(id, std::move(fn)); });
+}
+
 void Simulator::restart(const NodeId& id) {
   Node* n = node(id);
   if (!n || n->up() || n->decommissioned()) return;
+  paused_until_us_.erase(id);  // a new process
   trace("restart " + id.str());
   n->start(rng_.next());
   observe(*n);
@@ -155,7 +187,7 @@ void Simulator::churn_fault() {
   if (phase_ != Phase::kSafety) return;
   q_.at(draw_gap_us(o_.churn_gap_ticks), [this] { churn_fault(); });
   Node* l = leader();
-  if (!l) return;
+  if (!l || paused(l->id())) return;
   churn_step(*l);
   // Now and then a second change right behind the first: the core must
   // refuse it until the first is applied (one change at a time, §4.1).
@@ -196,7 +228,7 @@ void Simulator::transfer_fault() {
   if (phase_ != Phase::kSafety) return;
   q_.at(draw_gap_us(o_.transfer_gap_ticks), [this] { transfer_fault(); });
   Node* l = leader();
-  if (!l) return;
+  if (!l || paused(l->id())) return;  // an operator's call waits for it; none is queued here
   std::vector<NodeId> voters;
   for (const auto& v : l->raft().conf().voters) {
     if (v != l->id()) voters.push_back(v);

@@ -74,6 +74,10 @@ NodeOptions node_options(const config::ControllerConfig& c) {
   // Fail over within about 1.1 election timeouts: a window of a tenth of it
   // still spreads members over many ticks (pre-vote absorbs the rare tie).
   o.election_jitter_ticks = std::max(2, o.election_ticks / 10);
+  // A member that heard the leader refuses votes for (election_ticks - 1)
+  // ticks at least; 0.8 of that leaves room for clocks that run up to 20 %
+  // apart (libfaketime's drift in the chaos suite: 0.98-1.02).
+  if (c.raft.lease_reads) o.read_lease_ms = static_cast<uint32_t>((o.election_ticks - 1) * o.tick_ms * 8 / 10);
   o.snapshot_threshold_entries = c.raft.snapshot_threshold_entries;
   // And by bytes: a fleet that keeps moving writes few, large entries
   // (failover and placement passes), which the entry count alone lets grow

@@ -60,6 +60,7 @@ class RecordingHooks final : public NodeHooks {
   void on_applied(Node&, const Entry&) override {}
   void on_restored(Node&, const Snapshot&) override {}
   void on_read_back(Node&, const std::vector<Entry>&) override {}
+  void on_lease_read(Node&) override {}
   void on_started(Node&, const InitialState&) override {}
   void on_reply(Node&, ClientReply) override {}
   void on_crashed(Node&) override {}

@@ -47,6 +47,7 @@ TEST(ControllerConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c.raft.heartbeat_interval_ms, 100u);
   EXPECT_EQ(c.raft.election_timeout_ms, 1000u);
   EXPECT_EQ(c.raft.snapshot_threshold_entries, 100000u);
+  EXPECT_TRUE(c.raft.lease_reads);
   EXPECT_EQ(c.worker_lease_ms, 3000u);
   EXPECT_TRUE(c.auth.admin_token.empty());
   EXPECT_TRUE(c.auth.agent_token.empty());
@@ -77,6 +78,7 @@ raft:
   heartbeat_interval_ms: 50
   election_timeout_ms: 500
   snapshot_threshold_entries: 123456789012
+  lease_reads: false
 worker_lease_ms: 4000
 auth: {admin_token: adm, agent_token: agt, peer_token: per}
 tls: {cert_file: )" + cert + ", key_file: " + key + ", ca_file: " + ca + R"(}
@@ -98,6 +100,7 @@ placement:
   EXPECT_EQ(c.raft.heartbeat_interval_ms, 50u);
   EXPECT_EQ(c.raft.election_timeout_ms, 500u);
   EXPECT_EQ(c.raft.snapshot_threshold_entries, 123456789012u);
+  EXPECT_FALSE(c.raft.lease_reads);
   EXPECT_EQ(c.worker_lease_ms, 4000u);
   EXPECT_EQ(c.auth.admin_token, "adm");
   EXPECT_EQ(c.auth.agent_token, "agt");
@@ -250,6 +253,17 @@ TEST(ControllerConfigTest, OutOfRangeNumbers) {
                "99999999999999999999");
   expect_error(with("placement: {max_concurrent_moves: 0}\n"), ConfigErrorCode::kInvalidValue,
                "config c.yaml: placement.max_concurrent_moves: must be in 1..4294967295, got 0");
+}
+
+TEST(ControllerConfigTest, LeaseReadsIsAPlainBoolean) {
+  for (const char* bad : {"yes", "1", "\"true\"", "[true]"}) {
+    auto r = parse_controller_config(with(std::string("raft: {lease_reads: ") + bad + "}\n"));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, ConfigErrorCode::kWrongType) << bad;
+    EXPECT_NE(r.error().message.find("raft.lease_reads: expected true or false, got "), std::string::npos)
+        << r.error().message;
+  }
+  EXPECT_TRUE(parse_controller_config(with("raft: {lease_reads: true}\n")).value().raft.lease_reads);
 }
 
 TEST(ControllerConfigTest, HeartbeatMustBeShorterThanElectionTimeout) {

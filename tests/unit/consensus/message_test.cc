@@ -94,7 +94,8 @@ TEST(PlantedBugs, EveryNameSwitchesOnExactlyItsKnob) {
     ASSERT_TRUE(enable_planted_bug(k, name)) << name;
     EXPECT_TRUE(k.any()) << name;
     int on = k.commit_old_term_by_counting + k.vote_without_log_check + k.ack_append_before_persist +
-             k.read_index_without_quorum + k.forget_vote_on_persist + k.keep_acks_of_replaced_entries;
+             k.read_index_without_quorum + k.forget_vote_on_persist + k.keep_acks_of_replaced_entries +
+             k.lease_outlives_votes;
     EXPECT_EQ(on, 1) << name;
   }
   TestingKnobs k;

@@ -189,6 +189,86 @@ TEST(RaftCheckQuorum, AFollowerThatFoundItsLeaderGoneVotesAndCampaignsSoon) {
   EXPECT_LT(ticks, 2 * cfg.heartbeat_ticks + 1) << "campaigned only after " << ticks << " ticks";
 }
 
+// With reads on the leader's lease (RaftConfig::leader_lease) every member
+// refuses votes for an election timeout after it starts, so the group's
+// first leader comes from the timeouts, not from campaign() (Cluster::elect).
+struct LeaseGroup {
+  Cluster c;
+  std::string leader, f1, f2;  ///< the leader and its followers
+  explicit LeaseGroup(const RaftConfig& cfg) : c({"a", "b", "c"}, cfg) {
+    for (int i = 0; i < 10 * cfg.election_ticks && c.leader().empty(); ++i) tick_all(c, 1);
+    leader = c.leader();
+    for (const auto& id : c.ids()) {
+      if (id == leader) continue;
+      (f1.empty() ? f1 : f2) = id;
+    }
+  }
+};
+
+// A member's refusal to vote is what the leader's lease stands on, and a
+// restart must not end it: a member that starts refuses votes for an
+// election timeout, as if it had just heard a leader. Without the lease it
+// votes at once, as before.
+TEST(RaftCheckQuorum, WithLeaseReadsARestartedMemberRefusesVotesForAnElectionTimeout) {
+  for (bool lease : {true, false}) {
+    RaftConfig cfg = config(/*pre_vote=*/true, /*check_quorum=*/true);
+    cfg.leader_lease = lease;
+    LeaseGroup g(cfg);
+    ASSERT_FALSE(g.leader.empty());
+    Cluster& c = g.c;
+    c.crash(g.f1);
+    c.restart(g.f1);
+    Term t = c.node(g.f1).term();
+    c.node(g.f1).step(vote_from(g.f2, g.f1, t.next(), c.node(g.f2)));
+    if (!lease) {
+      EXPECT_EQ(c.node(g.f1).status().vote, NodeId(g.f2)) << "without the lease a restarted member votes at once";
+      continue;
+    }
+    EXPECT_EQ(c.node(g.f1).term(), t) << "voted within an election timeout of its start";
+    take_messages(c, g.f1);
+    for (int i = 0; i < cfg.election_ticks - 1; ++i) c.tick(g.f1);
+    take_messages(c, g.f1);
+    c.node(g.f1).step(vote_from(g.f2, g.f1, t.next(), c.node(g.f2)));
+    EXPECT_EQ(c.node(g.f1).term(), t) << "voted one tick before the election timeout";
+    c.tick(g.f1);
+    take_messages(c, g.f1);
+    c.node(g.f1).step(vote_from(g.f2, g.f1, c.node(g.f1).term().next(), c.node(g.f2)));
+    EXPECT_EQ(c.node(g.f1).status().vote, NodeId(g.f2)) << "still refusing after the election timeout";
+  }
+}
+
+// A transfer lets its target campaign at once, past every member's lease:
+// the leader that began one may rest no read on its lease for the rest of
+// its term, even once the transfer is abandoned. A new term starts clean.
+TEST(RaftCheckQuorum, ALeaderThatBeganATransferForfeitsItsLeaseForTheTerm) {
+  RaftConfig cfg = config(/*pre_vote=*/true, /*check_quorum=*/true);
+  cfg.leader_lease = true;
+  LeaseGroup g(cfg);
+  ASSERT_FALSE(g.leader.empty());
+  Cluster& c = g.c;
+  EXPECT_FALSE(c.node(g.leader).lease_forfeited());
+  c.isolate(g.f1);  // the transfer cannot finish
+  ASSERT_TRUE(c.node(g.leader).transfer_leadership(NodeId(g.f1)).ok());
+  EXPECT_TRUE(c.node(g.leader).lease_forfeited());
+  for (int i = 0; i < 2 * cfg.election_ticks; ++i) {
+    c.tick(g.leader);
+    c.tick(g.f2);
+    c.stabilize();
+  }
+  ASSERT_EQ(c.node(g.leader).role(), Role::kLeader);
+  EXPECT_TRUE(c.node(g.leader).status().transferee.empty()) << "the transfer was not abandoned";
+  EXPECT_TRUE(c.node(g.leader).lease_forfeited()) << "the lease came back within the term";
+
+  ASSERT_TRUE(c.node(g.leader).transfer_leadership(NodeId(g.f2)).ok());
+  c.stabilize();
+  ASSERT_EQ(c.node(g.f2).role(), Role::kLeader);
+  EXPECT_FALSE(c.node(g.f2).lease_forfeited());
+  ASSERT_TRUE(c.node(g.f2).transfer_leadership(NodeId(g.leader)).ok());
+  c.stabilize();
+  ASSERT_EQ(c.node(g.leader).role(), Role::kLeader);
+  EXPECT_FALSE(c.node(g.leader).lease_forfeited()) << "a new term starts with no forfeit";
+}
+
 TEST(RaftCheckQuorum, WithoutCheckQuorumFollowerVotesAtOnce) {
   Cluster c({"a", "b", "c"}, config(/*pre_vote=*/false, /*check_quorum=*/false));
   ASSERT_TRUE(c.elect("a"));

@@ -100,6 +100,7 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
   }
   // DriverEvents
   void proposals(const char* result, size_t count) override { results[result] += count; }
+  void read_started(const char* path) override { read_paths[path] += 1; }
   void dropped(const char* reason, const NodeId&, const char*, const std::string&) override { drops.push_back(reason); }
 
   std::vector<consensus::Snapshot> saved;  ///< save_snapshot's arguments
@@ -151,6 +152,7 @@ class FakeMember final : public Executor, public LogStore, public PeerSender, pu
   std::vector<Message> outbox;
   std::vector<std::string> applied;
   std::map<std::string, size_t> results;
+  std::map<std::string, size_t> read_paths;  ///< read_started's count by path
   std::vector<std::string> drops;
   std::vector<NodeId> probes;
   std::vector<std::function<void(bool)>> probe_answers;
@@ -608,6 +610,151 @@ TEST(RaftDriver, AReadIsAnsweredOnceItsIndexIsApplied) {
   ASSERT_TRUE(w.done && !w.error);
   ASSERT_TRUE(read_at.has_value());
   EXPECT_LE(*read_at, m.driver->applied_index());
+}
+
+/// b answers what leader a sent it: appends (as stored), heartbeats (their
+/// read round echoed). Returns how many heartbeats it answered.
+size_t b_answers(FakeMember& m) {
+  auto sent = std::move(m.outbox);
+  m.outbox.clear();
+  size_t heartbeats = 0;
+  for (const auto& out : sent) {
+    if (out.to != NodeId("b")) continue;
+    Message r;
+    r.from = NodeId("b");
+    r.to = NodeId("a");
+    r.term = out.term;
+    if (out.type == MessageType::kAppend) {
+      r.type = MessageType::kAppendResponse;
+      r.index = LogIndex(out.index.value() + out.entries.size());
+    } else if (out.type == MessageType::kHeartbeat) {
+      r.type = MessageType::kHeartbeatResponse;
+      r.context = out.context;
+      ++heartbeats;
+    } else {
+      continue;
+    }
+    m.driver->step({r});
+  }
+  m.settle();
+  return heartbeats;
+}
+
+/// Leader a of {a, b, c} with reads on a 30 ms lease (election timeout 5
+/// ticks of 10 ms: b refuses votes for 40 ms at least after it hears a).
+std::unique_ptr<FakeMember> lease_leader() {
+  auto m = std::make_unique<FakeMember>("a", std::vector<NodeId>{NodeId("a"), NodeId("b"), NodeId("c")}, 10000, 0,
+                                        [](DriverOptions& o) { o.read_lease_ms = 30; });
+  elect_with_bs_vote(*m);
+  for (int i = 0; i < 5 && !m->driver->raft().committed_in_current_term(); ++i) b_answers(*m);
+  EXPECT_TRUE(m->driver->raft().committed_in_current_term());
+  m->outbox.clear();
+  return m;
+}
+
+TEST(RaftDriver, ALeaderAnswersReadsOnItsLeaseWithoutAHeartbeatRound) {
+  auto m = lease_leader();
+  bool first = false;
+  m->driver->read([&](const NodeError* err, LogIndex) { first = err == nullptr; });
+  m->settle();
+  EXPECT_FALSE(first) << "answered before a quorum confirmed the first round";
+  ASSERT_EQ(b_answers(*m), 1u) << "no round of heartbeats";
+  ASSERT_TRUE(first);
+
+  // Within 30 ms of asking, the next reads need no round.
+  m->now += 20;
+  std::optional<LogIndex> on_lease;
+  m->driver->read([&](const NodeError* err, LogIndex index) {
+    if (!err) on_lease = index;
+  });
+  m->settle();
+  ASSERT_TRUE(on_lease.has_value()) << "a read within the lease waited";
+  EXPECT_EQ(*on_lease, m->driver->raft().log().committed());
+  EXPECT_TRUE(m->outbox.empty()) << to_string(m->outbox.front().type) << " sent for a read on the lease";
+  EXPECT_EQ(m->read_paths["lease"], 1u);
+
+  // A write committed meanwhile: the next read on the lease is at its index.
+  Outcome w;
+  m->driver->propose("w", record(w));
+  m->settle();
+  b_answers(*m);
+  ASSERT_TRUE(w.done && !w.error);
+  std::optional<LogIndex> after_write;
+  m->driver->read([&](const NodeError* err, LogIndex index) {
+    if (!err) after_write = index;
+  });
+  m->settle();
+  ASSERT_TRUE(after_write.has_value());
+  EXPECT_EQ(*after_write, m->driver->raft().log().committed());
+
+  // 30 ms after the confirmed read was asked the lease is over: a round again.
+  m->now += 10;
+  bool late = false;
+  m->driver->read([&](const NodeError* err, LogIndex) { late = err == nullptr; });
+  m->settle();
+  EXPECT_FALSE(late) << "answered on a lease that had ended";
+  EXPECT_EQ(b_answers(*m), 1u);
+  EXPECT_TRUE(late);
+  EXPECT_EQ(m->read_paths["read_index"], 2u);
+}
+
+TEST(RaftDriver, ALeaderRenewsItsLeaseBeforeHalfOfItIsGone) {
+  auto m = lease_leader();
+  // A tick with no lease asks for a round itself.
+  m->now += 10;
+  m->driver->tick();
+  m->settle();
+  ASSERT_GE(b_answers(*m), 1u);
+  uint64_t confirmed_at = m->now;
+  // Ticks while more than half the lease is left ask nothing more; past
+  // half, one round; each confirmation extends it.
+  for (int i = 0; i < 20; ++i) {
+    m->now += 5;
+    m->driver->tick();
+    m->settle();
+    b_answers(*m);
+    bool on_lease = false;
+    m->driver->read([&](const NodeError* err, LogIndex) { on_lease = err == nullptr; });
+    m->run_posted();
+    EXPECT_TRUE(on_lease) << "the lease lapsed " << m->now - confirmed_at << " ms after the first round";
+  }
+  EXPECT_EQ(m->read_paths["read_index"], 0u);
+  EXPECT_EQ(m->read_paths["lease"], 20u);
+}
+
+TEST(RaftDriver, NoReadRestsOnTheLeaseOfALeaderThatBeganATransfer) {
+  auto m = lease_leader();
+  m->driver->read([](const NodeError*, LogIndex) {});
+  m->settle();
+  ASSERT_EQ(b_answers(*m), 1u);
+  Outcome transfer;
+  m->driver->transfer_leadership(NodeId("c"), record(transfer));  // c never answers
+  ASSERT_TRUE(transfer.done && !transfer.error);
+  m->now += 5;
+  bool answered = false;
+  m->driver->read([&](const NodeError* err, LogIndex) { answered = err == nullptr; });
+  m->settle();
+  EXPECT_FALSE(answered) << "answered on the lease while c may be campaigning";
+  EXPECT_EQ(m->read_paths["lease"], 0u);
+  b_answers(*m);
+  EXPECT_TRUE(answered) << "a round still answers";
+}
+
+TEST(RaftDriver, WithoutALeaseEveryReadTakesARound) {
+  FakeMember m("a", {NodeId("a"), NodeId("b"), NodeId("c")});
+  elect_with_bs_vote(m);
+  for (int i = 0; i < 5; ++i) b_answers(m);
+  for (int i = 0; i < 3; ++i) {
+    bool answered = false;
+    m.driver->read([&](const NodeError* err, LogIndex) { answered = err == nullptr; });
+    m.settle();
+    EXPECT_FALSE(answered);
+    EXPECT_EQ(b_answers(m), 1u);
+    EXPECT_TRUE(answered);
+    m.now += 1;
+  }
+  EXPECT_EQ(m.read_paths["lease"], 0u);
+  EXPECT_FALSE(m.driver->raft().config().leader_lease);
 }
 
 TEST(RaftDriver, AnAnswerToAnEarlierLifesReadReleasesNoReadOfThisOne) {
