@@ -62,6 +62,22 @@ void BM_PlacementPass(benchmark::State& state) {
   }
   state.counters["moves_planned"] = static_cast<double>(moves);
 }
+// The periodic pass over a balanced fleet (FleetPolicy's placement_interval_ms):
+// nothing to move, but the leader's strand pays for finding that out.
+void BM_PlacementPassBalanced(benchmark::State& state) {
+  size_t shards = static_cast<size_t>(state.range(0)), workers = static_cast<size_t>(state.range(1));
+  StateMachine sm(Limits{32, 1000, 1000});
+  build(sm, shards, workers);
+  size_t moves = 0;
+  for (auto _ : state) {
+    Plan p = plan_placement(sm, PlacementOptions{64, 0, 0});
+    moves = p.moves.size() + p.assignments.size();
+    benchmark::DoNotOptimize(p);
+  }
+  state.counters["moves_planned"] = static_cast<double>(moves);
+}
+BENCHMARK(BM_PlacementPassBalanced)->Args({1000000, 10000})->Args({100000, 10000})->Unit(benchmark::kMillisecond);
+
 // One FleetPolicy::tick with every lease fresh and nothing to place: what
 // the leader's strand pays 20 times a second (check_interval_ms 50) for the
 // lease check alone.

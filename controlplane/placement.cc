@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <queue>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -88,95 +90,121 @@ namespace {
 
 /// Who is eligible, what each should hold and what each will hold once the
 /// handoffs in flight complete; hands out owners to whoever lacks most.
+///
+/// Built on every placement pass, over every worker: its per-worker state
+/// lives in one vector in id order, found by a hash of the id, and its heap
+/// holds positions, not ids. Maps keyed by id (six of them) cost a pass 34 ms
+/// at 10,000 workers, most of it comparing ids, on the leader's strand every
+/// two seconds at least (BM_PlacementPassBalanced).
 class LoadModel {
  public:
   /// `excluded` (sorted) are not eligible, as if gone.
   LoadModel(const StateMachine& sm, const PlacementOptions& opt, const std::vector<WorkerId>& excluded) {
     std::map<WorkerId, double> capacity;
+    std::map<WorkerId, std::string> zone_of;
+    std::unordered_map<std::string_view, uint32_t> zone_index;
     for (const auto& [id, w] : sm.workers()) {
       bool settled = opt.join_delay_ms == 0 || opt.now_ms >= w.since_ms + opt.join_delay_ms;
       if (w.state != WorkerState::kAlive || !settled || std::binary_search(excluded.begin(), excluded.end(), id)) {
         continue;
       }
-      capacity[id] = w.capacity;
-      zone_of_[id] = w.zone;
-      zone_capacity_[w.zone] += w.capacity;
-      worker_capacity_[id] = w.capacity;
+      capacity.emplace_hint(capacity.end(), id, w.capacity);
+      zone_of.emplace_hint(zone_of.end(), id, w.zone);
+      auto [z, fresh] = zone_index.try_emplace(w.zone, static_cast<uint32_t>(zones_.size()));
+      if (fresh) zones_.push_back(Zone{});
+      zones_[z->second].capacity += w.capacity;
+      slots_.push_back(Slot{&id, z->second, 0, 0});
     }
-    quota_ = fair_quotas(capacity, sm.shards().size(), zone_of_);
-    for (const auto& [id, q] : quota_) load_[id.str()] = Slot{q, 0};
+    quota_ = fair_quotas(capacity, sm.shards().size(), zone_of);
+    if (quota_.size() != slots_.size()) slots_.clear();  // no capacity at all: nobody is eligible
+    index_.reserve(slots_.size());
+    auto q = quota_.begin();  // in id order, as the slots
+    for (uint32_t i = 0; i < slots_.size(); ++i, ++q) {
+      slots_[i].quota = q->second;
+      index_.emplace(slots_[i].id->str(), i);
+    }
     // What each holds once the handoffs in flight complete, from the
     // indexes (a pass over every shard took a million string compares each
     // time): what it owns, less what it is handing off, plus what is being
     // handed to it. The excluded workers are not eligible: they count nothing.
-    for (const auto& [id, q] : quota_) {
-      add_load(id, sm.shards_of(id).size() - sm.handoffs_from(id).size());
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+      const WorkerId& id = *slots_[i].id;
+      add_load(i, sm.shards_of(id).size() - sm.handoffs_from(id).size());
     }
-    for (const auto& [id, h] : sm.handoffs()) add_load(h.target, 1);
-    for (const auto& [id, q] : quota_) push(id);
+    for (const auto& [id, h] : sm.handoffs()) {
+      if (auto i = find(h.target)) add_load(*i, 1);
+    }
+    for (uint32_t i = 0; i < slots_.size(); ++i) push(i);
   }
 
-  bool eligible(const WorkerId& w) const { return load_.count(w.str()) > 0; }
+  bool eligible(const WorkerId& w) const { return find(w).has_value(); }
   const std::map<WorkerId, uint64_t>& quota() const { return quota_; }
-  int64_t surplus(const WorkerId& w) const {
-    const Slot& slot = load_.at(w.str());
-    return static_cast<int64_t>(slot.load) - static_cast<int64_t>(slot.quota);
-  }
+  int64_t surplus(const WorkerId& w) const { return surplus(*find(w)); }
 
   /// The worker that lacks most (zone fill breaks ties), or empty if none lacks any.
   WorkerId take() {
     while (!heap_.empty()) {
       Key k = heap_.top();
       heap_.pop();
-      if (k.deficit != deficit(k.id)) continue;  // stale entry
+      if (k.deficit != -surplus(k.slot)) continue;  // stale entry
       if (k.deficit <= 0) return WorkerId();
-      add_load(k.id, 1);
-      push(k.id);
-      return k.id;
+      add_load(k.slot, 1);
+      push(k.slot);
+      return *slots_[k.slot].id;
     }
     return WorkerId();
   }
   void release(const WorkerId& w) {
-    if (!eligible(w)) return;
-    --load_[w.str()].load;
-    --zone_load_[zone_of_[w]];
-    push(w);
+    auto i = find(w);
+    if (!i) return;
+    --slots_[*i].load;
+    --zones_[slots_[*i].zone].load;
+    push(*i);
   }
 
  private:
+  struct Slot {
+    const WorkerId* id;  ///< the state machine's own key (the model lives within one pass)
+    uint32_t zone;
+    uint64_t quota;
+    uint64_t load;
+  };
+  struct Zone {
+    double capacity = 0;
+    uint64_t load = 0;
+  };
   struct Key {
     int64_t deficit;
     double zone_fill;
-    WorkerId id;
+    uint32_t slot;  ///< slots are in id order
     bool operator<(const Key& o) const {  // max-heap: largest deficit, then emptiest zone, then smallest id
       if (deficit != o.deficit) return deficit < o.deficit;
       if (zone_fill != o.zone_fill) return zone_fill > o.zone_fill;
-      return o.id < id;
+      return o.slot < slot;
     }
   };
-  int64_t deficit(const WorkerId& w) const { return -surplus(w); }
-  void add_load(const WorkerId& w, uint64_t n) {
-    auto it = load_.find(w.str());
-    if (it == load_.end()) return;
-    it->second.load += n;
-    zone_load_[zone_of_[w]] += n;
+  std::optional<uint32_t> find(const WorkerId& w) const {
+    auto it = index_.find(w.str());
+    if (it == index_.end()) return std::nullopt;
+    return it->second;
   }
-  void push(const WorkerId& w) {
-    const std::string& z = zone_of_[w];
-    heap_.push(Key{deficit(w), static_cast<double>(zone_load_[z]) / zone_capacity_[z], w});
+  int64_t surplus(uint32_t i) const {
+    return static_cast<int64_t>(slots_[i].load) - static_cast<int64_t>(slots_[i].quota);
+  }
+  void add_load(uint32_t i, uint64_t n) {
+    slots_[i].load += n;
+    zones_[slots_[i].zone].load += n;
+  }
+  void push(uint32_t i) {
+    const Zone& z = zones_[slots_[i].zone];
+    heap_.push(Key{-surplus(i), static_cast<double>(z.load) / z.capacity, i});
   }
 
   std::map<WorkerId, uint64_t> quota_;
-  struct Slot {
-    uint64_t quota = 0;
-    uint64_t load = 0;
-  };
+  std::vector<Slot> slots_;
+  std::vector<Zone> zones_;
   // Looked up once per shard: hashed (never iterated, so order cannot leak).
-  std::unordered_map<std::string, Slot> load_;
-  std::map<WorkerId, std::string> zone_of_;
-  std::map<WorkerId, double> worker_capacity_;
-  std::map<std::string, double> zone_capacity_;
-  std::map<std::string, uint64_t> zone_load_;
+  std::unordered_map<std::string_view, uint32_t> index_;
   std::priority_queue<Key> heap_;
 };
 

@@ -3,6 +3,9 @@
 any member from its applied state; resumable from a later revision; 410 for
 a revision older than the history kept."""
 
+import json
+import threading
+import time
 import unittest
 
 import tenure_harness as th
@@ -116,6 +119,35 @@ class WatchTest(th.ClusterTestCase):
         th.create_shards(self.leader, ["late"])
         e = self.read_grants(w, 1)[0]
         self.assertEqual(e["shard"], "late")
+
+    def test_idle_streams_opened_together_get_their_progress_lines_apart(self):
+        # An idle stream gets a progress line within 5 s of its last line,
+        # after 4-5 s fixed per stream: streams that went idle together (a
+        # fleet's grants delivered at once) must not all get theirs in the
+        # same round (10,000 at once stalled every member, fleet_load).
+        rev = th.list_shards(self.follower)[0]
+        streams = [self.open_watch(self.follower, rev) for _ in range(12)]
+        opened = time.monotonic()
+        first = [None] * len(streams)
+
+        def read_until_progress(k):
+            while True:
+                line = streams[k].response.readline()
+                if not line:
+                    return
+                if json.loads(line.decode("utf-8")).get("type") == "progress":
+                    first[k] = time.monotonic() - opened
+                    return
+
+        readers = [threading.Thread(target=read_until_progress, args=(k,), daemon=True) for k in range(len(streams))]
+        for t in readers:
+            t.start()
+        for t in readers:
+            t.join(10 * th.SLOW)
+        self.assertNotIn(None, first, "a stream got no progress line")
+        self.assertLess(max(first), 5.5 * th.SLOW, "a stream idle past 5 s: %r" % first)
+        self.assertGreater(min(first), 3.5, "a progress line before 4 s of idleness: %r" % first)
+        self.assertGreater(max(first) - min(first), 0.3, "the streams' progress lines came together: %r" % first)
 
     def test_compacted_revision_410(self):
         # A group that keeps only 16 events (watch_events_kept): once more
