@@ -21,6 +21,9 @@ RaftDriver::RaftDriver(DriverOptions options, Executor& executor, LogStore& stor
       peers_(peers),
       machine_(machine),
       events_(events) {
+  // The lease stands on the members' refusal to vote, which check-quorum
+  // brings; without it no read may rest on a lease.
+  if (!options_.raft.check_quorum) options_.read_lease_ms = 0;
   options_.raft.leader_lease = options_.read_lease_ms > 0;
 }
 

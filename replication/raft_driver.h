@@ -98,8 +98,8 @@ struct DriverOptions {
   /// heard the round, (election_ticks - 1) ticks at least, so no other
   /// leader can be elected meanwhile; the lease must stay below that by
   /// the worst rate difference between two members' steady clocks. Sets
-  /// raft.leader_lease. The leader asks again once half the lease is gone.
-  /// 0: every read waits for a round.
+  /// raft.leader_lease; ignored without raft.check_quorum. The leader asks
+  /// again once half the lease is gone. 0: every read waits for a round.
   uint32_t read_lease_ms = 0;
 };
 

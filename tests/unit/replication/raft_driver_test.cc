@@ -755,6 +755,23 @@ TEST(RaftDriver, WithoutALeaseEveryReadTakesARound) {
   }
   EXPECT_EQ(m.read_paths["lease"], 0u);
   EXPECT_FALSE(m.driver->raft().config().leader_lease);
+
+  // Nor without check-quorum, which the lease stands on, whatever it is told.
+  FakeMember unchecked("a", {NodeId("a"), NodeId("b"), NodeId("c")}, 10000, 0, [](DriverOptions& o) {
+    o.read_lease_ms = 30;
+    o.raft.check_quorum = false;
+  });
+  elect_with_bs_vote(unchecked);
+  for (int i = 0; i < 5; ++i) b_answers(unchecked);
+  for (int i = 0; i < 2; ++i) {
+    bool answered = false;
+    unchecked.driver->read([&](const NodeError* err, LogIndex) { answered = err == nullptr; });
+    unchecked.settle();
+    EXPECT_FALSE(answered) << "a read rested on a lease without check-quorum";
+    b_answers(unchecked);
+    EXPECT_TRUE(answered);
+  }
+  EXPECT_EQ(unchecked.read_paths["lease"], 0u);
 }
 
 TEST(RaftDriver, AnAnswerToAnEarlierLifesReadReleasesNoReadOfThisOne) {
