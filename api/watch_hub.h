@@ -93,6 +93,8 @@ class WatchHub {
   /// Filtered watchers by worker id, and the unfiltered ones (every event).
   std::unordered_map<std::string, std::vector<uint64_t>> by_worker_;
   std::set<uint64_t> unfiltered_;
+  /// Watchers whose catch-up waits for their socket to drain (pump()).
+  std::set<uint64_t> paced_;
   /// Every event up to here was handed to the watchers it concerns; equal
   /// to the state's revision between strand tasks once set.
   controlplane::Revision dispatched_;
