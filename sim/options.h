@@ -129,8 +129,8 @@ struct RunOptions {
   uint32_t read_lease_ms = 0;
   /// Pauses come every ~pause_gap ticks (0: never): a member stops dead for
   /// 1 to 3 election timeouts, as a stopped process, a long GC or a VM
-  /// migration does, and then takes what came meanwhile in order (its
-  /// steady clock went on). The leader with probability pause_leader. The
+  /// migration does, and then takes what came meanwhile within a tick, in
+  /// any order (Simulator::run_on; its steady clock went on). The leader with probability pause_leader. The
   /// lease's test: a leader that resumes must not trust a lease its clock
   /// says is over, nor one that lasted past the others' refusals.
   int64_t pause_gap_ticks = 0;
