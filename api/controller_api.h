@@ -105,6 +105,8 @@ class ControllerApi {
   void move_shard(const CallPtr& call);
   /// Answers GET /v1/shards/{id}/history with what the history store read.
   void answer_history(const CallPtr& call, const member::HistoryStore::Answer& a);
+  /// A register or heartbeat answer, built off the Raft strand.
+  void answer_lease(const CallPtr& call, const controlplane::LeaseReply& a);
   /// Answers POST /v1/shards once every piece of the create has an outcome.
   void answer_create(const CallPtr& call, const controlplane::PiecesOutcome& o);
   void add_peer_routes();

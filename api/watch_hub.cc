@@ -109,6 +109,7 @@ void WatchHub::open(const std::shared_ptr<net::Responder>& res, WorkerId worker,
     unfiltered_.insert(id);
   } else {
     by_worker_[w.worker.str()].push_back(id);
+    worker_logs_.try_emplace(w.worker.str(), WorkerLog{dispatched_, {}});
   }
   open_streams_.Increment();
   // The stream ends when the client goes away: forget it then.
@@ -126,7 +127,10 @@ void WatchHub::forget(uint64_t id) {
   } else if (auto b = by_worker_.find(it->second.worker.str()); b != by_worker_.end()) {
     auto& ids = b->second;
     ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
-    if (ids.empty()) by_worker_.erase(b);
+    if (ids.empty()) {
+      worker_logs_.erase(b->first);
+      by_worker_.erase(b);
+    }
   }
   watchers_.erase(it);
   paced_.erase(id);
@@ -158,6 +162,7 @@ void WatchHub::pump(uint64_t id) {
     paced_.insert(id);  // on_tick() tries again once the socket took some
     return;
   }
+  if (!w.worker.empty() && pump_from_log(id, w)) return;
   Revision scanned_to;
   auto events = sm.events_window(w.after, w.worker, kEventsPerPass, scanned_to);
   if (events.empty()) {
@@ -167,6 +172,40 @@ void WatchHub::pump(uint64_t id) {
     return node_.post([this, id] { resume(id); });
   }
   send(id, w, std::make_shared<const std::vector<controlplane::Event>>(std::move(events)), scanned_to);
+}
+
+bool WatchHub::pump_from_log(uint64_t id, Watcher& w) {
+  auto found = worker_logs_.find(w.worker.str());
+  if (found == worker_logs_.end() || w.after < found->second.from || dispatched_ < node_.state().revision()) {
+    return false;
+  }
+  trim_log(found->first);
+  auto& log = found->second.events;
+  auto first = std::upper_bound(log.begin(), log.end(), w.after,
+                                [](Revision r, const controlplane::Event& e) { return r < e.revision; });
+  if (first == log.end()) {
+    // Nothing of this worker's after its position, up to everything applied.
+    w.after = dispatched_;
+    w.in_sync = true;
+    return true;
+  }
+  auto last = first + static_cast<std::ptrdiff_t>(std::min<size_t>(kEventsPerPass, static_cast<size_t>(log.end() - first)));
+  Revision to = last == log.end() ? dispatched_ : std::prev(last)->revision;
+  send(id, w, std::make_shared<const std::vector<controlplane::Event>>(first, last), to);
+  return true;
+}
+
+void WatchHub::trim_log(const std::string& worker) {
+  auto found = worker_logs_.find(worker);
+  if (found == worker_logs_.end()) return;
+  WorkerLog& log = found->second;
+  // What every watcher of the worker has passed is not needed again.
+  Revision lowest = dispatched_;
+  for (uint64_t id : by_worker_.at(worker)) lowest = std::min(lowest, position(watchers_.at(id)));
+  while (!log.events.empty() && (log.events.front().revision <= lowest || log.events.size() > kWorkerLogMax)) {
+    log.from = log.events.front().revision;
+    log.events.pop_front();
+  }
 }
 
 void WatchHub::resume(uint64_t id) {
@@ -202,8 +241,10 @@ void WatchHub::on_applied() {
   };
   if (!known || from < sm.compacted_revision()) {
     // The new events are gone already (a snapshot installed, or more
-    // applied at once than the events kept): every watcher looks.
+    // applied at once than the events kept): every watcher looks, and the
+    // workers' logs start again from here.
     for (auto& entry : watchers_) wake(entry.first);
+    for (auto& [worker, log] : worker_logs_) log = WorkerLog{dispatched_, {}};
   } else {
     for (uint64_t id : unfiltered_) wake(id);
     // The new events of each watched worker, gathered in one pass: a
@@ -216,6 +257,8 @@ void WatchHub::on_applied() {
       fresh[e.worker.str()].push_back(e);
     });
     for (auto& [worker, events] : fresh) {
+      auto& log = worker_logs_.at(worker).events;
+      log.insert(log.end(), events.begin(), events.end());
       auto shared = std::make_shared<const std::vector<controlplane::Event>>(std::move(events));
       for (uint64_t id : by_worker_.at(worker)) {
         Watcher& w = watchers_.at(id);
@@ -228,6 +271,7 @@ void WatchHub::on_applied() {
           wake(id);
         }
       }
+      trim_log(worker);
     }
     std::sort(due.begin(), due.end());
     due.erase(std::unique(due.begin(), due.end()), due.end());

@@ -20,6 +20,7 @@
 // cost the group its leader.
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -95,6 +96,27 @@ class WatchHub {
   std::set<uint64_t> unfiltered_;
   /// Watchers whose catch-up waits for their socket to drain (pump()).
   std::set<uint64_t> paced_;
+  /// Each watched worker's events as the fan-out in on_applied saw them:
+  /// every event of the worker after `from`, up to dispatched_. A watcher
+  /// of that worker at or past `from` catches up from here instead of
+  /// scanning everyone's events: while 100,000 shards were granted over
+  /// 10,000 workers, each watcher that was still writing its last pass
+  /// rescanned the whole batch, O(watchers × events), 18 % of the leader's
+  /// CPU on its strand (fleet_load, perf), and heartbeats waited up to 1 s.
+  struct WorkerLog {
+    controlplane::Revision from;
+    std::deque<controlplane::Event> events;
+  };
+  std::unordered_map<std::string, WorkerLog> worker_logs_;
+  /// Events a worker's log keeps at most for a watcher that lags; one that
+  /// falls further behind catches up by scanning, as before.
+  static constexpr size_t kWorkerLogMax = 4 * kEventsPerPass;
+  /// One pass for a filtered watcher from its worker's log; false when the
+  /// log does not reach back to the watcher's position.
+  bool pump_from_log(uint64_t id, Watcher& w);
+  /// Drops what every watcher of `worker` has passed, and the oldest past
+  /// kWorkerLogMax.
+  void trim_log(const std::string& worker);
   /// Every event up to here was handed to the watchers it concerns; equal
   /// to the state's revision between strand tasks once set.
   controlplane::Revision dispatched_;

@@ -3,7 +3,8 @@
 // registers, heartbeats every H ms (phases spread evenly over the interval)
 // and holds a watch stream of its own (spread over the three members), over
 // N shards created once every watch is open. Then, while all of them go on:
-//   - a steady window: heartbeat latency p50/p99/max as this process sees
+//   - an aftermath window (--settle-seconds) right after the creation, and
+//     a steady window after it, each: heartbeat latency p50/p99/max as this process sees
 //     it (send to answer), heartbeats that failed, leases lost (409
 //     worker_dead), each member's CPU (utime+stime from /proc over the
 //     window) and memory (VmRSS, VmHWM);
@@ -18,7 +19,8 @@
 // printed too (it shares the machine).
 //
 //   fleet_load --bin build/bin [--dir /tmp/tenure-fleet-load] [--workers 10000] [--shards 1000000]
-//              [--heartbeat-ms 500] [--lease-ms 3000] [--seconds 30] [--batch 5000] [--grant-rounds 20]
+//              [--heartbeat-ms 500] [--lease-ms 3000] [--settle-seconds 5] [--seconds 30] [--batch 5000]
+//              [--grant-rounds 20]
 //              [--connections 256] [--register-per-s 2000]
 #include <sys/resource.h>
 
@@ -27,6 +29,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
@@ -54,6 +57,8 @@ struct Args {
   int heartbeat_ms = 500;
   int lease_ms = 3000;
   int seconds = 30;
+  /// The aftermath window between the bulk creation and the steady one.
+  int settle_seconds = 5;
   int batch = 5000;
   int grant_rounds = 20;
   /// Connections to the leader that the heartbeats share (one call in
@@ -100,6 +105,20 @@ double own_cpu_seconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
+/// Heartbeats slower than 50 ms, counted by the second of the window in
+/// which they were sent, with the slowest of each second.
+void print_slow_heartbeats(const std::vector<std::pair<double, double>>& slow) {
+  std::map<long, std::pair<size_t, double>> by_second;
+  for (auto [at_ms, ms] : slow) {
+    auto& b = by_second[static_cast<long>(at_ms / 1000)];
+    ++b.first;
+    b.second = std::max(b.second, ms);
+  }
+  std::printf("  heartbeats slower than 50 ms: %zu; by second sent (count, slowest):", slow.size());
+  for (auto& [second, b] : by_second) std::printf(" s%ld %zu %.0fms", second, b.first, b.second);
+  std::printf("\n");
+}
+
 /// The simulated fleet: all of its I/O runs on one io thread.
 class Fleet {
  public:
@@ -128,6 +147,16 @@ class Fleet {
   uint64_t events_ = 0, grants_ = 0;
   uint64_t hb_ok_ = 0, hb_failed_ = 0, hb_dead_ = 0, hb_skipped_ = 0;
   std::vector<double> hb_latency_ms_;  ///< cleared by the main thread per window
+  /// Heartbeats slower than 50 ms: (when sent, ms after the window's start; latency).
+  /// Tells a stall (all in one moment) from a spread tail.
+  std::vector<std::pair<double, double>> hb_slow_;
+  Clock::time_point window_start_;
+  /// How late this process's own 2 ms tick ran (ms), per window: a tail
+  /// that this generator made itself shows here.
+  std::vector<double> tick_late_ms_;
+  /// The most calls awaiting answers at once, per window: more than
+  /// --connections means calls queued here for a free connection.
+  size_t max_in_flight_ = 0;
   std::unordered_map<std::string, std::string> owner_;  ///< shard -> worker, from grant events
   std::unordered_map<std::string, Clock::time_point> granted_at_;
   /// probe shards: from the grant's proposal at the leader (its at_ms) to
@@ -163,6 +192,12 @@ class Fleet {
   /// their call (register first, then heartbeats), each once per interval.
   void tick() {
     auto now = Clock::now();
+    if (next_tick_ != Clock::time_point{}) {
+      std::lock_guard lock(mu_);
+      tick_late_ms_.push_back(ms_between(next_tick_, now));
+      max_in_flight_ = std::max(max_in_flight_, in_flight_.size());
+    }
+    next_tick_ = now + std::chrono::milliseconds(2);
     // Registrations at --register-per-s, in worker order; heartbeats at
     // one per worker per interval, round the fleet, for the workers whose
     // registration was sent (one that lost its lease registers again).
@@ -221,6 +256,7 @@ class Fleet {
         } else {
           ++hb_ok_;
           hb_latency_ms_.push_back(ms_between(sent, now));
+          if (hb_latency_ms_.back() > 50) hb_slow_.emplace_back(ms_between(window_start_, sent), hb_latency_ms_.back());
         }
         last_ok_send_[w.id] = sent;
       } else if (status == 409) {
@@ -286,6 +322,7 @@ class Fleet {
   std::vector<Worker> workers_;
   std::thread thread_;
   Clock::time_point start_;
+  Clock::time_point next_tick_{};
   uint64_t sent_ = 0;
   uint64_t registrations_sent_ = 0;
 };
@@ -297,6 +334,111 @@ template <typename F>
 bool wait_for(Fleet& f, int timeout_ms, F check) {
   std::unique_lock lock(f.mu_);
   return f.changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return check(); });
+}
+
+/// What the window reads from the leader's /metrics: its heartbeat
+/// histogram (tenure_http_request_duration_seconds, from the parsed request
+/// to its answer) as cumulative counts by bucket bound in seconds, and the
+/// seconds its Raft strand was busy (tenure_raft_strand_busy_seconds, all
+/// kinds of work).
+struct LeaderReading {
+  std::map<double, double> heartbeat_buckets;
+  double strand_busy_s = 0;
+};
+
+LeaderReading read_leader(const std::string& leader) {
+  net::SyncHttpClient http;
+  net::ClientRequest r;
+  r.target = "/metrics";
+  r.timeout_ms = 10000;
+  auto res = http.call(leader, r);
+  LeaderReading out;
+  if (!res.ok() || res.value().status != 200) return out;
+  std::istringstream in(res.value().body);
+  const std::string bucket = R"(tenure_http_request_duration_seconds_bucket{route="/v1/workers/{id}/heartbeat",le=")";
+  const std::string busy = "tenure_raft_strand_busy_seconds_sum{";
+  for (std::string line; std::getline(in, line);) {
+    double value = line.empty() || line[0] == '#' ? 0 : std::stod(line.substr(line.rfind(' ') + 1));
+    if (line.rfind(busy, 0) == 0) out.strand_busy_s += value;
+    if (line.rfind(bucket, 0) != 0) continue;
+    auto end = line.find('"', bucket.size());
+    std::string le = line.substr(bucket.size(), end - bucket.size());
+    out.heartbeat_buckets[le == "+Inf" ? 1e9 : std::stod(le)] = value;
+  }
+  return out;
+}
+
+/// The smallest bucket bound (ms) under which fraction q of the window's
+/// heartbeats fell, from two readings of heartbeat_buckets.
+double bucket_quantile_ms(const std::map<double, double>& before, const std::map<double, double>& after, double q) {
+  if (after.empty()) return 0;
+  double total = after.rbegin()->second - (before.empty() ? 0 : before.rbegin()->second);
+  for (auto& [bound, n] : after) {
+    double prior = before.count(bound) ? before.at(bound) : 0;
+    if (n - prior >= q * total) return bound * 1000;
+  }
+  return 0;
+}
+
+/// The leader's heartbeat latency and strand load between two readings.
+void print_leader_view(const LeaderReading& before, const LeaderReading& after, double seconds) {
+  const auto &b0 = before.heartbeat_buckets, &b1 = after.heartbeat_buckets;
+  std::printf("  the leader's own view (request parsed to answered, its histogram's buckets): p99 <= %g ms, "
+              "max <= %g ms; its Raft strand busy %.1f %% of the time\n",
+              bucket_quantile_ms(b0, b1, 0.99), bucket_quantile_ms(b0, b1, 1.0),
+              100 * (after.strand_busy_s - before.strand_busy_s) / seconds);
+}
+
+/// One measured window of `seconds`: heartbeat latency as this process
+/// sees it, the slow ones by second, this process's own lateness, and each
+/// member's CPU and memory over the window.
+void measure_window(Fleet& fleet, Cluster& c, const std::string& leader, pid_t leader_pid, const char* label,
+                    int seconds) {
+  if (seconds <= 0) return;
+  auto leader0 = read_leader(leader);
+  std::vector<long> ticks0;
+  for (auto& m : c.members()) ticks0.push_back(cpu_ticks(m.pid));
+  double own0 = own_cpu_seconds();
+  uint64_t ok0, failed0, dead0, skipped0;
+  {
+    std::lock_guard lock(fleet.mu_);
+    fleet.hb_latency_ms_.clear();
+    fleet.hb_slow_.clear();
+    fleet.tick_late_ms_.clear();
+    fleet.max_in_flight_ = 0;
+    fleet.window_start_ = Clock::now();
+    ok0 = fleet.hb_ok_, failed0 = fleet.hb_failed_, dead0 = fleet.hb_dead_, skipped0 = fleet.hb_skipped_;
+  }
+  auto w0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));  // the measured window itself
+  double window_s = ms_between(w0, Clock::now()) / 1000;
+  double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  {
+    std::lock_guard lock(fleet.mu_);
+    auto& v = fleet.hb_latency_ms_;
+    std::printf("%s %.0f s: heartbeats %.0f/s answered, p50 %.2f ms, p99 %.2f ms, max %.1f ms; failed %lu, "
+                "leases lost (409) %lu, skipped (previous one still in flight) %lu; streams ended %zu\n",
+                label, window_s, static_cast<double>(fleet.hb_ok_ - ok0) / window_s, percentile(v, 0.5), percentile(v, 0.99),
+                v.empty() ? 0 : *std::max_element(v.begin(), v.end()),
+                static_cast<unsigned long>(fleet.hb_failed_ - failed0), static_cast<unsigned long>(fleet.hb_dead_ - dead0),
+                static_cast<unsigned long>(fleet.hb_skipped_ - skipped0), fleet.streams_ended_);
+    print_slow_heartbeats(fleet.hb_slow_);
+    print_leader_view(leader0, read_leader(leader), window_s);
+    auto& late = fleet.tick_late_ms_;
+    std::printf("  this generator's own 2 ms tick ran late: p99 %.2f ms, max %.1f ms; calls in flight at most %zu\n",
+                percentile(late, 0.99), late.empty() ? 0 : *std::max_element(late.begin(), late.end()),
+                fleet.max_in_flight_);
+  }
+  size_t k = 0;
+  for (auto& m : c.members()) {
+    std::printf("  %s%s: CPU %.2f cores, VmRSS %.0f MiB, VmHWM %.0f MiB\n", m.id.c_str(),
+                m.pid == leader_pid ? " (leader)" : "",
+                static_cast<double>(cpu_ticks(m.pid) - ticks0[k++]) / hz / window_s,
+                static_cast<double>(status_kb(m.pid, "VmRSS")) / 1024, static_cast<double>(status_kb(m.pid, "VmHWM")) / 1024);
+  }
+  std::printf("  this load generator: CPU %.2f cores\n", (own_cpu_seconds() - own0) / window_s);
+  std::fflush(stdout);
+
 }
 
 int run(const Args& a) {
@@ -336,6 +478,7 @@ int run(const Args& a) {
   std::fflush(stdout);
 
   net::SyncHttpClient http;
+  auto creation0 = read_leader(leader);
   auto t1 = Clock::now();
   for (long first = 0; first < a.shards; first += a.batch) {
     std::string body = R"({"ids":[)";
@@ -353,41 +496,14 @@ int run(const Args& a) {
                 a.shards, created_s, fleet.owner_.size(), ms_between(t1, Clock::now()) / 1000,
                 placed ? "" : " (NOT ALL)");
   }
+  print_leader_view(creation0, read_leader(leader), ms_between(t1, Clock::now()) / 1000);
   std::fflush(stdout);
 
-  // The steady window.
-  std::vector<long> ticks0;
-  for (auto& m : c.members()) ticks0.push_back(cpu_ticks(m.pid));
-  double own0 = own_cpu_seconds();
-  uint64_t ok0, failed0, dead0, skipped0;
-  {
-    std::lock_guard lock(fleet.mu_);
-    fleet.hb_latency_ms_.clear();
-    ok0 = fleet.hb_ok_, failed0 = fleet.hb_failed_, dead0 = fleet.hb_dead_, skipped0 = fleet.hb_skipped_;
-  }
-  auto w0 = Clock::now();
-  std::this_thread::sleep_for(std::chrono::seconds(a.seconds));  // the measured window itself
-  double window_s = ms_between(w0, Clock::now()) / 1000;
-  double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
-  {
-    std::lock_guard lock(fleet.mu_);
-    auto& v = fleet.hb_latency_ms_;
-    std::printf("steady %.0f s: heartbeats %.0f/s answered, p50 %.2f ms, p99 %.2f ms, max %.1f ms; failed %lu, "
-                "leases lost (409) %lu, skipped (previous one still in flight) %lu; streams ended %zu\n",
-                window_s, static_cast<double>(fleet.hb_ok_ - ok0) / window_s, percentile(v, 0.5), percentile(v, 0.99),
-                v.empty() ? 0 : *std::max_element(v.begin(), v.end()),
-                static_cast<unsigned long>(fleet.hb_failed_ - failed0), static_cast<unsigned long>(fleet.hb_dead_ - dead0),
-                static_cast<unsigned long>(fleet.hb_skipped_ - skipped0), fleet.streams_ended_);
-  }
-  size_t k = 0;
-  for (auto& m : c.members()) {
-    std::printf("  %s%s: CPU %.2f cores, VmRSS %.0f MiB, VmHWM %.0f MiB\n", m.id.c_str(),
-                m.pid == leader_pid ? " (leader)" : "",
-                static_cast<double>(cpu_ticks(m.pid) - ticks0[k++]) / hz / window_s,
-                static_cast<double>(status_kb(m.pid, "VmRSS")) / 1024, static_cast<double>(status_kb(m.pid, "VmHWM")) / 1024);
-  }
-  std::printf("  this load generator: CPU %.2f cores\n", (own_cpu_seconds() - own0) / window_s);
-  std::fflush(stdout);
+  // Right after the bulk creation, members still apply its tail, snapshot
+  // and write its history, and calls queued meanwhile drain: measured on
+  // its own, so that the steady window measures the steady state.
+  measure_window(fleet, c, leader, leader_pid, "aftermath", a.settle_seconds);
+  measure_window(fleet, c, leader, leader_pid, "steady", a.seconds);
 
   // Grant delivery while everyone watches.
   std::vector<double> delivery, proposal_to_arrival;
@@ -466,6 +582,7 @@ int main(int argc, char** argv) {
       {"--heartbeat-ms", [&](const std::string& v) { a.heartbeat_ms = std::stoi(v); }},
       {"--lease-ms", [&](const std::string& v) { a.lease_ms = std::stoi(v); }},
       {"--seconds", [&](const std::string& v) { a.seconds = std::stoi(v); }},
+      {"--settle-seconds", [&](const std::string& v) { a.settle_seconds = std::stoi(v); }},
       {"--batch", [&](const std::string& v) { a.batch = std::stoi(v); }},
       {"--grant-rounds", [&](const std::string& v) { a.grant_rounds = std::stoi(v); }},
       {"--connections", [&](const std::string& v) { a.connections = std::max(1, std::stoi(v)); }},

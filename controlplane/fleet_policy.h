@@ -180,6 +180,12 @@ class FleetPolicy {
     uint64_t since_ms = 0;
   };
   std::map<WorkerId, Heard> heard_;
+  /// What check_leases last walked: the state's revision, and the oldest
+  /// heartbeat time it kept of a worker whose lease can run out. Until
+  /// either may have changed (lease_walk_due_), no walk finds anything.
+  Revision walked_revision_;
+  uint64_t oldest_heard_ms_ = 0;
+  bool lease_walk_due_ = true;
   /// Handoffs by when this leader saw their drain begin (or began leading).
   std::map<ShardId, uint64_t> handoff_seen_ms_;
   /// Handoffs still preparing, by when this leader saw them begin.

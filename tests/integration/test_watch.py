@@ -112,6 +112,56 @@ class WatchTest(th.ClusterTestCase):
         got = self.read_grants(ahead, len(later))
         self.assertEqual([e["revision"] for e in got], [e["revision"] for e in later])
 
+    def test_each_worker_stream_is_the_whole_stream_restricted_to_its_worker(self):
+        # Shards created in back-to-back batches are granted over three
+        # workers while their streams are still writing earlier passes. A
+        # stream that is mid-pass when new events apply catches up from its
+        # worker's own log in the hub (fleet_load: rescanning every event
+        # for each such stream was O(streams x events)); whatever path a
+        # stream takes, it must hold exactly the unfiltered stream's events
+        # of its worker, each once, in order.
+        for wid in ("w2", "w3"):
+            self.assertStatus(self.follower.post("/v1/workers/%s/register" % wid, {"address": "127.0.0.1:9"}), 200)
+        rev = th.list_shards(self.leader)[0]
+        everything = self.open_watch(self.follower, rev)
+        filtered = {(m.id, wid): self.open_watch(m, rev, "&worker=" + wid)
+                    for m in (self.leader, self.follower) for wid in ("w1", "w2", "w3")}
+        ids = ["batch-%03d" % i for i in range(1500)]
+        for k in range(0, len(ids), 50):
+            th.create_shards(self.leader, ids[k:k + 50])
+        th.wait_until(lambda: all(s["state"] == "active" for s in th.list_shards(self.leader)[1].values()), 30,
+                      "every shard granted")
+        # Then deleted from 16 threads at once: commits a millisecond or so
+        # apart, each with a revoke for one worker's stream, so that some
+        # land while that stream still writes the one before.
+        def delete_some(part):
+            for sid in part:
+                self.assertStatus(self.leader.delete("/v1/shards/" + sid), 200)
+        deleters = [threading.Thread(target=delete_some, args=(ids[k::16],)) for k in range(16)]
+        for t in deleters:
+            t.start()
+        for t in deleters:
+            t.join(60)
+        end = th.list_shards(self.follower)[0]
+        th.wait_until(lambda: self.follower.cluster_view()["revision"] >= end, 10, "the follower applied everything")
+        seen = []
+        while not seen or seen[-1]["revision"] < end:
+            e = everything.next_line()
+            if e["type"] != "progress":
+                seen.append(e)
+        self.assertEqual(sum(e["type"] == "grant" for e in seen), len(ids))
+        self.assertEqual(sum(e["type"] == "revoke" for e in seen), len(ids))
+        for (member, wid), stream in filtered.items():
+            want = [e for e in seen if e.get("worker") == wid]
+            self.assertGreater(len(want), 100, "placement gave %s too few shards to test anything" % wid)
+            got = []
+            while len(got) < len(want):
+                e = stream.next_line()
+                self.assertNotIn("error", e, "error line in the stream: %r" % e)
+                if e["type"] != "progress":
+                    got.append(e)
+            self.assertEqual(got, want, "%s's stream at %s" % (wid, member))
+
     def test_watch_from_now_without_since(self):
         w = th.WatchStream(self.follower.address, "/v1/watch")
         self.addCleanup(w.close)
