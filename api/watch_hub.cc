@@ -176,10 +176,11 @@ void WatchHub::pump(uint64_t id) {
 
 bool WatchHub::pump_from_log(uint64_t id, Watcher& w) {
   auto found = worker_logs_.find(w.worker.str());
-  if (found == worker_logs_.end() || w.after < found->second.from || dispatched_ < node_.state().revision()) {
-    return false;
-  }
+  if (found == worker_logs_.end() || dispatched_ < node_.state().revision()) return false;
+  // Trimmed first: past kWorkerLogMax the log drops events this watcher
+  // has not had, and then it no longer reaches back to the watcher.
   trim_log(found->first);
+  if (w.after < found->second.from) return false;
   auto& log = found->second.events;
   auto first = std::upper_bound(log.begin(), log.end(), w.after,
                                 [](Revision r, const controlplane::Event& e) { return r < e.revision; });

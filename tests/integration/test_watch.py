@@ -3,7 +3,9 @@
 any member from its applied state; resumable from a later revision; 410 for
 a revision older than the history kept."""
 
+import http.client
 import json
+import socket
 import threading
 import time
 import unittest
@@ -161,6 +163,46 @@ class WatchTest(th.ClusterTestCase):
                 if e["type"] != "progress":
                     got.append(e)
             self.assertEqual(got, want, "%s's stream at %s" % (wid, member))
+
+    def test_a_slow_readers_worker_stream_is_paced_then_catches_up_whole(self):
+        # A reader with a 4 KB receive buffer that reads nothing while its
+        # worker is granted 20,000 shards: past 1 MiB of unsent lines the hub
+        # stops making passes for it (paced) and resumes once its socket
+        # takes some. Read at last, its stream must be exactly the unfiltered
+        # stream's events of its worker, each once, in order (no pass lost
+        # or repeated across the pause, whether it resumes from its
+        # worker's log in the hub or by scanning).
+        rev = th.list_shards(self.leader)[0]
+        host, port = self.follower.address.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=60 * th.SLOW)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, int(port)))
+        conn.sock = sock
+        self.addCleanup(conn.close)
+        conn.request("GET", "/v1/watch?since=%d&worker=w1" % rev)
+        slow = conn.getresponse()
+        self.assertEqual(slow.status, 200)
+        everything = self.open_watch(self.follower, rev)
+        ids = ["slow-%05d" % i for i in range(20000)]
+        for k in range(0, len(ids), 2000):
+            th.create_shards(self.leader, ids[k:k + 2000])
+        th.wait_until(lambda: all(s["state"] == "active" for s in th.list_shards(self.leader)[1].values()), 60,
+                      "every shard granted")
+        end = th.list_shards(self.follower)[0]
+        seen = []
+        while not seen or seen[-1]["revision"] < end:
+            seen.append(everything.next_line())
+        want = [e for e in seen if e.get("worker") == "w1"]
+        self.assertEqual(sum(e["type"] == "grant" for e in want), len(ids))
+        got = []
+        while len(got) < len(want):
+            e = json.loads(slow.readline().decode("utf-8"))
+            self.assertNotIn("error", e, "the slow stream was cut off: %r" % e)
+            if e["type"] != "progress":
+                got.append(e)
+        self.assertEqual([e["revision"] for e in got], [e["revision"] for e in want])
+        self.assertEqual(got, want)
 
     def test_watch_from_now_without_since(self):
         w = th.WatchStream(self.follower.address, "/v1/watch")
