@@ -179,7 +179,7 @@ bool WatchHub::pump_from_log(uint64_t id, Watcher& w) {
   if (found == worker_logs_.end() || dispatched_ < node_.state().revision()) return false;
   // Trimmed first: past kWorkerLogMax the log drops events this watcher
   // has not had, and then it no longer reaches back to the watcher.
-  trim_log(found->first);
+  trim_log(found->first, found->second);
   if (w.after < found->second.from) return false;
   auto& log = found->second.events;
   auto first = std::upper_bound(log.begin(), log.end(), w.after,
@@ -196,17 +196,41 @@ bool WatchHub::pump_from_log(uint64_t id, Watcher& w) {
   return true;
 }
 
-void WatchHub::trim_log(const std::string& worker) {
-  auto found = worker_logs_.find(worker);
-  if (found == worker_logs_.end()) return;
-  WorkerLog& log = found->second;
-  // What every watcher of the worker has passed is not needed again.
+Revision WatchHub::lowest_position(const std::string& worker) const {
   Revision lowest = dispatched_;
   for (uint64_t id : by_worker_.at(worker)) lowest = std::min(lowest, position(watchers_.at(id)));
-  while (!log.events.empty() && (log.events.front().revision <= lowest || log.events.size() > kWorkerLogMax)) {
-    log.from = log.events.front().revision;
-    log.events.pop_front();
+  return lowest;
+}
+
+void WatchHub::trim_log(const std::string& worker, WorkerLog& log) {
+  // What every watcher of the worker has passed is not needed again, nor
+  // the oldest past kWorkerLogMax.
+  Revision lowest = lowest_position(worker);
+  size_t drop = log.events.size() > kWorkerLogMax ? log.events.size() - kWorkerLogMax : 0;
+  while (drop < log.events.size() && log.events[drop].revision <= lowest) ++drop;
+  if (drop == 0) return;
+  log.from = log.events[drop - 1].revision;
+  log.events.erase(log.events.begin(), log.events.begin() + static_cast<std::ptrdiff_t>(drop));
+}
+
+void WatchHub::extend_log(const std::string& worker, const std::vector<controlplane::Event>& fresh) {
+  WorkerLog& log = worker_logs_.at(worker);
+  if (lowest_position(worker) >= dispatched_) {
+    // Every stream of the worker took the batch at once (the common case):
+    // nothing is kept, nothing copied.
+    log.events.clear();
+    log.from = dispatched_;
+    return;
   }
+  // Of a batch larger than the log keeps (a worker granted 50,000 shards
+  // at once), only its tail is copied.
+  size_t skip = fresh.size() > kWorkerLogMax ? fresh.size() - kWorkerLogMax : 0;
+  if (skip > 0) {
+    log.events.clear();
+    log.from = fresh[skip - 1].revision;
+  }
+  log.events.insert(log.events.end(), fresh.begin() + static_cast<std::ptrdiff_t>(skip), fresh.end());
+  trim_log(worker, log);
 }
 
 void WatchHub::resume(uint64_t id) {
@@ -258,8 +282,6 @@ void WatchHub::on_applied() {
       fresh[e.worker.str()].push_back(e);
     });
     for (auto& [worker, events] : fresh) {
-      auto& log = worker_logs_.at(worker).events;
-      log.insert(log.end(), events.begin(), events.end());
       auto shared = std::make_shared<const std::vector<controlplane::Event>>(std::move(events));
       for (uint64_t id : by_worker_.at(worker)) {
         Watcher& w = watchers_.at(id);
@@ -272,7 +294,7 @@ void WatchHub::on_applied() {
           wake(id);
         }
       }
-      trim_log(worker);
+      extend_log(worker, *shared);
     }
     std::sort(due.begin(), due.end());
     due.erase(std::unique(due.begin(), due.end()), due.end());

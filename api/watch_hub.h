@@ -20,7 +20,6 @@
 // cost the group its leader.
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -105,7 +104,7 @@ class WatchHub {
   /// CPU on its strand (fleet_load, perf), and heartbeats waited up to 1 s.
   struct WorkerLog {
     controlplane::Revision from;
-    std::deque<controlplane::Event> events;
+    std::vector<controlplane::Event> events;  ///< empty for most workers: allocates nothing
   };
   std::unordered_map<std::string, WorkerLog> worker_logs_;
   /// Events a worker's log keeps at most for a watcher that lags; one that
@@ -114,9 +113,14 @@ class WatchHub {
   /// One pass for a filtered watcher from its worker's log; false when the
   /// log does not reach back to the watcher's position.
   bool pump_from_log(uint64_t id, Watcher& w);
-  /// Drops what every watcher of `worker` has passed, and the oldest past
-  /// kWorkerLogMax.
-  void trim_log(const std::string& worker);
+  /// The oldest position among `worker`'s watchers (dispatched_ at most).
+  controlplane::Revision lowest_position(const std::string& worker) const;
+  /// Drops from `worker`'s log what every watcher of it has passed, and the
+  /// oldest past kWorkerLogMax.
+  void trim_log(const std::string& worker, WorkerLog& log);
+  /// Adds a fan-out's new events of `worker` (after its watchers had their
+  /// share): only what one of them still lacks is copied.
+  void extend_log(const std::string& worker, const std::vector<controlplane::Event>& fresh);
   /// Every event up to here was handed to the watchers it concerns; equal
   /// to the state's revision between strand tasks once set.
   controlplane::Revision dispatched_;
