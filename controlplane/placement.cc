@@ -12,7 +12,7 @@
 namespace tenure::controlplane {
 
 std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capacity, uint64_t total,
-                                         const std::map<WorkerId, std::string>& zone_of) {
+                                         const std::map<WorkerId, std::string>& zone_of, const HeldCount& held) {
   std::map<WorkerId, uint64_t> quota;
   double sum = 0;
   for (const auto& [id, c] : capacity) sum += c;
@@ -22,6 +22,7 @@ std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capac
     double frac;
     size_t zone;  ///< index into zones
     uint64_t* quota;
+    bool holds_more;  ///< holds more than its share rounded down: keeps the leftover if it can
   };
   std::vector<std::string> zones;
   std::unordered_map<std::string, size_t> zone_index;
@@ -42,13 +43,14 @@ std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capac
     }
     auto& q = quota.emplace_hint(quota.end(), id, whole)->second;
     given += whole;
-    cands.push_back(Candidate{&id, exact - static_cast<double>(whole), zi->second, &q});
+    cands.push_back(Candidate{&id, exact - static_cast<double>(whole), zi->second, &q, held && held(id) > whole});
     zone_cap[zi->second] += c;
     zone_quota[zi->second] += static_cast<double>(whole);
   }
   // The leftovers (fewer than workers: one each at most) go to the largest
   // fractions; among fractions equal within 1e-12, to a worker of the zone
-  // filled least so far, then to the smallest id. Sorted once and taken
+  // filled least so far, then to one that holds more than its whole share,
+  // then to the smallest id. Sorted once and taken
   // group by group (a scan of every worker per leftover cost O(workers²):
   // seconds on the leader's strand for 10,000 workers).
   std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
@@ -57,10 +59,12 @@ std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capac
   for (size_t g = 0; g < cands.size() && given < total;) {
     size_t end = g + 1;
     while (end < cands.size() && std::abs(cands[end].frac - cands[g].frac) <= 1e-12) ++end;
-    // Per zone, this group's workers in id order (fractions that differ by
-    // rounding only are one group, taken by id as the scan did).
-    std::sort(cands.begin() + static_cast<std::ptrdiff_t>(g), cands.begin() + static_cast<std::ptrdiff_t>(end),
-              [](const Candidate& a, const Candidate& b) { return *a.id < *b.id; });
+    // Per zone, this group's workers, those that hold more first, then in
+    // id order (fractions that differ by rounding only are one group).
+    auto first = [](const Candidate& a, const Candidate& b) {
+      return a.holds_more != b.holds_more ? a.holds_more : *a.id < *b.id;
+    };
+    std::sort(cands.begin() + static_cast<std::ptrdiff_t>(g), cands.begin() + static_cast<std::ptrdiff_t>(end), first);
     std::map<size_t, std::vector<const Candidate*>> by_zone;
     for (size_t k = g; k < end; ++k) by_zone[cands[k].zone].push_back(&cands[k]);
     std::map<size_t, size_t> next;  // zone -> position of its next worker
@@ -72,7 +76,7 @@ std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capac
         if (at == members.size()) continue;
         const Candidate* c = members[at];
         double fill = zone_quota[zone] / zone_cap[zone];
-        if (!best || fill < best_fill || (fill == best_fill && *c->id < *best->id)) {
+        if (!best || fill < best_fill || (fill == best_fill && first(*c, *best))) {
           best = c;
           best_fill = fill;
         }
@@ -115,14 +119,8 @@ class LoadModel {
       zones_[z->second].capacity += w.capacity;
       slots_.push_back(Slot{&id, z->second, 0, 0});
     }
-    quota_ = fair_quotas(capacity, sm.shards().size(), zone_of);
-    if (quota_.size() != slots_.size()) slots_.clear();  // no capacity at all: nobody is eligible
     index_.reserve(slots_.size());
-    auto q = quota_.begin();  // in id order, as the slots
-    for (uint32_t i = 0; i < slots_.size(); ++i, ++q) {
-      slots_[i].quota = q->second;
-      index_.emplace(slots_[i].id->str(), i);
-    }
+    for (uint32_t i = 0; i < slots_.size(); ++i) index_.emplace(slots_[i].id->str(), i);
     // What each holds once the handoffs in flight complete, from the
     // indexes (a pass over every shard took a million string compares each
     // time): what it owns, less what it is handing off, plus what is being
@@ -134,6 +132,14 @@ class LoadModel {
     for (const auto& [id, h] : sm.handoffs()) {
       if (auto i = find(h.target)) add_load(*i, 1);
     }
+    quota_ = fair_quotas(capacity, sm.shards().size(), zone_of,
+                         [this](const WorkerId& w) { return slots_[*find(w)].load; });
+    if (quota_.size() != slots_.size()) {  // no capacity at all: nobody is eligible
+      slots_.clear();
+      index_.clear();
+    }
+    auto q = quota_.begin();  // in id order, as the slots
+    for (uint32_t i = 0; i < slots_.size(); ++i, ++q) slots_[i].quota = q->second;
     for (uint32_t i = 0; i < slots_.size(); ++i) push(i);
   }
 
@@ -263,18 +269,22 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
     }
   }
   // Then balance: each worker above its quota gives exactly its surplus,
-  // from its largest ids.
+  // from its largest ids; a shard an operator moved there last goes only
+  // when the others do not cover the surplus (the operator chose where it
+  // runs; balance needs a count, not that shard).
   for (const WorkerId* owner : above_quota) {
     const auto& owned = sm.shards_of(*owner);
-    for (auto it = owned.rbegin(); it != owned.rend() && model.surplus(*owner) > 0; ++it) {
-      const Shard& s = *sm.shard(*it);
-      if (s.state != ShardState::kActive) continue;
-      if (budget == 0) return plan;
-      WorkerId to = model.take();
-      if (to.empty()) return plan;
-      model.release(*owner);
-      plan.moves.push_back({*it, *owner, to, s.epoch, ChangeReason::kRebalance});
-      --budget;
+    for (bool manual : {false, true}) {
+      for (auto it = owned.rbegin(); it != owned.rend() && model.surplus(*owner) > 0; ++it) {
+        const Shard& s = *sm.shard(*it);
+        if (s.state != ShardState::kActive || (s.last.reason == ChangeReason::kManual) != manual) continue;
+        if (budget == 0) return plan;
+        WorkerId to = model.take();
+        if (to.empty()) return plan;
+        model.release(*owner);
+        plan.moves.push_back({*it, *owner, to, s.epoch, ChangeReason::kRebalance});
+        --budget;
+      }
     }
   }
   return plan;

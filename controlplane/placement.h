@@ -9,6 +9,7 @@
 // does not require (minimal movement).
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -70,10 +71,20 @@ std::vector<Placement> plan_failover(const StateMachine& sm, const WorkerId& dea
 std::vector<std::vector<Placement>> plan_failovers(const StateMachine& sm, const std::vector<WorkerId>& dead,
                                                    const PlacementOptions& options);
 
+/// What a worker holds now (once the handoffs in flight complete).
+using HeldCount = std::function<uint64_t(const WorkerId&)>;
+
 /// Largest-remainder quotas: `total` split by capacity, each within one of
-/// its exact share. Rounding leftovers prefer the least filled zone (`zone_of`
-/// may be empty: one zone), then the smaller id.
+/// its exact share. Rounding leftovers go to the largest fractions; among
+/// equal ones, to the least filled zone (`zone_of` may be empty: one zone),
+/// then to a worker that already holds more than its share rounded down
+/// (`held`, may be null), then to the smaller id. The third rule keeps the
+/// rounding where the shards are: without it a worker one above the
+/// rounded-down share but not the one the ids favour must give a shard
+/// away, though both are within one of their share (an operator's manual
+/// move was undone so, and any such move costs a drain and a grant).
 std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capacity, uint64_t total,
-                                         const std::map<WorkerId, std::string>& zone_of = {});
+                                         const std::map<WorkerId, std::string>& zone_of = {},
+                                         const HeldCount& held = nullptr);
 
 }  // namespace tenure::controlplane

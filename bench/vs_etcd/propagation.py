@@ -36,6 +36,11 @@ SHARD = "prop0"
 ETCD_FIG = "propagation {p}: etcd put→watch event / Tenure move→revoke event"
 ACK_FIG = "(for reference) {p}: etcd put→its answer / Tenure move→its 202 answer, same rounds"
 HANDOFF_FIG = "Tenure only: move→grant event at the target (whole handoff), {p}"
+# Both systems send the write's answer once its entry committed and applied
+# at the leader, so the event's arrival less the answer's is the fan-out
+# after the commit (the issue's "grant's commit to its arrival"), from the
+# same rounds; negative when the event came first.
+AFTER_FIG = "commit→event: the event's arrival less the put's / move's answer, {p}"
 
 
 class _Stream:
@@ -135,10 +140,10 @@ class Propagation:
         status, _ = groups.http_call(tenure.client[tenure.leader()], "POST", "/v1/shards", {"ids": [SHARD]}, timeout=5)
         if status != 201:
             raise RuntimeError(f"Tenure: create {SHARD} answered {status}")
-        # With one shard and two workers the placement quota is one worker's:
-        # the shard's first owner. A move away from it is moved back by the
-        # leader's placement, so each round waits for that before the next.
-        self.home = self._wait_owner(tenure)
+        # With one shard and two workers either may hold it (each is within
+        # one of its share of a half): placement leaves a moved shard where
+        # the move put it, and each round moves it to the other worker.
+        self.owner = self._wait_owner(tenure)
         self.agent_fig = {}
         self.conflicts = 0  # moves answered 409 and retried
 
@@ -176,7 +181,7 @@ class Propagation:
     def etcd_pass(self, g, n):
         key = base64.b64encode(b"propkey").decode()
         stream = _Stream(g.client[0], "POST", "/v3/watch", {"create_request": {"key": key}})
-        out = {ETCD_FIG: [], ACK_FIG: []}
+        out = {ETCD_FIG: [], ACK_FIG: [], AFTER_FIG: []}
         try:
             stream.next(5)  # the "created" message
             host, port = g.client[g.leader()].rsplit(":", 1)
@@ -196,6 +201,7 @@ class Propagation:
                         break
                 out[ETCD_FIG].append(1e3 * (t1 - t0))
                 out[ACK_FIG].append(1e3 * (acked - t0))
+                out[AFTER_FIG].append(1e3 * (t1 - acked))
             conn.close()
         finally:
             stream.close()
@@ -210,9 +216,11 @@ class Propagation:
             resp = conn.getresponse()
             answer = resp.read()
             acked = time.monotonic()
-            # 409 "shard changed while the move was planned; retry": the leader had not
-            # yet applied the last grant this script saw on member 0's stream.
-            if resp.status != 409 or b"retry" not in answer:
+            # 409 "shard changed while the move was planned; retry" or "already being
+            # handed off": the leader had not yet applied the last grant this script
+            # saw on member 0's stream (a majority can commit it while the leader's
+            # own fsync runs, and a follower may apply it first).
+            if resp.status != 409 or (b"retry" not in answer and b"already being handed off" not in answer):
                 break
             self.conflicts += 1
         if resp.status != 202:
@@ -237,19 +245,19 @@ class Propagation:
         host, port = g.client[g.leader()].rsplit(":", 1)
         _, view = groups.http_call(g.client[g.leader()], "GET", "/v1/cluster")
         stream = _Stream(g.client[0], "GET", f"/v1/watch?since={view['revision']}", None)
-        out = {ETCD_FIG: [], ACK_FIG: [], HANDOFF_FIG: []}
+        out = {ETCD_FIG: [], ACK_FIG: [], AFTER_FIG: [], HANDOFF_FIG: []}
         before = [_delay_histogram(a) for a in self.addresses]
         conn = http.client.HTTPConnection(host, int(port), timeout=5)
         try:
             for _ in range(self.a.propagation_rounds):
-                target = "w2" if self.home == "w1" else "w1"
+                target = "w2" if self.owner == "w1" else "w1"
                 t0, acked = self._move(conn, target)
                 revoked, granted = self._wait_grant(stream, target, t0)
+                self.owner = target
                 out[ETCD_FIG].append(1e3 * (revoked - t0))
                 out[HANDOFF_FIG].append(1e3 * (granted - t0))
                 out[ACK_FIG].append(1e3 * (acked - t0))
-                # Placement gives the one shard back to the worker whose quota it is (untimed).
-                self._wait_grant(stream, self.home, t0)
+                out[AFTER_FIG].append(1e3 * (revoked - acked))
         finally:
             conn.close()
             stream.close()

@@ -50,8 +50,8 @@ def _cell(values, unit):
 
 
 def _ratio(e, t, higher_better):
-    if e is None or t is None or e != e or t != t or e == 0:
-        return "n/a"
+    if e is None or t is None or e != e or t != t or e <= 0 or t <= 0:
+        return "n/a"  # a ratio of a negative figure (an event before the answer) says nothing
     r = t / e
     better = (r > 1) == higher_better
     if abs(r - 1) < 0.005:

@@ -67,9 +67,11 @@ class FleetHandoffTest(fh.FleetTestCase):
         # one gone (checked now: an old owner that never let go would keep
         # the later waits from ending, with a vaguer message).
         self.assertNoViolations(poller.catch_up().violations([sid]), "grant timeline of the moved shard")
-        # That left w2 one above its share: a rebalance gives one back to w1.
+        # That left w2 one above its share: a rebalance gives one back to w1,
+        # another of w2's: the shard the operator placed stays.
         th.wait_until(lambda: not f.disagreements()[0] and f.workers()["w1"]["shards"] == 10, 10,
                       "balanced again after the move")
+        self.assertEqual(f.shard(sid)["worker"], "w2", f.history(sid))
 
         # A drain of w3: every one of its shards leaves it.
         drained = {s: v["epoch"] for s, v in before.items() if v["worker"] == "w3"}
@@ -112,6 +114,19 @@ class FleetHandoffTest(fh.FleetTestCase):
         # Nothing else moved but what balance needs: the three others end within one of 40/3.
         counts = sorted(len(g.grants) for wid, g in grants.items() if wid != "w3")
         self.assertEqual(counts, [13, 13, 14])
+        self.assertEqual(after[sid]["worker"], "w2")
+
+        # A move that keeps every worker within one of its share (14, 13 ->
+        # 13, 14) is left where the operator put it: placement plans nothing.
+        by_count = sorted((len(g.grants), wid) for wid, g in grants.items() if wid != "w3")
+        source, target = by_count[-1][1], by_count[0][1]
+        sid2 = sorted(s for s, v in after.items() if v["worker"] == source)[0]
+        self.assertStatus(f.move(sid2, target), 202)
+        self.wait_claimed(f.agent(target), sid2, after[sid2]["epoch"] + 1)
+        th.wait_until(lambda: not f.disagreements()[0], 10, "agreement after the second move")
+        r = f.ctl("POST", "/v1/rebalance?dry_run=true")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["moves_total"], 0, r.json)
 
     def test_sigterm_releases_shards_before_the_lease_would_run_out(self):
         f, before = self.start_fleet(lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS)

@@ -47,6 +47,20 @@ class PlacementTest : public ::testing::Test {
     FAIL() << "placement did not converge";
   }
   size_t held(const std::string& w) { return sm.shards_of(WorkerId(w)).size(); }
+  /// POST /v1/shards/{id}/move as the API proposes it, completed at once.
+  void manual_move(const ShardId& id, const std::string& to) {
+    const Shard& s = *sm.shard(id);
+    WorkerId from(s.worker.str());
+    Epoch epoch = s.epoch;
+    sm.apply(cmd(BeginMoves{{Placement{id, WorkerId(to), epoch}}, ChangeReason::kManual}));
+    CompleteMoves c;
+    c.from = from;
+    c.shards.push_back(id);
+    c.epochs.push_back(epoch);
+    sm.apply(cmd(c));
+    ASSERT_EQ(sm.shard(id)->worker.str(), to);
+    ASSERT_EQ(sm.shard(id)->last.reason, ChangeReason::kManual);
+  }
   StateMachine sm;
 };
 
@@ -61,12 +75,14 @@ TEST_F(PlacementTest, QuotasAreWithinOneOfWeightedShare) {
 // The quotas as first written: each leftover scans every worker (O(workers²),
 // seconds for 10,000 workers). fair_quotas must give exactly the same.
 std::map<WorkerId, uint64_t> reference_quotas(const std::map<WorkerId, double>& capacity, uint64_t total,
-                                              const std::map<WorkerId, std::string>& zone_of) {
+                                              const std::map<WorkerId, std::string>& zone_of,
+                                              const std::map<WorkerId, uint64_t>& held) {
   std::map<WorkerId, uint64_t> quota;
   double sum = 0;
   for (const auto& [id, c] : capacity) sum += c;
   if (capacity.empty() || sum <= 0) return quota;
   std::map<WorkerId, double> frac;
+  std::map<WorkerId, bool> holds_more;
   std::map<std::string, double> zone_cap, zone_quota;
   auto zone = [&](const WorkerId& id) {
     auto it = zone_of.find(id);
@@ -79,6 +95,8 @@ std::map<WorkerId, uint64_t> reference_quotas(const std::map<WorkerId, double>& 
     quota[id] = whole;
     given += whole;
     frac[id] = exact - static_cast<double>(whole);
+    auto h = held.find(id);
+    holds_more[id] = h != held.end() && h->second > whole;
     zone_cap[zone(id)] += c;
     zone_quota[zone(id)] += static_cast<double>(whole);
   }
@@ -88,7 +106,9 @@ std::map<WorkerId, uint64_t> reference_quotas(const std::map<WorkerId, double>& 
     for (const auto& [id, f] : frac) {
       if (f < 0) continue;
       double fill = zone_quota[zone(id)] / zone_cap[zone(id)];
-      if (!best || f > frac[*best] + 1e-12 || (std::abs(f - frac[*best]) <= 1e-12 && fill < best_fill)) {
+      bool same_frac = best && std::abs(f - frac[*best]) <= 1e-12;
+      if (!best || f > frac[*best] + 1e-12 || (same_frac && fill < best_fill) ||
+          (same_frac && fill == best_fill && holds_more[id] && !holds_more[*best])) {
         best = &id;
         best_fill = fill;
       }
@@ -114,8 +134,16 @@ TEST_F(PlacementTest, QuotasMatchTheReferenceOnRandomFleets) {
       if (rng() % 5 != 0) zone_of[id] = "z" + std::to_string(rng() % zones);
     }
     uint64_t total = rng() % 500;
-    auto got = fair_quotas(capacity, total, zone_of);
-    auto want = reference_quotas(capacity, total, zone_of);
+    // Half the rounds without what the workers hold (ids alone break ties),
+    // half with a random holding around each share.
+    std::map<WorkerId, uint64_t> held;
+    if (round % 2 == 1) {
+      for (const auto& [id, c] : capacity) held[id] = rng() % (2 + 2 * total / capacity.size());
+    }
+    HeldCount holds = nullptr;
+    if (!held.empty()) holds = [&held](const WorkerId& w) { return held.at(w); };
+    auto got = fair_quotas(capacity, total, zone_of, holds);
+    auto want = reference_quotas(capacity, total, zone_of, held);
     ASSERT_EQ(got, want) << "round " << round;
   }
 }
@@ -175,6 +203,71 @@ TEST_F(PlacementTest, JoinMovesOnlyWhatBalanceRequires) {
     EXPECT_EQ(m.to, WorkerId("w4"));
     EXPECT_EQ(m.reason, ChangeReason::kRebalance);
   }
+}
+
+// An operator's move (POST /v1/shards/{id}/move) whose result is as
+// balanced as before: both workers stay within one of their share, so
+// nothing moves back. The quotas used to give the rounding's leftover to
+// the smaller id whatever the workers held, and w2 had to give a shard
+// back to w1 at once.
+TEST_F(PlacementTest, AManualMoveThatKeepsBalanceStays) {
+  for (auto w : {"w1", "w2"}) add_worker(w);
+  add_shards(101);
+  settle();
+  const std::string from = held("w1") == 51 ? "w1" : "w2", to = from == "w1" ? "w2" : "w1";
+  ASSERT_EQ(held(from), 51u);
+  ShardId moved = *sm.shards_of(WorkerId(from)).begin();
+  manual_move(moved, to);
+  EXPECT_EQ(held(to), 51u);
+  Plan p = plan_placement(sm, {});
+  EXPECT_TRUE(p.moves.empty()) << p.moves.size() << " moves, the first from " << p.moves.front().from.str();
+  EXPECT_EQ(p.quota.at(WorkerId(to)), 51u);
+  EXPECT_EQ(p.quota.at(WorkerId(from)), 50u);
+}
+
+// A move that does break balance (50/50 becomes 49/51) is evened out, but
+// with another of the target's shards: the one the operator placed stays,
+// though it has the target's largest id (what rebalance gives first).
+TEST_F(PlacementTest, RebalanceAfterAManualMoveGivesAnotherShard) {
+  for (auto w : {"w1", "w2"}) add_worker(w);
+  add_shards(100);
+  settle();
+  ASSERT_EQ(held("w1"), 50u);
+  ShardId largest = sm.shards().rbegin()->first;
+  const std::string from = sm.shard(largest)->worker.str(), to = from == "w1" ? "w2" : "w1";
+  manual_move(largest, to);
+  Plan p = plan_placement(sm, {});
+  ASSERT_EQ(p.moves.size(), 1u);
+  EXPECT_EQ(p.moves[0].from, WorkerId(to));
+  EXPECT_EQ(p.moves[0].to, WorkerId(from));
+  EXPECT_NE(p.moves[0].shard, largest);
+  apply(p);
+  EXPECT_EQ(sm.shard(largest)->worker.str(), to);
+  EXPECT_EQ(held("w1"), 50u);
+  EXPECT_EQ(held("w2"), 50u);
+}
+
+// Rounding follows the shards: 10 workers, 105 shards, and the five that
+// hold 11 are not the five smallest ids. No quota may make one of them
+// give a shard to a worker holding 10.
+TEST_F(PlacementTest, TheRoundingsLeftoversStayWithTheirHolders) {
+  for (int w = 0; w < 10; ++w) add_worker("w" + std::to_string(w));
+  add_shards(100);
+  settle();
+  for (int w = 0; w < 10; ++w) ASSERT_EQ(held("w" + std::to_string(w)), 10u);
+  // Five more shards, each granted by hand to an odd worker.
+  CreateShards c;
+  for (int i = 0; i < 5; ++i) c.ids.emplace_back("t" + std::to_string(i));
+  sm.apply(cmd(c));
+  for (int i = 0; i < 5; ++i) {
+    sm.apply(cmd(AssignShards{{Placement{ShardId("t" + std::to_string(i)), WorkerId("w" + std::to_string(2 * i + 1)),
+                                         Epoch(0)}},
+                              ChangeReason::kCreated}));
+  }
+  ASSERT_EQ(sm.count(ShardState::kUnassigned), 0u);
+  Plan p = plan_placement(sm, {});
+  EXPECT_TRUE(p.moves.empty()) << p.moves.size() << " moves";
+  for (int w = 0; w < 10; ++w) EXPECT_EQ(p.quota.at(WorkerId("w" + std::to_string(w))), w % 2 == 1 ? 11u : 10u);
 }
 
 TEST_F(PlacementTest, ConcurrentMovesAreBounded) {
