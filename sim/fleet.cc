@@ -138,19 +138,28 @@ void Fleet::send(const NodeId& from, const NodeId& to, FleetRequest r) {
           " #" + std::to_string(r.id));
   }
   for (int64_t d : route(from, to)) {
-    after(d, [this, from, to, r] {
-      Node* n = env_.fleet_node(to);
-      if (!n || cut(from, to)) return;
-      if (NodeController* c = controller(*n)) return c->on_request(from, r);
-      // Nobody listens there: the connection is refused at once.
-      if (n->decommissioned()) return;
-      FleetAnswer a;
-      a.id = r.id;
-      a.status = FleetStatus::kUnavailable;
-      for (int64_t back : route(to, from)) {
-        after(back, [this, from, a] { deliver(from, a); });
-      }
+    after(d, [this, from, to, r] { deliver_request(from, to, r); });
+  }
+}
+
+void Fleet::deliver_request(const NodeId& from, const NodeId& to, const FleetRequest& r) {
+  Node* n = env_.fleet_node(to);
+  if (!n || cut(from, to)) return;
+  // A stopped process's kernel still accepts the connection: the call
+  // waits, unanswered, until the member resumes (or dies).
+  if (n->up()) {
+    return env_.fleet_run_on(to, [this, from, to, r] {
+      Node* m = env_.fleet_node(to);
+      if (NodeController* c = m ? controller(*m) : nullptr) c->on_request(from, r);
     });
+  }
+  // Nobody listens there: the connection is refused at once.
+  if (n->decommissioned()) return;
+  FleetAnswer a;
+  a.id = r.id;
+  a.status = FleetStatus::kUnavailable;
+  for (int64_t back : route(to, from)) {
+    after(back, [this, from, a] { deliver(from, a); });
   }
 }
 
@@ -169,9 +178,12 @@ void Fleet::answer(const Node& from, const NodeId& to, FleetAnswer a) {
 
 void Fleet::deliver(const NodeId& to, const FleetAnswer& a) {
   if (SimAgent* ag = agent(to)) return ag->on_answer(a);
-  // A member that forwarded the call relays the leader's answer.
-  if (Node* n = env_.fleet_node(to)) {
-    if (NodeController* c = controller(*n)) c->on_forwarded_answer(a);
+  // A member that forwarded the call relays the leader's answer (once it runs).
+  if (env_.fleet_node(to)) {
+    env_.fleet_run_on(to, [this, to, a] {
+      Node* n = env_.fleet_node(to);
+      if (NodeController* c = n ? controller(*n) : nullptr) c->on_forwarded_answer(a);
+    });
   }
 }
 

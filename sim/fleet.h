@@ -40,6 +40,10 @@ class FleetEnv : public ClientEnv {
   /// Delays of the copies of a message sent now (none: lost), as for Raft traffic.
   virtual std::vector<int64_t> fleet_route(const NodeId& from, const NodeId& to) = 0;
   virtual void fleet_observe(Node& n) = 0;
+  /// Runs `fn` as the member's own work: now, or once its pause (a SIGSTOP)
+  /// ends, in any order with the rest that waited. `fn` must check that the
+  /// member is still up (it may have crashed meanwhile).
+  virtual void fleet_run_on(const NodeId& member, std::function<void()> fn) = 0;
 };
 
 struct FleetStats {
@@ -115,6 +119,9 @@ class Fleet final : private AgentEnv, private ControllerEnv {
   /// Hands an answer to the agent or member it is addressed to.
   void deliver(const NodeId& to, const FleetAnswer& a);
   void observe(Node& n) override { env_.fleet_observe(n); }
+  void run_on(const Node& n, std::function<void()> f) override { env_.fleet_run_on(n.id(), std::move(f)); }
+  /// An agent's call (or a member's forward) reaching member `to`.
+  void deliver_request(const NodeId& from, const NodeId& to, const FleetRequest& r);
 
   // fleet.cc
   /// Each agent's table_version() when EpochOwners::on_agent last read it.

@@ -96,9 +96,11 @@ void NodeController::submit(ClientRequest r, int64_t timeout_us, ReplyFn done) {
   // Never from inside the member's Ready processing (replies come from
   // there): the member takes the request as a separate input.
   env_.after(0, [this, r] {
-    if (!alive()) return;
-    node_.handle(r);
-    env_.observe(node_);
+    env_.run_on(node_, [this, r] {
+      if (!alive()) return;
+      node_.handle(r);
+      env_.observe(node_);
+    });
   });
 }
 

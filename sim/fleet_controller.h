@@ -42,6 +42,8 @@ class ControllerEnv {
   virtual void forward(const Node& from, const NodeId& to, FleetRequest r) = 0;
   /// The simulator looks at a member after the fleet drove it.
   virtual void observe(Node& n) = 0;
+  /// Runs `f` as the member's own work: now, or once its pause ends.
+  virtual void run_on(const Node& n, std::function<void()> f) = 0;
   virtual bool tracing() const = 0;
   virtual void trace(const std::string& line) = 0;
 };

@@ -27,17 +27,27 @@ void Fleet::schedule(uint64_t mean_ms, void (Fleet::*fault)()) {
 
 void Fleet::operate(Command cmd, const std::string& what, std::function<void(bool)> done) {
   Node* l = env_.fleet_leader();
-  NodeController* c = l ? controller(*l) : nullptr;
-  if (!c) {
+  if (!l || !controller(*l)) {
     if (done) done(false);
     return;
   }
-  trace("fleet: operator " + what + " at " + l->id().str());
-  c->port().propose(std::move(cmd), [this, what, done](const controlplane::PortError* err,
-                                                       const controlplane::ApplyResult* r) {
-    bool applied = !err && r->code == controlplane::ApplyCode::kOk;
-    if (applied) ++stats_.operator_ops;
-    if (done) done(applied);
+  // The operator's call waits while the leader is stopped (SIGSTOP), as an
+  // HTTP request to it would; it may lead no more when it resumes.
+  NodeId id = l->id();
+  trace("fleet: operator " + what + " at " + id.str());
+  env_.fleet_run_on(id, [this, id, what, cmd = std::move(cmd), done]() mutable {
+    Node* n = env_.fleet_node(id);
+    NodeController* c = n ? controller(*n) : nullptr;
+    if (!c) {
+      if (done) done(false);
+      return;
+    }
+    c->port().propose(std::move(cmd), [this, done](const controlplane::PortError* err,
+                                                   const controlplane::ApplyResult* r) {
+      bool applied = !err && r->code == controlplane::ApplyCode::kOk;
+      if (applied) ++stats_.operator_ops;
+      if (done) done(applied);
+    });
   });
 }
 

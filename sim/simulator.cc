@@ -42,8 +42,7 @@ SimResult Simulator::run() {
   if (o_.partition_gap_ticks > 0) q_.at(draw_gap_us(o_.partition_gap_ticks), [this] { partition_fault(); });
   if (o_.churn_gap_ticks > 0) q_.at(draw_gap_us(o_.churn_gap_ticks), [this] { churn_fault(); });
   if (o_.transfer_gap_ticks > 0) q_.at(draw_gap_us(o_.transfer_gap_ticks), [this] { transfer_fault(); });
-  // Not in fleet runs: the fleet's agents call members outside run_on.
-  if (o_.pause_gap_ticks > 0 && !o_.fleet) q_.at(draw_gap_us(o_.pause_gap_ticks), [this] { pause_fault(); });
+  if (o_.pause_gap_ticks > 0) q_.at(draw_gap_us(o_.pause_gap_ticks), [this] { pause_fault(); });
   q_.at(o_.ticks * kTickUs, [this] { start_liveness(); });
   while (phase_ != Phase::kDone && !violation_ && q_.run_next()) {
   }

@@ -118,6 +118,7 @@ class Simulator final : private NodeHooks, private FleetEnv {
   Node* fleet_leader() override { return leader(); }
   std::vector<int64_t> fleet_route(const NodeId& from, const NodeId& to) override;
   void fleet_observe(Node& n) override { observe(n); }
+  void fleet_run_on(const NodeId& member, std::function<void()> fn) override { run_on(member, std::move(fn)); }
   void fleet_deadline();
 
   // simulator_faults.cc: crashes, partitions, membership, the liveness phase.
