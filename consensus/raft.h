@@ -153,6 +153,14 @@ class Raft {
   /// ReadState with the same id in a later Ready (or in dropped_reads).
   /// Works on followers by asking the leader.
   RaftResult<Ok> read_index(uint64_t request_id);
+  /// A member's ReadIndex request `m`, at a leader whose driver holds a read
+  /// lease (RaftConfig::leader_lease, thesis §6.4.1; the caller vouches for
+  /// it): answered at the commit index now, as the leader's own reads on the
+  /// lease are, instead of in the next round of heartbeats. False, and
+  /// nothing done, unless `m` is a ReadIndex of this term from a member, at
+  /// a leader that has committed an entry of its term and kept its lease
+  /// (no transfer began): the caller then steps `m` as usual.
+  bool answer_read_on_lease(const Message& m);
   /// Hands leadership to `to` (§3.10).
   RaftResult<Ok> transfer_leadership(const NodeId& to);
   /// The driver could not deliver a snapshot (or did): lets the leader retry.

@@ -38,6 +38,18 @@ void Raft::enqueue_read(uint64_t request_id, const NodeId& from) {
   pending_reads_.push_back(PendingRead{request_id, from, 0, LogIndex(0)});
 }
 
+bool Raft::answer_read_on_lease(const Message& m) {
+  if (!config_.leader_lease || m.type != MessageType::kReadIndex || role_ != Role::kLeader || m.term != term_ ||
+      m.to != config_.id || lease_forfeited_ || !committed_in_current_term() || !progress_.count(m.from)) {
+    return false;
+  }
+  // No other leader can have been elected since the lease's round began,
+  // so every write acknowledged before the member's read began is within
+  // the commit index (the member then waits until it has applied it).
+  answer_read(PendingRead{m.context, m.from, 0, log_.committed()}, log_.committed());
+  return true;
+}
+
 bool Raft::read_round_due() const {
   if (role_ != Role::kLeader || pending_reads_.empty()) return false;
   // §6.4 step 1: until an entry of this term commits, the leader's commit

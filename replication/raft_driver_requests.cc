@@ -241,6 +241,11 @@ void RaftDriver::step_one(consensus::Message& m) {
                            "to=" + m.to.str().substr(0, 64));
   }
   if (!known_sender(m)) return events_.dropped("unknown_sender", m.from, type, "not a member this node knows");
+  // A follower's linearizable read, on this leader's lease: answered now,
+  // as a read at this member is (read()), not in the next heartbeat round.
+  if (m.type == consensus::MessageType::kReadIndex && lease_holds() && raft_->answer_read_on_lease(m)) {
+    return events_.stepped(m, 0, *raft_);
+  }
   std::unique_ptr<StagedState> staged;
   LogIndex snap_index;
   if (m.type == consensus::MessageType::kSnapshot) {

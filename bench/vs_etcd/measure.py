@@ -63,14 +63,17 @@ class Runner:
             if status != want:
                 raise RuntimeError(f"{g.name}: could not write the read key ({status})")
         c = self.a.read_connections
-        for stale in (False, True):
-            kind = "stale reads (follower)" if stale else "linearizable reads"
+        # At the leader; at a follower (it asks the leader for a read index:
+        # etcd's ReadIndex, Tenure's answered on the leader's lease); stale.
+        kinds = (("linearizable reads", False, False), ("linearizable reads (follower)", False, True),
+                 ("stale reads (follower)", True, True))
+        for kind, stale, at_follower in kinds:
             for name in pass_order(self.a.passes):
                 g = by[name]
                 leader = g.leader()
-                member = (leader + 1) % 3 if stale else leader
+                member = (leader + 1) % 3 if at_follower else leader
                 method, path, body, _ = g.read(key, stale)
-                script = wrk.script_path(self.work, f"read-{name}-{int(stale)}")
+                script = wrk.script_path(self.work, f"read-{name}-{int(stale)}{int(at_follower)}")
                 wrk.static_script(script, method, body)
                 r = self.wrk_pass(g, member, path, script, c)
                 self.results.add(f"{kind} c={c}", name, r)
