@@ -146,11 +146,13 @@ void Fleet::deliver_request(const NodeId& from, const NodeId& to, const FleetReq
   Node* n = env_.fleet_node(to);
   if (!n || cut(from, to)) return;
   // A stopped process's kernel still accepts the connection: the call
-  // waits, unanswered, until the member resumes (or dies).
+  // waits, unanswered, until the member resumes; if it dies meanwhile, the
+  // connection dies with it (a restarted member never sees the call).
   if (n->up()) {
-    return env_.fleet_run_on(to, [this, from, to, r] {
+    return env_.fleet_run_on(to, [this, from, to, r, life = n->incarnation()] {
       Node* m = env_.fleet_node(to);
-      if (NodeController* c = m ? controller(*m) : nullptr) c->on_request(from, r);
+      if (!m || m->incarnation() != life) return;
+      if (NodeController* c = controller(*m)) c->on_request(from, r);
     });
   }
   // Nobody listens there: the connection is refused at once.
@@ -179,10 +181,11 @@ void Fleet::answer(const Node& from, const NodeId& to, FleetAnswer a) {
 void Fleet::deliver(const NodeId& to, const FleetAnswer& a) {
   if (SimAgent* ag = agent(to)) return ag->on_answer(a);
   // A member that forwarded the call relays the leader's answer (once it runs).
-  if (env_.fleet_node(to)) {
-    env_.fleet_run_on(to, [this, to, a] {
-      Node* n = env_.fleet_node(to);
-      if (NodeController* c = n ? controller(*n) : nullptr) c->on_forwarded_answer(a);
+  if (Node* n = env_.fleet_node(to)) {
+    env_.fleet_run_on(to, [this, to, a, life = n->incarnation()] {
+      Node* m = env_.fleet_node(to);
+      if (!m || m->incarnation() != life) return;  // the forwarding process is gone
+      if (NodeController* c = controller(*m)) c->on_forwarded_answer(a);
     });
   }
 }

@@ -35,9 +35,9 @@ void Fleet::operate(Command cmd, const std::string& what, std::function<void(boo
   // HTTP request to it would; it may lead no more when it resumes.
   NodeId id = l->id();
   trace("fleet: operator " + what + " at " + id.str());
-  env_.fleet_run_on(id, [this, id, what, cmd = std::move(cmd), done]() mutable {
+  env_.fleet_run_on(id, [this, id, cmd = std::move(cmd), done, life = l->incarnation()]() mutable {
     Node* n = env_.fleet_node(id);
-    NodeController* c = n ? controller(*n) : nullptr;
+    NodeController* c = n && n->incarnation() == life ? controller(*n) : nullptr;
     if (!c) {
       if (done) done(false);
       return;
