@@ -179,7 +179,7 @@ bool WatchHub::pump_from_log(uint64_t id, Watcher& w) {
   if (found == worker_logs_.end() || dispatched_ < node_.state().revision()) return false;
   // Trimmed first: past kWorkerLogMax the log drops events this watcher
   // has not had, and then it no longer reaches back to the watcher.
-  trim_log(found->first, found->second);
+  trim_log(found->second, lowest_position(found->first));
   if (w.after < found->second.from) return false;
   auto& log = found->second.events;
   auto first = std::upper_bound(log.begin(), log.end(), w.after,
@@ -202,10 +202,9 @@ Revision WatchHub::lowest_position(const std::string& worker) const {
   return lowest;
 }
 
-void WatchHub::trim_log(const std::string& worker, WorkerLog& log) {
+void WatchHub::trim_log(WorkerLog& log, Revision lowest) {
   // What every watcher of the worker has passed is not needed again, nor
   // the oldest past kWorkerLogMax.
-  Revision lowest = lowest_position(worker);
   size_t drop = log.events.size() > kWorkerLogMax ? log.events.size() - kWorkerLogMax : 0;
   while (drop < log.events.size() && log.events[drop].revision <= lowest) ++drop;
   if (drop == 0) return;
@@ -215,7 +214,8 @@ void WatchHub::trim_log(const std::string& worker, WorkerLog& log) {
 
 void WatchHub::extend_log(const std::string& worker, const std::vector<controlplane::Event>& fresh) {
   WorkerLog& log = worker_logs_.at(worker);
-  if (lowest_position(worker) >= dispatched_) {
+  const Revision lowest = lowest_position(worker);  // one walk of the worker's watchers
+  if (lowest >= dispatched_) {
     // Every stream of the worker took the batch at once (the common case):
     // nothing is kept, nothing copied.
     log.events.clear();
@@ -230,7 +230,7 @@ void WatchHub::extend_log(const std::string& worker, const std::vector<controlpl
     log.from = fresh[skip - 1].revision;
   }
   log.events.insert(log.events.end(), fresh.begin() + static_cast<std::ptrdiff_t>(skip), fresh.end());
-  trim_log(worker, log);
+  trim_log(log, lowest);
 }
 
 void WatchHub::resume(uint64_t id) {

@@ -115,9 +115,9 @@ class WatchHub {
   bool pump_from_log(uint64_t id, Watcher& w);
   /// The oldest position among `worker`'s watchers (dispatched_ at most).
   controlplane::Revision lowest_position(const std::string& worker) const;
-  /// Drops from `worker`'s log what every watcher of it has passed, and the
-  /// oldest past kWorkerLogMax.
-  void trim_log(const std::string& worker, WorkerLog& log);
+  /// Drops from a worker's log what every watcher of it has passed (all are
+  /// at `lowest` or past it: lowest_position), and the oldest past kWorkerLogMax.
+  void trim_log(WorkerLog& log, controlplane::Revision lowest);
   /// Adds a fan-out's new events of `worker` (after its watchers had their
   /// share): only what one of them still lacks is copied.
   void extend_log(const std::string& worker, const std::vector<controlplane::Event>& fresh);
