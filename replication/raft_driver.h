@@ -217,10 +217,15 @@ class RaftDriver {
   void finish_ready(consensus::Ready& rd);
   void start_persist(consensus::Ready rd);
   void on_persisted(consensus::Ready& rd);
+  /// How many of rd's committed entries this member already holds durably
+  /// from earlier Readies (the leading ones up to the stable index, none
+  /// past a membership change or with a snapshot): those may be applied
+  /// while rd's own fsync runs.
+  size_t durable_commits(const consensus::Ready& rd) const;
   void install_snapshot(const consensus::Snapshot& snap);
-  /// Applies entries from `from` on, within this turn's budget; returns
-  /// the index of the first one left for a later turn (size() if none).
-  size_t apply_entries(std::vector<consensus::Entry>& entries, size_t from);
+  /// Applies entries [from, end) (end: all of them), within this turn's
+  /// budget; returns the index of the first one left for a later turn.
+  size_t apply_entries(std::vector<consensus::Entry>& entries, size_t from, size_t end = SIZE_MAX);
   void complete(LogIndex index, Term term);
   void release_reads();
   // raft_driver_requests.cc: the read lease (DriverOptions::read_lease_ms).
@@ -264,6 +269,9 @@ class RaftDriver {
   /// ready() until it is advanced), and the first of them not applied yet.
   std::shared_ptr<consensus::Ready> applying_;
   size_t apply_next_ = 0;
+  /// Of the Ready being persisted: its committed entries already applied
+  /// while its fsync ran (start_persist); handle_ready() goes on from there.
+  size_t applied_early_ = 0;
   bool probe_in_flight_ = false;  ///< maybe_probe_leader: one dial of a silent leader at a time
   int ticks_since_probe_ = 0;
 
