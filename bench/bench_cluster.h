@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -181,12 +182,22 @@ inline bool post(net::SyncHttpClient& http, const std::string& address, const st
 }
 
 /// Reads "--flag value" pairs with one setter per flag; false (and a line
-/// on stderr) on an unknown flag or a value its setter refuses.
+/// on stderr) on an unknown flag, a flag without its value or a value its
+/// setter refuses. --help lists the flags and exits: these programs start
+/// clusters, so nothing may run on a mistyped or bare flag.
 using FlagSetters = std::map<std::string, std::function<void(const std::string&)>>;
 inline bool parse_flags(const char* program, int argc, char** argv, const FlagSetters& setters) {
-  for (int i = 1; i + 1 < argc; i += 2) {
-    auto it = setters.find(argv[i]);
+  for (int i = 1; i < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::printf("usage: %s [FLAG VALUE]...\nflags:", program);
+      for (const auto& [name, setter] : setters) std::printf(" %s", name.c_str());
+      std::printf("\n(the defaults and what each does: the Args struct at the top of its source)\n");
+      std::exit(0);
+    }
+    auto it = setters.find(flag);
     if (it == setters.end()) return std::fprintf(stderr, "%s: unknown flag %s\n", program, argv[i]), false;
+    if (i + 1 == argc) return std::fprintf(stderr, "%s: %s needs a value\n", program, argv[i]), false;
     try {
       it->second(argv[i + 1]);
     } catch (const std::exception&) {
