@@ -78,7 +78,9 @@ struct Ready {
   std::vector<Message> early_messages;
   /// Must be sent only after everything above is durable.
   std::vector<Message> messages;
-  /// Apply in order after persisting; all are committed.
+  /// All committed; apply in order. Those at or below the log's stable
+  /// index before this Ready (durable from earlier Readies) may be applied
+  /// while this Ready persists; the others only after it is durable.
   std::vector<Entry> committed_entries;
   /// Reads that may be served once applied_index >= index.
   std::vector<ReadState> read_states;

@@ -26,7 +26,8 @@ Ready Raft::ready() {
   pending_snapshot_.reset();
   rd.entries = log_.unstable_entries();
   // Committed entries may include ones persisted by this very Ready: the
-  // driver applies only after persisting.
+  // driver applies those only after persisting (the ones durable before
+  // it may go beside its fsync, Ready::committed_entries).
   rd.committed_entries = log_.next_committed_entries(config_.max_committed_bytes_per_ready);
   for (const auto& e : rd.committed_entries) {
     if (e.type == EntryType::kConfChange) conf_handed_out_ = e.index;
