@@ -80,6 +80,11 @@ uint64_t Fleet::wall_ms(const Node& n) {
 
 // ---- Members ----
 
+NodeController* Fleet::controller_of(const NodeId& id, uint64_t life) {
+  Node* n = env_.fleet_node(id);
+  return n && n->incarnation() == life ? controller(*n) : nullptr;
+}
+
 NodeController* Fleet::controller(Node& n) {
   if (!n.up()) return nullptr;
   auto it = controllers_.find(n.id());
@@ -150,9 +155,7 @@ void Fleet::deliver_request(const NodeId& from, const NodeId& to, const FleetReq
   // connection dies with it (a restarted member never sees the call).
   if (n->up()) {
     return env_.fleet_run_on(to, [this, from, to, r, life = n->incarnation()] {
-      Node* m = env_.fleet_node(to);
-      if (!m || m->incarnation() != life) return;
-      if (NodeController* c = controller(*m)) c->on_request(from, r);
+      if (NodeController* c = controller_of(to, life)) c->on_request(from, r);
     });
   }
   // Nobody listens there: the connection is refused at once.
@@ -183,9 +186,7 @@ void Fleet::deliver(const NodeId& to, const FleetAnswer& a) {
   // A member that forwarded the call relays the leader's answer (once it runs).
   if (Node* n = env_.fleet_node(to)) {
     env_.fleet_run_on(to, [this, to, a, life = n->incarnation()] {
-      Node* m = env_.fleet_node(to);
-      if (!m || m->incarnation() != life) return;  // the forwarding process is gone
-      if (NodeController* c = controller(*m)) c->on_forwarded_answer(a);
+      if (NodeController* c = controller_of(to, life)) c->on_forwarded_answer(a);
     });
   }
 }

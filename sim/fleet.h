@@ -127,6 +127,10 @@ class Fleet final : private AgentEnv, private ControllerEnv {
   /// Each agent's table_version() when EpochOwners::on_agent last read it.
   std::map<WorkerId, uint64_t> table_checked_;
   NodeController* controller(Node& n);
+  /// Member `id`'s controller if it is still the process of incarnation
+  /// `life`: what waited for a paused member is dropped if the member died
+  /// meanwhile (the connection died with it).
+  NodeController* controller_of(const NodeId& id, uint64_t life);
   SimAgent* agent(const NodeId& address);
   std::vector<int64_t> route(const NodeId& from, const NodeId& to);
   bool cut(const NodeId& a, const NodeId& b) const { return cuts_.count({a, b}) > 0; }

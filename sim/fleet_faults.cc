@@ -36,8 +36,7 @@ void Fleet::operate(Command cmd, const std::string& what, std::function<void(boo
   NodeId id = l->id();
   trace("fleet: operator " + what + " at " + id.str());
   env_.fleet_run_on(id, [this, id, cmd = std::move(cmd), done, life = l->incarnation()]() mutable {
-    Node* n = env_.fleet_node(id);
-    NodeController* c = n && n->incarnation() == life ? controller(*n) : nullptr;
+    NodeController* c = controller_of(id, life);
     if (!c) {
       if (done) done(false);
       return;
