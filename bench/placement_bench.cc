@@ -78,6 +78,31 @@ void BM_PlacementPassBalanced(benchmark::State& state) {
 }
 BENCHMARK(BM_PlacementPassBalanced)->Args({1000000, 10000})->Args({100000, 10000})->Unit(benchmark::kMillisecond);
 
+// A pass during a bulk creation (bench/fleet_load's phase 1): 500,000
+// shards already placed over 10,000 workers and `range(0)` new ones
+// unassigned. The leader plans them and turns the plan into its commands,
+// what FleetPolicy::maybe_place does on its strand while shards arrive.
+void BM_PlacementPassAssigning(benchmark::State& state) {
+  size_t fresh = static_cast<size_t>(state.range(0));
+  StateMachine sm(Limits{32, 1000, 1000});
+  build(sm, 500000, 10000);
+  CreateShards c;
+  for (size_t k = 0; k < fresh; ++k) c.ids.emplace_back("new-" + std::to_string(k));
+  sm.apply(Command{"", 1000, std::move(c)});
+  FleetPolicy policy{FleetPolicyOptions{}};
+  size_t placed = 0;
+  for (auto _ : state) {
+    auto cmds = policy.plan_commands(policy.plan(sm, 0));
+    placed = 0;
+    for (const auto& cmd : cmds) placed += std::get<AssignShards>(cmd.body).placements.size();
+    benchmark::DoNotOptimize(cmds);
+  }
+  state.counters["placed"] = static_cast<double>(placed);
+  state.counters["us_per_shard"] = benchmark::Counter(static_cast<double>(placed) * static_cast<double>(state.iterations()),
+                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_PlacementPassAssigning)->Arg(20000)->Arg(2000)->Unit(benchmark::kMillisecond);
+
 // One FleetPolicy::tick with every lease fresh and nothing to place: what
 // the leader's strand pays 20 times a second (check_interval_ms 50) for the
 // lease check alone.

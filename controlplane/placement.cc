@@ -11,41 +11,42 @@
 
 namespace tenure::controlplane {
 
-std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capacity, uint64_t total,
-                                         const std::map<WorkerId, std::string>& zone_of, const HeldCount& held) {
-  std::map<WorkerId, uint64_t> quota;
+namespace {
+
+/// One eligible worker, as the quotas see it. The inputs are in id order:
+/// a worker's position stands for its id in every tie-break, so that the
+/// sorts compare integers, not ids (10,000 ids sorted by strings were most
+/// of a placement pass).
+struct QuotaInput {
+  double capacity;
+  uint32_t zone;     ///< index of its zone, numbered in order of first appearance
+  bool holds_more;   ///< set by fair_shares: holds more than its share rounded down
+  uint64_t held;     ///< what it holds (once the handoffs in flight complete)
+};
+
+/// The largest-remainder quotas of `in` (see fair_quotas), one per input.
+std::vector<uint64_t> fair_shares(std::vector<QuotaInput>& in, size_t zones, uint64_t total) {
+  std::vector<uint64_t> quota(in.size(), 0);
   double sum = 0;
-  for (const auto& [id, c] : capacity) sum += c;
-  if (capacity.empty() || sum <= 0) return quota;
+  for (const auto& w : in) sum += w.capacity;
+  if (in.empty() || sum <= 0) return {};
   struct Candidate {
-    const WorkerId* id;
+    uint32_t pos;  ///< in `in`, so in id order
     double frac;
-    size_t zone;  ///< index into zones
-    uint64_t* quota;
-    bool holds_more;  ///< holds more than its share rounded down: keeps the leftover if it can
   };
-  std::vector<std::string> zones;
-  std::unordered_map<std::string, size_t> zone_index;
-  std::vector<double> zone_cap, zone_quota;
+  std::vector<double> zone_cap(zones, 0), zone_quota(zones, 0);
   std::vector<Candidate> cands;
-  cands.reserve(capacity.size());
+  cands.reserve(in.size());
   uint64_t given = 0;
-  for (const auto& [id, c] : capacity) {
-    double exact = static_cast<double>(total) * c / sum;
+  for (uint32_t i = 0; i < in.size(); ++i) {
+    double exact = static_cast<double>(total) * in[i].capacity / sum;
     auto whole = static_cast<uint64_t>(std::floor(exact));
-    auto z = zone_of.find(id);
-    const std::string& zone = z == zone_of.end() ? std::string() : z->second;
-    auto [zi, fresh] = zone_index.try_emplace(zone, zones.size());
-    if (fresh) {
-      zones.push_back(zone);
-      zone_cap.push_back(0);
-      zone_quota.push_back(0);
-    }
-    auto& q = quota.emplace_hint(quota.end(), id, whole)->second;
+    quota[i] = whole;
     given += whole;
-    cands.push_back(Candidate{&id, exact - static_cast<double>(whole), zi->second, &q, held && held(id) > whole});
-    zone_cap[zi->second] += c;
-    zone_quota[zi->second] += static_cast<double>(whole);
+    in[i].holds_more = in[i].held > whole;
+    cands.push_back(Candidate{i, exact - static_cast<double>(whole)});
+    zone_cap[in[i].zone] += in[i].capacity;
+    zone_quota[in[i].zone] += static_cast<double>(whole);
   }
   // The leftovers (fewer than workers: one each at most) go to the largest
   // fractions; among fractions equal within 1e-12, to a worker of the zone
@@ -54,38 +55,67 @@ std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capac
   // group by group (a scan of every worker per leftover cost O(workers²):
   // seconds on the leader's strand for 10,000 workers).
   std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
-    return a.frac != b.frac ? a.frac > b.frac : *a.id < *b.id;
+    return a.frac != b.frac ? a.frac > b.frac : a.pos < b.pos;
   });
+  auto first = [&in](const Candidate& a, const Candidate& b) {
+    bool ha = in[a.pos].holds_more, hb = in[b.pos].holds_more;
+    return ha != hb ? ha : a.pos < b.pos;
+  };
+  std::vector<std::vector<const Candidate*>> by_zone(zones);
+  std::vector<size_t> next(zones);  // zone -> position of its next worker
   for (size_t g = 0; g < cands.size() && given < total;) {
     size_t end = g + 1;
     while (end < cands.size() && std::abs(cands[end].frac - cands[g].frac) <= 1e-12) ++end;
     // Per zone, this group's workers, those that hold more first, then in
     // id order (fractions that differ by rounding only are one group).
-    auto first = [](const Candidate& a, const Candidate& b) {
-      return a.holds_more != b.holds_more ? a.holds_more : *a.id < *b.id;
-    };
     std::sort(cands.begin() + static_cast<std::ptrdiff_t>(g), cands.begin() + static_cast<std::ptrdiff_t>(end), first);
-    std::map<size_t, std::vector<const Candidate*>> by_zone;
-    for (size_t k = g; k < end; ++k) by_zone[cands[k].zone].push_back(&cands[k]);
-    std::map<size_t, size_t> next;  // zone -> position of its next worker
+    for (auto& members : by_zone) members.clear();
+    std::fill(next.begin(), next.end(), 0);
+    for (size_t k = g; k < end; ++k) by_zone[in[cands[k].pos].zone].push_back(&cands[k]);
     for (size_t n = end - g; n > 0 && given < total; --n, ++given) {
       const Candidate* best = nullptr;
+      size_t best_zone = 0;
       double best_fill = 0;
-      for (const auto& [zone, members] : by_zone) {
+      for (size_t zone = 0; zone < zones; ++zone) {
         size_t at = next[zone];
-        if (at == members.size()) continue;
-        const Candidate* c = members[at];
+        if (at == by_zone[zone].size()) continue;
+        const Candidate* c = by_zone[zone][at];
         double fill = zone_quota[zone] / zone_cap[zone];
         if (!best || fill < best_fill || (fill == best_fill && first(*c, *best))) {
           best = c;
+          best_zone = zone;
           best_fill = fill;
         }
       }
-      ++*best->quota;
-      zone_quota[best->zone] += 1;
-      ++next[best->zone];
+      ++quota[best->pos];
+      zone_quota[best_zone] += 1;
+      ++next[best_zone];
     }
     g = end;
+  }
+  return quota;
+}
+
+}  // namespace
+
+std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capacity, uint64_t total,
+                                         const std::map<WorkerId, std::string>& zone_of, const HeldCount& held) {
+  std::vector<QuotaInput> in;
+  in.reserve(capacity.size());
+  std::unordered_map<std::string, uint32_t> zone_index;
+  for (const auto& [id, c] : capacity) {
+    auto z = zone_of.find(id);
+    uint32_t zone = zone_index
+                        .try_emplace(z == zone_of.end() ? std::string() : z->second,
+                                     static_cast<uint32_t>(zone_index.size()))
+                        .first->second;
+    in.push_back(QuotaInput{c, zone, false, held ? held(id) : 0});
+  }
+  std::vector<uint64_t> shares = fair_shares(in, zone_index.size(), total);
+  std::map<WorkerId, uint64_t> quota;
+  auto share = shares.begin();
+  if (!shares.empty()) {
+    for (const auto& [id, c] : capacity) quota.emplace_hint(quota.end(), id, *share++);
   }
   return quota;
 }
@@ -95,57 +125,70 @@ namespace {
 /// Who is eligible, what each should hold and what each will hold once the
 /// handoffs in flight complete; hands out owners to whoever lacks most.
 ///
-/// Built on every placement pass, over every worker: its per-worker state
-/// lives in one vector in id order, found by a hash of the id, and its heap
-/// holds positions, not ids. Maps keyed by id (six of them) cost a pass 34 ms
-/// at 10,000 workers, most of it comparing ids, on the leader's strand every
-/// two seconds at least (BM_PlacementPassBalanced).
+/// Built on every placement pass, over every worker, so it keeps no map:
+/// its per-worker state lives in one vector in id order, filled by walking
+/// the workers beside the state's per-worker indexes (also in id order),
+/// and found by binary search; its heap holds positions, not ids. Maps
+/// keyed by id cost a pass 34 ms at 10,000 workers (six of them), then
+/// 11.6 ms (three, with a hash index), most of it comparing ids, on the
+/// leader's strand every two seconds and after every change
+/// (BM_PlacementPassBalanced, BM_PlacementPassAssigning).
 class LoadModel {
  public:
   /// `excluded` (sorted) are not eligible, as if gone.
   LoadModel(const StateMachine& sm, const PlacementOptions& opt, const std::vector<WorkerId>& excluded) {
-    std::map<WorkerId, double> capacity;
-    std::map<WorkerId, std::string> zone_of;
+    std::vector<QuotaInput> in;
     std::unordered_map<std::string_view, uint32_t> zone_index;
+    auto owned = sm.shards_by_worker().begin();
+    auto leaving = sm.handoffs_by_worker().begin();
     for (const auto& [id, w] : sm.workers()) {
       bool settled = opt.join_delay_ms == 0 || opt.now_ms >= w.since_ms + opt.join_delay_ms;
       if (w.state != WorkerState::kAlive || !settled || std::binary_search(excluded.begin(), excluded.end(), id)) {
         continue;
       }
-      capacity.emplace_hint(capacity.end(), id, w.capacity);
-      zone_of.emplace_hint(zone_of.end(), id, w.zone);
       auto [z, fresh] = zone_index.try_emplace(w.zone, static_cast<uint32_t>(zones_.size()));
       if (fresh) zones_.push_back(Zone{});
       zones_[z->second].capacity += w.capacity;
       slots_.push_back(Slot{&id, z->second, 0, 0});
-    }
-    index_.reserve(slots_.size());
-    for (uint32_t i = 0; i < slots_.size(); ++i) index_.emplace(slots_[i].id->str(), i);
-    // What each holds once the handoffs in flight complete, from the
-    // indexes (a pass over every shard took a million string compares each
-    // time): what it owns, less what it is handing off, plus what is being
-    // handed to it. The excluded workers are not eligible: they count nothing.
-    for (uint32_t i = 0; i < slots_.size(); ++i) {
-      const WorkerId& id = *slots_[i].id;
-      add_load(i, sm.shards_of(id).size() - sm.handoffs_from(id).size());
+      in.push_back(QuotaInput{w.capacity, z->second, false, 0});
+      // What it holds once the handoffs in flight complete: what it owns,
+      // less what it is handing off (plus what is handed to it, below).
+      add_load(static_cast<uint32_t>(slots_.size() - 1),
+               count_of(id, owned, sm.shards_by_worker()) - count_of(id, leaving, sm.handoffs_by_worker()));
     }
     for (const auto& [id, h] : sm.handoffs()) {
       if (auto i = find(h.target)) add_load(*i, 1);
     }
-    quota_ = fair_quotas(capacity, sm.shards().size(), zone_of,
-                         [this](const WorkerId& w) { return slots_[*find(w)].load; });
-    if (quota_.size() != slots_.size()) {  // no capacity at all: nobody is eligible
+    for (size_t i = 0; i < slots_.size(); ++i) in[i].held = slots_[i].load;
+    std::vector<uint64_t> shares = fair_shares(in, zones_.size(), sm.shards().size());
+    if (shares.size() != slots_.size()) {  // no capacity at all: nobody is eligible
       slots_.clear();
-      index_.clear();
+      return;
     }
-    auto q = quota_.begin();  // in id order, as the slots
-    for (uint32_t i = 0; i < slots_.size(); ++i, ++q) slots_[i].quota = q->second;
-    for (uint32_t i = 0; i < slots_.size(); ++i) push(i);
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+      slots_[i].quota = shares[i];
+      push(i);
+    }
   }
 
+  bool empty() const { return slots_.empty(); }
   bool eligible(const WorkerId& w) const { return find(w).has_value(); }
-  const std::map<WorkerId, uint64_t>& quota() const { return quota_; }
+  /// Each eligible worker's quota (placement_quotas).
+  std::map<WorkerId, uint64_t> quotas() const {
+    std::map<WorkerId, uint64_t> q;
+    for (const auto& s : slots_) q.emplace_hint(q.end(), *s.id, s.quota);
+    return q;
+  }
   int64_t surplus(const WorkerId& w) const { return surplus(*find(w)); }
+  /// For a walk over StateMachine::workers(): whether `w` (the state's own
+  /// key) is the eligible worker at `cursor`, which then moves past it.
+  /// Eligible workers are in id order, as the state's, so the walk needs
+  /// no lookup.
+  std::optional<uint32_t> next_eligible(const WorkerId& w, uint32_t& cursor) const {
+    if (cursor == slots_.size() || slots_[cursor].id != &w) return std::nullopt;
+    return cursor++;
+  }
+  int64_t surplus_at(uint32_t i) const { return surplus(i); }
 
   /// The worker that lacks most (zone fill breaks ties), or empty if none lacks any.
   WorkerId take() {
@@ -189,10 +232,16 @@ class LoadModel {
       return o.slot < slot;
     }
   };
+  using PerWorker = std::map<WorkerId, ShardIdSet>;
+  /// The size of `id`'s set in `index`, moving `at` forward (ids come in order).
+  static uint64_t count_of(const WorkerId& id, PerWorker::const_iterator& at, const PerWorker& index) {
+    while (at != index.end() && at->first < id) ++at;
+    return at != index.end() && at->first == id ? at->second.size() : 0;
+  }
   std::optional<uint32_t> find(const WorkerId& w) const {
-    auto it = index_.find(w.str());
-    if (it == index_.end()) return std::nullopt;
-    return it->second;
+    auto it = std::lower_bound(slots_.begin(), slots_.end(), w, [](const Slot& s, const WorkerId& id) { return *s.id < id; });
+    if (it == slots_.end() || *it->id != w) return std::nullopt;
+    return static_cast<uint32_t>(it - slots_.begin());
   }
   int64_t surplus(uint32_t i) const {
     return static_cast<int64_t>(slots_[i].load) - static_cast<int64_t>(slots_[i].quota);
@@ -206,11 +255,8 @@ class LoadModel {
     heap_.push(Key{-surplus(i), static_cast<double>(z.load) / z.capacity, i});
   }
 
-  std::map<WorkerId, uint64_t> quota_;
   std::vector<Slot> slots_;
   std::vector<Zone> zones_;
-  // Looked up once per shard: hashed (never iterated, so order cannot leak).
-  std::unordered_map<std::string_view, uint32_t> index_;
   std::priority_queue<Key> heap_;
 };
 
@@ -226,8 +272,7 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
   // being created and no worker has registered yet).
   if (sm.count(WorkerState::kAlive) == 0) return plan;
   LoadModel model(sm, opt, {});
-  plan.quota = model.quota();
-  if (plan.quota.empty()) return plan;
+  if (model.empty()) return plan;
   // Unassigned shards first, in id order: they have no owner at all. A
   // pass grants at most max_assignments_per_pass of them (the rest wait for
   // the next pass), so that a million new shards become a stream of
@@ -248,11 +293,13 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
   // while unassigned shards are placed (those go to deficits). A dead
   // worker's shards move by its failover (FailoverShards), never here.
   std::vector<const WorkerId*> draining, above_quota;
+  uint32_t cursor = 0;
   for (const auto& [id, w] : sm.workers()) {
+    auto slot = model.next_eligible(id, cursor);
     if (w.state == WorkerState::kDead) continue;
-    if (!model.eligible(id)) {
+    if (!slot) {
       draining.push_back(&id);
-    } else if (model.surplus(id) > 0) {
+    } else if (model.surplus_at(*slot) > 0) {
       above_quota.push_back(&id);
     }
   }
@@ -288,6 +335,10 @@ Plan plan_placement(const StateMachine& sm, const PlacementOptions& opt) {
     }
   }
   return plan;
+}
+
+std::map<WorkerId, uint64_t> placement_quotas(const StateMachine& sm, const PlacementOptions& opt) {
+  return LoadModel(sm, opt, {}).quotas();
 }
 
 std::vector<Placement> plan_failover(const StateMachine& sm, const WorkerId& dead, const PlacementOptions& opt) {

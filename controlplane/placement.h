@@ -54,11 +54,13 @@ struct PlannedMove {
 struct Plan {
   std::vector<PlannedMove> assignments;  ///< unassigned shards to grant now
   std::vector<PlannedMove> moves;        ///< graceful handoffs to begin (drain, rebalance)
-  std::map<WorkerId, uint64_t> quota;    ///< the target count of each eligible worker
 };
 
 /// Plans assignments and handoffs for the current state.
 Plan plan_placement(const StateMachine& sm, const PlacementOptions& options);
+
+/// The count each eligible worker should hold, as plan_placement sees it.
+std::map<WorkerId, uint64_t> placement_quotas(const StateMachine& sm, const PlacementOptions& options);
 
 /// Chooses new owners for the shards `dead` holds (the first
 /// options.max_failovers_per_pass of them), as if it were gone; a shard

@@ -181,6 +181,10 @@ class StateMachine {
   /// each of its heartbeats is answered with, so kept per worker rather
   /// than found among all it owns (50,000 lookups a heartbeat otherwise).
   const ShardIdSet& handoffs_from(const WorkerId& id) const;
+  /// shards_of() and handoffs_from() of every worker with any, in id order
+  /// as workers(): a walk beside the workers needs no lookup per worker.
+  const std::map<WorkerId, ShardIdSet>& shards_by_worker() const { return owned_; }
+  const std::map<WorkerId, ShardIdSet>& handoffs_by_worker() const { return handoffs_from_; }
   size_t count(WorkerState s) const;
 
   /// Events with revision > `after`, at most `max`, only those concerning
