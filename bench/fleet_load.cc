@@ -2,7 +2,9 @@
 // light process over real HTTP, not W agent processes: every worker
 // registers, heartbeats every H ms (phases spread evenly over the interval)
 // and holds a watch stream of its own (spread over the three members), over
-// N shards created once every watch is open. Then, while all of them go on:
+// N shards created once every watch is open (heartbeat latency during the
+// creation, until every grant arrived, is printed too). Then, while all of
+// them go on:
 //   - an aftermath window (--settle-seconds) right after the creation, and
 //     a steady window after it, each: heartbeat latency p50/p99/max as this process sees
 //     it (send to answer), heartbeats that failed, leases lost (409
@@ -424,6 +426,58 @@ void print_leader_view(const LeaderReading& before, const LeaderReading& after, 
               100 * (after.strand_busy_s - before.strand_busy_s) / seconds);
 }
 
+/// The generator's heartbeat samples over one window.
+struct HeartbeatSamples {
+  std::vector<double> latency_ms, tick_late_ms;
+  std::vector<std::pair<double, double>> slow;
+  uint64_t ok = 0, failed = 0, dead = 0, skipped = 0;
+  size_t streams_ended = 0, max_in_flight = 0;
+};
+
+/// Starts a window: the samples so far are dropped, the counters noted.
+HeartbeatSamples start_samples(Fleet& fleet) {
+  std::lock_guard lock(fleet.mu_);
+  fleet.hb_latency_ms_.clear();
+  fleet.hb_slow_.clear();
+  fleet.tick_late_ms_.clear();
+  fleet.max_in_flight_ = 0;
+  fleet.window_start_ = Clock::now();
+  HeartbeatSamples at;
+  at.ok = fleet.hb_ok_, at.failed = fleet.hb_failed_, at.dead = fleet.hb_dead_, at.skipped = fleet.hb_skipped_;
+  return at;
+}
+
+/// Ends a window started at `start`. Only the samples are taken under the
+/// lock: the sorting and the leader's /metrics come after it. Done under
+/// it, they held this generator's io thread (every answer and tick takes
+/// the lock) for up to ~100 ms, and the heartbeats it then sent in a burst
+/// were the next window's first-second tail (thousands over 50 ms, while
+/// the leader's own histogram stayed under 25 ms).
+HeartbeatSamples take_samples(Fleet& fleet, const HeartbeatSamples& start) {
+  HeartbeatSamples w;
+  std::lock_guard lock(fleet.mu_);
+  w.latency_ms.swap(fleet.hb_latency_ms_);
+  w.tick_late_ms.swap(fleet.tick_late_ms_);
+  w.slow.swap(fleet.hb_slow_);
+  w.ok = fleet.hb_ok_ - start.ok, w.failed = fleet.hb_failed_ - start.failed, w.dead = fleet.hb_dead_ - start.dead;
+  w.skipped = fleet.hb_skipped_ - start.skipped;
+  w.streams_ended = fleet.streams_ended_, w.max_in_flight = fleet.max_in_flight_;
+  return w;
+}
+
+void print_heartbeats(const char* label, double window_s, const HeartbeatSamples& w) {
+  const auto& v = w.latency_ms;
+  std::printf("%s %.0f s: heartbeats %.0f/s answered, p50 %.2f ms, p99 %.2f ms, max %.1f ms; failed %lu, "
+              "leases lost (409) %lu, skipped (previous one still in flight) %lu; streams ended %zu\n",
+              label, window_s, static_cast<double>(w.ok) / window_s, percentile(v, 0.5), percentile(v, 0.99),
+              v.empty() ? 0 : *std::max_element(v.begin(), v.end()), static_cast<unsigned long>(w.failed),
+              static_cast<unsigned long>(w.dead), static_cast<unsigned long>(w.skipped), w.streams_ended);
+  print_slow_heartbeats(w.slow);
+  const auto& late = w.tick_late_ms;
+  std::printf("  this generator's own 2 ms tick ran late: p99 %.2f ms, max %.1f ms; calls in flight at most %zu\n",
+              percentile(late, 0.99), late.empty() ? 0 : *std::max_element(late.begin(), late.end()), w.max_in_flight);
+}
+
 /// One measured window of `seconds`: heartbeat latency as this process
 /// sees it, the slow ones by second, this process's own lateness, and each
 /// member's CPU and memory over the window.
@@ -434,36 +488,14 @@ void measure_window(Fleet& fleet, Cluster& c, const std::string& leader, pid_t l
   std::vector<long> ticks0;
   for (auto& m : c.members()) ticks0.push_back(cpu_ticks(m.pid));
   double own0 = own_cpu_seconds();
-  uint64_t ok0, failed0, dead0, skipped0;
-  {
-    std::lock_guard lock(fleet.mu_);
-    fleet.hb_latency_ms_.clear();
-    fleet.hb_slow_.clear();
-    fleet.tick_late_ms_.clear();
-    fleet.max_in_flight_ = 0;
-    fleet.window_start_ = Clock::now();
-    ok0 = fleet.hb_ok_, failed0 = fleet.hb_failed_, dead0 = fleet.hb_dead_, skipped0 = fleet.hb_skipped_;
-  }
+  HeartbeatSamples start = start_samples(fleet);
   auto w0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(seconds));  // the measured window itself
   double window_s = ms_between(w0, Clock::now()) / 1000;
   double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
-  {
-    std::lock_guard lock(fleet.mu_);
-    auto& v = fleet.hb_latency_ms_;
-    std::printf("%s %.0f s: heartbeats %.0f/s answered, p50 %.2f ms, p99 %.2f ms, max %.1f ms; failed %lu, "
-                "leases lost (409) %lu, skipped (previous one still in flight) %lu; streams ended %zu\n",
-                label, window_s, static_cast<double>(fleet.hb_ok_ - ok0) / window_s, percentile(v, 0.5), percentile(v, 0.99),
-                v.empty() ? 0 : *std::max_element(v.begin(), v.end()),
-                static_cast<unsigned long>(fleet.hb_failed_ - failed0), static_cast<unsigned long>(fleet.hb_dead_ - dead0),
-                static_cast<unsigned long>(fleet.hb_skipped_ - skipped0), fleet.streams_ended_);
-    print_slow_heartbeats(fleet.hb_slow_);
-    print_leader_view(leader0, read_leader(leader), window_s);
-    auto& late = fleet.tick_late_ms_;
-    std::printf("  this generator's own 2 ms tick ran late: p99 %.2f ms, max %.1f ms; calls in flight at most %zu\n",
-                percentile(late, 0.99), late.empty() ? 0 : *std::max_element(late.begin(), late.end()),
-                fleet.max_in_flight_);
-  }
+  HeartbeatSamples w = take_samples(fleet, start);
+  print_heartbeats(label, window_s, w);
+  print_leader_view(leader0, read_leader(leader), window_s);
   size_t k = 0;
   for (auto& m : c.members()) {
     std::printf("  %s%s: CPU %.2f cores, VmRSS %.0f MiB, VmHWM %.0f MiB\n", m.id.c_str(),
@@ -514,6 +546,7 @@ int run(const Args& a) {
 
   net::SyncHttpClient http;
   auto creation0 = read_leader(leader);
+  HeartbeatSamples creation_start = start_samples(fleet);
   auto t1 = Clock::now();
   for (long first = 0; first < a.shards; first += a.batch) {
     std::string body = R"({"ids":[)";
@@ -531,7 +564,9 @@ int run(const Args& a) {
                 a.shards, created_s, fleet.owner_.size(), ms_between(t1, Clock::now()) / 1000,
                 placed ? "" : " (NOT ALL)");
   }
-  print_leader_view(creation0, read_leader(leader), ms_between(t1, Clock::now()) / 1000);
+  double creation_s = ms_between(t1, Clock::now()) / 1000;
+  print_heartbeats("  during it:", creation_s, take_samples(fleet, creation_start));
+  print_leader_view(creation0, read_leader(leader), creation_s);
   std::fflush(stdout);
 
   // Right after the bulk creation, members still apply its tail, snapshot
