@@ -71,10 +71,7 @@ const ShardIdSet& StateMachine::handoffs_from(const WorkerId& id) const {
   return it == handoffs_from_.end() ? kNoShards : it->second;
 }
 
-size_t StateMachine::count(WorkerState s) const {
-  return static_cast<size_t>(std::count_if(workers_.begin(), workers_.end(),
-                                           [s](const auto& kv) { return kv.second.state == s; }));
-}
+size_t StateMachine::count(WorkerState s) const { return worker_counts_[static_cast<size_t>(s)]; }
 
 namespace {
 /// The id's part before the last separator; empty when it has none.
@@ -268,6 +265,8 @@ void StateMachine::change_owner(const ShardId& id, Shard& s, const WorkerId& to,
 }
 
 void StateMachine::set_worker_state(const WorkerId& id, Worker& w, WorkerState state, uint64_t at_ms) {
+  --worker_counts_[static_cast<size_t>(w.state)];
+  ++worker_counts_[static_cast<size_t>(state)];
   w.state = state;
   w.since_ms = at_ms;
   emit(EventType::kWorker, ShardId(), id, Epoch(0), to_string(state));
@@ -336,6 +335,7 @@ ApplyResult StateMachine::register_worker(const RegisterWorker& c, uint64_t at_m
   }
   auto [it, inserted] = workers_.try_emplace(c.id);
   Worker& w = it->second;
+  if (inserted) ++worker_counts_[static_cast<size_t>(w.state)];
   bool changed = inserted || w.address != c.address || w.zone != c.zone || w.capacity != c.capacity ||
                  w.prepares != c.prepares;
   w.address = c.address;
@@ -374,6 +374,7 @@ ApplyResult StateMachine::remove_worker(const RemoveWorker& c) {
                                           std::to_string(shards_of(c.id).size()) + " shards left); retry");
   }
   lose_target(c.id, /*gone=*/true);
+  --worker_counts_[static_cast<size_t>(it->second.state)];
   workers_.erase(it);
   emit(EventType::kWorker, ShardId(), c.id, Epoch(0), "removed");
   worker_events_.erase(c.id);

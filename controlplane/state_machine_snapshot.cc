@@ -266,7 +266,9 @@ bool StateMachine::restore(const std::string& data) {
     wk.since_ms = r.varint();
     wk.drain_requested = r.u8() != 0;
     if (phases) wk.prepares = r.u8() != 0;
-    if (static_cast<uint8_t>(wk.state) > 2 || !next.workers_.emplace(std::move(id), std::move(wk)).second) return false;
+    if (static_cast<uint8_t>(wk.state) > 2) return false;
+    ++next.worker_counts_[static_cast<size_t>(wk.state)];
+    if (!next.workers_.emplace(std::move(id), std::move(wk)).second) return false;
   }
   next.events_compacted_ = Revision(r.varint());
   if (next.events_compacted_ > next.revision_) return false;

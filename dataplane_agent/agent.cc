@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "dataplane_agent/agent_db.h"
 #include "dataplane_agent/controller_pool.h"
 #include "dataplane_agent/data_store.h"
@@ -220,7 +221,10 @@ Result<Ok, AgentErrc> Agent::start() {
     return network;
   }
   int n = std::max(1, p.options.io_threads);
-  for (int i = 0; i < n; ++i) p.threads.emplace_back([&p] { net::run_guarded(p.io, "agent"); });
+  for (int i = 0; i < n; ++i) p.threads.emplace_back([&p] {
+    name_this_thread("agent-io");
+    net::run_guarded(p.io, "agent");
+  });
   p.session->start();
   log_info("agent", "event=started worker=" + p.config.worker_id + " listen=" +
                         (p.options.serve_http ? p.config.listen.host + ":" + std::to_string(port()) : "none"));

@@ -1,6 +1,7 @@
 #include "dataplane_agent/data_store.h"
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "net/io_runner.h"
 
 namespace tenure::agent {
@@ -79,6 +80,7 @@ void DataStore::put(ShardId shard, std::string key, Epoch epoch, std::string val
 }
 
 void DataStore::run() {
+  name_this_thread("agent-store");
   while (true) {
     std::deque<Job> batch;
     {

@@ -10,6 +10,7 @@
 
 #include "common/codec.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "storage/raft_storage.h"
 #include "storage/sqlite.h"
 
@@ -385,6 +386,7 @@ uint64_t HistoryStore::records_written() const {
 }
 
 void HistoryStore::run() {
+  name_this_thread("tenure-history");
   // Background work, like a snapshot's child: on two cores a mass
   // failover's records (50,000 of ~100-character ids on every member)
   // were written while the same failover was being applied, and the Raft

@@ -1,8 +1,13 @@
 #include "member/persist_worker.h"
 
+#include "common/thread_name.h"
+
 namespace tenure::member {
 
-PersistWorker::PersistWorker() : thread_([this] { run(); }) {}
+PersistWorker::PersistWorker() : thread_([this] {
+  name_this_thread("tenure-persist");
+  run();
+}) {}
 
 PersistWorker::~PersistWorker() {
   {

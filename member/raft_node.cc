@@ -465,7 +465,8 @@ void RaftNode::update_summary() {
   metrics_.revision.Set(static_cast<double>(s.revision.value()));
   metrics_.members.Set(static_cast<double>(s.members.size()));
   if (s.revision != metrics_revision_) {
-    // Worker counts cost a pass over the workers: only when something changed.
+    // The gauges only when something changed (the counts themselves are
+    // kept by the state machine as workers and shards change).
     metrics_revision_ = s.revision;
     for (auto st : {controlplane::ShardState::kUnassigned, controlplane::ShardState::kActive,
                     controlplane::ShardState::kHandoff}) {

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/steady_clock.h"
+#include "common/thread_name.h"
 #include "storage/raft_storage.h"
 #include "storage/snapshot_file.h"
 
@@ -71,6 +72,7 @@ void SnapshotMaker::start(const controlplane::StateMachine& state, consensus::Sn
     pause_us = (steady_ns() - t0) / 1000;
   }
   thread_ = std::thread([this, child, point = std::move(point), t0, pause_us, done = std::move(done)]() mutable {
+    name_this_thread("tenure-snapshot");
     wait_child(child, std::move(point), t0, pause_us, std::move(done));
   });
 }

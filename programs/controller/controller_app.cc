@@ -13,6 +13,7 @@
 #include "api/controller_api.h"
 #include "api/history_backfill.h"
 #include "api/watch_hub.h"
+#include "common/thread_name.h"
 #include "peers/wire_limits.h"
 #include "common/log.h"
 #include "member/bootstrap_guard.h"
@@ -262,7 +263,10 @@ int ControllerApp::run() {
   // to 44k/s and the writes' p99 from ~22 to ~14 ms (docs/performance.md).
   // TENURE_IO_THREADS overrides it for such A/B runs.
   int nthreads = std::getenv("TENURE_IO_THREADS") ? std::max(1, std::atoi(std::getenv("TENURE_IO_THREADS"))) : kIoThreads;
-  for (int i = 0; i < nthreads; ++i) threads.emplace_back([&p] { net::run_guarded(p.io, "controller"); });
+  for (int i = 0; i < nthreads; ++i) threads.emplace_back([&p] {
+      name_this_thread("tenure-io");
+      net::run_guarded(p.io, "controller");
+    });
   int rc = 0;
   if (!may_start(stopping)) {
     rc = stopping ? 0 : 1;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 
 #include "common/codec.h"
@@ -93,6 +94,40 @@ TEST_F(StateMachineTest, HandoffRevokesThenGrantsWithOneEpochStep) {
 // The index of unassigned shards (what placement hands out, without a pass
 // over every shard) follows creation, grants, failover to nobody, deletion
 // and restore.
+// count(WorkerState) is kept as workers change, not counted: it must
+// agree with a count over workers() after every kind of change, refused
+// ones included, and after a snapshot's restore.
+TEST_F(StateMachineTest, WorkerCountsFollowEveryWayAWorkerChanges) {
+  auto recount = [](const StateMachine& m, WorkerState st) {
+    size_t n = 0;
+    for (const auto& [id, w] : m.workers()) n += w.state == st ? 1 : 0;
+    return n;
+  };
+  auto expect_counts = [&](const StateMachine& m, int step) {
+    for (auto st : {WorkerState::kAlive, WorkerState::kDraining, WorkerState::kDead}) {
+      ASSERT_EQ(m.count(st), recount(m, st)) << "step " << step << " state " << to_string(st);
+    }
+  };
+  std::mt19937 rng(7);
+  for (int step = 0; step < 2000; ++step) {
+    WorkerId w("w" + std::to_string(rng() % 6));
+    switch (rng() % 5) {
+      case 0: sm.apply(cmd(RegisterWorker{w, "127.0.0.1:9", "z" + std::to_string(rng() % 2), 1})); break;
+      case 1: sm.apply(cmd(SetDraining{w, rng() % 2 == 0})); break;
+      case 2: sm.apply(cmd(DeclareDead{w, {}, ChangeReason::kDeadWorker})); break;
+      case 3: sm.apply(cmd(RemoveWorker{w})); break;
+      case 4: {
+        StateMachine copy;
+        ASSERT_TRUE(copy.restore(sm.snapshot()));
+        expect_counts(copy, step);
+        break;
+      }
+    }
+    expect_counts(sm, step);
+  }
+  EXPECT_GT(sm.count(WorkerState::kAlive) + sm.count(WorkerState::kDraining) + sm.count(WorkerState::kDead), 0u);
+}
+
 TEST_F(StateMachineTest, UnassignedIndexFollowsEveryWayAShardLosesOrGainsAnOwner) {
   using Ids = std::set<ShardId>;
   EXPECT_EQ(ids(sm.unassigned()), (Ids{ShardId("s1"), ShardId("s2")}));
