@@ -198,6 +198,9 @@ class FleetPolicy {
   /// the pace the members apply it, not at the pace the leader can plan.
   size_t moving_dead_shards_ = 0;
   uint64_t last_continue_ms_ = 0;  ///< the last continue_failovers plan
+  /// What continue_failovers last walked, as walked_revision_ for leases.
+  Revision failover_walked_revision_;
+  bool failover_walk_due_ = true;
   std::set<ShardId> expiring_;
   /// Shards not to be placed before the time given (deleted, maybe re-created).
   std::map<ShardId, uint64_t> held_until_ms_;

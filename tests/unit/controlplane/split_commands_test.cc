@@ -307,6 +307,36 @@ TEST_F(LargeFailoverTest, ANewLeaderContinuesAFailoverCutShort) {
   expect_moved_once();
 }
 
+// A piece that fails is planned again though the state did not change:
+// the continuation's walk is skipped only while nothing changed and no
+// decision ended (its result would be the same), and a failed piece ends.
+TEST_F(LargeFailoverTest, AFailedPieceIsPlannedAgainWithoutAStateChange) {
+  FleetPolicy p(options());
+  p.start_leading(sm, 0);
+  heartbeats(p, 3001);
+  auto ds = p.tick(sm, 3001, 3001);
+  ASSERT_GE(ds.size(), 2u);
+  ASSERT_EQ(ds[0].kind, Decision::Kind::kDeclareDead);
+  sm.apply(ds[0].command);
+  for (auto& d : ds) p.finished(d);  // the declaration applied, every other piece failed
+  auto pieces_of = [](const std::vector<Decision>& v) {
+    size_t n = 0;
+    for (const auto& d : v) n += d.kind == Decision::Kind::kFailover ? 1 : 0;
+    return n;
+  };
+  uint64_t now = 3001;
+  std::vector<Decision> again;
+  for (int k = 0; k < 2; ++k) {  // twice: the second time, the state is as the walk before saw it
+    now += options().placement_min_interval_ms + 10;
+    heartbeats(p, now);
+    again = p.tick(sm, now, now);
+    ASSERT_GT(pieces_of(again), 0u) << "attempt " << k;
+    for (auto& d : again) p.finished(d);  // failed again: nothing applied
+  }
+  for (auto& d : again) sm.apply(d.command);
+  expect_moved_once();
+}
+
 // Half the fleet gone at once, more shards than one pass plans: every
 // expired worker is declared dead in the first pass (none keeps a lease),
 // each pass places at most max_failovers_per_pass, and the continuation
