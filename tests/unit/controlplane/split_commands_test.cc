@@ -237,6 +237,13 @@ class LargeFailoverTest : public ::testing::Test {
   void heartbeats(FleetPolicy& p, uint64_t now) {
     for (auto w : {"w2", "w3", "w4"}) p.heartbeat(sm, WorkerId(w), now);
   }
+  /// `p` leads from 0 and hears w2..w4 at 3001, when w1's lease has run
+  /// out: that tick's decisions (w1's declaration and its first pieces).
+  std::vector<Decision> w1_expires(FleetPolicy& p) {
+    p.start_leading(sm, 0);
+    heartbeats(p, 3001);
+    return p.tick(sm, 3001, 3001);
+  }
   void expect_moved_once() {
     EXPECT_TRUE(sm.shards_of(WorkerId("w1")).empty());
     EXPECT_EQ(sm.count(ShardState::kActive), kShards);
@@ -252,9 +259,7 @@ class LargeFailoverTest : public ::testing::Test {
 
 TEST_F(LargeFailoverTest, DeclareDeadAndItsPiecesAreBoundedAndComplete) {
   FleetPolicy p(options());
-  p.start_leading(sm, 0);
-  heartbeats(p, 3001);
-  auto ds = p.tick(sm, 3001, 3001);
+  auto ds = w1_expires(p);
   ASSERT_GE(ds.size(), 3u);
   EXPECT_EQ(ds[0].kind, Decision::Kind::kDeclareDead);
   EXPECT_EQ(ds[0].shards, held);
@@ -271,9 +276,7 @@ TEST_F(LargeFailoverTest, DeclareDeadAndItsPiecesAreBoundedAndComplete) {
 
 TEST_F(LargeFailoverTest, ANewLeaderContinuesAFailoverCutShort) {
   FleetPolicy old_leader(options());
-  old_leader.start_leading(sm, 0);
-  heartbeats(old_leader, 3001);
-  auto ds = old_leader.tick(sm, 3001, 3001);
+  auto ds = w1_expires(old_leader);
   ASSERT_GE(ds.size(), 3u);
   // Only the declaration and one more piece commit; the leader is deposed.
   sm.apply(ds[0].command);
@@ -312,9 +315,7 @@ TEST_F(LargeFailoverTest, ANewLeaderContinuesAFailoverCutShort) {
 // decision ended (its result would be the same), and a failed piece ends.
 TEST_F(LargeFailoverTest, AFailedPieceIsPlannedAgainWithoutAStateChange) {
   FleetPolicy p(options());
-  p.start_leading(sm, 0);
-  heartbeats(p, 3001);
-  auto ds = p.tick(sm, 3001, 3001);
+  auto ds = w1_expires(p);
   ASSERT_GE(ds.size(), 2u);
   ASSERT_EQ(ds[0].kind, Decision::Kind::kDeclareDead);
   sm.apply(ds[0].command);
