@@ -63,20 +63,32 @@ std::vector<uint64_t> fair_shares(std::vector<QuotaInput>& in, size_t zones, uin
   };
   std::vector<std::vector<const Candidate*>> by_zone(zones);
   std::vector<size_t> next(zones);  // zone -> position of its next worker
+  std::vector<uint32_t> present;    // the zones of a group, ascending
   for (size_t g = 0; g < cands.size() && given < total;) {
     size_t end = g + 1;
     while (end < cands.size() && std::abs(cands[end].frac - cands[g].frac) <= 1e-12) ++end;
     // Per zone, this group's workers, those that hold more first, then in
     // id order (fractions that differ by rounding only are one group).
+    // Only the group's own zones are touched: with a zone per worker and
+    // unequal capacities (a group per worker), a pass over every zone per
+    // group would be quadratic in the workers.
     std::sort(cands.begin() + static_cast<std::ptrdiff_t>(g), cands.begin() + static_cast<std::ptrdiff_t>(end), first);
-    for (auto& members : by_zone) members.clear();
-    std::fill(next.begin(), next.end(), 0);
-    for (size_t k = g; k < end; ++k) by_zone[in[cands[k].pos].zone].push_back(&cands[k]);
+    for (uint32_t zone : present) {
+      by_zone[zone].clear();
+      next[zone] = 0;
+    }
+    present.clear();
+    for (size_t k = g; k < end; ++k) {
+      uint32_t zone = in[cands[k].pos].zone;
+      if (by_zone[zone].empty()) present.push_back(zone);
+      by_zone[zone].push_back(&cands[k]);
+    }
+    std::sort(present.begin(), present.end());
     for (size_t n = end - g; n > 0 && given < total; --n, ++given) {
       const Candidate* best = nullptr;
       size_t best_zone = 0;
       double best_fill = 0;
-      for (size_t zone = 0; zone < zones; ++zone) {
+      for (uint32_t zone : present) {
         size_t at = next[zone];
         if (at == by_zone[zone].size()) continue;
         const Candidate* c = by_zone[zone][at];
