@@ -20,13 +20,13 @@ namespace {
 struct QuotaInput {
   double capacity;
   uint32_t zone;     ///< index of its zone, numbered in order of first appearance
-  bool holds_more;   ///< set by fair_shares: holds more than its share rounded down
   uint64_t held;     ///< what it holds (once the handoffs in flight complete)
 };
 
 /// The largest-remainder quotas of `in` (see fair_quotas), one per input.
-std::vector<uint64_t> fair_shares(std::vector<QuotaInput>& in, size_t zones, uint64_t total) {
+std::vector<uint64_t> fair_shares(const std::vector<QuotaInput>& in, size_t zones, uint64_t total) {
   std::vector<uint64_t> quota(in.size(), 0);
+  std::vector<bool> holds_more(in.size());  // each holds more than its share rounded down
   double sum = 0;
   for (const auto& w : in) sum += w.capacity;
   if (in.empty() || sum <= 0) return {};
@@ -43,7 +43,7 @@ std::vector<uint64_t> fair_shares(std::vector<QuotaInput>& in, size_t zones, uin
     auto whole = static_cast<uint64_t>(std::floor(exact));
     quota[i] = whole;
     given += whole;
-    in[i].holds_more = in[i].held > whole;
+    holds_more[i] = in[i].held > whole;
     cands.push_back(Candidate{i, exact - static_cast<double>(whole)});
     zone_cap[in[i].zone] += in[i].capacity;
     zone_quota[in[i].zone] += static_cast<double>(whole);
@@ -57,8 +57,8 @@ std::vector<uint64_t> fair_shares(std::vector<QuotaInput>& in, size_t zones, uin
   std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
     return a.frac != b.frac ? a.frac > b.frac : a.pos < b.pos;
   });
-  auto first = [&in](const Candidate& a, const Candidate& b) {
-    bool ha = in[a.pos].holds_more, hb = in[b.pos].holds_more;
+  auto first = [&holds_more](const Candidate& a, const Candidate& b) {
+    bool ha = holds_more[a.pos], hb = holds_more[b.pos];
     return ha != hb ? ha : a.pos < b.pos;
   };
   std::vector<std::vector<const Candidate*>> by_zone(zones);
@@ -121,7 +121,7 @@ std::map<WorkerId, uint64_t> fair_quotas(const std::map<WorkerId, double>& capac
                         .try_emplace(z == zone_of.end() ? std::string() : z->second,
                                      static_cast<uint32_t>(zone_index.size()))
                         .first->second;
-    in.push_back(QuotaInput{c, zone, false, held ? held(id) : 0});
+    in.push_back(QuotaInput{c, zone, held ? held(id) : 0});
   }
   std::vector<uint64_t> shares = fair_shares(in, zone_index.size(), total);
   std::map<WorkerId, uint64_t> quota;
@@ -162,7 +162,7 @@ class LoadModel {
       if (fresh) zones_.push_back(Zone{});
       zones_[z->second].capacity += w.capacity;
       slots_.push_back(Slot{&id, z->second, 0, 0});
-      in.push_back(QuotaInput{w.capacity, z->second, false, 0});
+      in.push_back(QuotaInput{w.capacity, z->second, 0});
       // What it holds once the handoffs in flight complete: what it owns,
       // less what it is handing off (plus what is handed to it, below).
       add_load(static_cast<uint32_t>(slots_.size() - 1),
