@@ -132,8 +132,8 @@ void HistoryStore::bind_record(Statement& s, const ShardId& shard, const History
   HISTORY_MUST(s.bind_int64(10, flags_of(h)), op);
 }
 
-HistoryStore::HistoryStore(const std::string& data_dir, size_t per_shard, size_t max_queued)
-    : per_shard_(std::max<size_t>(per_shard, 1)), max_queued_(max_queued) {
+HistoryStore::HistoryStore(const std::string& data_dir, size_t per_shard, QueueBound bound)
+    : per_shard_(std::max<size_t>(per_shard, 1)), bound_(bound) {
   std::string path = data_dir + "/history.db";
   auto db = Database::open(path);
   if (!db.ok()) storage_fatal("op=history_open path=" + path + " error=" + storage_quoted(db.error().message));
@@ -250,7 +250,19 @@ void HistoryStore::enqueue(Job job) {
       submitted_ = std::max(submitted_, job.revision);
     }
     queued_records_ += job.changes.count;
-    jobs_.push_back(std::move(job));
+    if (job.kind == Job::kBehind && !jobs_.empty() && jobs_.back().kind == Job::kBehind) {
+      // A writer held up for long sees one dropped apply after another:
+      // they are one gap, queued as one job rather than one job an apply.
+      Job& last = jobs_.back();
+      last.revision = job.revision;
+      last.changes.bytes += job.changes.bytes;
+      last.changes.count += job.changes.count;
+      last.footprint += job.changes.bytes.size();
+      queued_bytes_ += job.changes.bytes.size();
+    } else {
+      queued_bytes_ += job.footprint;
+      jobs_.push_back(std::move(job));
+    }
   }
   wake_.notify_all();
 }
@@ -262,44 +274,52 @@ void HistoryStore::submit(Revision revision) {
     submitted_ = std::max(submitted_, revision);
     return;
   }
-  size_t queued;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    queued = queued_records_;
-  }
   Job job;
   job.revision = revision;
-  if (queued + pending_.size() > max_queued_) {
+  for (const auto& change : pending_) job.changes.add(change);
+  // Appends doubled the buffer: what waits in the queue holds its bytes only.
+  if (job.changes.bytes.capacity() > job.changes.bytes.size() + job.changes.bytes.size() / 8) {
+    job.changes.bytes.shrink_to_fit();
+  }
+  job.footprint = job.changes.bytes.capacity() + sizeof(Job);
+  size_t queued_records, queued_bytes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued_records = queued_records_;
+    queued_bytes = queued_bytes_;
+  }
+  // One apply larger than the whole bound still goes to an idle writer.
+  if (queued_bytes > 0 && (queued_records + job.changes.count > bound_.records ||
+                             queued_bytes + job.footprint > bound_.bytes)) {
     // The writer is that far behind: these records are dropped, and the
     // gap says so (the backfill copies them from the leader later).
     // A deletion is kept (few, and a shard created again must not show the
     // records of the one deleted).
+    Job behind;
+    behind.kind = Job::kBehind;
+    behind.revision = revision;
     for (const auto& change : pending_) {
-      if (change.erase) job.changes.add(change);
+      if (change.erase) behind.changes.add(change);
     }
-    size_t dropped = pending_.size() - job.changes.count;
+    behind.footprint = behind.changes.bytes.capacity() + sizeof(Job);
+    size_t dropped = pending_.size() - behind.changes.count;
     release_pending();
-    job.kind = Job::kBehind;
     {
       std::lock_guard<std::mutex> lock(mu_);
       records_dropped_ += dropped;
     }
     if (!behind_) {
       behind_ = true;
-      log_warn("history", "event=history_behind queued=" + std::to_string(queued) + " dropped_from_revision=" +
-                              std::to_string(revision.value()) +
+      log_warn("history", "event=history_behind queued=" + std::to_string(queued_records) +
+                              " queued_bytes=" + std::to_string(queued_bytes) +
+                              " dropped_from_revision=" + std::to_string(revision.value()) +
                               " hint=\"the history writer cannot keep up: records are dropped and marked as a gap, "
                               "filled from the leader later\"");
     }
-    return enqueue(std::move(job));
+    return enqueue(std::move(behind));
   }
   behind_ = false;
-  for (const auto& change : pending_) job.changes.add(change);
   release_pending();
-  // Appends doubled the buffer: what waits in the queue holds its bytes only.
-  if (job.changes.bytes.capacity() > job.changes.bytes.size() + job.changes.bytes.size() / 8) {
-    job.changes.bytes.shrink_to_fit();
-  }
   enqueue(std::move(job));
 }
 
@@ -377,7 +397,7 @@ uint64_t HistoryStore::records_dropped() const {
 
 HistoryStore::Counts HistoryStore::counts() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return Counts{queued_records_, records_written_, records_dropped_};
+  return Counts{queued_records_, queued_bytes_, records_written_, records_dropped_};
 }
 
 uint64_t HistoryStore::records_written() const {
@@ -445,9 +465,11 @@ void HistoryStore::write(std::deque<Job>& jobs) {
       // jumping around it.
       // Decoded a slice at a time (kWriteSlice records), in one transaction.
       std::vector<Change> batch;
+      size_t footprints = 0;
       for (; i < jobs.size() && jobs[i].kind == Job::kChanges && batch.size() < kWriteSlice; ++i) {
         jobs[i].changes.unpack_into(batch);
         jobs[i].changes = Packed{};
+        footprints += jobs[i].footprint;
         written_rev_ = jobs[i].revision;
       }
       size_t written = batch.size();
@@ -469,6 +491,7 @@ void HistoryStore::write(std::deque<Job>& jobs) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         queued_records_ -= written;
+        queued_bytes_ -= footprints;
       }
       continue;
     }
@@ -502,6 +525,7 @@ void HistoryStore::write(std::deque<Job>& jobs) {
         written_rev_ = job.revision;
         std::lock_guard<std::mutex> lock(mu_);
         queued_records_ -= deletions.size();
+        queued_bytes_ -= job.footprint;
         break;
       }
       case Job::kExport:

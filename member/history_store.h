@@ -56,9 +56,24 @@ class HistoryStore final : public controlplane::HistorySink {
     controlplane::Revision gap_through;
   };
 
-  /// Opens (creating) data_dir/history.db and starts the writer; fatal on failure.
-  /// `max_queued`: kMaxQueuedRecords but in tests.
-  HistoryStore(const std::string& data_dir, size_t per_shard, size_t max_queued = kMaxQueuedRecords);
+  /// How far the writer may fall behind before an apply's records are
+  /// dropped and noted as a gap (filled later from the leader, like an
+  /// installed snapshot's): the writer keeps up with hundreds of thousands
+  /// of records a second, and a fleet that changes faster for long must
+  /// not grow the controller's memory without end, nor stall its Raft
+  /// strand waiting for a disk. Records bound the backlog's time to write
+  /// (500,000: ~20 MB encoded with short ids); bytes (the changes encoded,
+  /// and each queued job's own size) bound its memory at any id length,
+  /// where 500,000 records with ids of 256 characters would be ~400 MB.
+  struct QueueBound {
+    size_t records = 500000;
+    size_t bytes = size_t{64} << 20;
+  };
+
+  /// Opens (creating) data_dir/history.db and starts the writer; fatal on
+  /// failure. `bound`: the default but in tests.
+  HistoryStore(const std::string& data_dir, size_t per_shard, QueueBound bound);
+  HistoryStore(const std::string& data_dir, size_t per_shard) : HistoryStore(data_dir, per_shard, QueueBound{}) {}
   /// Writes what was submitted, then stops the writer (reads still queued
   /// are answered first).
   ~HistoryStore() override;
@@ -89,20 +104,14 @@ class HistoryStore final : public controlplane::HistorySink {
 
   /// Records written to the file so far; for tests and metrics.
   uint64_t records_written() const;
-  /// Records queued for the writer past which an apply's records are
-  /// dropped and noted as a gap (filled later from the leader, like an
-  /// installed snapshot's): the writer keeps up with hundreds of thousands
-  /// of records a second, and a fleet that changes faster for long must
-  /// not grow the controller's memory without end, nor stall its Raft
-  /// strand waiting for a disk.
-  static constexpr size_t kMaxQueuedRecords = 500000;
   /// Records the writer decodes and writes at a time (its transient memory).
   static constexpr size_t kWriteSlice = 8192;
   /// Records dropped so far (queue full); for tests and metrics.
   uint64_t records_dropped() const;
   /// The writer's counts at one moment (one lock), for metrics.
   struct Counts {
-    size_t queued = 0;  ///< submitted, not yet written
+    size_t queued = 0;        ///< records submitted, not yet written
+    size_t queued_bytes = 0;  ///< what they hold (QueueBound::bytes)
     uint64_t written = 0;
     uint64_t dropped = 0;
   };
@@ -136,9 +145,8 @@ class HistoryStore final : public controlplane::HistorySink {
     bool erase = false;  ///< erase records of `shard` before record.revision
   };
   /// Changes queued for the writer, encoded (common/codec.h): ~40 bytes a
-  /// record instead of ~200 as structs with their strings, so that a
-  /// writer behind by its whole bound (kMaxQueuedRecords) holds ~20 MB,
-  /// not ~100 (a million shards created at once queue that many).
+  /// record with short ids instead of ~200 as structs with their strings
+  /// (a million shards created at once queue that many).
   struct Packed {
     std::string bytes;
     size_t count = 0;
@@ -152,6 +160,9 @@ class HistoryStore final : public controlplane::HistorySink {
     /// deletions among them, which are not dropped.
     enum Kind { kChanges, kReset, kRead, kExport, kImport, kBehind } kind = kChanges;
     Packed changes;
+    /// kChanges, kBehind: what the job holds while queued (its changes'
+    /// bytes and itself), counted against QueueBound::bytes.
+    size_t footprint = 0;
     controlplane::Revision revision;  ///< kChanges: the state's revision after them; kReset: the gap; kExport: through; kImport: the gap it fills
     controlplane::ShardId shard;      ///< kRead; kExport: after this shard
     std::function<void(Answer)> done;
@@ -198,7 +209,7 @@ class HistoryStore final : public controlplane::HistorySink {
   uint64_t get_meta(const char* key);
 
   const size_t per_shard_;
-  const size_t max_queued_;
+  const QueueBound bound_;
   std::unique_ptr<storage::Database> db_;  ///< the writer's (and the constructor's, before it starts)
   std::vector<Change> pending_;   ///< applying thread only
   /// Empties pending_, letting go of its memory past kKeptPendingCapacity.
@@ -222,6 +233,7 @@ class HistoryStore final : public controlplane::HistorySink {
   uint64_t records_written_ = 0;
   uint64_t records_dropped_ = 0;
   size_t queued_records_ = 0;  ///< in jobs not yet written
+  size_t queued_bytes_ = 0;    ///< their footprints
   bool behind_ = false;        ///< applying thread only: dropping since the last warning
   bool stopping_ = false;
   std::thread writer_;

@@ -132,9 +132,15 @@ RaftMetrics::RaftMetrics(prometheus::Registry& r)
                               .Register(r)),
       history_queued_records(prometheus::BuildGauge()
                                  .Name("tenure_history_queued_records")
-                                 .Help("History records waiting for the history writer (past 500,000 they are dropped)")
+                                 .Help("History records waiting for the history writer")
                                  .Register(r)
                                  .Add({})),
+      history_queued_bytes(prometheus::BuildGauge()
+                               .Name("tenure_history_queued_bytes")
+                               .Help("Memory the history writer's queue holds (past 64 MiB, or 500,000 records, an "
+                                     "apply's records are dropped)")
+                               .Register(r)
+                               .Add({})),
       history_records_written(prometheus::BuildCounter()
                                   .Name("tenure_history_records_written_total")
                                   .Help("History records written to history.db")

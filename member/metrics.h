@@ -60,10 +60,11 @@ struct RaftMetrics {
   /// heartbeats and every peer message by as much.
   prometheus::Family<prometheus::Histogram>& strand_busy_seconds;
   /// The history writer (member/history_store.h): records waiting for it
-  /// (past HistoryStore::kMaxQueuedRecords they are dropped), records it
-  /// wrote and dropped, and the revision through which this member's
-  /// history has a gap (0: none).
+  /// and the bytes they hold (past HistoryStore::kMaxQueuedBytes an
+  /// apply's records are dropped), records it wrote and dropped, and the
+  /// revision through which this member's history has a gap (0: none).
   prometheus::Gauge& history_queued_records;
+  prometheus::Gauge& history_queued_bytes;
   prometheus::Counter& history_records_written;
   prometheus::Counter& history_records_dropped;
   prometheus::Gauge& history_gap_through_revision;

@@ -400,6 +400,7 @@ void RaftNode::snapshot_taken(const replication::MadeSnapshot& made, LogIndex) {
 void RaftNode::update_history_metrics(const HistoryStore& history) {
   auto n = history.counts();
   metrics_.history_queued_records.Set(static_cast<double>(n.queued));
+  metrics_.history_queued_bytes.Set(static_cast<double>(n.queued_bytes));
   metrics_.history_gap_through_revision.Set(static_cast<double>(history.gap_through().value()));
   // The store counts; the counters follow by the difference.
   metrics_.history_records_written.Increment(static_cast<double>(n.written - std::min(n.written, history_written_seen_)));

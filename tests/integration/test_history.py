@@ -46,7 +46,8 @@ class HistoryTest(th.ClusterTestCase):
         # The writer's metrics: every grant's record written, none queued or
         # dropped, no gap.
         th.wait_until(lambda: leader.metric("tenure_history_records_written_total", 0) >= len(first) and
-                      leader.metric("tenure_history_queued_records", -1) == 0, 20, "the leader's history written")
+                      leader.metric("tenure_history_queued_records", -1) == 0 and
+                      leader.metric("tenure_history_queued_bytes", -1) == 0, 20, "the leader's history written")
         self.assertEqual(leader.metric("tenure_history_records_dropped_total", -1), 0)
         self.assertEqual(leader.metric("tenure_history_gap_through_revision", -1), 0)
 

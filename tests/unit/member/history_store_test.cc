@@ -295,24 +295,52 @@ TEST(HistoryStore, ASyncThroughRevisionsThatRecordedNothingReturnsAndLeavesNoGap
   EXPECT_EQ(a.gap_through, Revision(0));
 }
 
+/// Holds a store's writer inside a read's answer until release(), so that
+/// what is submitted meanwhile queues up.
+class HeldWriter {
+ public:
+  explicit HeldWriter(HistoryStore& store) {
+    std::promise<void> entered;
+    store.read(ShardId("held"), [&entered, released = released_](HistoryStore::Answer) {
+      entered.set_value();
+      released.wait();
+    });
+    entered.get_future().wait();
+  }
+  ~HeldWriter() { release(); }
+  void release() {
+    if (!done_) release_.set_value();
+    done_ = true;
+  }
+
+ private:
+  std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
+  bool done_ = false;
+};
+
+/// What one submitted apply of `shards` records holds in the queue.
+size_t queued_bytes_of(const std::vector<std::string>& shards) {
+  storage::testing::TempDir dir;
+  HistoryStore probe(dir.path(), 32);
+  HeldWriter held(probe);
+  uint64_t revision = 1;
+  for (const auto& shard : shards) probe.record(ShardId(shard), rec(revision++, 1, "w1"));
+  probe.submit(Revision(revision));
+  return probe.counts().queued_bytes;
+}
+
 // A writer that cannot keep up must not grow the controller's memory
 // without end nor stall apply: past the bound an apply's records are
 // dropped and noted as a gap (its deletions are kept), to be filled from
 // the leader.
 TEST(HistoryStore, PastTheQueueBoundRecordsAreDroppedAsAGapButDeletionsAreKept) {
   storage::testing::TempDir dir;
-  HistoryStore store(dir.path(), 32, /*max_queued=*/3);
+  HistoryStore store(dir.path(), 32, {/*records=*/3, /*bytes=*/SIZE_MAX});
   store.record(ShardId("old"), rec(1, 1, "w1"));
   store.submit(Revision(1));
   EXPECT_EQ(revisions(read(store, "old")), (std::vector<uint64_t>{1}));
-  // Hold the writer inside a read's answer, so that what follows queues up.
-  std::promise<void> entered, release;
-  std::shared_future<void> released = release.get_future().share();
-  store.read(ShardId("old"), [&](HistoryStore::Answer) {
-    entered.set_value();
-    released.wait();
-  });
-  entered.get_future().wait();
+  HeldWriter held(store);
   store.record(ShardId("s1"), rec(2, 1, "w1"));
   store.record(ShardId("s2"), rec(3, 1, "w1"));
   store.submit(Revision(3));  // 2 queued
@@ -322,7 +350,7 @@ TEST(HistoryStore, PastTheQueueBoundRecordsAreDroppedAsAGapButDeletionsAreKept) 
   store.erase(ShardId("old"), Revision(6));
   store.record(ShardId("s4"), rec(7, 1, "w2"));
   store.submit(Revision(7));  // dropped too, but for the deletion
-  release.set_value();
+  held.release();
   auto s1 = read(store, "s1");
   EXPECT_EQ(revisions(s1), (std::vector<uint64_t>{2}));
   EXPECT_EQ(s1.gap_through, Revision(7));
@@ -344,6 +372,53 @@ TEST(HistoryStore, PastTheQueueBoundRecordsAreDroppedAsAGapButDeletionsAreKept) 
   EXPECT_EQ(revisions(read(store, "s1")), (std::vector<uint64_t>{2, 4, 8}));
   EXPECT_EQ(read(store, "s1").gap_through, Revision(0));
   EXPECT_EQ(revisions(read(store, "s4")), (std::vector<uint64_t>{7}));
+}
+
+// The queue is bounded in memory as well as in records: records with long
+// ids (200 characters here; the API takes up to 256) fill it several times
+// sooner than short ones, so a count of records alone would let the queue
+// hold several times the memory it was sized for.
+TEST(HistoryStore, TheQueueBoundIsInBytesSoLongIdsQueueFewerRecords) {
+  std::vector<std::string> short_ids, long_ids;
+  for (int i = 0; i < 100; ++i) {
+    short_ids.push_back("s" + std::to_string(i));
+    long_ids.push_back(std::string(200, 'x') + std::to_string(i));
+  }
+  size_t short_apply = queued_bytes_of(short_ids);
+  size_t long_apply = queued_bytes_of(long_ids);
+  ASSERT_GT(long_apply, 4 * short_apply);
+  // Room for the long apply once, and for the short one many times over.
+  storage::testing::TempDir dir;
+  HistoryStore store(dir.path(), 32, {/*records=*/1000, /*bytes=*/long_apply + long_apply / 2});
+  HeldWriter held(store);
+  uint64_t revision = 1;
+  auto submit = [&](const std::vector<std::string>& ids) {
+    for (const auto& id : ids) store.record(ShardId(id), rec(revision++, 1, "w1"));
+    store.submit(Revision(revision));
+  };
+  submit(long_ids);  // queued
+  submit(long_ids);  // past the bound: dropped
+  EXPECT_EQ(store.counts().queued, 100u);
+  EXPECT_EQ(store.records_dropped(), 100u);
+  submit(short_ids);  // still room for this much
+  EXPECT_EQ(store.counts().queued, 200u);
+  EXPECT_EQ(store.records_dropped(), 100u);
+  EXPECT_LE(store.counts().queued_bytes, long_apply + long_apply / 2);
+  held.release();
+  EXPECT_EQ(read(store, long_ids[0]).records.size(), 1u);
+  EXPECT_EQ(read(store, short_ids[0]).records.size(), 1u);
+  EXPECT_EQ(store.counts().queued_bytes, 0u) << "the writer gives back what it wrote";
+}
+
+// One apply larger than the whole bound is not dropped by an idle writer:
+// it would otherwise never be written, however fast the disk.
+TEST(HistoryStore, AnApplyLargerThanTheBoundGoesToAnIdleWriter) {
+  storage::testing::TempDir dir;
+  HistoryStore store(dir.path(), 32, {/*records=*/10, /*bytes=*/64});
+  for (uint64_t r = 1; r <= 50; ++r) store.record(ShardId("s" + std::to_string(r)), rec(r, 1, "w1"));
+  store.submit(Revision(50));
+  EXPECT_EQ(revisions(read(store, "s50")), (std::vector<uint64_t>{50}));
+  EXPECT_EQ(store.records_dropped(), 0u);
 }
 
 TEST(HistoryStore, ALostFileIsAGapUpToTheRestoredState) {
