@@ -274,23 +274,23 @@ void HistoryStore::submit(Revision revision) {
     submitted_ = std::max(submitted_, revision);
     return;
   }
-  Job job;
-  job.revision = revision;
-  for (const auto& change : pending_) job.changes.add(change);
-  // Appends doubled the buffer: what waits in the queue holds its bytes only.
-  if (job.changes.bytes.capacity() > job.changes.bytes.size() + job.changes.bytes.size() / 8) {
-    job.changes.bytes.shrink_to_fit();
-  }
-  job.footprint = job.changes.bytes.capacity() + sizeof(Job);
   size_t queued_records, queued_bytes;
   {
     std::lock_guard<std::mutex> lock(mu_);
     queued_records = queued_records_;
     queued_bytes = queued_bytes_;
   }
-  // One apply larger than the whole bound still goes to an idle writer.
-  if (queued_bytes > 0 && (queued_records + job.changes.count > bound_.records ||
-                             queued_bytes + job.footprint > bound_.bytes)) {
+  // Decided before encoding, from the ids' lengths (an encoded record is
+  // its three ids and at most kMaxEncodedFields bytes more): a writer that
+  // far behind means a busy member, whose strand should not encode what
+  // it then drops. One apply larger than the whole bound still goes to an
+  // idle writer.
+  size_t estimate = sizeof(Job);
+  for (const auto& c : pending_) {
+    estimate += c.shard.str().size() + c.record.from.str().size() + c.record.to.str().size() + kMaxEncodedFields;
+  }
+  if (queued_bytes > 0 && (queued_records + pending_.size() > bound_.records ||
+                             queued_bytes + estimate > bound_.bytes)) {
     // The writer is that far behind: these records are dropped, and the
     // gap says so (the backfill copies them from the leader later).
     // A deletion is kept (few, and a shard created again must not show the
@@ -319,7 +319,15 @@ void HistoryStore::submit(Revision revision) {
     return enqueue(std::move(behind));
   }
   behind_ = false;
+  Job job;
+  job.revision = revision;
+  for (const auto& change : pending_) job.changes.add(change);
   release_pending();
+  // Appends doubled the buffer: what waits in the queue holds its bytes only.
+  if (job.changes.bytes.capacity() > job.changes.bytes.size() + job.changes.bytes.size() / 8) {
+    job.changes.bytes.shrink_to_fit();
+  }
+  job.footprint = job.changes.bytes.capacity() + sizeof(Job);
   enqueue(std::move(job));
 }
 

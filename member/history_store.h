@@ -147,6 +147,9 @@ class HistoryStore final : public controlplane::HistorySink {
   /// Changes queued for the writer, encoded (common/codec.h): ~40 bytes a
   /// record with short ids instead of ~200 as structs with their strings
   /// (a million shards created at once queue that many).
+  /// What a record encodes beside its three ids, at most: their three
+  /// lengths, flags, revision, epoch, reason and three times as varints.
+  static constexpr size_t kMaxEncodedFields = 3 * 5 + 1 + 10 + 10 + 1 + 3 * 10;
   struct Packed {
     std::string bytes;
     size_t count = 0;
