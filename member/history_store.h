@@ -64,7 +64,8 @@ class HistoryStore final : public controlplane::HistorySink {
   /// strand waiting for a disk. Records bound the backlog's time to write
   /// (500,000: ~20 MB encoded with short ids); bytes (the changes encoded,
   /// and each queued job's own size) bound its memory at any id length,
-  /// where 500,000 records with ids of 256 characters would be ~400 MB.
+  /// where 500,000 records with the longest ids the API takes (128-character
+  /// shards, 64-character workers) would be ~140 MB.
   struct QueueBound {
     size_t records = 500000;
     size_t bytes = size_t{64} << 20;

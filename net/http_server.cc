@@ -172,6 +172,7 @@ ServerStats HttpServer::stats() const {
   out.timeouts = s.timeouts.load();
   out.streams_refused = s.streams_refused.load();
   out.held_behind_stream = s.held_behind_stream.load();
+  out.buffer_bytes = s.buffer_bytes.load();
   return out;
 }
 

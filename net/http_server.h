@@ -66,6 +66,10 @@ struct ServerStats {
   uint64_t timeouts = 0;               ///< closed by the read (request or idle) or write timeout
   uint64_t streams_refused = 0;        ///< 400: a stream with a request pipelined behind it
   uint64_t held_behind_stream = 0;     ///< requests that waited for a stream on their connection to end
+  /// What the open connections' read and write buffers hold now (their
+  /// capacity): between requests a few KB each, more during a large
+  /// request, answer or a stream's burst.
+  size_t buffer_bytes = 0;
 };
 
 namespace detail {

@@ -46,6 +46,14 @@ using TlsStream = asio::ssl::stream<tcp::socket>;
 constexpr Clock::time_point kNever = Deadline::kNever;
 constexpr size_t kMaxCoalesceBytes = 256 << 10;  // one socket write gathers at most this
 constexpr size_t kReadChunkBytes = 16 << 10;
+// Between requests a connection reads into this much, and keeps at most
+// kKeptWriteBytes of write buffer after a write: a controller holds a
+// keep-alive connection per agent (heartbeats) and a watch stream per
+// agent, 10,000 of each in a large fleet, mostly idle; with the 16 KB read
+// chunk and the largest write's buffer kept for the connection's life
+// they cost ~10 KB each of resident memory, more after a burst.
+constexpr size_t kIdleReadBytes = 2 << 10;
+constexpr size_t kKeptWriteBytes = 16 << 10;
 constexpr uint32_t kLingerMs = 2000;  // drain after an error reply, so it is not lost to an RST
 
 template <typename Stream>
@@ -71,7 +79,10 @@ class ServerConnection final : public ConnectionBase {
     }
   }
 
-  ~ServerConnection() override { shared_->open.fetch_sub(1); }
+  ~ServerConnection() override {
+    shared_->open.fetch_sub(1);
+    shared_->buffer_bytes.fetch_sub(accounted_bytes_);
+  }
 
   void start() {
     idle_since_ = Clock::now();
@@ -106,6 +117,15 @@ class ServerConnection final : public ConnectionBase {
     } else {
       return stream_;
     }
+  }
+
+  /// Brings ServerStats::buffer_bytes up to date with this connection's
+  /// buffers, after anything that may have grown or freed one.
+  void account_buffers() {
+    size_t now = buffer_.capacity() + wbuf_.capacity();
+    if (now > accounted_bytes_) shared_->buffer_bytes.fetch_add(now - accounted_bytes_);
+    if (now < accounted_bytes_) shared_->buffer_bytes.fetch_sub(accounted_bytes_ - now);
+    accounted_bytes_ = now;
   }
 
   // ---- reading ----
@@ -180,8 +200,16 @@ class ServerConnection final : public ConnectionBase {
       reject(http::error::header_limit);
       return;
     }
+    size_t chunk = kReadChunkBytes;
+    if (buffer_.size() == 0 && !parser_) {
+      // No request in progress: a small read (a request larger than it
+      // takes one read more), and the buffer a large one grew is let go.
+      if (buffer_.capacity() > kIdleReadBytes) buffer_.shrink_to_fit();
+      chunk = kIdleReadBytes;
+    }
     reading_ = true;
-    auto space = buffer_.prepare(std::min(room, kReadChunkBytes));
+    auto space = buffer_.prepare(std::min(room, chunk));
+    account_buffers();
     stream_.async_read_some(space, [self = self()](const boost::system::error_code& ec, size_t n) {
       self->on_read(ec, n);
     });
@@ -345,6 +373,7 @@ class ServerConnection final : public ConnectionBase {
       return;
     }
     writing_ = true;
+    account_buffers();
     set_write_deadline(Clock::now() + std::chrono::milliseconds(opts_.write_timeout_ms));
     asio::async_write(stream_, asio::buffer(wbuf_),
                       [self = self()](const boost::system::error_code& ec, size_t) {
@@ -357,6 +386,10 @@ class ServerConnection final : public ConnectionBase {
   }
 
   void after_write() {
+    // What a burst (a large answer, a stream's backlog) grew is let go;
+    // take_output swaps buffers with the responders, so theirs shrink too.
+    if (wbuf_.capacity() > kKeptWriteBytes) std::string().swap(wbuf_);
+    account_buffers();
     auto done = std::move(in_flight_);
     in_flight_.clear();
     bool stream_ended = false;
@@ -414,7 +447,8 @@ class ServerConnection final : public ConnectionBase {
     if (linger_bytes_ > 2 * opts_.max_body_bytes + (1 << 20)) return close_now();
     reading_ = true;
     // Read the raw socket: a TLS peer's records are dropped unread anyway.
-    socket().async_read_some(asio::buffer(drain_),
+    if (!drain_) drain_ = std::make_unique<std::array<char, 4096>>();
+    socket().async_read_some(asio::buffer(*drain_),
                              [self = self()](const boost::system::error_code& e, size_t m) {
                                self->on_read(e, m);
                              });
@@ -453,6 +487,7 @@ class ServerConnection final : public ConnectionBase {
   std::optional<Parser> parser_;
   std::optional<http::request<http::string_body>> held_;  ///< parsed, waiting for a stream to end
   uint64_t next_seq_ = 0;  ///< seq of the last request dispatched
+  size_t accounted_bytes_ = 0;  ///< this connection's share of ServerShared::buffer_bytes
   Deadline read_deadline_;   ///< idle, request, TLS handshake or linger deadline
   Deadline write_deadline_;  ///< the socket write in flight
   Clock::time_point request_started_{};
@@ -461,7 +496,9 @@ class ServerConnection final : public ConnectionBase {
   std::deque<std::shared_ptr<Responder>> pending_;  ///< answers owed, in request order
   std::vector<InFlight> in_flight_;                 ///< whose bytes are in wbuf_
   std::string wbuf_;
-  std::array<char, 4096> drain_{};
+  /// What a lingering connection reads and drops; allocated only then (4 KB
+  /// in every connection was a third of an idle one's memory).
+  std::unique_ptr<std::array<char, 4096>> drain_;
   size_t linger_bytes_ = 0;
 
   bool reading_ = false;

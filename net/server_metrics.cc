@@ -21,6 +21,8 @@ void add(prometheus::Counter& c, uint64_t now, uint64_t before) {
 ServerMetrics::ServerMetrics(prometheus::Registry& registry)
     : open_(gauge(registry, "tenure_http_connections", "Open client connections")),
       max_(gauge(registry, "tenure_http_connections_max", "The connection cap (kept below RLIMIT_NOFILE)")),
+      buffers_(gauge(registry, "tenure_http_connection_buffer_bytes",
+                     "What the open connections' read and write buffers hold")),
       refused_(counter(registry, "tenure_http_connections_refused_total",
                        "Connections closed at accept because the cap was reached")),
       rejected_(prometheus::BuildCounter()
@@ -38,6 +40,7 @@ void ServerMetrics::update(const ServerStats& s) {
   std::lock_guard lock(mu_);
   open_.Set(static_cast<double>(s.open_connections));
   max_.Set(static_cast<double>(s.max_connections));
+  buffers_.Set(static_cast<double>(s.buffer_bytes));
   add(refused_, s.refused_at_cap, last_.refused_at_cap);
   add(rejected_.Add({{"reason", "malformed"}}), s.malformed, last_.malformed);
   add(rejected_.Add({{"reason", "too_large"}}), s.too_large, last_.too_large);

@@ -18,7 +18,8 @@ namespace tenure::net {
 
 class ServerMetrics {
  public:
-  /// Registers tenure_http_connections{,_max}, tenure_http_connections_refused_total,
+  /// Registers tenure_http_connections{,_max}, tenure_http_connection_buffer_bytes,
+  /// tenure_http_connections_refused_total,
   /// tenure_http_rejected_total{reason} and tenure_http_timeouts_total.
   explicit ServerMetrics(prometheus::Registry& registry);
   /// Copies `stats` in. Thread-safe.
@@ -27,6 +28,7 @@ class ServerMetrics {
  private:
   prometheus::Gauge& open_;
   prometheus::Gauge& max_;
+  prometheus::Gauge& buffers_;
   prometheus::Counter& refused_;
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Counter& timeouts_;

@@ -39,6 +39,7 @@ struct ServerShared {
   std::atomic<uint64_t> timeouts{0};
   std::atomic<uint64_t> streams_refused{0};
   std::atomic<uint64_t> held_behind_stream{0};
+  std::atomic<size_t> buffer_bytes{0};  ///< ServerStats::buffer_bytes
 
   std::mutex conns_mu;
   std::map<uint64_t, std::weak_ptr<ConnectionBase>> conns;  ///< by id, for stop()

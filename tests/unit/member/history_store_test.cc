@@ -375,14 +375,14 @@ TEST(HistoryStore, PastTheQueueBoundRecordsAreDroppedAsAGapButDeletionsAreKept) 
 }
 
 // The queue is bounded in memory as well as in records: records with long
-// ids (200 characters here; the API takes up to 256) fill it several times
+// ids (120 characters here; the API takes up to 128) fill it several times
 // sooner than short ones, so a count of records alone would let the queue
 // hold several times the memory it was sized for.
 TEST(HistoryStore, TheQueueBoundIsInBytesSoLongIdsQueueFewerRecords) {
   std::vector<std::string> short_ids, long_ids;
   for (int i = 0; i < 100; ++i) {
     short_ids.push_back("s" + std::to_string(i));
-    long_ids.push_back(std::string(200, 'x') + std::to_string(i));
+    long_ids.push_back(std::string(118, 'x') + std::to_string(i));
   }
   size_t short_apply = queued_bytes_of(short_ids);
   size_t long_apply = queued_bytes_of(long_ids);

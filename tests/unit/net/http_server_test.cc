@@ -92,6 +92,47 @@ TEST_F(ServerFixture, KeepAliveReusesOneConnection) {
   EXPECT_EQ(client.connections_opened(), 1u);
 }
 
+// A controller holds a keep-alive connection per agent, mostly idle: a
+// connection between requests holds a few KB of buffers, not the 16 KB read
+// chunk, and lets go of what a large request or answer grew.
+TEST_F(ServerFixture, IdleConnectionsHoldSmallBuffersAndLetGoOfLargeOnes) {
+  start();
+  handler_ = [](HttpRequest req, std::shared_ptr<Responder> res) {
+    std::string body = req.path == "/large" ? std::string(1 << 20, 'y') + "END" : std::string(10, 'x');
+    res->reply(HttpResponse{200, "text/plain", body, {}});
+  };
+  constexpr size_t kConns = 100;
+  std::vector<std::unique_ptr<RawConn>> conns;
+  for (size_t i = 0; i < kConns; ++i) {
+    conns.push_back(std::make_unique<RawConn>(server_->port()));
+    ASSERT_TRUE(conns.back()->send("GET /small HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(conns.back()->read_until("xxxxxxxxxx")) << conns.back()->data();
+  }
+  ASSERT_TRUE(wait_until([&] { return server_->stats().open_connections == kConns; }));
+  // Settled once every connection went back to reading its next request.
+  size_t idle = 0;
+  ASSERT_TRUE(wait_until([&] {
+    idle = server_->stats().buffer_bytes;
+    return idle > 0 && idle <= kConns * 4096;
+  })) << idle << " bytes of buffers for " << kConns << " idle connections";
+  // A 1 MiB answer and a 200 KB request on one of them: its buffers grow,
+  // then shrink back once it is idle again.
+  RawConn& c = *conns.front();
+  ASSERT_TRUE(c.send("GET /large HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(c.read_until("END", 1, 10000ms));
+  EXPECT_TRUE(wait_until([&] { return server_->stats().buffer_bytes <= kConns * 4096; }))
+      << server_->stats().buffer_bytes << " bytes of buffers after the large answer";
+  std::string body(200000, 'b');
+  ASSERT_TRUE(c.send("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+                     "\r\n\r\n" + body));
+  ASSERT_TRUE(wait_until([&] { return calls_.load() == static_cast<int>(kConns) + 2; }));
+  EXPECT_TRUE(wait_until([&] { return server_->stats().buffer_bytes <= kConns * 4096; }))
+      << server_->stats().buffer_bytes << " bytes of buffers after the large request";
+  conns.clear();
+  EXPECT_TRUE(wait_until([&] { return server_->stats().buffer_bytes == 0; }))
+      << server_->stats().buffer_bytes << " bytes of buffers with no connection open";
+}
+
 TEST_F(ServerFixture, PipelinedAnswersKeepRequestOrderWhenRepliedOutOfOrder) {
   // The handler holds the first three answers and sends them in reverse
   // order from another thread; the wire must still carry 0, 1, 2.
