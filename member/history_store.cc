@@ -284,13 +284,15 @@ void HistoryStore::submit(Revision revision) {
   // its three ids and at most kMaxEncodedFields bytes more): a writer that
   // far behind means a busy member, whose strand should not encode what
   // it then drops. One apply larger than the whole bound still goes to an
-  // idle writer.
-  size_t estimate = sizeof(Job);
-  for (const auto& c : pending_) {
-    estimate += c.shard.str().size() + c.record.from.str().size() + c.record.to.str().size() + kMaxEncodedFields;
-  }
-  if (queued_bytes > 0 && (queued_records + pending_.size() > bound_.records ||
-                             queued_bytes + estimate > bound_.bytes)) {
+  // idle writer (and then nothing is estimated).
+  auto over_bytes = [&] {
+    size_t estimate = sizeof(Job);
+    for (const auto& c : pending_) {
+      estimate += c.shard.str().size() + c.record.from.str().size() + c.record.to.str().size() + kMaxEncodedFields;
+    }
+    return queued_bytes + estimate > bound_.bytes;
+  };
+  if (queued_bytes > 0 && (queued_records + pending_.size() > bound_.records || over_bytes())) {
     // The writer is that far behind: these records are dropped, and the
     // gap says so (the backfill copies them from the leader later).
     // A deletion is kept (few, and a shard created again must not show the

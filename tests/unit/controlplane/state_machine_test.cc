@@ -91,9 +91,6 @@ TEST_F(StateMachineTest, HandoffRevokesThenGrantsWithOneEpochStep) {
   EXPECT_TRUE(sm.shards_of(WorkerId("w1")).empty());
 }
 
-// The index of unassigned shards (what placement hands out, without a pass
-// over every shard) follows creation, grants, failover to nobody, deletion
-// and restore.
 // count(WorkerState) is kept as workers change, not counted: it must
 // agree with a count over workers() after every kind of change, refused
 // ones included, and after a snapshot's restore.
@@ -128,6 +125,9 @@ TEST_F(StateMachineTest, WorkerCountsFollowEveryWayAWorkerChanges) {
   EXPECT_GT(sm.count(WorkerState::kAlive) + sm.count(WorkerState::kDraining) + sm.count(WorkerState::kDead), 0u);
 }
 
+// The index of unassigned shards (what placement hands out, without a pass
+// over every shard) follows creation, grants, failover to nobody, deletion
+// and restore.
 TEST_F(StateMachineTest, UnassignedIndexFollowsEveryWayAShardLosesOrGainsAnOwner) {
   using Ids = std::set<ShardId>;
   EXPECT_EQ(ids(sm.unassigned()), (Ids{ShardId("s1"), ShardId("s2")}));
