@@ -32,7 +32,7 @@ import uuid
 
 # Re-exported: the tests use them as tenure_harness.X.
 from tenure_net import (SLOW, LinkProxy, Response, WaitTimeout, WatchStream, close_connections,  # noqa: F401
-                        free_port, http_request, raw_exchange, wait_until)
+                        free_port, http_request, listens_on, raw_exchange, wait_until)
 
 # ---------------------------------------------------------------------------
 # Configuration of the run
@@ -178,13 +178,14 @@ class ServerProcess:
         raise AssertionError("%s %s could not bind a port" % (self.kind, self.id))
 
     def _wait_serving(self, timeout=30):
-        """True once /healthz answers; False if the process exited first."""
+        """True once /healthz answers from our process (not another holding
+        the port); False if the process exited first."""
         deadline = time.monotonic() + timeout * SLOW
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
             try:
-                if self.get("/healthz", timeout=2).status == 200:
+                if self.get("/healthz", timeout=2).status == 200 and listens_on(self.proc.pid, self.port):
                     return True
             except (OSError, http.client.HTTPException):
                 pass

@@ -294,6 +294,40 @@ def free_port():
                 return port
 
 
+def listens_on(pid, port):
+    """True if process `pid` holds the socket listening on 127.0.0.1:`port`.
+    A /healthz answer alone does not say whose it is: another test process
+    may hold the port (one of its members restarted on its own port after
+    free_port() handed it to us), and then our process fails to bind while
+    the other one answers. Reads /proc/net/tcp (Linux only, as the suite)."""
+    inodes = set()
+    want = ":%04X" % port
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[1].endswith(want) and fields[3] == "0A":  # 0A: LISTEN
+                        inodes.add("socket:[%s]" % fields[9])
+        except OSError:
+            continue
+    if not inodes:
+        return False
+    fd_dir = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return False
+    for name in names:
+        try:
+            if os.readlink(os.path.join(fd_dir, name)) in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 # ---------------------------------------------------------------------------
 # The TCP proxy of one directed link
 

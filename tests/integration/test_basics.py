@@ -2,7 +2,7 @@
 """A healthy 3-member group: one leader, health endpoints and metrics, writes
 through a follower, linearizable reads at followers, leadership transfer."""
 
-import socket
+import http.server
 import threading
 
 import tenure_harness as th
@@ -48,17 +48,29 @@ class BasicsTest(th.ClusterTestCase):
 
     def test_group_starts_when_a_members_port_was_taken(self):
         # free_port() releases the port it found: under parallel tests another
-        # process may take it before the member binds. The member moves to
-        # another port and its peers follow it through their proxies.
+        # process may take it before the member binds, and that process may
+        # be another test's server, answering /healthz as ours would (a CI
+        # run saw an agent's start pass for served that way). The member
+        # moves to another port and its peers follow it through their proxies.
         c = self.make_cluster(n=3)
         taken = c.member("c2").port
-        blocker = socket.socket()
-        blocker.bind(("127.0.0.1", taken))
-        blocker.listen()
+
+        class Healthy(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        blocker = http.server.ThreadingHTTPServer(("127.0.0.1", taken), Healthy)
+        threading.Thread(target=blocker.serve_forever, daemon=True).start()
         try:
             leader = c.start()
         finally:
-            blocker.close()
+            blocker.shutdown()
+            blocker.server_close()
         self.assertIsNotNone(leader)
         self.assertNotEqual(c.member("c2").port, taken)
         self.assertIn("cannot listen", c.member("c2").log_text())

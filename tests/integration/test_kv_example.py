@@ -42,7 +42,7 @@ import urllib.parse
 
 import fleet_harness as fh
 import tenure_harness as th
-from tenure_net import close_connections, http_request
+from tenure_net import close_connections, http_request, listens_on
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KV_SERVICE = os.path.join(HERE, "..", "..", "examples", "kv-service", "kv_service.py")
@@ -109,7 +109,8 @@ class KvProc:
             deadline = time.monotonic() + timeout * th.SLOW
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
-                    if http_request(self.address, "GET", "/healthz", timeout=1).status == 200:
+                    if (http_request(self.address, "GET", "/healthz", timeout=1).status == 200
+                            and listens_on(self.proc.pid, self.port)):  # not another test's server on the port
                         return self
                 except (OSError, http.client.HTTPException):
                     pass
