@@ -17,7 +17,6 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -30,6 +29,7 @@
 #include "net/detail/request_parse.h"
 #include "net/detail/server_shared.h"
 #include "net/detail/tls.h"
+#include "net/detail/tls_socket.h"
 #include "net/io_runner.h"
 
 namespace tenure::net::detail {
@@ -41,7 +41,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using Parser = RequestParser;
-using TlsStream = asio::ssl::stream<tcp::socket>;
+using TlsStream = TlsSocket;  // not asio::ssl::stream: see tls_socket.h
 
 constexpr Clock::time_point kNever = Deadline::kNever;
 constexpr size_t kMaxCoalesceBytes = 256 << 10;  // one socket write gathers at most this

@@ -2,13 +2,16 @@
 // a trivial handler, over keep-alive connections on 127.0.0.1.
 //
 //   tenure-http-bench [--conns 1,16,64] [--seconds 3] [--server-threads 1]
-//                     [--pipeline 1] [--client raw|pool]
+//                     [--pipeline 1] [--client raw|pool] [--tls CERT_DIR]
 //
 // `raw` drives the server with a minimal hand-written HTTP/1.1 generator
 // (one io thread, N closed-loop connections, `--pipeline` requests in flight
 // on each), so the figure is the server's. `pool` drives it through
 // HttpClient (N requests in flight through the pool), so the figure is the
 // client and the server together, as a forwarding controller would use them.
+// `--tls DIR` serves mutual TLS with DIR/server.{crt,key} and DIR/ca.crt,
+// and the pool presents DIR/client.{crt,key} (implies --client pool; e.g.
+// the certificates of `scripts/dev-cluster.sh --tls`, copied to those names).
 
 #include <sys/resource.h>
 
@@ -46,6 +49,7 @@ struct Options {
   int server_threads = 1;
   int pipeline = 1;
   std::string client = "raw";
+  std::string tls_dir;  ///< mutual TLS with the certificates there; empty: plain
 };
 
 /// Latencies of completed requests while measuring.
@@ -175,6 +179,12 @@ void run_pool(uint16_t port, int conns, const Options& o) {
   tenure::net::ClientOptions co;
   co.max_connections_per_host = static_cast<size_t>(conns);
   co.max_idle_per_host = static_cast<size_t>(conns);
+  if (!o.tls_dir.empty()) {
+    co.tls = true;
+    co.tls_ca_file = o.tls_dir + "/ca.crt";
+    co.tls_cert_file = o.tls_dir + "/client.crt";
+    co.tls_key_file = o.tls_dir + "/client.key";
+  }
   tenure::net::HttpClient client(ioc, co);
   std::string addr = "127.0.0.1:" + std::to_string(port);
   bool stopping = false;
@@ -222,9 +232,10 @@ int main(int argc, char** argv) {
     else if (a == "--server-threads") o.server_threads = std::atoi(next());
     else if (a == "--pipeline") o.pipeline = std::max(1, std::atoi(next()));
     else if (a == "--client") o.client = next();
+    else if (a == "--tls") o.tls_dir = next(), o.client = "pool";
     else {
       std::printf("usage: %s [--conns 1,16,64] [--seconds 3] [--server-threads 1] "
-                  "[--pipeline 1] [--client raw|pool]\n", argv[0]);
+                  "[--pipeline 1] [--client raw|pool] [--tls CERT_DIR]\n", argv[0]);
       return a == "--help" ? 0 : 2;
     }
   }
@@ -232,6 +243,11 @@ int main(int argc, char** argv) {
   auto guard = asio::make_work_guard(server_ioc);
   tenure::net::ServerOptions so;
   so.host = "127.0.0.1";
+  if (!o.tls_dir.empty()) {
+    so.tls_cert_file = o.tls_dir + "/server.crt";
+    so.tls_key_file = o.tls_dir + "/server.key";
+    so.tls_ca_file = o.tls_dir + "/ca.crt";
+  }
   tenure::net::HttpServer server(server_ioc, so,
                                  [](tenure::net::HttpRequest, std::shared_ptr<tenure::net::Responder> res) {
                                    res->reply(tenure::net::HttpResponse{200, "application/json", "{\"ok\":true}", {}});
@@ -242,8 +258,8 @@ int main(int argc, char** argv) {
   }
   std::vector<std::thread> threads;
   for (int i = 0; i < o.server_threads; ++i) threads.emplace_back([&] { server_ioc.run(); });
-  std::printf("server_threads=%d pipeline=%d seconds=%.1f client=%s\n", o.server_threads, o.pipeline,
-              o.seconds, o.client.c_str());
+  std::printf("server_threads=%d pipeline=%d seconds=%.1f client=%s tls=%s\n", o.server_threads, o.pipeline,
+              o.seconds, o.client.c_str(), o.tls_dir.empty() ? "off" : "mutual");
   for (int n : o.conns) {
     if (o.client == "pool") {
       run_pool(server.port(), n, o);

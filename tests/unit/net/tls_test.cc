@@ -23,17 +23,19 @@ class TlsFixture : public ::testing::Test {
   }
   void SetUp() override { ASSERT_FALSE(certs_->dir.empty()) << "openssl could not make test certificates"; }
   void start(bool require_client_cert) {
+    start(require_client_cert, [this](HttpRequest req, std::shared_ptr<Responder> res) {
+      calls_.fetch_add(1);
+      res->reply(HttpResponse{200, "text/plain", req.tls ? "tls" : "plain", {}});
+    });
+  }
+  void start(bool require_client_cert, Handler handler, size_t max_body_bytes = 1 << 20) {
     ServerOptions o;
     o.host = "127.0.0.1";
     o.tls_cert_file = certs_->server_cert;
     o.tls_key_file = certs_->server_key;
+    o.max_body_bytes = max_body_bytes;
     if (require_client_cert) o.tls_ca_file = certs_->ca_cert;
-    server_ = std::make_unique<HttpServer>(io_.ioc(), o,
-                                           [this](HttpRequest req, std::shared_ptr<Responder> res) {
-                                             calls_.fetch_add(1);
-                                             res->reply(HttpResponse{200, "text/plain",
-                                                                     req.tls ? "tls" : "plain", {}});
-                                           });
+    server_ = std::make_unique<HttpServer>(io_.ioc(), o, std::move(handler));
     auto r = server_->start();
     ASSERT_TRUE(r.ok()) << r.error().message;
     addr_ = "127.0.0.1:" + std::to_string(server_->port());
@@ -72,6 +74,40 @@ TEST_F(TlsFixture, RoundTripWithKeepAlive) {
     EXPECT_EQ(r.value().body, "tls");
   }
   EXPECT_EQ(client.connections_opened(), 1u);
+}
+
+// Bodies of many TLS records each way: the server's reads finish record by
+// record, and an 8 MiB answer fills the socket's send buffer, so its writes
+// wait for the socket to be writable and go on (partial writes).
+TEST_F(TlsFixture, LargeBodiesBothWaysOverOneConnection) {
+  auto pattern = [](size_t n, char seed) {
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + i * 7 % 251);
+    return s;
+  };
+  const std::string upload = pattern(3 << 20, 'u');
+  const std::string download = pattern(8 << 20, 'd');
+  start(true,
+        [&](HttpRequest req, std::shared_ptr<Responder> res) {
+          calls_.fetch_add(1);
+          if (req.body != upload && req.method == "POST") return res->reply(HttpResponse{400, "text/plain", "", {}});
+          res->reply(HttpResponse{200, "application/octet-stream", req.method == "POST" ? "ok" : download, {}});
+        },
+        4 << 20);
+  SyncHttpClient client(client_options(true));
+  for (int i = 0; i < 2; ++i) {
+    ClientRequest post{"POST", "/up"};
+    post.body = upload;
+    auto up = client.call(addr_, post);
+    ASSERT_TRUE(up.ok()) << up.error().message;
+    EXPECT_EQ(up.value().status, 200);
+    auto down = client.call(addr_, ClientRequest{"GET", "/down"});
+    ASSERT_TRUE(down.ok()) << down.error().message;
+    EXPECT_EQ(down.value().status, 200);
+    EXPECT_TRUE(down.value().body == download) << down.value().body.size() << " bytes";
+  }
+  EXPECT_EQ(client.connections_opened(), 1u);
+  EXPECT_EQ(calls_.load(), 4);
 }
 
 TEST_F(TlsFixture, UntrustedServerIsRefused) {
