@@ -4,6 +4,7 @@ tenure://<kind>/<name>, docs/security.md) that serve and/or identify a
 client on 127.0.0.1. Stdlib only."""
 
 import os
+import time
 import ssl
 import subprocess
 
@@ -39,10 +40,10 @@ class CA:
                  "-keyout", self.key, "-out", self.cert, "-days", "2", "-subj", "/CN=" + name,
                  "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
 
-    def issue(self, file_name, cn, uris=(), expired=False):
+    def issue(self, file_name, cn, uris=(), expired=False, not_after=None):
         """A leaf certificate for `cn` with SAN URIs `uris` plus 127.0.0.1
         and localhost, usable by servers and clients. `expired`: valid only
-        in 2020."""
+        in 2020. `not_after` (a Unix time): valid from an hour ago until then."""
         key = os.path.join(self.dir, file_name + ".key")
         csr = os.path.join(self.dir, file_name + ".csr")
         cert = os.path.join(self.dir, file_name + ".crt")
@@ -53,14 +54,17 @@ class CA:
                     "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=%s\n" % ",".join(sans))
         _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                  "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
-        if not expired:
+        if expired:
+            self._issue_dated(csr, cert, ext, "20200101000000Z", "20200102000000Z")
+        elif not_after is not None:
+            stamp = lambda t: time.strftime("%Y%m%d%H%M%SZ", time.gmtime(t))  # noqa: E731
+            self._issue_dated(csr, cert, ext, stamp(time.time() - 3600), stamp(not_after))
+        else:
             _openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key, "-CAcreateserial",
                      "-out", cert, "-days", "2", "-extfile", ext)
-        else:
-            self._issue_expired(csr, cert, ext)
         return Leaf(cert, key, self)
 
-    def _issue_expired(self, csr, cert, ext):
+    def _issue_dated(self, csr, cert, ext, start, end):
         # `openssl x509 -req` (3.0) cannot set dates in the past; `openssl ca` can.
         db = os.path.join(self.dir, "ca-db")
         os.makedirs(db, exist_ok=True)
@@ -70,7 +74,9 @@ class CA:
         with open(conf, "w") as f:
             f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=%s\nnew_certs_dir=%s\nserial=%s\ndefault_md=sha256\n"
                     "policy=p\nunique_subject=no\n[p]\ncommonName=supplied\n" % (index, db, os.path.join(db, "serial")))
-        with open(os.path.join(db, "serial"), "w") as f:
-            f.write("1000\n")
+        serial = os.path.join(db, "serial")
+        if not os.path.exists(serial):  # `openssl ca` counts on from here
+            with open(serial, "w") as f:
+                f.write("1000\n")
         _openssl("ca", "-batch", "-config", conf, "-cert", self.cert, "-keyfile", self.key, "-in", csr, "-out", cert,
-                 "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-extfile", ext, "-notext")
+                 "-startdate", start, "-enddate", end, "-extfile", ext, "-notext")

@@ -8,6 +8,7 @@ making operator calls get 403 and are counted; the dev cluster script runs
 the whole local cluster over mTLS with token files."""
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -170,6 +171,52 @@ class MtlsTest(fh.FleetTestCase):
         r = odd.get("/v1/shards?consistency=stale")
         self.assertEqual((r.status, r.json["error"]), (503, "recovering"), r.json)
         self.assertFalse(odd.cluster_view()["caught_up"])
+
+    def one_call(self, member, ctx, method, path, body=None, session=None):
+        """One request on a new TLS connection, resuming `session` if given:
+        (status, the session to resume next, whether this one was resumed)."""
+        payload = json.dumps(body).encode() if body is not None else b""
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", member.port), timeout=10),
+                            server_hostname="127.0.0.1", session=session)
+        try:
+            s.sendall(("%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %d\r\nConnection: close\r\n\r\n" % (method, path, ADMIN, len(payload))).encode()
+                      + payload)
+            answer = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            return int(answer.split(b" ", 2)[1]), s.session, s.session_reused
+        finally:
+            s.close()
+
+    def test_resumed_sessions_keep_the_identity_until_the_certificate_expires(self):
+        """A client may resume a TLS session (a fraction of a full
+        handshake's CPU; a fleet reconnecting to a new leader). Resumption
+        with client certificates needs a session id context, without which
+        OpenSSL ended such a handshake with an internal_error alert; and a
+        resumed session carries the certificate verified when it began, so
+        one expired since must name nobody."""
+        c = self.tls_cluster()
+        leader = c.start()
+        ctx = self.admin.context(self.ca.cert)
+        status, session, reused = self.one_call(leader, ctx, "POST", "/v1/shards", {"ids": ["r1"]})
+        self.assertEqual((status, reused), (201, False))
+        status, session, reused = self.one_call(leader, ctx, "POST", "/v1/shards", {"ids": ["r2"]}, session)
+        self.assertEqual((status, reused), (201, True))
+        # An operator certificate that expires in a few seconds.
+        expires = time.time() + 6 * th.SLOW
+        short = self.ca.issue("admin-short", "ops", ["tenure://admin/ops"], not_after=expires)
+        short_ctx = short.context(self.ca.cert)
+        status, session, reused = self.one_call(leader, short_ctx, "POST", "/v1/shards", {"ids": ["r3"]})
+        self.assertEqual((status, reused), (201, False), "the certificate expired before its first use")
+        th.wait_until(lambda: time.time() > expires + 1, 30, "the short certificate expired")
+        status, _, reused = self.one_call(leader, short_ctx, "POST", "/v1/shards", {"ids": ["r4"]}, session)
+        self.assertTrue(reused, "the server did not resume the session")
+        self.assertIn(status, (401, 403), "a resumed session with an expired certificate was let in")
+        self.assertEqual(sorted(th.list_shards(leader)[1]), ["r1", "r2", "r3"])
 
     def test_idle_tls_connections_hold_little_memory(self):
         """A controller holds a heartbeat connection and a watch stream per
