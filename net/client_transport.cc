@@ -76,10 +76,13 @@ void Transport::connect(const HostPort& hp,
       if (kind.empty() || X509_STORE_CTX_get_error_depth(store) != 0) return true;
       return certificate_allows_kind(X509_STORE_CTX_get_current_cert(store), kind);
     });
+    offer_session(tls_->native_handle(), host_field(hp));
     tls_->async_handshake(ssl::stream_base::client,
-                          [hp, done](const boost::system::error_code& e) {
-                            if (e) return done(dial_error(ClientErrc::tls_failed, hp,
-                                                          "TLS handshake with", e));
+                          [this, hp, done](const boost::system::error_code& e) {
+                            if (e) {
+                              forget_session(tls_->native_handle());
+                              return done(dial_error(ClientErrc::tls_failed, hp, "TLS handshake with", e));
+                            }
                             done(std::nullopt);
                           });
   };

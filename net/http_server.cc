@@ -173,6 +173,8 @@ ServerStats HttpServer::stats() const {
   out.streams_refused = s.streams_refused.load();
   out.held_behind_stream = s.held_behind_stream.load();
   out.buffer_bytes = s.buffer_bytes.load();
+  out.tls_new_sessions = s.tls_new_sessions.load();
+  out.tls_resumed = s.tls_resumed.load();
   return out;
 }
 

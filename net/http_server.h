@@ -70,6 +70,8 @@ struct ServerStats {
   /// capacity): between requests a few KB each, more during a large
   /// request, answer or a stream's burst.
   size_t buffer_bytes = 0;
+  uint64_t tls_new_sessions = 0;  ///< TLS handshakes completed with a new session (a full handshake)
+  uint64_t tls_resumed = 0;       ///< TLS handshakes that resumed a session (no certificates, no signature)
 };
 
 namespace detail {

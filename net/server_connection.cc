@@ -91,6 +91,8 @@ class ServerConnection final : public ConnectionBase {
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = self()](const boost::system::error_code& ec) {
                                 if (ec) return self->close_now();
+                                (self->stream_.resumed() ? self->shared_->tls_resumed : self->shared_->tls_new_sessions)
+                                    .fetch_add(1);
                                 // Read once: every request on this connection carries it.
                                 self->client_cert_ = detail::verified_peer_certificate(self->stream_.native_handle());
                                 self->process_input();

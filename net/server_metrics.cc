@@ -32,8 +32,13 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
       timeouts_(counter(registry, "tenure_http_timeouts_total",
                         "Connections closed by the request, idle or write timeout")),
       held_(counter(registry, "tenure_http_held_behind_stream_total",
-                    "Requests that waited for a stream on their connection to end")) {
+                    "Requests that waited for a stream on their connection to end")),
+      handshakes_(prometheus::BuildCounter()
+                      .Name("tenure_http_tls_handshakes_total")
+                      .Help("TLS handshakes completed: a new session, or one resumed (no certificate checked)")
+                      .Register(registry)) {
   for (const char* reason : {"malformed", "too_large", "non_utf8", "stream_pipelined"}) rejected_.Add({{"reason", reason}});
+  for (const char* session : {"new", "resumed"}) handshakes_.Add({{"session", session}});
 }
 
 void ServerMetrics::update(const ServerStats& s) {
@@ -48,6 +53,8 @@ void ServerMetrics::update(const ServerStats& s) {
   add(rejected_.Add({{"reason", "stream_pipelined"}}), s.streams_refused, last_.streams_refused);
   add(timeouts_, s.timeouts, last_.timeouts);
   add(held_, s.held_behind_stream, last_.held_behind_stream);
+  add(handshakes_.Add({{"session", "new"}}), s.tls_new_sessions, last_.tls_new_sessions);
+  add(handshakes_.Add({{"session", "resumed"}}), s.tls_resumed, last_.tls_resumed);
   last_ = s;
 }
 

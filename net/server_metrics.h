@@ -20,7 +20,8 @@ class ServerMetrics {
  public:
   /// Registers tenure_http_connections{,_max}, tenure_http_connection_buffer_bytes,
   /// tenure_http_connections_refused_total,
-  /// tenure_http_rejected_total{reason} and tenure_http_timeouts_total.
+  /// tenure_http_rejected_total{reason}, tenure_http_timeouts_total and
+  /// tenure_http_tls_handshakes_total{session="new"|"resumed"}.
   explicit ServerMetrics(prometheus::Registry& registry);
   /// Copies `stats` in. Thread-safe.
   void update(const ServerStats& stats);
@@ -33,6 +34,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Counter& timeouts_;
   prometheus::Counter& held_;
+  prometheus::Family<prometheus::Counter>& handshakes_;
   std::mutex mu_;
   ServerStats last_;
 };

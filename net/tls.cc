@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <map>
 #include <mutex>
 #include <set>
 #include <openssl/x509v3.h>
@@ -111,7 +112,110 @@ const std::string* intern_kind(const std::string& kind) {
   std::lock_guard lock(mu);
   return &*others.insert(kind).first;
 }
+
+// The sessions a client context's connections may resume: the newest each
+// server (host:port) issued. A TLS 1.3 server sends its tickets after the
+// handshake, so they arrive through the new-session callback while the
+// first answer is read. Bounded: a client talks to a few servers.
+class ClientSessions {
+ public:
+  ClientSessions() = default;
+  ClientSessions(const ClientSessions&) = delete;
+  ClientSessions& operator=(const ClientSessions&) = delete;
+  ~ClientSessions() {
+    for (auto& entry : by_server_) SSL_SESSION_free(entry.second);
+  }
+  /// Takes `session` over, in place of the server's previous one.
+  void keep(const std::string& server, SSL_SESSION* session) {
+    std::lock_guard lock(mu_);
+    auto it = by_server_.find(server);
+    if (it != by_server_.end()) {
+      SSL_SESSION_free(it->second);
+      it->second = session;
+      return;
+    }
+    if (by_server_.size() >= kMaxServers) {
+      SSL_SESSION_free(by_server_.begin()->second);
+      by_server_.erase(by_server_.begin());
+    }
+    by_server_.emplace(server, session);
+  }
+  /// The server's session with a reference for the caller, or null.
+  SSL_SESSION* get(const std::string& server) {
+    std::lock_guard lock(mu_);
+    auto it = by_server_.find(server);
+    if (it == by_server_.end()) return nullptr;
+    SSL_SESSION_up_ref(it->second);
+    return it->second;
+  }
+  void forget(const std::string& server) {
+    std::lock_guard lock(mu_);
+    auto it = by_server_.find(server);
+    if (it == by_server_.end()) return;
+    SSL_SESSION_free(it->second);
+    by_server_.erase(it);
+  }
+
+ private:
+  static constexpr size_t kMaxServers = 256;
+  std::mutex mu_;
+  std::map<std::string, SSL_SESSION*> by_server_;
+};
+
+int client_sessions_index() {
+  static const int index =
+      SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<ClientSessions*>(ptr);
+      });
+  return index;
+}
+
+/// The server a client connection dials, as offer_session() named it.
+int dialed_server_index() {
+  static const int index =
+      SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<std::string*>(ptr);
+      });
+  return index;
+}
+
+ClientSessions* client_sessions(SSL* ssl) {
+  return static_cast<ClientSessions*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), client_sessions_index()));
+}
+
+// The cache keeps copies, and offers copies. A connection's own session
+// object is marked not resumable when the connection is freed without a
+// TLS close_notify (OpenSSL's ssl_clear_bad_session), which is how
+// connections end here: a shared object would be spoiled for the next.
+int on_new_client_session(SSL* ssl, SSL_SESSION* session) {
+  auto* sessions = client_sessions(ssl);
+  auto* server = static_cast<std::string*>(SSL_get_ex_data(ssl, dialed_server_index()));
+  if (sessions == nullptr || server == nullptr || !SSL_SESSION_is_resumable(session)) return 0;
+  if (SSL_SESSION* copy = SSL_SESSION_dup(session)) sessions->keep(*server, copy);
+  return 0;  // OpenSSL keeps its own reference to `session`
+}
+
 }  // namespace
+
+void offer_session(ssl_st* ssl, const std::string& server) {
+  auto* sessions = client_sessions(ssl);
+  if (sessions == nullptr) return;
+  delete static_cast<std::string*>(SSL_get_ex_data(ssl, dialed_server_index()));
+  SSL_set_ex_data(ssl, dialed_server_index(), new std::string(server));
+  if (SSL_SESSION* cached = sessions->get(server)) {
+    if (SSL_SESSION* copy = SSL_SESSION_dup(cached)) {
+      SSL_set_session(ssl, copy);  // takes its own reference
+      SSL_SESSION_free(copy);
+    }
+    SSL_SESSION_free(cached);
+  }
+}
+
+void forget_session(ssl_st* ssl) {
+  auto* sessions = client_sessions(ssl);
+  auto* server = static_cast<std::string*>(SSL_get_ex_data(ssl, dialed_server_index()));
+  if (sessions != nullptr && server != nullptr) sessions->forget(*server);
+}
 
 std::string required_server_kind(ssl_st* ssl) {
   if (ssl == nullptr) return "";
@@ -154,6 +258,11 @@ Result<std::shared_ptr<ssl::context>, TlsErrc> make_client_tls(const std::string
     return fail("cannot load TLS CA " + ca_file, e);
   }
   ctx->set_verify_mode(ssl::verify_peer);
+  // Sessions are kept per server for resumption (offer_session), outside
+  // OpenSSL's own cache, which does not know which server a session is for.
+  SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx->native_handle(), on_new_client_session);
+  SSL_CTX_set_ex_data(ctx->native_handle(), client_sessions_index(), new ClientSessions);
   if (!cert_file.empty() || !key_file.empty()) {
     try {
       ctx->use_certificate_chain_file(cert_file);

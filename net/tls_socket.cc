@@ -107,6 +107,8 @@ void TlsSocket::begin_handshake(boost::asio::ssl::stream_base::handshake_type ty
   }
 }
 
+bool TlsSocket::resumed() const { return SSL_session_reused(ssl_) == 1; }
+
 bool TlsSocket::has_buffered_input() const { return SSL_has_pending(ssl_) == 1; }
 
 TlsSocket::Step TlsSocket::step(Op op, void* data, size_t size) {

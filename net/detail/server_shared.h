@@ -40,6 +40,8 @@ struct ServerShared {
   std::atomic<uint64_t> streams_refused{0};
   std::atomic<uint64_t> held_behind_stream{0};
   std::atomic<size_t> buffer_bytes{0};  ///< ServerStats::buffer_bytes
+  std::atomic<uint64_t> tls_new_sessions{0};
+  std::atomic<uint64_t> tls_resumed{0};
 
   std::mutex conns_mu;
   std::map<uint64_t, std::weak_ptr<ConnectionBase>> conns;  ///< by id, for stop()

@@ -28,6 +28,16 @@ Result<std::shared_ptr<boost::asio::ssl::context>, TlsErrc> make_client_tls(
     const std::string& ca_file, const std::string& cert_file, const std::string& key_file,
     const std::string& server_kind = "");
 
+/// Before a client handshake: names the server `ssl` dials (host:port) and,
+/// if its context keeps sessions (every make_client_tls context does),
+/// offers the newest session that server issued, so the handshake resumes
+/// it (no certificates sent or checked, no signature) when the server still
+/// can. Sessions the server issues on this connection are kept for the next.
+void offer_session(ssl_st* ssl, const std::string& server);
+
+/// After a failed client handshake: the server's session is not offered again.
+void forget_session(ssl_st* ssl);
+
 /// The server kind `ssl`'s context requires ("" when none).
 std::string required_server_kind(ssl_st* ssl);
 

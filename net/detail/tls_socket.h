@@ -47,6 +47,8 @@ class TlsSocket {
   executor_type get_executor() { return socket_.get_executor(); }
   tcp::socket& next_layer() { return socket_; }
   ssl_st* native_handle() { return ssl_; }
+  /// After the handshake: whether it resumed a session.
+  bool resumed() const;
 
   template <typename Handler>
   auto async_handshake(boost::asio::ssl::stream_base::handshake_type type, Handler&& handler) {

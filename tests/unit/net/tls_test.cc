@@ -1,7 +1,9 @@
 // HTTPS with certificates made at test time by the openssl CLI: server
 // verification by the client, and client certificates required by a CA.
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -108,6 +110,51 @@ TEST_F(TlsFixture, LargeBodiesBothWaysOverOneConnection) {
   }
   EXPECT_EQ(client.connections_opened(), 1u);
   EXPECT_EQ(calls_.load(), 4);
+}
+
+// A client keeps the session a server issued and resumes it on its next
+// connection there: no certificates sent or checked, no signature, the
+// identity still the one verified when the session began. A server that
+// cannot resume it (restarted: new ticket keys) gets a full handshake.
+TEST_F(TlsFixture, ClientsResumeSessionsAndKeepTheirIdentity) {
+  Handler who = [this](HttpRequest req, std::shared_ptr<Responder> res) {
+    calls_.fetch_add(1);
+    res->reply(HttpResponse{200, "text/plain", req.client_cert ? req.client_cert->common_name : "nobody", {}});
+  };
+  start(true, who);
+  ClientOptions o = client_options(true);
+  o.max_idle_per_host = 0;  // a new connection for every call
+  SyncHttpClient client(o);
+  for (int i = 0; i < 3; ++i) {
+    auto r = client.call(addr_, ClientRequest{"GET", "/"});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r.value().body, "tenure-client");
+  }
+  EXPECT_EQ(client.connections_opened(), 3u);
+  auto stats = server_->stats();
+  EXPECT_EQ(stats.tls_new_sessions, 1u);
+  EXPECT_EQ(stats.tls_resumed, 2u);
+
+  // Another server on the same port, once stop() has closed the listener
+  // (it closes on the server's strand).
+  ServerOptions again;
+  again.host = "127.0.0.1";
+  again.port = server_->port();
+  again.tls_cert_file = certs_->server_cert;
+  again.tls_key_file = certs_->server_key;
+  again.tls_ca_file = certs_->ca_cert;
+  server_->stop();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  do {
+    server_ = std::make_unique<HttpServer>(io_.ioc(), again, who);
+    if (server_->start().ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling interval
+  } while (std::chrono::steady_clock::now() < deadline);
+  auto r = client.call(addr_, ClientRequest{"GET", "/"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().body, "tenure-client");
+  EXPECT_EQ(server_->stats().tls_new_sessions, 1u);
+  EXPECT_EQ(server_->stats().tls_resumed, 0u);
 }
 
 TEST_F(TlsFixture, UntrustedServerIsRefused) {
