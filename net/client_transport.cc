@@ -76,7 +76,8 @@ void Transport::connect(const HostPort& hp,
       if (kind.empty() || X509_STORE_CTX_get_error_depth(store) != 0) return true;
       return certificate_allows_kind(X509_STORE_CTX_get_current_cert(store), kind);
     });
-    offer_session(tls_->native_handle(), host_field(hp));
+    tls_server_ = host_field(hp);
+    offer_session(tls_->native_handle(), &tls_server_);
     tls_->async_handshake(ssl::stream_base::client,
                           [this, hp, done](const boost::system::error_code& e) {
                             if (e) {

@@ -15,11 +15,14 @@ namespace ssl = boost::asio::ssl;
 
 namespace {
 
+void configure_base(ssl::context& ctx) {
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+}
+
 std::shared_ptr<ssl::context> base_context(ssl::context::method method) {
   auto ctx = std::make_shared<ssl::context>(method);
-  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
-                   ssl::context::single_dh_use);
+  configure_base(*ctx);
   return ctx;
 }
 
@@ -162,20 +165,25 @@ class ClientSessions {
   std::map<std::string, SSL_SESSION*> by_server_;
 };
 
+// A client context and its sessions, freed together by C++ (OpenSSL's
+// ex_data free callbacks do not run for a context freed after
+// OPENSSL_cleanup, at exit). Every connection holds the context, so the
+// sessions outlive every callback.
+struct ClientContext {
+  explicit ClientContext(ssl::context::method method) : ctx(method) {}
+  ClientSessions sessions;
+  ssl::context ctx;
+};
+
 int client_sessions_index() {
-  static const int index =
-      SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-        delete static_cast<ClientSessions*>(ptr);
-      });
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
 }
 
-/// The server a client connection dials, as offer_session() named it.
+/// The server a client connection dials, as offer_session() named it (the
+/// caller's string).
 int dialed_server_index() {
-  static const int index =
-      SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-        delete static_cast<std::string*>(ptr);
-      });
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
 }
 
@@ -197,12 +205,11 @@ int on_new_client_session(SSL* ssl, SSL_SESSION* session) {
 
 }  // namespace
 
-void offer_session(ssl_st* ssl, const std::string& server) {
+void offer_session(ssl_st* ssl, const std::string* server) {
   auto* sessions = client_sessions(ssl);
   if (sessions == nullptr) return;
-  delete static_cast<std::string*>(SSL_get_ex_data(ssl, dialed_server_index()));
-  SSL_set_ex_data(ssl, dialed_server_index(), new std::string(server));
-  if (SSL_SESSION* cached = sessions->get(server)) {
+  SSL_set_ex_data(ssl, dialed_server_index(), const_cast<std::string*>(server));
+  if (SSL_SESSION* cached = sessions->get(*server)) {
     if (SSL_SESSION* copy = SSL_SESSION_dup(cached)) {
       SSL_set_session(ssl, copy);  // takes its own reference
       SSL_SESSION_free(copy);
@@ -243,7 +250,9 @@ Result<std::shared_ptr<ssl::context>, TlsErrc> make_client_tls(const std::string
                                                               const std::string& cert_file,
                                                               const std::string& key_file,
                                                               const std::string& server_kind) {
-  auto ctx = base_context(ssl::context::tls_client);
+  auto owner = std::make_shared<ClientContext>(ssl::context::tls_client);
+  std::shared_ptr<ssl::context> ctx(owner, &owner->ctx);
+  configure_base(*ctx);
   if (!server_kind.empty()) {
     SSL_CTX_set_ex_data(ctx->native_handle(), server_kind_index(),
                         const_cast<std::string*>(intern_kind(server_kind)));
@@ -262,7 +271,7 @@ Result<std::shared_ptr<ssl::context>, TlsErrc> make_client_tls(const std::string
   // OpenSSL's own cache, which does not know which server a session is for.
   SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx->native_handle(), on_new_client_session);
-  SSL_CTX_set_ex_data(ctx->native_handle(), client_sessions_index(), new ClientSessions);
+  SSL_CTX_set_ex_data(ctx->native_handle(), client_sessions_index(), &owner->sessions);
   if (!cert_file.empty() || !key_file.empty()) {
     try {
       ctx->use_certificate_chain_file(cert_file);

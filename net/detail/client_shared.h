@@ -67,6 +67,7 @@ class Transport {
   tcp::resolver resolver_;
   tcp::socket socket_;
   std::shared_ptr<asio::ssl::context> ctx_;
+  std::string tls_server_;  ///< the server tls_ dials (its sessions' key); outlives tls_
   std::optional<asio::ssl::stream<tcp::socket&>> tls_;
 };
 

@@ -33,7 +33,8 @@ Result<std::shared_ptr<boost::asio::ssl::context>, TlsErrc> make_client_tls(
 /// offers the newest session that server issued, so the handshake resumes
 /// it (no certificates sent or checked, no signature) when the server still
 /// can. Sessions the server issues on this connection are kept for the next.
-void offer_session(ssl_st* ssl, const std::string& server);
+/// `server` is the caller's and must outlive every operation on `ssl`.
+void offer_session(ssl_st* ssl, const std::string* server);
 
 /// After a failed client handshake: the server's session is not offered again.
 void forget_session(ssl_st* ssl);
