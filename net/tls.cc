@@ -96,6 +96,10 @@ Result<std::shared_ptr<ssl::context>, TlsErrc> make_server_tls(const std::string
     static const unsigned char kSessionContext[] = "tenure";
     SSL_CTX_set_session_id_context(ctx->native_handle(), kSessionContext, sizeof kSessionContext - 1);
   }
+  // One ticket per handshake, not OpenSSL's two: a client resumes with the
+  // newest it has (Tenure's keep one per server), and each costs a session
+  // encoded, encrypted and sent.
+  SSL_CTX_set_num_tickets(ctx->native_handle(), 1);
   return ctx;
 }
 

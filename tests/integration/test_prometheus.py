@@ -78,7 +78,8 @@ class PrometheusTest(th.ClusterTestCase):
         expect_data = ["Leader", "Term", "Commit and applied index", "Shards by state", "Workers by state",
                        "HTTP requests by route and code", "Open watch streams", "Revision",
                        "Log append (fsync) p50 / p99", "Proposals by result",
-                       "Raft strand: what held it (p99) and time stalled"]
+                       "Raft strand: what held it (p99) and time stalled", "HTTP connections and their buffers",
+                       "TLS handshakes by session (a burst of new ones: clients reconnecting from scratch)"]
         for title, expr in dashboard_queries("tenure-controller.json"):
             if title in expect_data:
                 th.wait_until(lambda: self.query(prom, expr), 30, "data for panel %r (%s)" % (title, expr))

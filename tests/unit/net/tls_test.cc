@@ -1,9 +1,17 @@
 // HTTPS with certificates made at test time by the openssl CLI: server
 // verification by the client, and client certificates required by a CA.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <thread>
+
+#include <openssl/ssl.h>
 
 #include <gtest/gtest.h>
 
@@ -155,6 +163,44 @@ TEST_F(TlsFixture, ClientsResumeSessionsAndKeepTheirIdentity) {
   EXPECT_EQ(r.value().body, "tenure-client");
   EXPECT_EQ(server_->stats().tls_new_sessions, 1u);
   EXPECT_EQ(server_->stats().tls_resumed, 0u);
+}
+
+// One ticket per full handshake (OpenSSL's default is two): a client
+// resumes with one, and each costs the server a session encoded and
+// encrypted. Counted with OpenSSL's own client, which reports each.
+TEST_F(TlsFixture, AFullHandshakeIssuesOneTicket) {
+  start(true);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  ASSERT_TRUE(ctx);
+  ASSERT_EQ(SSL_CTX_load_verify_locations(ctx, certs_->ca_cert.c_str(), nullptr), 1);
+  ASSERT_EQ(SSL_CTX_use_certificate_chain_file(ctx, certs_->client_cert.c_str()), 1);
+  ASSERT_EQ(SSL_CTX_use_PrivateKey_file(ctx, certs_->client_key.c_str(), SSL_FILETYPE_PEM), 1);
+  static std::atomic<int> tickets{0};
+  tickets = 0;
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, [](SSL*, SSL_SESSION*) {
+    tickets.fetch_add(1);
+    return 0;
+  });
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(server_->port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  ASSERT_EQ(SSL_connect(ssl), 1);
+  const std::string request = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(SSL_write(ssl, request.data(), static_cast<int>(request.size())), static_cast<int>(request.size()));
+  std::string answer;
+  char buf[4096];
+  for (int n; (n = SSL_read(ssl, buf, sizeof buf)) > 0;) answer.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  EXPECT_EQ(tickets.load(), 1);
+  SSL_free(ssl);
+  ::close(fd);
+  SSL_CTX_free(ctx);
 }
 
 TEST_F(TlsFixture, UntrustedServerIsRefused) {
