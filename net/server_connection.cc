@@ -41,7 +41,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using Parser = RequestParser;
-using TlsStream = TlsSocket;  // not asio::ssl::stream: see tls_socket.h
 
 constexpr Clock::time_point kNever = Deadline::kNever;
 constexpr size_t kMaxCoalesceBytes = 256 << 10;  // one socket write gathers at most this
@@ -58,7 +57,7 @@ constexpr uint32_t kLingerMs = 2000;  // drain after an error reply, so it is no
 
 template <typename Stream>
 class ServerConnection final : public ConnectionBase {
-  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  static constexpr bool kTls = std::is_same_v<Stream, TlsSocket>;
 
  public:
   ServerConnection(std::shared_ptr<ServerShared> shared, Strand strand, Stream stream, uint64_t id)
@@ -539,7 +538,7 @@ void start_connection(std::shared_ptr<ServerShared> shared, Strand strand, tcp::
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   if (shared->tls) {
-    TlsStream stream(std::move(socket), *shared->tls);
+    TlsSocket stream(std::move(socket), *shared->tls);  // not asio::ssl::stream: see tls_socket.h
     launch(shared, strand, std::move(stream));
   } else {
     launch(shared, strand, std::move(socket));

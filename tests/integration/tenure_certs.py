@@ -4,9 +4,9 @@ tenure://<kind>/<name>, docs/security.md) that serve and/or identify a
 client on 127.0.0.1. Stdlib only."""
 
 import os
-import time
 import ssl
 import subprocess
+import time
 
 
 def _openssl(*args, cwd=None):

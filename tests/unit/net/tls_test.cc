@@ -44,6 +44,7 @@ class TlsFixture : public ::testing::Test {
     o.tls_cert_file = certs_->server_cert;
     o.tls_key_file = certs_->server_key;
     o.max_body_bytes = max_body_bytes;
+    if (read_timeout_ms_ != 0) o.read_timeout_ms = read_timeout_ms_;
     if (require_client_cert) o.tls_ca_file = certs_->ca_cert;
     server_ = std::make_unique<HttpServer>(io_.ioc(), o, std::move(handler));
     auto r = server_->start();
@@ -52,6 +53,19 @@ class TlsFixture : public ::testing::Test {
   }
   void TearDown() override {
     if (server_) server_->stop();
+  }
+  /// A plain TCP connection to the server (-1 if it fails).
+  int connect_raw() const {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(server_->port());
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
   }
   ClientOptions client_options(bool with_cert) const {
     ClientOptions o;
@@ -69,6 +83,7 @@ class TlsFixture : public ::testing::Test {
   std::unique_ptr<HttpServer> server_;
   std::string addr_;
   std::atomic<int> calls_{0};
+  uint32_t read_timeout_ms_ = 0;  ///< ServerOptions::read_timeout_ms when set
 };
 
 TestCerts* TlsFixture::certs_ = nullptr;
@@ -182,12 +197,8 @@ TEST_F(TlsFixture, AFullHandshakeIssuesOneTicket) {
     tickets.fetch_add(1);
     return 0;
   });
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(server_->port());
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  int fd = connect_raw();
+  ASSERT_GE(fd, 0);
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
   ASSERT_EQ(SSL_connect(ssl), 1);
@@ -201,6 +212,39 @@ TEST_F(TlsFixture, AFullHandshakeIssuesOneTicket) {
   SSL_free(ssl);
   ::close(fd);
   SSL_CTX_free(ctx);
+}
+
+// A client that starts a handshake and stalls (half a TLS record, or
+// nothing at all) holds no connection past the read timeout: the server's
+// wait on the socket is cancelled and the connection freed.
+TEST_F(TlsFixture, AStalledHandshakeIsClosedAtTheReadTimeout) {
+  read_timeout_ms_ = 300;
+  start(true);
+  int silent = connect_raw();
+  int partial = connect_raw();
+  ASSERT_GE(silent, 0);
+  ASSERT_GE(partial, 0);
+  const unsigned char half_record[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};  // a ClientHello's header, 512 bytes owed
+  ASSERT_EQ(::send(partial, half_record, sizeof half_record, 0), static_cast<ssize_t>(sizeof half_record));
+  auto closed_by_server = [](int fd) {
+    timeval wait{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    char byte;
+    return ::recv(fd, &byte, 1, 0) <= 0;  // EOF or reset; a 10 s timeout would be -1 too, hence the check below
+  };
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(closed_by_server(silent));
+  EXPECT_TRUE(closed_by_server(partial));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(8)) << "closed by our recv timeout";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (server_->stats().open_connections != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling interval
+  }
+  EXPECT_EQ(server_->stats().open_connections, 0u);
+  EXPECT_EQ(server_->stats().timeouts, 2u);
+  EXPECT_EQ(server_->stats().tls_new_sessions + server_->stats().tls_resumed, 0u);
+  ::close(silent);
+  ::close(partial);
 }
 
 TEST_F(TlsFixture, UntrustedServerIsRefused) {
